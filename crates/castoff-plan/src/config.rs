@@ -1,0 +1,210 @@
+//! The `[workspace.metadata.castoff]` and `[package.metadata.castoff]` tables, exactly as users
+//! write them. Unknown keys are errors (`deny_unknown_fields`): a typo must never be ignored.
+//! Every key is documented in `docs/configuration.md`; a test keeps the two in sync.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `[workspace.metadata.castoff]`: defaults for every released package.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkspaceConfig {
+    /// Rust target triples every released package is built for, unless it overrides them.
+    #[serde(default)]
+    pub targets: Option<Vec<String>>,
+}
+
+/// `[package.metadata.castoff]`: its presence makes the package released.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageConfig {
+    /// Binaries to ship; default: every `[[bin]]` of the package.
+    #[serde(default)]
+    pub bins: Option<Vec<String>>,
+    /// Target triples for this package; default: the workspace's `targets`.
+    #[serde(default)]
+    pub targets: Option<Vec<String>>,
+    /// The Python wheel channel; absent means no wheel.
+    #[serde(default)]
+    pub python: Option<PythonConfig>,
+    /// The npm channel; absent means no npm packages.
+    #[serde(default)]
+    pub npm: Option<NpmConfig>,
+    /// The container image channel; absent means no image.
+    #[serde(default)]
+    pub oci: Option<OciConfig>,
+}
+
+/// `python = { ... }`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PythonConfig {
+    /// Distribution name on PyPI; default: the Cargo package name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Importable module that locates the binary; default: the distribution name with `-` → `_`.
+    #[serde(default)]
+    pub module: Option<String>,
+    /// Requirements: the package name of another released app of the workspace (pinned to
+    /// the same version, and published first), or any PEP 508 requirement string.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// `Requires-Python`, e.g. `">=3.8"`; default: none (the wheel holds no Python code that
+    /// needs a particular version).
+    #[serde(default)]
+    pub requires_python: Option<String>,
+    /// Trove classifiers added to castoff's defaults.
+    #[serde(default)]
+    pub classifiers: Vec<String>,
+}
+
+/// `npm = { ... }`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NpmConfig {
+    /// Launcher package name, scoped or not; platform packages append `-<os>-<cpu>[-<libc>]`.
+    /// Default: the Cargo package name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Other released apps of the workspace (by Cargo package name) the launcher depends on at
+    /// the exact same version; they are published first.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    /// Environment variable that overrides the binary path in the launcher; default:
+    /// `<NAME>_BINARY_PATH` from the launcher name (`@acme/greeter` → `GREETER_BINARY_PATH`).
+    #[serde(default)]
+    pub binary_path_env: Option<String>,
+    /// `engines.node` of the launcher; default `>=18`.
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+/// `oci = { ... }`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OciConfig {
+    /// Image repository, `registry/path` (e.g. `ghcr.io/acme/greeter`).
+    pub repository: String,
+    /// Base image: `scratch` (default), a digest-pinned reference, or `oci-layout:<dir>`.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// `User`, numeric `uid:gid`; default `65532:65532` (distroless `nonroot`).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// `WorkingDir`, an absolute path.
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// `Env` entries.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// TCP ports the service listens on (`ExposedPorts`).
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// `Labels`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `Cmd`: arguments after the entrypoint; default none.
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    /// `StopSignal`, e.g. `SIGTERM`.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// The binary the entrypoint runs when the package ships several; default: the first.
+    #[serde(default)]
+    pub entrypoint: Option<String>,
+    /// Docker health check.
+    #[serde(default)]
+    pub healthcheck: Option<HealthcheckConfig>,
+    /// Extra files copied into the image.
+    #[serde(default)]
+    pub files: Vec<ExtraFileConfig>,
+}
+
+/// `oci.healthcheck = { ... }`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HealthcheckConfig {
+    /// Command run inside the container (exec form, no shell).
+    pub cmd: Vec<String>,
+    /// Time between checks, e.g. `"10s"`.
+    #[serde(default)]
+    pub interval: Option<String>,
+    /// Time one check may take.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Grace period after start during which failures do not count.
+    #[serde(default)]
+    pub start_period: Option<String>,
+    /// Consecutive failures before the container is unhealthy.
+    #[serde(default)]
+    pub retries: Option<u32>,
+}
+
+/// One entry of `oci.files`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExtraFileConfig {
+    /// Source, relative to the package directory; must stay inside the workspace.
+    pub src: String,
+    /// Absolute, normalized destination path in the image.
+    pub dst: String,
+    /// Unix mode as an octal string, e.g. `"0644"`; default `"0644"`.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// Parses a duration such as `"10s"`, `"1m30s"`, `"500ms"` or `"2h"` into nanoseconds, the
+/// unit Docker's health-check fields use.
+pub fn parse_duration_nanos(text: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let nanos_per_unit: u64 = match &rest[..unit_len] {
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60 * 1_000_000_000,
+            "h" => 3600 * 1_000_000_000,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total = total.checked_add(number.checked_mul(nanos_per_unit)?)?;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+pub(crate) mod keys;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let check = |text: &str, expect: Option<u64>| {
+            assert_eq!(parse_duration_nanos(text), expect, "{text}")
+        };
+        check("10s", Some(10_000_000_000));
+        check("1m30s", Some(90_000_000_000));
+        check("500ms", Some(500_000_000));
+        check("2h", Some(7_200_000_000_000));
+        check("", None);
+        check("10", None);
+        check("s", None);
+        check("10x", None);
+        check("-1s", None);
+    }
+}

@@ -1,0 +1,19 @@
+//! castoff's release plan: configuration and `cargo metadata` in, a `Release` DAG of apps,
+//! artifacts and publish steps out. No network, no processes; the only IO is reading files.
+
+pub mod config;
+pub mod error;
+pub mod manifest;
+pub mod names;
+pub mod plan;
+pub mod render;
+pub mod target;
+pub mod version;
+
+pub use error::{ConfigError, PlanError};
+pub use manifest::Manifest;
+pub use plan::{
+    App, AppId, Artifact, ArtifactId, ArtifactKind, PlanOptions, Release, Step, StepId, StepKind,
+    plan,
+};
+pub use target::Target;

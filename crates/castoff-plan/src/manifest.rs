@@ -1,0 +1,253 @@
+//! `dist/manifest.json`: the serialized boundary between `dist` and `publish` (and the JSON
+//! form of a plan). Only these types derive Serialize/Deserialize; a snapshot test guards the
+//! schema, and `SCHEMA_VERSION` changes whenever a field changes meaning.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{ArtifactKind, Release, StepKind};
+
+/// Version of the manifest schema. Readers refuse versions they do not know.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema_version: u32,
+    /// castoff version that wrote the manifest.
+    pub castoff_version: String,
+    pub apps: Vec<ManifestApp>,
+    pub artifacts: Vec<ManifestArtifact>,
+    pub steps: Vec<ManifestStep>,
+}
+
+/// A released package and its channel coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestApp {
+    pub name: String,
+    pub version: String,
+    pub bins: Vec<String>,
+    pub targets: Vec<String>,
+    /// Apps (by name) published before this one.
+    pub depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<PythonCoordinates>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npm: Option<NpmCoordinates>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<OciCoordinates>,
+}
+
+/// Where an app's wheels go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonCoordinates {
+    pub name: String,
+    pub version: String,
+    pub requires_dist: Vec<String>,
+}
+
+/// Where an app's npm packages go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NpmCoordinates {
+    pub name: String,
+    pub version: String,
+    pub dist_tag: String,
+}
+
+/// Where an app's images go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OciCoordinates {
+    pub repository: String,
+    pub tags: Vec<String>,
+}
+
+/// One file or image `dist` produces. `path`, `size`, `sha256` and `digest` are filled by
+/// `dist`; a plan leaves them out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestArtifact {
+    pub id: String,
+    pub kind: String,
+    pub app: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Ids of the artifacts this one is built from.
+    pub inputs: Vec<String>,
+    /// Name in its registry: wheel project, npm package, image repository; none for binaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_name: Option<String>,
+    /// Image platform (`linux/arm64/v8`), for images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Path relative to the dist directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Registry-specific identity: npm `sha512-…` integrity, OCI `sha256:…` manifest digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// One publish action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestStep {
+    pub id: String,
+    pub kind: String,
+    pub app: String,
+    pub artifact: String,
+    /// For `oci-tag` steps: the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Ids of the steps that must finish first.
+    pub after: Vec<String>,
+}
+
+impl Manifest {
+    /// The manifest of a plan, before anything is built.
+    pub fn from_release(release: &Release, castoff_version: &str) -> Manifest {
+        let apps = release
+            .apps
+            .iter()
+            .map(|app| ManifestApp {
+                name: app.package.name.clone(),
+                version: app.package.version.to_string(),
+                bins: app.bins.clone(),
+                targets: app.targets.iter().map(|t| t.triple.to_owned()).collect(),
+                depends_on: app
+                    .depends_on
+                    .iter()
+                    .map(|dep| release.apps[dep.0].package.name.clone())
+                    .collect(),
+                python: app.python.as_ref().map(|python| PythonCoordinates {
+                    name: python.name.clone(),
+                    version: python.version.clone(),
+                    requires_dist: python
+                        .requires
+                        .iter()
+                        .map(|r| r.to_requires_dist())
+                        .collect(),
+                }),
+                npm: app.npm.as_ref().map(|npm| NpmCoordinates {
+                    name: npm.name.clone(),
+                    version: npm.version.version.clone(),
+                    dist_tag: npm.version.dist_tag.to_owned(),
+                }),
+                oci: app.oci.as_ref().map(|oci| OciCoordinates {
+                    repository: oci.repository.clone(),
+                    tags: oci.tags.clone(),
+                }),
+            })
+            .collect();
+        let artifacts = release
+            .artifacts
+            .iter()
+            .enumerate()
+            .map(|(index, artifact)| {
+                let app = &release.apps[artifact.app.0];
+                let registry_name = match artifact.kind {
+                    ArtifactKind::Binary => None,
+                    ArtifactKind::Wheel => app.python.as_ref().map(|p| p.name.clone()),
+                    ArtifactKind::NpmPlatform => app
+                        .npm
+                        .as_ref()
+                        .zip(artifact.target)
+                        .map(|(npm, target)| npm.platform_package(target)),
+                    ArtifactKind::NpmLauncher => app.npm.as_ref().map(|npm| npm.name.clone()),
+                    ArtifactKind::OciImage | ArtifactKind::OciIndex => {
+                        app.oci.as_ref().map(|oci| oci.repository.clone())
+                    }
+                };
+                let platform = match artifact.kind {
+                    ArtifactKind::OciImage => artifact
+                        .target
+                        .and_then(|target| target.oci)
+                        .map(|platform| platform.to_string()),
+                    _ => None,
+                };
+                ManifestArtifact {
+                    id: release.artifact_id(crate::plan::ArtifactId(index)),
+                    kind: artifact.kind.as_str().to_owned(),
+                    app: app.package.name.clone(),
+                    target: artifact.target.map(|t| t.triple.to_owned()),
+                    inputs: artifact
+                        .inputs
+                        .iter()
+                        .map(|id| release.artifact_id(*id))
+                        .collect(),
+                    registry_name,
+                    platform,
+                    path: None,
+                    size: None,
+                    sha256: None,
+                    digest: None,
+                }
+            })
+            .collect();
+        let steps = release
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| ManifestStep {
+                id: release.step_id(crate::plan::StepId(index)),
+                kind: step.kind.as_str().to_owned(),
+                app: release.apps[step.app.0].package.name.clone(),
+                artifact: release.artifact_id(step.artifact),
+                tag: match &step.kind {
+                    StepKind::OciTag(tag) => Some(tag.clone()),
+                    _ => None,
+                },
+                after: step.after.iter().map(|id| release.step_id(*id)).collect(),
+            })
+            .collect();
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            castoff_version: castoff_version.to_owned(),
+            apps,
+            artifacts,
+            steps,
+        }
+    }
+
+    /// Pretty JSON with a trailing newline: the bytes written to `manifest.json`.
+    pub fn to_json(&self) -> String {
+        let mut json = serde_json::to_string_pretty(self).expect("manifest serializes");
+        json.push('\n');
+        json
+    }
+
+    /// Parses a manifest, refusing schema versions this castoff does not know.
+    pub fn from_json(json: &str) -> Result<Manifest, ManifestError> {
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: u32,
+        }
+        let version: Version = serde_json::from_str(json).map_err(ManifestError::Invalid)?;
+        if version.schema_version != SCHEMA_VERSION {
+            return Err(ManifestError::SchemaVersion {
+                found: version.schema_version,
+            });
+        }
+        serde_json::from_str(json).map_err(ManifestError::Invalid)
+    }
+}
+
+/// A manifest that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error(
+        "the manifest is not valid: {0}\nhint: run `dist` again to rewrite it; never edit it by hand"
+    )]
+    Invalid(#[source] serde_json::Error),
+    #[error(
+        "the manifest has schema version {found}, this castoff reads version {SCHEMA_VERSION}\nhint: run `dist` and `publish` with the same castoff version"
+    )]
+    SchemaVersion { found: u32 },
+}

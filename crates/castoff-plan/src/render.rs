@@ -1,0 +1,211 @@
+//! Renders a plan for people and machines: a text tree, Graphviz DOT, and the JSON a GitHub
+//! Actions `strategy.matrix` takes. (The JSON form is the manifest, see `manifest.rs`.)
+
+use std::fmt::Write as _;
+
+use crate::plan::{ArtifactId, ArtifactKind, Release, StepId, StepKind};
+
+/// One line describing what an artifact is in its registry.
+fn describe(release: &Release, id: ArtifactId) -> String {
+    let artifact = &release.artifacts[id.0];
+    let app = &release.apps[artifact.app.0];
+    match artifact.kind {
+        ArtifactKind::Binary => app.bins.join(", "),
+        ArtifactKind::Wheel => app.python.as_ref().map_or_else(String::new, |python| {
+            format!("{} {} (PyPI)", python.name, python.version)
+        }),
+        ArtifactKind::NpmPlatform => app
+            .npm
+            .as_ref()
+            .zip(artifact.target)
+            .map_or_else(String::new, |(npm, target)| {
+                format!("{}@{}", npm.platform_package(target), npm.version.version)
+            }),
+        ArtifactKind::NpmLauncher => app.npm.as_ref().map_or_else(String::new, |npm| {
+            format!(
+                "{}@{} (dist-tag {})",
+                npm.name, npm.version.version, npm.version.dist_tag
+            )
+        }),
+        ArtifactKind::OciImage => app
+            .oci
+            .as_ref()
+            .zip(artifact.target.and_then(|target| target.oci))
+            .map_or_else(String::new, |(oci, platform)| {
+                format!("{} ({platform})", oci.repository)
+            }),
+        ArtifactKind::OciIndex => app.oci.as_ref().map_or_else(String::new, |oci| {
+            format!("{}:{}", oci.repository, oci.tags.join(", "))
+        }),
+    }
+}
+
+/// A readable tree: apps → targets → artifacts, then the publish order.
+pub fn text(release: &Release) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "release plan: {} app(s), {} target(s), {} artifact(s), {} publish step(s)",
+        release.apps.len(),
+        release.targets().len(),
+        release.artifacts.len(),
+        release.steps.len()
+    );
+    for (app_index, app) in release.apps.iter().enumerate() {
+        let _ = writeln!(out);
+        let _ = write!(out, "{} {}", app.package.name, app.package.version);
+        if !app.depends_on.is_empty() {
+            let deps: Vec<&str> = app
+                .depends_on
+                .iter()
+                .map(|dep| release.apps[dep.0].package.name.as_str())
+                .collect();
+            let _ = write!(out, "  (after {})", deps.join(", "));
+        }
+        let _ = writeln!(out);
+        let ids_of = |target: Option<&str>| -> Vec<ArtifactId> {
+            release
+                .artifacts
+                .iter()
+                .enumerate()
+                .filter(|(_, artifact)| {
+                    artifact.app.0 == app_index && artifact.target.map(|t| t.triple) == target
+                })
+                .map(|(index, _)| ArtifactId(index))
+                .collect()
+        };
+        for target in &app.targets {
+            let _ = writeln!(out, "  {}", target.triple);
+            for id in ids_of(Some(target.triple)) {
+                let kind = release.artifacts[id.0].kind.as_str();
+                let _ = writeln!(out, "    {kind:<13} {}", describe(release, id));
+            }
+        }
+        for id in ids_of(None) {
+            let kind = release.artifacts[id.0].kind.as_str();
+            let _ = writeln!(out, "  {kind:<15} {}", describe(release, id));
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "publish order:");
+    for (position, step) in release.publish_order().into_iter().enumerate() {
+        let after = &release.steps[step.0].after;
+        let _ = write!(out, "  {:>3}. {}", position + 1, release.step_id(step));
+        if !after.is_empty() {
+            let names: Vec<String> = after.iter().map(|id| release.step_id(*id)).collect();
+            let _ = write!(out, "  (after {})", names.join(", "));
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+fn dot_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A Graphviz digraph: artifacts as boxes (one cluster per app), publish steps as ellipses,
+/// build edges solid and publish-order edges dashed.
+pub fn dot(release: &Release) -> String {
+    let mut out = String::from(
+        "digraph release {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n",
+    );
+    for (app_index, app) in release.apps.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  subgraph \"cluster_{}\" {{",
+            dot_escape(&app.package.name)
+        );
+        let _ = writeln!(
+            out,
+            "    label=\"{} {}\";",
+            dot_escape(&app.package.name),
+            app.package.version
+        );
+        for (index, artifact) in release.artifacts.iter().enumerate() {
+            if artifact.app.0 != app_index {
+                continue;
+            }
+            let id = ArtifactId(index);
+            let label = match artifact.target {
+                Some(target) => format!("{}\\n{}", artifact.kind.as_str(), target.triple),
+                None => artifact.kind.as_str().to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "    \"{}\" [shape=box, label=\"{}\"];",
+                dot_escape(&release.artifact_id(id)),
+                dot_escape(&label).replace("\\\\n", "\\n")
+            );
+        }
+        for (index, step) in release.steps.iter().enumerate() {
+            if step.app.0 != app_index {
+                continue;
+            }
+            let label = match &step.kind {
+                StepKind::OciTag(tag) => format!("tag {tag}"),
+                kind => kind.as_str().to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "    \"{}\" [shape=ellipse, style=filled, fillcolor=\"#e8f0fe\", label=\"{}\"];",
+                dot_escape(&release.step_id(StepId(index))),
+                dot_escape(&label)
+            );
+        }
+        let _ = writeln!(out, "  }}");
+    }
+    for (index, artifact) in release.artifacts.iter().enumerate() {
+        for input in &artifact.inputs {
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\";",
+                dot_escape(&release.artifact_id(*input)),
+                dot_escape(&release.artifact_id(ArtifactId(index)))
+            );
+        }
+    }
+    for (index, step) in release.steps.iter().enumerate() {
+        let step_id = dot_escape(&release.step_id(StepId(index)));
+        let _ = writeln!(
+            out,
+            "  \"{}\" -> \"{step_id}\" [style=dotted];",
+            dot_escape(&release.artifact_id(step.artifact))
+        );
+        for after in &step.after {
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{step_id}\" [style=dashed];",
+                dot_escape(&release.step_id(*after))
+            );
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// `{"include": [{"target": …, "runner": …, "packages": …}]}`: one build job per target,
+/// on the runner the target table suggests.
+pub fn github_matrix(release: &Release) -> String {
+    let include: Vec<serde_json::Value> = release
+        .targets()
+        .into_iter()
+        .map(|target| {
+            let packages: Vec<&str> = release
+                .apps
+                .iter()
+                .filter(|app| app.targets.contains(&target))
+                .map(|app| app.package.name.as_str())
+                .collect();
+            serde_json::json!({
+                "target": target.triple,
+                "runner": target.github_runner,
+                "packages": packages.join(" "),
+            })
+        })
+        .collect();
+    let mut json = serde_json::to_string(&serde_json::json!({ "include": include }))
+        .expect("matrix serializes");
+    json.push('\n');
+    json
+}
