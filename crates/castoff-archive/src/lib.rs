@@ -1,6 +1,7 @@
 //! Deterministic archive writers (tar, gzip, zip) and streaming digests shared by the
 //! wheel, npm and OCI builders.
 
-/// The fixed modification time npm writes into every tarball entry (1985-10-26T08:15:00Z),
-/// also castoff's default when `SOURCE_DATE_EPOCH` is unset.
+pub mod digest;
+
+/// The fixed modification time npm writes into every tarball entry (1985-10-26T08:15:00Z).
 pub const NPM_EPOCH: u64 = 499_162_500;

@@ -1,0 +1,232 @@
+//! `castoff plan` on every fixture workspace and on this repository, in every format, run as
+//! a user runs it (the real binary); broken fixtures fail with a named, hinted error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use castoff_plan::Manifest;
+use expect_test::{ExpectFile, expect_file};
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn castoff(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("running castoff")
+}
+
+fn plan(manifest: &Path, format: &str) -> String {
+    let manifest = manifest.to_str().unwrap();
+    let output = castoff(&["plan", "--manifest-path", manifest, "--format", format]);
+    assert!(
+        output.status.success(),
+        "castoff plan --format {format} failed on {manifest}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repository_root().join("tests/fixtures").join(name).join("Cargo.toml")
+}
+
+/// Checks all four formats of one workspace against its snapshots, and what each format
+/// promises beyond its text: JSON is a valid manifest whose edges point at real steps, DOT
+/// renders with Graphviz, the matrix is what `strategy.matrix` takes.
+fn check_workspace(
+    manifest: &Path,
+    text: ExpectFile,
+    json: ExpectFile,
+    dot: ExpectFile,
+    matrix: ExpectFile,
+) {
+    text.assert_eq(&plan(manifest, "text"));
+
+    let json_text = plan(manifest, "json");
+    json.assert_eq(&json_text);
+    let parsed = Manifest::from_json(&json_text).expect("plan JSON is a valid manifest");
+    assert_eq!(parsed.to_json(), json_text, "the manifest round-trips");
+    let step_ids: Vec<&str> = parsed.steps.iter().map(|step| step.id.as_str()).collect();
+    let artifact_ids: Vec<&str> = parsed.artifacts.iter().map(|a| a.id.as_str()).collect();
+    for step in &parsed.steps {
+        assert!(artifact_ids.contains(&step.artifact.as_str()), "{step:?}");
+        for after in &step.after {
+            assert!(step_ids.contains(&after.as_str()), "{step:?} waits for unknown {after}");
+        }
+    }
+
+    let dot_text = plan(manifest, "dot");
+    dot.assert_eq(&dot_text);
+    assert_renders_with_graphviz(&dot_text);
+
+    let matrix_text = plan(manifest, "github-matrix");
+    matrix.assert_eq(&matrix_text);
+    let matrix_json: serde_json::Value = serde_json::from_str(&matrix_text).unwrap();
+    let include = matrix_json["include"].as_array().expect("matrix has `include`");
+    assert!(!include.is_empty());
+    for entry in include {
+        for key in ["target", "runner", "packages"] {
+            assert!(entry[key].is_string(), "matrix entry lacks {key}: {entry}");
+        }
+    }
+}
+
+fn assert_renders_with_graphviz(dot_text: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("Graphviz `dot` is required (`cargo xtask test` installs the graphviz package)");
+    child.stdin.take().unwrap().write_all(dot_text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "dot rejected the graph: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let svg = String::from_utf8_lossy(&output.stdout);
+    assert!(svg.contains("<svg"), "dot produced no SVG");
+}
+
+#[test]
+fn single_cli() {
+    check_workspace(
+        &fixture("single-cli"),
+        expect_file!["snapshots/single-cli.plan.txt"],
+        expect_file!["snapshots/single-cli.plan.json"],
+        expect_file!["snapshots/single-cli.plan.dot"],
+        expect_file!["snapshots/single-cli.matrix.json"],
+    );
+}
+
+#[test]
+fn two_apps() {
+    check_workspace(
+        &fixture("two-apps"),
+        expect_file!["snapshots/two-apps.plan.txt"],
+        expect_file!["snapshots/two-apps.plan.json"],
+        expect_file!["snapshots/two-apps.plan.dot"],
+        expect_file!["snapshots/two-apps.matrix.json"],
+    );
+}
+
+#[test]
+fn http_service() {
+    check_workspace(
+        &fixture("http-service"),
+        expect_file!["snapshots/http-service.plan.txt"],
+        expect_file!["snapshots/http-service.plan.json"],
+        expect_file!["snapshots/http-service.plan.dot"],
+        expect_file!["snapshots/http-service.matrix.json"],
+    );
+}
+
+/// castoff releases itself: the plan of this repository.
+#[test]
+fn this_repository() {
+    check_workspace(
+        &repository_root().join("Cargo.toml"),
+        expect_file!["snapshots/castoff.plan.txt"],
+        expect_file!["snapshots/castoff.plan.json"],
+        expect_file!["snapshots/castoff.plan.dot"],
+        expect_file!["snapshots/castoff.matrix.json"],
+    );
+}
+
+/// The dependent app's publish steps wait for those of the app it depends on.
+#[test]
+fn dependent_app_is_published_after_its_dependency() {
+    let json = plan(&fixture("two-apps"), "json");
+    let manifest = Manifest::from_json(&json).unwrap();
+    let step = |id: &str| manifest.steps.iter().find(|s| s.id == id).unwrap_or_else(|| panic!("no step {id}"));
+    let wheel = step("pypi-upload/toolkit/x86_64-unknown-linux-gnu");
+    assert!(wheel.after.contains(&"pypi-upload/toolkit-core/x86_64-unknown-linux-gnu".to_owned()));
+    let launcher = step("npm-publish/toolkit");
+    assert!(launcher.after.contains(&"npm-publish/toolkit-core".to_owned()));
+    assert!(launcher.after.contains(&"npm-publish/toolkit/x86_64-unknown-linux-musl".to_owned()));
+    let toolkit = manifest.apps.iter().find(|app| app.name == "toolkit").unwrap();
+    assert_eq!(
+        toolkit.python.as_ref().unwrap().requires_dist,
+        ["toolkit-core==2.0.0rc1", "colorama>=0.4"]
+    );
+}
+
+/// `--package` and `--target` narrow the plan; unknown values are usage errors.
+#[test]
+fn narrowing() {
+    let manifest = fixture("two-apps");
+    let manifest = manifest.to_str().unwrap();
+    let output = castoff(&["plan", "--manifest-path", manifest, "-p", "toolkit-core", "--target", "x86_64-unknown-linux-musl", "--format", "json"]);
+    assert!(output.status.success());
+    let parsed = Manifest::from_json(std::str::from_utf8(&output.stdout).unwrap()).unwrap();
+    assert_eq!(parsed.apps.len(), 1);
+    assert_eq!(parsed.apps[0].targets, ["x86_64-unknown-linux-musl"]);
+
+    let output = castoff(&["plan", "--manifest-path", manifest, "-p", "nope"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`nope` is not a released package"), "{stderr}");
+    assert!(stderr.contains("hint: released packages: toolkit-core, toolkit"), "{stderr}");
+
+    let output = castoff(&["plan", "--manifest-path", manifest, "--target", "aarch64-apple-darwin"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no released package is built for `aarch64-apple-darwin`"), "{stderr}");
+}
+
+/// Each broken fixture fails before any work with exit code 2 and a message naming the
+/// file, the key, the value and a fix.
+fn check_broken(name: &str, expect: ExpectFile) {
+    let manifest = fixture(&format!("broken/{name}"));
+    let output = castoff(&["plan", "--manifest-path", manifest.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{name}: exit code");
+    assert!(output.stdout.is_empty(), "{name}: nothing on stdout");
+    let fixtures = repository_root().join("tests/fixtures");
+    let stderr = String::from_utf8(output.stderr)
+        .unwrap()
+        .replace(fixtures.to_str().unwrap(), "$FIXTURES");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("\nhint: "), "{stderr}");
+    assert!(stderr.contains("$FIXTURES/broken/"), "names the file: {stderr}");
+    expect.assert_eq(&stderr);
+}
+
+#[test]
+fn broken_unknown_key() {
+    check_broken("unknown-key", expect_file!["snapshots/broken-unknown-key.stderr"]);
+}
+
+#[test]
+fn broken_bad_version() {
+    check_broken("bad-version", expect_file!["snapshots/broken-bad-version.stderr"]);
+}
+
+#[test]
+fn broken_unknown_target() {
+    check_broken("unknown-target", expect_file!["snapshots/broken-unknown-target.stderr"]);
+}
+
+#[test]
+fn broken_dependency_cycle() {
+    check_broken("dependency-cycle", expect_file!["snapshots/broken-dependency-cycle.stderr"]);
+}
+
+#[test]
+fn broken_missing_binary() {
+    check_broken("missing-binary", expect_file!["snapshots/broken-missing-binary.stderr"]);
+}
+
+#[test]
+fn not_a_workspace() {
+    let output = castoff(&["plan", "--manifest-path", "/nonexistent/Cargo.toml"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: could not read the workspace at /nonexistent/Cargo.toml"), "{stderr}");
+}
