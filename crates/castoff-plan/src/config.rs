@@ -13,6 +13,10 @@ pub struct WorkspaceConfig {
     /// Rust target triples every released package is built for, unless it overrides them.
     #[serde(default)]
     pub targets: Option<Vec<String>>,
+    /// Link Linux glibc targets statically (`-C target-feature=+crt-static`), for every
+    /// released package unless it overrides it.
+    #[serde(default)]
+    pub crt_static: Option<bool>,
 }
 
 /// `[package.metadata.castoff]`: its presence makes the package released.
@@ -25,6 +29,9 @@ pub struct PackageConfig {
     /// Target triples for this package; default: the workspace's `targets`.
     #[serde(default)]
     pub targets: Option<Vec<String>>,
+    /// Link Linux glibc targets statically; default: the workspace's `crt-static`, else false.
+    #[serde(default)]
+    pub crt_static: Option<bool>,
     /// The Python wheel channel; absent means no wheel.
     #[serde(default)]
     pub python: Option<PythonConfig>,

@@ -62,6 +62,8 @@ pub struct App {
     pub package: Package,
     pub bins: Vec<String>,
     pub targets: Vec<&'static Target>,
+    /// Build Linux glibc targets with `-C target-feature=+crt-static`.
+    pub crt_static: bool,
     pub python: Option<PythonChannel>,
     pub npm: Option<NpmChannel>,
     pub oci: Option<OciChannel>,
@@ -398,7 +400,11 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
             metadata.workspace_root.as_std_path(),
             &mut errors,
         ) {
-            apps.push(app);
+            let crt_static = config
+                .crt_static
+                .or(workspace_config.crt_static)
+                .unwrap_or(false);
+            apps.push(App { crt_static, ..app });
         }
     }
     check_unique_names(&apps, &mut errors);
@@ -710,6 +716,7 @@ fn plan_app(
         },
         bins,
         targets,
+        crt_static: false,
         python,
         npm,
         oci,

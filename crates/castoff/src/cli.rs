@@ -62,7 +62,18 @@ pub enum Command {
         format: PlanFormat,
     },
     /// Build the artifacts into dist/ (reproducible, no network, no Docker daemon).
-    Dist,
+    ///
+    /// Without --target, builds for this machine's target only; CI builds the others, one
+    /// runner per target (see `plan --format github-matrix`).
+    Dist {
+        /// Package binaries already built (`target/<triple>/release/`) instead of running
+        /// `cargo build`.
+        #[arg(long)]
+        no_build: bool,
+        /// Output directory (default: `dist/` at the workspace root).
+        #[arg(long, value_name = "DIR")]
+        dist_dir: Option<PathBuf>,
+    },
     /// Upload exactly what dist/ holds, in dependency order; safe to re-run.
     Publish,
 }
@@ -151,14 +162,82 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         packages: cli.packages.clone(),
         targets: cli.targets.clone(),
     };
-    let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
     match &cli.command {
         Command::Plan { format } => {
+            let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
             print_stdout(&render_plan(&release, *format));
             Ok(())
         }
-        Command::Dist => Err(not_built_yet("dist", &release)),
-        Command::Publish => Err(not_built_yet("publish", &release)),
+        Command::Dist { no_build, dist_dir } => {
+            let mut options = options;
+            if options.targets.is_empty() {
+                options
+                    .targets
+                    .push(crate::dist::host_target().map_err(failure)?);
+            }
+            let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
+            let dist_options = crate::dist::DistOptions {
+                dist_dir: dist_dir
+                    .clone()
+                    .unwrap_or_else(|| release.workspace_root.join("dist")),
+                no_build: *no_build,
+                source_date_epoch: crate::dist::source_date_epoch().map_err(usage)?,
+            };
+            let outcome = crate::dist::dist(&release, &dist_options).map_err(failure)?;
+            if !cli.quiet {
+                for warning in &outcome.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                print_stdout(&dist_summary(&outcome));
+            }
+            Ok(())
+        }
+        Command::Publish => {
+            let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
+            Err(not_built_yet("publish", &release))
+        }
+    }
+}
+
+fn failure(error: anyhow::Error) -> Failure {
+    Failure {
+        error,
+        exit_code: EXIT_FAILURE,
+    }
+}
+
+fn usage(error: anyhow::Error) -> Failure {
+    Failure {
+        error,
+        exit_code: EXIT_USAGE,
+    }
+}
+
+/// One line per file in dist/: kind, size, sha256 prefix, path.
+fn dist_summary(outcome: &crate::dist::DistOutcome) -> String {
+    let mut out = String::new();
+    for artifact in &outcome.manifest.artifacts {
+        let (Some(path), Some(size), Some(sha)) = (&artifact.path, artifact.size, &artifact.sha256)
+        else {
+            continue;
+        };
+        out.push_str(&format!(
+            "{:<13} {:>10}  {}  {}\n",
+            artifact.kind,
+            human_size(size),
+            &sha[..12],
+            path
+        ));
+    }
+    out.push_str(&format!("wrote {}\n", outcome.dist_dir.display()));
+    out
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
     }
 }
 

@@ -2,4 +2,5 @@
 //! and `publish`, callable from another workspace's xtask.
 
 pub mod cli;
+pub mod dist;
 pub mod workspace;
