@@ -2,6 +2,7 @@
 //! wheel, npm and OCI builders.
 
 pub mod digest;
+pub mod tar;
 
 /// The fixed modification time npm writes into every tarball entry (1985-10-26T08:15:00Z).
 pub const NPM_EPOCH: u64 = 499_162_500;

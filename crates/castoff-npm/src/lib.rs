@@ -1,5 +1,102 @@
 //! npm packages that carry a Rust binary: one package per platform, plus a launcher package
 //! that picks the right one at run time (no install scripts, no downloads).
+//!
+//! ```text
+//! @acme/greeter                  launcher: bin/greeter.js, index.js (+ index.d.ts), lib/…
+//!   optionalDependencies (exact versions):
+//!   @acme/greeter-linux-x64-gnu  os: linux, cpu: x64, libc: glibc   bin/greeter (0755)
+//!   @acme/greeter-darwin-arm64   os: darwin, cpu: arm64             bin/greeter (0755)
+//!   @acme/greeter-win32-x64      os: win32, cpu: x64                bin/greeter.exe
+//! ```
+//!
+//! npm installs only the platform package whose `os`/`cpu`/`libc` match the machine; the
+//! launcher makes the same choice at run time, resolves the package with `require.resolve`
+//! and runs its binary. Tarballs are what `npm pack` would write for the same files (entry
+//! order, modes, mtime, owner), gzip-compressed deterministically.
+//!
+//! Use [`build_platform_package`] once per target (where the binary was built), then
+//! [`build_launcher`] with the targets whose platform packages exist. [`platform_package_contents`]
+//! and [`launcher_contents`] give the same files without writing a tarball (dry runs, or
+//! [`PackageContents::write_directory`] for a plain directory).
+
+mod error;
+mod json;
+mod launcher;
+mod metadata;
+mod pack;
+mod packlist;
+mod platform;
+
+use std::path::{Path, PathBuf};
+
+use castoff_plan::plan::NpmChannel;
+use castoff_plan::{App, AppId, Release, Target};
+
+pub use error::NpmError;
+pub use launcher::launcher_contents;
+pub use pack::{
+    BuiltPackage, EXECUTABLE_MODE, FILE_MODE, FileSource, PackageContents, PackageFile,
+    tarball_file_name,
+};
+pub use platform::platform_package_contents;
 
 /// `engines.node` written into launcher packages unless configured.
 pub const DEFAULT_NODE_ENGINES: &str = ">=18";
+
+/// What a platform package is built from: one target's binaries of one app.
+#[derive(Debug, Clone)]
+pub struct PlatformInput<'a> {
+    pub release: &'a Release,
+    pub app: AppId,
+    pub target: &'static Target,
+    /// `(bin name, path of the compiled binary)`: every binary in the app's `bins`, once.
+    pub binaries: Vec<(String, PathBuf)>,
+}
+
+/// What a launcher package is built from.
+#[derive(Debug, Clone)]
+pub struct LauncherInput<'a> {
+    pub release: &'a Release,
+    pub app: AppId,
+    /// Targets whose platform packages exist (they become the `optionalDependencies`).
+    pub targets: Vec<&'static Target>,
+}
+
+/// Builds the platform package of `input.target` into `out_dir/<file name>.tgz`.
+///
+/// ```no_run
+/// # fn demo(release: &castoff_plan::Release, out: &std::path::Path) -> Result<(), castoff_npm::NpmError> {
+/// use castoff_npm::{PlatformInput, build_platform_package};
+/// let target = "x86_64-unknown-linux-gnu".parse().unwrap();
+/// let built = build_platform_package(
+///     &PlatformInput {
+///         release,
+///         app: castoff_plan::AppId(0),
+///         target,
+///         binaries: vec![("greeter".into(), "target/release/greeter".into())],
+///     },
+///     out,
+/// )?;
+/// assert_eq!(built.file_name, "acme-greeter-linux-x64-gnu-0.3.1.tgz");
+/// # Ok(()) }
+/// ```
+pub fn build_platform_package(
+    input: &PlatformInput<'_>,
+    out_dir: &Path,
+) -> Result<BuiltPackage, NpmError> {
+    platform_package_contents(input)?.write_tarball(out_dir)
+}
+
+/// Builds the launcher package into `out_dir/<file name>.tgz`.
+pub fn build_launcher(input: &LauncherInput<'_>, out_dir: &Path) -> Result<BuiltPackage, NpmError> {
+    launcher_contents(input)?.write_tarball(out_dir)
+}
+
+/// The app and its npm channel, or the error saying it has none.
+fn app_and_channel(release: &Release, app: AppId) -> Result<(&App, &NpmChannel), NpmError> {
+    let app = &release.apps[app.0];
+    let channel = app.npm.as_ref().ok_or_else(|| NpmError::NoNpmChannel {
+        package: app.package.name.clone(),
+    })?;
+    Ok((app, channel))
+}

@@ -778,17 +778,18 @@ fn plan_python(
             .find(|(other, _)| other.name.as_str() == requirement.as_str());
         match workspace_app {
             Some((other, other_config)) => match &other_config.python {
-                Some(other_python) => match version::pep440(&other.version) {
-                    Ok(other_version) => requires.push(PythonRequirement::Workspace {
-                        distribution: other_python
-                            .name
-                            .clone()
-                            .unwrap_or_else(|| other.name.to_string()),
-                        version: other_version,
-                    }),
-                    // Reported when that app itself is planned.
-                    Err(_) => {}
-                },
+                Some(other_python) => {
+                    // A version PEP 440 cannot spell is reported when that app is planned.
+                    if let Ok(other_version) = version::pep440(&other.version) {
+                        requires.push(PythonRequirement::Workspace {
+                            distribution: other_python
+                                .name
+                                .clone()
+                                .unwrap_or_else(|| other.name.to_string()),
+                            version: other_version,
+                        });
+                    }
+                }
                 None => error(
                     "package.metadata.castoff.python.requires".to_owned(),
                     format!(
