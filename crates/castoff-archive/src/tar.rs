@@ -153,10 +153,22 @@ fn split_prefix(path: &str) -> Option<(&str, &str)> {
 /// node-tar's number format: octal digits zero-padded to the field width minus two, then a
 /// space and a NUL.
 fn write_octal(field: &mut [u8], value: u64) {
+    // node-tar's layout: zero-padded digits, then " \0"; a number that needs one more digit
+    // drops the space (`digits\0`); one that still does not fit goes base-256 (GNU), with the
+    // high bit of the first byte set.
     let digits = format!("{value:o}");
-    let width = field.len() - 2;
-    let padded = format!("{digits:0>width$} \0");
-    field.copy_from_slice(&padded.as_bytes()[padded.len() - field.len()..]);
+    if digits.len() <= field.len() - 2 {
+        let width = field.len() - 2;
+        field.copy_from_slice(format!("{digits:0>width$} \0").as_bytes());
+    } else if digits.len() == field.len() - 1 {
+        field.copy_from_slice(format!("{digits}\0").as_bytes());
+    } else {
+        field.fill(0);
+        let bytes = value.to_be_bytes();
+        let start = field.len() - bytes.len();
+        field[start..].copy_from_slice(&bytes);
+        field[0] |= 0x80;
+    }
 }
 
 /// Writes a tar archive entry by entry, in the order given.
@@ -261,6 +273,25 @@ pub fn gzip_writer<W: Write>(out: W) -> GzEncoder<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Times after 2004 and sizes of 1 GiB or more need all 11 octal digits of a 12-byte
+    /// field (no room for the space), and sizes of 8 GiB or more need base-256.
+    #[test]
+    fn large_numbers() {
+        let check = |value: u64, expect: &[u8]| {
+            let mut field = [0u8; 12];
+            write_octal(&mut field, value);
+            assert_eq!(&field, expect, "{value}");
+            // What GNU tar (and the `tar` crate) read back.
+            let mut header = ::tar::Header::new_old();
+            header.as_mut_bytes()[124..136].copy_from_slice(&field);
+            assert_eq!(header.size().unwrap(), value);
+        };
+        check(0o7777777777, b"7777777777 \0");
+        check(1_700_000_000, b"14524770400\0");
+        check(1 << 30, b"10000000000\0");
+        check(1 << 33, &[0x80, 0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 0]);
+    }
 
     fn archive(owner: OwnerFields, build: impl FnOnce(&mut TarWriter<Vec<u8>>)) -> Vec<u8> {
         let mut writer = TarWriter::new(Vec::new(), owner);

@@ -1,5 +1,559 @@
 //! OCI images built straight from a compiled binary: layers, config, manifests, index,
 //! image layout and `docker load` archives, reproducibly and without a daemon.
+//!
+//! [`build_images`] writes, for one app:
+//!
+//! - `dist/oci/<app>/`: an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`)
+//!   with every platform's image and the multi-platform index, which `index.json` names with
+//!   `org.opencontainers.image.ref.name` = the version tag;
+//! - `dist/oci/<app>-<os>-<arch>[-<variant>].tar`, one per platform: a `docker load`-able
+//!   archive (that platform's OCI layout plus the legacy `manifest.json`).
+//!
+//! [`write_deploy_examples`] then writes `dist/deploy/compose.yaml` and
+//! `dist/deploy/kubernetes.yaml` for the apps that have ports or a health check, referring to
+//! the images by digest.
+//!
+//! Same inputs and `SOURCE_DATE_EPOCH` give the same bytes, hence the same digests. Nothing is
+//! half-written: the layout is assembled under a temporary name and renamed into place, and
+//! every file goes through a temporary name.
 
-/// Media type of an OCI image index.
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+mod archive;
+mod base;
+mod blobs;
+mod deploy;
+mod document;
+mod elf;
+mod error;
+mod json;
+mod layer;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use castoff_plan::plan::{App, BaseImage, OciChannel};
+use castoff_plan::target::OciPlatform;
+use castoff_plan::{AppId, Release, Target};
+use serde_json::json;
+
+pub use blobs::{CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+pub use deploy::write_deploy_examples;
+pub use error::OciError;
+pub use layer::BIN_DIR;
+
+use crate::blobs::{BlobStore, Descriptor};
+use crate::document::ConfigInput;
+use crate::json::canonical;
+use crate::layer::{EntryContent, LayerEntry, LayerPlan};
+
+/// One platform's image to build: the target and its compiled binaries.
+#[derive(Debug, Clone)]
+pub struct ImageInput {
+    /// A Linux target (one with an OCI platform).
+    pub target: &'static Target,
+    /// `(bin name, path of the compiled binary)`: every binary in the app's `bins`, once.
+    pub binaries: Vec<(String, PathBuf)>,
+}
+
+/// Settings shared by every platform of a build.
+#[derive(Debug, Clone, Default)]
+pub struct ImageOptions {
+    /// Every timestamp: layer mtimes, `created`, the `created` annotation.
+    pub source_date_epoch: u64,
+    /// The source revision (git commit) for `org.opencontainers.image.revision`.
+    pub revision: Option<String>,
+}
+
+/// One layer of a built image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltLayer {
+    /// `sha256:` of the compressed blob.
+    pub digest: String,
+    pub size: u64,
+    /// `sha256:` of the uncompressed tar (the config's `rootfs.diff_ids` entry).
+    pub diff_id: String,
+}
+
+/// One platform's image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltImage {
+    pub target: &'static Target,
+    /// `linux/amd64`, `linux/arm64/v8`.
+    pub platform: String,
+    pub manifest_digest: String,
+    pub manifest_size: u64,
+    pub config_digest: String,
+    pub config_size: u64,
+    /// Base layers first, castoff's layer last.
+    pub layers: Vec<BuiltLayer>,
+    /// What a pull transfers: manifest + config + every compressed layer, in bytes.
+    pub compressed_size: u64,
+    /// The `docker load` archive of this platform.
+    pub archive: PathBuf,
+    pub archive_size: u64,
+    /// Lower-case hex SHA-256 of the archive file.
+    pub archive_sha256: String,
+}
+
+/// Everything [`build_images`] wrote for one app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltIndex {
+    /// The package name (also the layout directory's name).
+    pub app: String,
+    /// `registry/namespace/name` the images are published to.
+    pub repository: String,
+    /// The version tag the layout's `index.json` names the index with.
+    pub tag: String,
+    /// `dist/oci/<app>/`.
+    pub layout_dir: PathBuf,
+    pub index_digest: String,
+    pub index_size: u64,
+    /// In platform order (os, architecture, variant).
+    pub images: Vec<BuiltImage>,
+}
+
+impl BuiltIndex {
+    /// The multi-platform image by digest: `ghcr.io/acme/pinger@sha256:…`.
+    pub fn pinned_reference(&self) -> String {
+        format!("{}@{}", self.repository, self.index_digest)
+    }
+}
+
+/// Builds one image per input platform of `app`, the index over them, the image layout
+/// `dist_dir/oci/<app>/` and one `docker load` archive per platform.
+pub fn build_images(
+    release: &Release,
+    app_id: AppId,
+    inputs: Vec<ImageInput>,
+    options: &ImageOptions,
+    dist_dir: &Path,
+) -> Result<BuiltIndex, OciError> {
+    let app = &release.apps[app_id.0];
+    let name = app.package.name.clone();
+    let oci = app
+        .oci
+        .as_ref()
+        .ok_or_else(|| OciError::NoImageChannel { app: name.clone() })?;
+    let platforms = check_platforms(&name, inputs)?;
+    for (_, input) in &platforms {
+        check_binaries(app, oci, input)?;
+    }
+    check_extra_files(release, app, oci)?;
+    let base = match &oci.base {
+        BaseImage::Scratch => None,
+        BaseImage::Reference(reference) => {
+            return Err(OciError::RegistryBaseUnsupported {
+                app: name,
+                reference: reference.clone(),
+            });
+        }
+        BaseImage::Layout(dir) => Some(base::BaseLayout::open(&name, dir)?),
+    };
+
+    let oci_dir = dist_dir.join("oci");
+    fs::create_dir_all(&oci_dir).map_err(OciError::io("create the directory", &oci_dir))?;
+    let layout_dir = oci_dir.join(&name);
+    let partial = PartialDir::new(blobs::temp_sibling(&layout_dir))?;
+    let store = BlobStore::create(&partial.path)?;
+
+    let annotations =
+        document::app_annotations(app, options.revision.as_deref(), options.source_date_epoch);
+    let tag = oci.tags.first().cloned().unwrap_or_else(|| {
+        // The plan always derives at least the full version tag.
+        app.package.version.to_string()
+    });
+
+    struct Written {
+        image: BuiltImage,
+        manifest: Descriptor,
+        config: Descriptor,
+        layers: Vec<Descriptor>,
+    }
+    let mut written: Vec<Written> = Vec::new();
+    for (platform, input) in &platforms {
+        let base_image = match &base {
+            Some(layout) => Some(layout.image_for(platform, &store)?),
+            None => None,
+        };
+        let layer_plan = plan_layer(app, oci, input, base_image.is_none())?;
+        let entries = layer_plan
+            .entries()
+            .map_err(|(path, what)| OciError::DuplicatePath {
+                app: name.clone(),
+                path,
+                what,
+            })?;
+        let layer = layer::write_layer(&name, &entries, options.source_date_epoch, &store)?;
+
+        let mut layers: Vec<Descriptor> = Vec::new();
+        let mut diff_ids: Vec<String> = Vec::new();
+        let mut manifest_annotations = annotations.clone();
+        if let Some(base_image) = &base_image {
+            layers.extend(base_image.layers.iter().cloned());
+            diff_ids.extend(base_image.diff_ids.iter().cloned());
+            manifest_annotations.insert(
+                "org.opencontainers.image.base.digest".to_owned(),
+                json!(base_image.manifest_digest),
+            );
+        }
+        layers.push(Descriptor::new(
+            LAYER_GZIP_MEDIA_TYPE,
+            (layer.digest.clone(), layer.size),
+        ));
+        diff_ids.push(layer.diff_id.clone());
+
+        let config = document::image_config(&ConfigInput {
+            app,
+            oci,
+            platform,
+            base: base_image.as_ref().map(|image| &image.config),
+            diff_ids: diff_ids.clone(),
+            annotations: &annotations,
+            source_date_epoch: options.source_date_epoch,
+            layer_summary: layer_summary(&entries),
+        });
+        let config = Descriptor::new(CONFIG_MEDIA_TYPE, store.put(&canonical(&config))?);
+        let manifest_json = document::image_manifest(&config, &layers, &manifest_annotations);
+        let mut manifest =
+            Descriptor::new(MANIFEST_MEDIA_TYPE, store.put(&canonical(&manifest_json))?);
+        manifest.platform = Some(document::platform_json(platform));
+
+        let built_layers: Vec<BuiltLayer> = layers
+            .iter()
+            .zip(&diff_ids)
+            .map(|(layer, diff_id)| BuiltLayer {
+                digest: layer.digest.clone(),
+                size: layer.size,
+                diff_id: diff_id.clone(),
+            })
+            .collect();
+        let compressed_size =
+            manifest.size + config.size + layers.iter().map(|layer| layer.size).sum::<u64>();
+        written.push(Written {
+            image: BuiltImage {
+                target: input.target,
+                platform: platform.to_string(),
+                manifest_digest: manifest.digest.clone(),
+                manifest_size: manifest.size,
+                config_digest: config.digest.clone(),
+                config_size: config.size,
+                layers: built_layers,
+                compressed_size,
+                archive: oci_dir.join(archive_name(&name, platform)),
+                archive_size: 0,
+                archive_sha256: String::new(),
+            },
+            manifest,
+            config,
+            layers,
+        });
+    }
+
+    let manifests: Vec<Descriptor> = written.iter().map(|w| w.manifest.clone()).collect();
+    let index_json = document::image_index(&manifests, &annotations);
+    let index = Descriptor::new(INDEX_MEDIA_TYPE, store.put(&canonical(&index_json))?);
+    let mut entry = index.clone();
+    entry
+        .annotations
+        .insert("org.opencontainers.image.ref.name".to_owned(), json!(tag));
+    let layout_index = json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": [entry.to_json()],
+    });
+    blobs::write_file_atomically(
+        &store.root().join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    blobs::write_file_atomically(&store.root().join("index.json"), &canonical(&layout_index))?;
+    partial.commit(&layout_dir)?;
+
+    let repo_tag = format!("{}:{tag}", oci.repository);
+    let mut images = Vec::new();
+    for mut w in written {
+        let (size, sha256) = archive::write_docker_archive(
+            &archive::ArchiveInput {
+                app: &name,
+                layout: &layout_dir,
+                manifest: &w.manifest,
+                config: &w.config,
+                layers: &w.layers,
+                repo_tag: &repo_tag,
+                tag: &tag,
+                mtime: options.source_date_epoch,
+            },
+            &w.image.archive,
+        )?;
+        w.image.archive_size = size;
+        w.image.archive_sha256 = sha256;
+        images.push(w.image);
+    }
+    Ok(BuiltIndex {
+        app: name,
+        repository: oci.repository.clone(),
+        tag,
+        layout_dir,
+        index_digest: index.digest,
+        index_size: index.size,
+        images,
+    })
+}
+
+/// `<app>-<os>-<arch>.tar`, with `-<variant>` for 32-bit arm where the variant matters.
+fn archive_name(app: &str, platform: &OciPlatform) -> String {
+    match platform.variant {
+        Some(variant) if platform.architecture == "arm" => {
+            format!(
+                "{app}-{}-{}-{variant}.tar",
+                platform.os, platform.architecture
+            )
+        }
+        _ => format!("{app}-{}-{}.tar", platform.os, platform.architecture),
+    }
+}
+
+/// Each input with its platform, sorted by platform; refuses non-Linux targets and two
+/// targets for one platform.
+fn check_platforms(
+    app: &str,
+    inputs: Vec<ImageInput>,
+) -> Result<Vec<(OciPlatform, ImageInput)>, OciError> {
+    if inputs.is_empty() {
+        return Err(OciError::NoPlatforms {
+            app: app.to_owned(),
+        });
+    }
+    let mut platforms = Vec::new();
+    for input in inputs {
+        let platform = input.target.oci.ok_or_else(|| OciError::NotLinux {
+            app: app.to_owned(),
+            target: input.target.triple.to_owned(),
+        })?;
+        platforms.push((platform, input));
+    }
+    platforms.sort_by_key(|(p, _)| (p.os, p.architecture, p.variant));
+    for pair in platforms.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            return Err(OciError::DuplicatePlatform {
+                app: app.to_owned(),
+                platform: pair[0].0.to_string(),
+                first: pair[0].1.target.triple.to_owned(),
+                second: pair[1].1.target.triple.to_owned(),
+            });
+        }
+    }
+    Ok(platforms)
+}
+
+/// Every binary is there, is an executable for the image's machine, and — on `scratch` —
+/// needs no dynamic loader.
+fn check_binaries(app: &App, oci: &OciChannel, input: &ImageInput) -> Result<(), OciError> {
+    let target = input.target;
+    let platform = target.oci.expect("checked by check_platforms");
+    let on_scratch = oci.base == BaseImage::Scratch;
+    for bin in &app.bins {
+        let Some((_, path)) = input.binaries.iter().find(|(name, _)| name == bin) else {
+            return Err(OciError::MissingBinary {
+                app: app.package.name.clone(),
+                bin: bin.clone(),
+                target: target.triple.to_owned(),
+            });
+        };
+        let facts = elf::inspect(path).map_err(OciError::io("read", path))?;
+        match facts {
+            None if on_scratch => {
+                return Err(OciError::NotElf {
+                    app: app.package.name.clone(),
+                    bin: bin.clone(),
+                    target: target.triple.to_owned(),
+                    path: path.clone(),
+                });
+            }
+            None => {}
+            Some(facts) => {
+                if let Some(expected) = elf::machine_of_architecture(platform.architecture)
+                    && facts.machine != expected
+                {
+                    return Err(OciError::WrongArchitecture {
+                        app: app.package.name.clone(),
+                        bin: bin.clone(),
+                        target,
+                        path: path.clone(),
+                        machine: facts.machine,
+                    });
+                }
+                if let (true, Some(interpreter)) = (on_scratch, facts.interpreter) {
+                    return Err(OciError::DynamicOnScratch {
+                        app: app.package.name.clone(),
+                        bin: bin.clone(),
+                        target: target.triple.to_owned(),
+                        path: path.clone(),
+                        interpreter,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Extra files must exist, be regular files (not symlinks) and resolve inside the workspace.
+/// The plan checked the paths lexically; this checks what is on disk at build time.
+fn check_extra_files(release: &Release, app: &App, oci: &OciChannel) -> Result<(), OciError> {
+    if oci.files.is_empty() {
+        return Ok(());
+    }
+    let workspace = fs::canonicalize(&release.workspace_root)
+        .map_err(OciError::io("resolve", &release.workspace_root))?;
+    for file in &oci.files {
+        let refuse = |problem: String, hint: &str| OciError::ExtraFile {
+            app: app.package.name.clone(),
+            src: file.src.clone(),
+            dst: file.dst.clone(),
+            problem,
+            hint: hint.to_owned(),
+        };
+        let metadata = match fs::symlink_metadata(&file.src) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(refuse(
+                    "does not exist".to_owned(),
+                    "create the file, or fix `src` in [package.metadata.castoff.oci.files] (it is relative to the package directory)",
+                ));
+            }
+            Err(error) => return Err(OciError::io("read the metadata of", &file.src)(error)),
+        };
+        if metadata.file_type().is_symlink() {
+            return Err(refuse(
+                "is a symbolic link".to_owned(),
+                "point `src` at the file itself: links are not followed, so nothing outside the workspace can end up in the image",
+            ));
+        }
+        if !metadata.is_file() {
+            return Err(refuse(
+                "is not a regular file".to_owned(),
+                "list each file separately; directories, devices and sockets cannot be copied",
+            ));
+        }
+        let resolved = fs::canonicalize(&file.src).map_err(OciError::io("resolve", &file.src))?;
+        if !resolved.starts_with(&workspace) {
+            return Err(refuse(
+                format!(
+                    "resolves to `{}`, outside the workspace `{}` (a directory on the way is a symbolic link)",
+                    resolved.display(),
+                    workspace.display()
+                ),
+                "copy the file into the workspace and name that copy in `src`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The entries of castoff's layer for one platform.
+fn plan_layer(
+    app: &App,
+    oci: &OciChannel,
+    input: &ImageInput,
+    on_scratch: bool,
+) -> Result<LayerPlan, OciError> {
+    let mut plan = LayerPlan::default();
+    let duplicate = |(path, what): (String, String)| OciError::DuplicatePath {
+        app: app.package.name.clone(),
+        path,
+        what,
+    };
+    let bin_dir = BIN_DIR.trim_start_matches('/');
+    for bin in &app.bins {
+        let (_, path) = input
+            .binaries
+            .iter()
+            .find(|(name, _)| name == bin)
+            .expect("checked by check_binaries");
+        plan.add(LayerEntry {
+            path: format!("{bin_dir}/{bin}"),
+            mode: 0o755,
+            content: EntryContent::File(path.clone()),
+            origin: format!("the binary `{bin}`"),
+        })
+        .map_err(duplicate)?;
+    }
+    if on_scratch {
+        let fixed = [
+            (
+                "etc/passwd",
+                0o644,
+                EntryContent::Bytes(layer::PASSWD.into()),
+            ),
+            ("etc/group", 0o644, EntryContent::Bytes(layer::GROUP.into())),
+            // World-writable with the sticky bit, like every /tmp.
+            ("tmp", 0o1777, EntryContent::Directory),
+        ];
+        for (path, mode, content) in fixed {
+            plan.add(LayerEntry {
+                path: path.to_owned(),
+                mode,
+                content,
+                origin: format!("the scratch image's `/{path}`"),
+            })
+            .map_err(duplicate)?;
+        }
+    }
+    for file in &oci.files {
+        plan.add(LayerEntry {
+            path: file.dst.trim_start_matches('/').to_owned(),
+            mode: file.mode,
+            content: EntryContent::File(file.src.clone()),
+            origin: format!("the extra file `{}`", file.src.display()),
+        })
+        .map_err(duplicate)?;
+    }
+    Ok(plan)
+}
+
+/// The files of the layer, for its history entry: `/etc/group, /usr/local/bin/pinger`.
+fn layer_summary(entries: &[LayerEntry]) -> String {
+    let files: Vec<String> = entries
+        .iter()
+        .filter(|entry| entry.content != EntryContent::Directory || entry.path == "tmp")
+        .map(|entry| format!("/{}", entry.path))
+        .collect();
+    format!("added {}", files.join(", "))
+}
+
+/// A directory being assembled under a temporary name: removed on drop unless committed.
+#[derive(Debug)]
+struct PartialDir {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl PartialDir {
+    fn new(path: PathBuf) -> Result<PartialDir, OciError> {
+        if path.exists() {
+            fs::remove_dir_all(&path).map_err(OciError::io("remove the leftover", &path))?;
+        }
+        fs::create_dir_all(&path).map_err(OciError::io("create the directory", &path))?;
+        Ok(PartialDir {
+            path,
+            committed: false,
+        })
+    }
+
+    /// Replaces `target` with this directory.
+    fn commit(mut self, target: &Path) -> Result<(), OciError> {
+        if target.exists() {
+            fs::remove_dir_all(target).map_err(OciError::io("remove the previous", target))?;
+        }
+        fs::rename(&self.path, target).map_err(OciError::io("rename into place", target))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}

@@ -184,7 +184,8 @@ fn build_into(
             .map(|(_, paths)| paths.clone())
             .unwrap_or_default()
     };
-    let mut skipped_images = Vec::new();
+    let revision = git_revision(&release.workspace_root);
+    let mut built_indexes: Vec<(AppId, castoff_oci::BuiltIndex)> = Vec::new();
     for (index, artifact) in release.artifacts.iter().enumerate() {
         let entry = &mut manifest.artifacts[index];
         let app = &release.apps[artifact.app.0];
@@ -272,10 +273,57 @@ fn build_into(
                     Some(package.integrity),
                 );
             }
-            (ArtifactKind::OciImage | ArtifactKind::OciIndex, _) => {
-                if !skipped_images.contains(&app.package.name) {
-                    skipped_images.push(app.package.name.clone());
+            (ArtifactKind::OciImage, Some(_)) => {
+                // Built with the index, which needs every platform at once.
+            }
+            (ArtifactKind::OciIndex, _) => {
+                let inputs = artifact
+                    .inputs
+                    .iter()
+                    .filter_map(|input| release.artifacts[input.0].target)
+                    .map(|target| castoff_oci::ImageInput {
+                        target,
+                        binaries: binaries_of(artifact.app, target),
+                    })
+                    .collect();
+                let built = castoff_oci::build_images(
+                    release,
+                    artifact.app,
+                    inputs,
+                    &castoff_oci::ImageOptions {
+                        source_date_epoch: options.source_date_epoch,
+                        revision: revision.clone(),
+                    },
+                    staging,
+                )
+                .with_context(|| format!("could not build the image of {}", app.package.name))?;
+                let layout = built
+                    .layout_dir
+                    .strip_prefix(staging)
+                    .unwrap_or(&built.layout_dir);
+                entry.path = Some(layout.to_string_lossy().replace('\\', "/"));
+                entry.size = Some(built.index_size);
+                entry.digest = Some(built.index_digest.clone());
+                for image in &built.images {
+                    let image_entry = manifest
+                        .artifacts
+                        .iter_mut()
+                        .find(|a| {
+                            a.kind == "oci-image"
+                                && a.app == app.package.name
+                                && a.target.as_deref() == Some(image.target.triple)
+                        })
+                        .context("internal error: an image the plan does not know")?;
+                    record(
+                        image_entry,
+                        staging,
+                        &image.archive,
+                        image.archive_size,
+                        &image.archive_sha256,
+                        Some(image.manifest_digest.clone()),
+                    );
                 }
+                built_indexes.push((artifact.app, built));
             }
             (kind, None) => bail!(
                 "internal error: {} artifact without a target",
@@ -283,26 +331,13 @@ fn build_into(
             ),
         }
     }
-    if !skipped_images.is_empty() {
-        warnings.push(format!(
-            "container images are not built by this castoff version yet; skipped the `oci` channel of {}",
-            skipped_images.join(", ")
-        ));
-        // The manifest lists only what exists: publish must never look for an image.
-        let dropped: Vec<String> = manifest
-            .artifacts
+    if !built_indexes.is_empty() {
+        let indexes: Vec<(AppId, &castoff_oci::BuiltIndex)> = built_indexes
             .iter()
-            .filter(|a| a.kind == "oci-image" || a.kind == "oci-index")
-            .map(|a| a.id.clone())
+            .map(|(app, built)| (*app, built))
             .collect();
-        manifest.artifacts.retain(|a| !dropped.contains(&a.id));
-        manifest
-            .steps
-            .retain(|step| !dropped.contains(&step.artifact));
-        let remaining: Vec<String> = manifest.steps.iter().map(|s| s.id.clone()).collect();
-        for step in &mut manifest.steps {
-            step.after.retain(|after| remaining.contains(after));
-        }
+        castoff_oci::write_deploy_examples(release, &indexes, staging)
+            .context("could not write the deploy examples")?;
     }
     write_checksums(&manifest, staging)?;
     fs::write(staging.join("manifest.json"), manifest.to_json())?;
@@ -322,6 +357,18 @@ fn record(
     entry.size = Some(size);
     entry.sha256 = Some(sha256.to_owned());
     entry.digest = digest;
+}
+
+/// The commit being released, for the image's `revision` annotation; none outside git.
+fn git_revision(workspace_root: &Path) -> Option<String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(workspace_root)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    let revision = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    (output.status.success() && !revision.is_empty()).then_some(revision)
 }
 
 /// `SHA256SUMS` in the format `sha256sum -c` reads: `<hex>  <path>`, sorted by path.

@@ -1,0 +1,238 @@
+//! The content-addressed blob store of an OCI image layout (`blobs/sha256/<hex>`) and the
+//! descriptors that point into it. Every blob is written to a temporary name while its digest
+//! is computed, then renamed to its digest: a blob file that exists is always complete.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use castoff_archive::digest::{HashingWriter, hex, sha256};
+use serde_json::{Map, Value, json};
+
+use crate::error::OciError;
+
+/// Media type of an OCI image manifest.
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of an OCI image index.
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of an OCI image config.
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// Media type of a gzip-compressed OCI layer (what castoff writes).
+pub const LAYER_GZIP_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// A reference to a blob: media type, digest and size, plus the optional platform and
+/// annotations an index entry carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Descriptor {
+    pub(crate) media_type: String,
+    /// `sha256:<hex>`.
+    pub(crate) digest: String,
+    pub(crate) size: u64,
+    pub(crate) platform: Option<Value>,
+    pub(crate) annotations: Map<String, Value>,
+}
+
+impl Descriptor {
+    pub(crate) fn new(media_type: &str, (digest, size): (String, u64)) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_owned(),
+            digest,
+            size,
+            platform: None,
+            annotations: Map::new(),
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        let mut value = json!({
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        });
+        if let Some(platform) = &self.platform {
+            value["platform"] = platform.clone();
+        }
+        if !self.annotations.is_empty() {
+            value["annotations"] = Value::Object(self.annotations.clone());
+        }
+        value
+    }
+
+    /// The hex part of the digest (the blob's file name).
+    pub(crate) fn hex(&self) -> &str {
+        digest_hex(&self.digest).unwrap_or(&self.digest)
+    }
+}
+
+/// `<hex>` of a well-formed `sha256:<64 lower-case hex>` digest; `None` for anything else, so
+/// a digest read from a foreign file can never become a path like `../../etc`.
+pub(crate) fn digest_hex(digest: &str) -> Option<&str> {
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(hex)
+}
+
+/// The `blobs/sha256` directory of one image layout being written.
+#[derive(Debug)]
+pub(crate) struct BlobStore {
+    root: PathBuf,
+    blobs: PathBuf,
+    temp_counter: AtomicU64,
+}
+
+impl BlobStore {
+    /// Creates `root/blobs/sha256/`.
+    pub(crate) fn create(root: &Path) -> Result<BlobStore, OciError> {
+        let blobs = root.join("blobs").join("sha256");
+        fs::create_dir_all(&blobs).map_err(OciError::io("create the directory", &blobs))?;
+        Ok(BlobStore {
+            root: root.to_owned(),
+            blobs,
+            temp_counter: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with this `<hex>` lives.
+    pub(crate) fn path_of_hex(&self, hex: &str) -> PathBuf {
+        self.blobs.join(hex)
+    }
+
+    /// Stores bytes held in memory (configs, manifests, indexes); returns `(digest, size)`.
+    pub(crate) fn put(&self, bytes: &[u8]) -> Result<(String, u64), OciError> {
+        let mut writer = self.writer()?;
+        writer
+            .write_all(bytes)
+            .map_err(OciError::io("write", writer.temp.clone()))?;
+        let (digest, size) = writer.commit()?;
+        debug_assert_eq!(digest, format!("sha256:{}", hex(&sha256(bytes))));
+        Ok((digest, size))
+    }
+
+    /// Copies a blob from another layout, checking that its bytes have the digest and size its
+    /// descriptor promised (a base image layout is input: never trusted).
+    pub(crate) fn copy_verified(
+        &self,
+        source: &Path,
+        expected: &Descriptor,
+    ) -> Result<Result<(), String>, OciError> {
+        let mut input = File::open(source).map_err(OciError::io("open", source))?;
+        let mut writer = self.writer()?;
+        io::copy(&mut input, &mut writer).map_err(OciError::io("copy", source))?;
+        let temp = writer.temp.clone();
+        let (inner, digest, size) = writer.finish_hashing()?;
+        drop(inner);
+        let digest = format!("sha256:{}", hex(&digest));
+        if digest != expected.digest || size != expected.size {
+            let _ = fs::remove_file(&temp);
+            return Ok(Err(format!(
+                "blob `{}` has digest {digest} and {size} bytes, but its descriptor says {} and {} bytes",
+                source.display(),
+                expected.digest,
+                expected.size
+            )));
+        }
+        let target = self.path_of_hex(expected.hex());
+        fs::rename(&temp, &target).map_err(OciError::io("rename into place", &target))?;
+        Ok(Ok(()))
+    }
+
+    /// A writer to a temporary file in the store; [`BlobWriter::commit`] names it by digest.
+    pub(crate) fn writer(&self) -> Result<BlobWriter, OciError> {
+        let number = self.temp_counter.fetch_add(1, Ordering::Relaxed);
+        let temp = self
+            .blobs
+            .join(format!(".partial-{}-{number}", std::process::id()));
+        let file = File::create(&temp).map_err(OciError::io("create", &temp))?;
+        Ok(BlobWriter {
+            inner: HashingWriter::new(BufWriter::new(file)),
+            temp,
+            blobs: self.blobs.clone(),
+        })
+    }
+}
+
+/// A blob being written: hashes what passes through, then is renamed to its digest.
+#[derive(Debug)]
+pub(crate) struct BlobWriter {
+    inner: HashingWriter<BufWriter<File>>,
+    temp: PathBuf,
+    blobs: PathBuf,
+}
+
+impl BlobWriter {
+    fn finish_hashing(self) -> Result<(File, [u8; 32], u64), OciError> {
+        let temp = self.temp;
+        let (buffered, digest, size) = self.inner.finish();
+        let file = buffered.into_inner().map_err(|error| OciError::Io {
+            action: "write",
+            path: temp.clone(),
+            source: error.into_error(),
+        })?;
+        Ok((file, digest, size))
+    }
+
+    /// Flushes, renames the file to `blobs/sha256/<hex>` and returns `(sha256:<hex>, size)`.
+    pub(crate) fn commit(self) -> Result<(String, u64), OciError> {
+        let temp = self.temp.clone();
+        let blobs = self.blobs.clone();
+        let (file, digest, size) = self.finish_hashing()?;
+        drop(file);
+        let hex = hex(&digest);
+        let target = blobs.join(&hex);
+        fs::rename(&temp, &target).map_err(OciError::io("rename into place", &target))?;
+        Ok((format!("sha256:{hex}"), size))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads a whole small blob (manifest, config, index) of a layout and checks its digest.
+pub(crate) fn read_verified(layout: &Path, digest: &str) -> Result<Vec<u8>, String> {
+    let hex = digest_hex(digest).ok_or_else(|| format!("`{digest}` is not a sha256 digest"))?;
+    let path = layout.join("blobs").join("sha256").join(hex);
+    let mut bytes = Vec::new();
+    File::open(&path)
+        .and_then(|mut file| file.read_to_end(&mut bytes))
+        .map_err(|error| format!("cannot read blob `{}`: {error}", path.display()))?;
+    let actual = crate::blobs::hex_digest(&bytes);
+    if actual != digest {
+        return Err(format!(
+            "blob `{}` has digest {actual}, not the {digest} it is named by",
+            path.display()
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `sha256:<hex>` of bytes in memory.
+pub(crate) fn hex_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&sha256(bytes)))
+}
+
+/// Writes `bytes` to `path` through a temporary sibling and a rename.
+pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
+    let temp = temp_sibling(path);
+    fs::write(&temp, bytes).map_err(OciError::io("write", &temp))?;
+    fs::rename(&temp, path).map_err(OciError::io("rename into place", path))
+}
+
+/// `dir/.name.partial-<pid>` next to `path`.
+pub(crate) fn temp_sibling(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}

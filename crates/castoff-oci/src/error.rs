@@ -1,0 +1,158 @@
+//! Why an image could not be built. Every message names the input (app, target, file or
+//! directory), says what is wrong with it, and ends with a `hint:` line saying what to do.
+
+use std::io;
+use std::path::PathBuf;
+
+use castoff_archive::tar::TarError;
+use castoff_plan::Target;
+
+/// An image, index, archive or deploy example that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("cannot {action} `{}`: {source}\nhint: check that the path exists, is readable and that the disk has room", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("cannot write the layer of {app}: {source}")]
+    Tar {
+        app: String,
+        #[source]
+        source: TarError,
+    },
+
+    #[error(
+        "app `{app}` has no image channel\nhint: add `oci = {{ repository = \"…\" }}` to its [package.metadata.castoff] table"
+    )]
+    NoImageChannel { app: String },
+
+    #[error(
+        "no image of `{app}` was asked for: the list of platforms is empty\nhint: pass at least one Linux target"
+    )]
+    NoPlatforms { app: String },
+
+    #[error(
+        "target `{target}` of `{app}` has no container image platform (only Linux targets do)\nhint: build images for Linux targets only"
+    )]
+    NotLinux { app: String, target: String },
+
+    #[error(
+        "platform {platform} of `{app}` is given twice (targets {first} and {second})\nhint: build one target per image platform, e.g. either the gnu or the musl target"
+    )]
+    DuplicatePlatform {
+        app: String,
+        platform: String,
+        first: String,
+        second: String,
+    },
+
+    #[error(
+        "binary `{bin}` of `{app}` for {target} was not given to the image builder\nhint: build every binary listed in `bins` for this target"
+    )]
+    MissingBinary {
+        app: String,
+        bin: String,
+        target: String,
+    },
+
+    #[error(
+        "`{}` ({bin} of `{app}` for {target}) is dynamically linked (ELF interpreter `{interpreter}`), \
+         and a `scratch` image has no dynamic loader or C library to run it\n\
+         hint: use a musl target (e.g. x86_64-unknown-linux-musl), link statically \
+         (`crt-static = true` in [package.metadata.castoff]), or set `base` in [package.metadata.castoff.oci] \
+         to an image that provides the C library (e.g. `oci-layout:<dir>` holding gcr.io/distroless/cc-debian12)",
+        path.display()
+    )]
+    DynamicOnScratch {
+        app: String,
+        bin: String,
+        target: String,
+        path: PathBuf,
+        interpreter: String,
+    },
+
+    #[error(
+        "`{}` ({bin} of `{app}` for {target}) is not an ELF executable, and nothing on a `scratch` image could run it\n\
+         hint: pass the binary compiled for {target}, or set a `base` image that can run it",
+        path.display()
+    )]
+    NotElf {
+        app: String,
+        bin: String,
+        target: String,
+        path: PathBuf,
+    },
+
+    #[error(
+        "`{}` ({bin} of `{app}`) is an ELF file for machine {}, but the image is for {}\n\
+         hint: pass the binary compiled for {target}",
+        path.display(),
+        crate::elf::machine_name(*machine),
+        target.oci.map(|platform| platform.to_string()).unwrap_or_default()
+    )]
+    WrongArchitecture {
+        app: String,
+        bin: String,
+        target: &'static Target,
+        path: PathBuf,
+        /// The binary's ELF `e_machine`.
+        machine: u16,
+    },
+
+    #[error(
+        "extra file `{}` of `{app}` (for `{dst}`) {problem}\n\
+         hint: {hint}",
+        src.display()
+    )]
+    ExtraFile {
+        app: String,
+        src: PathBuf,
+        dst: String,
+        problem: String,
+        hint: String,
+    },
+
+    #[error(
+        "the image of `{app}` would contain `/{path}` twice ({what})\nhint: choose another `dst` for the extra file"
+    )]
+    DuplicatePath {
+        app: String,
+        path: String,
+        what: String,
+    },
+
+    #[error(
+        "the base image `{reference}` of `{app}` is a registry reference, and pulling from a registry \
+         needs castoff-registry's client, which is not implemented yet\n\
+         hint: copy the base into an OCI image layout and point at it: \
+         `skopeo copy docker://{reference} oci:base-image:base`, then \
+         `base = \"oci-layout:base-image\"` (relative to the package directory)"
+    )]
+    RegistryBaseUnsupported { app: String, reference: String },
+
+    #[error("base image layout `{}` of `{app}`: {problem}\nhint: {hint}", dir.display())]
+    BaseLayout {
+        app: String,
+        dir: PathBuf,
+        problem: String,
+        hint: String,
+    },
+}
+
+impl OciError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| OciError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

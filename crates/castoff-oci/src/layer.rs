@@ -1,0 +1,169 @@
+//! The one layer castoff adds to an image: the app's binaries under `/usr/local/bin`, the
+//! minimum a non-root service needs when the base is `scratch` (`/etc/passwd`, `/etc/group`,
+//! `/tmp`), and the configured extra files, with every parent directory listed explicitly.
+//!
+//! Entries are sorted by path, owned by 0:0 with empty owner names, stamped with
+//! `SOURCE_DATE_EPOCH`, in plain ustar (no PAX records, no xattrs), so the uncompressed bytes —
+//! the `diff_id` — depend on nothing but the inputs.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+
+use castoff_archive::digest::{HashingWriter, hex};
+use castoff_archive::tar::gzip_writer;
+
+use crate::blobs::BlobStore;
+use crate::error::OciError;
+use castoff_archive::tar::{OwnerFields, TarWriter};
+
+/// Where binaries go in the image.
+pub const BIN_DIR: &str = "/usr/local/bin";
+
+/// `/etc/passwd` of a scratch image: root and distroless' `nonroot` (65532), no login shells.
+pub(crate) const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
+                                 nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
+/// `/etc/group` of a scratch image.
+pub(crate) const GROUP: &str = "root:x:0:\nnonroot:x:65532:\n";
+
+/// What one layer entry holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EntryContent {
+    Directory,
+    Bytes(Vec<u8>),
+    /// A file on disk, streamed into the layer; its size is read when it is appended.
+    File(PathBuf),
+}
+
+/// One entry, before sorting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LayerEntry {
+    /// Relative path in the image, no leading or trailing `/`.
+    pub(crate) path: String,
+    pub(crate) mode: u32,
+    pub(crate) content: EntryContent,
+    /// What put it there, for the duplicate-path error.
+    pub(crate) origin: String,
+}
+
+/// The entries of a layer, keyed (and therefore sorted) by path, with parents added.
+#[derive(Debug, Default)]
+pub(crate) struct LayerPlan {
+    entries: BTreeMap<String, LayerEntry>,
+}
+
+impl LayerPlan {
+    /// Adds a file entry (its parent directories are added at [`LayerPlan::entries`]). A
+    /// second entry at the same path is refused: tar layers must not repeat paths.
+    pub(crate) fn add(&mut self, entry: LayerEntry) -> Result<(), (String, String)> {
+        if let Some(existing) = self.entries.get(&entry.path) {
+            // Two directory entries at one path are the same directory.
+            if existing.content == EntryContent::Directory
+                && entry.content == EntryContent::Directory
+            {
+                return Ok(());
+            }
+            return Err((
+                entry.path.clone(),
+                format!("{} and {}", existing.origin, entry.origin),
+            ));
+        }
+        self.entries.insert(entry.path.clone(), entry);
+        Ok(())
+    }
+
+    /// Every entry in path order, parents (mode 0755) before their children. Paths are
+    /// compared without a trailing `/`, so `etc` sorts before `etc/group`.
+    pub(crate) fn entries(&self) -> Result<Vec<LayerEntry>, (String, String)> {
+        let mut all = self.entries.clone();
+        for path in self.entries.keys() {
+            let mut parent = path.as_str();
+            while let Some((dir, _)) = parent.rsplit_once('/') {
+                match all.get(dir) {
+                    Some(existing) if existing.content != EntryContent::Directory => {
+                        return Err((
+                            dir.to_owned(),
+                            format!("{} and the parent directory of `/{path}`", existing.origin),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        all.insert(
+                            dir.to_owned(),
+                            LayerEntry {
+                                path: dir.to_owned(),
+                                mode: 0o755,
+                                content: EntryContent::Directory,
+                                origin: "a parent directory".to_owned(),
+                            },
+                        );
+                    }
+                }
+                parent = dir;
+            }
+        }
+        Ok(all.into_values().collect())
+    }
+}
+
+/// A layer written to the blob store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WrittenLayer {
+    /// `sha256:` of the gzip bytes (the blob).
+    pub(crate) digest: String,
+    pub(crate) size: u64,
+    /// `sha256:` of the uncompressed tar.
+    pub(crate) diff_id: String,
+}
+
+/// Writes the entries as a gzip-compressed tar blob, hashing the tar (diff_id) and the gzip
+/// stream (digest) while the bytes are written: nothing is read back.
+pub(crate) fn write_layer(
+    app: &str,
+    entries: &[LayerEntry],
+    mtime: u64,
+    store: &BlobStore,
+) -> Result<WrittenLayer, OciError> {
+    let blob = store.writer()?;
+    let gzip = gzip_writer(blob);
+    let mut tar = TarWriter::new(HashingWriter::new(gzip), OwnerFields::Zero);
+    let tar_error = |source| OciError::Tar {
+        app: app.to_owned(),
+        source,
+    };
+    for entry in entries {
+        match &entry.content {
+            EntryContent::Directory => tar
+                .append_directory(&entry.path, entry.mode, mtime)
+                .map_err(tar_error)?,
+            EntryContent::Bytes(bytes) => tar
+                .append_bytes(&entry.path, entry.mode, mtime, bytes)
+                .map_err(tar_error)?,
+            EntryContent::File(source) => {
+                let file = File::open(source).map_err(OciError::io("open", source))?;
+                let size = file
+                    .metadata()
+                    .map_err(OciError::io("read the metadata of", source))?
+                    .len();
+                tar.append_file(&entry.path, entry.mode, mtime, size, file)
+                    .map_err(tar_error)?;
+            }
+        }
+    }
+    let io_error = |source| OciError::Io {
+        action: "write the layer of",
+        path: PathBuf::from(app),
+        source,
+    };
+    let hashing = tar.finish().map_err(io_error)?;
+    let (gzip, diff_id, _) = hashing.finish();
+    let mut blob = gzip.finish().map_err(io_error)?;
+    blob.flush().map_err(io_error)?;
+    let (digest, size) = blob.commit()?;
+    Ok(WrittenLayer {
+        digest,
+        size,
+        diff_id: format!("sha256:{}", hex(&diff_id)),
+    })
+}
