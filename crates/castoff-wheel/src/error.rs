@@ -1,0 +1,111 @@
+//! Everything that stops a wheel from being built. Each message names the file or value, says
+//! why, and ends with a `hint:` line saying what to change.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why a wheel could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WheelError {
+    #[error(
+        "package `{package}` has no Python channel\nhint: add `python = {{ name = \"{package}\" }}` to [package.metadata.castoff]"
+    )]
+    NoPythonChannel { package: String },
+
+    #[error(
+        "binary `{bin}` of package `{package}` was not passed to the wheel builder\nhint: build every binary of the app for the target before building its wheel"
+    )]
+    MissingBinary { package: String, bin: String },
+
+    #[error(
+        "binary `{bin}` is not a binary of package `{package}` (its binaries: {known})\nhint: pass only the binaries listed in [package.metadata.castoff] `bins`"
+    )]
+    UnexpectedBinary {
+        package: String,
+        bin: String,
+        known: String,
+    },
+
+    #[error("cannot read {}: {source}\nhint: {hint}", path.display())]
+    Read {
+        path: PathBuf,
+        source: io::Error,
+        hint: String,
+    },
+
+    #[error("{} is not an executable: {reason}\nhint: pass the compiled binary, e.g. target/<triple>/release/<bin>", path.display())]
+    NotExecutable { path: PathBuf, reason: String },
+
+    #[error(
+        "{} is {found}, but target `{target}` needs {expected}\nhint: build the binary with `cargo build --release --target {target}` and pass that file", path.display()
+    )]
+    WrongFormat {
+        path: PathBuf,
+        found: String,
+        target: &'static str,
+        expected: &'static str,
+    },
+
+    #[error(
+        "{} is built for {found}, but target `{target}` is {expected}\nhint: build the binary with `cargo build --release --target {target}` and pass that file", path.display()
+    )]
+    WrongArchitecture {
+        path: PathBuf,
+        found: String,
+        target: &'static str,
+        expected: String,
+    },
+
+    #[error("{} {problem}, which target `{target}` cannot use\nhint: {hint}", path.display())]
+    WrongLibc {
+        path: PathBuf,
+        problem: String,
+        target: &'static str,
+        hint: String,
+    },
+
+    #[error(
+        "{} needs the shared library `{library}`, which is not part of the {policy} platform: \
+         a wheel for it could only be tagged `linux_{arch}`, and PyPI rejects that tag\n\
+         hint: link `{library}` statically (e.g. a `vendored`/`static` feature of the crate that \
+         needs it, or `-C target-feature=+crt-static` for everything), or build for a target whose \
+         platform provides it", path.display()
+    )]
+    LibraryNotAllowed {
+        path: PathBuf,
+        library: String,
+        policy: &'static str,
+        arch: &'static str,
+    },
+
+    #[error(
+        "{} needs symbol version `{version}`, which no manylinux policy for {arch} allows \
+         (castoff knows them up to manylinux_2_41, from auditwheel): a wheel for it could only \
+         be tagged `linux_{arch}`, and PyPI rejects that tag\n\
+         hint: build on an older distribution (a manylinux container) or with cargo-zigbuild's \
+         `{triple}.2.17` target so the binary needs older symbols", path.display()
+    )]
+    SymbolVersionNotAllowed {
+        path: PathBuf,
+        version: String,
+        arch: &'static str,
+        triple: &'static str,
+    },
+
+    #[error("{} {problem}\nhint: {hint}", path.display())]
+    MacosVersion {
+        path: PathBuf,
+        problem: String,
+        hint: String,
+    },
+
+    #[error("{} {problem}\nhint: {hint}", path.display())]
+    Metadata {
+        path: PathBuf,
+        problem: String,
+        hint: String,
+    },
+
+    #[error("cannot write {}: {source}\nhint: check that the directory exists, is writable and has free space", path.display())]
+    Write { path: PathBuf, source: io::Error },
+}

@@ -1,0 +1,192 @@
+//! `castoff dist` end to end, as a user runs it: every channel's artifacts land in dist/ with a
+//! manifest and checksums that stock tools verify, twice byte-identically, and a failed run
+//! leaves the previous dist/ exactly as it was.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use castoff_plan::Manifest;
+use expect_test::expect;
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = repository_root()
+        .join("target/castoff-test-scratch/dist")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn dist(manifest: &Path, dist_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--manifest-path"])
+        .arg(manifest)
+        .arg("--dist-dir")
+        .arg(dist_dir)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .expect("running castoff dist")
+}
+
+/// Every file under `dir`, relative path → bytes.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(current) = stack.pop() {
+        for entry in fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(relative, fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn single_cli_dist_is_complete_verified_and_reproducible() {
+    let manifest = repository_root().join("tests/fixtures/single-cli/Cargo.toml");
+    let scratch = scratch("single-cli");
+    let (first, second) = (scratch.join("first"), scratch.join("second"));
+    assert_success(&dist(&manifest, &first), "first dist");
+    assert_success(&dist(&manifest, &second), "second dist");
+
+    let first_files = files(&first);
+    let second_files = files(&second);
+    assert_eq!(
+        first_files.keys().collect::<Vec<_>>(),
+        second_files.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &first_files {
+        assert!(bytes == &second_files[path], "{path} differs between two dist runs");
+    }
+
+    // Only the blobs' names depend on the binary's bytes; the rest of the layout is fixed.
+    let listing: String = first_files
+        .keys()
+        .filter(|path| !path.contains("/blobs/sha256/"))
+        .map(|path| format!("{path}\n"))
+        .collect();
+    expect![[r#"
+        SHA256SUMS
+        manifest.json
+        npm/acme-greeter-0.3.1.tgz
+        npm/acme-greeter-linux-x64-gnu-0.3.1.tgz
+        oci/greeter-linux-amd64.tar
+        oci/greeter/index.json
+        oci/greeter/oci-layout
+        python/greeter-0.3.1-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.musllinux_1_1_x86_64.whl
+    "#]]
+    .assert_eq(&listing);
+
+    // The manifest describes every file it names, by size and digest.
+    let manifest_json = String::from_utf8(first_files["manifest.json"].clone()).unwrap();
+    let parsed = Manifest::from_json(&manifest_json).unwrap();
+    for artifact in &parsed.artifacts {
+        match artifact.kind.as_str() {
+            "binary" => assert!(artifact.sha256.is_some(), "{artifact:?}"),
+            "oci-index" => {
+                assert!(artifact.digest.as_deref().is_some_and(|d| d.starts_with("sha256:")));
+                assert_eq!(artifact.path.as_deref(), Some("oci/greeter"));
+            }
+            _ => {
+                let path = artifact.path.as_ref().expect("built artifacts have a path");
+                let bytes = &first_files[path];
+                assert_eq!(artifact.size, Some(bytes.len() as u64), "{path}");
+                assert_eq!(
+                    artifact.sha256.as_deref(),
+                    Some(castoff_archive::digest::hex(&castoff_archive::digest::sha256(bytes)).as_str()),
+                    "{path}"
+                );
+            }
+        }
+    }
+    let npm = parsed.artifacts.iter().find(|a| a.kind == "npm-launcher").unwrap();
+    assert!(npm.digest.as_deref().is_some_and(|d| d.starts_with("sha512-")), "{npm:?}");
+
+    // `sha256sum -c` (GNU coreutils) accepts SHA256SUMS as written.
+    let check = Command::new("sha256sum")
+        .args(["--check", "--strict", "SHA256SUMS"])
+        .current_dir(&first)
+        .output()
+        .expect("sha256sum (coreutils) is required");
+    assert_success(&check, "sha256sum --check");
+    let checked = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(checked.matches(": OK").count(), 4, "{checked}");
+}
+
+/// A dist that fails part-way (here: the image of a dynamically linked binary on `scratch`,
+/// after the wheel and npm packages were already built) changes nothing in dist/.
+#[test]
+fn failed_dist_leaves_the_previous_dist_untouched() {
+    let scratch = scratch("failing");
+    let workspace = scratch.join("workspace");
+    let fixture = repository_root().join("tests/fixtures/single-cli");
+    fs::create_dir_all(workspace.join("src")).unwrap();
+    for file in ["README.md", "LICENSE", "Cargo.lock", "src/main.rs"] {
+        fs::copy(fixture.join(file), workspace.join(file)).unwrap();
+    }
+    let cargo_toml = fs::read_to_string(fixture.join("Cargo.toml"))
+        .unwrap()
+        .replace("crt-static = true", "crt-static = false");
+    fs::write(workspace.join("Cargo.toml"), cargo_toml).unwrap();
+
+    let dist_dir = scratch.join("dist");
+    fs::create_dir_all(&dist_dir).unwrap();
+    fs::write(dist_dir.join("previous-release.txt"), "the previous dist").unwrap();
+    let before = files(&dist_dir);
+
+    let output = dist(&workspace.join("Cargo.toml"), &dist_dir);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error: could not build the image of greeter"), "{stderr}");
+    assert!(stderr.contains("is dynamically linked"), "{stderr}");
+    assert!(stderr.contains("hint: "), "{stderr}");
+
+    assert_eq!(files(&dist_dir), before, "dist/ changed after a failed run");
+    let leftovers: Vec<String> = fs::read_dir(&scratch)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("castoff-staging"))
+        .collect();
+    assert!(leftovers.is_empty(), "staging directories left behind: {leftovers:?}");
+}
+
+#[test]
+fn no_build_names_the_missing_binary() {
+    let scratch = scratch("no-build");
+    let workspace = scratch.join("workspace");
+    let fixture = repository_root().join("tests/fixtures/single-cli");
+    fs::create_dir_all(workspace.join("src")).unwrap();
+    for file in ["README.md", "LICENSE", "Cargo.lock", "Cargo.toml", "src/main.rs"] {
+        fs::copy(fixture.join(file), workspace.join(file)).unwrap();
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--no-build", "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error: binary `greeter` for x86_64-unknown-linux-gnu is missing at "), "{stderr}");
+    assert!(stderr.contains("hint: build it with `cargo build --release --target x86_64-unknown-linux-gnu -p greeter`"), "{stderr}");
+    assert!(!workspace.join("dist").exists());
+}
