@@ -7,6 +7,7 @@ pub mod manifest;
 pub mod names;
 pub mod plan;
 pub mod render;
+pub mod report;
 pub mod target;
 pub mod version;
 

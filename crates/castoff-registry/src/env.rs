@@ -1,0 +1,55 @@
+//! The environment variables castoff-registry reads, in one place (style rule 7). Clients take
+//! an [`Environment`] so tests pass a map instead of mutating the process environment.
+
+/// Extra trusted CA certificates (PEM bundle), as in OpenSSL and Go.
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+/// PyPI API token (sent as user `__token__`).
+pub const CASTOFF_PYPI_TOKEN: &str = "CASTOFF_PYPI_TOKEN";
+/// twine's conventional username / password variables.
+pub const TWINE_USERNAME: &str = "TWINE_USERNAME";
+pub const TWINE_PASSWORD: &str = "TWINE_PASSWORD";
+/// npm token, as set by `actions/setup-node` (`NODE_AUTH_TOKEN`) or by hand (`NPM_TOKEN`).
+pub const NODE_AUTH_TOKEN: &str = "NODE_AUTH_TOKEN";
+pub const NPM_TOKEN: &str = "NPM_TOKEN";
+/// Explicit OCI registry credentials.
+pub const CASTOFF_OCI_USERNAME: &str = "CASTOFF_OCI_USERNAME";
+pub const CASTOFF_OCI_PASSWORD: &str = "CASTOFF_OCI_PASSWORD";
+/// Directory of Docker's `config.json` (default `~/.docker`).
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+/// podman / skopeo credentials file (same `auths` format as Docker's).
+pub const REGISTRY_AUTH_FILE: &str = "REGISTRY_AUTH_FILE";
+pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+pub const HOME: &str = "HOME";
+/// GitHub Actions: set to `true` inside a workflow run.
+pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
+/// GitHub Actions: the workflow token (GHCR password) and the user that triggered the run.
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+pub const GITHUB_ACTOR: &str = "GITHUB_ACTOR";
+/// GitHub Actions OIDC: present only with `permissions: id-token: write`.
+pub const ACTIONS_ID_TOKEN_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
+pub const ACTIONS_ID_TOKEN_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
+/// npm trusted publishing: an ID token supplied directly (other CI providers).
+pub const NPM_ID_TOKEN: &str = "NPM_ID_TOKEN";
+
+/// Where variables come from: the process environment, or a map in tests.
+pub trait Environment {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment. Empty values count as unset (CI systems often export
+/// `NPM_TOKEN=` for a secret that is not configured).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|value| !value.is_empty())
+    }
+}
+
+impl Environment for std::collections::BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|value| !value.is_empty()).cloned()
+    }
+}

@@ -1,0 +1,624 @@
+//! The HTTP core every client shares: one reqwest blocking client (rustls), the trust store
+//! (`SSL_CERT_FILE`, `--ca-cert`), the plain-http rule, manual redirects that never carry
+//! `Authorization` to another origin, bodies that are re-opened per attempt, and the retry loop.
+
+use std::fmt;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use reqwest::blocking::{Client, Response, multipart::Form};
+use reqwest::{Method, StatusCode, Url};
+
+use crate::error::{RegistryError, display_url, explain_body};
+use crate::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
+use crate::secret::Secret;
+
+/// Transport settings shared by all clients of one run.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Extra trusted CA certificates (PEM bundles), e.g. from `--ca-cert`.
+    pub ca_certificates: Vec<PathBuf>,
+    /// The PEM bundle named by `SSL_CERT_FILE` ([`HttpConfig::from_env`] fills it). Added to
+    /// the trust store like `ca_certificates`.
+    pub ssl_cert_file: Option<PathBuf>,
+    /// Allow `http://` to hosts that are not loopback. Off by default: credentials and
+    /// artifacts would cross the network in clear text.
+    pub allow_insecure_http: bool,
+    pub connect_timeout: Duration,
+    /// Whole-request timeout. Large blobs go in chunks and wheels are at most a few hundred
+    /// MiB, so a generous bound catches a hung server without cutting a slow upload.
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Redirects followed per request.
+    pub max_redirects: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            ca_certificates: Vec::new(),
+            ssl_cert_file: None,
+            allow_insecure_http: false,
+            connect_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(900),
+            retry: RetryPolicy::default(),
+            max_redirects: 10,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Defaults plus `SSL_CERT_FILE` from the environment.
+    pub fn from_env() -> HttpConfig {
+        HttpConfig {
+            ssl_cert_file: std::env::var_os(crate::env::SSL_CERT_FILE)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from),
+            ..HttpConfig::default()
+        }
+    }
+}
+
+/// The blocking HTTP client. Cheap to clone (reqwest's client is reference-counted).
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: Client,
+    config: HttpConfig,
+}
+
+/// An `Authorization` header value bound to the origin (scheme, host, port) it was issued for.
+/// It is attached only to requests to that origin, so neither a redirect nor an absolute upload
+/// `Location` on another host ever receives it.
+#[derive(Clone)]
+pub(crate) struct Authorization {
+    origin: Url,
+    value: Secret,
+}
+
+impl fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Authorization(<redacted> for {})",
+            display_url(&self.origin)
+        )
+    }
+}
+
+impl Authorization {
+    pub(crate) fn basic(origin: &Url, username: &str, password: &Secret) -> Authorization {
+        let encoded = base64::engine::general_purpose::STANDARD
+            .encode(format!("{username}:{}", password.expose()));
+        Authorization {
+            origin: origin.clone(),
+            value: Secret::new(format!("Basic {encoded}")),
+        }
+    }
+
+    /// Basic auth from an already encoded `user:password` (npm `_auth`, Docker `auth`).
+    pub(crate) fn basic_encoded(origin: &Url, encoded: &Secret) -> Authorization {
+        Authorization {
+            origin: origin.clone(),
+            value: Secret::new(format!("Basic {}", encoded.expose())),
+        }
+    }
+
+    pub(crate) fn bearer(origin: &Url, token: &Secret) -> Authorization {
+        Authorization {
+            origin: origin.clone(),
+            value: Secret::new(format!("Bearer {}", token.expose())),
+        }
+    }
+
+    fn applies_to(&self, url: &Url) -> bool {
+        self.origin.origin() == url.origin()
+    }
+}
+
+/// A request body that can be produced again for every attempt and redirect: files are
+/// re-opened and streamed, never read whole into memory.
+pub(crate) enum Body<'a> {
+    Empty,
+    Bytes(Vec<u8>),
+    Stream {
+        length: u64,
+        open: &'a dyn Fn() -> std::io::Result<Box<dyn Read + Send>>,
+    },
+    Multipart(&'a dyn Fn() -> std::io::Result<Form>),
+}
+
+pub(crate) struct Request<'a> {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) auth: Option<Authorization>,
+    pub(crate) body: Body<'a>,
+}
+
+impl<'a> Request<'a> {
+    pub(crate) fn new(method: Method, url: Url) -> Request<'a> {
+        Request {
+            method,
+            url,
+            headers: Vec::new(),
+            auth: None,
+            body: Body::Empty,
+        }
+    }
+
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub(crate) fn auth(mut self, auth: Option<&Authorization>) -> Self {
+        self.auth = auth.cloned();
+        self
+    }
+
+    pub(crate) fn body(mut self, body: Body<'a>) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+/// What the retry loop tells the caller's hook about a failed attempt.
+#[derive(Debug)]
+pub struct FailedAttempt {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// `status 503` or the transport error, for logs.
+    pub failure: String,
+    /// How long the loop waited before asking the hook.
+    pub waited: Duration,
+}
+
+/// The hook's answer: send again, or stop because the caller found out (by asking the
+/// registry) that the upload landed after all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryDecision {
+    Retry,
+    Stop,
+}
+
+/// The outcome of [`HttpClient::send`].
+pub(crate) enum Sent {
+    /// The final answer (success, a non-retryable status, or the last retryable one).
+    Response { response: Response, attempts: u32 },
+    /// The hook stopped the loop.
+    Stopped { attempts: u32 },
+}
+
+impl HttpClient {
+    pub fn new(config: HttpConfig) -> Result<HttpClient, RegistryError> {
+        let mut builder = Client::builder()
+            .user_agent(crate::USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout);
+        let mut bundles: Vec<(&str, &PathBuf)> = config
+            .ca_certificates
+            .iter()
+            .map(|path| ("CA certificate", path))
+            .collect();
+        if let Some(path) = &config.ssl_cert_file {
+            bundles.push(("SSL_CERT_FILE", path));
+        }
+        for (what, path) in bundles {
+            let hint = "give a PEM file holding one or more `-----BEGIN CERTIFICATE-----` blocks";
+            let pem = std::fs::read(path).map_err(|error| RegistryError::Config {
+                what: format!("{what} {}", path.display()),
+                message: format!("cannot read it: {error}"),
+                hint: hint.to_owned(),
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|certs| !certs.is_empty())
+                .ok_or_else(|| RegistryError::Config {
+                    what: format!("{what} {}", path.display()),
+                    message: "no PEM certificate in it".to_owned(),
+                    hint: hint.to_owned(),
+                })?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder.build().map_err(|error| RegistryError::Config {
+            what: "HTTP client".to_owned(),
+            message: error_chain(&error),
+            hint: "this is a bug in castoff's TLS setup; please report it".to_owned(),
+        })?;
+        Ok(HttpClient { client, config })
+    }
+
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// Refuses URLs castoff must not talk to: non-http(s) schemes, and plain `http://` to a
+    /// host that is not loopback unless [`HttpConfig::allow_insecure_http`].
+    pub fn check_url(&self, url: &Url, what: &str) -> Result<(), RegistryError> {
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if self.config.allow_insecure_http || is_loopback(url) => Ok(()),
+            "http" => Err(RegistryError::Config {
+                what: format!("{what} {}", display_url(url)),
+                message: "plain http:// is refused for a host that is not loopback: credentials and artifacts would travel unencrypted".to_owned(),
+                hint: "use https://, or allow insecure http explicitly (--allow-insecure-http) for a trusted network".to_owned(),
+            }),
+            other => Err(RegistryError::Config {
+                what: format!("{what} {}", display_url(url)),
+                message: format!("unsupported URL scheme `{other}`"),
+                hint: "use an https:// URL".to_owned(),
+            }),
+        }
+    }
+
+    /// One attempt, following redirects by hand: `Authorization` is re-attached per hop only
+    /// when the hop's origin is the credential's origin; a 307/308 re-sends the method and a
+    /// fresh body; a 301/302/303 of a request with a body is returned as it is (the caller
+    /// reports it: silently turning an upload into a GET would lose it).
+    fn send_once(&self, request: &Request<'_>) -> Result<Response, reqwest::Error> {
+        let mut url = request.url.clone();
+        let mut method = request.method.clone();
+        let mut hops = 0;
+        loop {
+            let mut builder = self.client.request(method.clone(), url.clone());
+            for (name, value) in &request.headers {
+                builder = builder.header(*name, value);
+            }
+            if let Some(auth) = request.auth.as_ref().filter(|auth| auth.applies_to(&url)) {
+                let mut value = reqwest::header::HeaderValue::from_str(auth.value.expose())
+                    .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+                value.set_sensitive(true);
+                builder = builder.header(reqwest::header::AUTHORIZATION, value);
+            }
+            let has_body = !matches!(request.body, Body::Empty);
+            builder = match &request.body {
+                Body::Empty => builder,
+                Body::Bytes(bytes) => builder.body(bytes.clone()),
+                Body::Stream { length, open } => match open() {
+                    Ok(reader) => builder.body(reqwest::blocking::Body::sized(reader, *length)),
+                    Err(error) => return builder.body(FailingReader(Some(error))).send(),
+                },
+                Body::Multipart(form) => match form() {
+                    Ok(form) => builder.multipart(form),
+                    Err(error) => return builder.body(FailingReader(Some(error))).send(),
+                },
+            };
+            let response = builder.send()?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|location| url.join(location).ok());
+            let follow = match status.as_u16() {
+                307 | 308 => true,
+                301..=303 => !has_body || method == Method::GET || method == Method::HEAD,
+                _ => false,
+            };
+            let Some(next) = location.filter(|_| follow) else {
+                return Ok(response);
+            };
+            if hops >= self.config.max_redirects
+                || self.check_url(&next, "redirect").is_err()
+                // Never downgrade from https to http, even to loopback.
+                || (url.scheme() == "https" && next.scheme() != "https")
+            {
+                return Ok(response);
+            }
+            if status.as_u16() == 303 && method != Method::HEAD {
+                method = Method::GET;
+            }
+            hops += 1;
+            url = next;
+        }
+    }
+
+    /// Sends with the retry policy. Before every retry the `hook` is asked: an upload's hook
+    /// asks the registry whether the failed attempt landed after all, and stops the loop if so.
+    pub(crate) fn send(
+        &self,
+        request: &Request<'_>,
+        artifact: &str,
+        hook: &mut dyn FnMut(&FailedAttempt) -> Result<RetryDecision, RegistryError>,
+    ) -> Result<Sent, RegistryError> {
+        let policy = &self.config.retry;
+        let mut attempt = 1;
+        loop {
+            let result = self.send_once(request);
+            let (failure, retry_after) = match &result {
+                Ok(response) if is_retryable_status(response.status()) => {
+                    let retry_after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| parse_retry_after(value, SystemTime::now()));
+                    (format!("status {}", response.status()), retry_after)
+                }
+                Ok(_) => {
+                    return Ok(Sent::Response {
+                        response: result.expect("matched Ok"),
+                        attempts: attempt,
+                    });
+                }
+                Err(error) if is_retryable_error(error) => (error_chain(error), None),
+                Err(_) => {
+                    return Err(self.transport_error(
+                        request,
+                        artifact,
+                        result.expect_err("matched Err"),
+                        attempt,
+                    ));
+                }
+            };
+            if attempt >= policy.max_attempts {
+                return match result {
+                    Ok(response) => Ok(Sent::Response {
+                        response,
+                        attempts: attempt,
+                    }),
+                    Err(error) => Err(self.transport_error(request, artifact, error, attempt)),
+                };
+            }
+            drop(result);
+            let waited = policy.delay(attempt, retry_after);
+            std::thread::sleep(waited);
+            let decision = hook(&FailedAttempt {
+                attempt,
+                failure,
+                waited,
+            })?;
+            if decision == RetryDecision::Stop {
+                return Ok(Sent::Stopped { attempts: attempt });
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Exactly one attempt (for protocols that resume themselves, like chunked uploads).
+    pub(crate) fn send_single(
+        &self,
+        request: &Request<'_>,
+        artifact: &str,
+    ) -> Result<Response, RegistryError> {
+        self.send_once(request)
+            .map_err(|error| self.transport_error(request, artifact, error, 1))
+    }
+
+    /// [`HttpClient::send`] without a hook, for reads and idempotent writes.
+    pub(crate) fn send_simple(
+        &self,
+        request: &Request<'_>,
+        artifact: &str,
+    ) -> Result<(Response, u32), RegistryError> {
+        match self.send(request, artifact, &mut |_| Ok(RetryDecision::Retry))? {
+            Sent::Response { response, attempts } => Ok((response, attempts)),
+            Sent::Stopped { .. } => unreachable!("the hook never stops"),
+        }
+    }
+
+    fn transport_error(
+        &self,
+        request: &Request<'_>,
+        artifact: &str,
+        error: reqwest::Error,
+        attempts: u32,
+    ) -> RegistryError {
+        let reason = error_chain(&error);
+        let lower = reason.to_lowercase();
+        let hint = if lower.contains("certificate")
+            || lower.contains("unknownissuer")
+            || lower.contains("tls")
+        {
+            "the server's TLS certificate is not trusted: pass its CA with --ca-cert FILE (or set SSL_CERT_FILE), or check that the URL names the right host"
+        } else if lower.contains("connection refused")
+            || lower.contains("dns")
+            || lower.contains("resolve")
+        {
+            "check the registry URL and that the registry is reachable from here"
+        } else if error.is_timeout() {
+            "the registry did not answer in time; run publish again: it resumes where it stopped"
+        } else {
+            "the connection failed; run publish again: it asks the registry what it has and resumes"
+        };
+        RegistryError::Transport {
+            artifact: artifact.to_owned(),
+            method: request.method.to_string(),
+            url: display_url(&request.url),
+            reason,
+            attempts,
+            hint: hint.to_owned(),
+        }
+    }
+}
+
+/// A body that fails at once: reports a file that could not be re-opened through the normal
+/// error path instead of a panic.
+struct FailingReader(Option<std::io::Error>);
+
+impl Read for FailingReader {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| std::io::Error::other("body unavailable")))
+    }
+}
+
+impl From<FailingReader> for reqwest::blocking::Body {
+    fn from(reader: FailingReader) -> reqwest::blocking::Body {
+        reqwest::blocking::Body::new(reader)
+    }
+}
+
+fn is_retryable_error(error: &reqwest::Error) -> bool {
+    if error.is_builder() || error.is_redirect() || error.is_decode() {
+        return false;
+    }
+    // A certificate the client does not trust stays untrusted on the next attempt.
+    let text = error_chain(error).to_lowercase();
+    !(text.contains("certificate") || text.contains("unknownissuer"))
+}
+
+/// The error and its sources as one line, without the URL (reqwest's `Display` includes the
+/// full URL, query string and all).
+pub(crate) fn error_chain(error: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(current) = source {
+        let text = current.to_string();
+        let text = match text.find(" for url (") {
+            Some(index) => text[..index].to_owned(),
+            None => text,
+        };
+        if !parts.iter().any(|part: &String| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = current.source();
+    }
+    parts.join(": ")
+}
+
+/// 127.0.0.0/8, ::1 and `localhost` (with subdomains): the only hosts plain http is fine for.
+pub fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A response header as text.
+pub(crate) fn header(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Reads at most `limit` bytes of a response body as text (error pages and JSON documents;
+/// a hostile or broken server cannot make castoff buffer gigabytes).
+pub(crate) fn read_text(response: Response, limit: u64) -> std::io::Result<String> {
+    let mut text = String::new();
+    let mut bytes = Vec::new();
+    response.take(limit).read_to_end(&mut bytes)?;
+    text.push_str(&String::from_utf8_lossy(&bytes));
+    Ok(text)
+}
+
+/// A [`RegistryError::Status`] from an unexpected answer, with the server's explanation.
+pub(crate) fn status_error(
+    artifact: &str,
+    method: &Method,
+    url: &Url,
+    response: Response,
+    hint: impl Into<String>,
+) -> RegistryError {
+    let status = response.status();
+    let explanation = read_text(response, 64 * 1024)
+        .map(|body| explain_body(status, &body))
+        .unwrap_or_else(|_| status.canonical_reason().unwrap_or("").to_owned());
+    RegistryError::Status {
+        artifact: artifact.to_owned(),
+        method: method.to_string(),
+        url: display_url(url),
+        status: status.as_u16(),
+        explanation,
+        hint: hint.into(),
+    }
+}
+
+/// A hint for a status that means "who are you" or "not you".
+pub(crate) fn auth_hint(status: StatusCode, credentials_configured: bool, how_to: &str) -> String {
+    match (status.as_u16(), credentials_configured) {
+        (401 | 403, false) => format!("no credentials were configured for this registry: {how_to}"),
+        (401, true) => format!("the registry rejected the credentials: {how_to}"),
+        (403, true) => format!(
+            "the credentials are valid but lack permission for this name, or the name belongs to someone else: {how_to}"
+        ),
+        _ => how_to.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for url in [
+            "http://127.0.0.1:5000/",
+            "http://127.8.9.10/",
+            "http://[::1]:80/",
+            "http://localhost/",
+            "http://a.localhost/",
+        ] {
+            assert!(is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1/",
+            "http://example.com/",
+            "http://localhost.example.com/",
+            "http://[::2]/",
+        ] {
+            assert!(!is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback_unless_allowed() {
+        let client = HttpClient::new(HttpConfig::default()).unwrap();
+        assert!(
+            client
+                .check_url(&Url::parse("http://127.0.0.1:1/").unwrap(), "registry")
+                .is_ok()
+        );
+        assert!(
+            client
+                .check_url(&Url::parse("https://example.com/").unwrap(), "registry")
+                .is_ok()
+        );
+        let error = client
+            .check_url(
+                &Url::parse("http://example.com/simple/").unwrap(),
+                "registry",
+            )
+            .unwrap_err();
+        expect_test::expect![[r#"
+            registry http://example.com/simple/: plain http:// is refused for a host that is not loopback: credentials and artifacts would travel unencrypted
+            hint: use https://, or allow insecure http explicitly (--allow-insecure-http) for a trusted network"#]]
+        .assert_eq(&error.to_string());
+        let insecure = HttpClient::new(HttpConfig {
+            allow_insecure_http: true,
+            ..HttpConfig::default()
+        })
+        .unwrap();
+        assert!(
+            insecure
+                .check_url(&Url::parse("http://example.com/").unwrap(), "registry")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn authorization_is_bound_to_its_origin_and_redacted() {
+        let origin = Url::parse("https://registry.example:443/v2/").unwrap();
+        let auth = Authorization::bearer(&origin, &Secret::new("tok-123"));
+        assert!(
+            auth.applies_to(&Url::parse("https://registry.example/v2/x/blobs/uploads/").unwrap())
+        );
+        assert!(!auth.applies_to(&Url::parse("https://s3.example/bucket").unwrap()));
+        assert!(!auth.applies_to(&Url::parse("http://registry.example/v2/").unwrap()));
+        assert!(!auth.applies_to(&Url::parse("https://registry.example:8443/v2/").unwrap()));
+        assert!(!format!("{auth:?}").contains("tok-123"));
+    }
+}

@@ -1,0 +1,1040 @@
+//! OCI distribution push (any registry: distribution, GHCR, Docker Hub, ECR…): blobs by HEAD →
+//! cross-repository mount → monolithic POST + PUT or chunked PATCH with resume; manifests
+//! children first, then the index, then tags; anonymous, Basic and Bearer-token auth.
+
+mod auth;
+mod credentials;
+mod layout;
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::blocking::Response;
+use reqwest::{Method, StatusCode, Url};
+
+pub use auth::{Challenge, parse_www_authenticate};
+pub use credentials::{DockerConfig, resolve_credentials};
+pub use layout::{Descriptor, Digest, ManifestBlob, OciLayout};
+
+use crate::error::{RegistryError, display_url};
+use crate::http::{
+    Authorization, Body, HttpClient, Request, auth_hint, header, read_text, status_error,
+};
+use crate::secret::Secret;
+use crate::{RemoteState, UploadKind, UploadOutcome};
+
+/// Every manifest media type castoff pushes or reads back.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+const HOW_TO_LOG_IN: &str = "log in with `docker login <registry>` (Docker config.json / credential helpers), set CASTOFF_OCI_USERNAME and CASTOFF_OCI_PASSWORD, or use GITHUB_TOKEN for ghcr.io in GitHub Actions";
+
+/// A repository in a registry: `https://ghcr.io` + `acme/greeter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciRepository {
+    /// `scheme://host[:port]/`.
+    pub registry: Url,
+    pub name: String,
+}
+
+impl OciRepository {
+    /// `ghcr.io/acme/app`, `127.0.0.1:5000/team/app` (loopback hosts default to http, like
+    /// Docker's built-in insecure range), or with an explicit `http://` / `https://`.
+    /// `docker.io/x` is Docker Hub's API host, single names get `library/`.
+    pub fn parse(reference: &str) -> Result<OciRepository, RegistryError> {
+        let fail = |message: &str| RegistryError::Config {
+            what: format!("image repository `{reference}`"),
+            message: message.to_owned(),
+            hint: "write it as host/name, e.g. ghcr.io/acme/greeter".to_owned(),
+        };
+        let (scheme, rest) = match reference.split_once("://") {
+            Some((scheme, rest)) => (Some(scheme), rest),
+            None => (None, reference),
+        };
+        let (host, name) = rest
+            .split_once('/')
+            .ok_or_else(|| fail("no repository name after the host"))?;
+        let name = name.trim_matches('/');
+        let (host, name) = match host {
+            "docker.io" | "index.docker.io" | "registry-1.docker.io" => (
+                "registry-1.docker.io",
+                if name.contains('/') {
+                    name.to_owned()
+                } else {
+                    format!("library/{name}")
+                },
+            ),
+            _ => (host, name.to_owned()),
+        };
+        if name.is_empty()
+            || name
+                .bytes()
+                .any(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b)))
+        {
+            return Err(fail(
+                "repository names use lower-case letters, digits and . _ - / only",
+            ));
+        }
+        let guess = Url::parse(&format!("http://{host}/")).map_err(|_| fail("invalid host"))?;
+        let scheme = scheme.unwrap_or(if crate::http::is_loopback(&guess) {
+            "http"
+        } else {
+            "https"
+        });
+        let registry =
+            Url::parse(&format!("{scheme}://{host}/")).map_err(|_| fail("invalid host"))?;
+        Ok(OciRepository { registry, name })
+    }
+
+    /// `host[:port]`, the key of credential stores.
+    pub fn host(&self) -> String {
+        match self.registry.port() {
+            Some(port) => format!("{}:{port}", self.registry.host_str().unwrap_or("")),
+            None => self.registry.host_str().unwrap_or("").to_owned(),
+        }
+    }
+}
+
+/// Registry credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OciCredentials {
+    Anonymous,
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    /// An OAuth2 refresh token (`identitytoken` in config.json, helper user `<token>`).
+    IdentityToken(Secret),
+}
+
+/// How blobs are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOptions {
+    /// Other repositories of the same registry that may already hold the blobs: tried with a
+    /// cross-repository mount before uploading.
+    pub mount_from: Vec<String>,
+    /// Blobs larger than this go in chunks (PATCH); smaller ones in one PUT.
+    pub chunk_threshold: u64,
+    /// Chunk size; at most 4 MiB because GHCR refuses larger PATCH bodies, raised to the
+    /// registry's `OCI-Chunk-Min-Length` when that is larger.
+    pub chunk_size: u64,
+}
+
+impl Default for PushOptions {
+    fn default() -> PushOptions {
+        PushOptions {
+            mount_from: Vec::new(),
+            chunk_threshold: 32 * 1024 * 1024,
+            chunk_size: 4 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Scheme {
+    /// No request answered 401 yet.
+    Unknown,
+    Basic,
+    Bearer {
+        realm: Url,
+        service: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+struct AuthState {
+    scheme: Scheme,
+    token: Option<(Secret, Instant)>,
+}
+
+/// Pushes to one repository.
+#[derive(Debug)]
+pub struct OciClient {
+    http: HttpClient,
+    repository: OciRepository,
+    credentials: OciCredentials,
+    options: PushOptions,
+    /// Scopes asked of a token server: push first ("a few registries just look at the first
+    /// scope"), then pull on every mount source.
+    scopes: Vec<String>,
+    state: Mutex<AuthState>,
+}
+
+impl OciClient {
+    pub fn new(
+        http: &HttpClient,
+        repository: OciRepository,
+        credentials: OciCredentials,
+        options: PushOptions,
+    ) -> Result<OciClient, RegistryError> {
+        http.check_url(&repository.registry, "registry")?;
+        let mut scopes = vec![format!("repository:{}:pull,push", repository.name)];
+        scopes.extend(
+            options
+                .mount_from
+                .iter()
+                .filter(|source| **source != repository.name)
+                .map(|source| format!("repository:{source}:pull")),
+        );
+        Ok(OciClient {
+            http: http.clone(),
+            repository,
+            credentials,
+            options,
+            scopes,
+            state: Mutex::new(AuthState {
+                scheme: Scheme::Unknown,
+                token: None,
+            }),
+        })
+    }
+
+    pub fn repository(&self) -> &OciRepository {
+        &self.repository
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.repository
+            .registry
+            .join(&format!("v2/{}/{path}", self.repository.name))
+            .expect("valid repository path")
+    }
+
+    fn artifact(&self, what: &str) -> String {
+        format!("{}/{}{what}", self.repository.host(), self.repository.name)
+    }
+
+    /// The `Authorization` for the next request: Basic once the registry asked for it, a
+    /// cached unexpired Bearer token, or a fresh one from the token server.
+    fn authorization(&self, artifact: &str) -> Result<Option<Authorization>, RegistryError> {
+        let mut state = self.state.lock().expect("auth state lock");
+        let origin = &self.repository.registry;
+        match state.scheme.clone() {
+            Scheme::Unknown => Ok(None),
+            Scheme::Basic => Ok(match &self.credentials {
+                OciCredentials::Basic { username, password } => {
+                    Some(Authorization::basic(origin, username, password))
+                }
+                _ => None,
+            }),
+            Scheme::Bearer { realm, service } => {
+                if let Some((token, expires)) = &state.token {
+                    if Instant::now() < *expires {
+                        return Ok(Some(Authorization::bearer(origin, token)));
+                    }
+                }
+                let (token, lifetime) = self.fetch_token(&realm, service.as_deref(), artifact)?;
+                // Renew a little early: a token that expires between check and use is a 401.
+                let expires = Instant::now()
+                    + lifetime
+                        .saturating_sub(Duration::from_secs(10))
+                        .max(Duration::from_secs(1));
+                state.token = Some((token.clone(), expires));
+                Ok(Some(Authorization::bearer(origin, &token)))
+            }
+        }
+    }
+
+    /// Learns from a 401's challenges; `true` when a retry with new auth makes sense.
+    fn learn(&self, response: &Response) -> bool {
+        let challenges: Vec<Challenge> = response
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(parse_www_authenticate)
+            .collect();
+        let mut state = self.state.lock().expect("auth state lock");
+        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            let Some(realm) = bearer
+                .params
+                .get("realm")
+                .and_then(|realm| Url::parse(realm).ok())
+            else {
+                return false;
+            };
+            state.scheme = Scheme::Bearer {
+                realm,
+                service: bearer.params.get("service").cloned(),
+            };
+            // The token expired or lacks a scope: fetch a new one.
+            state.token = None;
+            return true;
+        }
+        if challenges.iter().any(|c| c.scheme == "basic") {
+            let changed = !matches!(state.scheme, Scheme::Basic);
+            state.scheme = Scheme::Basic;
+            return changed && matches!(self.credentials, OciCredentials::Basic { .. });
+        }
+        false
+    }
+
+    /// `GET <realm>?service=…&scope=…` (Basic with the credentials when there are any), or the
+    /// OAuth2 refresh-token POST for identity tokens.
+    fn fetch_token(
+        &self,
+        realm: &Url,
+        service: Option<&str>,
+        artifact: &str,
+    ) -> Result<(Secret, Duration), RegistryError> {
+        self.http.check_url(realm, "token realm")?;
+        let mut url = realm.clone();
+        let response = match &self.credentials {
+            OciCredentials::IdentityToken(refresh) => {
+                let mut pairs: Vec<(&str, &str)> =
+                    vec![("grant_type", "refresh_token"), ("client_id", "castoff")];
+                if let Some(service) = service {
+                    pairs.push(("service", service));
+                }
+                for scope in &self.scopes {
+                    pairs.push(("scope", scope));
+                }
+                pairs.push(("refresh_token", refresh.expose()));
+                let form = url::form_urlencoded_pairs(&pairs);
+                let request = Request::new(Method::POST, url.clone())
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(Body::Bytes(form.into_bytes()));
+                self.http.send_simple(&request, artifact)?.0
+            }
+            credentials => {
+                {
+                    let mut query = url.query_pairs_mut();
+                    if let Some(service) = service {
+                        query.append_pair("service", service);
+                    }
+                    for scope in &self.scopes {
+                        query.append_pair("scope", scope);
+                    }
+                }
+                let auth = match credentials {
+                    OciCredentials::Basic { username, password } => {
+                        Some(Authorization::basic(&url, username, password))
+                    }
+                    _ => None,
+                };
+                let request = Request::new(Method::GET, url.clone())
+                    .header("Accept", "application/json")
+                    .auth(auth.as_ref());
+                self.http.send_simple(&request, artifact)?.0
+            }
+        };
+        if !response.status().is_success() {
+            let hint = auth_hint(
+                response.status(),
+                !matches!(self.credentials, OciCredentials::Anonymous),
+                HOW_TO_LOG_IN,
+            );
+            return Err(status_error(
+                artifact,
+                &Method::GET,
+                realm,
+                response,
+                format!("the token server refused a token: {hint}"),
+            ));
+        }
+        let body = read_text(response, 64 * 1024).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let token = json
+            .get("token")
+            .or_else(|| json.get("access_token"))
+            .and_then(|v| v.as_str())
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| RegistryError::Protocol {
+                artifact: artifact.to_owned(),
+                url: display_url(realm),
+                message: "the token server's answer has neither `token` nor `access_token`"
+                    .to_owned(),
+                hint: "check the registry's token service".to_owned(),
+            })?;
+        let lifetime = json
+            .get("expires_in")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(60);
+        Ok((Secret::new(token), Duration::from_secs(lifetime)))
+    }
+
+    /// Sends a request built for the current auth; on 401 learns the challenge and sends once
+    /// more (this is also how an expired token is refreshed mid-push). `retry`: use the retry
+    /// policy (idempotent requests) or a single attempt (the caller resumes itself).
+    fn execute<'b>(
+        &self,
+        artifact: &str,
+        retry: bool,
+        build: &dyn Fn(Option<&Authorization>) -> Request<'b>,
+    ) -> Result<Response, RegistryError> {
+        let mut relearned = false;
+        loop {
+            let auth = self.authorization(artifact)?;
+            let request = build(auth.as_ref());
+            let response = if retry {
+                self.http.send_simple(&request, artifact)?.0
+            } else {
+                self.http.send_single(&request, artifact)?
+            };
+            if response.status() == StatusCode::UNAUTHORIZED && !relearned && self.learn(&response)
+            {
+                relearned = true;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    fn error(
+        &self,
+        artifact: &str,
+        method: &Method,
+        url: &Url,
+        response: Response,
+        hint: &str,
+    ) -> RegistryError {
+        let status = response.status();
+        let hint = match status.as_u16() {
+            401 | 403 => auth_hint(
+                status,
+                !matches!(self.credentials, OciCredentials::Anonymous),
+                HOW_TO_LOG_IN,
+            ),
+            _ => hint.to_owned(),
+        };
+        status_error(artifact, method, url, response, hint)
+    }
+
+    /// Preflight: `GET /v2/` with the credentials and, for token registries, a token whose
+    /// claims grant `push` on the repository (token servers grant what they can and stay
+    /// silent about the rest, so without this check a missing permission shows up mid-push).
+    pub fn preflight(&self) -> Result<(), RegistryError> {
+        let artifact = self.artifact("");
+        let url = self.repository.registry.join("v2/").expect("static path");
+        let response = self.execute(&artifact, true, &|auth| {
+            Request::new(Method::GET, url.clone()).auth(auth)
+        })?;
+        if !response.status().is_success() {
+            return Err(self.error(
+                &artifact,
+                &Method::GET,
+                &url,
+                response,
+                "check the registry URL",
+            ));
+        }
+        let state = self.state.lock().expect("auth state lock");
+        if let Some((token, _)) = &state.token {
+            if let Some(actions) = jwt_actions(token.expose(), &self.repository.name) {
+                if !actions
+                    .iter()
+                    .any(|action| action == "push" || action == "*")
+                {
+                    return Err(RegistryError::Status {
+                        artifact,
+                        method: "GET".to_owned(),
+                        url: display_url(&url),
+                        status: 403,
+                        explanation: format!(
+                            "the registry's token grants {:?} on {}, not push",
+                            actions, self.repository.name
+                        ),
+                        hint: auth_hint(
+                            StatusCode::FORBIDDEN,
+                            !matches!(self.credentials, OciCredentials::Anonymous),
+                            HOW_TO_LOG_IN,
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `HEAD /v2/<name>/blobs/<digest>`.
+    pub fn blob_exists(&self, digest: &Digest) -> Result<bool, RegistryError> {
+        self.exists(
+            &format!("blobs/{digest}"),
+            &self.artifact(&format!("@{digest}")),
+        )
+    }
+
+    fn exists(&self, path: &str, artifact: &str) -> Result<bool, RegistryError> {
+        let url = self.url(path);
+        let response = self.execute(artifact, true, &|auth| {
+            Request::new(Method::HEAD, url.clone())
+                .header("Accept", MANIFEST_ACCEPT)
+                .auth(auth)
+        })?;
+        match response.status() {
+            status if status.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.error(
+                artifact,
+                &Method::HEAD,
+                &url,
+                response,
+                "check the repository name",
+            )),
+        }
+    }
+
+    /// The digest a manifest reference (tag or digest) resolves to, `None` when absent.
+    pub fn resolve(&self, reference: &str) -> Result<Option<Digest>, RegistryError> {
+        Ok(self.fetch_manifest(reference)?.map(|(digest, _)| digest))
+    }
+
+    /// `GET /v2/<name>/manifests/<reference>` → (digest of the bytes served, bytes). The
+    /// digest is computed, not taken from `Docker-Content-Digest`, which must agree.
+    fn fetch_manifest(&self, reference: &str) -> Result<Option<(Digest, Vec<u8>)>, RegistryError> {
+        let artifact = self.artifact(&format!(":{reference}"));
+        let url = self.url(&format!("manifests/{reference}"));
+        let response = self.execute(&artifact, true, &|auth| {
+            Request::new(Method::GET, url.clone())
+                .header("Accept", MANIFEST_ACCEPT)
+                .auth(auth)
+        })?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(self.error(
+                &artifact,
+                &Method::GET,
+                &url,
+                response,
+                "check the repository name",
+            ));
+        }
+        let claimed = header(&response, "docker-content-digest");
+        let mut bytes = Vec::new();
+        response
+            .take(4 * 1024 * 1024)
+            .read_to_end(&mut bytes)
+            .map_err(|error| RegistryError::Protocol {
+                artifact: artifact.clone(),
+                url: display_url(&url),
+                message: format!("cannot read the manifest: {error}"),
+                hint: "run publish again".to_owned(),
+            })?;
+        let digest = Digest::of(&bytes);
+        if let Some(claimed) = claimed.filter(|claimed| claimed != digest.as_str()) {
+            return Err(RegistryError::Verify {
+                artifact,
+                url: display_url(&url),
+                expected: format!("Docker-Content-Digest {claimed}"),
+                found: format!("bytes hashing to {digest}"),
+                hint: "the registry serves inconsistent data; check its storage".to_owned(),
+            });
+        }
+        Ok(Some((digest, bytes)))
+    }
+
+    /// State of a manifest or index pushed by digest: present → identical (a digest names
+    /// its content), else absent.
+    pub fn manifest_state(&self, digest: &Digest) -> Result<RemoteState, RegistryError> {
+        let present = self.exists(
+            &format!("manifests/{digest}"),
+            &self.artifact(&format!("@{digest}")),
+        )?;
+        Ok(if present {
+            RemoteState::Identical
+        } else {
+            RemoteState::Absent
+        })
+    }
+
+    /// State of a tag: absent; identical when it points at `expected`; elsewhere → a conflict
+    /// for a version tag, replaceable for a floating one (`latest`, `1.2`) that moves on
+    /// purpose.
+    pub fn tag_state(
+        &self,
+        tag: &str,
+        expected: &Digest,
+        floating: bool,
+    ) -> Result<RemoteState, RegistryError> {
+        Ok(match self.resolve(tag)? {
+            None => RemoteState::Absent,
+            Some(digest) if &digest == expected => RemoteState::Identical,
+            Some(digest) if floating => RemoteState::Replaceable {
+                remote: digest.to_string(),
+            },
+            Some(digest) => RemoteState::Conflict {
+                local: expected.to_string(),
+                remote: digest.to_string(),
+            },
+        })
+    }
+
+    /// Pushes a manifest or index and everything below it, by digest: blobs (HEAD, mount,
+    /// upload), child manifests first, the manifest itself last. Tags are separate
+    /// ([`OciClient::tag`]). Already-present parts are skipped.
+    pub fn push(
+        &self,
+        layout: &OciLayout,
+        digest: &Digest,
+    ) -> Result<UploadOutcome, RegistryError> {
+        let manifest = layout.manifest(digest)?;
+        if self.manifest_state(digest)? == RemoteState::Identical {
+            return Ok(UploadOutcome {
+                kind: UploadKind::AlreadyPresent,
+                attempts: 1,
+                bytes: 0,
+            });
+        }
+        let mut bytes = 0;
+        if manifest.is_index() {
+            for child in &manifest.children {
+                bytes += self.push(layout, &child.digest)?.bytes;
+            }
+        } else {
+            for blob in &manifest.blobs {
+                bytes += self.push_blob(layout, blob)?;
+            }
+        }
+        bytes += self.put_manifest(&manifest, digest.as_str())?;
+        Ok(UploadOutcome {
+            kind: UploadKind::Uploaded,
+            attempts: 1,
+            bytes,
+        })
+    }
+
+    /// Points `tag` at an already pushed manifest or index (PUT of the same bytes).
+    pub fn tag(
+        &self,
+        layout: &OciLayout,
+        digest: &Digest,
+        tag: &str,
+    ) -> Result<UploadOutcome, RegistryError> {
+        let manifest = layout.manifest(digest)?;
+        let bytes = self.put_manifest(&manifest, tag)?;
+        Ok(UploadOutcome {
+            kind: UploadKind::Uploaded,
+            attempts: 1,
+            bytes,
+        })
+    }
+
+    /// After a push: the reference (tag or digest) serves exactly `expected`.
+    pub fn verify(&self, reference: &str, expected: &Digest) -> Result<(), RegistryError> {
+        let found = self.fetch_manifest(reference)?;
+        match found {
+            Some((digest, _)) if &digest == expected => Ok(()),
+            other => Err(RegistryError::Verify {
+                artifact: self.artifact(&format!(":{reference}")),
+                url: display_url(&self.url(&format!("manifests/{reference}"))),
+                expected: expected.to_string(),
+                found: other.map_or_else(|| "nothing (404)".to_owned(), |(digest, _)| digest.to_string()),
+                hint: "another push may have moved the tag meanwhile; run publish again to see the state".to_owned(),
+            }),
+        }
+    }
+
+    fn put_manifest(&self, manifest: &ManifestBlob, reference: &str) -> Result<u64, RegistryError> {
+        let artifact = self.artifact(&format!(":{reference}"));
+        let url = self.url(&format!("manifests/{reference}"));
+        let response = self.execute(&artifact, true, &|auth| {
+            Request::new(Method::PUT, url.clone())
+                .header("Content-Type", manifest.media_type.clone())
+                .auth(auth)
+                .body(Body::Bytes(manifest.bytes.clone()))
+        })?;
+        if !response.status().is_success() {
+            return Err(self.error(&artifact, &Method::PUT, &url, response, "MANIFEST_BLOB_UNKNOWN means a blob or child manifest is missing: push them first (publish does)"));
+        }
+        if let Some(claimed) = header(&response, "docker-content-digest")
+            .filter(|claimed| claimed != manifest.digest.as_str())
+        {
+            return Err(RegistryError::Verify {
+                artifact,
+                url: display_url(&url),
+                expected: manifest.digest.to_string(),
+                found: claimed,
+                hint: "the registry rewrote the manifest (some convert media types); push to a registry that stores manifests as sent".to_owned(),
+            });
+        }
+        Ok(manifest.bytes.len() as u64)
+    }
+
+    /// One blob: skip when present, mount when another repository has it, else upload.
+    /// Returns the bytes sent.
+    fn push_blob(&self, layout: &OciLayout, blob: &Descriptor) -> Result<u64, RegistryError> {
+        let artifact = self.artifact(&format!("@{}", blob.digest));
+        if self.blob_exists(&blob.digest)? {
+            return Ok(0);
+        }
+        let path = layout.blob_path(&blob.digest);
+        let size = std::fs::metadata(&path)
+            .map_err(|error| {
+                RegistryError::artifact_file(
+                    &path,
+                    format!("cannot read: {error}"),
+                    "the image layout is incomplete: rebuild it",
+                )
+            })?
+            .len();
+        if size != blob.size {
+            return Err(RegistryError::artifact_file(
+                &path,
+                format!("{size} bytes, but the manifest says {}", blob.size),
+                "the image layout changed since `castoff dist`: rebuild it",
+            ));
+        }
+        let mut attempt = 1;
+        loop {
+            match self.upload_blob_once(layout, blob, &artifact) {
+                Ok(sent) => return Ok(sent),
+                Err(error)
+                    if attempt < self.http.config().retry.max_attempts && is_retryable(&error) =>
+                {
+                    std::thread::sleep(self.http.config().retry.delay(attempt, None));
+                    // The failed attempt may have completed the upload.
+                    if self.blob_exists(&blob.digest)? {
+                        return Ok(0);
+                    }
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn upload_blob_once(
+        &self,
+        layout: &OciLayout,
+        blob: &Descriptor,
+        artifact: &str,
+    ) -> Result<u64, RegistryError> {
+        let uploads = self.url("blobs/uploads/");
+        // Cross-repository mount: 201 = done; 202 = not mounted, but an upload session.
+        let mut session = None;
+        for source in self
+            .options
+            .mount_from
+            .iter()
+            .filter(|source| **source != self.repository.name)
+        {
+            let mut url = uploads.clone();
+            url.query_pairs_mut()
+                .append_pair("mount", blob.digest.as_str())
+                .append_pair("from", source);
+            let response = self.execute(artifact, false, &|auth| {
+                Request::new(Method::POST, url.clone())
+                    .header("Content-Length", "0")
+                    .auth(auth)
+            })?;
+            match response.status() {
+                StatusCode::CREATED => return Ok(0),
+                StatusCode::ACCEPTED => {
+                    session = Some(self.session(&url, &response, artifact)?);
+                    break;
+                }
+                _ => continue,
+            }
+        }
+        let (location, min_chunk) = match session {
+            Some(session) => session,
+            None => {
+                let response = self.execute(artifact, false, &|auth| {
+                    Request::new(Method::POST, uploads.clone())
+                        .header("Content-Length", "0")
+                        .auth(auth)
+                })?;
+                if response.status() != StatusCode::ACCEPTED {
+                    return Err(self.error(
+                        artifact,
+                        &Method::POST,
+                        &uploads,
+                        response,
+                        "the registry refused to start an upload; check the repository name",
+                    ));
+                }
+                self.session(&uploads, &response, artifact)?
+            }
+        };
+        let path = layout.blob_path(&blob.digest);
+        if blob.size <= self.options.chunk_threshold {
+            self.finish(location, &blob.digest, artifact, Some((&path, blob.size)))?;
+        } else {
+            let chunk = self.options.chunk_size.max(min_chunk).max(1);
+            let location = self.upload_chunks(location, &path, blob.size, chunk, artifact)?;
+            self.finish(location, &blob.digest, artifact, None)?;
+        }
+        Ok(blob.size)
+    }
+
+    /// The upload session's `Location` (relative or absolute, query kept as given) and the
+    /// registry's minimum chunk length.
+    fn session(
+        &self,
+        request_url: &Url,
+        response: &Response,
+        artifact: &str,
+    ) -> Result<(Url, u64), RegistryError> {
+        let location = header(response, "location")
+            .and_then(|location| request_url.join(&location).ok())
+            .ok_or_else(|| RegistryError::Protocol {
+                artifact: artifact.to_owned(),
+                url: display_url(request_url),
+                message: "202 without a usable Location header".to_owned(),
+                hint: "the registry does not follow the distribution spec".to_owned(),
+            })?;
+        self.http.check_url(&location, "upload location")?;
+        let min_chunk = header(response, "oci-chunk-min-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok((location, min_chunk))
+    }
+
+    /// `PUT <location>&digest=…`, with the whole blob (monolithic) or empty (after chunks).
+    fn finish(
+        &self,
+        location: Url,
+        digest: &Digest,
+        artifact: &str,
+        body: Option<(&std::path::Path, u64)>,
+    ) -> Result<(), RegistryError> {
+        let mut url = location;
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let open = |path: &std::path::Path| -> std::io::Result<Box<dyn Read + Send>> {
+            Ok(Box::new(File::open(path)?))
+        };
+        let response = match body {
+            Some((path, length)) => {
+                let open_file = || open(path);
+                self.execute(artifact, false, &|auth| {
+                    Request::new(Method::PUT, url.clone())
+                        .header("Content-Type", "application/octet-stream")
+                        .auth(auth)
+                        .body(Body::Stream {
+                            length,
+                            open: &open_file,
+                        })
+                })?
+            }
+            None => self.execute(artifact, false, &|auth| {
+                Request::new(Method::PUT, url.clone())
+                    .header("Content-Length", "0")
+                    .auth(auth)
+            })?,
+        };
+        if response.status() != StatusCode::CREATED && !response.status().is_success() {
+            return Err(self.error(artifact, &Method::PUT, &url, response, "DIGEST_INVALID means the bytes changed on the way or on disk: rebuild and run publish again"));
+        }
+        Ok(())
+    }
+
+    /// PATCH the blob in chunks. After a failed chunk, `GET <location>` tells how much the
+    /// registry has (`Range: 0-<last>`), and the upload resumes from there.
+    fn upload_chunks(
+        &self,
+        mut location: Url,
+        path: &std::path::Path,
+        size: u64,
+        chunk: u64,
+        artifact: &str,
+    ) -> Result<Url, RegistryError> {
+        let mut offset = 0u64;
+        let mut failures = 0u32;
+        let policy = self.http.config().retry.clone();
+        while offset < size {
+            let length = chunk.min(size - offset);
+            let start = offset;
+            let open = move || -> std::io::Result<Box<dyn Read + Send>> {
+                let mut file = File::open(path)?;
+                file.seek(SeekFrom::Start(start))?;
+                Ok(Box::new(file.take(length)))
+            };
+            let url = location.clone();
+            let result = self.execute(artifact, false, &|auth| {
+                Request::new(Method::PATCH, url.clone())
+                    .header("Content-Type", "application/octet-stream")
+                    .header("Content-Range", format!("{start}-{}", start + length - 1))
+                    .auth(auth)
+                    .body(Body::Stream {
+                        length,
+                        open: &open,
+                    })
+            });
+            match result {
+                Ok(response)
+                    if response.status() == StatusCode::ACCEPTED
+                        || response.status() == StatusCode::CREATED =>
+                {
+                    if let Some(next) =
+                        header(&response, "location").and_then(|l| url.join(&l).ok())
+                    {
+                        location = next;
+                    }
+                    offset = header(&response, "range")
+                        .and_then(|range| range_end(&range))
+                        .map_or(start + length, |end| end + 1);
+                    failures = 0;
+                }
+                Ok(response)
+                    if !(crate::retry::is_retryable_status(response.status())
+                        || response.status() == StatusCode::RANGE_NOT_SATISFIABLE)
+                        || failures + 1 >= policy.max_attempts =>
+                {
+                    return Err(self.error(
+                        artifact,
+                        &Method::PATCH,
+                        &url,
+                        response,
+                        "run publish again: it resumes the upload",
+                    ));
+                }
+                Err(error) if !is_retryable(&error) || failures + 1 >= policy.max_attempts => {
+                    return Err(error);
+                }
+                _ => {
+                    failures += 1;
+                    std::thread::sleep(policy.delay(failures, None));
+                    let (resumed_location, resumed_offset) =
+                        self.upload_status(&location, artifact)?;
+                    location = resumed_location;
+                    offset = resumed_offset;
+                }
+            }
+        }
+        Ok(location)
+    }
+
+    /// `GET <location>` → (location, bytes the registry holds).
+    fn upload_status(&self, location: &Url, artifact: &str) -> Result<(Url, u64), RegistryError> {
+        let response = self.execute(artifact, true, &|auth| {
+            Request::new(Method::GET, location.clone()).auth(auth)
+        })?;
+        if !response.status().is_success() {
+            return Err(self.error(
+                artifact,
+                &Method::GET,
+                location,
+                response,
+                "the upload session is gone; run publish again to start over",
+            ));
+        }
+        let next = header(&response, "location")
+            .and_then(|l| location.join(&l).ok())
+            .unwrap_or_else(|| location.clone());
+        // distribution writes `0-0` for an empty session as well as for one byte; chunks are
+        // far longer than a byte, so `0-0` means nothing arrived.
+        let offset = header(&response, "range")
+            .and_then(|range| range_end(&range))
+            .map_or(0, |end| if end == 0 { 0 } else { end + 1 });
+        Ok((next, offset))
+    }
+}
+
+/// `0-1234` (or `bytes=0-1234`) → 1234.
+fn range_end(range: &str) -> Option<u64> {
+    range
+        .trim()
+        .trim_start_matches("bytes=")
+        .split_once('-')?
+        .1
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn is_retryable(error: &RegistryError) -> bool {
+    match error {
+        RegistryError::Transport { reason, .. } => !reason.to_lowercase().contains("certificate"),
+        RegistryError::Status { status, .. } => crate::retry::is_retryable_status(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+        ),
+        _ => false,
+    }
+}
+
+/// The actions a registry token's JWT claims grant on `repository` (`None` when the token is
+/// not a readable JWT: then the push itself will tell).
+fn jwt_actions(token: &str, repository: &str) -> Option<Vec<String>> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let access = claims.get("access")?.as_array()?;
+    Some(
+        access
+            .iter()
+            .filter(|entry| {
+                entry.get("type").and_then(|v| v.as_str()) == Some("repository")
+                    && entry.get("name").and_then(|v| v.as_str()) == Some(repository)
+            })
+            .flat_map(|entry| {
+                entry
+                    .get("actions")
+                    .and_then(|v| v.as_array())
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|action| action.as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
+mod url {
+    /// `application/x-www-form-urlencoded` pairs.
+    pub(super) fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
+        let mut url = reqwest::Url::parse("http://x/").expect("static URL");
+        url.query_pairs_mut().extend_pairs(pairs);
+        url.query().unwrap_or("").to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_references() {
+        let check = |reference: &str, registry: &str, name: &str| {
+            let repository = OciRepository::parse(reference).unwrap();
+            assert_eq!(
+                (repository.registry.as_str(), repository.name.as_str()),
+                (registry, name),
+                "{reference}"
+            );
+        };
+        check("ghcr.io/acme/greeter", "https://ghcr.io/", "acme/greeter");
+        check(
+            "127.0.0.1:5000/team/app",
+            "http://127.0.0.1:5000/",
+            "team/app",
+        );
+        check("localhost:5000/app", "http://localhost:5000/", "app");
+        check(
+            "https://127.0.0.1:5443/team/app",
+            "https://127.0.0.1:5443/",
+            "team/app",
+        );
+        check(
+            "docker.io/alpine",
+            "https://registry-1.docker.io/",
+            "library/alpine",
+        );
+        check(
+            "docker.io/acme/tool",
+            "https://registry-1.docker.io/",
+            "acme/tool",
+        );
+        assert!(OciRepository::parse("ghcr.io").is_err());
+        assert!(OciRepository::parse("ghcr.io/Acme/Tool").is_err());
+    }
+
+    #[test]
+    fn ranges_and_token_claims() {
+        assert_eq!(range_end("0-4194303"), Some(4_194_303));
+        assert_eq!(range_end("bytes=0-9"), Some(9));
+        assert_eq!(range_end("junk"), None);
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"access":[{"type":"repository","name":"team/app","actions":["pull"]}]}"#);
+        assert_eq!(
+            jwt_actions(&format!("h.{claims}.s"), "team/app"),
+            Some(vec!["pull".to_owned()])
+        );
+        assert_eq!(jwt_actions(&format!("h.{claims}.s"), "other"), Some(vec![]));
+        assert_eq!(jwt_actions("opaque-token", "team/app"), None);
+    }
+}

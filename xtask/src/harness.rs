@@ -1,0 +1,367 @@
+//! `cargo xtask test`: installs the tools the suite needs, starts real registries on free
+//! loopback ports, runs fmt, clippy and the tests against them, and stops everything it started.
+//! `cargo xtask test --serve` only starts the servers (and writes `target/castoff-test/env.sh`)
+//! until Ctrl-C, for running single tests during development. See docs/testing.md.
+
+mod install;
+mod process;
+mod servers;
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+/// Where everything lives. The target directory follows `CARGO_TARGET_DIR` like cargo does.
+pub(crate) struct Paths {
+    pub(crate) workspace: PathBuf,
+    /// `TARGET/castoff-tools`: the venv and Node tools, kept across runs.
+    pub(crate) tools: PathBuf,
+    /// `TARGET/castoff-test`: install logs and `env.sh`.
+    pub(crate) test_dir: PathBuf,
+    /// `TARGET/castoff-test/state`: this run's server configs, data, logs and PID files.
+    pub(crate) state: PathBuf,
+}
+
+impl Paths {
+    fn discover() -> Result<Paths> {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .ok_or_else(|| anyhow!("xtask has no parent directory"))?
+            .to_path_buf();
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => std::path::absolute(PathBuf::from(dir))?,
+            _ => workspace.join("target"),
+        };
+        let test_dir = target.join("castoff-test");
+        Ok(Paths {
+            tools: target.join("castoff-tools"),
+            state: test_dir.join("state"),
+            test_dir,
+            workspace,
+        })
+    }
+
+    fn env_file(&self) -> PathBuf {
+        self.test_dir.join("env.sh")
+    }
+}
+
+struct Options {
+    serve: bool,
+    /// Everything after `--`, passed to `cargo test`.
+    test_args: Vec<OsString>,
+}
+
+const USAGE: &str = "usage: cargo xtask test [--serve] [-- <cargo test args>]
+
+  (no flag)  install tools, start the test servers, run fmt, clippy and cargo test, stop servers;
+             arguments after `--` go to `cargo test --workspace --no-fail-fast`
+  --serve    install tools, start the servers, write target/castoff-test/env.sh, wait for Ctrl-C";
+
+fn parse(args: &[OsString]) -> Result<Options> {
+    let mut options = Options {
+        serve: false,
+        test_args: Vec::new(),
+    };
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.to_str() {
+            Some("--") => {
+                options.test_args = iter.cloned().collect();
+                break;
+            }
+            Some("--serve") => options.serve = true,
+            Some("-h" | "--help") => bail!("{USAGE}"),
+            _ => bail!("unknown argument {arg:?}\n{USAGE}"),
+        }
+    }
+    Ok(options)
+}
+
+/// One line of the closing summary.
+struct Step {
+    name: &'static str,
+    seconds: f64,
+    failure: Option<String>,
+}
+
+pub(crate) fn main(args: &[OsString]) -> ExitCode {
+    if args
+        .first()
+        .is_some_and(|arg| arg == "-h" || arg == "--help")
+    {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let options = match parse(args) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    let paths = match Paths::discover() {
+        Ok(paths) => paths,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let lock = match process::RunLock::acquire(&paths.test_dir) {
+        Ok(lock) => lock,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Ctrl-C / SIGTERM: stop the servers by PID (the Drop guards do not run when the process
+    // is ended by a signal), remove env.sh and the run lock, and exit.
+    let env_file = paths.env_file();
+    let lock_file = lock.path().to_path_buf();
+    let serve = options.serve;
+    if let Err(error) = ctrlc::set_handler(move || {
+        eprintln!("\n==> interrupted: stopping the test servers");
+        process::stop_all_running();
+        let _ = fs::remove_file(&env_file);
+        process::RunLock::release_path(&lock_file);
+        std::process::exit(if serve { 0 } else { 130 });
+    }) {
+        eprintln!("error: cannot install the signal handler: {error}");
+        return ExitCode::FAILURE;
+    }
+
+    let mut steps = Vec::new();
+    let install = run_step(&mut steps, "install", || install::install(&paths));
+    if install.is_some() {
+        if options.serve {
+            serve_until_signal(&paths, &mut steps);
+        } else {
+            run_suite(&paths, &options, &mut steps);
+        }
+    }
+    drop(lock);
+    summarize(&steps)
+}
+
+fn run_step<T>(
+    steps: &mut Vec<Step>,
+    name: &'static str,
+    step: impl FnOnce() -> Result<T>,
+) -> Option<T> {
+    println!("==> {name}");
+    let clock = Instant::now();
+    let result = step();
+    let seconds = clock.elapsed().as_secs_f64();
+    match result {
+        Ok(value) => {
+            steps.push(Step {
+                name,
+                seconds,
+                failure: None,
+            });
+            Some(value)
+        }
+        Err(error) => {
+            let message = format!("{error:#}");
+            eprintln!("error: {name} failed: {message}");
+            steps.push(Step {
+                name,
+                seconds,
+                failure: Some(first_line(&message)),
+            });
+            None
+        }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+fn run_suite(paths: &Paths, options: &Options, steps: &mut Vec<Step>) {
+    // The servers take a few seconds to come up (devpi, Verdaccio): start them while fmt and
+    // clippy run. The thread only spawns and waits; the Started guard stops them on drop,
+    // also when the tests fail or this function panics.
+    let starter = {
+        let paths = Paths::discover();
+        thread::spawn(move || -> Result<(servers::Started, f64)> {
+            let clock = Instant::now();
+            let paths = paths?;
+            let started = servers::start(&paths)?;
+            Ok((started, clock.elapsed().as_secs_f64()))
+        })
+    };
+    run_step(steps, "fmt", || {
+        cargo(paths, &["fmt", "--all", "--", "--check"], &[], &[])
+    });
+    run_step(steps, "clippy", || {
+        cargo(
+            paths,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+            &[],
+        )
+    });
+    let started = run_step(steps, "servers", || {
+        println!("    (started in the background during fmt and clippy)");
+        let (started, seconds) = starter
+            .join()
+            .map_err(|_| anyhow!("server start-up panicked"))??;
+        println!("    start-up took {seconds:.1} s");
+        Ok(started)
+    });
+    let Some(mut started) = started else {
+        steps.push(Step {
+            name: "test",
+            seconds: 0.0,
+            failure: Some("not run: the servers did not start".into()),
+        });
+        return;
+    };
+    run_step(steps, "env.sh", || write_env_file(paths, &started.env));
+    // The README's main job, on this repository: castoff's own release, which the tests then
+    // install and run (wheel, npm packages, image under runc and docker).
+    run_step(steps, "dist (castoff's own release)", || {
+        let dir = paths.test_dir.join("self-dist");
+        let dir = dir.to_string_lossy();
+        cargo(
+            paths,
+            &[
+                "run",
+                "--quiet",
+                "--package",
+                "castoff",
+                "--",
+                "dist",
+                "--dist-dir",
+                &dir,
+            ],
+            &[],
+            &[],
+        )
+    });
+    run_step(steps, "test", || {
+        // --no-fail-fast: one failing test binary must not hide the results of the others.
+        // `-p`/`--package` after `--` narrows the run, so --workspace is left out then.
+        let narrowed = options.test_args.iter().any(|arg| {
+            arg.to_str()
+                .is_some_and(|a| a == "-p" || a.starts_with("--package") || a.starts_with("-p"))
+        });
+        let base: &[&str] = if narrowed {
+            &["test", "--no-fail-fast"]
+        } else {
+            &["test", "--workspace", "--no-fail-fast"]
+        };
+        cargo(paths, base, &options.test_args, &started.env)
+    });
+    run_step(steps, "stop servers", || {
+        let count = started.count();
+        started.stop();
+        let _ = fs::remove_file(paths.env_file());
+        println!("    stopped {count} servers");
+        Ok(())
+    });
+}
+
+fn serve_until_signal(paths: &Paths, steps: &mut Vec<Step>) {
+    let Some(started) = run_step(steps, "servers", || servers::start(paths)) else {
+        return;
+    };
+    if run_step(steps, "env.sh", || write_env_file(paths, &started.env)).is_none() {
+        return;
+    }
+    println!("\nServers are running. In another shell:\n");
+    println!("    source {}", paths.env_file().display());
+    println!("    cargo test -p castoff-registry --test servers\n");
+    println!(
+        "Press Ctrl-C (or send SIGTERM to pid {}) to stop them.",
+        std::process::id()
+    );
+    // The signal handler stops the servers and exits; nothing else ends this loop.
+    loop {
+        thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Runs cargo with the test environment; `Err` when it exits non-zero.
+fn cargo(
+    paths: &Paths,
+    args: &[&str],
+    extra: &[OsString],
+    env: &[(&'static str, String)],
+) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(args).args(extra).current_dir(&paths.workspace);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let status = process::run_foreground(command)
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} exited with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+/// `env.sh`, mode 0600 (it holds the password): `source` it to run single tests against
+/// servers started by `--serve`. Removed when the servers stop.
+fn write_env_file(paths: &Paths, env: &[(&'static str, String)]) -> Result<()> {
+    let path = paths.env_file();
+    let _ = fs::remove_file(&path);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let mut text = String::from(
+        "# Written by `cargo xtask test`: the test servers of the running harness (docs/testing.md).\n",
+    );
+    for (name, value) in env {
+        text.push_str(&format!(
+            "export {name}='{}'\n",
+            value.replace('\'', r"'\''")
+        ));
+    }
+    file.write_all(text.as_bytes())?;
+    println!("    wrote {}", path.display());
+    Ok(())
+}
+
+fn summarize(steps: &[Step]) -> ExitCode {
+    println!("\n==> summary");
+    for step in steps {
+        let verdict = step
+            .failure
+            .as_deref()
+            .map_or_else(|| "ok".to_owned(), |why| format!("FAILED: {why}"));
+        println!("    {:<14} {:>7.1} s  {verdict}", step.name, step.seconds);
+    }
+    let failed: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.failure.is_some())
+        .map(|s| s.name)
+        .collect();
+    if failed.is_empty() {
+        println!("cargo xtask test: all steps passed");
+        ExitCode::SUCCESS
+    } else {
+        println!("cargo xtask test: failed step(s): {}", failed.join(", "));
+        ExitCode::FAILURE
+    }
+}
