@@ -65,17 +65,53 @@ pub enum Command {
     ///
     /// Without --target, builds for this machine's target only; CI builds the others, one
     /// runner per target (see `plan --format github-matrix`).
-    Dist {
-        /// Package binaries already built (`target/<triple>/release/`) instead of running
-        /// `cargo build`.
-        #[arg(long)]
-        no_build: bool,
-        /// Output directory (default: `dist/` at the workspace root).
-        #[arg(long, value_name = "DIR")]
-        dist_dir: Option<PathBuf>,
-    },
+    Dist(crate::dist_cli::DistArgs),
     /// Upload exactly what dist/ holds, in dependency order; safe to re-run.
-    Publish,
+    Publish(PublishArgs),
+}
+
+/// `publish` options. Credentials come from each ecosystem's usual places (docs/publishing.md).
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// The dist directory to publish (default: `dist/` at the workspace root).
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<PathBuf>,
+    /// Verify, resolve credentials and ask the registries, then stop without uploading.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run only the steps whose id contains this text (repeatable), e.g. `pypi-upload/`.
+    #[arg(long, value_name = "STEP")]
+    pub only: Vec<String>,
+    /// Leave out the steps whose id contains this text (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub skip: Vec<String>,
+    /// PyPI upload URL: `pypi` (default), `testpypi`, or a URL.
+    #[arg(long, value_name = "URL")]
+    pub pypi_url: Option<String>,
+    /// The simple index of the upload URL, when castoff cannot derive it.
+    #[arg(long, value_name = "URL")]
+    pub pypi_index_url: Option<String>,
+    /// Take the PyPI URL and credentials from this section of ~/.pypirc.
+    #[arg(long, value_name = "NAME")]
+    pub pypi_repository: Option<String>,
+    /// npm registry URL (default: .npmrc's `registry`, else https://registry.npmjs.org/).
+    #[arg(long, value_name = "URL")]
+    pub npm_registry: Option<String>,
+    /// Push the image to this repository instead of the configured one (one app only).
+    #[arg(long, value_name = "REPOSITORY")]
+    pub oci_repository: Option<String>,
+    /// Push every app's image to this registry host instead of the configured one.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub oci_registry: Option<String>,
+    /// Trust this CA certificate (PEM) in addition to the system's (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Allow plain http:// to registries that are not on this machine.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+    /// Steps running at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub jobs: usize,
 }
 
 /// `plan --format`
@@ -168,76 +204,101 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             print_stdout(&render_plan(&release, *format));
             Ok(())
         }
-        Command::Dist { no_build, dist_dir } => {
-            let mut options = options;
-            if options.targets.is_empty() {
-                options
-                    .targets
-                    .push(crate::dist::host_target().map_err(failure)?);
-            }
-            let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
-            let dist_options = crate::dist::DistOptions {
-                dist_dir: dist_dir
-                    .clone()
-                    .unwrap_or_else(|| release.workspace_root.join("dist")),
-                no_build: *no_build,
-                source_date_epoch: crate::dist::source_date_epoch().map_err(usage)?,
-            };
-            let outcome = crate::dist::dist(&release, &dist_options).map_err(failure)?;
-            if !cli.quiet {
-                for warning in &outcome.warnings {
-                    eprintln!("warning: {warning}");
-                }
-                print_stdout(&dist_summary(&outcome));
-            }
-            Ok(())
-        }
-        Command::Publish => {
-            let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
-            Err(not_built_yet("publish", &release))
+        Command::Dist(args) => crate::dist_cli::run(cli, args),
+        Command::Publish(args) => run_publish(cli, args),
+    }
+}
+
+/// Exit code of a publish stopped by a conflict with what a registry already holds.
+pub const EXIT_CONFLICT: u8 = 3;
+
+struct StderrReporter {
+    quiet: bool,
+}
+
+impl crate::publish::Reporter for StderrReporter {
+    fn line(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
         }
     }
 }
 
-fn failure(error: anyhow::Error) -> Failure {
+fn run_publish(cli: &Cli, args: &PublishArgs) -> Result<(), Failure> {
+    let workspace_root = match &cli.manifest_path {
+        Some(path) => path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), PathBuf::from),
+        None => PathBuf::from("."),
+    };
+    let workspace_root = workspace_root.canonicalize().unwrap_or(workspace_root);
+    let mut http = castoff_registry::HttpConfig::from_env();
+    http.ca_certificates = args.ca_cert.clone();
+    http.allow_insecure_http = args.allow_insecure_http;
+    let options = crate::publish::PublishOptions {
+        dist_dir: args
+            .dist_dir
+            .clone()
+            .unwrap_or_else(|| workspace_root.join("dist")),
+        workspace_root,
+        dry_run: args.dry_run,
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        pypi_url: args.pypi_url.clone(),
+        pypi_index_url: args.pypi_index_url.clone(),
+        pypi_repository: args.pypi_repository.clone(),
+        npm_registry: args.npm_registry.clone(),
+        oci_repository: args.oci_repository.clone(),
+        oci_registry: args.oci_registry.clone(),
+        http,
+        jobs: args.jobs,
+    };
+    let reporter = StderrReporter { quiet: cli.quiet };
+    match crate::publish::publish(&options, &reporter) {
+        Ok(report) => {
+            if !cli.quiet {
+                let count =
+                    |outcome: &str| report.steps.iter().filter(|s| s.outcome == outcome).count();
+                print_stdout(&format!(
+                    "{}: {} uploaded, {} already there, {} skipped, {} excluded\n",
+                    if report.dry_run {
+                        "dry run"
+                    } else {
+                        "published"
+                    },
+                    count("uploaded") + count("would-upload"),
+                    count("already-present"),
+                    count("skipped"),
+                    count("excluded")
+                ));
+            }
+            Ok(())
+        }
+        Err(error) => {
+            let exit_code = if error
+                .downcast_ref::<crate::publish::ConflictError>()
+                .is_some()
+            {
+                EXIT_CONFLICT
+            } else {
+                EXIT_FAILURE
+            };
+            Err(Failure { error, exit_code })
+        }
+    }
+}
+
+pub(crate) fn failure(error: anyhow::Error) -> Failure {
     Failure {
         error,
         exit_code: EXIT_FAILURE,
     }
 }
 
-fn usage(error: anyhow::Error) -> Failure {
+pub(crate) fn usage(error: anyhow::Error) -> Failure {
     Failure {
         error,
         exit_code: EXIT_USAGE,
-    }
-}
-
-/// One line per file in dist/: kind, size, sha256 prefix, path.
-fn dist_summary(outcome: &crate::dist::DistOutcome) -> String {
-    let mut out = String::new();
-    for artifact in &outcome.manifest.artifacts {
-        let (Some(path), Some(size), Some(sha)) = (&artifact.path, artifact.size, &artifact.sha256)
-        else {
-            continue;
-        };
-        out.push_str(&format!(
-            "{:<13} {:>10}  {}  {}\n",
-            artifact.kind,
-            human_size(size),
-            &sha[..12],
-            path
-        ));
-    }
-    out.push_str(&format!("wrote {}\n", outcome.dist_dir.display()));
-    out
-}
-
-fn human_size(bytes: u64) -> String {
-    if bytes >= 1024 * 1024 {
-        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-    } else {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
     }
 }
 
@@ -248,16 +309,6 @@ pub fn render_plan(release: &Release, format: PlanFormat) -> String {
         PlanFormat::Json => Manifest::from_release(release, env!("CARGO_PKG_VERSION")).to_json(),
         PlanFormat::Dot => castoff_plan::render::dot(release),
         PlanFormat::GithubMatrix => castoff_plan::render::github_matrix(release),
-    }
-}
-
-fn not_built_yet(command: &str, release: &Release) -> Failure {
-    Failure {
-        error: anyhow::anyhow!(
-            "`{command}` is not built yet in this castoff version ({} artifact(s) planned)\nhint: run `castoff plan` to see what it will do",
-            release.artifacts.len()
-        ),
-        exit_code: EXIT_FAILURE,
     }
 }
 

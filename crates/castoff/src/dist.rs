@@ -1,18 +1,23 @@
 //! `dist`: executes the artifact half of the plan. Compiles (or picks up) the binaries, runs
-//! the builders into a staging directory, writes `manifest.json` and `SHA256SUMS`, then swaps
-//! the staging directory into place, so `dist/` is never half-written.
+//! the builders into a staging directory, then [`finish`]es it (install script, `SHA256SUMS`,
+//! signatures, `manifest.json`) and swaps it into place, so `dist/` is never half-written.
+//! `dist --merge` (merge.rs) shares the staging, the finishing and the swap.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context as _, bail};
 use castoff_archive::digest;
-use castoff_plan::manifest::ManifestArtifact;
+use castoff_plan::manifest::{ManifestArtifact, PartialDist};
 use castoff_plan::{AppId, ArtifactKind, Manifest, Release, Target};
 
+use crate::sign::SigningKey;
+
 /// How to run `dist`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DistOptions {
     /// Where the artifacts go (default `<workspace>/dist`).
     pub dist_dir: PathBuf,
@@ -20,6 +25,11 @@ pub struct DistOptions {
     pub no_build: bool,
     /// `SOURCE_DATE_EPOCH`: every timestamp in every artifact.
     pub source_date_epoch: u64,
+    /// Every target the workspace configures; when the release covers fewer, the manifest
+    /// marks the dist as partial (to be merged).
+    pub planned_targets: Vec<String>,
+    /// Sign every file with this minisign key.
+    pub signing_key: Option<SigningKey>,
 }
 
 /// What `dist` produced.
@@ -59,23 +69,16 @@ pub fn source_date_epoch() -> anyhow::Result<u64> {
 pub fn dist(release: &Release, options: &DistOptions) -> anyhow::Result<DistOutcome> {
     let binaries = binaries(release, options.no_build)?;
 
-    let parent = options
-        .dist_dir
-        .parent()
-        .context("the dist directory has no parent")?;
-    fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
-    let staging = parent.join(format!(
-        ".{}.castoff-staging-{}",
-        options
-            .dist_dir
-            .file_name()
-            .map_or("dist".into(), |name| name.to_string_lossy()),
-        std::process::id()
-    ));
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging)
-        .with_context(|| format!("could not create {}", staging.display()))?;
-    let result = build_into(release, options, &binaries, &staging);
+    let staging = staging_dir(&options.dist_dir)?;
+    let result =
+        build_into(release, options, &binaries, &staging).and_then(|(manifest, warnings)| {
+            let finishing = Finishing {
+                source_date_epoch: options.source_date_epoch,
+                planned_targets: &options.planned_targets,
+                signing_key: options.signing_key.as_ref(),
+            };
+            Ok((finish(release, manifest, &finishing, &staging)?, warnings))
+        });
     match result {
         Ok((manifest, warnings)) => {
             swap_into_place(&staging, &options.dist_dir)?;
@@ -90,6 +93,83 @@ pub fn dist(release: &Release, options: &DistOptions) -> anyhow::Result<DistOutc
             Err(error)
         }
     }
+}
+
+/// A fresh staging directory next to `dist_dir`: `.dist.castoff-staging-<pid>`.
+pub(crate) fn staging_dir(dist_dir: &Path) -> anyhow::Result<PathBuf> {
+    let parent = dist_dir
+        .parent()
+        .context("the dist directory has no parent")?;
+    fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
+    let staging = parent.join(format!(
+        ".{}.castoff-staging-{}",
+        dist_dir
+            .file_name()
+            .map_or("dist".into(), |name| name.to_string_lossy()),
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging)
+        .with_context(|| format!("could not create {}", staging.display()))?;
+    Ok(staging)
+}
+
+/// What [`finish`] needs beyond the manifest.
+#[derive(Debug)]
+pub(crate) struct Finishing<'a> {
+    pub(crate) source_date_epoch: u64,
+    pub(crate) planned_targets: &'a [String],
+    pub(crate) signing_key: Option<&'a SigningKey>,
+}
+
+/// Completes a staging directory whose artifacts are all recorded in `manifest`: the
+/// install script, `SHA256SUMS`, the signatures and `manifest.json`, in that order (each
+/// covers what came before it).
+pub(crate) fn finish(
+    release: &Release,
+    mut manifest: Manifest,
+    finishing: &Finishing<'_>,
+    staging: &Path,
+) -> anyhow::Result<Manifest> {
+    manifest.source_date_epoch = Some(finishing.source_date_epoch);
+    let covered: Vec<String> = release
+        .targets()
+        .iter()
+        .map(|t| t.triple.to_owned())
+        .collect();
+    manifest.partial = (covered.len() < finishing.planned_targets.len()
+        || covered
+            .iter()
+            .any(|t| !finishing.planned_targets.contains(t)))
+    .then(|| PartialDist {
+        targets: covered,
+        planned_targets: finishing.planned_targets.to_vec(),
+    });
+    let mut extra_files = Vec::new();
+    if let Some(script) = crate::install_script::render(release, &manifest) {
+        fs::write(staging.join(crate::install_script::FILE_NAME), script)?;
+        extra_files.push(crate::install_script::FILE_NAME.to_owned());
+    }
+    write_checksums(&manifest, &extra_files, staging)?;
+    if let Some(key) = finishing.signing_key {
+        let mut signed: Vec<String> = manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.sha256.is_some())
+            .filter_map(|a| a.path.clone())
+            .collect();
+        signed.extend(extra_files.iter().cloned());
+        signed.push("SHA256SUMS".to_owned());
+        for path in signed {
+            key.sign_file(&staging.join(&path), finishing.source_date_epoch)
+                .with_context(|| format!("could not sign {path}"))?;
+        }
+    }
+    fs::write(staging.join("manifest.json"), manifest.to_json())?;
+    if let Some(key) = finishing.signing_key {
+        key.sign_file(&staging.join("manifest.json"), finishing.source_date_epoch)?;
+    }
+    Ok(manifest)
 }
 
 /// Compiled binaries per (app, target): `(bin name, path)`.
@@ -185,6 +265,12 @@ fn build_into(
             .unwrap_or_default()
     };
     let revision = git_revision(&release.workspace_root);
+    let checksums = crate::sbom::lock_checksums(&release.workspace_root);
+    let mut resolved: BTreeMap<&str, cargo_metadata::Metadata> = BTreeMap::new();
+    let mut sboms: BTreeMap<(AppId, &str), Vec<u8>> = BTreeMap::new();
+    let sbom_of = |sboms: &BTreeMap<(AppId, &str), Vec<u8>>, app: AppId, target: &Target| {
+        sboms.get(&(app, target.triple)).cloned()
+    };
     let mut built_indexes: Vec<(AppId, castoff_oci::BuiltIndex)> = Vec::new();
     for (index, artifact) in release.artifacts.iter().enumerate() {
         let entry = &mut manifest.artifacts[index];
@@ -201,6 +287,49 @@ fn build_into(
                     entry.size = Some(size);
                 }
             }
+            (ArtifactKind::Sbom, Some(target)) => {
+                if !resolved.contains_key(target.triple) {
+                    let metadata = crate::sbom::resolve(&app.package.manifest_path, target.triple)?;
+                    resolved.insert(target.triple, metadata);
+                }
+                let bytes = crate::sbom::cyclonedx(&crate::sbom::SbomInput {
+                    metadata: &resolved[target.triple],
+                    checksums: &checksums,
+                    package: &app.package.name,
+                    target: target.triple,
+                    source_date_epoch: options.source_date_epoch,
+                })
+                .with_context(|| {
+                    format!(
+                        "could not write the SBOM of {} for {}",
+                        app.package.name, target.triple
+                    )
+                })?;
+                let dir = staging.join("sbom");
+                fs::create_dir_all(&dir)?;
+                let path = dir.join(sbom_file_name(app, target));
+                fs::write(&path, &bytes)?;
+                let sha = digest::hex(&digest::sha256(&bytes));
+                record(entry, staging, &path, bytes.len() as u64, &sha, None);
+                sboms.insert((artifact.app, target.triple), bytes);
+            }
+            (ArtifactKind::Archive, Some(target)) => {
+                let built = crate::archive::build_archive(
+                    release,
+                    app,
+                    target,
+                    &binaries_of(artifact.app, target),
+                    options.source_date_epoch,
+                    &staging.join("archives"),
+                )
+                .with_context(|| {
+                    format!(
+                        "could not build the archive of {} for {}",
+                        app.package.name, target.triple
+                    )
+                })?;
+                record(entry, staging, &built.path, built.size, &built.sha256, None);
+            }
             (ArtifactKind::Wheel, Some(target)) => {
                 let dir = staging.join("python");
                 fs::create_dir_all(&dir)?;
@@ -211,6 +340,10 @@ fn build_into(
                         target,
                         binaries: binaries_of(artifact.app, target),
                         source_date_epoch: options.source_date_epoch,
+                        sboms: sbom_of(&sboms, artifact.app, target)
+                            .map(|bytes| (format!("{}.cdx.json", app.package.name), bytes))
+                            .into_iter()
+                            .collect(),
                     },
                     &dir,
                 )
@@ -232,6 +365,7 @@ fn build_into(
                         app: artifact.app,
                         target,
                         binaries: binaries_of(artifact.app, target),
+                        sbom: sbom_of(&sboms, artifact.app, target),
                     },
                     &dir,
                 )
@@ -284,6 +418,7 @@ fn build_into(
                     .map(|target| castoff_oci::ImageInput {
                         target,
                         binaries: binaries_of(artifact.app, target),
+                        sbom: sbom_of(&sboms, artifact.app, target),
                     })
                     .collect();
                 let built = castoff_oci::build_images(
@@ -297,32 +432,7 @@ fn build_into(
                     staging,
                 )
                 .with_context(|| format!("could not build the image of {}", app.package.name))?;
-                let layout = built
-                    .layout_dir
-                    .strip_prefix(staging)
-                    .unwrap_or(&built.layout_dir);
-                entry.path = Some(layout.to_string_lossy().replace('\\', "/"));
-                entry.size = Some(built.index_size);
-                entry.digest = Some(built.index_digest.clone());
-                for image in &built.images {
-                    let image_entry = manifest
-                        .artifacts
-                        .iter_mut()
-                        .find(|a| {
-                            a.kind == "oci-image"
-                                && a.app == app.package.name
-                                && a.target.as_deref() == Some(image.target.triple)
-                        })
-                        .context("internal error: an image the plan does not know")?;
-                    record(
-                        image_entry,
-                        staging,
-                        &image.archive,
-                        image.archive_size,
-                        &image.archive_sha256,
-                        Some(image.manifest_digest.clone()),
-                    );
-                }
+                record_images(&mut manifest, index, &app.package.name, &built, staging)?;
                 built_indexes.push((artifact.app, built));
             }
             (kind, None) => bail!(
@@ -339,12 +449,63 @@ fn build_into(
         castoff_oci::write_deploy_examples(release, &indexes, staging)
             .context("could not write the deploy examples")?;
     }
-    write_checksums(&manifest, staging)?;
-    fs::write(staging.join("manifest.json"), manifest.to_json())?;
     Ok((manifest, warnings))
 }
 
-fn record(
+/// `greeter-0.3.1-x86_64-unknown-linux-gnu.cdx.json`
+fn sbom_file_name(app: &castoff_plan::App, target: &Target) -> String {
+    format!(
+        "{}-{}-{}.cdx.json",
+        app.package.name, app.package.version, target.triple
+    )
+}
+
+/// Records an app's image layout (the index entry at `index`), each platform's `docker load`
+/// archive (the image entries) and the SBOM artifacts' digests (the SBOM entries).
+pub(crate) fn record_images(
+    manifest: &mut Manifest,
+    index: usize,
+    app: &str,
+    built: &castoff_oci::BuiltIndex,
+    staging: &Path,
+) -> anyhow::Result<()> {
+    let entry = &mut manifest.artifacts[index];
+    let layout = built
+        .layout_dir
+        .strip_prefix(staging)
+        .unwrap_or(&built.layout_dir);
+    entry.path = Some(layout.to_string_lossy().replace('\\', "/"));
+    entry.size = Some(built.index_size);
+    entry.digest = Some(built.index_digest.clone());
+    for image in &built.images {
+        let find = |kind: &str, artifacts: &mut [ManifestArtifact]| -> anyhow::Result<usize> {
+            artifacts
+                .iter()
+                .position(|a| {
+                    a.kind == kind
+                        && a.app == app
+                        && a.target.as_deref() == Some(image.target.triple)
+                })
+                .with_context(|| format!("internal error: a {kind} the plan does not know"))
+        };
+        let at = find("oci-image", &mut manifest.artifacts)?;
+        record(
+            &mut manifest.artifacts[at],
+            staging,
+            &image.archive,
+            image.archive_size,
+            &image.archive_sha256,
+            Some(image.manifest_digest.clone()),
+        );
+        if let Some(digest) = &image.sbom_manifest_digest {
+            let at = find("sbom", &mut manifest.artifacts)?;
+            manifest.artifacts[at].digest = Some(digest.clone());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn record(
     entry: &mut ManifestArtifact,
     staging: &Path,
     path: &Path,
@@ -360,7 +521,7 @@ fn record(
 }
 
 /// The commit being released, for the image's `revision` annotation; none outside git.
-fn git_revision(workspace_root: &Path) -> Option<String> {
+pub(crate) fn git_revision(workspace_root: &Path) -> Option<String> {
     let output = Command::new("git")
         .arg("-C")
         .arg(workspace_root)
@@ -371,13 +532,22 @@ fn git_revision(workspace_root: &Path) -> Option<String> {
     (output.status.success() && !revision.is_empty()).then_some(revision)
 }
 
-/// `SHA256SUMS` in the format `sha256sum -c` reads: `<hex>  <path>`, sorted by path.
-fn write_checksums(manifest: &Manifest, staging: &Path) -> anyhow::Result<()> {
+/// `SHA256SUMS` in the format `sha256sum -c` reads: `<hex>  <path>`, sorted by path; every
+/// artifact file plus `extra_files` (the install script), hashed here.
+fn write_checksums(
+    manifest: &Manifest,
+    extra_files: &[String],
+    staging: &Path,
+) -> anyhow::Result<()> {
     let mut lines: Vec<(String, String)> = manifest
         .artifacts
         .iter()
         .filter_map(|a| Some((a.path.clone()?, a.sha256.clone()?)))
         .collect();
+    for file in extra_files {
+        let bytes = fs::read(staging.join(file))?;
+        lines.push((file.clone(), digest::hex(&digest::sha256(&bytes))));
+    }
     lines.sort();
     let text: String = lines
         .iter()
@@ -389,7 +559,7 @@ fn write_checksums(manifest: &Manifest, staging: &Path) -> anyhow::Result<()> {
 
 /// Replaces `dist_dir` with `staging`: the old directory is moved aside first and removed
 /// last, so at every moment `dist_dir` is either the complete old or the complete new one.
-fn swap_into_place(staging: &Path, dist_dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn swap_into_place(staging: &Path, dist_dir: &Path) -> anyhow::Result<()> {
     let old = staging.with_extension("old");
     let _ = fs::remove_dir_all(&old);
     if dist_dir.exists() {

@@ -1,6 +1,13 @@
 //! castoff as a library: the command-line interface and the orchestration of `plan`, `dist`
 //! and `publish`, callable from another workspace's xtask.
 
+pub mod archive;
 pub mod cli;
 pub mod dist;
+pub mod dist_cli;
+pub mod install_script;
+pub mod merge;
+pub mod publish;
+pub mod sbom;
+pub mod sign;
 pub mod workspace;

@@ -1,0 +1,188 @@
+//! Direct-download archives, one per app and target: `<app>-<version>-<target>/` holding the
+//! binaries, the README and the license files, as `.tar.gz` on Unix and `.zip` on Windows.
+//!
+//! Reproducible like every other artifact: entries sorted, owner 0, every timestamp
+//! `SOURCE_DATE_EPOCH`, gzip header without name or time (castoff-archive's writers, and
+//! castoff-wheel's deterministic ZIP writer).
+
+use std::fs;
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use castoff_archive::digest::{HashingWriter, hex};
+use castoff_archive::tar::{OwnerFields, TarWriter, gzip_writer};
+use castoff_plan::plan::App;
+use castoff_plan::target::Os;
+use castoff_plan::{Release, Target};
+
+/// Deflate level of the `.zip` archives (zlib's default balance).
+const ZIP_LEVEL: u32 = 6;
+
+/// An archive written into dist/.
+#[derive(Debug)]
+pub struct BuiltArchive {
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// One file of an archive: path inside the top directory, mode, contents.
+struct Entry {
+    path: String,
+    mode: u32,
+    contents: Vec<u8>,
+}
+
+/// Writes `out_dir/<app>-<version>-<target>.{tar.gz,zip}`.
+pub fn build_archive(
+    release: &Release,
+    app: &App,
+    target: &'static Target,
+    binaries: &[(String, PathBuf)],
+    source_date_epoch: u64,
+    out_dir: &Path,
+) -> anyhow::Result<BuiltArchive> {
+    let file_name = app.archive_file_name(target);
+    let top = file_name
+        .trim_end_matches(".tar.gz")
+        .trim_end_matches(".zip")
+        .to_owned();
+    let mut entries = Vec::new();
+    for bin in &app.bins {
+        let (_, path) = binaries
+            .iter()
+            .find(|(name, _)| name == bin)
+            .with_context(|| format!("binary `{bin}` for {} was not built", target.triple))?;
+        entries.push(Entry {
+            path: target.executable_name(bin),
+            mode: 0o755,
+            contents: fs::read(path)
+                .with_context(|| format!("could not read {}", path.display()))?,
+        });
+    }
+    for (name, path) in documents(release, app) {
+        entries.push(Entry {
+            path: name,
+            mode: 0o644,
+            contents: fs::read(&path)
+                .with_context(|| format!("could not read {}", path.display()))?,
+        });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    entries.dedup_by(|a, b| a.path == b.path);
+
+    fs::create_dir_all(out_dir)
+        .with_context(|| format!("could not create {}", out_dir.display()))?;
+    let path = out_dir.join(&file_name);
+    let temp = out_dir.join(format!(".{file_name}.partial-{}", std::process::id()));
+    let written = if target.os == Os::Windows {
+        write_zip(&temp, &top, &entries, source_date_epoch)
+    } else {
+        write_tar_gz(&temp, &top, &entries, source_date_epoch)
+    };
+    let (size, sha256) = match written {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = fs::remove_file(&temp);
+            return Err(error.context(format!("could not write {}", path.display())));
+        }
+    };
+    fs::rename(&temp, &path).with_context(|| format!("could not write {}", path.display()))?;
+    Ok(BuiltArchive { path, size, sha256 })
+}
+
+/// The README and license files that go next to the binaries, `(name in archive, path)`.
+fn documents(release: &Release, app: &App) -> Vec<(String, PathBuf)> {
+    let package = &app.package;
+    let mut found = Vec::new();
+    if let Some(readme) = &package.readme
+        && let Some(name) = readme.file_name()
+    {
+        found.push((name.to_string_lossy().into_owned(), readme.clone()));
+    }
+    if let Some(license) = &package.license_file {
+        let name = license.file_name().map_or_else(
+            || "LICENSE".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        found.push((name, license.clone()));
+        return found;
+    }
+    // Like npm: license files of the package directory, else of the workspace root.
+    for directory in [package.directory(), release.workspace_root.as_path()] {
+        let mut licenses: Vec<(String, PathBuf)> = fs::read_dir(directory)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| entry.path().is_file())
+            .map(|entry| {
+                (
+                    entry.file_name().to_string_lossy().into_owned(),
+                    entry.path(),
+                )
+            })
+            .filter(|(name, _)| {
+                let upper = name.to_ascii_uppercase();
+                ["LICENSE", "LICENCE", "COPYING"]
+                    .iter()
+                    .any(|prefix| upper.starts_with(prefix))
+            })
+            .collect();
+        if !licenses.is_empty() {
+            licenses.sort();
+            found.extend(licenses);
+            break;
+        }
+    }
+    found
+}
+
+fn write_tar_gz(
+    path: &Path,
+    top: &str,
+    entries: &[Entry],
+    mtime: u64,
+) -> anyhow::Result<(u64, String)> {
+    let file = fs::File::create(path)?;
+    let hashing = HashingWriter::new(BufWriter::new(file));
+    let mut tar = TarWriter::new(gzip_writer(hashing), OwnerFields::Zero);
+    tar.append_directory(top, 0o755, mtime)?;
+    for entry in entries {
+        tar.append_bytes(
+            &format!("{top}/{}", entry.path),
+            entry.mode,
+            mtime,
+            &entry.contents,
+        )?;
+    }
+    let gzip = tar.finish()?;
+    let hashing = gzip.finish()?;
+    let (mut buffered, digest, size) = hashing.finish();
+    buffered.flush()?;
+    Ok((size, hex(&digest)))
+}
+
+fn write_zip(
+    path: &Path,
+    top: &str,
+    entries: &[Entry],
+    mtime: u64,
+) -> anyhow::Result<(u64, String)> {
+    let file = fs::File::create(path)?;
+    let mut zip = castoff_wheel::zip::ZipWriter::new(
+        HashingWriter::new(BufWriter::new(file)),
+        castoff_wheel::zip::DosDateTime::from_unix_seconds(mtime),
+        ZIP_LEVEL,
+    );
+    for entry in entries {
+        zip.add(
+            &format!("{top}/{}", entry.path),
+            entry.mode,
+            &entry.contents,
+        )?;
+    }
+    let (mut buffered, digest, size) = zip.finish()?.finish();
+    buffered.flush()?;
+    Ok((size, hex(&digest)))
+}

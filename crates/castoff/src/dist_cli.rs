@@ -1,0 +1,144 @@
+//! The `dist` subcommand's arguments and handler: build (all or some targets) or merge
+//! partial dist folders, optionally signing everything.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use castoff_plan::PlanOptions;
+
+use crate::cli::{Cli, Failure, failure, usage};
+use crate::workspace;
+
+/// `dist` options.
+#[derive(Debug, clap::Args)]
+pub struct DistArgs {
+    /// Package binaries already built (`target/<triple>/release/`) instead of running
+    /// `cargo build`.
+    #[arg(long, conflicts_with = "merge")]
+    pub no_build: bool,
+    /// Output directory (default: `dist/` at the workspace root).
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<PathBuf>,
+    /// Merge these partial dist folders (each written by `dist --target T`, e.g. on one CI
+    /// runner per target) into one dist/ instead of building: per-target files are copied and
+    /// verified; the npm launcher, image index and layout, checksums, signatures and manifest
+    /// are assembled for all targets.
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub merge: Vec<PathBuf>,
+    /// Sign every file with this minisign secret key (`<file>.minisig` beside each). Without
+    /// it, the key file's contents are read from CASTOFF_SIGN_KEY when set; an encrypted key
+    /// needs CASTOFF_SIGN_PASSWORD.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+}
+
+/// Runs `dist` (or `dist --merge`).
+pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
+    let signing_key = crate::sign::signing_key_from(args.sign_key.as_deref()).map_err(usage)?;
+    // The configured targets, to tell a partial dist from a complete one.
+    let all = workspace::load(
+        cli.manifest_path.as_deref(),
+        &PlanOptions {
+            packages: cli.packages.clone(),
+            targets: Vec::new(),
+        },
+    )?;
+    let planned_targets: Vec<String> = all.targets().iter().map(|t| t.triple.to_owned()).collect();
+    let outcome = if args.merge.is_empty() {
+        let mut options = PlanOptions {
+            packages: cli.packages.clone(),
+            targets: cli.targets.clone(),
+        };
+        if options.targets.is_empty() {
+            options
+                .targets
+                .push(crate::dist::host_target().map_err(failure)?);
+        }
+        let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
+        let dist_options = crate::dist::DistOptions {
+            dist_dir: args
+                .dist_dir
+                .clone()
+                .unwrap_or_else(|| release.workspace_root.join("dist")),
+            no_build: args.no_build,
+            source_date_epoch: crate::dist::source_date_epoch().map_err(usage)?,
+            planned_targets,
+            signing_key,
+        };
+        crate::dist::dist(&release, &dist_options).map_err(failure)?
+    } else {
+        if !cli.targets.is_empty() {
+            return Err(usage(anyhow::anyhow!(
+                "--merge takes the targets from the partial dists, not from --target\nhint: drop --target; merge the folders of the targets you want"
+            )));
+        }
+        let partials = crate::merge::read_partials(&args.merge).map_err(usage)?;
+        let (targets, packages) = crate::merge::coverage(&partials);
+        let release = workspace::load(
+            cli.manifest_path.as_deref(),
+            &PlanOptions {
+                packages: if cli.packages.is_empty() {
+                    packages
+                } else {
+                    cli.packages.clone()
+                },
+                targets,
+            },
+        )?;
+        let options = crate::merge::MergeOptions {
+            dist_dir: args
+                .dist_dir
+                .clone()
+                .unwrap_or_else(|| release.workspace_root.join("dist")),
+            planned_targets,
+            signing_key,
+        };
+        crate::merge::merge(&release, &partials, &options).map_err(failure)?
+    };
+    if !cli.quiet {
+        for warning in &outcome.warnings {
+            eprintln!("warning: {warning}");
+        }
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`castoff dist | head`) is not an error worth a panic.
+        let _ = stdout.write_all(summary(&outcome).as_bytes());
+        let _ = stdout.flush();
+    }
+    Ok(())
+}
+
+/// One line per file in dist/: kind, size, sha256 prefix, path.
+fn summary(outcome: &crate::dist::DistOutcome) -> String {
+    let mut out = String::new();
+    for artifact in &outcome.manifest.artifacts {
+        let (Some(path), Some(size), Some(sha)) = (&artifact.path, artifact.size, &artifact.sha256)
+        else {
+            continue;
+        };
+        out.push_str(&format!(
+            "{:<13} {:>10}  {}  {}\n",
+            artifact.kind,
+            human_size(size),
+            &sha[..12],
+            path
+        ));
+    }
+    if let Some(partial) = &outcome.manifest.partial {
+        out.push_str(&format!(
+            "partial dist: {} of {} target(s); merge the others with `dist --merge`\n",
+            partial.targets.len(),
+            partial.planned_targets.len()
+        ));
+    }
+    out.push_str(&format!("wrote {}\n", outcome.dist_dir.display()));
+    out
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
+}

@@ -1,0 +1,364 @@
+//! `dist --merge DIR...`: combines the partial dist folders that CI runners wrote (one
+//! `dist --target T` each) into one complete dist/.
+//!
+//! Per-target artifacts (binaries' digests, SBOMs, archives, wheels, npm platform packages,
+//! `docker load` archives) are copied, each re-hashed against the partial manifest that
+//! describes it. What spans targets is assembled here: the npm launcher (its
+//! `optionalDependencies` list every platform), each app's OCI layout and multi-platform index
+//! (from the per-platform images, see `castoff_oci::assemble_images`), the deploy examples,
+//! the install script, `SHA256SUMS`, signatures and the final manifest.
+//!
+//! Everything is checked before anything is written (same castoff version, same
+//! `SOURCE_DATE_EPOCH`, same app versions as the workspace, each artifact in exactly one
+//! partial), and the output goes through dist.rs's staging directory and swap. The output
+//! depends only on the set of partials, never on their order: every loop follows the plan.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use castoff_archive::digest;
+use castoff_plan::manifest::ManifestArtifact;
+use castoff_plan::{AppId, ArtifactKind, Manifest, Release};
+
+use crate::dist::{DistOutcome, Finishing, finish, record_images, staging_dir, swap_into_place};
+use crate::sign::SigningKey;
+
+/// A partial dist folder and its manifest.
+#[derive(Debug, Clone)]
+pub struct Partial {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// How to run the merge.
+#[derive(Debug)]
+pub struct MergeOptions {
+    pub dist_dir: PathBuf,
+    /// Every target the workspace configures (the merged manifest is partial if it covers
+    /// fewer).
+    pub planned_targets: Vec<String>,
+    pub signing_key: Option<SigningKey>,
+}
+
+/// Reads each folder's `manifest.json` and checks what can be checked without the
+/// workspace: readable, written by this castoff, built with one `SOURCE_DATE_EPOCH`, no
+/// target twice. Partials come back sorted by folder, so nothing depends on argument order.
+pub fn read_partials(dirs: &[PathBuf]) -> anyhow::Result<Vec<Partial>> {
+    if dirs.is_empty() {
+        bail!(
+            "--merge needs at least one partial dist folder\nhint: pass the folders `dist --target …` wrote, e.g. `--merge dist-x86_64-unknown-linux-gnu dist-aarch64-apple-darwin`"
+        );
+    }
+    let mut partials = Vec::new();
+    for dir in dirs {
+        let path = dir.join("manifest.json");
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "could not read {}\nhint: pass folders written by `castoff dist --target …` (each holds a manifest.json)",
+                path.display()
+            )
+        })?;
+        let manifest = Manifest::from_json(&text)
+            .with_context(|| format!("could not read the manifest of {}", dir.display()))?;
+        partials.push(Partial {
+            dir: dir.clone(),
+            manifest,
+        });
+    }
+    partials.sort_by(|a, b| a.dir.cmp(&b.dir));
+    let this_version = env!("CARGO_PKG_VERSION");
+    for partial in &partials {
+        if partial.manifest.castoff_version != this_version {
+            bail!(
+                "{} was written by castoff {}, this is castoff {this_version}\nhint: build every partial dist and merge them with the same castoff version (pin it in CI)",
+                partial.dir.display(),
+                partial.manifest.castoff_version
+            );
+        }
+    }
+    let first = &partials[0];
+    for partial in &partials[1..] {
+        if partial.manifest.source_date_epoch != first.manifest.source_date_epoch {
+            bail!(
+                "{} was built with SOURCE_DATE_EPOCH {:?}, {} with {:?}\nhint: set the same SOURCE_DATE_EPOCH on every runner (e.g. the tagged commit's `git log -1 --format=%ct`)",
+                partial.dir.display(),
+                partial.manifest.source_date_epoch,
+                first.dir.display(),
+                first.manifest.source_date_epoch
+            );
+        }
+    }
+    // Two partials holding the same artifact: refuse, naming both.
+    let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+    for partial in &partials {
+        for artifact in built_per_target(&partial.manifest) {
+            if let Some(other) = seen.insert(&artifact.id, &partial.dir) {
+                bail!(
+                    "artifact `{}` is in both {} and {}\nhint: pass each target's partial dist once (two runners built the same target?)",
+                    artifact.id,
+                    other.display(),
+                    partial.dir.display()
+                );
+            }
+        }
+    }
+    Ok(partials)
+}
+
+/// The targets and packages the partials cover, for planning the merged release.
+pub fn coverage(partials: &[Partial]) -> (Vec<String>, Vec<String>) {
+    let mut targets: Vec<String> = Vec::new();
+    let mut packages: Vec<String> = Vec::new();
+    for partial in partials {
+        for app in &partial.manifest.apps {
+            if !packages.contains(&app.name) {
+                packages.push(app.name.clone());
+            }
+            for target in &app.targets {
+                if !targets.contains(target) {
+                    targets.push(target.clone());
+                }
+            }
+        }
+    }
+    targets.sort();
+    packages.sort();
+    (targets, packages)
+}
+
+/// Artifacts of one target that a partial built (the ones a merge copies).
+fn built_per_target(manifest: &Manifest) -> impl Iterator<Item = &ManifestArtifact> {
+    manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.target.is_some() && (a.sha256.is_some() || a.digest.is_some()))
+}
+
+/// Merges `partials` into `options.dist_dir` for `release` (planned for the partials'
+/// targets and packages).
+pub fn merge(
+    release: &Release,
+    partials: &[Partial],
+    options: &MergeOptions,
+) -> anyhow::Result<DistOutcome> {
+    check_versions(release, partials)?;
+    let source_date_epoch = partials[0]
+        .manifest
+        .source_date_epoch
+        .context("the partial dists do not record their SOURCE_DATE_EPOCH\nhint: rebuild them with this castoff")?;
+    let staging = staging_dir(&options.dist_dir)?;
+    let result = merge_into(release, partials, &staging).and_then(|manifest| {
+        finish(
+            release,
+            manifest,
+            &Finishing {
+                source_date_epoch,
+                planned_targets: &options.planned_targets,
+                signing_key: options.signing_key.as_ref(),
+            },
+            &staging,
+        )
+    });
+    match result {
+        Ok(manifest) => {
+            swap_into_place(&staging, &options.dist_dir)?;
+            Ok(DistOutcome {
+                dist_dir: options.dist_dir.clone(),
+                manifest,
+                warnings: Vec::new(),
+            })
+        }
+        Err(error) => {
+            let _ = fs::remove_dir_all(&staging);
+            Err(error)
+        }
+    }
+}
+
+/// Every app of every partial has the workspace's version (a runner that built another
+/// commit, or a forgotten old folder, is caught here).
+fn check_versions(release: &Release, partials: &[Partial]) -> anyhow::Result<()> {
+    for partial in partials {
+        for app in &partial.manifest.apps {
+            let Some(planned) = release.apps.iter().find(|a| a.package.name == app.name) else {
+                bail!(
+                    "{} holds app `{}`, which this workspace does not release\nhint: merge in the workspace the partial dists were built from",
+                    partial.dir.display(),
+                    app.name
+                );
+            };
+            if planned.package.version.to_string() != app.version {
+                bail!(
+                    "{} holds {} {}, but the workspace is at version {}\nhint: build every partial dist from the same commit (the release tag) and merge in that checkout",
+                    partial.dir.display(),
+                    app.name,
+                    app.version,
+                    planned.package.version
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow::Result<Manifest> {
+    let mut manifest = Manifest::from_release(release, env!("CARGO_PKG_VERSION"));
+    // Which partial holds each artifact id.
+    let mut holder: BTreeMap<&str, (&Partial, &ManifestArtifact)> = BTreeMap::new();
+    for partial in partials {
+        for artifact in built_per_target(&partial.manifest) {
+            holder.insert(&artifact.id, (partial, artifact));
+        }
+    }
+    let partial_dirs: Vec<PathBuf> = partials.iter().map(|p| p.dir.clone()).collect();
+    let mut built_indexes: Vec<(AppId, castoff_oci::BuiltIndex)> = Vec::new();
+    for (index, artifact) in release.artifacts.iter().enumerate() {
+        let app = &release.apps[artifact.app.0];
+        let id = manifest.artifacts[index].id.clone();
+        match artifact.kind {
+            ArtifactKind::Binary
+            | ArtifactKind::Sbom
+            | ArtifactKind::Archive
+            | ArtifactKind::Wheel
+            | ArtifactKind::NpmPlatform => {
+                let Some((partial, source)) = holder.get(id.as_str()) else {
+                    bail!(
+                        "no partial dist holds `{id}`\nhint: the partial dist of {} is incomplete; build it again with `dist --target {}`",
+                        artifact.target.map_or("?", |t| t.triple),
+                        artifact.target.map_or("?", |t| t.triple)
+                    );
+                };
+                let entry = &mut manifest.artifacts[index];
+                if artifact.kind == ArtifactKind::Binary {
+                    entry.size = source.size;
+                    entry.sha256 = source.sha256.clone();
+                    continue;
+                }
+                copy_verified(partial, source, staging)?;
+                entry.path = source.path.clone();
+                entry.size = source.size;
+                entry.sha256 = source.sha256.clone();
+                entry.digest = source.digest.clone();
+            }
+            ArtifactKind::OciImage => {
+                // Copied with the index below, which reads every platform's layout.
+            }
+            ArtifactKind::NpmLauncher => {
+                let targets = app
+                    .targets
+                    .iter()
+                    .copied()
+                    .filter(|target| {
+                        release.artifacts.iter().any(|a| {
+                            a.kind == ArtifactKind::NpmPlatform
+                                && a.app == artifact.app
+                                && a.target == Some(*target)
+                        })
+                    })
+                    .collect();
+                let dir = staging.join("npm");
+                fs::create_dir_all(&dir)?;
+                let package = castoff_npm::build_launcher(
+                    &castoff_npm::LauncherInput {
+                        release,
+                        app: artifact.app,
+                        targets,
+                    },
+                    &dir,
+                )
+                .with_context(|| {
+                    format!("could not build the npm launcher of {}", app.package.name)
+                })?;
+                crate::dist::record(
+                    &mut manifest.artifacts[index],
+                    staging,
+                    &package.path,
+                    package.size,
+                    &package.sha256,
+                    Some(package.integrity),
+                );
+            }
+            ArtifactKind::OciIndex => {
+                let built =
+                    castoff_oci::assemble_images(release, artifact.app, &partial_dirs, staging)
+                        .with_context(|| {
+                            format!("could not assemble the image of {}", app.package.name)
+                        })?;
+                for image in &built.images {
+                    let image_id =
+                        format!("oci-image/{}/{}", app.package.name, image.target.triple);
+                    let Some((_, source)) = holder.get(image_id.as_str()) else {
+                        bail!(
+                            "the image layout holds `{image_id}`, but no partial manifest lists it\nhint: rebuild that partial dist"
+                        );
+                    };
+                    if source.sha256.as_deref() != Some(image.archive_sha256.as_str())
+                        || source.digest.as_deref() != Some(image.manifest_digest.as_str())
+                    {
+                        bail!(
+                            "`{image_id}` differs from what its partial manifest says\nhint: the partial dist was changed after it was built; build it again"
+                        );
+                    }
+                }
+                record_images(&mut manifest, index, &app.package.name, &built, staging)?;
+                built_indexes.push((artifact.app, built));
+            }
+        }
+    }
+    if !built_indexes.is_empty() {
+        let indexes: Vec<(AppId, &castoff_oci::BuiltIndex)> = built_indexes
+            .iter()
+            .map(|(app, built)| (*app, built))
+            .collect();
+        castoff_oci::write_deploy_examples(release, &indexes, staging)
+            .context("could not write the deploy examples")?;
+    }
+    Ok(manifest)
+}
+
+/// Copies one file of a partial into the staging directory, checking that its size and
+/// SHA-256 are the ones the partial manifest records.
+fn copy_verified(
+    partial: &Partial,
+    artifact: &ManifestArtifact,
+    staging: &Path,
+) -> anyhow::Result<()> {
+    let relative = artifact
+        .path
+        .as_deref()
+        .with_context(|| format!("`{}` has no path in {}", artifact.id, partial.dir.display()))?;
+    if relative
+        .split('/')
+        .any(|part| part == ".." || part.is_empty())
+        || relative.starts_with('/')
+    {
+        bail!(
+            "`{}` in {} has the path `{relative}`, which leaves the dist folder\nhint: never edit manifest.json by hand",
+            artifact.id,
+            partial.dir.display()
+        );
+    }
+    let source = partial.dir.join(relative);
+    let bytes = fs::read(&source).with_context(|| {
+        format!(
+            "could not read {}\nhint: upload and download the whole partial dist folder",
+            source.display()
+        )
+    })?;
+    let sha = digest::hex(&digest::sha256(&bytes));
+    if Some(sha.as_str()) != artifact.sha256.as_deref() || Some(bytes.len() as u64) != artifact.size
+    {
+        bail!(
+            "{} does not match its manifest (sha256 {sha}, {} bytes)\nhint: the file changed after `dist` wrote it; build that partial dist again",
+            source.display(),
+            bytes.len()
+        );
+    }
+    let target = staging.join(relative);
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(&target, bytes).with_context(|| format!("could not write {}", target.display()))
+}

@@ -1,0 +1,951 @@
+//! `publish`: executes the publish half of the plan from `dist/manifest.json` alone. Verify
+//! every file, resolve and check every credential, ask each registry what it already has,
+//! then upload in dependency order (independent steps in parallel), verify what the registry
+//! serves, and record everything in `dist/publish-report.json`. Re-running after any failure
+//! finishes the release: identical content is skipped, different content is a conflict.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, anyhow, bail};
+use castoff_archive::digest;
+use castoff_plan::Manifest;
+use castoff_plan::manifest::{ManifestArtifact, ManifestStep};
+use castoff_plan::report::{PublishReport, REPORT_SCHEMA_VERSION, StepReport};
+use castoff_registry::env::{Environment, ProcessEnvironment};
+use castoff_registry::npm::{NpmClient, NpmCredentials, NpmRegistry, NpmTarball, Npmrc};
+use castoff_registry::oci::{
+    Digest, OciClient, OciCredentials, OciLayout, OciRepository, PushOptions,
+};
+use castoff_registry::oidc::GithubOidc;
+use castoff_registry::pypi::{PypiClient, PypiCredentials, PypiRepository, Pypirc, WheelFile};
+use castoff_registry::{HttpClient, HttpConfig, RemoteState, UploadKind, UploadOutcome};
+
+/// Environment variables of the publish command (beside castoff-registry's credentials).
+pub mod vars {
+    /// Upload URL of the Python index (`pypi`, `testpypi` or a URL); default `pypi`.
+    pub const PYPI_URL: &str = "CASTOFF_PYPI_URL";
+    /// Simple index of that upload URL, when castoff cannot derive it.
+    pub const PYPI_INDEX_URL: &str = "CASTOFF_PYPI_INDEX_URL";
+    /// npm registry URL; default: `.npmrc`'s `registry`, else registry.npmjs.org.
+    pub const NPM_REGISTRY: &str = "CASTOFF_NPM_REGISTRY";
+    /// Image repository replacing the configured one (only when one app has images).
+    pub const OCI_REPOSITORY: &str = "CASTOFF_OCI_REPOSITORY";
+    /// Registry host replacing the configured one in every app's repository.
+    pub const OCI_REGISTRY: &str = "CASTOFF_OCI_REGISTRY";
+}
+
+/// How to run `publish`.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    pub dist_dir: PathBuf,
+    /// The workspace root, for the project's `.npmrc`.
+    pub workspace_root: PathBuf,
+    /// Verify, check credentials and ask the registries, then stop.
+    pub dry_run: bool,
+    /// Run only steps whose id contains one of these (empty: all).
+    pub only: Vec<String>,
+    /// Leave out steps whose id contains one of these.
+    pub skip: Vec<String>,
+    pub pypi_url: Option<String>,
+    pub pypi_index_url: Option<String>,
+    /// A `.pypirc` section to take the URL and credentials from.
+    pub pypi_repository: Option<String>,
+    pub npm_registry: Option<String>,
+    pub oci_repository: Option<String>,
+    pub oci_registry: Option<String>,
+    pub http: HttpConfig,
+    /// Steps running at once.
+    pub jobs: usize,
+}
+
+/// Receives one line per event of the run; the CLI prints them.
+pub trait Reporter: Sync {
+    fn line(&self, text: &str);
+}
+
+/// Several registries hold different content under names this release wants: nothing was
+/// uploaded. Exit code 3.
+#[derive(Debug)]
+pub struct ConflictError {
+    pub conflicts: Vec<String>,
+}
+
+impl std::fmt::Display for ConflictError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} step(s) conflict with what the registries already hold; nothing was uploaded",
+            self.conflicts.len()
+        )?;
+        for conflict in &self.conflicts {
+            write!(f, "\n  {}", conflict.replace('\n', "\n    "))?;
+        }
+        write!(
+            f,
+            "\nhint: a published version is immutable: bump the version and run `dist` again, or leave these steps out with --skip"
+        )
+    }
+}
+
+impl std::error::Error for ConflictError {}
+
+/// The clients of one run, one per destination.
+struct Destinations {
+    pypi: Option<PypiClient>,
+    npm: BTreeMap<String, NpmClient>,
+    oci: BTreeMap<String, OciClient>,
+}
+
+/// One step, with everything needed to run it.
+struct Job<'a> {
+    step: &'a ManifestStep,
+    destination: String,
+    action: Action,
+}
+
+enum Action {
+    Pypi(WheelFile),
+    Npm(NpmTarball, String),
+    OciManifest(OciLayout, Digest),
+    OciTag(OciLayout, Digest, String, bool),
+}
+
+/// Runs `publish` and returns its report (also written to `dist/publish-report.json`).
+pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Result<PublishReport> {
+    let manifest_path = options.dist_dir.join("manifest.json");
+    let manifest_text = fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "could not read {}\nhint: run `castoff dist` first; `publish` uploads only what `dist` built",
+            manifest_path.display()
+        )
+    })?;
+    let manifest = Manifest::from_json(&manifest_text)
+        .with_context(|| format!("{} is not a castoff manifest", manifest_path.display()))?;
+
+    // 1. Every file must be exactly what `dist` described, before any network traffic.
+    verify_files(&manifest, &options.dist_dir)?;
+    reporter.line(&format!(
+        "verified {} artifact(s) in {}",
+        manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.path.is_some())
+            .count(),
+        options.dist_dir.display()
+    ));
+
+    let selected: Vec<&ManifestStep> = manifest
+        .steps
+        .iter()
+        .filter(|step| is_selected(step, options))
+        .collect();
+
+    // 2. Credentials and clients for every destination; all problems at once.
+    let environment = ProcessEnvironment;
+    let http = HttpClient::new(options.http.clone())?;
+    let destinations = connect(&manifest, &selected, options, &http, &environment)?;
+    let jobs = prepare_jobs(&manifest, &selected, options, &destinations)?;
+
+    // 3. Ask each registry what it has.
+    let mut states: BTreeMap<String, RemoteState> = BTreeMap::new();
+    let mut conflicts = Vec::new();
+    for job in &jobs {
+        let state = query_state(job, &destinations)
+            .with_context(|| format!("could not ask {} about {}", job.destination, job.step.id))?;
+        let label = match &state {
+            RemoteState::Absent => "upload",
+            RemoteState::Replaceable { .. } => "move",
+            RemoteState::Identical => "skip (identical)",
+            RemoteState::Conflict { local, remote } => {
+                conflicts.push(format!(
+                    "{}: {} holds {remote}, dist/ has {local}",
+                    job.step.id, job.destination
+                ));
+                "CONFLICT"
+            }
+        };
+        reporter.line(&format!(
+            "{label:<16} {}  → {}",
+            job.step.id, job.destination
+        ));
+        states.insert(job.step.id.clone(), state);
+    }
+    if !conflicts.is_empty() {
+        return Err(ConflictError { conflicts }.into());
+    }
+
+    let mut reports: BTreeMap<String, StepReport> = manifest
+        .steps
+        .iter()
+        .map(|step| {
+            let job = jobs.iter().find(|job| job.step.id == step.id);
+            (
+                step.id.clone(),
+                StepReport {
+                    id: step.id.clone(),
+                    destination: job.map_or_else(String::new, |job| job.destination.clone()),
+                    state: states
+                        .get(&step.id)
+                        .map_or("unknown", state_name)
+                        .to_owned(),
+                    outcome: if job.is_some() { "not-run" } else { "excluded" }.to_owned(),
+                    bytes: 0,
+                    attempts: 0,
+                    started_at_ms: 0,
+                    finished_at_ms: 0,
+                    error: None,
+                },
+            )
+        })
+        .collect();
+
+    if options.dry_run {
+        for job in &jobs {
+            let report = reports
+                .get_mut(&job.step.id)
+                .expect("every step has a report");
+            report.outcome = if states[&job.step.id].needs_upload() {
+                "would-upload"
+            } else {
+                "skipped"
+            }
+            .to_owned();
+        }
+        return finish(options, &manifest, reports, true);
+    }
+
+    // 4. + 5. Upload in dependency order, in parallel where the edges allow, and verify.
+    let failures = execute(
+        &jobs,
+        &states,
+        &destinations,
+        options.jobs.max(1),
+        reporter,
+        &mut reports,
+    );
+    let report = finish(options, &manifest, reports, false)?;
+    if let Some((step, error)) = failures.into_iter().next() {
+        return Err(error.context(format!(
+            "publishing stopped at {step}; what finished is recorded in {}\nhint: fix the cause and run `publish` again: finished steps are skipped",
+            options.dist_dir.join("publish-report.json").display()
+        )));
+    }
+    Ok(report)
+}
+
+fn state_name(state: &RemoteState) -> &'static str {
+    match state {
+        RemoteState::Absent => "absent",
+        RemoteState::Identical => "identical",
+        RemoteState::Replaceable { .. } => "replaceable",
+        RemoteState::Conflict { .. } => "conflict",
+    }
+}
+
+fn is_selected(step: &ManifestStep, options: &PublishOptions) -> bool {
+    (options.only.is_empty()
+        || options
+            .only
+            .iter()
+            .any(|only| step.id.contains(only.as_str())))
+        && !options
+            .skip
+            .iter()
+            .any(|skip| step.id.contains(skip.as_str()))
+}
+
+/// Re-hashes every file the manifest names; for an image layout, every blob against its name.
+fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    for artifact in &manifest.artifacts {
+        let Some(relative) = &artifact.path else {
+            continue;
+        };
+        let path = dist_dir.join(relative);
+        if path.is_dir() {
+            if let Err(problem) = verify_layout(&path, artifact.digest.as_deref()) {
+                problems.push(format!("{}: {problem}", path.display()));
+            }
+            continue;
+        }
+        let Some(expected) = &artifact.sha256 else {
+            continue;
+        };
+        match fs::File::open(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|file| Ok(digest::sha256_reader(file)?))
+        {
+            Ok((sha, size)) => {
+                let actual = digest::hex(&sha);
+                if &actual != expected || Some(size) != artifact.size {
+                    problems.push(format!(
+                        "{}: sha256 {actual} ({size} bytes) but the manifest says {expected} ({} bytes)",
+                        path.display(),
+                        artifact.size.unwrap_or(0)
+                    ));
+                }
+            }
+            Err(error) => problems.push(format!("{}: {error}", path.display())),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "dist/ does not match its manifest; nothing was uploaded:\n  {}\nhint: run `castoff dist` again; never edit dist/ by hand",
+        problems.join("\n  ")
+    )
+}
+
+fn verify_layout(dir: &Path, index_digest: Option<&str>) -> Result<(), String> {
+    let blobs = dir.join("blobs/sha256");
+    let entries = fs::read_dir(&blobs).map_err(|error| format!("cannot list blobs: {error}"))?;
+    for entry in entries {
+        let entry = entry.map_err(|error| error.to_string())?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let file = fs::File::open(entry.path()).map_err(|error| error.to_string())?;
+        let (sha, _) = digest::sha256_reader(file).map_err(|error| error.to_string())?;
+        if digest::hex(&sha) != name {
+            return Err(format!("blob {name} has sha256 {}", digest::hex(&sha)));
+        }
+    }
+    if let Some(index) = index_digest {
+        let hex = index.strip_prefix("sha256:").unwrap_or(index);
+        if !blobs.join(hex).is_file() {
+            return Err(format!("the index {index} is missing"));
+        }
+    }
+    Ok(())
+}
+
+/// The image repository an app's steps go to, after --oci-repository / --oci-registry.
+fn oci_repository_of(
+    manifest: &Manifest,
+    app: &str,
+    options: &PublishOptions,
+) -> anyhow::Result<String> {
+    let configured = manifest
+        .apps
+        .iter()
+        .find(|a| a.name == app)
+        .and_then(|a| a.oci.as_ref())
+        .map(|oci| oci.repository.clone())
+        .context("internal error: an image step of an app without images")?;
+    let override_repository = options
+        .oci_repository
+        .clone()
+        .or_else(|| ProcessEnvironment.var(vars::OCI_REPOSITORY));
+    if let Some(repository) = override_repository {
+        let apps_with_images = manifest.apps.iter().filter(|a| a.oci.is_some()).count();
+        if apps_with_images > 1 {
+            bail!(
+                "--oci-repository names one repository, but {apps_with_images} apps have images\nhint: use --oci-registry HOST[:PORT] to move every app's repository to another registry"
+            );
+        }
+        return Ok(repository);
+    }
+    let registry = options
+        .oci_registry
+        .clone()
+        .or_else(|| ProcessEnvironment.var(vars::OCI_REGISTRY));
+    Ok(match registry {
+        Some(registry) => {
+            let path = configured.split_once('/').map_or("", |(_, path)| path);
+            format!("{}/{path}", registry.trim_end_matches('/'))
+        }
+        None => configured,
+    })
+}
+
+/// Resolves credentials and builds one client per destination. Every problem is collected
+/// and reported together, before anything is uploaded.
+fn connect(
+    manifest: &Manifest,
+    steps: &[&ManifestStep],
+    options: &PublishOptions,
+    http: &HttpClient,
+    environment: &dyn Environment,
+) -> anyhow::Result<Destinations> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut destinations = Destinations {
+        pypi: None,
+        npm: BTreeMap::new(),
+        oci: BTreeMap::new(),
+    };
+    let oidc = GithubOidc::from_env(environment);
+
+    if steps.iter().any(|step| step.kind == "pypi-upload") {
+        match connect_pypi(options, http, environment, oidc.as_ref()) {
+            Ok(client) => destinations.pypi = Some(client),
+            Err(error) => problems.push(format!("PyPI: {}", error_text(&error))),
+        }
+    }
+
+    let npm_packages: BTreeSet<String> = steps
+        .iter()
+        .filter(|step| step.kind == "npm-publish")
+        .filter_map(|step| artifact_of(manifest, step))
+        .filter_map(|artifact| artifact.registry_name.clone())
+        .collect();
+    if !npm_packages.is_empty() {
+        let npmrc = load_npmrc(&options.workspace_root, environment);
+        match npmrc {
+            Err(error) => problems.push(format!("npm: {error}")),
+            Ok(npmrc) => {
+                for package in &npm_packages {
+                    match connect_npm(package, &npmrc, options, http, environment, oidc.as_ref()) {
+                        Ok(client) => {
+                            destinations.npm.insert(package.clone(), client);
+                        }
+                        Err(error) => {
+                            problems.push(format!("npm ({package}): {}", error_text(&error)))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let oci_apps: BTreeSet<&str> = steps
+        .iter()
+        .filter(|step| step.kind.starts_with("oci-"))
+        .map(|step| step.app.as_str())
+        .collect();
+    let repositories: Vec<String> = oci_apps
+        .iter()
+        .filter_map(|app| match oci_repository_of(manifest, app, options) {
+            Ok(repository) => Some(repository),
+            Err(error) => {
+                problems.push(format!("image of {app}: {}", error_text(&error)));
+                None
+            }
+        })
+        .collect();
+    for (app, repository) in oci_apps.iter().zip(&repositories) {
+        match connect_oci(repository, &repositories, http, environment) {
+            Ok(client) => {
+                destinations.oci.insert((*app).to_owned(), client);
+            }
+            Err(error) => problems.push(format!("image {repository}: {}", error_text(&error))),
+        }
+    }
+
+    if problems.is_empty() {
+        return Ok(destinations);
+    }
+    bail!(
+        "cannot publish: {} problem(s) found before any upload:\n  {}",
+        problems.len(),
+        problems.join("\n  ").replace("\nhint: ", "\n    hint: ")
+    )
+}
+
+/// The message of an error and its causes, on one line each.
+fn error_text(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn connect_pypi(
+    options: &PublishOptions,
+    http: &HttpClient,
+    environment: &dyn Environment,
+    oidc: Option<&GithubOidc>,
+) -> anyhow::Result<PypiClient> {
+    let pypirc_repository = match &options.pypi_repository {
+        Some(name) => {
+            let path = home_dir(environment).join(".pypirc");
+            let text = fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "--pypi-repository {name} needs {}, which cannot be read",
+                    path.display()
+                )
+            })?;
+            let pypirc = Pypirc::parse(&text).map_err(|problem| {
+                anyhow!(
+                    "{}: {problem}\nhint: fix the file's syntax (INI)",
+                    path.display()
+                )
+            })?;
+            Some(pypirc.repository(name).with_context(|| {
+                format!("{} has no repository `{name}`\nhint: add a [{name}] section or pass --pypi-url", path.display())
+            })?)
+        }
+        None => None,
+    };
+    let url = options
+        .pypi_url
+        .clone()
+        .or_else(|| environment.var(vars::PYPI_URL))
+        .or_else(|| {
+            pypirc_repository
+                .as_ref()
+                .and_then(|r| r.repository.clone())
+        })
+        .unwrap_or_else(|| "pypi".to_owned());
+    let index = options
+        .pypi_index_url
+        .clone()
+        .or_else(|| environment.var(vars::PYPI_INDEX_URL));
+    let mut credentials = PypiCredentials::resolve(environment, pypirc_repository.as_ref());
+    if credentials == PypiCredentials::None {
+        let repository = PypiRepository::new(&url, index.as_deref(), PypiCredentials::None)?;
+        match oidc {
+            Some(oidc) => {
+                let token = castoff_registry::pypi::trusted_publishing_token(
+                    http,
+                    &repository.upload_url,
+                    oidc,
+                )?;
+                credentials = PypiCredentials::Token(token);
+            }
+            None => bail!(
+                "no credentials for {}\nhint: set CASTOFF_PYPI_TOKEN (an API token), TWINE_USERNAME/TWINE_PASSWORD, pass --pypi-repository with a ~/.pypirc section, or use Trusted Publishing in GitHub Actions (permissions: id-token: write)",
+                castoff_registry::error::display_url(&repository.upload_url)
+            ),
+        }
+    }
+    let repository = PypiRepository::new(&url, index.as_deref(), credentials)?;
+    Ok(PypiClient::new(http, repository)?)
+}
+
+fn home_dir(environment: &dyn Environment) -> PathBuf {
+    environment
+        .var(castoff_registry::env::HOME)
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// The project's `.npmrc` layered over the user's, like npm reads them.
+fn load_npmrc(workspace_root: &Path, environment: &dyn Environment) -> anyhow::Result<Npmrc> {
+    let read = |path: PathBuf| -> anyhow::Result<Npmrc> {
+        match fs::read_to_string(&path) {
+            Ok(text) => Npmrc::parse(&text, environment).map_err(|problem| {
+                anyhow!(
+                    "{}: {problem}\nhint: fix the line, or the variable it names",
+                    path.display()
+                )
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Npmrc::default()),
+            Err(error) => Err(anyhow!("cannot read {}: {error}", path.display())),
+        }
+    };
+    let user_path = environment
+        .var("NPM_CONFIG_USERCONFIG")
+        .map_or_else(|| home_dir(environment).join(".npmrc"), PathBuf::from);
+    let user = read(user_path)?;
+    let project = read(workspace_root.join(".npmrc"))?;
+    Ok(project.layered_over(user))
+}
+
+fn connect_npm(
+    package: &str,
+    npmrc: &Npmrc,
+    options: &PublishOptions,
+    http: &HttpClient,
+    environment: &dyn Environment,
+    oidc: Option<&GithubOidc>,
+) -> anyhow::Result<NpmClient> {
+    let url = options
+        .npm_registry
+        .clone()
+        .or_else(|| environment.var(vars::NPM_REGISTRY))
+        .or_else(|| npmrc.registry_for(package).map(str::to_owned))
+        .unwrap_or_else(|| castoff_registry::npm::NPMJS_REGISTRY.to_owned());
+    let registry = NpmRegistry::new(&url, NpmCredentials::None)?;
+    let mut credentials = NpmCredentials::resolve(environment, npmrc, &registry.url);
+    if credentials == NpmCredentials::None {
+        let id_token = match environment.var(castoff_registry::env::NPM_ID_TOKEN) {
+            Some(token) => Some(castoff_registry::Secret::new(token)),
+            None => match oidc {
+                Some(oidc) => {
+                    Some(oidc.id_token(http, &castoff_registry::npm::oidc_audience(&registry.url))?)
+                }
+                None => None,
+            },
+        };
+        match id_token {
+            Some(id_token) => {
+                let token = castoff_registry::npm::oidc_token_exchange(
+                    http,
+                    &registry.url,
+                    package,
+                    &id_token,
+                )?;
+                credentials = NpmCredentials::Token(token);
+            }
+            None => bail!(
+                "no credentials for {}\nhint: add `//host/:_authToken=${{NPM_TOKEN}}` to .npmrc, set NODE_AUTH_TOKEN or NPM_TOKEN, or use npm trusted publishing in GitHub Actions (permissions: id-token: write)",
+                castoff_registry::error::display_url(&registry.url)
+            ),
+        }
+    }
+    let client = NpmClient::new(http, NpmRegistry::new(&url, credentials)?)?;
+    client.whoami()?;
+    Ok(client)
+}
+
+fn connect_oci(
+    repository: &str,
+    all_repositories: &[String],
+    http: &HttpClient,
+    environment: &dyn Environment,
+) -> anyhow::Result<OciClient> {
+    let parsed = OciRepository::parse(repository)?;
+    let credentials = castoff_registry::oci::resolve_credentials(environment, &parsed)?;
+    // Blobs shared with another app's image on the same registry are mounted, not re-sent.
+    let mount_from = all_repositories
+        .iter()
+        .filter(|other| other.as_str() != repository)
+        .filter_map(|other| OciRepository::parse(other).ok())
+        .filter(|other| other.registry == parsed.registry)
+        .map(|other| other.name)
+        .collect();
+    let anonymous = matches!(credentials, OciCredentials::Anonymous);
+    let client = OciClient::new(
+        http,
+        parsed,
+        credentials,
+        PushOptions {
+            mount_from,
+            ..PushOptions::default()
+        },
+    )?;
+    client.preflight().map_err(|error| {
+        let error = anyhow::Error::from(error);
+        if anonymous {
+            error.context("no credentials were found for this registry")
+        } else {
+            error
+        }
+    })?;
+    Ok(client)
+}
+
+fn artifact_of<'a>(manifest: &'a Manifest, step: &ManifestStep) -> Option<&'a ManifestArtifact> {
+    manifest
+        .artifacts
+        .iter()
+        .find(|artifact| artifact.id == step.artifact)
+}
+
+fn prepare_jobs<'a>(
+    manifest: &'a Manifest,
+    steps: &[&'a ManifestStep],
+    options: &PublishOptions,
+    destinations: &Destinations,
+) -> anyhow::Result<Vec<Job<'a>>> {
+    let mut jobs = Vec::new();
+    for step in steps {
+        let artifact = artifact_of(manifest, step)
+            .with_context(|| format!("the manifest's step {} names no known artifact", step.id))?;
+        let path = || {
+            artifact
+                .path
+                .as_ref()
+                .map(|path| options.dist_dir.join(path))
+                .with_context(|| format!("{} was not built: dist/ has no file for it", artifact.id))
+        };
+        let (destination, action) = match step.kind.as_str() {
+            "pypi-upload" => {
+                let client = destinations
+                    .pypi
+                    .as_ref()
+                    .context("internal error: no PyPI client")?;
+                let wheel = WheelFile::open(&path()?)?;
+                let url = castoff_registry::error::display_url(&client.repository().upload_url);
+                (format!("{url} ({})", wheel.filename), Action::Pypi(wheel))
+            }
+            "npm-publish" => {
+                let name = artifact.registry_name.clone().unwrap_or_default();
+                let client = destinations
+                    .npm
+                    .get(&name)
+                    .context("internal error: no npm client")?;
+                let tarball = NpmTarball::open(&path()?)?;
+                let tag = manifest
+                    .apps
+                    .iter()
+                    .find(|app| app.name == step.app)
+                    .and_then(|app| app.npm.as_ref())
+                    .map_or_else(
+                        || tarball.default_dist_tag().to_owned(),
+                        |npm| npm.dist_tag.clone(),
+                    );
+                let url = castoff_registry::error::display_url(&client.registry().url);
+                (
+                    format!("{url} ({}@{})", tarball.name, tarball.version),
+                    Action::Npm(tarball, tag),
+                )
+            }
+            kind @ ("oci-push-image" | "oci-push-index" | "oci-tag") => {
+                let client = destinations
+                    .oci
+                    .get(&step.app)
+                    .context("internal error: no registry client")?;
+                // Images and the index all live in the app's layout.
+                let index = manifest
+                    .artifacts
+                    .iter()
+                    .find(|a| a.kind == "oci-index" && a.app == step.app)
+                    .context("the manifest has no image index for this app")?;
+                let layout_dir = options.dist_dir.join(
+                    index
+                        .path
+                        .as_ref()
+                        .context("the image index was not built")?,
+                );
+                let layout = OciLayout::open(&layout_dir)?;
+                let digest_text = if kind == "oci-push-image" {
+                    &artifact.digest
+                } else {
+                    &index.digest
+                };
+                let digest: Digest = digest_text
+                    .as_deref()
+                    .context("the manifest records no digest for this image")?
+                    .parse()
+                    .map_err(|problem: String| {
+                        anyhow!("the manifest's digest is invalid: {problem}")
+                    })?;
+                let repository = format!(
+                    "{}/{}",
+                    client.repository().host(),
+                    client.repository().name
+                );
+                match &step.tag {
+                    Some(tag) => {
+                        let full_version = manifest
+                            .apps
+                            .iter()
+                            .find(|app| app.name == step.app)
+                            .and_then(|app| app.oci.as_ref())
+                            .and_then(|oci| oci.tags.first())
+                            .is_some_and(|first| first == tag);
+                        (
+                            format!("{repository}:{tag}"),
+                            Action::OciTag(layout, digest, tag.clone(), !full_version),
+                        )
+                    }
+                    None => (
+                        format!("{repository}@{digest}"),
+                        Action::OciManifest(layout, digest),
+                    ),
+                }
+            }
+            other => bail!("the manifest has a step kind this castoff does not know: {other}"),
+        };
+        jobs.push(Job {
+            step,
+            destination,
+            action,
+        });
+    }
+    Ok(jobs)
+}
+
+fn query_state(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<RemoteState> {
+    match &job.action {
+        Action::Pypi(wheel) => Ok(destinations
+            .pypi
+            .as_ref()
+            .expect("connected")
+            .state(wheel)?),
+        Action::Npm(tarball, _) => Ok(destinations.npm[&tarball.name].state(tarball)?),
+        Action::OciManifest(_, digest) => {
+            Ok(destinations.oci[&job.step.app].manifest_state(digest)?)
+        }
+        Action::OciTag(_, digest, tag, floating) => {
+            Ok(destinations.oci[&job.step.app].tag_state(tag, digest, *floating)?)
+        }
+    }
+}
+
+fn run_job(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<UploadOutcome> {
+    match &job.action {
+        Action::Pypi(wheel) => {
+            let client = destinations.pypi.as_ref().expect("connected");
+            let outcome = client.upload(wheel)?;
+            client.verify(wheel)?;
+            Ok(outcome)
+        }
+        Action::Npm(tarball, tag) => {
+            let client = &destinations.npm[&tarball.name];
+            let outcome = client.upload(tarball, Some(tag))?;
+            client.verify(tarball)?;
+            Ok(outcome)
+        }
+        Action::OciManifest(layout, digest) => {
+            let client = &destinations.oci[&job.step.app];
+            let outcome = client.push(layout, digest)?;
+            client.verify(digest.as_str(), digest)?;
+            Ok(outcome)
+        }
+        Action::OciTag(layout, digest, tag, _) => {
+            let client = &destinations.oci[&job.step.app];
+            let outcome = client.tag(layout, digest, tag)?;
+            client.verify(tag, digest)?;
+            Ok(outcome)
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Runs the jobs on up to `parallel` threads, each as soon as every step it waits for has
+/// finished. After a failure no new step starts; the ones running finish.
+fn execute(
+    jobs: &[Job<'_>],
+    states: &BTreeMap<String, RemoteState>,
+    destinations: &Destinations,
+    parallel: usize,
+    reporter: &dyn Reporter,
+    reports: &mut BTreeMap<String, StepReport>,
+) -> Vec<(String, anyhow::Error)> {
+    struct Shared {
+        done: BTreeSet<String>,
+        started: BTreeSet<String>,
+        failed: bool,
+        failures: Vec<(String, anyhow::Error)>,
+    }
+    let job_ids: BTreeSet<&str> = jobs.iter().map(|job| job.step.id.as_str()).collect();
+    let shared = Mutex::new(Shared {
+        done: BTreeSet::new(),
+        started: BTreeSet::new(),
+        failed: false,
+        failures: Vec::new(),
+    });
+    let results: Mutex<Vec<(String, StepReport)>> = Mutex::new(Vec::new());
+    let wake = std::sync::Condvar::new();
+
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.min(jobs.len()).max(1) {
+            scope.spawn(|| {
+                loop {
+                    let mut guard = shared.lock().expect("publish state lock");
+                    let next = loop {
+                        if guard.failed || guard.started.len() == jobs.len() {
+                            break None;
+                        }
+                        let ready = jobs.iter().find(|job| {
+                            !guard.started.contains(&job.step.id)
+                                && job.step.after.iter().all(|after| {
+                                    // Steps outside this run (excluded) do not hold it up.
+                                    guard.done.contains(after) || !job_ids.contains(after.as_str())
+                                })
+                        });
+                        match ready {
+                            Some(job) => {
+                                guard.started.insert(job.step.id.clone());
+                                break Some(job);
+                            }
+                            None => guard = wake.wait(guard).expect("publish state lock"),
+                        }
+                    };
+                    drop(guard);
+                    let Some(job) = next else {
+                        wake.notify_all();
+                        return;
+                    };
+                    let started_at_ms = now_ms();
+                    let state = &states[&job.step.id];
+                    let result = if state.needs_upload() {
+                        run_job(job, destinations)
+                    } else {
+                        Ok(UploadOutcome {
+                            kind: UploadKind::AlreadyPresent,
+                            attempts: 0,
+                            bytes: 0,
+                        })
+                    };
+                    let finished_at_ms = now_ms();
+                    let mut report = StepReport {
+                        id: job.step.id.clone(),
+                        destination: job.destination.clone(),
+                        state: state_name(state).to_owned(),
+                        outcome: String::new(),
+                        bytes: 0,
+                        attempts: 0,
+                        started_at_ms,
+                        finished_at_ms,
+                        error: None,
+                    };
+                    let mut guard = shared.lock().expect("publish state lock");
+                    match result {
+                        Ok(outcome) => {
+                            report.outcome = match (state.needs_upload(), outcome.kind) {
+                                (false, _) => "skipped",
+                                (true, UploadKind::Uploaded) => "uploaded",
+                                (true, UploadKind::AlreadyPresent) => "already-present",
+                            }
+                            .to_owned();
+                            report.bytes = outcome.bytes;
+                            report.attempts = outcome.attempts;
+                            reporter.line(&format!(
+                                "{:<16} {}  ({} bytes, {:.1}s)",
+                                report.outcome,
+                                job.step.id,
+                                outcome.bytes,
+                                Duration::from_millis(finished_at_ms - started_at_ms).as_secs_f64()
+                            ));
+                            guard.done.insert(job.step.id.clone());
+                        }
+                        Err(error) => {
+                            report.outcome = "failed".to_owned();
+                            report.error = Some(error_text(&error));
+                            reporter.line(&format!("failed           {}", job.step.id));
+                            guard.failed = true;
+                            guard.failures.push((job.step.id.clone(), error));
+                        }
+                    }
+                    results
+                        .lock()
+                        .expect("results lock")
+                        .push((job.step.id.clone(), report));
+                    drop(guard);
+                    wake.notify_all();
+                }
+            });
+        }
+    });
+    for (id, report) in results.into_inner().expect("results lock") {
+        reports.insert(id, report);
+    }
+    shared.into_inner().expect("publish state lock").failures
+}
+
+fn finish(
+    options: &PublishOptions,
+    manifest: &Manifest,
+    mut reports: BTreeMap<String, StepReport>,
+    dry_run: bool,
+) -> anyhow::Result<PublishReport> {
+    let report = PublishReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        castoff_version: env!("CARGO_PKG_VERSION").to_owned(),
+        dry_run,
+        steps: manifest
+            .steps
+            .iter()
+            .filter_map(|step| reports.remove(&step.id))
+            .collect(),
+    };
+    let path = options.dist_dir.join("publish-report.json");
+    let temporary = options.dist_dir.join(".publish-report.json.partial");
+    fs::write(&temporary, report.to_json())
+        .and_then(|()| fs::rename(&temporary, &path))
+        .with_context(|| format!("could not write {}", path.display()))?;
+    Ok(report)
+}

@@ -1,0 +1,552 @@
+//! `castoff publish` end to end against the real local registries of `cargo xtask test`: a
+//! fixture is built with `dist`, published to pypiserver / devpi, Verdaccio and distribution
+//! registries (open, htpasswd over TLS, token auth), installed back with pip, npm and skopeo;
+//! a re-run skips everything; changed content is a conflict before any upload; bad
+//! credentials stop the run before any upload; secrets never show.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use castoff_plan::Manifest;
+use castoff_plan::report::PublishReport;
+use castoff_test_support::TestEnv;
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A copy of a fixture workspace with every registry name made unique to `tag`, so tests
+/// sharing one set of servers never see each other's packages.
+fn workspace(env: &TestEnv, fixture: &str, tag: &str) -> PathBuf {
+    let source = repository_root().join("tests/fixtures").join(fixture);
+    let target = env.scratch_dir(&format!("publish-{tag}")).join("workspace");
+    copy_tree(&source, &target);
+    let cargo_toml = target.join("Cargo.toml");
+    let text = fs::read_to_string(&cargo_toml)
+        .unwrap()
+        .replace(
+            "name = \"greeter\" }",
+            &format!("name = \"greeter-{tag}\" }}"),
+        )
+        .replace("\"@acme/greeter\"", &format!("\"@{tag}/greeter\""));
+    fs::write(&cargo_toml, text).unwrap();
+    target
+}
+
+fn copy_tree(source: &Path, target: &Path) {
+    fs::create_dir_all(target).unwrap();
+    for entry in fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == "dist" {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &target.join(&name));
+        } else {
+            fs::copy(&path, target.join(&name)).unwrap();
+        }
+    }
+}
+
+fn castoff(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_castoff"));
+    command
+        .args(args)
+        // Nothing from the developer's own configuration leaks into the test.
+        .env("HOME", home)
+        .env("NPM_CONFIG_USERCONFIG", home.join(".npmrc"))
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env("SOURCE_DATE_EPOCH", "1700000000");
+    for name in [
+        "CASTOFF_PYPI_TOKEN",
+        "TWINE_USERNAME",
+        "TWINE_PASSWORD",
+        "NODE_AUTH_TOKEN",
+        "NPM_TOKEN",
+        "CASTOFF_OCI_USERNAME",
+        "CASTOFF_OCI_PASSWORD",
+        "REGISTRY_AUTH_FILE",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "GITHUB_ACTIONS",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(envs.iter().copied());
+    command.output().expect("running castoff")
+}
+
+fn dist(workspace: &Path, epoch: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "dist failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn report(workspace: &Path) -> PublishReport {
+    serde_json::from_str(&fs::read_to_string(workspace.join("dist/publish-report.json")).unwrap())
+        .unwrap()
+}
+
+fn run(program: &Path, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("{}: {error}", program.display()))
+}
+
+/// The flags and credentials that point every channel at the local servers.
+fn destinations(env: &TestEnv, workspace: &Path, oci_repository: &str) -> Vec<String> {
+    vec![
+        "publish".into(),
+        "--manifest-path".into(),
+        workspace.join("Cargo.toml").to_string_lossy().into_owned(),
+        "--pypi-url".into(),
+        env.pypiserver.clone(),
+        "--npm-registry".into(),
+        env.verdaccio.clone(),
+        "--oci-repository".into(),
+        oci_repository.into(),
+    ]
+}
+
+#[test]
+fn publish_installs_back_and_a_rerun_skips_everything() {
+    let env = TestEnv::get();
+    let tag = "e2e";
+    let workspace = workspace(&env, "single-cli", tag);
+    let home = workspace.parent().unwrap().join("home");
+    fs::create_dir_all(&home).unwrap();
+    dist(&workspace, "1700000000");
+    let manifest: Manifest =
+        Manifest::from_json(&fs::read_to_string(workspace.join("dist/manifest.json")).unwrap())
+            .unwrap();
+
+    let registry = TestEnv::host_port(&env.registry_open).to_owned();
+    let repository = format!("{registry}/{tag}/greeter");
+    let args = destinations(&env, &workspace, &repository);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let credentials = [
+        ("TWINE_USERNAME", env.user.as_str()),
+        ("TWINE_PASSWORD", env.password.as_str()),
+        ("NPM_TOKEN", env.npm_token.as_str()),
+    ];
+
+    let first = castoff(&args, &credentials, &home);
+    let first_text = text(&first);
+    env.assert_no_secret(&first_text);
+    assert!(first.status.success(), "{first_text}");
+    let first_report = report(&workspace);
+    env.assert_no_secret(&serde_json::to_string(&first_report).unwrap());
+    for step in &first_report.steps {
+        assert_eq!(step.outcome, "uploaded", "{step:?}");
+    }
+
+    // Order: every step started after each step it waits for had finished.
+    for step in &first_report.steps {
+        let edges = &manifest
+            .steps
+            .iter()
+            .find(|s| s.id == step.id)
+            .unwrap()
+            .after;
+        for after in edges {
+            let before = first_report.steps.iter().find(|s| &s.id == after).unwrap();
+            assert!(
+                before.finished_at_ms <= step.started_at_ms,
+                "{} started before {after} finished",
+                step.id
+            );
+        }
+    }
+    let launcher = manifest
+        .steps
+        .iter()
+        .find(|s| s.id == "npm-publish/greeter")
+        .unwrap();
+    assert!(
+        launcher
+            .after
+            .iter()
+            .any(|a| a.starts_with("npm-publish/greeter/"))
+    );
+
+    // pip installs the wheel from the index and the binary runs.
+    let venv = workspace.parent().unwrap().join("venv");
+    let python = env.tool("python3");
+    assert!(
+        run(&python, &["-m", "venv", venv.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let pip = run(
+        &venv.join("bin/pip"),
+        &[
+            "install",
+            "--quiet",
+            "--no-cache-dir",
+            "--index-url",
+            &format!("{}simple/", env.pypiserver),
+            &format!("greeter-{tag}==0.3.1"),
+        ],
+    );
+    assert!(pip.status.success(), "{}", text(&pip));
+    let version = run(&venv.join("bin/greeter"), &["--version"]);
+    assert_eq!(String::from_utf8_lossy(&version.stdout), "greeter 0.3.1\n");
+
+    // npm installs the launcher; only this platform's package comes along; npx runs it.
+    let project = workspace.parent().unwrap().join("npm-project");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(
+        project.join("package.json"),
+        "{\"name\":\"consumer\",\"private\":true}",
+    )
+    .unwrap();
+    let npm = Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--registry",
+            &env.verdaccio,
+            "--userconfig",
+            "/dev/null",
+            "--cache",
+        ])
+        .arg(project.join(".npm-cache"))
+        .arg(format!("@{tag}/greeter@0.3.1"))
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert!(npm.status.success(), "{}", text(&npm));
+    let mut installed: Vec<String> = fs::read_dir(project.join(format!("node_modules/@{tag}")))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    installed.sort();
+    assert_eq!(installed, ["greeter", "greeter-linux-x64-gnu"]);
+    let npx = Command::new("npx")
+        .args(["--no-install", "greeter", "--version"])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&npx.stdout),
+        "greeter 0.3.1\n",
+        "{}",
+        text(&npx)
+    );
+
+    // skopeo sees the pushed index under every tag, with the digest dist/ recorded.
+    let index_digest = manifest
+        .artifacts
+        .iter()
+        .find(|a| a.kind == "oci-index")
+        .unwrap()
+        .digest
+        .clone()
+        .unwrap();
+    for image_tag in ["0.3.1", "0.3", "latest"] {
+        let inspect = run(
+            &env.tool("skopeo"),
+            &[
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{repository}:{image_tag}"),
+            ],
+        );
+        assert!(inspect.status.success(), "{}", text(&inspect));
+        let digest =
+            castoff_archive::digest::hex(&castoff_archive::digest::sha256(&inspect.stdout));
+        assert_eq!(format!("sha256:{digest}"), index_digest, "tag {image_tag}");
+    }
+    let copy_dir = workspace.parent().unwrap().join("pulled");
+    let copy = run(
+        &env.tool("skopeo"),
+        &[
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            "--insecure-policy",
+            &format!("docker://{repository}:0.3.1"),
+            &format!("oci:{}:pulled", copy_dir.display()),
+        ],
+    );
+    assert!(copy.status.success(), "{}", text(&copy));
+
+    // A second run finds everything in place and uploads nothing.
+    let second = castoff(&args, &credentials, &home);
+    assert!(second.status.success(), "{}", text(&second));
+    for step in &report(&workspace).steps {
+        assert_eq!(step.outcome, "skipped", "{step:?}");
+        assert_eq!(step.bytes, 0);
+    }
+    env.assert_no_secret(&text(&second));
+}
+
+#[test]
+fn changed_content_is_a_conflict_before_any_upload() {
+    let env = TestEnv::get();
+    let tag = "conflict";
+    let workspace = workspace(&env, "single-cli", tag);
+    let home = workspace.parent().unwrap().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let registry = TestEnv::host_port(&env.registry_open).to_owned();
+    let repository = format!("{registry}/{tag}/greeter");
+    let args = destinations(&env, &workspace, &repository);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let credentials = [
+        ("TWINE_USERNAME", env.user.as_str()),
+        ("TWINE_PASSWORD", env.password.as_str()),
+        ("NPM_TOKEN", env.npm_token.as_str()),
+    ];
+    dist(&workspace, "1700000000");
+    let first = castoff(&args, &credentials, &home);
+    assert!(first.status.success(), "{}", text(&first));
+
+    // The same version rebuilt at another time: different wheel and image bytes.
+    dist(&workspace, "1800000000");
+    let second = castoff(&args, &credentials, &home);
+    let second_text = text(&second);
+    env.assert_no_secret(&second_text);
+    assert_eq!(second.status.code(), Some(3), "{second_text}");
+    assert!(
+        second_text
+            .contains("conflict with what the registries already hold; nothing was uploaded"),
+        "{second_text}"
+    );
+    assert!(
+        second_text.contains("pypi-upload/greeter/x86_64-unknown-linux-gnu"),
+        "{second_text}"
+    );
+    assert!(
+        second_text.contains("oci-tag/greeter/0.3.1"),
+        "{second_text}"
+    );
+    assert!(second_text.contains("hint: "), "{second_text}");
+    // The floating tags may move, but nothing moved: the version tag still has the old index.
+    let inspect = run(
+        &env.tool("skopeo"),
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{repository}:latest"),
+        ],
+    );
+    let served = format!(
+        "sha256:{}",
+        castoff_archive::digest::hex(&castoff_archive::digest::sha256(&inspect.stdout))
+    );
+    let new_index =
+        Manifest::from_json(&fs::read_to_string(workspace.join("dist/manifest.json")).unwrap())
+            .unwrap()
+            .artifacts
+            .into_iter()
+            .find(|a| a.kind == "oci-index")
+            .unwrap()
+            .digest
+            .unwrap();
+    assert_ne!(served, new_index, "`latest` moved although the run stopped");
+}
+
+#[test]
+fn bad_credentials_stop_the_run_before_any_upload() {
+    let env = TestEnv::get();
+    let tag = "badcreds";
+    let workspace = workspace(&env, "single-cli", tag);
+    let home = workspace.parent().unwrap().join("home");
+    fs::create_dir_all(&home).unwrap();
+    dist(&workspace, "1700000000");
+    let registry = TestEnv::host_port(&env.registry_basic).to_owned();
+    let args = destinations(&env, &workspace, &format!("{registry}/{tag}/greeter"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let wrong = format!("{}-wrong", env.password);
+    let output = castoff(
+        &args,
+        &[
+            ("TWINE_USERNAME", env.user.as_str()),
+            ("TWINE_PASSWORD", env.password.as_str()),
+            // No npm token at all, and a wrong registry password.
+            ("CASTOFF_OCI_USERNAME", env.user.as_str()),
+            ("CASTOFF_OCI_PASSWORD", wrong.as_str()),
+        ],
+        &home,
+    );
+    let output_text = text(&output);
+    env.assert_no_secret(&output_text);
+    assert!(!output_text.contains(&wrong), "the wrong password leaked");
+    assert_eq!(output.status.code(), Some(1), "{output_text}");
+    assert!(
+        output_text.contains("problem(s) found before any upload"),
+        "{output_text}"
+    );
+    assert!(
+        output_text.contains("npm (@badcreds/greeter): no credentials for"),
+        "{output_text}"
+    );
+    assert!(
+        output_text.contains(&format!("image {registry}/{tag}/greeter")),
+        "{output_text}"
+    );
+    // Nothing reached any registry.
+    let simple = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{}simple/greeter-{tag}/", env.pypiserver),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&simple.stdout), "404");
+    assert!(!workspace.join("dist/publish-report.json").exists());
+}
+
+/// The other server kinds: devpi for wheels (with the dependent app after its dependency),
+/// a token-auth registry and a TLS registry with a private CA for images.
+#[test]
+fn devpi_token_registry_and_tls_registry() {
+    let env = TestEnv::get();
+    let workspace = env.scratch_dir("publish-two-apps").join("workspace");
+    copy_tree(
+        &repository_root().join("tests/fixtures/two-apps"),
+        &workspace,
+    );
+    let home = workspace.parent().unwrap().join("home");
+    fs::create_dir_all(&home).unwrap();
+    dist(&workspace, "1700000000");
+    let token_registry = TestEnv::host_port(&env.registry_token).to_owned();
+    let output = castoff(
+        &[
+            "publish",
+            "--manifest-path",
+            workspace.join("Cargo.toml").to_str().unwrap(),
+            "--pypi-url",
+            &env.devpi,
+            "--oci-registry",
+            &token_registry,
+            "--skip",
+            "npm-publish/",
+        ],
+        &[
+            ("TWINE_USERNAME", env.user.as_str()),
+            ("TWINE_PASSWORD", env.password.as_str()),
+            ("CASTOFF_OCI_USERNAME", env.user.as_str()),
+            ("CASTOFF_OCI_PASSWORD", env.password.as_str()),
+        ],
+        &home,
+    );
+    let output_text = text(&output);
+    env.assert_no_secret(&output_text);
+    assert!(output.status.success(), "{output_text}");
+    let published = report(&workspace);
+    let finished = |id: &str| {
+        published
+            .steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap()
+            .finished_at_ms
+    };
+    let started = |id: &str| {
+        published
+            .steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap()
+            .started_at_ms
+    };
+    for target in ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"] {
+        let step = format!("pypi-upload/toolkit/{target}");
+        if published.steps.iter().any(|s| s.id == step) {
+            assert!(
+                finished("pypi-upload/toolkit-core/x86_64-unknown-linux-gnu") <= started(&step)
+            );
+        }
+    }
+    assert!(
+        published
+            .steps
+            .iter()
+            .filter(|s| s.id.starts_with("npm-publish/"))
+            .all(|s| s.outcome == "excluded")
+    );
+    let pip_index = format!("{}+simple/", env.devpi);
+    let venv = workspace.parent().unwrap().join("venv");
+    assert!(
+        run(
+            &env.tool("python3"),
+            &["-m", "venv", venv.to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    let pip = run(
+        &venv.join("bin/pip"),
+        &[
+            "install",
+            "--quiet",
+            "--no-cache-dir",
+            "--pre",
+            "--no-deps",
+            "--index-url",
+            &pip_index,
+            "toolkit==2.0.0rc1",
+            "toolkit-core==2.0.0rc1",
+        ],
+    );
+    assert!(pip.status.success(), "{}", text(&pip));
+    assert_eq!(
+        String::from_utf8_lossy(&run(&venv.join("bin/tk"), &["--version"]).stdout),
+        "tk 2.0.0-rc.1\n"
+    );
+
+    // The same image to the TLS registry, trusting the harness's private CA.
+    let tls_registry = TestEnv::host_port(&env.registry_tls).to_owned();
+    let tls = castoff(
+        &[
+            "publish",
+            "--manifest-path",
+            workspace.join("Cargo.toml").to_str().unwrap(),
+            "--only",
+            "oci-",
+            "--oci-registry",
+            &format!("https://{tls_registry}"),
+            "--ca-cert",
+            env.ca_cert.to_str().unwrap(),
+        ],
+        &[
+            ("CASTOFF_OCI_USERNAME", env.user.as_str()),
+            ("CASTOFF_OCI_PASSWORD", env.password.as_str()),
+        ],
+        &home,
+    );
+    assert!(tls.status.success(), "{}", text(&tls));
+    env.assert_no_secret(&text(&tls));
+}
