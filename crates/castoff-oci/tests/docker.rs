@@ -17,9 +17,6 @@ use castoff_plan::AppId;
 use castoff_test_support::TestEnv;
 use common::*;
 
-/// `unix:///…/docker.sock` of the harness's dockerd.
-const DOCKER_HOST_VAR: &str = "CASTOFF_TEST_DOCKER_HOST";
-
 /// How often and how long to wait for `healthy` (the fixture checks every 2 s).
 const HEALTH_POLLS: u32 = 60;
 const HEALTH_POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -75,14 +72,8 @@ fn http_get(port: u16, path: &str) -> String {
 #[test]
 fn docker_loads_runs_and_reports_healthy() {
     let env = TestEnv::get();
-    let docker_host = std::env::var(DOCKER_HOST_VAR).unwrap_or_else(|_| {
-        panic!(
-            "{DOCKER_HOST_VAR} is not set: the harness starts dockerd on a private socket \
-             (`dockerd -H unix://STATE/dockerd/docker.sock --bridge=none --iptables=false \
-             --ip6tables=false …`) and exports it; run the suite with `cargo xtask test`. If \
-             dockerd cannot start on this machine, this test fails on purpose: it is never skipped."
-        )
-    });
+    // The harness's dockerd (TestEnv::get panics when it is not running: never a skip).
+    let docker_host = env.docker_host.clone();
     let dir = env.scratch_dir("oci-docker");
     let config = dir.join("docker-config");
     std::fs::create_dir_all(&config).unwrap();

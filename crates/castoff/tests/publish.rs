@@ -550,3 +550,325 @@ fn devpi_token_registry_and_tls_registry() {
     assert!(tls.status.success(), "{}", text(&tls));
     env.assert_no_secret(&text(&tls));
 }
+
+/// The one stand-in of the suite: GitHub's OIDC token endpoint, PyPI's `/_/oidc/*` and npm's
+/// token-exchange endpoint cannot run here. It sits in front of the real pypiserver and
+/// Verdaccio: the OIDC paths are answered by the stand-in, everything else is passed through
+/// byte for byte. Like PyPI, it accepts the token it minted on uploads (by presenting the
+/// index's own credentials upstream); npm's exchange hands out Verdaccio's real token.
+mod stand_in {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    use base64::Engine as _;
+
+    pub(super) const REQUEST_TOKEN: &str = "github-request-token-5f1c";
+    pub(super) const MINTED: &str = "pypi-minted-token-9a7e";
+
+    #[derive(Default)]
+    pub(super) struct Log {
+        pub(super) audiences: Vec<String>,
+        pub(super) minted: usize,
+        pub(super) exchanged: Vec<String>,
+        pub(super) translated_uploads: usize,
+    }
+
+    pub(super) struct StandIn {
+        pub(super) url: String,
+        pub(super) log: Arc<Mutex<Log>>,
+    }
+
+    /// `upstream`: `host:port` of the real server; `upstream_basic`: its credentials as
+    /// `user:password`, presented instead of the minted token; `npm_token`: what the exchange
+    /// returns.
+    pub(super) fn start(upstream: String, upstream_basic: String, npm_token: String) -> StandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let log = Arc::new(Mutex::new(Log::default()));
+        let shared = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (upstream, basic, npm_token, log) = (
+                    upstream.clone(),
+                    upstream_basic.clone(),
+                    npm_token.clone(),
+                    Arc::clone(&shared),
+                );
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &upstream, &basic, &npm_token, &log);
+                });
+            }
+        });
+        StandIn { url, log }
+    }
+
+    fn respond(mut stream: TcpStream, status: &str, body: &str) -> std::io::Result<()> {
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn serve(
+        stream: TcpStream,
+        upstream: &str,
+        basic: &str,
+        npm_token: &str,
+        log: &Mutex<Log>,
+    ) -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let end = line == "\r\n";
+            head.push(line);
+            if end {
+                break;
+            }
+        }
+        let request_line = head[0].clone();
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .to_owned();
+        let header = |name: &str| {
+            head.iter().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+        };
+        let body_of = |reader: &mut BufReader<TcpStream>| -> std::io::Result<String> {
+            let length: usize = header("content-length")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body)?;
+            Ok(String::from_utf8_lossy(&body).into_owned())
+        };
+        let bearer = header("authorization").and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .map(str::to_owned)
+        });
+
+        if path.starts_with("/github/idtoken") {
+            if bearer.as_deref() != Some(REQUEST_TOKEN) {
+                return respond(
+                    stream,
+                    "401 Unauthorized",
+                    "{\"message\":\"bad request token\"}",
+                );
+            }
+            let audience = path
+                .split("audience=")
+                .nth(1)
+                .unwrap_or("")
+                .replace("%3A", ":");
+            log.lock().unwrap().audiences.push(audience.clone());
+            return respond(
+                stream,
+                "200 OK",
+                &format!("{{\"value\":\"id-token-for-{audience}\"}}"),
+            );
+        }
+        if path == "/_/oidc/audience" {
+            return respond(stream, "200 OK", "{\"audience\":\"pypi\"}");
+        }
+        if path == "/_/oidc/mint-token" {
+            let body = body_of(&mut reader)?;
+            if !body.contains("id-token-for-pypi") {
+                return respond(
+                    stream,
+                    "422 Unprocessable Entity",
+                    "{\"message\":\"Token request failed\",\"errors\":[{\"code\":\"invalid-token\",\"description\":\"unknown ID token\"}]}",
+                );
+            }
+            log.lock().unwrap().minted += 1;
+            return respond(
+                stream,
+                "200 OK",
+                &format!("{{\"success\":true,\"token\":\"{MINTED}\",\"expires\":4102444800}}"),
+            );
+        }
+        if let Some(package) = path.strip_prefix("/-/npm/v1/oidc/token/exchange/package/") {
+            if !bearer
+                .as_deref()
+                .is_some_and(|token| token.starts_with("id-token-for-npm:"))
+            {
+                return respond(stream, "401 Unauthorized", "{\"message\":\"bad ID token\"}");
+            }
+            log.lock().unwrap().exchanged.push(package.to_owned());
+            return respond(
+                stream,
+                "201 Created",
+                &format!("{{\"token\":\"{npm_token}\"}}"),
+            );
+        }
+
+        // Everything else goes to the real server, unchanged but for the minted token.
+        let minted_basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("__token__:{MINTED}"))
+        );
+        let mut upstream_stream = TcpStream::connect(upstream)?;
+        for line in &head {
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("connection:") {
+                continue;
+            }
+            if lower.starts_with("authorization:") && line.trim_end().ends_with(&minted_basic) {
+                log.lock().unwrap().translated_uploads += 1;
+                let real = base64::engine::general_purpose::STANDARD.encode(basic);
+                write!(upstream_stream, "Authorization: Basic {real}\r\n")?;
+                continue;
+            }
+            if line == "\r\n" {
+                upstream_stream.write_all(b"Connection: close\r\n")?;
+            }
+            upstream_stream.write_all(line.as_bytes())?;
+        }
+        let buffered = reader.buffer().to_vec();
+        upstream_stream.write_all(&buffered)?;
+        let mut client_in = reader.into_inner();
+        let mut to_upstream = upstream_stream.try_clone()?;
+        let forward = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut client_in, &mut to_upstream);
+        });
+        let mut client_out = stream;
+        std::io::copy(&mut upstream_stream, &mut client_out)?;
+        let _ = client_out.shutdown(std::net::Shutdown::Both);
+        let _ = upstream_stream.shutdown(std::net::Shutdown::Both);
+        let _ = forward.join();
+        Ok(())
+    }
+}
+
+/// Trusted Publishing: no token is configured; castoff asks the (stand-in) GitHub OIDC
+/// endpoint for ID tokens, trades them at PyPI's mint-token and npm's exchange endpoints, and
+/// the uploads that follow land in the real pypiserver and Verdaccio.
+#[test]
+fn trusted_publishing_without_any_configured_token() {
+    let env = TestEnv::get();
+    let tag = "oidc";
+    let workspace = workspace(&env, "single-cli", tag);
+    let home = workspace.parent().unwrap().join("home");
+    fs::create_dir_all(&home).unwrap();
+    dist(&workspace, "1700000000");
+
+    let pypi = stand_in::start(
+        TestEnv::host_port(&env.pypiserver).to_owned(),
+        format!("{}:{}", env.user, env.password),
+        String::new(),
+    );
+    let npm = stand_in::start(
+        TestEnv::host_port(&env.verdaccio).to_owned(),
+        String::new(),
+        env.npm_token.clone(),
+    );
+    let id_token_url = format!("{}github/idtoken?api-version=2.0", pypi.url);
+    let output = castoff(
+        &[
+            "publish",
+            "--manifest-path",
+            workspace.join("Cargo.toml").to_str().unwrap(),
+            "--pypi-url",
+            &pypi.url,
+            "--npm-registry",
+            &npm.url,
+            "--skip",
+            "oci-",
+        ],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", &id_token_url),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", stand_in::REQUEST_TOKEN),
+        ],
+        &home,
+    );
+    let output_text = text(&output);
+    assert!(output.status.success(), "{output_text}");
+    for secret in [
+        stand_in::REQUEST_TOKEN,
+        stand_in::MINTED,
+        env.npm_token.as_str(),
+    ] {
+        assert!(
+            !output_text.contains(secret),
+            "a token leaked into the output"
+        );
+    }
+    env.assert_no_secret(&output_text);
+    let published = report(&workspace);
+    assert!(
+        published
+            .steps
+            .iter()
+            .filter(|s| !s.id.starts_with("oci-"))
+            .all(|s| s.outcome == "uploaded"),
+        "{published:?}"
+    );
+
+    let pypi_log = pypi.log.lock().unwrap();
+    assert_eq!(pypi_log.audiences.first().map(String::as_str), Some("pypi"));
+    assert_eq!(pypi_log.minted, 1);
+    assert!(
+        pypi_log.translated_uploads >= 1,
+        "no upload carried the minted token"
+    );
+    let npm_audiences: Vec<&String> = pypi_log
+        .audiences
+        .iter()
+        .filter(|a| a.starts_with("npm:"))
+        .collect();
+    assert_eq!(
+        npm_audiences.len(),
+        2,
+        "one single-use ID token per npm package"
+    );
+    let npm_log = npm.log.lock().unwrap();
+    let mut exchanged = npm_log.exchanged.clone();
+    exchanged.sort();
+    assert_eq!(
+        exchanged,
+        [
+            format!("@{tag}%2fgreeter"),
+            format!("@{tag}%2fgreeter-linux-x64-gnu")
+        ]
+    );
+
+    // What landed is in the real servers, reachable without the stand-in.
+    let venv = workspace.parent().unwrap().join("venv");
+    assert!(
+        run(
+            &env.tool("python3"),
+            &["-m", "venv", venv.to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    let pip = run(
+        &venv.join("bin/pip"),
+        &[
+            "install",
+            "--quiet",
+            "--no-cache-dir",
+            "--index-url",
+            &format!("{}simple/", env.pypiserver),
+            &format!("greeter-{tag}==0.3.1"),
+        ],
+    );
+    assert!(pip.status.success(), "{}", text(&pip));
+    let packument = Command::new("curl")
+        .args(["-sf", &format!("{}@{tag}%2fgreeter", env.verdaccio)])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&packument.stdout).contains("\"0.3.1\""));
+}
