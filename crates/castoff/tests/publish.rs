@@ -19,6 +19,12 @@ fn repository_root() -> PathBuf {
         .unwrap()
 }
 
+/// `<what><pid>`: names unique to this test process, so re-running the tests against servers
+/// that are still up (`cargo xtask test --serve`) never meets the previous run's packages.
+fn unique(what: &str) -> String {
+    format!("{what}{}", std::process::id())
+}
+
 /// A copy of a fixture workspace with every registry name made unique to `tag`, so tests
 /// sharing one set of servers never see each other's packages.
 fn workspace(env: &TestEnv, fixture: &str, tag: &str) -> PathBuf {
@@ -117,6 +123,22 @@ fn run(program: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|error| panic!("{}: {error}", program.display()))
 }
 
+/// A fresh venv next to `workspace` with `requirements` pip-installed from `index`; returns
+/// the venv's `bin/`.
+fn pip_install(env: &TestEnv, workspace: &Path, index: &str, requirements: &[&str]) -> PathBuf {
+    let venv = workspace.parent().unwrap().join("venv");
+    let created = run(
+        &env.tool("python3"),
+        &["-m", "venv", venv.to_str().unwrap()],
+    );
+    assert!(created.status.success(), "{}", text(&created));
+    let mut args = vec!["install", "--quiet", "--no-cache-dir", "--index-url", index];
+    args.extend_from_slice(requirements);
+    let pip = run(&venv.join("bin/pip"), &args);
+    assert!(pip.status.success(), "{}", text(&pip));
+    venv.join("bin")
+}
+
 /// The flags and credentials that point every channel at the local servers.
 fn destinations(env: &TestEnv, workspace: &Path, oci_repository: &str) -> Vec<String> {
     vec![
@@ -135,7 +157,7 @@ fn destinations(env: &TestEnv, workspace: &Path, oci_repository: &str) -> Vec<St
 #[test]
 fn publish_installs_back_and_a_rerun_skips_everything() {
     let env = TestEnv::get();
-    let tag = "e2e";
+    let tag = &unique("e2e");
     let workspace = workspace(&env, "single-cli", tag);
     let home = workspace.parent().unwrap().join("home");
     fs::create_dir_all(&home).unwrap();
@@ -194,26 +216,14 @@ fn publish_installs_back_and_a_rerun_skips_everything() {
     );
 
     // pip installs the wheel from the index and the binary runs.
-    let venv = workspace.parent().unwrap().join("venv");
-    let python = env.tool("python3");
-    assert!(
-        run(&python, &["-m", "venv", venv.to_str().unwrap()])
-            .status
-            .success()
+    let index = format!("{}simple/", env.pypiserver);
+    let bin = pip_install(
+        &env,
+        &workspace,
+        &index,
+        &[&format!("greeter-{tag}==0.3.1")],
     );
-    let pip = run(
-        &venv.join("bin/pip"),
-        &[
-            "install",
-            "--quiet",
-            "--no-cache-dir",
-            "--index-url",
-            &format!("{}simple/", env.pypiserver),
-            &format!("greeter-{tag}==0.3.1"),
-        ],
-    );
-    assert!(pip.status.success(), "{}", text(&pip));
-    let version = run(&venv.join("bin/greeter"), &["--version"]);
+    let version = run(&bin.join("greeter"), &["--version"]);
     assert_eq!(String::from_utf8_lossy(&version.stdout), "greeter 0.3.1\n");
 
     // npm installs the launcher; only this platform's package comes along; npx runs it.
@@ -310,7 +320,7 @@ fn publish_installs_back_and_a_rerun_skips_everything() {
 #[test]
 fn changed_content_is_a_conflict_before_any_upload() {
     let env = TestEnv::get();
-    let tag = "conflict";
+    let tag = &unique("conflict");
     let workspace = workspace(&env, "single-cli", tag);
     let home = workspace.parent().unwrap().join("home");
     fs::create_dir_all(&home).unwrap();
@@ -376,7 +386,7 @@ fn changed_content_is_a_conflict_before_any_upload() {
 #[test]
 fn bad_credentials_stop_the_run_before_any_upload() {
     let env = TestEnv::get();
-    let tag = "badcreds";
+    let tag = &unique("badcreds");
     let workspace = workspace(&env, "single-cli", tag);
     let home = workspace.parent().unwrap().join("home");
     fs::create_dir_all(&home).unwrap();
@@ -405,7 +415,7 @@ fn bad_credentials_stop_the_run_before_any_upload() {
         "{output_text}"
     );
     assert!(
-        output_text.contains("npm (@badcreds/greeter): no credentials for"),
+        output_text.contains(&format!("npm (@{tag}/greeter): no credentials for")),
         "{output_text}"
     );
     assert!(
@@ -438,6 +448,29 @@ fn devpi_token_registry_and_tls_registry() {
         &repository_root().join("tests/fixtures/two-apps"),
         &workspace,
     );
+    let suffix = unique("r");
+    for (file, from, to) in [
+        (
+            "core/Cargo.toml",
+            "name = \"toolkit-core\" }",
+            format!("name = \"toolkit-core-{suffix}\" }}"),
+        ),
+        (
+            "core/Cargo.toml",
+            "ghcr.io/acme/",
+            format!("ghcr.io/acme-{suffix}/"),
+        ),
+        (
+            "cli/Cargo.toml",
+            "name = \"toolkit\",",
+            format!("name = \"toolkit-{suffix}\","),
+        ),
+    ] {
+        let path = workspace.join(file);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no `{from}`");
+        fs::write(&path, text.replace(from, &to)).unwrap();
+    }
     let home = workspace.parent().unwrap().join("home");
     fs::create_dir_all(&home).unwrap();
     dist(&workspace, "1700000000");
@@ -497,33 +530,13 @@ fn devpi_token_registry_and_tls_registry() {
             .filter(|s| s.id.starts_with("npm-publish/"))
             .all(|s| s.outcome == "excluded")
     );
-    let pip_index = format!("{}+simple/", env.devpi);
-    let venv = workspace.parent().unwrap().join("venv");
-    assert!(
-        run(
-            &env.tool("python3"),
-            &["-m", "venv", venv.to_str().unwrap()]
-        )
-        .status
-        .success()
-    );
-    let pip = run(
-        &venv.join("bin/pip"),
-        &[
-            "install",
-            "--quiet",
-            "--no-cache-dir",
-            "--pre",
-            "--no-deps",
-            "--index-url",
-            &pip_index,
-            "toolkit==2.0.0rc1",
-            "toolkit-core==2.0.0rc1",
-        ],
-    );
-    assert!(pip.status.success(), "{}", text(&pip));
+    let index = format!("{}+simple/", env.devpi);
+    let toolkit = format!("toolkit-{suffix}==2.0.0rc1");
+    let toolkit_core = format!("toolkit-core-{suffix}==2.0.0rc1");
+    let requirements = ["--pre", "--no-deps", &toolkit, &toolkit_core];
+    let bin = pip_install(&env, &workspace, &index, &requirements);
     assert_eq!(
-        String::from_utf8_lossy(&run(&venv.join("bin/tk"), &["--version"]).stdout),
+        String::from_utf8_lossy(&run(&bin.join("tk"), &["--version"]).stdout),
         "tk 2.0.0-rc.1\n"
     );
 
@@ -757,7 +770,7 @@ mod stand_in {
 #[test]
 fn trusted_publishing_without_any_configured_token() {
     let env = TestEnv::get();
-    let tag = "oidc";
+    let tag = &unique("oidc");
     let workspace = workspace(&env, "single-cli", tag);
     let home = workspace.parent().unwrap().join("home");
     fs::create_dir_all(&home).unwrap();
@@ -845,27 +858,17 @@ fn trusted_publishing_without_any_configured_token() {
     );
 
     // What landed is in the real servers, reachable without the stand-in.
-    let venv = workspace.parent().unwrap().join("venv");
-    assert!(
-        run(
-            &env.tool("python3"),
-            &["-m", "venv", venv.to_str().unwrap()]
-        )
-        .status
-        .success()
+    let index = format!("{}simple/", env.pypiserver);
+    let bin = pip_install(
+        &env,
+        &workspace,
+        &index,
+        &[&format!("greeter-{tag}==0.3.1")],
     );
-    let pip = run(
-        &venv.join("bin/pip"),
-        &[
-            "install",
-            "--quiet",
-            "--no-cache-dir",
-            "--index-url",
-            &format!("{}simple/", env.pypiserver),
-            &format!("greeter-{tag}==0.3.1"),
-        ],
+    assert_eq!(
+        String::from_utf8_lossy(&run(&bin.join("greeter"), &["--version"]).stdout),
+        "greeter 0.3.1\n"
     );
-    assert!(pip.status.success(), "{}", text(&pip));
     let packument = Command::new("curl")
         .args(["-sf", &format!("{}@{tag}%2fgreeter", env.verdaccio)])
         .output()
