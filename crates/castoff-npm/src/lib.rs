@@ -51,7 +51,12 @@ pub struct PlatformInput<'a> {
     pub target: &'static Target,
     /// `(bin name, path of the compiled binary)`: every binary in the app's `bins`, once.
     pub binaries: Vec<(String, PathBuf)>,
+    /// The CycloneDX SBOM of the binaries, shipped as [`SBOM_FILE`] (listed in `files`).
+    pub sbom: Option<Vec<u8>>,
 }
+
+/// Where a platform package carries its SBOM.
+pub const SBOM_FILE: &str = "sbom.cdx.json";
 
 /// What a launcher package is built from.
 #[derive(Debug, Clone)]
@@ -74,6 +79,7 @@ pub struct LauncherInput<'a> {
 ///         app: castoff_plan::AppId(0),
 ///         target,
 ///         binaries: vec![("greeter".into(), "target/release/greeter".into())],
+///         sbom: None,
 ///     },
 ///     out,
 /// )?;

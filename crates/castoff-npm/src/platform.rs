@@ -61,6 +61,10 @@ pub fn platform_package_contents(input: &PlatformInput<'_>) -> Result<PackageCon
         .iter()
         .map(|bin| format!("bin/{}", target.executable_name(bin)))
         .collect();
+    let mut listed_files = binary_paths.clone();
+    if input.sbom.is_some() {
+        listed_files.push(crate::SBOM_FILE.to_owned());
+    }
     let version = channel.version.version.clone();
     let description = format!(
         "The {} binary of {} for {}; install {} instead",
@@ -84,7 +88,7 @@ pub fn platform_package_contents(input: &PlatformInput<'_>) -> Result<PackageCon
         "libc",
         libc_field(&app.targets, app.crt_static, target).map(|libc| Json::strings([libc])),
     )
-    .field("files", Json::strings(&binary_paths))
+    .field("files", Json::strings(&listed_files))
     // Yarn PnP keeps packages zipped; a binary must be unpacked to be executed.
     .field("preferUnplugged", Json::Bool(true))
     .build()
@@ -111,6 +115,13 @@ pub fn platform_package_contents(input: &PlatformInput<'_>) -> Result<PackageCon
             path,
             EXECUTABLE_MODE,
         )?);
+    }
+    if let Some(sbom) = &input.sbom {
+        files.push(PackageFile {
+            path: crate::SBOM_FILE.to_owned(),
+            mode: FILE_MODE,
+            source: FileSource::Bytes(sbom.clone()),
+        });
     }
     files.extend(license_files(
         &name,

@@ -132,6 +132,7 @@ fn tarballs_match_npm_pack() {
                     app: AppId(index),
                     target,
                     binaries,
+                    sbom: None,
                 })
                 .unwrap();
                 let scratch = root.join(channel.platform_package(target).replace('/', "_"));

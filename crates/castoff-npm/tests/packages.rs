@@ -73,7 +73,7 @@ fn tarball_entries() {
     expect![[r#"
         755 <binary> package/bin/greeter
         644     1079 package/LICENSE
-        644      706 package/package.json
+        644      677 package/package.json
         644      437 package/README.md
     "#]]
     .assert_eq(&listing(&by_suffix("linux-x64-gnu").path));
@@ -91,9 +91,9 @@ fn tarball_entries() {
         644     3387 package/index.js
         644     8589 package/lib/platform.js
         644      999 package/examples/run.js
-        644      811 package/lib/config.json
+        644      808 package/lib/config.json
         644     1081 package/package.json
-        644     3587 package/README.md
+        644     3605 package/README.md
         644     5738 package/index.d.ts
         644     1330 package/examples/run.ts
     "#]]
@@ -207,6 +207,7 @@ fn errors_name_the_input_and_end_with_a_hint() {
                     .into_iter()
                     .map(|(bin, path)| (bin.to_owned(), PathBuf::from(path)))
                     .collect(),
+                sbom: None,
             },
             &out,
         )

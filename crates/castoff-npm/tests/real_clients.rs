@@ -405,6 +405,7 @@ fn publish_all(env: &TestEnv, release: &Release, work: &Path) -> Vec<BuiltPackag
                     app: AppId(0),
                     target,
                     binaries: vec![("greeter".to_owned(), binary)],
+                    sbom: None,
                 },
                 &dist,
             )
@@ -521,7 +522,9 @@ fn registry_install_selects_the_platform_package() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("package-lock.json")).unwrap())
             .unwrap();
     let gnu = &lock["packages"][format!("node_modules/{}-linux-x64-gnu", launcher.name)];
-    assert_eq!(gnu["libc"], serde_json::json!(["glibc"]), "{lock:#}");
+    // The fixture builds glibc with crt-static: the binary runs on musl systems too, so the
+    // package states no libc constraint (see `libc_field`).
+    assert_eq!(gnu["libc"], serde_json::Value::Null, "{lock:#}");
     assert_eq!(gnu["optional"], true);
 
     // Overrides of the platform pick the matching package, or none.
@@ -537,7 +540,11 @@ fn registry_install_selects_the_platform_package() {
             &["--os=linux", "--cpu=arm64", "--libc=musl"],
             &["linux-arm64-musl"],
         ),
-        (&["--os=linux", "--cpu=x64", "--libc=musl"], &[]),
+        // The x64 glibc build is static (crt-static): it serves musl systems too.
+        (
+            &["--os=linux", "--cpu=x64", "--libc=musl"],
+            &["linux-x64-gnu"],
+        ),
         (&["--os=darwin", "--cpu=x64"], &[]),
     ] {
         let (_, installed) = install_from_registry(&env, "registry-override", &spec, flags);

@@ -1,4 +1,5 @@
-//! Base images read from an OCI image layout on disk (`base = "oci-layout:<dir>"`): pick the
+//! Base images read from an OCI image layout on disk (`base = "oci-layout:<dir>"`, or the base
+//! cache that `castoff dist` pulls registry references into before building): pick the
 //! manifest for a platform from its index (nested indexes and Docker manifest lists
 //! included, attestation entries skipped), read its config as generic JSON (so fields castoff
 //! does not know survive), and copy its layers into the output layout, checking every digest.
@@ -46,6 +47,8 @@ pub(crate) struct BaseLayout {
     app: String,
     dir: PathBuf,
     index: Value,
+    /// For a pulled base, the configured reference (`registry/repo@sha256:…`).
+    reference: Option<String>,
 }
 
 /// The base image of one platform, its layers already copied into the output store.
@@ -79,6 +82,7 @@ impl BaseLayout {
             app: app.to_owned(),
             dir: dir.to_owned(),
             index: Value::Null,
+            reference: None,
         };
         let hint_copy =
             "create it with `skopeo copy docker://<image>@sha256:<digest> oci:<dir>:<tag>`";
@@ -112,6 +116,56 @@ impl BaseLayout {
         Ok(BaseLayout { index, ..layout })
     }
 
+    /// The base cache `cache` (an image layout shared by every pulled base) narrowed to the
+    /// entry `castoff dist` added for `reference`: its `index.json` entry names the reference
+    /// (`org.opencontainers.image.ref.name`) and has the pinned digest.
+    pub(crate) fn open_pulled(
+        app: &str,
+        cache: &Path,
+        reference: &str,
+    ) -> Result<BaseLayout, OciError> {
+        let not_pulled = || OciError::BaseNotPulled {
+            app: app.to_owned(),
+            reference: reference.to_owned(),
+            cache: cache.to_owned(),
+        };
+        let pinned = reference
+            .split_once('@')
+            .map(|(_, digest)| digest)
+            .ok_or_else(not_pulled)?;
+        if !cache.join("oci-layout").is_file() {
+            return Err(not_pulled());
+        }
+        let mut layout = BaseLayout::open(app, cache)?;
+        let entries: Vec<Value> = layout.index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| {
+                entry["digest"] == pinned
+                    && entry["annotations"]["org.opencontainers.image.ref.name"] == reference
+            })
+            .take(1)
+            .cloned()
+            .collect();
+        if entries.is_empty() {
+            return Err(not_pulled());
+        }
+        layout.index = serde_json::json!({ "manifests": entries });
+        layout.reference = Some(reference.to_owned());
+        Ok(layout)
+    }
+
+    /// `org.opencontainers.image.base.name` of a pulled base: the reference without its digest.
+    pub(crate) fn base_name(&self) -> Option<&str> {
+        let reference = self.reference.as_deref()?;
+        Some(
+            reference
+                .split_once('@')
+                .map_or(reference, |(name, _)| name),
+        )
+    }
+
     fn error(&self, problem: String, hint: String) -> OciError {
         OciError::BaseLayout {
             app: self.app.clone(),
@@ -122,11 +176,16 @@ impl BaseLayout {
     }
 
     fn integrity(&self, problem: String) -> OciError {
-        self.error(
-            problem,
-            "the layout is damaged or was edited; copy the base image again with `skopeo copy`"
-                .to_owned(),
-        )
+        let hint = match &self.reference {
+            Some(reference) => format!(
+                "the base cache changed after `{reference}` was pulled; run `castoff dist` again: it checks every cached blob and fetches damaged ones again"
+            ),
+            None => {
+                "the layout is damaged or was edited; copy the base image again with `skopeo copy`"
+                    .to_owned()
+            }
+        };
+        self.error(problem, hint)
     }
 
     /// Finds the image for `platform`, copies its layers into `store` and returns it.

@@ -18,6 +18,16 @@ pub enum OciError {
         source: io::Error,
     },
 
+    #[error(
+        "cannot assemble the images of `{app}` from the partial dist `{}`: {problem}\nhint: {hint}", part.display()
+    )]
+    Assemble {
+        app: String,
+        part: PathBuf,
+        problem: String,
+        hint: String,
+    },
+
     #[error("cannot write the layer of {app}: {source}")]
     Tar {
         app: String,
@@ -126,13 +136,16 @@ pub enum OciError {
     },
 
     #[error(
-        "the base image `{reference}` of `{app}` is a registry reference, and pulling from a registry \
-         needs castoff-registry's client, which is not implemented yet\n\
-         hint: copy the base into an OCI image layout and point at it: \
-         `skopeo copy docker://{reference} oci:base-image:base`, then \
-         `base = \"oci-layout:base-image\"` (relative to the package directory)"
+        "the base image `{reference}` of `{app}` is not in the base cache `{}`\n\
+         hint: `castoff dist` pulls registry bases into the cache before building; \
+         when calling the image builder directly, pull it first (castoff's `base::pull_bases`)",
+        cache.display()
     )]
-    RegistryBaseUnsupported { app: String, reference: String },
+    BaseNotPulled {
+        app: String,
+        reference: String,
+        cache: PathBuf,
+    },
 
     #[error("base image layout `{}` of `{app}`: {problem}\nhint: {hint}", dir.display())]
     BaseLayout {

@@ -18,6 +18,7 @@
 //! every file goes through a temporary name.
 
 mod archive;
+mod assemble;
 mod base;
 mod blobs;
 mod deploy;
@@ -35,6 +36,7 @@ use castoff_plan::target::OciPlatform;
 use castoff_plan::{AppId, Release, Target};
 use serde_json::json;
 
+pub use assemble::assemble_images;
 pub use blobs::{CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 pub use deploy::write_deploy_examples;
 pub use error::OciError;
@@ -52,7 +54,15 @@ pub struct ImageInput {
     pub target: &'static Target,
     /// `(bin name, path of the compiled binary)`: every binary in the app's `bins`, once.
     pub binaries: Vec<(String, PathBuf)>,
+    /// The CycloneDX SBOM of this platform's binaries: stored in the layout as an OCI 1.1
+    /// artifact whose `subject` is this platform's image manifest (see [`SBOM_ARTIFACT_TYPE`]).
+    pub sbom: Option<Vec<u8>>,
 }
+
+/// `artifactType` of the SBOM artifacts (and media type of their one layer).
+pub const SBOM_ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
+/// Media type of the empty config of an artifact manifest (OCI 1.1).
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// Settings shared by every platform of a build.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +102,10 @@ pub struct BuiltImage {
     pub archive_size: u64,
     /// Lower-case hex SHA-256 of the archive file.
     pub archive_sha256: String,
+    /// `sha256:` of the SBOM artifact manifest whose subject is this image, when one was
+    /// attached. A registry with the referrers API lists it under the image; without one, it is
+    /// pushed under the tag `sha256-<hex of the image manifest digest>` (the OCI 1.1 fallback).
+    pub sbom_manifest_digest: Option<String>,
 }
 
 /// Everything [`build_images`] wrote for one app.
@@ -118,6 +132,14 @@ impl BuiltIndex {
     }
 }
 
+/// The base cache under a Cargo target directory: `<target>/castoff/base-cache/`, one OCI image
+/// layout holding every base image pulled from a registry (blobs shared between bases), with an
+/// `index.json` entry per pinned reference (`org.opencontainers.image.ref.name` = the reference
+/// as configured). `castoff dist` fills it before building; [`build_images`] only reads it.
+pub fn base_cache_dir(target_directory: &Path) -> PathBuf {
+    target_directory.join("castoff").join("base-cache")
+}
+
 /// Builds one image per input platform of `app`, the index over them, the image layout
 /// `dist_dir/oci/<app>/` and one `docker load` archive per platform.
 pub fn build_images(
@@ -140,12 +162,11 @@ pub fn build_images(
     check_extra_files(release, app, oci)?;
     let base = match &oci.base {
         BaseImage::Scratch => None,
-        BaseImage::Reference(reference) => {
-            return Err(OciError::RegistryBaseUnsupported {
-                app: name,
-                reference: reference.clone(),
-            });
-        }
+        BaseImage::Reference(reference) => Some(base::BaseLayout::open_pulled(
+            &name,
+            &base_cache_dir(&release.target_directory),
+            reference,
+        )?),
         BaseImage::Layout(dir) => Some(base::BaseLayout::open(&name, dir)?),
     };
 
@@ -164,6 +185,7 @@ pub fn build_images(
 
     struct Written {
         image: BuiltImage,
+        sbom: Option<Descriptor>,
         manifest: Descriptor,
         config: Descriptor,
         layers: Vec<Descriptor>,
@@ -193,6 +215,12 @@ pub fn build_images(
             manifest_annotations.insert(
                 "org.opencontainers.image.base.digest".to_owned(),
                 json!(base_image.manifest_digest),
+            );
+        }
+        if let Some(base_name) = base.as_ref().and_then(base::BaseLayout::base_name) {
+            manifest_annotations.insert(
+                "org.opencontainers.image.base.name".to_owned(),
+                json!(base_name),
             );
         }
         layers.push(Descriptor::new(
@@ -228,6 +256,16 @@ pub fn build_images(
             .collect();
         let compressed_size =
             manifest.size + config.size + layers.iter().map(|layer| layer.size).sum::<u64>();
+        let sbom = match &input.sbom {
+            Some(sbom) => Some(put_sbom_artifact(
+                &store,
+                &name,
+                sbom,
+                &manifest,
+                options.source_date_epoch,
+            )?),
+            None => None,
+        };
         written.push(Written {
             image: BuiltImage {
                 target: input.target,
@@ -241,7 +279,9 @@ pub fn build_images(
                 archive: oci_dir.join(archive_name(&name, platform)),
                 archive_size: 0,
                 archive_sha256: String::new(),
+                sbom_manifest_digest: sbom.as_ref().map(|sbom| sbom.digest.clone()),
             },
+            sbom,
             manifest,
             config,
             layers,
@@ -249,22 +289,8 @@ pub fn build_images(
     }
 
     let manifests: Vec<Descriptor> = written.iter().map(|w| w.manifest.clone()).collect();
-    let index_json = document::image_index(&manifests, &annotations);
-    let index = Descriptor::new(INDEX_MEDIA_TYPE, store.put(&canonical(&index_json))?);
-    let mut entry = index.clone();
-    entry
-        .annotations
-        .insert("org.opencontainers.image.ref.name".to_owned(), json!(tag));
-    let layout_index = json!({
-        "schemaVersion": 2,
-        "mediaType": INDEX_MEDIA_TYPE,
-        "manifests": [entry.to_json()],
-    });
-    blobs::write_file_atomically(
-        &store.root().join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )?;
-    blobs::write_file_atomically(&store.root().join("index.json"), &canonical(&layout_index))?;
+    let referrers: Vec<Descriptor> = written.iter().filter_map(|w| w.sbom.clone()).collect();
+    let index = write_layout_index(&store, &manifests, &referrers, &annotations, &tag)?;
     partial.commit(&layout_dir)?;
 
     let repo_tag = format!("{}:{tag}", oci.repository);
@@ -298,8 +324,78 @@ pub fn build_images(
     })
 }
 
+/// Writes the multi-platform index over `manifests` (already in platform order) into the
+/// store, then the layout's `oci-layout` and `index.json`: the index named by the version tag,
+/// followed by the SBOM artifacts (`referrers`) in the same order as their subjects. One code
+/// path for `build_images` and `assemble_images`, so a merged layout is byte-identical to one
+/// built in a single run.
+pub(crate) fn write_layout_index(
+    store: &BlobStore,
+    manifests: &[Descriptor],
+    referrers: &[Descriptor],
+    annotations: &serde_json::Map<String, serde_json::Value>,
+    tag: &str,
+) -> Result<Descriptor, OciError> {
+    let index_json = document::image_index(manifests, annotations);
+    let index = Descriptor::new(INDEX_MEDIA_TYPE, store.put(&canonical(&index_json))?);
+    let mut entry = index.clone();
+    entry
+        .annotations
+        .insert("org.opencontainers.image.ref.name".to_owned(), json!(tag));
+    let mut entries = vec![entry.to_json()];
+    entries.extend(referrers.iter().map(|referrer| {
+        let mut value = referrer.to_json();
+        value["artifactType"] = json!(SBOM_ARTIFACT_TYPE);
+        value
+    }));
+    let layout_index = json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": entries,
+    });
+    blobs::write_file_atomically(
+        &store.root().join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    blobs::write_file_atomically(&store.root().join("index.json"), &canonical(&layout_index))?;
+    Ok(index)
+}
+
+/// Stores `sbom` and an OCI 1.1 artifact manifest (empty config, the SBOM as its one layer)
+/// whose `subject` is `image`; returns the artifact manifest's descriptor.
+fn put_sbom_artifact(
+    store: &BlobStore,
+    app: &str,
+    sbom: &[u8],
+    image: &Descriptor,
+    source_date_epoch: u64,
+) -> Result<Descriptor, OciError> {
+    let empty = Descriptor::new(EMPTY_MEDIA_TYPE, store.put(b"{}")?);
+    let mut layer = Descriptor::new(SBOM_ARTIFACT_TYPE, store.put(sbom)?);
+    layer.annotations.insert(
+        "org.opencontainers.image.title".to_owned(),
+        json!(format!("{app}.cdx.json")),
+    );
+    let subject = Descriptor::new(MANIFEST_MEDIA_TYPE, (image.digest.clone(), image.size));
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "artifactType": SBOM_ARTIFACT_TYPE,
+        "config": empty.to_json(),
+        "layers": [layer.to_json()],
+        "subject": subject.to_json(),
+        "annotations": {
+            "org.opencontainers.image.created": json::rfc3339(source_date_epoch),
+        },
+    });
+    Ok(Descriptor::new(
+        MANIFEST_MEDIA_TYPE,
+        store.put(&canonical(&manifest))?,
+    ))
+}
+
 /// `<app>-<os>-<arch>.tar`, with `-<variant>` for 32-bit arm where the variant matters.
-fn archive_name(app: &str, platform: &OciPlatform) -> String {
+pub(crate) fn archive_name(app: &str, platform: &OciPlatform) -> String {
     match platform.variant {
         Some(variant) if platform.architecture == "arm" => {
             format!(
@@ -522,13 +618,13 @@ fn layer_summary(entries: &[LayerEntry]) -> String {
 
 /// A directory being assembled under a temporary name: removed on drop unless committed.
 #[derive(Debug)]
-struct PartialDir {
-    path: PathBuf,
+pub(crate) struct PartialDir {
+    pub(crate) path: PathBuf,
     committed: bool,
 }
 
 impl PartialDir {
-    fn new(path: PathBuf) -> Result<PartialDir, OciError> {
+    pub(crate) fn new(path: PathBuf) -> Result<PartialDir, OciError> {
         if path.exists() {
             fs::remove_dir_all(&path).map_err(OciError::io("remove the leftover", &path))?;
         }
@@ -540,7 +636,7 @@ impl PartialDir {
     }
 
     /// Replaces `target` with this directory.
-    fn commit(mut self, target: &Path) -> Result<(), OciError> {
+    pub(crate) fn commit(mut self, target: &Path) -> Result<(), OciError> {
         if target.exists() {
             fs::remove_dir_all(target).map_err(OciError::io("remove the previous", target))?;
         }

@@ -262,9 +262,12 @@ fn extra_file_over_a_binary_or_the_scratch_files() {
 }
 
 #[test]
-fn registry_base_is_not_supported_yet() {
+fn registry_base_must_be_pulled_first() {
     let tmp = temp_dir("refuse-registry-base");
     let (mut release, inputs) = pinger(&tmp);
+    // castoff's `dist` pulls registry bases into `<target>/castoff/base-cache/` before
+    // building; the image builder itself never opens a socket.
+    release.target_directory = tmp.join("target");
     release.apps[0].oci.as_mut().unwrap().base = BaseImage::Reference(
         "gcr.io/distroless/static-debian12@sha256:0000000000000000000000000000000000000000000000000000000000000000"
             .to_owned(),
@@ -274,8 +277,8 @@ fn registry_base_is_not_supported_yet() {
         inputs,
         &tmp,
         expect![[r#"
-            the base image `gcr.io/distroless/static-debian12@sha256:0000000000000000000000000000000000000000000000000000000000000000` of `pinger` is a registry reference, and pulling from a registry needs castoff-registry's client, which is not implemented yet
-            hint: copy the base into an OCI image layout and point at it: `skopeo copy docker://gcr.io/distroless/static-debian12@sha256:0000000000000000000000000000000000000000000000000000000000000000 oci:base-image:base`, then `base = "oci-layout:base-image"` (relative to the package directory)"#]],
+            the base image `gcr.io/distroless/static-debian12@sha256:0000000000000000000000000000000000000000000000000000000000000000` of `pinger` is not in the base cache `<tmp>/target/castoff/base-cache`
+            hint: `castoff dist` pulls registry bases into the cache before building; when calling the image builder directly, pull it first (castoff's `base::pull_bases`)"#]],
     );
 }
 

@@ -16,9 +16,27 @@ pub struct Manifest {
     pub schema_version: u32,
     /// castoff version that wrote the manifest.
     pub castoff_version: String,
+    /// `SOURCE_DATE_EPOCH` the artifacts were built with (none in a plan). A merge refuses
+    /// partial dists built with different ones: their timestamps would disagree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_date_epoch: Option<u64>,
+    /// Present when this dist covers only some of the release's targets (`dist --target` on
+    /// one CI runner): it is meant to be merged (`dist --merge`), not published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<PartialDist>,
     pub apps: Vec<ManifestApp>,
     pub artifacts: Vec<ManifestArtifact>,
     pub steps: Vec<ManifestStep>,
+}
+
+/// What a partial dist covers, out of what the release plans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartialDist {
+    /// Targets whose artifacts this dist holds.
+    pub targets: Vec<String>,
+    /// Every target the workspace configures, which a complete dist holds.
+    pub planned_targets: Vec<String>,
 }
 
 /// A released package and its channel coordinates.
@@ -153,7 +171,7 @@ impl Manifest {
             .map(|(index, artifact)| {
                 let app = &release.apps[artifact.app.0];
                 let registry_name = match artifact.kind {
-                    ArtifactKind::Binary => None,
+                    ArtifactKind::Binary | ArtifactKind::Sbom | ArtifactKind::Archive => None,
                     ArtifactKind::Wheel => app.python.as_ref().map(|p| p.name.clone()),
                     ArtifactKind::NpmPlatform => app
                         .npm
@@ -210,6 +228,8 @@ impl Manifest {
         Manifest {
             schema_version: SCHEMA_VERSION,
             castoff_version: castoff_version.to_owned(),
+            source_date_epoch: None,
+            partial: None,
             apps,
             artifacts,
             steps,

@@ -105,6 +105,12 @@ pub fn check_npm_name(name: &str) -> Result<(), String> {
 /// registry part is required (castoff never guesses Docker Hub); path components follow the
 /// distribution spec: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
 pub fn check_oci_repository(repository: &str) -> Result<(), String> {
+    let host = repository.split('/').next().unwrap_or_default();
+    if repository.contains("://") || host.contains('@') {
+        return Err(
+            "a repository is no URL and holds no credentials: give those to `castoff publish` through the environment or a credential store".to_owned(),
+        );
+    }
     if repository.contains('@')
         || repository
             .rsplit('/')
@@ -140,6 +146,17 @@ pub fn check_oci_repository(repository: &str) -> Result<(), String> {
         return Err("a repository name may be at most 255 characters long".to_owned());
     }
     Ok(())
+}
+
+/// `text` with the user information of a URL or `user:password@host` reference replaced by
+/// `<redacted>`, so a credential written into a registry address never reaches a message.
+pub fn redact_userinfo(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let authority_end = text[start..].find('/').map_or(text.len(), |i| start + i);
+    match text[start..authority_end].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &text[..start], &text[start + at..]),
+        None => text.to_owned(),
+    }
 }
 
 fn is_path_component(component: &str) -> bool {
@@ -244,5 +261,21 @@ mod tests {
             Err("path component"),
         );
         check(check_oci_repository, "ghcr.io:x/acme", Err("not a port"));
+        check(
+            check_oci_repository,
+            "https://ghcr.io/acme/greeter",
+            Err("holds no credentials"),
+        );
+        check(
+            check_oci_repository,
+            "user:pw@ghcr.io/acme/greeter",
+            Err("holds no credentials"),
+        );
+        assert_eq!(
+            redact_userinfo("https://user:pw@ghcr.io/a/b@sha256:0"),
+            "https://<redacted>@ghcr.io/a/b@sha256:0"
+        );
+        assert_eq!(redact_userinfo("u:p@host:5000/a"), "<redacted>@host:5000/a");
+        assert_eq!(redact_userinfo("ghcr.io/a/b@sha256:0"), "ghcr.io/a/b@sha256:0");
     }
 }

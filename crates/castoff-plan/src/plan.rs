@@ -89,6 +89,23 @@ pub struct Package {
     pub authors: Vec<String>,
 }
 
+impl App {
+    /// File name of the direct-download archive of one target:
+    /// `greeter-0.3.1-x86_64-unknown-linux-gnu.tar.gz`, `.zip` for Windows (where a `.zip`
+    /// opens without extra tools and `.tar.gz` does not).
+    pub fn archive_file_name(&self, target: &Target) -> String {
+        let extension = if target.os == crate::target::Os::Windows {
+            "zip"
+        } else {
+            "tar.gz"
+        };
+        format!(
+            "{}-{}-{}.{extension}",
+            self.package.name, self.package.version, target.triple
+        )
+    }
+}
+
 impl Package {
     /// The directory holding the package's `Cargo.toml`.
     pub fn directory(&self) -> &Path {
@@ -207,6 +224,11 @@ pub struct ExtraFile {
 pub enum ArtifactKind {
     /// The app's compiled binaries for one target.
     Binary,
+    /// The CycloneDX SBOM of one target's binary (its resolved dependency graph); embedded in
+    /// the wheel, the npm platform package and attached to the image.
+    Sbom,
+    /// A direct-download archive of one target: `.tar.gz` on Unix, `.zip` on Windows.
+    Archive,
     Wheel,
     NpmPlatform,
     NpmLauncher,
@@ -219,6 +241,8 @@ impl ArtifactKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ArtifactKind::Binary => "binary",
+            ArtifactKind::Sbom => "sbom",
+            ArtifactKind::Archive => "archive",
             ArtifactKind::Wheel => "wheel",
             ArtifactKind::NpmPlatform => "npm-platform",
             ArtifactKind::NpmLauncher => "npm-launcher",
@@ -891,7 +915,7 @@ fn plan_oci(
     if let Err(problem) = names::check_oci_repository(&config.repository) {
         fail(
             key("repository"),
-            format!("`{}`: {problem}", config.repository),
+            format!("`{}`: {problem}", names::redact_userinfo(&config.repository)),
             "write it as `registry/namespace/name`, e.g. `ghcr.io/acme/greeter`".to_owned(),
         );
     }
@@ -948,6 +972,15 @@ fn plan_oci(
             format!("`{workdir}` is not an absolute, normalized path"),
             "write it like `/srv/app`".to_owned(),
         );
+    }
+    for name in config.env.keys() {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            fail(
+                key(&format!("env.{name}")),
+                format!("`{name}` is not an environment variable name"),
+                "use a name without `=`, e.g. `RUST_LOG`".to_owned(),
+            );
+        }
     }
     if config.ports.contains(&0) {
         fail(
@@ -1307,6 +1340,24 @@ fn assemble(workspace_root: PathBuf, target_directory: PathBuf, apps: Vec<App>) 
                     app: id,
                     target: Some(target),
                     inputs: Vec::new(),
+                },
+            );
+            push_artifact(
+                &mut artifacts,
+                Artifact {
+                    kind: ArtifactKind::Sbom,
+                    app: id,
+                    target: Some(target),
+                    inputs: vec![binary],
+                },
+            );
+            push_artifact(
+                &mut artifacts,
+                Artifact {
+                    kind: ArtifactKind::Archive,
+                    app: id,
+                    target: Some(target),
+                    inputs: vec![binary],
                 },
             );
             if app.python.is_some() {

@@ -11,6 +11,10 @@ fn describe(release: &Release, id: ArtifactId) -> String {
     let app = &release.apps[artifact.app.0];
     match artifact.kind {
         ArtifactKind::Binary => app.bins.join(", "),
+        ArtifactKind::Sbom => "CycloneDX JSON".to_owned(),
+        ArtifactKind::Archive => artifact
+            .target
+            .map_or_else(String::new, |target| app.archive_file_name(target)),
         ArtifactKind::Wheel => app.python.as_ref().map_or_else(String::new, |python| {
             format!("{} {} (PyPI)", python.name, python.version)
         }),

@@ -5,6 +5,8 @@
 //! hands URLs, credentials and tool paths over through these variables. A test that runs
 //! without them panics with instructions instead of skipping: a skipped test looks green.
 
+pub mod binaries;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -26,6 +26,11 @@ pub enum WheelError {
         known: String,
     },
 
+    #[error(
+        "SBOM file name `{file_name}` of package `{package}` is not a plain file name\nhint: name it like `{package}.cyclonedx.json`: no directories, not hidden"
+    )]
+    SbomFileName { package: String, file_name: String },
+
     #[error("cannot read {}: {source}\nhint: {hint}", path.display())]
     Read {
         path: PathBuf,

@@ -43,6 +43,9 @@ pub struct WheelInput<'a> {
     pub binaries: Vec<(String, PathBuf)>,
     /// SOURCE_DATE_EPOCH (seconds); zip timestamps are clamped to >= 1980-01-01.
     pub source_date_epoch: u64,
+    /// SBOM documents, `(file name, contents)`, stored as `.dist-info/sboms/<file name>`
+    /// (PEP 770), e.g. `("greeter.cyclonedx.json", …)`.
+    pub sboms: Vec<(String, Vec<u8>)>,
 }
 
 /// A wheel written to disk.
@@ -207,6 +210,19 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
             path: format!("{dist_info}/licenses/{}", license.path),
             mode: 0o644,
             contents: license.contents,
+        });
+    }
+    for (file_name, contents) in &input.sboms {
+        if file_name.is_empty() || file_name.contains(['/', '\\']) || file_name.starts_with('.') {
+            return Err(WheelError::SbomFileName {
+                package: package.name.clone(),
+                file_name: file_name.clone(),
+            });
+        }
+        dist_info_entries.push(WheelEntry {
+            path: format!("{dist_info}/sboms/{file_name}"),
+            mode: 0o644,
+            contents: contents.clone(),
         });
     }
     dist_info_entries.sort_by(|a, b| a.path.cmp(&b.path));

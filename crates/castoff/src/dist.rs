@@ -67,6 +67,10 @@ pub fn source_date_epoch() -> anyhow::Result<u64> {
 
 /// Builds every artifact of `release` into `options.dist_dir`.
 pub fn dist(release: &Release, options: &DistOptions) -> anyhow::Result<DistOutcome> {
+    // Registry base images: pulled into the base cache before anything is built (base.rs);
+    // castoff-oci reads them there. The only network access of `dist`, none when cached.
+    crate::base::pull_bases(release)?;
+
     let binaries = binaries(release, options.no_build)?;
 
     let staging = staging_dir(&options.dist_dir)?;

@@ -2,6 +2,7 @@
 //! and `publish`, callable from another workspace's xtask.
 
 pub mod archive;
+pub mod base;
 pub mod cli;
 pub mod dist;
 pub mod dist_cli;

@@ -318,6 +318,22 @@ fn verify_layout(dir: &Path, index_digest: Option<&str>) -> Result<(), String> {
         if !blobs.join(hex).is_file() {
             return Err(format!("the index {index} is missing"));
         }
+        // Every manifest, config and layer the index reaches must be there too, so a missing
+        // blob stops the run before the first upload rather than in the middle of it.
+        let layout = OciLayout::open(dir).map_err(|error| error.to_string())?;
+        let mut pending: Vec<Digest> = vec![index.parse()?];
+        while let Some(digest) = pending.pop() {
+            let blob = layout.manifest(&digest).map_err(|error| error.to_string())?;
+            for descriptor in &blob.blobs {
+                if !layout.blob_path(&descriptor.digest).is_file() {
+                    return Err(format!(
+                        "blob {} (referenced by {digest}) is missing",
+                        descriptor.digest
+                    ));
+                }
+            }
+            pending.extend(blob.children.into_iter().map(|child| child.digest));
+        }
     }
     Ok(())
 }

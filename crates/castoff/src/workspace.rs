@@ -26,8 +26,11 @@ pub fn load(manifest_path: Option<&Path>, options: &PlanOptions) -> Result<Relea
         .exec()
         .map_err(anyhow::Error::from)
         .with_context(|| match manifest_path {
-            Some(path) => format!("could not read the workspace at {}", path.display()),
-            None => "could not read the workspace in the current directory".to_owned(),
+            Some(path) => format!(
+                "could not read the workspace at {}\nhint: fix what Cargo reports above; `cargo metadata` must succeed",
+                path.display()
+            ),
+            None => "could not read the workspace in the current directory\nhint: run castoff inside a Cargo workspace or pass --manifest-path; `cargo metadata` must succeed".to_owned(),
         })
         .map_err(LoadError::Cargo)?;
     castoff_plan::plan(&metadata, options).map_err(LoadError::Config)

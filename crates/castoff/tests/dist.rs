@@ -11,7 +11,10 @@ use castoff_plan::Manifest;
 use expect_test::expect;
 
 fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -44,7 +47,11 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let relative = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let relative = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 out.insert(relative, fs::read(&path).unwrap());
             }
         }
@@ -76,7 +83,10 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         second_files.keys().collect::<Vec<_>>()
     );
     for (path, bytes) in &first_files {
-        assert!(bytes == &second_files[path], "{path} differs between two dist runs");
+        assert!(
+            bytes == &second_files[path],
+            "{path} differs between two dist runs"
+        );
     }
 
     // Only the blobs' names depend on the binary's bytes; the rest of the layout is fixed.
@@ -87,6 +97,8 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         .collect();
     expect![[r#"
         SHA256SUMS
+        archives/greeter-0.3.1-x86_64-unknown-linux-gnu.tar.gz
+        install.sh
         manifest.json
         npm/acme-greeter-0.3.1.tgz
         npm/acme-greeter-linux-x64-gnu-0.3.1.tgz
@@ -94,6 +106,7 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         oci/greeter/index.json
         oci/greeter/oci-layout
         python/greeter-0.3.1-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.musllinux_1_1_x86_64.whl
+        sbom/greeter-0.3.1-x86_64-unknown-linux-gnu.cdx.json
     "#]]
     .assert_eq(&listing);
 
@@ -104,7 +117,12 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         match artifact.kind.as_str() {
             "binary" => assert!(artifact.sha256.is_some(), "{artifact:?}"),
             "oci-index" => {
-                assert!(artifact.digest.as_deref().is_some_and(|d| d.starts_with("sha256:")));
+                assert!(
+                    artifact
+                        .digest
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with("sha256:"))
+                );
                 assert_eq!(artifact.path.as_deref(), Some("oci/greeter"));
             }
             _ => {
@@ -113,14 +131,26 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
                 assert_eq!(artifact.size, Some(bytes.len() as u64), "{path}");
                 assert_eq!(
                     artifact.sha256.as_deref(),
-                    Some(castoff_archive::digest::hex(&castoff_archive::digest::sha256(bytes)).as_str()),
+                    Some(
+                        castoff_archive::digest::hex(&castoff_archive::digest::sha256(bytes))
+                            .as_str()
+                    ),
                     "{path}"
                 );
             }
         }
     }
-    let npm = parsed.artifacts.iter().find(|a| a.kind == "npm-launcher").unwrap();
-    assert!(npm.digest.as_deref().is_some_and(|d| d.starts_with("sha512-")), "{npm:?}");
+    let npm = parsed
+        .artifacts
+        .iter()
+        .find(|a| a.kind == "npm-launcher")
+        .unwrap();
+    assert!(
+        npm.digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("sha512-")),
+        "{npm:?}"
+    );
 
     // `sha256sum -c` (GNU coreutils) accepts SHA256SUMS as written.
     let check = Command::new("sha256sum")
@@ -130,7 +160,7 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         .expect("sha256sum (coreutils) is required");
     assert_success(&check, "sha256sum --check");
     let checked = String::from_utf8_lossy(&check.stdout);
-    assert_eq!(checked.matches(": OK").count(), 4, "{checked}");
+    assert_eq!(checked.matches(": OK").count(), 7, "{checked}");
 }
 
 /// A dist that fails part-way (here: the image of a dynamically linked binary on `scratch`,
@@ -157,7 +187,10 @@ fn failed_dist_leaves_the_previous_dist_untouched() {
     let output = dist(&workspace.join("Cargo.toml"), &dist_dir);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("error: could not build the image of greeter"), "{stderr}");
+    assert!(
+        stderr.contains("error: could not build the image of greeter"),
+        "{stderr}"
+    );
     assert!(stderr.contains("is dynamically linked"), "{stderr}");
     assert!(stderr.contains("hint: "), "{stderr}");
 
@@ -167,7 +200,10 @@ fn failed_dist_leaves_the_previous_dist_untouched() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.contains("castoff-staging"))
         .collect();
-    assert!(leftovers.is_empty(), "staging directories left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "staging directories left behind: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -176,7 +212,13 @@ fn no_build_names_the_missing_binary() {
     let workspace = scratch.join("workspace");
     let fixture = repository_root().join("tests/fixtures/single-cli");
     fs::create_dir_all(workspace.join("src")).unwrap();
-    for file in ["README.md", "LICENSE", "Cargo.lock", "Cargo.toml", "src/main.rs"] {
+    for file in [
+        "README.md",
+        "LICENSE",
+        "Cargo.lock",
+        "Cargo.toml",
+        "src/main.rs",
+    ] {
         fs::copy(fixture.join(file), workspace.join(file)).unwrap();
     }
     let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
@@ -186,7 +228,10 @@ fn no_build_names_the_missing_binary() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("error: binary `greeter` for x86_64-unknown-linux-gnu is missing at "), "{stderr}");
+    assert!(
+        stderr.contains("error: binary `greeter` for x86_64-unknown-linux-gnu is missing at "),
+        "{stderr}"
+    );
     assert!(stderr.contains("hint: build it with `cargo build --release --target x86_64-unknown-linux-gnu -p greeter`"), "{stderr}");
     assert!(!workspace.join("dist").exists());
 }

@@ -8,7 +8,10 @@ use castoff_plan::Manifest;
 use expect_test::{ExpectFile, expect_file};
 
 fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn castoff(args: &[&str]) -> Output {
@@ -31,7 +34,10 @@ fn plan(manifest: &Path, format: &str) -> String {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    repository_root().join("tests/fixtures").join(name).join("Cargo.toml")
+    repository_root()
+        .join("tests/fixtures")
+        .join(name)
+        .join("Cargo.toml")
 }
 
 /// Checks all four formats of one workspace against its snapshots, and what each format
@@ -55,7 +61,10 @@ fn check_workspace(
     for step in &parsed.steps {
         assert!(artifact_ids.contains(&step.artifact.as_str()), "{step:?}");
         for after in &step.after {
-            assert!(step_ids.contains(&after.as_str()), "{step:?} waits for unknown {after}");
+            assert!(
+                step_ids.contains(&after.as_str()),
+                "{step:?} waits for unknown {after}"
+            );
         }
     }
 
@@ -66,7 +75,9 @@ fn check_workspace(
     let matrix_text = plan(manifest, "github-matrix");
     matrix.assert_eq(&matrix_text);
     let matrix_json: serde_json::Value = serde_json::from_str(&matrix_text).unwrap();
-    let include = matrix_json["include"].as_array().expect("matrix has `include`");
+    let include = matrix_json["include"]
+        .as_array()
+        .expect("matrix has `include`");
     assert!(!include.is_empty());
     for entry in include {
         for key in ["target", "runner", "packages"] {
@@ -84,7 +95,12 @@ fn assert_renders_with_graphviz(dot_text: &str) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("Graphviz `dot` is required (`cargo xtask test` installs the graphviz package)");
-    child.stdin.take().unwrap().write_all(dot_text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dot_text.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
@@ -145,13 +161,35 @@ fn this_repository() {
 fn dependent_app_is_published_after_its_dependency() {
     let json = plan(&fixture("two-apps"), "json");
     let manifest = Manifest::from_json(&json).unwrap();
-    let step = |id: &str| manifest.steps.iter().find(|s| s.id == id).unwrap_or_else(|| panic!("no step {id}"));
+    let step = |id: &str| {
+        manifest
+            .steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("no step {id}"))
+    };
     let wheel = step("pypi-upload/toolkit/x86_64-unknown-linux-gnu");
-    assert!(wheel.after.contains(&"pypi-upload/toolkit-core/x86_64-unknown-linux-gnu".to_owned()));
+    assert!(
+        wheel
+            .after
+            .contains(&"pypi-upload/toolkit-core/x86_64-unknown-linux-gnu".to_owned())
+    );
     let launcher = step("npm-publish/toolkit");
-    assert!(launcher.after.contains(&"npm-publish/toolkit-core".to_owned()));
-    assert!(launcher.after.contains(&"npm-publish/toolkit/x86_64-unknown-linux-musl".to_owned()));
-    let toolkit = manifest.apps.iter().find(|app| app.name == "toolkit").unwrap();
+    assert!(
+        launcher
+            .after
+            .contains(&"npm-publish/toolkit-core".to_owned())
+    );
+    assert!(
+        launcher
+            .after
+            .contains(&"npm-publish/toolkit/x86_64-unknown-linux-musl".to_owned())
+    );
+    let toolkit = manifest
+        .apps
+        .iter()
+        .find(|app| app.name == "toolkit")
+        .unwrap();
     assert_eq!(
         toolkit.python.as_ref().unwrap().requires_dist,
         ["toolkit-core==2.0.0rc1", "colorama>=0.4"]
@@ -163,7 +201,17 @@ fn dependent_app_is_published_after_its_dependency() {
 fn narrowing() {
     let manifest = fixture("two-apps");
     let manifest = manifest.to_str().unwrap();
-    let output = castoff(&["plan", "--manifest-path", manifest, "-p", "toolkit-core", "--target", "x86_64-unknown-linux-musl", "--format", "json"]);
+    let output = castoff(&[
+        "plan",
+        "--manifest-path",
+        manifest,
+        "-p",
+        "toolkit-core",
+        "--target",
+        "x86_64-unknown-linux-musl",
+        "--format",
+        "json",
+    ]);
     assert!(output.status.success());
     let parsed = Manifest::from_json(std::str::from_utf8(&output.stdout).unwrap()).unwrap();
     assert_eq!(parsed.apps.len(), 1);
@@ -172,13 +220,28 @@ fn narrowing() {
     let output = castoff(&["plan", "--manifest-path", manifest, "-p", "nope"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("`nope` is not a released package"), "{stderr}");
-    assert!(stderr.contains("hint: released packages: toolkit-core, toolkit"), "{stderr}");
+    assert!(
+        stderr.contains("`nope` is not a released package"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: released packages: toolkit-core, toolkit"),
+        "{stderr}"
+    );
 
-    let output = castoff(&["plan", "--manifest-path", manifest, "--target", "aarch64-apple-darwin"]);
+    let output = castoff(&[
+        "plan",
+        "--manifest-path",
+        manifest,
+        "--target",
+        "aarch64-apple-darwin",
+    ]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("no released package is built for `aarch64-apple-darwin`"), "{stderr}");
+    assert!(
+        stderr.contains("no released package is built for `aarch64-apple-darwin`"),
+        "{stderr}"
+    );
 }
 
 /// Each broken fixture fails before any work with exit code 2 and a message naming the
@@ -194,33 +257,51 @@ fn check_broken(name: &str, expect: ExpectFile) {
         .replace(fixtures.to_str().unwrap(), "$FIXTURES");
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(stderr.contains("\nhint: "), "{stderr}");
-    assert!(stderr.contains("$FIXTURES/broken/"), "names the file: {stderr}");
+    assert!(
+        stderr.contains("$FIXTURES/broken/"),
+        "names the file: {stderr}"
+    );
     expect.assert_eq(&stderr);
 }
 
 #[test]
 fn broken_unknown_key() {
-    check_broken("unknown-key", expect_file!["snapshots/broken-unknown-key.stderr"]);
+    check_broken(
+        "unknown-key",
+        expect_file!["snapshots/broken-unknown-key.stderr"],
+    );
 }
 
 #[test]
 fn broken_bad_version() {
-    check_broken("bad-version", expect_file!["snapshots/broken-bad-version.stderr"]);
+    check_broken(
+        "bad-version",
+        expect_file!["snapshots/broken-bad-version.stderr"],
+    );
 }
 
 #[test]
 fn broken_unknown_target() {
-    check_broken("unknown-target", expect_file!["snapshots/broken-unknown-target.stderr"]);
+    check_broken(
+        "unknown-target",
+        expect_file!["snapshots/broken-unknown-target.stderr"],
+    );
 }
 
 #[test]
 fn broken_dependency_cycle() {
-    check_broken("dependency-cycle", expect_file!["snapshots/broken-dependency-cycle.stderr"]);
+    check_broken(
+        "dependency-cycle",
+        expect_file!["snapshots/broken-dependency-cycle.stderr"],
+    );
 }
 
 #[test]
 fn broken_missing_binary() {
-    check_broken("missing-binary", expect_file!["snapshots/broken-missing-binary.stderr"]);
+    check_broken(
+        "missing-binary",
+        expect_file!["snapshots/broken-missing-binary.stderr"],
+    );
 }
 
 #[test]
@@ -228,5 +309,8 @@ fn not_a_workspace() {
     let output = castoff(&["plan", "--manifest-path", "/nonexistent/Cargo.toml"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("error: could not read the workspace at /nonexistent/Cargo.toml"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: could not read the workspace at /nonexistent/Cargo.toml"),
+        "{stderr}"
+    );
 }

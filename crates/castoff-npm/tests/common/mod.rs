@@ -106,6 +106,7 @@ pub fn build_fixture(fixture: &str, out_dir: &Path) -> BuiltFixture {
                     app: AppId(index),
                     target,
                     binaries,
+                    sbom: None,
                 },
                 out_dir,
             )

@@ -81,47 +81,7 @@ pub fn fixture_binary(fixture: &str, bin: &str, linking: Linking) -> PathBuf {
 /// x86-64 it really runs: it prints `text` and exits 0. Snapshots use it so that their digests
 /// do not depend on the compiler.
 pub fn fake_static_elf(dir: &Path, name: &str, machine: u16, text: &str) -> PathBuf {
-    const BASE: u64 = 0x40_0000;
-    const HEADERS: usize = 64 + 56;
-    let message = text.as_bytes();
-    // mov eax,1; mov edi,1; lea rsi,[rip+16]; mov edx,len; syscall; mov eax,60; xor edi,edi; syscall
-    let mut code = vec![
-        0xb8, 1, 0, 0, 0, 0xbf, 1, 0, 0, 0, 0x48, 0x8d, 0x35, 16, 0, 0, 0, 0xba,
-    ];
-    code.extend_from_slice(&(message.len() as u32).to_le_bytes());
-    code.extend_from_slice(&[0x0f, 0x05, 0xb8, 60, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]);
-    code.extend_from_slice(message);
-    let total = (HEADERS + code.len()) as u64;
-
-    let mut elf = Vec::new();
-    elf.extend_from_slice(b"\x7fELF\x02\x01\x01\x00");
-    elf.extend_from_slice(&[0; 8]);
-    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    elf.extend_from_slice(&machine.to_le_bytes());
-    elf.extend_from_slice(&1u32.to_le_bytes()); // EV_CURRENT
-    elf.extend_from_slice(&(BASE + HEADERS as u64).to_le_bytes()); // entry
-    elf.extend_from_slice(&64u64.to_le_bytes()); // phoff
-    elf.extend_from_slice(&0u64.to_le_bytes()); // shoff
-    elf.extend_from_slice(&0u32.to_le_bytes()); // flags
-    elf.extend_from_slice(&64u16.to_le_bytes()); // ehsize
-    elf.extend_from_slice(&56u16.to_le_bytes()); // phentsize
-    elf.extend_from_slice(&1u16.to_le_bytes()); // phnum
-    elf.extend_from_slice(&[0; 6]); // shentsize, shnum, shstrndx
-    // PT_LOAD, R+X, the whole file at BASE.
-    elf.extend_from_slice(&1u32.to_le_bytes());
-    elf.extend_from_slice(&5u32.to_le_bytes());
-    elf.extend_from_slice(&0u64.to_le_bytes());
-    elf.extend_from_slice(&BASE.to_le_bytes());
-    elf.extend_from_slice(&BASE.to_le_bytes());
-    elf.extend_from_slice(&total.to_le_bytes());
-    elf.extend_from_slice(&total.to_le_bytes());
-    elf.extend_from_slice(&0x1000u64.to_le_bytes());
-    elf.extend_from_slice(&code);
-
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, elf).unwrap();
-    path
+    castoff_test_support::binaries::write_static_elf(dir, name, machine, text)
 }
 
 /// ELF machine numbers the tests use.
@@ -145,6 +105,7 @@ pub fn inputs(
                 .iter()
                 .map(|bin| (bin.clone(), binary(target, bin)))
                 .collect(),
+            sbom: None,
         })
         .collect()
 }

@@ -165,22 +165,26 @@ impl OciLayout {
         if &Digest::of(&bytes) != digest {
             return Err(fail(format!("content does not match its digest {digest}")));
         }
+        ManifestBlob::parse(digest, bytes).map_err(fail)
+    }
+}
+
+impl ManifestBlob {
+    /// Parses the bytes of a manifest or index whose digest was already checked: its media
+    /// type (from `mediaType`, else from its shape) and what it references.
+    pub fn parse(digest: &Digest, bytes: Vec<u8>) -> Result<ManifestBlob, String> {
         let json: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|error| fail(format!("not JSON: {error}")))?;
-        let descriptors = |key: &str| -> Result<Vec<Descriptor>, RegistryError> {
+            serde_json::from_slice(&bytes).map_err(|error| format!("not JSON: {error}"))?;
+        let descriptors = |key: &str| -> Result<Vec<Descriptor>, String> {
             json.get(key)
                 .and_then(|v| v.as_array())
-                .map(|list| {
-                    list.iter()
-                        .map(|d| parse_descriptor(d).map_err(&fail))
-                        .collect()
-                })
+                .map(|list| list.iter().map(parse_descriptor).collect())
                 .unwrap_or_else(|| Ok(Vec::new()))
         };
         let children = descriptors("manifests")?;
         let mut blobs = Vec::new();
         if let Some(config) = json.get("config") {
-            blobs.push(parse_descriptor(config).map_err(&fail)?);
+            blobs.push(parse_descriptor(config)?);
         }
         blobs.extend(descriptors("layers")?);
         let media_type = match json.get("mediaType").and_then(|v| v.as_str()) {

@@ -1,10 +1,12 @@
 //! OCI distribution push (any registry: distribution, GHCR, Docker Hub, ECR…): blobs by HEAD →
 //! cross-repository mount → monolithic POST + PUT or chunked PATCH with resume; manifests
-//! children first, then the index, then tags; anonymous, Basic and Bearer-token auth.
+//! children first, then the index, then tags; anonymous, Basic and Bearer-token auth. Read-only
+//! pulls of digest-pinned base images live in `pull.rs`.
 
 mod auth;
 mod credentials;
 mod layout;
+mod pull;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -18,6 +20,7 @@ use reqwest::{Method, StatusCode, Url};
 pub use auth::{Challenge, parse_www_authenticate};
 pub use credentials::{DockerConfig, resolve_credentials};
 pub use layout::{Descriptor, Digest, ManifestBlob, OciLayout};
+pub use pull::PinnedReference;
 
 use crate::error::{RegistryError, display_url};
 use crate::http::{
@@ -53,9 +56,17 @@ impl OciRepository {
             Some((scheme, rest)) => (Some(scheme), rest),
             None => (None, reference),
         };
+        if rest.split('/').next().is_some_and(|host| host.contains('@')) {
+            return Err(RegistryError::Config {
+                what: "image repository `<redacted>@…`".to_owned(),
+                message: "credentials written into the repository are refused (they would show in logs and process lists)".to_owned(),
+                hint: "pass the repository as host/name and the credentials through CASTOFF_OCI_USERNAME/CASTOFF_OCI_PASSWORD or docker's config.json".to_owned(),
+            });
+        }
         let (host, name) = rest
             .split_once('/')
             .ok_or_else(|| fail("no repository name after the host"))?;
+
         let name = name.trim_matches('/');
         let (host, name) = match host {
             "docker.io" | "index.docker.io" | "registry-1.docker.io" => (

@@ -73,6 +73,7 @@ pub fn input<'a>(
             .map(|(name, path)| ((*name).to_owned(), path.to_path_buf()))
             .collect(),
         source_date_epoch: EPOCH,
+        sboms: Vec::new(),
     }
 }
 

@@ -137,7 +137,9 @@ pick() {
     exact=""
     compatible=""
     while IFS='|' read -r e_app e_os e_arch e_libc e_file e_sha e_bins; do
-        [ "$e_app" = "$1" ] && [ "$e_os" = "$os" ] && [ "$e_arch" = "$2" ] || continue
+        if [ "$e_app" != "$1" ] || [ "$e_os" != "$os" ] || [ "$e_arch" != "$2" ]; then
+            continue
+        fi
         case " $e_libc " in
             " $libc "*) [ -n "$exact" ] || exact="$e_file|$e_sha|$e_bins" ;;
             *" $libc "*) [ -n "$compatible" ] || compatible="$e_file|$e_sha|$e_bins" ;;

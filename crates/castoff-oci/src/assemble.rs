@@ -1,0 +1,332 @@
+//! Assembling one app's multi-platform image from per-platform images that other machines
+//! already built (the partial dist folders of a distributed release): every blob is copied and
+//! re-verified, the index and the layout's `index.json` are written by the same code as
+//! [`crate::build_images`], and each platform's `docker load` archive is copied as it is.
+//!
+//! Nothing is rebuilt from binaries, so the merged layout holds exactly the image manifests
+//! (hence digests) each runner produced.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use castoff_archive::digest::{hex, sha256_reader};
+use castoff_plan::target::OciPlatform;
+use castoff_plan::{AppId, Release, Target};
+use serde_json::{Map, Value};
+
+use crate::blobs::{self, BlobStore, Descriptor, INDEX_MEDIA_TYPE};
+use crate::error::OciError;
+use crate::{
+    BuiltImage, BuiltIndex, BuiltLayer, PartialDir, SBOM_ARTIFACT_TYPE, archive_name,
+    write_layout_index,
+};
+
+/// One platform's image found in a partial dist.
+struct FoundImage {
+    target: &'static Target,
+    platform: OciPlatform,
+    manifest: Descriptor,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+    diff_ids: Vec<String>,
+    sbom: Option<Descriptor>,
+    /// The partial dist it came from (for its `docker load` archive).
+    part: PathBuf,
+}
+
+/// Assembles `dist_dir/oci/<app>/` and `dist_dir/oci/<app>-<platform>.tar` from the image
+/// layouts `<part>/oci/<app>/` of `partial_dists` (parts without one are skipped). Refuses a
+/// platform found twice, an image for a platform the app does not target, and parts whose
+/// index annotations (version, revision, creation time) disagree.
+pub fn assemble_images(
+    release: &Release,
+    app_id: AppId,
+    partial_dists: &[PathBuf],
+    dist_dir: &Path,
+) -> Result<BuiltIndex, OciError> {
+    let app = &release.apps[app_id.0];
+    let name = app.package.name.clone();
+    let oci = app
+        .oci
+        .as_ref()
+        .ok_or_else(|| OciError::NoImageChannel { app: name.clone() })?;
+    let refuse = |part: &Path, problem: String, hint: &str| OciError::Assemble {
+        app: name.clone(),
+        part: part.to_owned(),
+        problem,
+        hint: hint.to_owned(),
+    };
+    let rebuild = "build that partial dist again with the same castoff (`dist --target …`); never edit it by hand";
+
+    let oci_dir = dist_dir.join("oci");
+    fs::create_dir_all(&oci_dir).map_err(OciError::io("create the directory", &oci_dir))?;
+    let layout_dir = oci_dir.join(&name);
+    let partial = PartialDir::new(blobs::temp_sibling(&layout_dir))?;
+    let store = BlobStore::create(&partial.path)?;
+
+    let mut annotations: Option<(Map<String, Value>, PathBuf)> = None;
+    let mut found: Vec<FoundImage> = Vec::new();
+    for part in partial_dists {
+        let layout = part.join("oci").join(&name);
+        if !layout.join("index.json").is_file() {
+            continue;
+        }
+        let layout_index = read_json(&layout.join("index.json"))
+            .map_err(|problem| refuse(part, problem, rebuild))?;
+        let entries = layout_index["manifests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut sboms: Vec<(String, Descriptor)> = Vec::new();
+        let mut image_index: Option<Descriptor> = None;
+        for entry in &entries {
+            let descriptor = descriptor(entry).map_err(|problem| refuse(part, problem, rebuild))?;
+            if entry["artifactType"] == SBOM_ARTIFACT_TYPE {
+                let bytes = blobs::read_verified(&layout, &descriptor.digest)
+                    .map_err(|problem| refuse(part, problem, rebuild))?;
+                let manifest: Value = serde_json::from_slice(&bytes)
+                    .map_err(|error| refuse(part, error.to_string(), rebuild))?;
+                let subject = manifest["subject"]["digest"].as_str().unwrap_or_default();
+                copy_children(&store, &layout, &manifest)
+                    .map_err(|problem| refuse(part, problem, rebuild))?;
+                put_verified(&store, &layout, &descriptor)
+                    .map_err(|problem| refuse(part, problem, rebuild))?;
+                sboms.push((subject.to_owned(), descriptor));
+            } else if descriptor.media_type == INDEX_MEDIA_TYPE {
+                image_index = Some(descriptor);
+            }
+        }
+        let Some(image_index) = image_index else {
+            return Err(refuse(
+                part,
+                "its `index.json` names no image index".to_owned(),
+                rebuild,
+            ));
+        };
+        let bytes = blobs::read_verified(&layout, &image_index.digest)
+            .map_err(|problem| refuse(part, problem, rebuild))?;
+        let index: Value = serde_json::from_slice(&bytes)
+            .map_err(|error| refuse(part, error.to_string(), rebuild))?;
+        let these = index["annotations"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        match &annotations {
+            None => annotations = Some((these, part.clone())),
+            Some((first, first_part)) if *first != these => {
+                return Err(refuse(
+                    part,
+                    format!(
+                        "its image annotations differ from those of `{}` ({} vs {})",
+                        first_part.display(),
+                        Value::Object(these),
+                        Value::Object(first.clone())
+                    ),
+                    "build every partial dist from the same commit with the same SOURCE_DATE_EPOCH",
+                ));
+            }
+            Some(_) => {}
+        }
+        for entry in index["manifests"].as_array().cloned().unwrap_or_default() {
+            let manifest_descriptor =
+                descriptor(&entry).map_err(|problem| refuse(part, problem, rebuild))?;
+            let platform_json = entry["platform"].clone();
+            let target = app
+                .targets
+                .iter()
+                .copied()
+                .find(|target| {
+                    target
+                        .oci
+                        .is_some_and(|p| crate::document::platform_json(&p) == platform_json)
+                })
+                .ok_or_else(|| {
+                    refuse(
+                        part,
+                        format!(
+                            "it holds an image for {platform_json}, which `{name}` does not target"
+                        ),
+                        "merge only partial dists of this workspace's release",
+                    )
+                })?;
+            let platform = target.oci.expect("found by its platform");
+            if let Some(other) = found.iter().find(|image| image.platform == platform) {
+                return Err(refuse(
+                    part,
+                    format!("the {platform} image is also in `{}`", other.part.display()),
+                    "pass each target's partial dist once",
+                ));
+            }
+            let bytes = blobs::read_verified(&layout, &manifest_descriptor.digest)
+                .map_err(|problem| refuse(part, problem, rebuild))?;
+            let manifest: Value = serde_json::from_slice(&bytes)
+                .map_err(|error| refuse(part, error.to_string(), rebuild))?;
+            copy_children(&store, &layout, &manifest)
+                .map_err(|problem| refuse(part, problem, rebuild))?;
+            put_verified(&store, &layout, &manifest_descriptor)
+                .map_err(|problem| refuse(part, problem, rebuild))?;
+            let config = descriptor(&manifest["config"])
+                .map_err(|problem| refuse(part, problem, rebuild))?;
+            let config_bytes = blobs::read_verified(&layout, &config.digest)
+                .map_err(|problem| refuse(part, problem, rebuild))?;
+            let config_json: Value = serde_json::from_slice(&config_bytes)
+                .map_err(|error| refuse(part, error.to_string(), rebuild))?;
+            let layers = manifest["layers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(descriptor)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|problem| refuse(part, problem, rebuild))?;
+            let diff_ids = config_json["rootfs"]["diff_ids"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect();
+            let sbom = sboms
+                .iter()
+                .find(|(subject, _)| *subject == manifest_descriptor.digest)
+                .map(|(_, sbom)| sbom.clone());
+            let mut manifest_descriptor = manifest_descriptor;
+            manifest_descriptor.annotations = Map::new();
+            manifest_descriptor.platform = Some(platform_json);
+            found.push(FoundImage {
+                target,
+                platform,
+                manifest: manifest_descriptor,
+                config,
+                layers,
+                diff_ids,
+                sbom,
+                part: part.clone(),
+            });
+        }
+    }
+    let Some((annotations, _)) = annotations else {
+        return Err(OciError::NoPlatforms { app: name });
+    };
+    found.sort_by_key(|image| {
+        (
+            image.platform.os,
+            image.platform.architecture,
+            image.platform.variant,
+        )
+    });
+
+    let tag = oci
+        .tags
+        .first()
+        .cloned()
+        .unwrap_or_else(|| app.package.version.to_string());
+    let manifests: Vec<Descriptor> = found.iter().map(|image| image.manifest.clone()).collect();
+    let referrers: Vec<Descriptor> = found
+        .iter()
+        .filter_map(|image| image.sbom.clone())
+        .collect();
+    let index = write_layout_index(&store, &manifests, &referrers, &annotations, &tag)?;
+    partial.commit(&layout_dir)?;
+
+    let mut images = Vec::new();
+    for image in found {
+        let file_name = archive_name(&name, &image.platform);
+        let source = image.part.join("oci").join(&file_name);
+        let archive = oci_dir.join(&file_name);
+        let temp = blobs::temp_sibling(&archive);
+        fs::copy(&source, &temp).map_err(OciError::io("copy", &source))?;
+        fs::rename(&temp, &archive).map_err(OciError::io("rename into place", &archive))?;
+        let file = fs::File::open(&archive).map_err(OciError::io("read", &archive))?;
+        let (sha, archive_size) = sha256_reader(file).map_err(OciError::io("read", &archive))?;
+        let compressed_size = image.manifest.size
+            + image.config.size
+            + image.layers.iter().map(|layer| layer.size).sum::<u64>();
+        images.push(BuiltImage {
+            target: image.target,
+            platform: image.platform.to_string(),
+            manifest_digest: image.manifest.digest.clone(),
+            manifest_size: image.manifest.size,
+            config_digest: image.config.digest.clone(),
+            config_size: image.config.size,
+            layers: image
+                .layers
+                .iter()
+                .zip(
+                    image
+                        .diff_ids
+                        .iter()
+                        .chain(std::iter::repeat(&String::new())),
+                )
+                .map(|(layer, diff_id)| BuiltLayer {
+                    digest: layer.digest.clone(),
+                    size: layer.size,
+                    diff_id: diff_id.clone(),
+                })
+                .collect(),
+            compressed_size,
+            archive,
+            archive_size,
+            archive_sha256: hex(&sha),
+            sbom_manifest_digest: image.sbom.map(|sbom| sbom.digest),
+        });
+    }
+    Ok(BuiltIndex {
+        app: name,
+        repository: oci.repository.clone(),
+        tag,
+        layout_dir,
+        index_digest: index.digest,
+        index_size: index.size,
+        images,
+    })
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let bytes =
+        fs::read(path).map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|error| format!("`{}` is not JSON: {error}", path.display()))
+}
+
+/// A descriptor read from a foreign document; the digest must be a well-formed sha256.
+fn descriptor(value: &Value) -> Result<Descriptor, String> {
+    let media_type = value["mediaType"].as_str().unwrap_or_default();
+    let digest = value["digest"].as_str().unwrap_or_default();
+    let size = value["size"].as_u64();
+    match (blobs::digest_hex(digest), size) {
+        (Some(_), Some(size)) => {
+            let mut descriptor = Descriptor::new(media_type, (digest.to_owned(), size));
+            descriptor.platform = value.get("platform").cloned();
+            descriptor.annotations = value["annotations"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            Ok(descriptor)
+        }
+        _ => Err(format!("`{value}` is not a valid descriptor")),
+    }
+}
+
+/// Copies the config and layers a manifest names.
+fn copy_children(store: &BlobStore, layout: &Path, manifest: &Value) -> Result<(), String> {
+    let mut children = vec![descriptor(&manifest["config"])?];
+    for layer in manifest["layers"].as_array().cloned().unwrap_or_default() {
+        children.push(descriptor(&layer)?);
+    }
+    for child in &children {
+        put_verified(store, layout, child)?;
+    }
+    Ok(())
+}
+
+/// Copies one blob, checking digest and size (a partial dist came from another machine).
+fn put_verified(store: &BlobStore, layout: &Path, blob: &Descriptor) -> Result<(), String> {
+    if store.path_of_hex(blob.hex()).is_file() {
+        return Ok(());
+    }
+    let source = layout.join("blobs").join("sha256").join(blob.hex());
+    store
+        .copy_verified(&source, blob)
+        .map_err(|error| error.to_string())?
+}
