@@ -271,6 +271,9 @@ pub enum StepKind {
     OciPushImage,
     OciPushIndex,
     OciTag(String),
+    /// The SBOM as an OCI artifact referring to its image (referrers API, or the
+    /// `sha256-<hex>` tag fallback on registries without it).
+    OciAttachSbom,
 }
 
 impl StepKind {
@@ -282,6 +285,7 @@ impl StepKind {
             StepKind::OciPushImage => "oci-push-image",
             StepKind::OciPushIndex => "oci-push-index",
             StepKind::OciTag(_) => "oci-tag",
+            StepKind::OciAttachSbom => "oci-attach-sbom",
         }
     }
 }
@@ -915,7 +919,10 @@ fn plan_oci(
     if let Err(problem) = names::check_oci_repository(&config.repository) {
         fail(
             key("repository"),
-            format!("`{}`: {problem}", names::redact_userinfo(&config.repository)),
+            format!(
+                "`{}`: {problem}",
+                names::redact_userinfo(&config.repository)
+            ),
             "write it as `registry/namespace/name`, e.g. `ghcr.io/acme/greeter`".to_owned(),
         );
     }
@@ -1342,7 +1349,7 @@ fn assemble(workspace_root: PathBuf, target_directory: PathBuf, apps: Vec<App>) 
                     inputs: Vec::new(),
                 },
             );
-            push_artifact(
+            let sbom = push_artifact(
                 &mut artifacts,
                 Artifact {
                     kind: ArtifactKind::Sbom,
@@ -1412,8 +1419,17 @@ fn assemble(workspace_root: PathBuf, target_directory: PathBuf, apps: Vec<App>) 
                     artifact: image,
                     after: Vec::new(),
                 });
+                let image_step = StepId(steps.len() - 1);
                 image_artifacts.push(image);
-                image_steps.push(StepId(steps.len() - 1));
+                image_steps.push(image_step);
+                // The SBOM goes next to the image as an OCI 1.1 artifact whose `subject` is
+                // the image manifest, so it can only follow the image.
+                steps.push(Step {
+                    kind: StepKind::OciAttachSbom,
+                    app: id,
+                    artifact: sbom,
+                    after: vec![image_step],
+                });
             }
         }
         if app.npm.is_some() && !npm_platform_steps.is_empty() {

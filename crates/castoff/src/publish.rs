@@ -112,6 +112,8 @@ enum Action {
     Npm(NpmTarball, String),
     OciManifest(OciLayout, Digest),
     OciTag(OciLayout, Digest, String, bool),
+    /// (layout, subject image manifest, SBOM artifact manifest)
+    OciSbom(OciLayout, Digest, Digest),
 }
 
 /// Runs `publish` and returns its report (also written to `dist/publish-report.json`).
@@ -265,6 +267,17 @@ fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Result<()> {
         let Some(relative) = &artifact.path else {
             continue;
         };
+        // A hand-edited manifest must not make publish read (and upload) a file outside dist/.
+        if Path::new(relative)
+            .components()
+            .any(|component| !matches!(component, std::path::Component::Normal(_)))
+        {
+            problems.push(format!(
+                "{}: path `{relative}` leaves dist/ (paths in the manifest are relative, without `..`)",
+                artifact.id
+            ));
+            continue;
+        }
         let path = dist_dir.join(relative);
         if path.is_dir() {
             if let Err(problem) = verify_layout(&path, artifact.digest.as_deref()) {
@@ -323,7 +336,9 @@ fn verify_layout(dir: &Path, index_digest: Option<&str>) -> Result<(), String> {
         let layout = OciLayout::open(dir).map_err(|error| error.to_string())?;
         let mut pending: Vec<Digest> = vec![index.parse()?];
         while let Some(digest) = pending.pop() {
-            let blob = layout.manifest(&digest).map_err(|error| error.to_string())?;
+            let blob = layout
+                .manifest(&digest)
+                .map_err(|error| error.to_string())?;
             for descriptor in &blob.blobs {
                 if !layout.blob_path(&descriptor.digest).is_file() {
                     return Err(format!(
@@ -446,7 +461,11 @@ fn connect(
             Ok(client) => {
                 destinations.oci.insert((*app).to_owned(), client);
             }
-            Err(error) => problems.push(format!("image {repository}: {}", error_text(&error))),
+            Err(error) => problems.push(format!(
+                "image {}: {}",
+                castoff_plan::names::redact_userinfo(repository),
+                error_text(&error)
+            )),
         }
     }
 
@@ -700,7 +719,7 @@ fn prepare_jobs<'a>(
                     Action::Npm(tarball, tag),
                 )
             }
-            kind @ ("oci-push-image" | "oci-push-index" | "oci-tag") => {
+            kind @ ("oci-push-image" | "oci-push-index" | "oci-tag" | "oci-attach-sbom") => {
                 let client = destinations
                     .oci
                     .get(&step.app)
@@ -718,7 +737,7 @@ fn prepare_jobs<'a>(
                         .context("the image index was not built")?,
                 );
                 let layout = OciLayout::open(&layout_dir)?;
-                let digest_text = if kind == "oci-push-image" {
+                let digest_text = if kind == "oci-push-image" || kind == "oci-attach-sbom" {
                     &artifact.digest
                 } else {
                     &index.digest
@@ -735,6 +754,28 @@ fn prepare_jobs<'a>(
                     client.repository().host(),
                     client.repository().name
                 );
+                if kind == "oci-attach-sbom" {
+                    // The subject: this target's image manifest.
+                    let image = manifest
+                        .artifacts
+                        .iter()
+                        .find(|a| {
+                            a.kind == "oci-image"
+                                && a.app == step.app
+                                && a.target == artifact.target
+                        })
+                        .and_then(|image| image.digest.as_deref())
+                        .context("the manifest has no image for this SBOM")?;
+                    let subject: Digest = image.parse().map_err(|problem: String| {
+                        anyhow!("the manifest's digest is invalid: {problem}")
+                    })?;
+                    jobs.push(Job {
+                        step,
+                        destination: format!("{repository}@{digest} (referrer of {subject})"),
+                        action: Action::OciSbom(layout, subject, digest),
+                    });
+                    continue;
+                }
                 match &step.tag {
                     Some(tag) => {
                         let full_version = manifest
@@ -780,6 +821,9 @@ fn query_state(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<Rem
         Action::OciTag(_, digest, tag, floating) => {
             Ok(destinations.oci[&job.step.app].tag_state(tag, digest, *floating)?)
         }
+        Action::OciSbom(_, subject, artifact) => {
+            Ok(destinations.oci[&job.step.app].referrer_state(subject, artifact)?)
+        }
     }
 }
 
@@ -807,6 +851,17 @@ fn run_job(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<UploadO
             let client = &destinations.oci[&job.step.app];
             let outcome = client.tag(layout, digest, tag)?;
             client.verify(tag, digest)?;
+            Ok(outcome)
+        }
+        Action::OciSbom(layout, subject, artifact) => {
+            let client = &destinations.oci[&job.step.app];
+            let outcome = client.attach_referrer(layout, subject, artifact)?;
+            client.verify(artifact.as_str(), artifact)?;
+            if client.referrer_state(subject, artifact)? != RemoteState::Identical {
+                bail!(
+                    "{artifact} was pushed but is not findable as a referrer of {subject}\nhint: run publish again"
+                );
+            }
             Ok(outcome)
         }
     }

@@ -722,6 +722,7 @@ fn the_merged_dist_publishes_and_installs_back() {
     let all: Vec<&PathBuf> = parts.iter().collect();
     assert_success(&merge(workspace, &all, &out, &[]), "merge");
     let registry = env.registry_open.trim_start_matches("http://").to_owned();
+    let repository = format!("{registry}/castoff-merge-{}/greeter", std::process::id());
     let published = Command::new(env!("CARGO_BIN_EXE_castoff"))
         .args(["publish", "--dist-dir"])
         .arg(&out)
@@ -731,7 +732,9 @@ fn the_merged_dist_publishes_and_installs_back() {
             "--npm-registry",
             &env.verdaccio,
         ])
-        .args(["--oci-registry", &registry])
+        // A repository of this run's own: images change with the code, and a tag that
+        // already points elsewhere is a conflict (re-runs against live servers).
+        .args(["--oci-repository", &repository])
         .current_dir(workspace)
         .env("TWINE_USERNAME", &env.user)
         .env("TWINE_PASSWORD", &env.password)
@@ -792,7 +795,7 @@ fn the_merged_dist_publishes_and_installs_back() {
     );
 
     // The multi-platform image, from the registry.
-    let reference = format!("docker://{registry}/castoff-merge/greeter:0.3.1");
+    let reference = format!("docker://{repository}:0.3.1");
     let raw = run(
         Command::new(env.tool("skopeo")).args([
             "inspect",

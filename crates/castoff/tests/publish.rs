@@ -307,6 +307,57 @@ fn publish_installs_back_and_a_rerun_skips_everything() {
     );
     assert!(copy.status.success(), "{}", text(&copy));
 
+    // The SBOM is findable as a referrer of its image: distribution 2.8 has no referrers
+    // API, so through the `sha256-<hex>` fallback index, listing the artifact manifest.
+    let image = manifest
+        .artifacts
+        .iter()
+        .find(|a| a.kind == "oci-image")
+        .unwrap();
+    let sbom = manifest
+        .artifacts
+        .iter()
+        .find(|a| a.kind == "sbom")
+        .unwrap();
+    let image_hex = image
+        .digest
+        .as_deref()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let fallback = run(
+        &env.tool("skopeo"),
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{repository}:sha256-{image_hex}"),
+        ],
+    );
+    assert!(fallback.status.success(), "{}", text(&fallback));
+    let fallback: serde_json::Value = serde_json::from_slice(&fallback.stdout).unwrap();
+    assert_eq!(
+        fallback["manifests"][0]["digest"],
+        sbom.digest.as_deref().unwrap()
+    );
+    assert_eq!(
+        fallback["manifests"][0]["artifactType"],
+        "application/vnd.cyclonedx+json"
+    );
+    let artifact = run(
+        &env.tool("skopeo"),
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{repository}@{}", sbom.digest.as_deref().unwrap()),
+        ],
+    );
+    let artifact: serde_json::Value = serde_json::from_slice(&artifact.stdout).unwrap();
+    assert_eq!(
+        artifact["subject"]["digest"],
+        image.digest.as_deref().unwrap()
+    );
+
     // A second run finds everything in place and uploads nothing.
     let second = castoff(&args, &credentials, &home);
     assert!(second.status.success(), "{}", text(&second));

@@ -56,7 +56,11 @@ impl OciRepository {
             Some((scheme, rest)) => (Some(scheme), rest),
             None => (None, reference),
         };
-        if rest.split('/').next().is_some_and(|host| host.contains('@')) {
+        if rest
+            .split('/')
+            .next()
+            .is_some_and(|host| host.contains('@'))
+        {
             return Err(RegistryError::Config {
                 what: "image repository `<redacted>@…`".to_owned(),
                 message: "credentials written into the repository are refused (they would show in logs and process lists)".to_owned(),
@@ -622,6 +626,137 @@ impl OciClient {
             attempts: 1,
             bytes,
         })
+    }
+
+    /// Whether the registry answers the OCI 1.1 referrers API for `subject` (distribution
+    /// 2.8 and GHCR do not: 404 or another 4xx).
+    fn referrers_api(&self, subject: &Digest) -> Result<bool, RegistryError> {
+        let artifact = self.artifact(&format!("@{subject} referrers"));
+        let url = self.url(&format!("referrers/{subject}"));
+        let response = self.execute(&artifact, true, &|auth| {
+            Request::new(Method::GET, url.clone())
+                .header("Accept", "application/vnd.oci.image.index.v1+json")
+                .auth(auth)
+        })?;
+        let index_served = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/vnd.oci.image.index.v1+json"));
+        Ok(response.status().is_success() && index_served)
+    }
+
+    /// The tag of the referrers fallback index for `subject` (OCI distribution spec 1.1).
+    fn referrers_tag(subject: &Digest) -> String {
+        format!("sha256-{}", subject.hex())
+    }
+
+    /// The descriptors listed in the fallback index of `subject`, if it exists.
+    fn fallback_referrers(
+        &self,
+        subject: &Digest,
+    ) -> Result<Vec<serde_json::Value>, RegistryError> {
+        let Some((_, bytes)) = self.fetch_manifest(&Self::referrers_tag(subject))? else {
+            return Ok(Vec::new());
+        };
+        let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        Ok(index
+            .get("manifests")
+            .and_then(|list| list.as_array())
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// State of an artifact attached to `subject`: identical when the artifact is there *and*
+    /// findable as a referrer (through the API, or listed in the fallback index).
+    pub fn referrer_state(
+        &self,
+        subject: &Digest,
+        artifact: &Digest,
+    ) -> Result<RemoteState, RegistryError> {
+        if self.manifest_state(artifact)? == RemoteState::Absent {
+            return Ok(RemoteState::Absent);
+        }
+        if self.referrers_api(subject)? {
+            return Ok(RemoteState::Identical);
+        }
+        let listed = self
+            .fallback_referrers(subject)?
+            .iter()
+            .any(|entry| entry.get("digest").and_then(|d| d.as_str()) == Some(artifact.as_str()));
+        Ok(if listed {
+            RemoteState::Identical
+        } else {
+            RemoteState::Absent
+        })
+    }
+
+    /// Pushes `artifact` (a manifest whose `subject` is `subject`) and makes it findable: a
+    /// registry with the referrers API indexes it by itself; for the others the fallback index
+    /// tagged `sha256-<hex of subject>` gains its descriptor (sorted by digest, so the index
+    /// is the same whoever writes it).
+    pub fn attach_referrer(
+        &self,
+        layout: &OciLayout,
+        subject: &Digest,
+        artifact: &Digest,
+    ) -> Result<UploadOutcome, RegistryError> {
+        let mut outcome = self.push(layout, artifact)?;
+        if self.referrers_api(subject)? {
+            return Ok(outcome);
+        }
+        let manifest = layout.manifest(artifact)?;
+        let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap_or_default();
+        let mut descriptor = serde_json::json!({
+            "mediaType": manifest.media_type,
+            "digest": artifact.as_str(),
+            "size": manifest.bytes.len(),
+        });
+        if let Some(artifact_type) = parsed.get("artifactType") {
+            descriptor["artifactType"] = artifact_type.clone();
+        }
+        if let Some(annotations) = parsed.get("annotations") {
+            descriptor["annotations"] = annotations.clone();
+        }
+        let mut referrers = self.fallback_referrers(subject)?;
+        if referrers
+            .iter()
+            .any(|entry| entry.get("digest").and_then(|d| d.as_str()) == Some(artifact.as_str()))
+        {
+            return Ok(outcome);
+        }
+        referrers.push(descriptor);
+        referrers.sort_by(|a, b| {
+            let key = |entry: &serde_json::Value| {
+                entry
+                    .get("digest")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            key(a).cmp(&key(b))
+        });
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": referrers,
+        });
+        let bytes = serde_json::to_vec(&index).map_err(|error| RegistryError::Protocol {
+            artifact: self.artifact(&format!("@{subject} referrers")),
+            url: display_url(&self.url("manifests/")),
+            message: error.to_string(),
+            hint: "run publish again".to_owned(),
+        })?;
+        let fallback = ManifestBlob {
+            digest: Digest::of(&bytes),
+            media_type: "application/vnd.oci.image.index.v1+json".to_owned(),
+            bytes,
+            children: Vec::new(),
+            blobs: Vec::new(),
+        };
+        outcome.bytes += self.put_manifest(&fallback, &Self::referrers_tag(subject))?;
+        outcome.kind = UploadKind::Uploaded;
+        Ok(outcome)
     }
 
     /// After a push: the reference (tag or digest) serves exactly `expected`.
