@@ -64,6 +64,10 @@ pub struct PythonConfig {
     /// Trove classifiers added to castoff's defaults.
     #[serde(default)]
     pub classifiers: Vec<String>,
+    /// Indexes to upload to, in order (`testpypi`, `pypi`, a `.pypirc` section or an upload
+    /// URL); default: one, chosen at publish time (`--pypi-url`, else PyPI).
+    #[serde(default)]
+    pub repositories: Vec<String>,
 }
 
 /// `npm = { ... }`
@@ -85,6 +89,10 @@ pub struct NpmConfig {
     /// `engines.node` of the launcher; default `>=18`.
     #[serde(default)]
     pub node: Option<String>,
+    /// Registries to publish to, in order (URLs); default: one, chosen at publish time
+    /// (`--npm-registry`, else `.npmrc`, else registry.npmjs.org).
+    #[serde(default)]
+    pub registries: Vec<String>,
 }
 
 /// `oci = { ... }`
@@ -93,6 +101,10 @@ pub struct NpmConfig {
 pub struct OciConfig {
     /// Image repository, `registry/path` (e.g. `ghcr.io/acme/greeter`).
     pub repository: String,
+    /// More repositories that receive the same image, in order after `repository`
+    /// (e.g. `docker.io/acme/greeter`).
+    #[serde(default)]
+    pub mirrors: Vec<String>,
     /// Base image: `scratch` (default), a digest-pinned reference, or `oci-layout:<dir>`.
     #[serde(default)]
     pub base: Option<String>,

@@ -126,6 +126,10 @@ pub struct ManifestStep {
     pub tag: Option<String>,
     /// Ids of the steps that must finish first.
     pub after: Vec<String>,
+    /// A configured destination (`python.repositories`, `npm.registries`, `oci.mirrors`);
+    /// absent: the channel's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
 }
 
 impl Manifest {
@@ -223,6 +227,7 @@ impl Manifest {
                     _ => None,
                 },
                 after: step.after.iter().map(|id| release.step_id(*id)).collect(),
+                destination: step.destination.clone(),
             })
             .collect();
         Manifest {

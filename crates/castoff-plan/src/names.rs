@@ -276,6 +276,9 @@ mod tests {
             "https://<redacted>@ghcr.io/a/b@sha256:0"
         );
         assert_eq!(redact_userinfo("u:p@host:5000/a"), "<redacted>@host:5000/a");
-        assert_eq!(redact_userinfo("ghcr.io/a/b@sha256:0"), "ghcr.io/a/b@sha256:0");
+        assert_eq!(
+            redact_userinfo("ghcr.io/a/b@sha256:0"),
+            "ghcr.io/a/b@sha256:0"
+        );
     }
 }

@@ -124,6 +124,8 @@ pub struct PythonChannel {
     pub requires: Vec<PythonRequirement>,
     pub requires_python: Option<String>,
     pub classifiers: Vec<String>,
+    /// Upload destinations in order; empty: the one chosen at publish time.
+    pub repositories: Vec<String>,
 }
 
 /// One `Requires-Dist` entry.
@@ -161,6 +163,8 @@ pub struct NpmChannel {
     pub dependencies: Vec<(String, String)>,
     pub binary_path_env: String,
     pub node: String,
+    /// Registries in order; empty: the one chosen at publish time.
+    pub registries: Vec<String>,
 }
 
 impl NpmChannel {
@@ -174,6 +178,8 @@ impl NpmChannel {
 #[derive(Debug, Clone)]
 pub struct OciChannel {
     pub repository: String,
+    /// More repositories receiving the same image, pushed after `repository`.
+    pub mirrors: Vec<String>,
     pub tags: Vec<String>,
     pub base: BaseImage,
     pub user: String,
@@ -297,6 +303,9 @@ pub struct Step {
     pub app: AppId,
     pub artifact: ArtifactId,
     pub after: Vec<StepId>,
+    /// A configured destination (`python.repositories`, `npm.registries`, `oci.mirrors`);
+    /// `None`: the channel's default (npm and PyPI: chosen at publish time; OCI: `repository`).
+    pub destination: Option<String>,
 }
 
 impl Release {
@@ -316,10 +325,14 @@ impl Release {
         let step = &self.steps[id.0];
         let artifact = &self.artifacts[step.artifact.0];
         let app = &self.apps[step.app.0].package.name;
-        match (&step.kind, artifact.target) {
+        let id = match (&step.kind, artifact.target) {
             (StepKind::OciTag(tag), _) => format!("oci-tag/{app}/{tag}"),
             (kind, Some(target)) => format!("{}/{app}/{}", kind.as_str(), target.triple),
             (kind, None) => format!("{}/{app}", kind.as_str()),
+        };
+        match &step.destination {
+            Some(destination) => format!("{id}@{destination}"),
+            None => id,
         }
     }
 
@@ -781,6 +794,16 @@ fn plan_python(
             "choose a name such as `my-tool`".to_owned(),
         );
     }
+    for (index, repository) in config.repositories.iter().enumerate() {
+        if repository.trim().is_empty() || config.repositories[..index].contains(repository) {
+            error(
+                format!("package.metadata.castoff.python.repositories[{index}]"),
+                format!("`{repository}` is empty or listed twice"),
+                "list each index once: `pypi`, `testpypi`, a ~/.pypirc section or an upload URL"
+                    .to_owned(),
+            );
+        }
+    }
     let module = config
         .module
         .clone()
@@ -838,6 +861,7 @@ fn plan_python(
         requires,
         requires_python: config.requires_python.clone(),
         classifiers: config.classifiers.clone(),
+        repositories: config.repositories.clone(),
     })
 }
 
@@ -865,6 +889,16 @@ fn plan_npm(
             return None;
         }
     };
+    for (index, registry) in config.registries.iter().enumerate() {
+        let is_url = registry.starts_with("https://") || registry.starts_with("http://");
+        if !is_url || config.registries[..index].contains(registry) {
+            error(
+                format!("package.metadata.castoff.npm.registries[{index}]"),
+                format!("`{registry}` is not a registry URL, or is listed twice"),
+                "list each registry once, as a URL such as https://registry.npmjs.org/".to_owned(),
+            );
+        }
+    }
     let bare = name.rsplit('/').next().unwrap_or(&name);
     let binary_path_env = config.binary_path_env.clone().unwrap_or_else(|| {
         let mut env: String = bare
@@ -899,6 +933,7 @@ fn plan_npm(
         dependencies: Vec::new(),
         binary_path_env,
         node: config.node.clone().unwrap_or_else(|| ">=18".to_owned()),
+        registries: config.registries.clone(),
     })
 }
 
@@ -916,6 +951,21 @@ fn plan_oci(
         failed = true;
         error(key, problem, hint);
     };
+    for (index, mirror) in config.mirrors.iter().enumerate() {
+        if let Err(problem) = names::check_oci_repository(mirror) {
+            fail(
+                format!("{}[{index}]", key("mirrors")),
+                format!("`{mirror}`: {problem}"),
+                "write it as `registry/namespace/name`, e.g. `docker.io/acme/greeter`".to_owned(),
+            );
+        } else if mirror == &config.repository || config.mirrors[..index].contains(mirror) {
+            fail(
+                format!("{}[{index}]", key("mirrors")),
+                format!("`{mirror}` is listed twice"),
+                "name each repository once: `repository` first, then its mirrors".to_owned(),
+            );
+        }
+    }
     if let Err(problem) = names::check_oci_repository(&config.repository) {
         fail(
             key("repository"),
@@ -1029,6 +1079,7 @@ fn plan_oci(
     }
     Some(OciChannel {
         repository: config.repository.clone(),
+        mirrors: config.mirrors.clone(),
         tags: version::oci_tags(version),
         base,
         user,
@@ -1314,9 +1365,9 @@ fn assemble(workspace_root: PathBuf, target_directory: PathBuf, apps: Vec<App>) 
         artifacts.push(artifact);
         ArtifactId(artifacts.len() - 1)
     };
-    // Per app: the steps other apps must wait for, by channel.
+    // Per app: the steps other apps must wait for, by channel (every destination).
     let mut pypi_steps: Vec<Vec<StepId>> = vec![Vec::new(); apps.len()];
-    let mut npm_launcher_steps: Vec<Option<StepId>> = vec![None; apps.len()];
+    let mut npm_launcher_steps: Vec<Vec<StepId>> = vec![Vec::new(); apps.len()];
 
     // Apps in dependency order, so a dependent app's edges can name its dependencies' steps.
     let mut order: Vec<usize> = Vec::new();
@@ -1331,160 +1382,182 @@ fn assemble(workspace_root: PathBuf, target_directory: PathBuf, apps: Vec<App>) 
     for &app_index in &order {
         let app = &apps[app_index];
         let id = AppId(app_index);
-        let mut npm_platform_steps = Vec::new();
-        let mut image_artifacts = Vec::new();
-        let mut image_steps = Vec::new();
-        let python_after: Vec<StepId> = app
-            .depends_on
-            .iter()
-            .flat_map(|dep| pypi_steps[dep.0].clone())
-            .collect();
+        let artifact = |kind, target, inputs| Artifact {
+            kind,
+            app: id,
+            target,
+            inputs,
+        };
+
+        // Artifacts first: what `dist` builds.
+        let mut wheels = Vec::new();
+        let mut platform_packages = Vec::new();
+        let mut images = Vec::new();
         for &target in &app.targets {
             let binary = push_artifact(
                 &mut artifacts,
-                Artifact {
-                    kind: ArtifactKind::Binary,
-                    app: id,
-                    target: Some(target),
-                    inputs: Vec::new(),
-                },
+                artifact(ArtifactKind::Binary, Some(target), Vec::new()),
             );
             let sbom = push_artifact(
                 &mut artifacts,
-                Artifact {
-                    kind: ArtifactKind::Sbom,
-                    app: id,
-                    target: Some(target),
-                    inputs: vec![binary],
-                },
+                artifact(ArtifactKind::Sbom, Some(target), vec![binary]),
             );
             push_artifact(
                 &mut artifacts,
-                Artifact {
-                    kind: ArtifactKind::Archive,
-                    app: id,
-                    target: Some(target),
-                    inputs: vec![binary],
-                },
+                artifact(ArtifactKind::Archive, Some(target), vec![binary]),
             );
             if app.python.is_some() {
-                let wheel = push_artifact(
+                wheels.push(push_artifact(
                     &mut artifacts,
-                    Artifact {
-                        kind: ArtifactKind::Wheel,
-                        app: id,
-                        target: Some(target),
-                        inputs: vec![binary],
-                    },
-                );
-                steps.push(Step {
-                    kind: StepKind::PypiUpload,
-                    app: id,
-                    artifact: wheel,
-                    after: python_after.clone(),
-                });
-                pypi_steps[app_index].push(StepId(steps.len() - 1));
+                    artifact(ArtifactKind::Wheel, Some(target), vec![binary]),
+                ));
             }
             if app.npm.is_some() {
-                let package = push_artifact(
+                platform_packages.push(push_artifact(
                     &mut artifacts,
-                    Artifact {
-                        kind: ArtifactKind::NpmPlatform,
-                        app: id,
-                        target: Some(target),
-                        inputs: vec![binary],
-                    },
-                );
-                steps.push(Step {
-                    kind: StepKind::NpmPublish,
-                    app: id,
-                    artifact: package,
-                    after: Vec::new(),
-                });
-                npm_platform_steps.push((package, StepId(steps.len() - 1)));
+                    artifact(ArtifactKind::NpmPlatform, Some(target), vec![binary]),
+                ));
             }
             if app.oci.is_some() && target.oci.is_some() {
                 let image = push_artifact(
                     &mut artifacts,
-                    Artifact {
-                        kind: ArtifactKind::OciImage,
-                        app: id,
-                        target: Some(target),
-                        inputs: vec![binary],
-                    },
+                    artifact(ArtifactKind::OciImage, Some(target), vec![binary]),
                 );
-                steps.push(Step {
-                    kind: StepKind::OciPushImage,
-                    app: id,
-                    artifact: image,
-                    after: Vec::new(),
-                });
-                let image_step = StepId(steps.len() - 1);
-                image_artifacts.push(image);
-                image_steps.push(image_step);
-                // The SBOM goes next to the image as an OCI 1.1 artifact whose `subject` is
-                // the image manifest, so it can only follow the image.
-                steps.push(Step {
-                    kind: StepKind::OciAttachSbom,
-                    app: id,
-                    artifact: sbom,
-                    after: vec![image_step],
-                });
+                images.push((image, sbom));
             }
         }
-        if app.npm.is_some() && !npm_platform_steps.is_empty() {
-            let launcher = push_artifact(
+        let launcher = (!platform_packages.is_empty()).then(|| {
+            push_artifact(
                 &mut artifacts,
-                Artifact {
-                    kind: ArtifactKind::NpmLauncher,
-                    app: id,
-                    target: None,
-                    inputs: npm_platform_steps
-                        .iter()
-                        .map(|(package, _)| *package)
-                        .collect(),
-                },
-            );
-            let mut after: Vec<StepId> = npm_platform_steps.iter().map(|(_, step)| *step).collect();
-            after.extend(
-                app.depends_on
-                    .iter()
-                    .filter_map(|dep| npm_launcher_steps[dep.0]),
-            );
-            steps.push(Step {
-                kind: StepKind::NpmPublish,
-                app: id,
-                artifact: launcher,
-                after,
-            });
-            npm_launcher_steps[app_index] = Some(StepId(steps.len() - 1));
-        }
-        if let Some(oci) = &app.oci
-            && !image_artifacts.is_empty()
-        {
-            let index = push_artifact(
+                artifact(ArtifactKind::NpmLauncher, None, platform_packages.clone()),
+            )
+        });
+        let index = (!images.is_empty()).then(|| {
+            let inputs = images.iter().map(|(image, _)| *image).collect();
+            push_artifact(
                 &mut artifacts,
-                Artifact {
-                    kind: ArtifactKind::OciIndex,
-                    app: id,
-                    target: None,
-                    inputs: image_artifacts,
-                },
-            );
-            steps.push(Step {
-                kind: StepKind::OciPushIndex,
-                app: id,
-                artifact: index,
-                after: image_steps,
-            });
-            let index_step = StepId(steps.len() - 1);
-            for tag in &oci.tags {
+                artifact(ArtifactKind::OciIndex, None, inputs),
+            )
+        });
+
+        // Then the publish steps, once per destination; a later destination of the same
+        // artifact waits for the earlier one (TestPyPI before PyPI, GHCR before Docker Hub).
+        let mut push_step =
+            |steps: &mut Vec<Step>, kind, artifact, after, destination: &Option<String>| {
                 steps.push(Step {
-                    kind: StepKind::OciTag(tag.clone()),
+                    kind,
                     app: id,
-                    artifact: index,
-                    after: vec![index_step],
+                    artifact,
+                    after,
+                    destination: destination.clone(),
                 });
+                StepId(steps.len() - 1)
+            };
+        if let Some(python) = &app.python {
+            let python_after: Vec<StepId> = app
+                .depends_on
+                .iter()
+                .flat_map(|dep| pypi_steps[dep.0].clone())
+                .collect();
+            let mut previous: Vec<Option<StepId>> = vec![None; wheels.len()];
+            for destination in destinations(&python.repositories) {
+                for (wheel, earlier) in wheels.iter().zip(previous.iter_mut()) {
+                    let mut after = python_after.clone();
+                    after.extend(*earlier);
+                    let step = push_step(
+                        &mut steps,
+                        StepKind::PypiUpload,
+                        *wheel,
+                        after,
+                        &destination,
+                    );
+                    *earlier = Some(step);
+                    pypi_steps[app_index].push(step);
+                }
+            }
+        }
+        if let (Some(npm), Some(launcher)) = (&app.npm, launcher) {
+            let dependency_launchers: Vec<StepId> = app
+                .depends_on
+                .iter()
+                .flat_map(|dep| npm_launcher_steps[dep.0].clone())
+                .collect();
+            let mut previous: Vec<Option<StepId>> = vec![None; platform_packages.len()];
+            let mut previous_launcher = None;
+            for destination in destinations(&npm.registries) {
+                let mut after = Vec::new();
+                for (package, earlier) in platform_packages.iter().zip(previous.iter_mut()) {
+                    let step = push_step(
+                        &mut steps,
+                        StepKind::NpmPublish,
+                        *package,
+                        earlier.iter().copied().collect(),
+                        &destination,
+                    );
+                    *earlier = Some(step);
+                    after.push(step);
+                }
+                // The launcher names every platform package: it goes last.
+                after.extend(dependency_launchers.iter().copied());
+                after.extend(previous_launcher);
+                let step = push_step(
+                    &mut steps,
+                    StepKind::NpmPublish,
+                    launcher,
+                    after,
+                    &destination,
+                );
+                previous_launcher = Some(step);
+                npm_launcher_steps[app_index].push(step);
+            }
+        }
+        if let (Some(oci), Some(index)) = (&app.oci, index) {
+            let mut previous_images: Vec<Option<StepId>> = vec![None; images.len()];
+            let mut previous_index = None;
+            let mut previous_tags: Vec<Option<StepId>> = vec![None; oci.tags.len()];
+            let repositories = std::iter::once(None).chain(oci.mirrors.iter().cloned().map(Some));
+            for destination in repositories {
+                let mut image_steps = Vec::new();
+                for ((image, sbom), earlier) in images.iter().zip(previous_images.iter_mut()) {
+                    let step = push_step(
+                        &mut steps,
+                        StepKind::OciPushImage,
+                        *image,
+                        earlier.iter().copied().collect(),
+                        &destination,
+                    );
+                    *earlier = Some(step);
+                    image_steps.push(step);
+                    // The SBOM is an OCI 1.1 artifact whose `subject` is the image manifest.
+                    push_step(
+                        &mut steps,
+                        StepKind::OciAttachSbom,
+                        *sbom,
+                        vec![step],
+                        &destination,
+                    );
+                }
+                let mut after = image_steps;
+                after.extend(previous_index);
+                let index_step = push_step(
+                    &mut steps,
+                    StepKind::OciPushIndex,
+                    index,
+                    after,
+                    &destination,
+                );
+                previous_index = Some(index_step);
+                for (tag, earlier) in oci.tags.iter().zip(previous_tags.iter_mut()) {
+                    let mut after = vec![index_step];
+                    after.extend(*earlier);
+                    *earlier = Some(push_step(
+                        &mut steps,
+                        StepKind::OciTag(tag.clone()),
+                        index,
+                        after,
+                        &destination,
+                    ));
+                }
             }
         }
     }
@@ -1494,6 +1567,15 @@ fn assemble(workspace_root: PathBuf, target_directory: PathBuf, apps: Vec<App>) 
         apps,
         artifacts,
         steps,
+    }
+}
+
+/// A channel's destinations: the configured ones, or the single default (`None`).
+fn destinations(configured: &[String]) -> Vec<Option<String>> {
+    if configured.is_empty() {
+        vec![None]
+    } else {
+        configured.iter().cloned().map(Some).collect()
     }
 }
 

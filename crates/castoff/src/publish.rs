@@ -21,7 +21,9 @@ use castoff_registry::oci::{
     Digest, OciClient, OciCredentials, OciLayout, OciRepository, PushOptions,
 };
 use castoff_registry::oidc::GithubOidc;
-use castoff_registry::pypi::{PypiClient, PypiCredentials, PypiRepository, Pypirc, WheelFile};
+use castoff_registry::pypi::{
+    PypiClient, PypiCredentials, PypiRepository, Pypirc, PypircRepository, WheelFile,
+};
 use castoff_registry::{HttpClient, HttpConfig, RemoteState, UploadKind, UploadOutcome};
 
 /// Environment variables of the publish command (beside castoff-registry's credentials).
@@ -93,11 +95,12 @@ impl std::fmt::Display for ConflictError {
 
 impl std::error::Error for ConflictError {}
 
-/// The clients of one run, one per destination.
+/// The clients of one run, one per destination. Keys carry the step's configured
+/// destination (`None`: the channel's default); npm by package, OCI by app.
 struct Destinations {
-    pypi: Option<PypiClient>,
-    npm: BTreeMap<String, NpmClient>,
-    oci: BTreeMap<String, OciClient>,
+    pypi: BTreeMap<Option<String>, PypiClient>,
+    npm: BTreeMap<(String, Option<String>), NpmClient>,
+    oci: BTreeMap<(String, Option<String>), OciClient>,
 }
 
 /// One step, with everything needed to run it.
@@ -403,34 +406,61 @@ fn connect(
 ) -> anyhow::Result<Destinations> {
     let mut problems: Vec<String> = Vec::new();
     let mut destinations = Destinations {
-        pypi: None,
+        pypi: BTreeMap::new(),
         npm: BTreeMap::new(),
         oci: BTreeMap::new(),
     };
     let oidc = GithubOidc::from_env(environment);
 
-    if steps.iter().any(|step| step.kind == "pypi-upload") {
-        match connect_pypi(options, http, environment, oidc.as_ref()) {
-            Ok(client) => destinations.pypi = Some(client),
-            Err(error) => problems.push(format!("PyPI: {}", error_text(&error))),
+    let pypi_destinations: BTreeSet<Option<String>> = steps
+        .iter()
+        .filter(|step| step.kind == "pypi-upload")
+        .map(|step| step.destination.clone())
+        .collect();
+    for destination in pypi_destinations {
+        match connect_pypi(
+            options,
+            http,
+            environment,
+            oidc.as_ref(),
+            destination.as_deref(),
+        ) {
+            Ok(client) => {
+                destinations.pypi.insert(destination, client);
+            }
+            Err(error) => problems.push(format!(
+                "PyPI{}: {}",
+                destination.map_or_else(String::new, |d| format!(" ({d})")),
+                error_text(&error)
+            )),
         }
     }
 
-    let npm_packages: BTreeSet<String> = steps
+    let npm_packages: BTreeSet<(String, Option<String>)> = steps
         .iter()
         .filter(|step| step.kind == "npm-publish")
-        .filter_map(|step| artifact_of(manifest, step))
-        .filter_map(|artifact| artifact.registry_name.clone())
+        .filter_map(|step| {
+            let name = artifact_of(manifest, step)?.registry_name.clone()?;
+            Some((name, step.destination.clone()))
+        })
         .collect();
     if !npm_packages.is_empty() {
-        let npmrc = load_npmrc(&options.workspace_root, environment);
-        match npmrc {
+        match load_npmrc(&options.workspace_root, environment) {
             Err(error) => problems.push(format!("npm: {error}")),
             Ok(npmrc) => {
-                for package in &npm_packages {
-                    match connect_npm(package, &npmrc, options, http, environment, oidc.as_ref()) {
+                for (package, registry) in npm_packages {
+                    let connected = connect_npm(
+                        &package,
+                        registry.as_deref(),
+                        &npmrc,
+                        options,
+                        http,
+                        environment,
+                        oidc.as_ref(),
+                    );
+                    match connected {
                         Ok(client) => {
-                            destinations.npm.insert(package.clone(), client);
+                            destinations.npm.insert((package, registry), client);
                         }
                         Err(error) => {
                             problems.push(format!("npm ({package}): {}", error_text(&error)))
@@ -441,29 +471,31 @@ fn connect(
         }
     }
 
-    let oci_apps: BTreeSet<&str> = steps
+    let oci_keys: BTreeSet<(String, Option<String>)> = steps
         .iter()
         .filter(|step| step.kind.starts_with("oci-"))
-        .map(|step| step.app.as_str())
+        .map(|step| (step.app.clone(), step.destination.clone()))
         .collect();
-    let repositories: Vec<String> = oci_apps
-        .iter()
-        .filter_map(|app| match oci_repository_of(manifest, app, options) {
-            Ok(repository) => Some(repository),
-            Err(error) => {
-                problems.push(format!("image of {app}: {}", error_text(&error)));
-                None
-            }
-        })
-        .collect();
-    for (app, repository) in oci_apps.iter().zip(&repositories) {
-        match connect_oci(repository, &repositories, http, environment) {
+    let mut repositories: Vec<((String, Option<String>), String)> = Vec::new();
+    for (app, mirror) in oci_keys {
+        let repository = match &mirror {
+            Some(mirror) => Ok(mirror.clone()),
+            None => oci_repository_of(manifest, &app, options),
+        };
+        match repository {
+            Ok(repository) => repositories.push(((app, mirror), repository)),
+            Err(error) => problems.push(format!("image of {app}: {}", error_text(&error))),
+        }
+    }
+    let all_repositories: Vec<String> = repositories.iter().map(|(_, r)| r.clone()).collect();
+    for (key, repository) in repositories {
+        match connect_oci(&repository, &all_repositories, http, environment) {
             Ok(client) => {
-                destinations.oci.insert((*app).to_owned(), client);
+                destinations.oci.insert(key, client);
             }
             Err(error) => problems.push(format!(
                 "image {}: {}",
-                castoff_plan::names::redact_userinfo(repository),
+                castoff_plan::names::redact_userinfo(&repository),
                 error_text(&error)
             )),
         }
@@ -488,48 +520,98 @@ fn error_text(error: &anyhow::Error) -> String {
         .join("\n")
 }
 
+fn read_pypirc_section(
+    environment: &dyn Environment,
+    name: &str,
+    required: bool,
+) -> anyhow::Result<Option<PypircRepository>> {
+    let path = home_dir(environment).join(".pypirc");
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(_) if !required => return Ok(None),
+        Err(error) => bail!(
+            "the PyPI repository `{name}` needs {}, which cannot be read: {error}\nhint: add a [{name}] section with `repository`, `username` and `password`, or name an upload URL",
+            path.display()
+        ),
+    };
+    let pypirc = Pypirc::parse(&text).map_err(|problem| {
+        anyhow!(
+            "{}: {problem}\nhint: fix the file's syntax (INI)",
+            path.display()
+        )
+    })?;
+    match pypirc.repository(name) {
+        Some(section) => Ok(Some(section)),
+        None if !required => Ok(None),
+        None => bail!(
+            "{} has no repository `{name}`\nhint: add a [{name}] section, or name an upload URL",
+            path.display()
+        ),
+    }
+}
+
+/// One PyPI destination: `None` is the default (`--pypi-url`, `CASTOFF_PYPI_URL`,
+/// `--pypi-repository`, else PyPI); `Some` is an entry of `python.repositories` (`pypi`,
+/// `testpypi`, an upload URL, or a `~/.pypirc` section, whose credentials then come first).
 fn connect_pypi(
     options: &PublishOptions,
     http: &HttpClient,
     environment: &dyn Environment,
     oidc: Option<&GithubOidc>,
+    destination: Option<&str>,
 ) -> anyhow::Result<PypiClient> {
-    let pypirc_repository = match &options.pypi_repository {
+    let (url, index, pypirc_repository) = match destination {
         Some(name) => {
-            let path = home_dir(environment).join(".pypirc");
-            let text = fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "--pypi-repository {name} needs {}, which cannot be read",
-                    path.display()
-                )
-            })?;
-            let pypirc = Pypirc::parse(&text).map_err(|problem| {
-                anyhow!(
-                    "{}: {problem}\nhint: fix the file's syntax (INI)",
-                    path.display()
-                )
-            })?;
-            Some(pypirc.repository(name).with_context(|| {
-                format!("{} has no repository `{name}`\nhint: add a [{name}] section or pass --pypi-url", path.display())
-            })?)
+            let is_url = name.starts_with("https://") || name.starts_with("http://");
+            let builtin = matches!(name, "pypi" | "testpypi");
+            let section = if is_url {
+                None
+            } else {
+                read_pypirc_section(environment, name, !builtin)?
+            };
+            let url = match (&section, is_url || builtin) {
+                (_, true) => name.to_owned(),
+                (Some(section), false) => section.repository.clone().with_context(|| {
+                    format!("the ~/.pypirc section [{name}] has no `repository` URL\nhint: add `repository = <upload URL>` to it")
+                })?,
+                (None, false) => unreachable!("a required section was read or refused"),
+            };
+            (url, None, section)
         }
-        None => None,
+        None => {
+            let pypirc_repository = match &options.pypi_repository {
+                Some(name) => read_pypirc_section(environment, name, true)?,
+                None => None,
+            };
+            let url = options
+                .pypi_url
+                .clone()
+                .or_else(|| environment.var(vars::PYPI_URL))
+                .or_else(|| {
+                    pypirc_repository
+                        .as_ref()
+                        .and_then(|r| r.repository.clone())
+                })
+                .unwrap_or_else(|| "pypi".to_owned());
+            let index = options
+                .pypi_index_url
+                .clone()
+                .or_else(|| environment.var(vars::PYPI_INDEX_URL));
+            (url, index, pypirc_repository)
+        }
     };
-    let url = options
-        .pypi_url
-        .clone()
-        .or_else(|| environment.var(vars::PYPI_URL))
-        .or_else(|| {
-            pypirc_repository
-                .as_ref()
-                .and_then(|r| r.repository.clone())
-        })
-        .unwrap_or_else(|| "pypi".to_owned());
-    let index = options
-        .pypi_index_url
-        .clone()
-        .or_else(|| environment.var(vars::PYPI_INDEX_URL));
-    let mut credentials = PypiCredentials::resolve(environment, pypirc_repository.as_ref());
+    // A configured destination's own ~/.pypirc section wins over variables that would
+    // otherwise send one token to every index.
+    let section_credentials = match (destination, &pypirc_repository) {
+        (Some(_), Some(section)) if section.password.is_some() => {
+            PypiCredentials::resolve(&BTreeMap::<String, String>::new(), Some(section))
+        }
+        _ => PypiCredentials::None,
+    };
+    let mut credentials = match section_credentials {
+        PypiCredentials::None => PypiCredentials::resolve(environment, pypirc_repository.as_ref()),
+        found => found,
+    };
     if credentials == PypiCredentials::None {
         let repository = PypiRepository::new(&url, index.as_deref(), PypiCredentials::None)?;
         match oidc {
@@ -579,20 +661,26 @@ fn load_npmrc(workspace_root: &Path, environment: &dyn Environment) -> anyhow::R
     Ok(project.layered_over(user))
 }
 
+/// One npm destination: `configured` is an entry of `npm.registries`; without one, the
+/// registry comes from `--npm-registry`, `CASTOFF_NPM_REGISTRY`, `.npmrc`, else npmjs.
 fn connect_npm(
     package: &str,
+    configured: Option<&str>,
     npmrc: &Npmrc,
     options: &PublishOptions,
     http: &HttpClient,
     environment: &dyn Environment,
     oidc: Option<&GithubOidc>,
 ) -> anyhow::Result<NpmClient> {
-    let url = options
-        .npm_registry
-        .clone()
-        .or_else(|| environment.var(vars::NPM_REGISTRY))
-        .or_else(|| npmrc.registry_for(package).map(str::to_owned))
-        .unwrap_or_else(|| castoff_registry::npm::NPMJS_REGISTRY.to_owned());
+    let url = match configured {
+        Some(url) => url.to_owned(),
+        None => options
+            .npm_registry
+            .clone()
+            .or_else(|| environment.var(vars::NPM_REGISTRY))
+            .or_else(|| npmrc.registry_for(package).map(str::to_owned))
+            .unwrap_or_else(|| castoff_registry::npm::NPMJS_REGISTRY.to_owned()),
+    };
     let registry = NpmRegistry::new(&url, NpmCredentials::None)?;
     let mut credentials = NpmCredentials::resolve(environment, npmrc, &registry.url);
     if credentials == NpmCredentials::None {
@@ -691,7 +779,7 @@ fn prepare_jobs<'a>(
             "pypi-upload" => {
                 let client = destinations
                     .pypi
-                    .as_ref()
+                    .get(&step.destination)
                     .context("internal error: no PyPI client")?;
                 let wheel = WheelFile::open(&path()?)?;
                 let url = castoff_registry::error::display_url(&client.repository().upload_url);
@@ -701,7 +789,7 @@ fn prepare_jobs<'a>(
                 let name = artifact.registry_name.clone().unwrap_or_default();
                 let client = destinations
                     .npm
-                    .get(&name)
+                    .get(&(name.clone(), step.destination.clone()))
                     .context("internal error: no npm client")?;
                 let tarball = NpmTarball::open(&path()?)?;
                 let tag = manifest
@@ -722,7 +810,7 @@ fn prepare_jobs<'a>(
             kind @ ("oci-push-image" | "oci-push-index" | "oci-tag" | "oci-attach-sbom") => {
                 let client = destinations
                     .oci
-                    .get(&step.app)
+                    .get(&(step.app.clone(), step.destination.clone()))
                     .context("internal error: no registry client")?;
                 // Images and the index all live in the app's layout.
                 let index = manifest
@@ -809,52 +897,50 @@ fn prepare_jobs<'a>(
 
 fn query_state(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<RemoteState> {
     match &job.action {
-        Action::Pypi(wheel) => Ok(destinations
-            .pypi
-            .as_ref()
-            .expect("connected")
-            .state(wheel)?),
-        Action::Npm(tarball, _) => Ok(destinations.npm[&tarball.name].state(tarball)?),
-        Action::OciManifest(_, digest) => {
-            Ok(destinations.oci[&job.step.app].manifest_state(digest)?)
-        }
-        Action::OciTag(_, digest, tag, floating) => {
-            Ok(destinations.oci[&job.step.app].tag_state(tag, digest, *floating)?)
-        }
-        Action::OciSbom(_, subject, artifact) => {
-            Ok(destinations.oci[&job.step.app].referrer_state(subject, artifact)?)
-        }
+        Action::Pypi(wheel) => Ok((&destinations.pypi[&job.step.destination]).state(wheel)?),
+        Action::Npm(tarball, _) => Ok(destinations.npm
+            [&(tarball.name.clone(), job.step.destination.clone())]
+            .state(tarball)?),
+        Action::OciManifest(_, digest) => Ok(destinations.oci
+            [&(job.step.app.clone(), job.step.destination.clone())]
+            .manifest_state(digest)?),
+        Action::OciTag(_, digest, tag, floating) => Ok(destinations.oci
+            [&(job.step.app.clone(), job.step.destination.clone())]
+            .tag_state(tag, digest, *floating)?),
+        Action::OciSbom(_, subject, artifact) => Ok(destinations.oci
+            [&(job.step.app.clone(), job.step.destination.clone())]
+            .referrer_state(subject, artifact)?),
     }
 }
 
 fn run_job(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<UploadOutcome> {
     match &job.action {
         Action::Pypi(wheel) => {
-            let client = destinations.pypi.as_ref().expect("connected");
+            let client = (&destinations.pypi[&job.step.destination]);
             let outcome = client.upload(wheel)?;
             client.verify(wheel)?;
             Ok(outcome)
         }
         Action::Npm(tarball, tag) => {
-            let client = &destinations.npm[&tarball.name];
+            let client = &destinations.npm[&(tarball.name.clone(), job.step.destination.clone())];
             let outcome = client.upload(tarball, Some(tag))?;
             client.verify(tarball)?;
             Ok(outcome)
         }
         Action::OciManifest(layout, digest) => {
-            let client = &destinations.oci[&job.step.app];
+            let client = &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
             let outcome = client.push(layout, digest)?;
             client.verify(digest.as_str(), digest)?;
             Ok(outcome)
         }
         Action::OciTag(layout, digest, tag, _) => {
-            let client = &destinations.oci[&job.step.app];
+            let client = &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
             let outcome = client.tag(layout, digest, tag)?;
             client.verify(tag, digest)?;
             Ok(outcome)
         }
         Action::OciSbom(layout, subject, artifact) => {
-            let client = &destinations.oci[&job.step.app];
+            let client = &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
             let outcome = client.attach_referrer(layout, subject, artifact)?;
             client.verify(artifact.as_str(), artifact)?;
             if client.referrer_state(subject, artifact)? != RemoteState::Identical {
@@ -864,6 +950,28 @@ fn run_job(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<UploadO
             }
             Ok(outcome)
         }
+    }
+}
+
+/// Test hook (docs/testing.md): `CASTOFF_TEST_KILL_AT=<step id>:<phase>` aborts the process,
+/// as a SIGKILL would (no cleanup, no report), at `before` or `after` the upload of that step,
+/// or with `mid-upload[:<bytes>]` once that many bytes of its request bodies were sent
+/// (default 1). Unset, it does nothing.
+fn kill_point(step: &str, phase: &str) {
+    let Ok(spec) = std::env::var("CASTOFF_TEST_KILL_AT") else {
+        return;
+    };
+    let mut parts = spec.split(':');
+    if parts.next() != Some(step) {
+        return;
+    }
+    match (parts.next(), phase) {
+        (Some("mid-upload"), "before") => {
+            let bytes = parts.next().and_then(|b| b.parse().ok()).unwrap_or(1u64);
+            castoff_registry::http::abort_after_body_bytes(bytes.max(1));
+        }
+        (Some(at), phase) if at == phase => std::process::abort(),
+        _ => {}
     }
 }
 
@@ -933,7 +1041,10 @@ fn execute(
                     let started_at_ms = now_ms();
                     let state = &states[&job.step.id];
                     let result = if state.needs_upload() {
-                        run_job(job, destinations)
+                        kill_point(&job.step.id, "before");
+                        let result = run_job(job, destinations);
+                        kill_point(&job.step.id, "after");
+                        result
                     } else {
                         Ok(UploadOutcome {
                             kind: UploadKind::AlreadyPresent,

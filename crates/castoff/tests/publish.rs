@@ -926,3 +926,111 @@ fn trusted_publishing_without_any_configured_token() {
         .unwrap();
     assert!(String::from_utf8_lossy(&packument.stdout).contains("\"0.3.1\""));
 }
+
+/// Several destinations per channel (`python.repositories`, `oci.mirrors`) become separate
+/// steps, each after the same artifact's step for the destination before it.
+#[test]
+fn mirrors_are_separate_ordered_steps() {
+    let env = TestEnv::get();
+    let tag = &unique("mirror");
+    let workspace = workspace(&env, "single-cli", tag);
+    let home = workspace.parent().unwrap().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let open = format!("{}/{tag}/greeter", TestEnv::host_port(&env.registry_open));
+    let basic = format!("{}/{tag}/greeter", TestEnv::host_port(&env.registry_basic));
+    let cargo_toml = workspace.join("Cargo.toml");
+    let configured = fs::read_to_string(&cargo_toml)
+        .unwrap()
+        .replace(
+            &format!("python = {{ name = \"greeter-{tag}\" }}"),
+            &format!(
+                "python = {{ name = \"greeter-{tag}\", repositories = [\"{}\", \"{}\"] }}",
+                env.devpi, env.pypiserver
+            ),
+        )
+        .replace(
+            "oci = { repository = \"ghcr.io/acme/greeter\"",
+            &format!("oci = {{ repository = \"{open}\", mirrors = [\"{basic}\"]"),
+        );
+    assert!(
+        configured.contains("repositories = [") && configured.contains("mirrors = ["),
+        "{configured}"
+    );
+    fs::write(&cargo_toml, configured).unwrap();
+    dist(&workspace, "1700000000");
+
+    let output = castoff(
+        &[
+            "publish",
+            "--manifest-path",
+            workspace.join("Cargo.toml").to_str().unwrap(),
+            "--npm-registry",
+            &env.verdaccio,
+        ],
+        &[
+            ("TWINE_USERNAME", env.user.as_str()),
+            ("TWINE_PASSWORD", env.password.as_str()),
+            ("NPM_TOKEN", env.npm_token.as_str()),
+            ("CASTOFF_OCI_USERNAME", env.user.as_str()),
+            ("CASTOFF_OCI_PASSWORD", env.password.as_str()),
+        ],
+        &home,
+    );
+    let output_text = text(&output);
+    env.assert_no_secret(&output_text);
+    assert!(output.status.success(), "{output_text}");
+    let published = report(&workspace);
+    let step = |id: String| {
+        published
+            .steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("no step {id}"))
+            .clone()
+    };
+    let wheel = "pypi-upload/greeter/x86_64-unknown-linux-gnu";
+    let first = step(format!("{wheel}@{}", env.devpi));
+    let second = step(format!("{wheel}@{}", env.pypiserver));
+    assert_eq!(
+        (first.outcome.as_str(), second.outcome.as_str()),
+        ("uploaded", "uploaded")
+    );
+    assert!(
+        first.finished_at_ms <= second.started_at_ms,
+        "PyPI destinations out of order"
+    );
+    let primary = step("oci-push-index/greeter".to_owned());
+    let mirror = step(format!("oci-push-index/greeter@{basic}"));
+    assert!(
+        primary.finished_at_ms <= mirror.started_at_ms,
+        "the mirror went first"
+    );
+    assert_eq!(
+        step(format!("oci-tag/greeter/latest@{basic}")).outcome,
+        "uploaded"
+    );
+
+    // Both repositories serve the same index under the version tag.
+    let digest = |repository: &str, creds: &[&str]| {
+        let mut args = vec!["inspect", "--raw", "--tls-verify=false"];
+        args.extend_from_slice(creds);
+        let reference = format!("docker://{repository}:0.3.1");
+        args.push(&reference);
+        let output = run(&env.tool("skopeo"), &args);
+        assert!(output.status.success(), "{}", text(&output));
+        castoff_archive::digest::hex(&castoff_archive::digest::sha256(&output.stdout))
+    };
+    let creds = format!("{}:{}", env.user, env.password);
+    assert_eq!(digest(&open, &[]), digest(&basic, &["--creds", &creds]));
+    // Both indexes list the wheel.
+    for index in [
+        format!("{}+simple/greeter-{tag}/", env.devpi),
+        format!("{}simple/greeter-{tag}/", env.pypiserver),
+    ] {
+        let page = Command::new("curl").args(["-sf", &index]).output().unwrap();
+        assert!(
+            String::from_utf8_lossy(&page.stdout).contains(".whl"),
+            "{index} lists no wheel"
+        );
+    }
+}
