@@ -1442,7 +1442,7 @@ fn assemble(workspace_root: PathBuf, target_directory: PathBuf, apps: Vec<App>) 
 
         // Then the publish steps, once per destination; a later destination of the same
         // artifact waits for the earlier one (TestPyPI before PyPI, GHCR before Docker Hub).
-        let mut push_step =
+        let push_step =
             |steps: &mut Vec<Step>, kind, artifact, after, destination: &Option<String>| {
                 steps.push(Step {
                     kind,
