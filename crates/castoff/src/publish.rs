@@ -897,7 +897,7 @@ fn prepare_jobs<'a>(
 
 fn query_state(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<RemoteState> {
     match &job.action {
-        Action::Pypi(wheel) => Ok((&destinations.pypi[&job.step.destination]).state(wheel)?),
+        Action::Pypi(wheel) => Ok(destinations.pypi[&job.step.destination].state(wheel)?),
         Action::Npm(tarball, _) => Ok(destinations.npm
             [&(tarball.name.clone(), job.step.destination.clone())]
             .state(tarball)?),
@@ -916,7 +916,7 @@ fn query_state(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<Rem
 fn run_job(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<UploadOutcome> {
     match &job.action {
         Action::Pypi(wheel) => {
-            let client = (&destinations.pypi[&job.step.destination]);
+            let client = &destinations.pypi[&job.step.destination];
             let outcome = client.upload(wheel)?;
             client.verify(wheel)?;
             Ok(outcome)
