@@ -176,6 +176,28 @@ fn publish_installs_back_and_a_rerun_skips_everything() {
         ("NPM_TOKEN", env.npm_token.as_str()),
     ];
 
+    // A dry run checks everything, says what it would upload, and uploads nothing.
+    let mut dry_args = args.clone();
+    dry_args.push("--dry-run");
+    let dry = castoff(&dry_args, &credentials, &home);
+    assert!(dry.status.success(), "{}", text(&dry));
+    env.assert_no_secret(&text(&dry));
+    let dry_report = report(&workspace);
+    assert!(dry_report.dry_run);
+    for step in &dry_report.steps {
+        assert_eq!(step.outcome, "would-upload", "{step:?}");
+    }
+    let simple = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{}simple/greeter-{tag}/", env.pypiserver))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&simple.stdout),
+        "404",
+        "the dry run uploaded"
+    );
+
     let first = castoff(&args, &credentials, &home);
     let first_text = text(&first);
     env.assert_no_secret(&first_text);
