@@ -9,36 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use castoff_test_support::TestEnv;
+use castoff_test_support::workspace::{copy_tree, fixture_dir};
 use serde_json::Value;
 
 const EPOCH: &str = "1700000000";
 
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 /// Copies a fixture without its `target/` and `dist/`.
 fn copy_fixture(name: &str, target: &Path) {
-    fn copy_tree(source: &Path, target: &Path) {
-        fs::create_dir_all(target).unwrap();
-        for entry in fs::read_dir(source).unwrap() {
-            let entry = entry.unwrap();
-            let name = entry.file_name();
-            if name == "target" || name == "dist" {
-                continue;
-            }
-            let path = entry.path();
-            if path.is_dir() {
-                copy_tree(&path, &target.join(&name));
-            } else {
-                fs::copy(&path, target.join(&name)).unwrap();
-            }
-        }
-    }
-    copy_tree(&repository_root().join("tests/fixtures").join(name), target);
+    copy_tree(&fixture_dir(name), target);
 }
 
 /// `castoff <args>` in a clean credential environment: no Docker or podman config of the

@@ -2,20 +2,13 @@
 //! manifest and checksums that stock tools verify, twice byte-identically, and a failed run
 //! leaves the previous dist/ exactly as it was.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use castoff_plan::Manifest;
+use castoff_test_support::workspace::{assert_success, files, repository_root};
 use expect_test::expect;
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = repository_root()
@@ -35,37 +28,6 @@ fn dist(manifest: &Path, dist_dir: &Path) -> Output {
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .output()
         .expect("running castoff dist")
-}
-
-/// Every file under `dir`, relative path → bytes.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(current) = stack.pop() {
-        for entry in fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(relative, fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
-}
-
-fn assert_success(output: &Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[test]

@@ -6,7 +6,6 @@
 //! schema, `skopeo inspect`, `pip install`, `shellcheck` and `install.sh` against a local HTTP
 //! server. Merges that must be refused are refused with a `hint:` and change nothing.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -16,6 +15,7 @@ use std::sync::OnceLock;
 use castoff_plan::Manifest;
 use castoff_test_support::TestEnv;
 use castoff_test_support::binaries;
+use castoff_test_support::workspace::{assert_success, files, repository_root};
 
 const EPOCH: &str = "1700000000";
 const HOST: &str = "x86_64-unknown-linux-gnu";
@@ -25,13 +25,6 @@ const TARGETS: [&str; 4] = [
     "aarch64-apple-darwin",
     "x86_64-pc-windows-msvc",
 ];
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn castoff(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_castoff"))
@@ -44,44 +37,12 @@ fn castoff(args: &[&str], dir: &Path) -> Output {
         .expect("running castoff")
 }
 
-fn assert_success(output: &Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn run(command: &mut Command, what: &str) -> String {
     let output = command
         .output()
         .unwrap_or_else(|error| panic!("{what}: cannot start: {error}"));
     assert_success(&output, what);
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Every file under `dir`, relative path → bytes.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(current) = stack.pop() {
-        for entry in fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(relative, fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// The scratch copy of the `single-cli` fixture with its four partial dists, built once per

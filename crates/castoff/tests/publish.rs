@@ -11,13 +11,7 @@ use std::process::{Command, Output};
 use castoff_plan::Manifest;
 use castoff_plan::report::PublishReport;
 use castoff_test_support::TestEnv;
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use castoff_test_support::workspace::{copy_tree, output_text as text, repository_root};
 
 /// `<what><pid>`: names unique to this test process, so re-running the tests against servers
 /// that are still up (`cargo xtask test --serve`) never meets the previous run's packages.
@@ -41,23 +35,6 @@ fn workspace(env: &TestEnv, fixture: &str, tag: &str) -> PathBuf {
         .replace("\"@acme/greeter\"", &format!("\"@{tag}/greeter\""));
     fs::write(&cargo_toml, text).unwrap();
     target
-}
-
-fn copy_tree(source: &Path, target: &Path) {
-    fs::create_dir_all(target).unwrap();
-    for entry in fs::read_dir(source).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "target" || name == "dist" {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            copy_tree(&path, &target.join(&name));
-        } else {
-            fs::copy(&path, target.join(&name)).unwrap();
-        }
-    }
 }
 
 fn castoff(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
@@ -100,15 +77,6 @@ fn dist(workspace: &Path, epoch: &str) {
         "dist failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status: {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn report(workspace: &Path) -> PublishReport {

@@ -1,0 +1,89 @@
+//! Helpers every end-to-end test needs around fixture workspaces and output trees: where the
+//! repository is, copying a fixture without its build output, reading a tree back, and
+//! turning a finished process into readable text.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The repository root (this crate lives in `crates/castoff-test-support`).
+pub fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
+}
+
+/// `tests/fixtures/<name>` of the repository.
+pub fn fixture_dir(name: &str) -> PathBuf {
+    repository_root().join("tests/fixtures").join(name)
+}
+
+/// Copies a directory tree, leaving out build output (`target/`, `dist/`), so a test can
+/// edit and build its own copy of a fixture.
+pub fn copy_tree(source: &Path, target: &Path) {
+    fs::create_dir_all(target)
+        .unwrap_or_else(|error| panic!("cannot create {}: {error}", target.display()));
+    for entry in fs::read_dir(source)
+        .unwrap_or_else(|error| panic!("cannot list {}: {error}", source.display()))
+    {
+        let entry = entry.expect("a directory entry");
+        let name = entry.file_name();
+        if name == "target" || name == "dist" {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &target.join(&name));
+        } else {
+            fs::copy(&path, target.join(&name))
+                .unwrap_or_else(|error| panic!("cannot copy {}: {error}", path.display()));
+        }
+    }
+}
+
+/// Every file under `dir`: path relative to `dir` (with `/`) → bytes.
+pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(current) = stack.pop() {
+        let entries = fs::read_dir(&current)
+            .unwrap_or_else(|error| panic!("cannot list {}: {error}", current.display()));
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(dir)
+                    .expect("below dir")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let bytes = fs::read(&path)
+                    .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+                out.insert(relative, bytes);
+            }
+        }
+    }
+    out
+}
+
+/// Status, stdout and stderr of a finished process, for assertion messages.
+pub fn output_text(output: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Panics with the process's output unless it succeeded.
+pub fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}",
+        output_text(output)
+    );
+}
