@@ -1,5 +1,6 @@
 //! Direct-download archives, one per app and target: `<app>-<version>-<target>/` holding the
-//! binaries, the README and the license files, as `.tar.gz` on Unix and `.zip` on Windows.
+//! binaries, the README and the license files (castoff's own: also `completions/` and
+//! `man/man1/castoff.1`), as `.tar.gz` on Unix and `.zip` on Windows.
 //!
 //! Reproducible like every other artifact: entries sorted, owner 0, every timestamp
 //! `SOURCE_DATE_EPOCH`, gzip header without name or time (castoff-archive's writers, and
@@ -68,6 +69,17 @@ pub fn build_archive(
             contents: fs::read(&path)
                 .with_context(|| format!("could not read {}", path.display()))?,
         });
+    }
+    // castoff's own archives also carry its shell completions and man page, generated from
+    // this castoff's clap definitions (the same source when castoff releases itself).
+    if app.package.name == "castoff" && app.bins.iter().any(|bin| bin == "castoff") {
+        for (name, contents) in crate::completions::archive_files() {
+            entries.push(Entry {
+                path: name,
+                mode: 0o644,
+                contents,
+            });
+        }
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     entries.dedup_by(|a, b| a.path == b.path);

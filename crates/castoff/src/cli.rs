@@ -18,9 +18,28 @@ pub const EXIT_FAILURE: u8 = 1;
 /// Exit code of a usage or configuration error: fix the command line or the Cargo.toml.
 pub const EXIT_USAGE: u8 = 2;
 
+/// What `castoff --help` prints after the options: the exit codes scripts can rely on.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  failure (a build, an I/O or network error, a registry refused an upload)
+  2  usage or configuration error (fix the command line or the Cargo.toml)
+  3  publish conflict: a registry already holds different content; nothing was uploaded
+
+Docs: https://github.com/castoff-rs/castoff/blob/main/docs/cli.md";
+
 /// Release a Rust workspace's binaries to PyPI, npm and container registries.
 #[derive(Debug, Parser)]
-#[command(name = "castoff", version, about, long_about = None)]
+#[command(
+    name = "castoff",
+    version,
+    about,
+    long_about = "Release a Rust workspace's binaries to PyPI, npm and container registries.\n\n\
+                  `plan` shows the release, `dist` builds every artifact into dist/ (no network, \
+                  no daemon, reproducible), `publish` uploads exactly what dist/ holds, in \
+                  dependency order, and is safe to re-run.",
+    after_help = EXIT_CODES_HELP
+)]
 pub struct Cli {
     /// Path to the workspace's Cargo.toml (default: found from the current directory).
     #[arg(long, global = true, value_name = "PATH")]
@@ -37,6 +56,10 @@ pub struct Cli {
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Print the result as JSON on stdout (the summary of `dist` and `publish`, the plan of
+    /// `plan`); shape in docs/cli.md and docs/summary.schema.json.
+    #[arg(long, global = true)]
+    pub json: bool,
     /// When to use colors.
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
     pub color: Color,
@@ -68,6 +91,19 @@ pub enum Command {
     Dist(crate::dist_cli::DistArgs),
     /// Upload exactly what dist/ holds, in dependency order; safe to re-run.
     Publish(PublishArgs),
+    /// Print a shell completion script, e.g. `castoff completions bash > ~/.local/share/bash-completion/completions/castoff`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `castoff man | man -l -`.
+    Man,
+    /// Set this workspace up for castoff: the xtask crate, the `cargo xtask` alias, a
+    /// `[package.metadata.castoff]` table per binary package, the release workflow.
+    ///
+    /// Idempotent; files you changed are kept unless --force.
+    Init(crate::init::InitArgs),
 }
 
 /// `publish` options. Credentials come from each ecosystem's usual places (docs/publishing.md).
@@ -123,6 +159,8 @@ pub enum PlanFormat {
     Json,
     /// A Graphviz digraph.
     Dot,
+    /// The Graphviz digraph drawn as SVG (runs Graphviz's `dot -Tsvg`; needs Graphviz).
+    Svg,
     /// The JSON a GitHub Actions `strategy.matrix` takes: one entry per target.
     GithubMatrix,
 }
@@ -171,7 +209,8 @@ where
     }
 }
 
-/// `error: …`, then each cause as `caused by: …`, with every `hint:` line kept last.
+/// `error: …`, then each cause as `caused by: …`, with every `hint:` line kept last; an error
+/// that carries no hint of its own gets the generic one, so every error ends in a `hint:`.
 pub fn render_error(error: &anyhow::Error) -> String {
     let mut lines = Vec::new();
     let mut hints = Vec::new();
@@ -188,8 +227,33 @@ pub fn render_error(error: &anyhow::Error) -> String {
             }
         }
     }
+    if hints.is_empty() {
+        hints.push(generic_hint(error).to_owned());
+    }
     lines.extend(hints);
     lines.join("\n")
+}
+
+/// The hint of an error that brings none of its own: specific for file-system errors.
+fn generic_hint(error: &anyhow::Error) -> &'static str {
+    let io_kind = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    match io_kind {
+        Some(std::io::ErrorKind::NotFound) => {
+            "hint: check that the path named above exists (paths are relative to the current directory)"
+        }
+        Some(std::io::ErrorKind::PermissionDenied) => {
+            "hint: check the permissions of the path named above, or choose another with --dist-dir"
+        }
+        Some(_) => {
+            "hint: the path named above must be a directory castoff can write to (or a file it can read); choose another with --dist-dir"
+        }
+        None => {
+            "hint: docs/troubleshooting.md lists castoff's errors by message; if this one is not there, please report it"
+        }
+    }
 }
 
 /// Runs one parsed command line.
@@ -201,28 +265,36 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Plan { format } => {
             let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
-            print_stdout(&render_plan(&release, *format));
+            let format = if cli.json { PlanFormat::Json } else { *format };
+            if format == PlanFormat::Svg {
+                print_stdout(&render_svg(&castoff_plan::render::dot(&release)).map_err(failure)?);
+            } else {
+                print_stdout(&render_plan(&release, format));
+            }
             Ok(())
         }
         Command::Dist(args) => crate::dist_cli::run(cli, args),
         Command::Publish(args) => run_publish(cli, args),
+        Command::Completions { shell } => {
+            print_bytes(&crate::completions::script(*shell));
+            Ok(())
+        }
+        Command::Init(args) => {
+            let changes = crate::init::init(cli.manifest_path.as_deref(), args).map_err(usage)?;
+            if !cli.quiet {
+                print_stdout(&crate::init::render(&changes));
+            }
+            Ok(())
+        }
+        Command::Man => {
+            print_bytes(&crate::completions::man_page());
+            Ok(())
+        }
     }
 }
 
 /// Exit code of a publish stopped by a conflict with what a registry already holds.
 pub const EXIT_CONFLICT: u8 = 3;
-
-struct StderrReporter {
-    quiet: bool,
-}
-
-impl crate::publish::Reporter for StderrReporter {
-    fn line(&self, text: &str) {
-        if !self.quiet {
-            eprintln!("{text}");
-        }
-    }
-}
 
 fn run_publish(cli: &Cli, args: &PublishArgs) -> Result<(), Failure> {
     let workspace_root = match &cli.manifest_path {
@@ -253,24 +325,24 @@ fn run_publish(cli: &Cli, args: &PublishArgs) -> Result<(), Failure> {
         http,
         jobs: args.jobs,
     };
-    let reporter = StderrReporter { quiet: cli.quiet };
-    match crate::publish::publish(&options, &reporter) {
+    let progress =
+        crate::progress::Progress::new(crate::progress::Mode::detect(cli.quiet), cli.verbose);
+    let result = crate::publish::publish(&options, &progress);
+    progress.finish();
+    match result {
         Ok(report) => {
-            if !cli.quiet {
-                let count =
-                    |outcome: &str| report.steps.iter().filter(|s| s.outcome == outcome).count();
-                print_stdout(&format!(
-                    "{}: {} uploaded, {} already there, {} skipped, {} excluded\n",
-                    if report.dry_run {
-                        "dry run"
-                    } else {
-                        "published"
-                    },
-                    count("uploaded") + count("would-upload"),
-                    count("already-present"),
-                    count("skipped"),
-                    count("excluded")
-                ));
+            if !cli.quiet || cli.json {
+                // publish just read and verified this manifest; it is there.
+                let manifest = std::fs::read_to_string(options.dist_dir.join("manifest.json"))
+                    .ok()
+                    .and_then(|text| Manifest::from_json(&text).ok());
+                let summary =
+                    crate::summary::of_publish(manifest.as_ref(), &report, &options.dist_dir);
+                print_stdout(&if cli.json {
+                    summary.to_json()
+                } else {
+                    summary.to_table()
+                });
             }
             Ok(())
         }
@@ -307,14 +379,59 @@ pub fn render_plan(release: &Release, format: PlanFormat) -> String {
     match format {
         PlanFormat::Text => castoff_plan::render::text(release),
         PlanFormat::Json => Manifest::from_release(release, env!("CARGO_PKG_VERSION")).to_json(),
-        PlanFormat::Dot => castoff_plan::render::dot(release),
+        PlanFormat::Dot | PlanFormat::Svg => castoff_plan::render::dot(release),
         PlanFormat::GithubMatrix => castoff_plan::render::github_matrix(release),
     }
 }
 
+/// Draws a DOT graph as SVG with Graphviz's `dot` (from `PATH`, or `CASTOFF_DOT`).
+pub fn render_svg(dot: &str) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use std::process::{Command, Stdio};
+    let program = std::env::var_os("CASTOFF_DOT").unwrap_or_else(|| "dot".into());
+    let mut child = match Command::new(&program)
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!(
+                "`--format svg` needs Graphviz, but its `{}` program was not found on PATH\nhint: install Graphviz (`apt install graphviz`, `dnf install graphviz`, `brew install graphviz`, `choco install graphviz`), or print `--format dot` and render it elsewhere",
+                program.to_string_lossy()
+            )
+        }
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("could not run `{} -Tsvg`", program.to_string_lossy()));
+        }
+    };
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = dot.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .context("could not run Graphviz's `dot -Tsvg`")?;
+    let _ = writer.join();
+    if !output.status.success() {
+        anyhow::bail!(
+            "Graphviz's `dot -Tsvg` failed ({}): {}\nhint: check the Graphviz installation with `dot -V`; `--format dot` prints the graph without it",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    String::from_utf8(output.stdout).context("Graphviz printed SVG that is not UTF-8")
+}
+
 fn print_stdout(text: &str) {
+    print_bytes(text.as_bytes());
+}
+
+fn print_bytes(bytes: &[u8]) {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`castoff plan | head`) is not an error worth a panic.
-    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.write_all(bytes);
     let _ = stdout.flush();
 }

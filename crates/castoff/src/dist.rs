@@ -66,23 +66,28 @@ pub fn source_date_epoch() -> anyhow::Result<u64> {
 }
 
 /// Builds every artifact of `release` into `options.dist_dir`.
-pub fn dist(release: &Release, options: &DistOptions) -> anyhow::Result<DistOutcome> {
+pub fn dist(
+    release: &Release,
+    options: &DistOptions,
+    reporter: &dyn crate::publish::Reporter,
+) -> anyhow::Result<DistOutcome> {
     // Registry base images: pulled into the base cache before anything is built (base.rs);
     // castoff-oci reads them there. The only network access of `dist`, none when cached.
     crate::base::pull_bases(release)?;
 
-    let binaries = binaries(release, options.no_build)?;
+    let binaries = binaries(release, options.no_build, reporter)?;
 
     let staging = staging_dir(&options.dist_dir)?;
-    let result =
-        build_into(release, options, &binaries, &staging).and_then(|(manifest, warnings)| {
+    let result = build_into(release, options, &binaries, &staging, reporter).and_then(
+        |(manifest, warnings)| {
             let finishing = Finishing {
                 source_date_epoch: options.source_date_epoch,
                 planned_targets: &options.planned_targets,
                 signing_key: options.signing_key.as_ref(),
             };
             Ok((finish(release, manifest, &finishing, &staging)?, warnings))
-        });
+        },
+    );
     match result {
         Ok((manifest, warnings)) => {
             swap_into_place(&staging, &options.dist_dir)?;
@@ -179,11 +184,21 @@ pub(crate) fn finish(
 /// Compiled binaries per (app, target): `(bin name, path)`.
 type Binaries = Vec<((AppId, &'static str), Vec<(String, PathBuf)>)>;
 
-fn binaries(release: &Release, no_build: bool) -> anyhow::Result<Binaries> {
+fn binaries(
+    release: &Release,
+    no_build: bool,
+    reporter: &dyn crate::publish::Reporter,
+) -> anyhow::Result<Binaries> {
     let mut all = Vec::new();
     for (index, app) in release.apps.iter().enumerate() {
         for &target in &app.targets {
             if !no_build {
+                reporter.line(&format!(
+                    "{}{} for {}",
+                    crate::progress::CHILD_OUTPUT_PREFIX,
+                    app.package.name,
+                    target.triple
+                ));
                 cargo_build(release, index, target)?;
             }
             let dir = release.target_directory.join(target.triple).join("release");
@@ -258,6 +273,7 @@ fn build_into(
     options: &DistOptions,
     binaries: &Binaries,
     staging: &Path,
+    reporter: &dyn crate::publish::Reporter,
 ) -> anyhow::Result<(Manifest, Vec<String>)> {
     let mut manifest = Manifest::from_release(release, env!("CARGO_PKG_VERSION"));
     let mut warnings = Vec::new();
@@ -278,6 +294,9 @@ fn build_into(
     let mut built_indexes: Vec<(AppId, castoff_oci::BuiltIndex)> = Vec::new();
     for (index, artifact) in release.artifacts.iter().enumerate() {
         let entry = &mut manifest.artifacts[index];
+        if artifact.kind != ArtifactKind::Binary {
+            reporter.line(&format!("building {}", entry.id));
+        }
         let app = &release.apps[artifact.app.0];
         match (artifact.kind, artifact.target) {
             (ArtifactKind::Binary, Some(target)) => {

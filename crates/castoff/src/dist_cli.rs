@@ -66,7 +66,11 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
             planned_targets,
             signing_key,
         };
-        crate::dist::dist(&release, &dist_options).map_err(failure)?
+        let progress =
+            crate::progress::Progress::new(crate::progress::Mode::detect(cli.quiet), cli.verbose);
+        let outcome = crate::dist::dist(&release, &dist_options, &progress).map_err(failure);
+        progress.finish();
+        outcome?
     } else {
         if !cli.targets.is_empty() {
             return Err(usage(anyhow::anyhow!(
@@ -96,49 +100,22 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
         };
         crate::merge::merge(&release, &partials, &options).map_err(failure)?
     };
-    if !cli.quiet {
-        for warning in &outcome.warnings {
-            eprintln!("warning: {warning}");
+    if !cli.quiet || cli.json {
+        if !cli.quiet {
+            for warning in &outcome.warnings {
+                eprintln!("warning: {warning}");
+            }
         }
+        let summary = crate::summary::of_dist(&outcome.manifest, &outcome.dist_dir);
+        let text = if cli.json {
+            summary.to_json()
+        } else {
+            summary.to_table()
+        };
         let mut stdout = std::io::stdout().lock();
         // A closed pipe (`castoff dist | head`) is not an error worth a panic.
-        let _ = stdout.write_all(summary(&outcome).as_bytes());
+        let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();
     }
     Ok(())
-}
-
-/// One line per file in dist/: kind, size, sha256 prefix, path.
-fn summary(outcome: &crate::dist::DistOutcome) -> String {
-    let mut out = String::new();
-    for artifact in &outcome.manifest.artifacts {
-        let (Some(path), Some(size), Some(sha)) = (&artifact.path, artifact.size, &artifact.sha256)
-        else {
-            continue;
-        };
-        out.push_str(&format!(
-            "{:<13} {:>10}  {}  {}\n",
-            artifact.kind,
-            human_size(size),
-            &sha[..12],
-            path
-        ));
-    }
-    if let Some(partial) = &outcome.manifest.partial {
-        out.push_str(&format!(
-            "partial dist: {} of {} target(s); merge the others with `dist --merge`\n",
-            partial.targets.len(),
-            partial.planned_targets.len()
-        ));
-    }
-    out.push_str(&format!("wrote {}\n", outcome.dist_dir.display()));
-    out
-}
-
-fn human_size(bytes: u64) -> String {
-    if bytes >= 1024 * 1024 {
-        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-    } else {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    }
 }

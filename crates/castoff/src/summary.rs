@@ -1,0 +1,293 @@
+//! The summary printed after `dist` and `publish`: one row per artifact (or publish step) with
+//! channel, name, target, size, sha256 prefix, outcome and where it went, as a text table or,
+//! with `--json`, as the JSON document described in docs/cli.md (schema:
+//! docs/summary.schema.json).
+
+use std::path::Path;
+
+use castoff_plan::Manifest;
+use castoff_plan::manifest::ManifestArtifact;
+use castoff_plan::report::PublishReport;
+use serde_json::{Value, json};
+
+/// Version of the JSON summary's shape; bumped on any incompatible change.
+pub const SUMMARY_SCHEMA_VERSION: u64 = 1;
+
+/// One row of the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The artifact id (`dist`) or the step id (`publish`).
+    pub id: String,
+    /// `python`, `npm`, `oci`, `archive`, `sbom` or `binary`.
+    pub channel: String,
+    /// The name in the registry (wheel distribution, npm package, image repository), else the
+    /// app's name.
+    pub name: String,
+    pub target: Option<String>,
+    pub size: Option<u64>,
+    /// Hex sha256 of the file (for an image index: of its manifest).
+    pub sha256: Option<String>,
+    /// `built` (`dist`), or the publish outcome: `uploaded`, `already-present`, `would-upload`,
+    /// `skipped`, `excluded`, `failed`, `not-run`.
+    pub outcome: String,
+    /// The file in dist/ (`dist`) or the registry destination (`publish`).
+    pub destination: String,
+}
+
+/// The summary of one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// `dist` or `publish`.
+    pub command: &'static str,
+    pub dist_dir: String,
+    pub dry_run: bool,
+    /// Set for a partial dist: the targets it holds.
+    pub partial_targets: Option<Vec<String>>,
+    pub rows: Vec<Row>,
+}
+
+/// The channel an artifact or step kind belongs to.
+pub fn channel(kind: &str) -> &'static str {
+    match kind {
+        "wheel" | "pypi-upload" => "python",
+        "npm-platform" | "npm-launcher" | "npm-publish" => "npm",
+        k if k.starts_with("oci") => "oci",
+        "archive" => "archive",
+        "sbom" => "sbom",
+        _ => "binary",
+    }
+}
+
+fn sha256_of(artifact: &ManifestArtifact) -> Option<String> {
+    artifact
+        .sha256
+        .clone()
+        .filter(|sha| !sha.is_empty())
+        .or_else(|| {
+            artifact
+                .digest
+                .as_deref()
+                .and_then(|digest| digest.strip_prefix("sha256:"))
+                .map(str::to_owned)
+        })
+}
+
+fn name_of(artifact: &ManifestArtifact) -> String {
+    artifact
+        .registry_name
+        .clone()
+        .unwrap_or_else(|| artifact.app.clone())
+}
+
+/// The summary of a finished `dist`: every artifact dist/ describes.
+pub fn of_dist(manifest: &Manifest, dist_dir: &Path) -> Summary {
+    let rows = manifest
+        .artifacts
+        .iter()
+        .filter(|artifact| artifact.size.is_some() || artifact.path.is_some())
+        .map(|artifact| Row {
+            id: artifact.id.clone(),
+            channel: channel(&artifact.kind).to_owned(),
+            name: name_of(artifact),
+            target: artifact.target.clone(),
+            size: artifact.size,
+            sha256: sha256_of(artifact),
+            outcome: "built".to_owned(),
+            destination: artifact
+                .path
+                .clone()
+                .unwrap_or_else(|| "(packaged into the artifacts below)".to_owned()),
+        })
+        .collect();
+    Summary {
+        command: "dist",
+        dist_dir: dist_dir.display().to_string(),
+        dry_run: false,
+        partial_targets: manifest.partial.as_ref().map(|p| p.targets.clone()),
+        rows,
+    }
+}
+
+/// The summary of a finished `publish`: every step of the manifest with its outcome.
+pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir: &Path) -> Summary {
+    let rows = report
+        .steps
+        .iter()
+        .map(|step| {
+            let manifest_step = manifest.and_then(|m| m.steps.iter().find(|s| s.id == step.id));
+            let artifact = manifest_step.and_then(|s| {
+                manifest.and_then(|m| m.artifacts.iter().find(|a| a.id == s.artifact))
+            });
+            let kind = manifest_step.map_or_else(
+                || step.id.split('/').next().unwrap_or(""),
+                |s| s.kind.as_str(),
+            );
+            Row {
+                id: step.id.clone(),
+                channel: channel(kind).to_owned(),
+                name: artifact.map_or_else(String::new, name_of),
+                target: artifact.and_then(|a| a.target.clone()),
+                size: artifact.and_then(|a| a.size),
+                sha256: artifact.and_then(sha256_of),
+                outcome: step.outcome.clone(),
+                destination: if step.destination.is_empty() {
+                    "-".to_owned()
+                } else {
+                    step.destination.clone()
+                },
+            }
+        })
+        .collect();
+    Summary {
+        command: "publish",
+        dist_dir: dist_dir.display().to_string(),
+        dry_run: report.dry_run,
+        partial_targets: None,
+        rows,
+    }
+}
+
+impl Summary {
+    /// The JSON document (pretty, trailing newline).
+    pub fn to_json(&self) -> String {
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|row| {
+                json!({
+                    "id": row.id,
+                    "channel": row.channel,
+                    "name": row.name,
+                    "target": row.target,
+                    "size": row.size,
+                    "sha256": row.sha256,
+                    "outcome": row.outcome,
+                    "destination": row.destination,
+                })
+            })
+            .collect();
+        let document = json!({
+            "schema_version": SUMMARY_SCHEMA_VERSION,
+            "command": self.command,
+            "dist_dir": self.dist_dir,
+            "dry_run": self.dry_run,
+            "partial_targets": self.partial_targets,
+            "artifacts": rows,
+        });
+        let mut text = serde_json::to_string_pretty(&document).expect("summary serializes");
+        text.push('\n');
+        text
+    }
+
+    /// The text table, followed by a one-line total.
+    pub fn to_table(&self) -> String {
+        let header = [
+            "CHANNEL",
+            "NAME",
+            "TARGET",
+            "SIZE",
+            "SHA256",
+            "OUTCOME",
+            "DESTINATION",
+        ];
+        let cells: Vec<[String; 7]> = self
+            .rows
+            .iter()
+            .map(|row| {
+                [
+                    row.channel.clone(),
+                    row.name.clone(),
+                    row.target.clone().unwrap_or_else(|| "-".to_owned()),
+                    row.size.map_or_else(|| "-".to_owned(), human_size),
+                    row.sha256
+                        .as_deref()
+                        .map_or_else(|| "-".to_owned(), |sha| sha[..sha.len().min(12)].to_owned()),
+                    row.outcome.clone(),
+                    row.destination.clone(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for line in &cells {
+            for (width, cell) in widths.iter_mut().zip(line) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut push_line = |line: &[String]| {
+            let mut text = String::new();
+            for (index, (cell, width)) in line.iter().zip(widths).enumerate() {
+                if index == 3 {
+                    text.push_str(&format!("{cell:>width$}  "));
+                } else if index == line.len() - 1 {
+                    text.push_str(cell);
+                } else {
+                    text.push_str(&format!("{cell:<width$}  "));
+                }
+            }
+            out.push_str(text.trim_end());
+            out.push('\n');
+        };
+        push_line(&header.map(str::to_owned));
+        for line in &cells {
+            push_line(line);
+        }
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for row in &self.rows {
+            *counts.entry(row.outcome.as_str()).or_default() += 1;
+        }
+        let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        match self.command {
+            "dist" => {
+                out.push_str(&format!(
+                    "dist: {} artifact(s) in {}\n",
+                    self.rows.len(),
+                    self.dist_dir
+                ));
+                if let Some(targets) = &self.partial_targets {
+                    out.push_str(&format!(
+                        "partial dist ({}); merge the others with `dist --merge`\n",
+                        targets.join(", ")
+                    ));
+                }
+            }
+            _ => out.push_str(&format!(
+                "{}: {}\n",
+                if self.dry_run {
+                    "publish (dry run)"
+                } else {
+                    "publish"
+                },
+                counts.join(", ")
+            )),
+        }
+        out
+    }
+}
+
+/// `1.5 MiB`, `12.0 KiB`, `844 B`.
+pub fn human_size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    } else if bytes >= 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_of_kinds() {
+        assert_eq!(channel("wheel"), "python");
+        assert_eq!(channel("pypi-upload"), "python");
+        assert_eq!(channel("npm-launcher"), "npm");
+        assert_eq!(channel("oci-tag"), "oci");
+        assert_eq!(channel("archive"), "archive");
+        assert_eq!(human_size(844), "844 B");
+        assert_eq!(human_size(2048), "2.0 KiB");
+    }
+}

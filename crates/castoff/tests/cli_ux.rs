@@ -1,0 +1,448 @@
+//! The command line as a user meets it (issue 10): error messages (snapshots, each with a
+//! `hint:` and the documented exit code), `--help` documenting the exit codes, the `dist`
+//! summary table and its `--json` form validated against docs/summary.schema.json with
+//! check-jsonschema, and progress output: plain lines on a pipe, nothing with `-q`, elapsed
+//! times with `-v`, a spinner on a pseudo-terminal (`script -qfec`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use castoff_test_support::TestEnv;
+use expect_test::{ExpectFile, expect_file};
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = repository_root()
+        .join("target/castoff-test-scratch/cli-ux")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn single_cli() -> PathBuf {
+    repository_root().join("tests/fixtures/single-cli/Cargo.toml")
+}
+
+fn castoff(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .envs(envs.iter().copied())
+        .output()
+        .expect("running castoff")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs a failing command and checks its exit code, that stderr is `error: …` with a final
+/// `hint:`, and the message against its snapshot (paths replaced by `$ROOT` / `$SCRATCH`).
+fn check_error(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    code: i32,
+    scratch: &Path,
+    snapshot: ExpectFile,
+) {
+    let output = castoff(args, envs);
+    assert_eq!(output.status.code(), Some(code), "{}", text(&output));
+    assert!(
+        output.stdout.is_empty(),
+        "nothing on stdout: {}",
+        text(&output)
+    );
+    let stderr = String::from_utf8(output.stderr)
+        .unwrap()
+        .replace(scratch.to_str().unwrap(), "$SCRATCH")
+        .replace(repository_root().to_str().unwrap(), "$ROOT");
+    // Cargo's own output (a build runs before some of these errors) is not castoff's message.
+    let message = &stderr[stderr.find("error: ").expect("an `error: ` line")..];
+    let last = message.trim_end().lines().last().unwrap();
+    assert!(last.starts_with("hint: "), "ends with a hint: {message}");
+    snapshot.assert_eq(message);
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let output = castoff(&["--help"], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let help = String::from_utf8(output.stdout).unwrap();
+    for line in [
+        "Exit codes:",
+        "  0  success",
+        "  1  failure",
+        "  2  usage or configuration error",
+        "  3  publish conflict",
+        "--json",
+    ] {
+        assert!(help.contains(line), "`{line}` missing from --help:\n{help}");
+    }
+}
+
+#[test]
+fn usage_error_exits_2() {
+    let output = castoff(&["plan", "--format", "nope"], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("possible values"), "{stderr}");
+}
+
+#[test]
+fn merge_of_a_folder_without_manifest() {
+    let dir = scratch("merge-missing");
+    let missing = dir.join("dist-x86_64-unknown-linux-gnu");
+    check_error(
+        &[
+            "dist",
+            "--manifest-path",
+            single_cli().to_str().unwrap(),
+            "--merge",
+            missing.to_str().unwrap(),
+        ],
+        &[],
+        2,
+        &dir,
+        expect_file!["snapshots/errors/merge-missing-manifest.stderr"],
+    );
+}
+
+#[test]
+fn merge_with_target() {
+    let dir = scratch("merge-target");
+    check_error(
+        &[
+            "dist",
+            "--manifest-path",
+            single_cli().to_str().unwrap(),
+            "--merge",
+            dir.to_str().unwrap(),
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ],
+        &[],
+        2,
+        &dir,
+        expect_file!["snapshots/errors/merge-with-target.stderr"],
+    );
+}
+
+#[test]
+fn bad_source_date_epoch() {
+    let dir = scratch("bad-epoch");
+    check_error(
+        &[
+            "dist",
+            "--manifest-path",
+            single_cli().to_str().unwrap(),
+            "--dist-dir",
+            dir.join("dist").to_str().unwrap(),
+        ],
+        &[("SOURCE_DATE_EPOCH", "yesterday")],
+        2,
+        &dir,
+        expect_file!["snapshots/errors/bad-source-date-epoch.stderr"],
+    );
+}
+
+#[test]
+fn publish_without_dist() {
+    let dir = scratch("publish-without-dist");
+    check_error(
+        &["publish", "--dist-dir", dir.join("dist").to_str().unwrap()],
+        &[],
+        1,
+        &dir,
+        expect_file!["snapshots/errors/publish-without-dist.stderr"],
+    );
+}
+
+/// An error without a hint of its own (an I/O error) still ends in the generic hint.
+#[test]
+fn unwritable_dist_dir_gets_the_generic_hint() {
+    let dir = scratch("unwritable");
+    let file = dir.join("a-file");
+    fs::write(&file, "not a directory").unwrap();
+    check_error(
+        &[
+            "dist",
+            "--manifest-path",
+            single_cli().to_str().unwrap(),
+            "--dist-dir",
+            file.join("dist").to_str().unwrap(),
+        ],
+        &[],
+        1,
+        &dir,
+        expect_file!["snapshots/errors/unwritable-dist-dir.stderr"],
+    );
+}
+
+/// `dist` on a pipe: the table on stdout, one plain line per step on stderr (no escape
+/// sequences); with `--json` the summary validates against the documented schema.
+#[test]
+fn dist_summary_table_json_and_plain_progress() {
+    let env = TestEnv::get();
+    let dir = scratch("summary");
+    let dist_dir = dir.join("dist");
+    let manifest = single_cli();
+    let args = [
+        "dist",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "--dist-dir",
+        dist_dir.to_str().unwrap(),
+    ];
+
+    let table = castoff(&args, &[]);
+    assert!(table.status.success(), "{}", text(&table));
+    let stdout = String::from_utf8(table.stdout.clone()).unwrap();
+    let stderr = String::from_utf8(table.stderr.clone()).unwrap();
+    assert!(
+        stdout.starts_with("CHANNEL  NAME"),
+        "table header: {}",
+        text(&table)
+    );
+    for needle in [
+        "python   greeter",
+        "npm      @acme/greeter",
+        "oci      ghcr.io/acme/greeter",
+        "built",
+        "python/greeter-0.3.1-",
+    ] {
+        assert!(stdout.contains(needle), "`{needle}` missing: {stdout}");
+    }
+    assert!(stdout.contains("dist: 8 artifact(s) in "), "{stdout}");
+    assert!(
+        stderr.contains("compiling greeter for x86_64-unknown-linux-gnu\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\nbuilding wheel/greeter/x86_64-unknown-linux-gnu\n"),
+        "{stderr}"
+    );
+    let own_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("building ") || line.starts_with("compiling "))
+        .collect();
+    assert_eq!(own_lines.len(), 8, "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no escape sequences on a pipe: {stderr:?}"
+    );
+
+    let json = castoff(&[&["--json"][..], &args[..]].concat(), &[]);
+    assert!(json.status.success(), "{}", text(&json));
+    let document: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(document["command"], "dist");
+    assert_eq!(document["artifacts"].as_array().unwrap().len(), 8);
+    let instance = dir.join("summary.json");
+    fs::write(&instance, &json.stdout).unwrap();
+    let schema = repository_root().join("docs/summary.schema.json");
+    let checked = Command::new(env.tool("check-jsonschema"))
+        .arg("--schemafile")
+        .arg(&schema)
+        .arg(&instance)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "check-jsonschema: {}",
+        text(&checked)
+    );
+    // The schema is strict: an unknown field is refused.
+    let mut broken = document.clone();
+    broken["artifacts"][0]["colour"] = "blue".into();
+    let broken_path = dir.join("broken.json");
+    fs::write(&broken_path, serde_json::to_vec(&broken).unwrap()).unwrap();
+    let refused = Command::new(env.tool("check-jsonschema"))
+        .arg("--schemafile")
+        .arg(&schema)
+        .arg(&broken_path)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "{}", text(&refused));
+
+    let quiet = castoff(&[&["-q"][..], &args[..]].concat(), &[]);
+    assert!(quiet.status.success(), "{}", text(&quiet));
+    assert!(quiet.stdout.is_empty(), "{}", text(&quiet));
+    let quiet_stderr = String::from_utf8(quiet.stderr).unwrap();
+    assert!(
+        !quiet_stderr.contains("building "),
+        "-q prints no progress: {quiet_stderr}"
+    );
+
+    let verbose = castoff(&[&["-v"][..], &args[..]].concat(), &[]);
+    assert!(verbose.status.success(), "{}", text(&verbose));
+    let verbose_stderr = String::from_utf8(verbose.stderr).unwrap();
+    assert!(
+        verbose_stderr
+            .lines()
+            .any(|line| line.starts_with('[') && line.ends_with("s] building oci-index/greeter")),
+        "-v adds elapsed times: {verbose_stderr}"
+    );
+}
+
+/// On a terminal `dist` draws a spinner: run under `script`, which gives castoff a
+/// pseudo-terminal and records what it drew.
+#[test]
+fn dist_on_a_terminal_draws_a_spinner() {
+    let dir = scratch("pty");
+    let typescript = dir.join("typescript");
+    let command = format!(
+        "'{}' dist --manifest-path '{}' --dist-dir '{}' >/dev/null",
+        env!("CARGO_BIN_EXE_castoff"),
+        single_cli().display(),
+        dir.join("dist").display()
+    );
+    let output = Command::new("script")
+        .arg("-qfec")
+        .arg(&command)
+        .arg(&typescript)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("CASTOFF_PROGRESS")
+        .output()
+        .expect("running script (util-linux)");
+    assert!(output.status.success(), "{}", text(&output));
+    let drawn = String::from_utf8_lossy(&fs::read(&typescript).unwrap()).into_owned();
+    assert!(
+        drawn.contains("\u{1b}[2K"),
+        "indicatif redraws its line: {drawn:?}"
+    );
+    assert!(
+        drawn.contains("] building wheel/greeter/x86_64-unknown-linux-gnu"),
+        "the spinner shows the step and its elapsed time: {drawn:?}"
+    );
+    // The spinner is down while cargo writes to the terminal itself.
+    let compiling = drawn
+        .lines()
+        .find(|line| line.contains("compiling greeter for x86_64-unknown-linux-gnu"))
+        .expect("the compiling line");
+    assert!(
+        !compiling.contains('\u{1b}'),
+        "no spinner while cargo runs: {compiling:?}"
+    );
+    // The finished steps stay readable above the spinner.
+    assert!(drawn.contains("building oci-index/greeter"), "{drawn:?}");
+}
+
+fn check_schema(env: &TestEnv, instance: &Path) {
+    let schema = repository_root().join("docs/summary.schema.json");
+    let checked = Command::new(env.tool("check-jsonschema"))
+        .arg("--schemafile")
+        .arg(&schema)
+        .arg(instance)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "check-jsonschema: {}",
+        text(&checked)
+    );
+}
+
+/// `publish` prints the same summary: the wheel uploaded to pypiserver, then (re-run)
+/// skipped as identical; the other steps excluded by `--only`. Both `--json` documents
+/// validate against the schema.
+#[test]
+fn publish_summary_table_and_json() {
+    let env = TestEnv::get();
+    let dir = scratch("publish-summary");
+    let workspace = dir.join("workspace");
+    let source = repository_root().join("tests/fixtures/single-cli");
+    fs::create_dir_all(workspace.join("src")).unwrap();
+    for file in ["Cargo.lock", "LICENSE", "README.md"] {
+        fs::copy(source.join(file), workspace.join(file)).unwrap();
+    }
+    for entry in fs::read_dir(source.join("src")).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, workspace.join("src").join(path.file_name().unwrap())).unwrap();
+    }
+    let name = format!("greeter-ux{}", std::process::id());
+    let cargo_toml = fs::read_to_string(source.join("Cargo.toml"))
+        .unwrap()
+        .replace("name = \"greeter\" }", &format!("name = \"{name}\" }}"));
+    fs::write(workspace.join("Cargo.toml"), cargo_toml).unwrap();
+    let manifest = workspace.join("Cargo.toml");
+
+    let built = castoff(
+        &["dist", "--manifest-path", manifest.to_str().unwrap()],
+        &[],
+    );
+    assert!(built.status.success(), "{}", text(&built));
+
+    let publish = |json: bool| {
+        let mut args = vec![
+            "publish",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "--only",
+            "pypi-upload/",
+            "--pypi-url",
+            env.pypiserver.as_str(),
+        ];
+        if json {
+            args.insert(0, "--json");
+        }
+        castoff(
+            &args,
+            &[
+                ("TWINE_USERNAME", env.user.as_str()),
+                ("TWINE_PASSWORD", env.password.as_str()),
+                ("HOME", dir.to_str().unwrap()),
+            ],
+        )
+    };
+
+    let first = publish(true);
+    assert!(first.status.success(), "{}", text(&first));
+    let document: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(document["command"], "publish");
+    assert_eq!(document["dry_run"], false);
+    let rows = document["artifacts"].as_array().unwrap();
+    let wheel = rows
+        .iter()
+        .find(|row| row["id"] == "pypi-upload/greeter/x86_64-unknown-linux-gnu")
+        .expect("the wheel's step");
+    assert_eq!(wheel["channel"], "python");
+    assert_eq!(wheel["name"], name.as_str());
+    assert_eq!(wheel["outcome"], "uploaded", "{document}");
+    assert!(
+        rows.iter()
+            .filter(|row| row["id"] != wheel["id"])
+            .all(|row| row["outcome"] == "excluded"),
+        "{document}"
+    );
+    let first_json = dir.join("first.json");
+    fs::write(&first_json, &first.stdout).unwrap();
+    check_schema(&env, &first_json);
+
+    let second = publish(false);
+    assert!(second.status.success(), "{}", text(&second));
+    let table = String::from_utf8(second.stdout).unwrap();
+    assert!(table.starts_with("CHANNEL  NAME"), "{table}");
+    let wheel_line = table
+        .lines()
+        .find(|line| line.starts_with("python"))
+        .expect("a python row");
+    assert!(
+        wheel_line.contains(&name) && wheel_line.contains(" skipped "),
+        "{table}"
+    );
+    assert!(table.contains("publish: "), "{table}");
+}
