@@ -151,7 +151,15 @@ pub fn check_oci_repository(repository: &str) -> Result<(), String> {
 /// `text` with the user information of a URL or `user:password@host` reference replaced by
 /// `<redacted>`, so a credential written into a registry address never reaches a message.
 pub fn redact_userinfo(text: &str) -> String {
-    let start = text.find("://").map_or(0, |i| i + 3);
+    // A scheme is letters, digits, `+`, `-`, `.`; anything else before `://` is not one.
+    let start = text
+        .find("://")
+        .filter(|&i| {
+            text[..i]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        })
+        .map_or(0, |i| i + 3);
     let authority_end = text[start..].find('/').map_or(text.len(), |i| start + i);
     match text[start..authority_end].rfind('@') {
         Some(at) => format!("{}<redacted>{}", &text[..start], &text[start + at..]),
@@ -276,6 +284,7 @@ mod tests {
             "https://<redacted>@ghcr.io/a/b@sha256:0"
         );
         assert_eq!(redact_userinfo("u:p@host:5000/a"), "<redacted>@host:5000/a");
+        assert_eq!(redact_userinfo("u=er@x://a"), "<redacted>@x://a");
         assert_eq!(
             redact_userinfo("ghcr.io/a/b@sha256:0"),
             "ghcr.io/a/b@sha256:0"

@@ -1074,6 +1074,17 @@ fn plan_oci(
             files.push(extra);
         }
     }
+    for tag in version::oci_tags(version) {
+        if !version::is_valid_oci_tag(&tag) {
+            fail(
+                "package.version".to_owned(),
+                format!(
+                    "`{version}` cannot be an image tag: `{tag}` is longer than the 128 characters a tag may have"
+                ),
+                "shorten the pre-release and build metadata".to_owned(),
+            );
+        }
+    }
     if failed {
         return None;
     }

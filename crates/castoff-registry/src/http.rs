@@ -50,14 +50,61 @@ impl Default for HttpConfig {
 }
 
 impl HttpConfig {
-    /// Defaults plus `SSL_CERT_FILE` from the environment.
+    /// Defaults plus `SSL_CERT_FILE` from the environment, and `CASTOFF_HTTP_TIMEOUT_SECS`
+    /// (whole-request and connect timeout in seconds; tests of stalled servers lower it).
     pub fn from_env() -> HttpConfig {
+        let defaults = HttpConfig::default();
+        let timeout = std::env::var("CASTOFF_HTTP_TIMEOUT_SECS")
+            .ok()
+            .and_then(|value| value.parse::<u64>().ok())
+            .filter(|seconds| *seconds > 0)
+            .map(Duration::from_secs);
         HttpConfig {
             ssl_cert_file: std::env::var_os(crate::env::SSL_CERT_FILE)
                 .filter(|value| !value.is_empty())
                 .map(PathBuf::from),
-            ..HttpConfig::default()
+            request_timeout: timeout.unwrap_or(defaults.request_timeout),
+            connect_timeout: timeout.map_or(defaults.connect_timeout, |t| {
+                t.min(defaults.connect_timeout)
+            }),
+            ..defaults
         }
+    }
+}
+
+/// Test hook (docs/testing.md, `CASTOFF_TEST_KILL_AT=<step>:mid-upload`): when non-zero, the
+/// process aborts once this many request-body bytes have been read for sending, counted from
+/// the last [`abort_after_body_bytes`]. Zero (the default) disables it.
+static ABORT_AFTER_BODY_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static BODY_BYTES_READ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Arms the test hook above: abort the process (like SIGKILL: no cleanup) in the middle of an
+/// upload body, after `bytes` more bytes of request bodies. Only `castoff`'s test hook calls it.
+pub fn abort_after_body_bytes(bytes: u64) {
+    use std::sync::atomic::Ordering;
+    BODY_BYTES_READ.store(0, Ordering::SeqCst);
+    ABORT_AFTER_BODY_BYTES.store(bytes, Ordering::SeqCst);
+}
+
+fn abort_armed() -> bool {
+    ABORT_AFTER_BODY_BYTES.load(std::sync::atomic::Ordering::SeqCst) != 0
+}
+
+/// A body reader that trips the test hook; a plain pass-through when it is not armed.
+pub(crate) struct Tripwire<R>(pub(crate) R);
+
+impl<R: Read> Read for Tripwire<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering;
+        let count = self.0.read(buf)?;
+        let limit = ABORT_AFTER_BODY_BYTES.load(Ordering::SeqCst);
+        if limit != 0 {
+            let total = BODY_BYTES_READ.fetch_add(count as u64, Ordering::SeqCst) + count as u64;
+            if total >= limit {
+                std::process::abort();
+            }
+        }
+        Ok(count)
     }
 }
 
@@ -278,9 +325,17 @@ impl HttpClient {
             let has_body = !matches!(request.body, Body::Empty);
             builder = match &request.body {
                 Body::Empty => builder,
+                Body::Bytes(bytes) if abort_armed() => {
+                    builder.body(reqwest::blocking::Body::sized(
+                        Tripwire(std::io::Cursor::new(bytes.clone())),
+                        bytes.len() as u64,
+                    ))
+                }
                 Body::Bytes(bytes) => builder.body(bytes.clone()),
                 Body::Stream { length, open } => match open() {
-                    Ok(reader) => builder.body(reqwest::blocking::Body::sized(reader, *length)),
+                    Ok(reader) => {
+                        builder.body(reqwest::blocking::Body::sized(Tripwire(reader), *length))
+                    }
                     Err(error) => return builder.body(FailingReader(Some(error))).send(),
                 },
                 Body::Multipart(form) => match form() {

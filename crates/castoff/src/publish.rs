@@ -264,7 +264,7 @@ fn is_selected(step: &ManifestStep, options: &PublishOptions) -> bool {
 }
 
 /// Re-hashes every file the manifest names; for an image layout, every blob against its name.
-fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for artifact in &manifest.artifacts {
         let Some(relative) = &artifact.path else {

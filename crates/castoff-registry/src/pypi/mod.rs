@@ -287,7 +287,7 @@ impl PypiClient {
             .text("sha256_digest", wheel.sha256.clone())
             .text("blake2_256_digest", wheel.blake2_256.clone());
         let file = File::open(&wheel.path)?;
-        let part = Part::reader_with_length(file, wheel.size)
+        let part = Part::reader_with_length(crate::http::Tripwire(file), wheel.size)
             .file_name(wheel.filename.clone())
             .mime_str("application/octet-stream")
             .map_err(std::io::Error::other)?;

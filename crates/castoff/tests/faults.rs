@@ -1,0 +1,307 @@
+//! Faults on the wire, registries that say no, and tokens that stop working mid-push: castoff
+//! publishes through fault-injecting proxies (`hardening/proxy.rs`) in front of pypiserver,
+//! Verdaccio and the distribution registries. Transient faults (resets, 503, 429 with
+//! `Retry-After`, stalls past the timeout, truncated answers) at several rates end in a complete
+//! publish within a bounded number of runs; refusals (400, 401, 403, 413) stop the run with a
+//! message naming the artifact, the registry and the server's explanation, and a re-run after
+//! the fix completes; an unexpected 401 with a fresh challenge mid-push is answered by a new
+//! token, transparently. Every run's output is checked for secrets.
+
+mod hardening;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use castoff_test_support::TestEnv;
+use hardening::proxy::{ALL_FAULTS, Fault, Proxy, Refusal};
+use hardening::{Endpoints, assert_served_exactly, json, publish_to, sequence_workspace, text};
+
+fn proxies(env: &TestEnv, registry: &str) -> (Proxy, Proxy, Proxy, Endpoints) {
+    let pypi = Proxy::start(TestEnv::host_port(&env.pypiserver));
+    let npm = Proxy::start(TestEnv::host_port(&env.verdaccio));
+    let oci = Proxy::start(TestEnv::host_port(registry));
+    let endpoints = Endpoints {
+        pypi: pypi.url(),
+        npm: npm.url(),
+        registry: oci.host_port(),
+    };
+    (pypi, npm, oci, endpoints)
+}
+
+/// Retries in the last report: attempts beyond the first, over every step.
+fn retries_in_report(workspace: &std::path::Path) -> u64 {
+    let Ok(bytes) = fs::read(workspace.join("dist/publish-report.json")) else {
+        return 0;
+    };
+    json(&bytes)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["attempts"].as_u64().unwrap_or(0).saturating_sub(1))
+        .sum()
+}
+
+#[test]
+#[allow(clippy::print_stderr)] // The figures belong in the test log.
+fn transient_faults_at_several_rates_end_in_a_complete_publish() {
+    let env = TestEnv::get();
+    let timeout = [("CASTOFF_HTTP_TIMEOUT_SECS", "1")];
+    for period in [5, 3] {
+        let started = Instant::now();
+        let name = format!("f{}p{period}", std::process::id());
+        let workspace = sequence_workspace(&env, &name);
+        let (pypi, npm, oci, endpoints) = proxies(&env, &env.registry_open);
+        for proxy in [&pypi, &npm, &oci] {
+            proxy.inject(period, &ALL_FAULTS, Duration::from_millis(1500));
+        }
+        let mut runs = 0;
+        let mut retries = 0;
+        loop {
+            runs += 1;
+            let output = publish_to(&env, &workspace, &name, &endpoints, None, &timeout);
+            retries += retries_in_report(&workspace);
+            if output.status.success() {
+                break;
+            }
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains("hint:"),
+                "a failure without a hint:\n{stderr}"
+            );
+            assert!(
+                runs < 4,
+                "1 fault in {period}: still failing after {runs} runs\n{}",
+                text(&output)
+            );
+        }
+        for proxy in [&pypi, &npm, &oci] {
+            proxy.inject(0, &[], Duration::ZERO);
+        }
+        assert_served_exactly(&env, &workspace, &name, &format!("1 fault in {period}"));
+        let injected: Vec<Fault> = [&pypi, &npm, &oci]
+            .iter()
+            .flat_map(|proxy| proxy.injected())
+            .collect();
+        let requests: u64 = [&pypi, &npm, &oci]
+            .iter()
+            .map(|proxy| proxy.requests())
+            .sum();
+        let count = |fault: Fault| injected.iter().filter(|f| **f == fault).count();
+        eprintln!(
+            "faults 1 in {period}: {} requests, {} faults injected (reset {}, 503 {}, 429 {}, stall {}, truncated {}), {retries} upload retries in the reports, {runs} run(s), {:.0}s",
+            requests,
+            injected.len(),
+            count(Fault::Reset),
+            count(Fault::Unavailable),
+            count(Fault::TooManyRequests),
+            count(Fault::Stall),
+            count(Fault::Truncate),
+            started.elapsed().as_secs_f64()
+        );
+        assert!(
+            injected.len() >= 5,
+            "too few faults were injected: {injected:?}"
+        );
+    }
+}
+
+fn refusal(matching: &str, status: u16, reason: &str, body: &str) -> Refusal {
+    Refusal {
+        matching: matching.to_owned(),
+        status,
+        reason: reason.to_owned(),
+        body: body.to_owned(),
+        headers: Vec::new(),
+        times: 1,
+    }
+}
+
+#[test]
+#[allow(clippy::print_stderr)] // The figures belong in the test log.
+fn refusals_stop_the_run_naming_artifact_registry_and_reason_and_a_rerun_completes() {
+    let env = TestEnv::get();
+    let name = format!("r{}", std::process::id());
+    let workspace = sequence_workspace(&env, &name);
+    let (pypi, npm, oci, endpoints) = proxies(&env, &env.registry_open);
+    // One refusal per run, in publish order; each run gets past the previous one.
+    let cases: Vec<(&Proxy, Refusal, &str, &str)> = vec![
+        (
+            &pypi,
+            refusal(
+                "POST /",
+                400,
+                "Invalid distribution metadata",
+                "400 Invalid distribution metadata: classifier is unknown",
+            ),
+            "pypi-upload/",
+            "classifier is unknown",
+        ),
+        (
+            &npm,
+            refusal(
+                &format!("PUT /@{name}%2fbadin-linux-x64-gnu"),
+                403,
+                "Forbidden",
+                "{\"error\":\"user ci is not allowed to publish package badin-linux-x64-gnu\"}",
+            ),
+            "npm-publish/badin/",
+            "not allowed to publish",
+        ),
+        (
+            &npm,
+            refusal(
+                &format!("PUT /@{name}%2fbadin "),
+                401,
+                "Unauthorized",
+                "{\"error\":\"token expired\"}",
+            ),
+            "npm-publish/badin",
+            "token expired",
+        ),
+        (
+            &oci,
+            refusal(
+                "/blobs/uploads/",
+                413,
+                "Request Entity Too Large",
+                "{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"blob too large for this registry\"}]}",
+            ),
+            "oci-push-image/",
+            "too large",
+        ),
+    ];
+    for (proxy, refusal, artifact, explanation) in &cases {
+        proxy.refuse(Some(refusal.clone()));
+        let output = publish_to(&env, &workspace, &name, &endpoints, None, &[]);
+        let all = text(&output);
+        assert!(
+            !output.status.success(),
+            "{} was not refused\n{all}",
+            refusal.status
+        );
+        assert!(proxy.refused() >= 1, "the refusal was not reached\n{all}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(artifact),
+            "the message does not name {artifact}:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("127.0.0.1:{}", proxy.port)),
+            "the message does not name the registry:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(explanation),
+            "the message does not carry the server's explanation `{explanation}`:\n{stderr}"
+        );
+        assert!(stderr.contains("hint:"), "{stderr}");
+        proxy.refuse(None);
+    }
+    let output = publish_to(&env, &workspace, &name, &endpoints, None, &[]);
+    assert!(
+        output.status.success(),
+        "the re-run after the fixes failed\n{}",
+        text(&output)
+    );
+    assert_served_exactly(&env, &workspace, &name, "after the refusals");
+    eprintln!(
+        "refusals: {} (400, 403, 401, 413), each named and resumed",
+        cases.len()
+    );
+}
+
+#[test]
+fn an_unexpected_401_mid_push_gets_a_fresh_token_transparently() {
+    let env = TestEnv::get();
+    let name = format!("t{}", std::process::id());
+    let workspace = sequence_workspace(&env, &name);
+    let (_pypi, _npm, oci, endpoints) = proxies(&env, &env.registry_token);
+    // The registry's token "expires" while the image is pushed: the manifest PUT, after the
+    // blobs went up with the first token, is answered once with 401 and a fresh challenge.
+    let challenge = format!(
+        "Bearer realm=\"{}\",service=\"{}\",scope=\"repository:{name}/badin:pull,push\",error=\"invalid_token\"",
+        env.token_server, env.token_service
+    );
+    oci.refuse(Some(Refusal {
+        headers: vec![("WWW-Authenticate".to_owned(), challenge)],
+        ..refusal(
+            &format!("PUT /v2/{name}/badin/manifests/"),
+            401,
+            "Unauthorized",
+            "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"token expired\"}]}",
+        )
+    }));
+    let credentials = [
+        ("CASTOFF_OCI_USERNAME", env.user.as_str()),
+        ("CASTOFF_OCI_PASSWORD", env.password.as_str()),
+    ];
+    let output = publish_to(&env, &workspace, &name, &endpoints, None, &credentials);
+    assert_eq!(
+        oci.refused(),
+        1,
+        "the 401 was not reached\n{}",
+        text(&output)
+    );
+    assert!(
+        output.status.success(),
+        "a 401 mid-push was not answered with a fresh token\n{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn a_redirect_to_another_host_never_carries_the_credentials() {
+    let env = TestEnv::get();
+    let name = format!("d{}", std::process::id());
+    let workspace = sequence_workspace(&env, &name);
+    let index_digest = castoff_plan::Manifest::from_json(
+        &fs::read_to_string(workspace.join("dist/manifest.json")).unwrap(),
+    )
+    .unwrap()
+    .artifacts
+    .iter()
+    .find(|a| a.id.starts_with("oci-index/"))
+    .and_then(|a| a.digest.clone())
+    .unwrap();
+    // `front` is the registry castoff talks to (with Basic credentials); it redirects the
+    // requests for the index to `storage`, another origin that plays a pre-signed storage URL:
+    // it needs nothing from the client and fetches from the registry with its own credentials.
+    let front = Proxy::start(TestEnv::host_port(&env.registry_basic));
+    let storage = Proxy::start(TestEnv::host_port(&env.registry_basic));
+    storage.authorize_upstream(Some(format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{}:{}", env.user, env.password)
+        )
+    )));
+    let path = format!("/v2/{name}/badin/manifests/{index_digest}");
+    front.refuse(Some(Refusal {
+        headers: vec![(
+            "Location".to_owned(),
+            format!("http://{}{path}", storage.host_port()),
+        )],
+        times: 100,
+        ..refusal(&format!("{path} "), 307, "Temporary Redirect", "")
+    }));
+    let endpoints = Endpoints {
+        registry: front.host_port(),
+        ..Endpoints::direct(&env)
+    };
+    let credentials = [
+        ("CASTOFF_OCI_USERNAME", env.user.as_str()),
+        ("CASTOFF_OCI_PASSWORD", env.password.as_str()),
+    ];
+    let output = publish_to(&env, &workspace, &name, &endpoints, None, &credentials);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(front.refused() >= 1, "no request was redirected");
+    assert!(
+        front.authorized() >= 1,
+        "castoff sent no credentials to the registry"
+    );
+    assert!(storage.requests() >= 1, "the redirect was not followed");
+    assert_eq!(
+        storage.authorized(),
+        0,
+        "the other host received the registry's Authorization"
+    );
+}

@@ -1,0 +1,354 @@
+//! A fault-injecting HTTP proxy for the hardening suites: it forwards each request to one
+//! upstream server over a fresh connection (`Connection: close` both ways), and on a
+//! deterministic schedule answers instead with a fault: a connection reset, 503, 429 with
+//! `Retry-After`, a stall longer than the client's timeout, a truncated response body, or a
+//! scripted refusal (any status and body) for requests matching a path fragment.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Reset,
+    Unavailable,
+    TooManyRequests,
+    Stall,
+    Truncate,
+}
+
+pub const ALL_FAULTS: [Fault; 5] = [
+    Fault::Reset,
+    Fault::Unavailable,
+    Fault::TooManyRequests,
+    Fault::Stall,
+    Fault::Truncate,
+];
+
+/// A scripted answer for requests whose `METHOD path` contains `matching`.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub matching: String,
+    pub status: u16,
+    pub reason: String,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+    /// How many matching requests get it (then they pass).
+    pub times: u64,
+}
+
+#[derive(Default)]
+struct Schedule {
+    /// Every `period`-th request (0: none) gets the next fault of `faults`, in turn.
+    period: u64,
+    faults: Vec<Fault>,
+    stall: Duration,
+    refusal: Option<Refusal>,
+    /// Added to every forwarded request (after dropping the client's `Authorization`): how
+    /// the proxy plays a pre-signed storage URL that needs no credentials from the client.
+    upstream_authorization: Option<String>,
+}
+
+/// A running proxy; `url()` is its base URL.
+pub struct Proxy {
+    pub port: u16,
+    schedule: Arc<Mutex<Schedule>>,
+    requests: Arc<AtomicU64>,
+    injected: Arc<Mutex<Vec<Fault>>>,
+    refused: Arc<AtomicU64>,
+    /// Requests that arrived carrying an `Authorization` header.
+    authorized: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    /// Starts a proxy in front of `upstream` (`host:port`).
+    pub fn start(upstream: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = Proxy {
+            port,
+            schedule: Arc::default(),
+            requests: Arc::default(),
+            injected: Arc::default(),
+            refused: Arc::default(),
+            authorized: Arc::default(),
+            stop: Arc::default(),
+        };
+        let schedule = proxy.schedule.clone();
+        let requests = proxy.requests.clone();
+        let injected = proxy.injected.clone();
+        let refused = proxy.refused.clone();
+        let authorized = proxy.authorized.clone();
+        let stop = proxy.stop.clone();
+        let upstream = upstream.to_owned();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let counters = Counters {
+                    requests: requests.clone(),
+                    injected: injected.clone(),
+                    refused: refused.clone(),
+                    authorized: authorized.clone(),
+                };
+                let (schedule, upstream) = (schedule.clone(), upstream.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(client, &upstream, &schedule, &counters);
+                });
+            }
+        });
+        proxy
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn host_port(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Every `period`-th request gets the next of `faults`; `stall` is how long a stall lasts.
+    pub fn inject(&self, period: u64, faults: &[Fault], stall: Duration) {
+        let mut schedule = self.schedule.lock().unwrap();
+        schedule.period = period;
+        schedule.faults = faults.to_vec();
+        schedule.stall = stall;
+    }
+
+    pub fn refuse(&self, refusal: Option<Refusal>) {
+        self.schedule.lock().unwrap().refusal = refusal;
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn injected(&self) -> Vec<Fault> {
+        self.injected.lock().unwrap().clone()
+    }
+
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    pub fn authorized(&self) -> u64 {
+        self.authorized.load(Ordering::SeqCst)
+    }
+
+    /// Forward every request with this `Authorization` instead of the client's.
+    pub fn authorize_upstream(&self, value: Option<String>) {
+        self.schedule.lock().unwrap().upstream_authorization = value;
+    }
+}
+
+struct Counters {
+    requests: Arc<AtomicU64>,
+    injected: Arc<Mutex<Vec<Fault>>>,
+    refused: Arc<AtomicU64>,
+    authorized: Arc<AtomicU64>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// The request head (request line + headers, CRLF CRLF included) and its body, read whole
+/// (`Content-Length` or chunked, kept as sent).
+fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        head.push_str(&line);
+        if line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    let lower = head.to_ascii_lowercase();
+    let mut body = Vec::new();
+    if let Some(length) = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        body.resize(length, 0);
+        reader.read_exact(&mut body)?;
+    } else if lower.contains("transfer-encoding: chunked") {
+        loop {
+            let mut size_line = String::new();
+            reader.read_line(&mut size_line)?;
+            body.extend_from_slice(size_line.as_bytes());
+            let size =
+                usize::from_str_radix(size_line.trim().split(';').next().unwrap(), 16).unwrap_or(0);
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            body.extend_from_slice(&chunk);
+            if size == 0 {
+                break;
+            }
+        }
+    }
+    Ok(Some((head, body)))
+}
+
+fn respond(
+    client: &mut TcpStream,
+    status: u16,
+    reason: &str,
+    headers: &[(String, String)],
+    body: &str,
+) {
+    let mut text = format!("HTTP/1.1 {status} {reason}\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    let _ = client.write_all(text.as_bytes());
+}
+
+fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    schedule: &Mutex<Schedule>,
+    counters: &Counters,
+) -> std::io::Result<()> {
+    let Counters {
+        requests,
+        injected,
+        refused,
+        authorized,
+    } = counters;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let Some((head, body)) = read_request(&mut reader)? else {
+        return Ok(());
+    };
+    let number = requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let request_line = head.lines().next().unwrap_or_default().to_owned();
+    if head
+        .to_ascii_lowercase()
+        .lines()
+        .any(|line| line.starts_with("authorization:"))
+    {
+        authorized.fetch_add(1, Ordering::SeqCst);
+    }
+    let (fault, stall, refusal, upstream_authorization) = {
+        let mut schedule = schedule.lock().unwrap();
+        let refusal = match &mut schedule.refusal {
+            Some(refusal) if refusal.times > 0 && request_line.contains(&refusal.matching) => {
+                refusal.times -= 1;
+                Some(refusal.clone())
+            }
+            _ => None,
+        };
+        let fault = (schedule.period > 0 && number % schedule.period == 0 && refusal.is_none())
+            .then(|| {
+                let turn = (number / schedule.period - 1) as usize % schedule.faults.len();
+                schedule.faults[turn]
+            });
+        (
+            fault,
+            schedule.stall,
+            refusal,
+            schedule.upstream_authorization.clone(),
+        )
+    };
+    if let Some(refusal) = refusal {
+        refused.fetch_add(1, Ordering::SeqCst);
+        respond(
+            &mut client,
+            refusal.status,
+            &refusal.reason,
+            &refusal.headers,
+            &refusal.body,
+        );
+        return Ok(());
+    }
+    if let Some(fault) = fault {
+        injected.lock().unwrap().push(fault);
+        match fault {
+            Fault::Reset => {
+                // SO_LINGER 0 would send RST; a plain close without an answer is what a
+                // crashed or restarted server looks like to the client.
+                let _ = client.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            Fault::Unavailable => {
+                respond(&mut client, 503, "Service Unavailable", &[], "try later");
+                return Ok(());
+            }
+            Fault::TooManyRequests => {
+                let headers = [("Retry-After".to_owned(), "1".to_owned())];
+                respond(&mut client, 429, "Too Many Requests", &headers, "slow down");
+                return Ok(());
+            }
+            Fault::Stall => {
+                std::thread::sleep(stall);
+                let _ = client.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            Fault::Truncate => {}
+        }
+    }
+    // Forward over a fresh connection; the answer is read whole, then passed back.
+    let mut server = TcpStream::connect(upstream)?;
+    let mut forwarded = String::new();
+    for line in head.split_inclusive('\n') {
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("connection:")
+            || lower.starts_with("keep-alive:")
+            || (upstream_authorization.is_some() && lower.starts_with("authorization:"))
+        {
+            continue;
+        }
+        if line == "\r\n" {
+            forwarded.push_str("Connection: close\r\n");
+            if let Some(value) = &upstream_authorization {
+                forwarded.push_str(&format!("Authorization: {value}\r\n"));
+            }
+        }
+        forwarded.push_str(line);
+    }
+    server.write_all(forwarded.as_bytes())?;
+    server.write_all(&body)?;
+    let mut answer = Vec::new();
+    server.read_to_end(&mut answer)?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(answer.len(), |p| p + 4);
+    let (answer_head, answer_body) = answer.split_at(split);
+    let mut head_text = String::new();
+    for line in String::from_utf8_lossy(answer_head).split_inclusive('\n') {
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("connection:") || lower.starts_with("keep-alive:") {
+            continue;
+        }
+        if line == "\r\n" {
+            head_text.push_str("Connection: close\r\n");
+        }
+        head_text.push_str(line);
+    }
+    client.write_all(head_text.as_bytes())?;
+    if fault == Some(Fault::Truncate) && answer_body.len() > 1 {
+        client.write_all(&answer_body[..answer_body.len() / 2])?;
+    } else {
+        client.write_all(answer_body)?;
+    }
+    client.flush()?;
+    let _ = client.shutdown(Shutdown::Both);
+    Ok(())
+}

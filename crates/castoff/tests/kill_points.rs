@@ -1,0 +1,79 @@
+//! Kill at every point: a release (wheel, npm platform + launcher, image + index + tags) is
+//! published to pypiserver, Verdaccio and a distribution registry while castoff is aborted
+//! (the `CASTOFF_TEST_KILL_AT` test hook: no cleanup, like SIGKILL) before and after each step
+//! and in the middle of each upload body; `publish` is then re-run until it succeeds. Every
+//! run resumes what the killed one before it left; at the end the registries serve exactly
+//! dist/'s bytes, nothing duplicated, and pip / npm / skopeo install the release.
+
+mod hardening;
+
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+
+use castoff_plan::Manifest;
+use castoff_test_support::TestEnv;
+use hardening::{
+    assert_installable, assert_served_exactly, json, publish, sequence_workspace, text,
+};
+
+#[test]
+#[allow(clippy::print_stderr)] // The figures belong in the test log.
+fn a_publish_killed_at_any_point_completes_on_a_rerun_with_exactly_dists_bytes() {
+    let env = TestEnv::get();
+    let started = std::time::Instant::now();
+    let name = format!("k{}", std::process::id());
+    let workspace = sequence_workspace(&env, &name);
+    let manifest =
+        Manifest::from_json(&fs::read_to_string(workspace.join("dist/manifest.json")).unwrap())
+            .unwrap();
+    // Every kill point, in the order one worker (`--jobs 1`) reaches them: before each step,
+    // in the middle of its upload body, and after it. Each run resumes from what the previous
+    // killed run left behind (nothing, a partial upload, or a finished but unrecorded step),
+    // so every kill point is also a re-run after the one before it.
+    let mut points: Vec<String> = Vec::new();
+    for step in &manifest.steps {
+        let size = manifest
+            .artifacts
+            .iter()
+            .find(|a| a.id == step.artifact)
+            .and_then(|a| a.size)
+            .unwrap_or(2);
+        points.push(format!("{}:before", step.id));
+        points.push(format!("{}:mid-upload:{}", step.id, (size / 2).max(1)));
+        points.push(format!("{}:after", step.id));
+    }
+    for point in &points {
+        let killed = publish(&env, &workspace, &name, Some(point));
+        assert_eq!(
+            killed.status.signal(),
+            Some(6),
+            "{point}: castoff was not aborted at the kill point\n{}",
+            text(&killed)
+        );
+    }
+    let mut reruns = 0;
+    loop {
+        reruns += 1;
+        let rerun = publish(&env, &workspace, &name, None);
+        if rerun.status.success() {
+            break;
+        }
+        assert!(reruns < 3, "re-runs keep failing\n{}", text(&rerun));
+    }
+    // A last run finds everything in place.
+    let last = publish(&env, &workspace, &name, None);
+    assert!(last.status.success(), "{}", text(&last));
+    let report: serde_json::Value =
+        json(&fs::read(workspace.join("dist/publish-report.json")).unwrap());
+    for step in report["steps"].as_array().unwrap() {
+        assert_eq!(step["outcome"], "skipped", "{step}");
+    }
+    assert_served_exactly(&env, &workspace, &name, "after every kill point");
+    assert_installable(&env, &workspace, &name);
+    eprintln!(
+        "kill points exercised: {} ({} steps x before/mid-upload/after), re-runs to completion: {reruns}, {:.0}s",
+        points.len(),
+        manifest.steps.len(),
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -1,0 +1,6 @@
+//! The fuzz targets' bodies as a library, so `fuzz_targets/*.rs` stay one line each.
+
+pub use ::semver;
+
+#[path = "targets.rs"]
+pub mod targets;

@@ -1,0 +1,116 @@
+//! One function per fuzz target: each takes arbitrary bytes, feeds them to a parser of
+//! untrusted input and checks the invariants that must hold for every input (no panic, and
+//! where stated, properties of the result). Shared by the `cargo fuzz` targets (`fuzz/`) and
+//! by the seed-corpus test of the normal suite (`crates/castoff/tests/fuzz_seeds.rs`, which
+//! includes this file with `#[path]`), so both exercise exactly the same code.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use castoff_plan::{names, version};
+use castoff_registry::npm::Npmrc;
+use castoff_registry::oci::{DockerConfig, OciRepository, PinnedReference, parse_www_authenticate};
+use castoff_registry::pypi::Pypirc;
+
+use crate::semver::Version;
+
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
+/// The targets by name: the directory names under `fuzz/corpus/` and `fuzz/fuzz_targets/`.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("binary_platform", binary_platform),
+    ("www_authenticate", www_authenticate),
+    ("npmrc", npmrc),
+    ("pypirc", pypirc),
+    ("docker_config", docker_config),
+    ("image_reference", image_reference),
+    ("version", version_mappers),
+];
+
+/// The ELF / Mach-O / PE reader behind wheel platform tags, against every supported target.
+pub fn binary_platform(data: &[u8]) {
+    for target in castoff_plan::Target::all() {
+        if let Ok(facts) = castoff_wheel::platform::inspect_binary(data, Path::new("fuzz"), target)
+        {
+            let _ = castoff_wheel::platform::platform_tags(&[facts.platform], target);
+        }
+    }
+}
+
+/// `WWW-Authenticate` challenges (what a registry answers with a 401).
+pub fn www_authenticate(data: &[u8]) {
+    let _ = parse_www_authenticate(&String::from_utf8_lossy(data));
+}
+
+/// `.npmrc`, then the lookups publish makes with it.
+pub fn npmrc(data: &[u8]) {
+    let environment = BTreeMap::from([("NPM_TOKEN".to_owned(), "t".to_owned())]);
+    if let Ok(npmrc) = Npmrc::parse(&String::from_utf8_lossy(data), &environment) {
+        for package in ["greeter", "@acme/greeter"] {
+            let _ = npmrc.registry_for(package);
+        }
+        let _ = npmrc.get("registry");
+    }
+}
+
+/// `.pypirc`, then the section lookups publish makes.
+pub fn pypirc(data: &[u8]) {
+    if let Ok(pypirc) = Pypirc::parse(&String::from_utf8_lossy(data)) {
+        for name in ["pypi", "testpypi", "local"] {
+            let _ = pypirc.repository(name);
+        }
+    }
+}
+
+/// Docker's `config.json` (parsing only: a lookup may run a credential helper).
+pub fn docker_config(data: &[u8]) {
+    let _ = DockerConfig::parse(&String::from_utf8_lossy(data), Path::new("config.json"));
+}
+
+/// Image references: the configuration check, the client's parser, pinned base references
+/// and the redaction of credentials written into them.
+pub fn image_reference(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let checked = names::check_oci_repository(&text);
+    let _ = OciRepository::parse(&text);
+    let _ = PinnedReference::parse(&text);
+    let redacted = names::redact_userinfo(&text);
+    if let Some((userinfo, _)) = text
+        .split('/')
+        .next()
+        .and_then(|host| host.rsplit_once('@'))
+    {
+        let userinfo = userinfo.rsplit("://").next().unwrap_or(userinfo);
+        assert!(
+            userinfo.is_empty() || redacted.contains("<redacted>"),
+            "credentials in {text:?} survive redaction: {redacted:?}"
+        );
+    }
+    if checked.is_ok() {
+        assert!(!text.contains('@'), "{text:?} was accepted with an `@`");
+    }
+}
+
+/// The version mappers: whatever they return must be valid in the registry it is for. A tag
+/// longer than a registry allows (128 characters) is the one exception the mapper leaves to
+/// planning, which refuses such versions (bad-input case `version-oci-tag-too-long`; found by
+/// this target, regression input in `fuzz/regressions/version/`).
+pub fn version_mappers(data: &[u8]) {
+    let Ok(version) = Version::parse(&String::from_utf8_lossy(data)) else {
+        return;
+    };
+    if let Ok(pep440) = version::pep440(&version) {
+        assert!(
+            !pep440.is_empty() && !pep440.contains('+'),
+            "{version} -> {pep440}"
+        );
+    }
+    let _ = version::npm(&version);
+    for tag in version::oci_tags(&version) {
+        assert!(
+            version::is_valid_oci_tag(&tag) || tag.len() > 128,
+            "{version} -> invalid tag {tag:?}"
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! The bad-input corpus's base binary.
+fn main() {
+    println!("badin");
+}
