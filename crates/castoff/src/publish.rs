@@ -630,7 +630,10 @@ fn connect_pypi(
         }
     }
     let repository = PypiRepository::new(&url, index.as_deref(), credentials)?;
-    Ok(PypiClient::new(http, repository)?)
+    let client = PypiClient::new(http, repository)?;
+    // Wrong credentials must stop the run before any channel uploads anything.
+    client.check_credentials()?;
+    Ok(client)
 }
 
 fn home_dir(environment: &dyn Environment) -> PathBuf {

@@ -1024,3 +1024,68 @@ fn mirrors_are_separate_ordered_steps() {
         );
     }
 }
+
+/// A wrong PyPI password is found before anything moves: the other channels, whose
+/// credentials are right, upload nothing either.
+#[test]
+fn wrong_pypi_password_stops_every_channel_before_any_upload() {
+    let env = TestEnv::get();
+    let tag = &unique("pypibad");
+    let workspace = workspace(&env, "single-cli", tag);
+    let home = workspace.parent().unwrap().join("home");
+    fs::create_dir_all(&home).unwrap();
+    dist(&workspace, "1700000000");
+    let repository = format!("{}/{tag}/greeter", TestEnv::host_port(&env.registry_open));
+    let args = destinations(&env, &workspace, &repository);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let wrong = format!("{}-wrong", env.password);
+    for (pypi, what) in [
+        (env.pypiserver.as_str(), "pypiserver"),
+        (env.devpi.as_str(), "devpi"),
+    ] {
+        let mut args = args.clone();
+        let position = args.iter().position(|a| *a == "--pypi-url").unwrap();
+        args[position + 1] = pypi;
+        let output = castoff(
+            &args,
+            &[
+                ("TWINE_USERNAME", env.user.as_str()),
+                ("TWINE_PASSWORD", wrong.as_str()),
+                ("NPM_TOKEN", env.npm_token.as_str()),
+            ],
+            &home,
+        );
+        let output_text = text(&output);
+        env.assert_no_secret(&output_text);
+        assert!(!output_text.contains(&wrong), "the wrong password leaked");
+        assert_eq!(output.status.code(), Some(1), "{what}: {output_text}");
+        assert!(
+            output_text.contains("problem(s) found before any upload"),
+            "{what}: {output_text}"
+        );
+        assert!(output_text.contains("PyPI: "), "{what}: {output_text}");
+        assert!(
+            output_text.contains("hint: the index rejected the credentials"),
+            "{what}: {output_text}"
+        );
+    }
+    let packument = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{}@{tag}%2fgreeter", env.verdaccio))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&packument.stdout),
+        "404",
+        "npm received a package"
+    );
+    let tags = run(
+        &env.tool("skopeo"),
+        &[
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{repository}"),
+        ],
+    );
+    assert!(!tags.status.success(), "the registry received the image");
+}

@@ -294,6 +294,38 @@ impl PypiClient {
         Ok(form.part("content", part))
     }
 
+    /// Preflight: are the credentials accepted? PyPI has no "who am I" endpoint, so this sends
+    /// an upload request without a file: the index authenticates first (401/403 for bad or
+    /// missing credentials) and then refuses the incomplete form (400), so nothing is created.
+    pub fn check_credentials(&self) -> Result<(), RegistryError> {
+        let url = &self.repository.upload_url;
+        let form = || {
+            Ok(Form::new()
+                .text(":action", "file_upload")
+                .text("protocol_version", "1"))
+        };
+        let request = Request::new(Method::POST, url.clone())
+            .header("Accept", "application/json;q=0.9, text/plain;q=0.8")
+            .auth(self.auth.as_ref())
+            .body(Body::Multipart(&form));
+        let (response, _) = self.http.send_simple(&request, "credential check")?;
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let hint = match (status.as_u16(), self.auth.is_some()) {
+                (_, false) => format!("no credentials were configured: {HOW_TO_LOG_IN}"),
+                _ => format!("the index rejected the credentials: {HOW_TO_LOG_IN}"),
+            };
+            return Err(status_error(
+                "credential check",
+                &Method::POST,
+                url,
+                response,
+                hint,
+            ));
+        }
+        Ok(())
+    }
+
     /// Uploads the wheel. A duplicate answer (409, or 400 "File already exists") and every
     /// retry are resolved by asking the index: identical → [`UploadKind::AlreadyPresent`],
     /// different → [`RegistryError::Conflict`].
