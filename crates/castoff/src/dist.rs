@@ -39,6 +39,8 @@ pub struct DistOutcome {
     pub manifest: Manifest,
     /// Things the user should know (debug info shipped, channels not built yet).
     pub warnings: Vec<String>,
+    /// The inputs were unchanged: the previous dist/ was verified and reused (cache.rs).
+    pub cached: bool,
 }
 
 /// The triple `rustc` builds for by default on this machine.
@@ -77,6 +79,22 @@ pub fn dist(
 
     let binaries = binaries(release, options.no_build, reporter)?;
 
+    // cache.rs: unchanged inputs reuse the previous dist/ after re-verifying every file.
+    let cache = crate::cache::CacheKey::compute(
+        release,
+        options,
+        binaries
+            .iter()
+            .flat_map(|(_, paths)| paths.iter().map(|(_, path)| path.as_path())),
+    )?;
+    if let Some(outcome) = cache.as_ref().and_then(|cache| cache.reuse(options)) {
+        reporter.line(&format!(
+            "cached: inputs unchanged, reused the verified {}",
+            options.dist_dir.display()
+        ));
+        return Ok(outcome);
+    }
+
     let staging = staging_dir(&options.dist_dir)?;
     let result = build_into(release, options, &binaries, &staging, reporter).and_then(
         |(manifest, warnings)| {
@@ -91,11 +109,16 @@ pub fn dist(
     match result {
         Ok((manifest, warnings)) => {
             swap_into_place(&staging, &options.dist_dir)?;
-            Ok(DistOutcome {
+            let outcome = DistOutcome {
                 dist_dir: options.dist_dir.clone(),
                 manifest,
                 warnings,
-            })
+                cached: false,
+            };
+            if let Some(cache) = &cache {
+                cache.remember(&outcome);
+            }
+            Ok(outcome)
         }
         Err(error) => {
             let _ = fs::remove_dir_all(&staging);

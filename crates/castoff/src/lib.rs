@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod base;
+mod cache;
 pub mod cli;
 pub mod completions;
 pub mod dist;

@@ -168,6 +168,7 @@ pub fn merge(
                 dist_dir: options.dist_dir.clone(),
                 manifest,
                 warnings: Vec::new(),
+                cached: false,
             })
         }
         Err(error) => {

@@ -287,6 +287,8 @@ fn dist_summary_table_json_and_plain_progress() {
         "-q prints no progress: {quiet_stderr}"
     );
 
+    // Unchanged inputs would reuse the previous dist/ (cache.rs) and build nothing.
+    fs::remove_dir_all(&dist_dir).unwrap();
     let verbose = castoff(&[&["-v"][..], &args[..]].concat(), &[]);
     assert!(verbose.status.success(), "{}", text(&verbose));
     let verbose_stderr = String::from_utf8(verbose.stderr).unwrap();

@@ -1,0 +1,868 @@
+//! `cargo xtask bench`: castoff packaging and publishing measured side by side with the tools
+//! users would otherwise run (maturin, `npm pack`, umoci; twine, `npm publish`, skopeo), on a
+//! large real binary and a small one, in paired rounds of alternating order. Prints medians,
+//! peer / castoff ratios, peak RSS and output sizes against `gzip -6`, and writes them to
+//! `target/castoff-bench/results.json`. How to run it and what it measured: docs/benchmarks.md.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::{Value, json};
+
+/// The binary name in every synthesized workspace, wheel, npm package and image.
+const BIN: &str = "benchbin";
+/// Fixed timestamps, so castoff's output is the same in every round.
+const SOURCE_DATE_EPOCH: &str = "1700000000";
+
+const USAGE: &str =
+    "usage: cargo xtask bench [--rounds N] [--large PATH] [--castoff PATH] [--no-publish]
+
+  --rounds N       paired rounds per measurement (default 5; publish uses at most 3)
+  --large PATH     the large binary (default: the toolchain's own `cargo`, resolved)
+  --castoff PATH   the castoff binary to measure (default: `cargo build --release -p castoff`)
+  --no-publish     skip the publish comparison (it needs `cargo xtask test --serve` running)";
+
+struct Options {
+    rounds: usize,
+    large: Option<PathBuf>,
+    castoff: Option<PathBuf>,
+    publish: bool,
+}
+
+fn parse(args: &[OsString]) -> Result<Options> {
+    let mut options = Options {
+        rounds: 5,
+        large: None,
+        castoff: None,
+        publish: true,
+    };
+    let mut args = args.iter().map(|arg| arg.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--rounds" => {
+                let value = args.next().context("--rounds needs a number")?;
+                options.rounds = value
+                    .parse()
+                    .with_context(|| format!("--rounds `{value}` is not a number"))?;
+                if options.rounds == 0 {
+                    bail!("--rounds must be at least 1");
+                }
+            }
+            "--large" => options.large = Some(args.next().context("--large needs a path")?.into()),
+            "--castoff" => {
+                options.castoff = Some(args.next().context("--castoff needs a path")?.into());
+            }
+            "--no-publish" => options.publish = false,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
+        }
+    }
+    Ok(options)
+}
+
+pub(crate) fn main(args: &[OsString]) -> ExitCode {
+    match parse(args).and_then(|options| run(&options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One process run: wall time and peak RSS (from `/usr/bin/time -f %M`, i.e. the kernel's
+/// `ru_maxrss` of the child).
+#[derive(Clone, Copy)]
+struct Sample {
+    seconds: f64,
+    peak_rss_kib: u64,
+}
+
+impl Sample {
+    /// Several processes run one after the other: times add up, the peak is the largest one.
+    fn then(self, other: Sample) -> Sample {
+        Sample {
+            seconds: self.seconds + other.seconds,
+            peak_rss_kib: self.peak_rss_kib.max(other.peak_rss_kib),
+        }
+    }
+    const ZERO: Sample = Sample {
+        seconds: 0.0,
+        peak_rss_kib: 0,
+    };
+}
+
+struct Bench {
+    root: PathBuf,
+    castoff: PathBuf,
+    maturin: PathBuf,
+    twine: PathBuf,
+    triple: String,
+    counter: usize,
+}
+
+impl Bench {
+    /// Runs `command` under `/usr/bin/time`, failing with its output when it fails.
+    fn measure(&mut self, command: &mut Command) -> Result<Sample> {
+        self.counter += 1;
+        let rss_file = self.root.join(format!("rss-{}.txt", self.counter));
+        let program = command.get_program().to_owned();
+        let args: Vec<OsString> = command.get_args().map(ToOwned::to_owned).collect();
+        let mut timed = Command::new("/usr/bin/time");
+        timed
+            .args(["-f", "%M", "-o"])
+            .arg(&rss_file)
+            .arg(&program)
+            .args(&args);
+        if let Some(dir) = command.get_current_dir() {
+            timed.current_dir(dir);
+        }
+        for (name, value) in command.get_envs() {
+            match value {
+                Some(value) => timed.env(name, value),
+                None => timed.env_remove(name),
+            };
+        }
+        let start = Instant::now();
+        let output = timed
+            .output()
+            .with_context(|| format!("running {}", program.to_string_lossy()))?;
+        let seconds = start.elapsed().as_secs_f64();
+        if !output.status.success() {
+            bail!(
+                "`{} {}` failed ({}):\n{}{}",
+                program.to_string_lossy(),
+                args.iter()
+                    .map(|arg| arg.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let rss = fs::read_to_string(&rss_file)?;
+        let peak_rss_kib = rss
+            .lines()
+            .rev()
+            .find_map(|line| line.trim().parse::<u64>().ok())
+            .with_context(|| format!("/usr/bin/time wrote no RSS: {rss}"))?;
+        Ok(Sample {
+            seconds,
+            peak_rss_kib,
+        })
+    }
+}
+
+fn run(options: &Options) -> Result<()> {
+    let workspace_root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask has no parent directory")?
+        .to_path_buf();
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root.join("target"));
+    let out_dir = target_dir.join("castoff-bench");
+    let root = out_dir.join("work");
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root)?;
+    let tools = target_dir.join("castoff-tools/venv/bin");
+    for (tool, hint) in [
+        (Path::new("/usr/bin/time"), "apt-get install time"),
+        (
+            &tools.join("maturin"),
+            "run `cargo xtask test` once (it installs maturin)",
+        ),
+        (&tools.join("twine"), "run `cargo xtask test` once"),
+    ] {
+        if !tool.exists() {
+            bail!("{} is missing\nhint: {hint}", tool.display());
+        }
+    }
+    for tool in ["umoci", "npm", "gzip", "skopeo"] {
+        which(tool).with_context(|| format!("`{tool}` is not on PATH\nhint: run `cargo xtask test` once (it installs the test tools)"))?;
+    }
+
+    let castoff = match &options.castoff {
+        Some(path) => path.clone(),
+        None => {
+            eprintln!("building castoff (release)...");
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--release",
+                    "--quiet",
+                    "-p",
+                    "castoff",
+                    "--bin",
+                    "castoff",
+                ])
+                .current_dir(&workspace_root)
+                .status()?;
+            if !status.success() {
+                bail!("`cargo build --release -p castoff` failed");
+            }
+            target_dir.join("release/castoff")
+        }
+    };
+    let mut bench = Bench {
+        root: root.clone(),
+        castoff,
+        maturin: tools.join("maturin"),
+        twine: tools.join("twine"),
+        triple: castoff::dist::host_target()?,
+        counter: 0,
+    };
+
+    // The small binary: a hello-world crate, which is also maturin's cached crate.
+    let small_crate = root.join("maturin-small");
+    write_crate(&small_crate)?;
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet"])
+        .current_dir(&small_crate)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()?;
+    if !built.success() {
+        bail!("building the small benchmark crate failed");
+    }
+    let small = small_crate.join("target/release").join(BIN);
+    let large = match &options.large {
+        Some(path) => fs::canonicalize(path)?,
+        None => large_binary()?,
+    };
+
+    let publish_env = if options.publish {
+        Some(PublishEnv::read(&target_dir.join("castoff-test/env.sh"))?)
+    } else {
+        None
+    };
+
+    let mut cases = Vec::new();
+    for (label, binary) in [("large", &large), ("small", &small)] {
+        eprintln!("== {label}: {}", binary.display());
+        cases.push(bench_case(
+            &mut bench,
+            label,
+            binary,
+            options,
+            publish_env.as_ref(),
+        )?);
+    }
+
+    let results = json!({
+        "castoff": bench.castoff.display().to_string(),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "rounds": options.rounds,
+        "cases": cases,
+    });
+    fs::create_dir_all(&out_dir)?;
+    let results_path = out_dir.join("results.json");
+    fs::write(
+        &results_path,
+        serde_json::to_string_pretty(&results)? + "\n",
+    )?;
+    print_table(&results);
+    println!("\nwritten to {}", results_path.display());
+    Ok(())
+}
+
+fn which(tool: &str) -> Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(tool))
+        .find(|path| path.is_file())
+        .with_context(|| format!("{tool} not found"))
+}
+
+/// The toolchain's own `cargo` (rustup's proxy resolved to the real file).
+fn large_binary() -> Result<PathBuf> {
+    let output = Command::new("rustup").args(["which", "cargo"]).output();
+    let path = match output {
+        Ok(output) if output.status.success() => {
+            PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+        }
+        _ => PathBuf::from(env!("CARGO")),
+    };
+    Ok(fs::canonicalize(path)?)
+}
+
+fn write_crate(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir.join("src"))?;
+    fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{BIN}\"\nversion = \"1.0.0\"\nedition = \"2021\"\ndescription = \"castoff benchmark\"\nlicense = \"MIT\"\n\n[workspace]\n"
+        ),
+    )?;
+    fs::write(
+        dir.join("src/main.rs"),
+        "fn main() {\n    println!(\"hello from the castoff benchmark\");\n}\n",
+    )?;
+    Ok(())
+}
+
+/// Copies `from` to `to` (a hard link when possible: same bytes, no copy time).
+fn place(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let _ = fs::remove_file(to);
+    if fs::hard_link(from, to).is_err() {
+        fs::copy(from, to).with_context(|| format!("copying {}", from.display()))?;
+    }
+    Ok(())
+}
+
+struct Names {
+    python: String,
+    npm: String,
+}
+
+/// A one-package workspace releasing `binary` (prebuilt at `target/<triple>/release/`) through
+/// all three channels. Its image is based on an empty `oci-layout:` base (made by umoci), not
+/// `scratch`: castoff refuses dynamically linked binaries in `scratch` images, and the
+/// toolchain's `cargo` is dynamically linked; the empty base adds no layer, so the image is
+/// the same work as a `scratch` one.
+fn write_workspace(bench: &Bench, dir: &Path, binary: &Path, names: &Names) -> Result<()> {
+    write_crate(dir)?;
+    let manifest = format!(
+        "[package]\nname = \"{BIN}\"\nversion = \"1.0.0\"\nedition = \"2021\"\ndescription = \"castoff benchmark\"\nlicense = \"MIT\"\n\n[workspace]\n\n[workspace.metadata.castoff]\ntargets = [\"{triple}\"]\n\n[package.metadata.castoff]\npython = {{ name = \"{python}\" }}\nnpm = {{ name = \"{npm}\" }}\noci = {{ repository = \"127.0.0.1:1/bench/{BIN}\", base = \"oci-layout:base\" }}\n",
+        triple = bench.triple,
+        python = names.python,
+        npm = names.npm,
+    );
+    fs::write(dir.join("Cargo.toml"), manifest)?;
+    let base = dir.join("base");
+    if !base.exists() {
+        run_quiet(Command::new("umoci").args(["init", "--layout"]).arg(&base))?;
+        run_quiet(
+            Command::new("umoci")
+                .args(["new", "--image"])
+                .arg(format!("{}:latest", base.display())),
+        )?;
+    }
+    place(
+        binary,
+        &dir.join("target")
+            .join(&bench.triple)
+            .join("release")
+            .join(BIN),
+    )
+}
+
+fn run_quiet(command: &mut Command) -> Result<()> {
+    let output = command.output()?;
+    if !output.status.success() {
+        bail!(
+            "{:?} failed: {}{}",
+            command,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// `castoff dist --no-build`, cold: dist/ is removed first, so the cache (cache.rs) cannot
+/// reuse it.
+fn castoff_dist(bench: &mut Bench, workspace: &Path) -> Result<Sample> {
+    let _ = fs::remove_dir_all(workspace.join("dist"));
+    castoff_dist_cached(bench, workspace)
+}
+
+/// `castoff dist --no-build` over the previous dist/: unchanged inputs, a cache hit.
+fn castoff_dist_cached(bench: &mut Bench, workspace: &Path) -> Result<Sample> {
+    let mut command = Command::new(&bench.castoff);
+    command
+        .args(["dist", "--no-build", "--quiet", "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH);
+    bench.measure(&mut command)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
+}
+
+/// Samples of one tool over the rounds, summarized.
+fn summary(name: &str, samples: &[Sample]) -> Value {
+    let mut seconds: Vec<f64> = samples.iter().map(|sample| sample.seconds).collect();
+    let all = seconds.clone();
+    json!({
+        "name": name,
+        "median_seconds": median(&mut seconds),
+        "samples_seconds": all,
+        "peak_rss_mib": samples.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+    })
+}
+
+fn largest_file(dir: &Path) -> Result<u64> {
+    let mut largest = 0;
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        if metadata.is_dir() {
+            largest = largest.max(largest_file(&entry.path())?);
+        } else {
+            largest = largest.max(metadata.len());
+        }
+    }
+    Ok(largest)
+}
+
+fn file_with_extension(dir: &Path, extension: &str, not_containing: &str) -> Result<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.to_string_lossy().ends_with(extension)
+                && (not_containing.is_empty()
+                    || !path
+                        .file_name()
+                        .is_some_and(|name| name.to_string_lossy().contains(not_containing)))
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .max_by_key(|path| fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+        .with_context(|| format!("no *{extension} in {}", dir.display()))
+}
+
+fn bench_case(
+    bench: &mut Bench,
+    label: &str,
+    binary: &Path,
+    options: &Options,
+    publish_env: Option<&PublishEnv>,
+) -> Result<Value> {
+    let case_dir = bench.root.join(label);
+    let binary_size = fs::metadata(binary)?.len();
+
+    // castoff's workspace.
+    let workspace = case_dir.join("castoff");
+    let names = Names {
+        python: format!("bench-{label}"),
+        npm: format!("@bench/{label}"),
+    };
+    write_workspace(bench, &workspace, binary, &names)?;
+
+    // (a) maturin on a cached crate: build once (warms cargo), then put the binary in place
+    // of the build output (a hard link, in `deps/` too), so cargo reports it fresh.
+    let maturin_crate = case_dir.join("maturin");
+    write_crate(&maturin_crate)?;
+    let mut warm = Command::new(&bench.maturin);
+    warm.args(["build", "-b", "bin", "--release", "--quiet", "-o"])
+        .arg(case_dir.join("maturin-warm"))
+        .current_dir(&maturin_crate)
+        .env_remove("CARGO_TARGET_DIR");
+    bench.measure(&mut warm)?;
+    let release = maturin_crate.join("target/release");
+    for entry in fs::read_dir(release.join("deps"))? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with(&format!("{BIN}-")) && path.extension().is_none() {
+            fs::copy(binary, &path)?;
+        }
+    }
+    fs::copy(binary, release.join(BIN))?;
+
+    // (b) npm pack of a package directory holding the binary.
+    let npm_dir = case_dir.join("npm-package");
+    fs::create_dir_all(npm_dir.join("bin"))?;
+    fs::write(
+        npm_dir.join("package.json"),
+        format!(
+            "{{\n  \"name\": \"@bench/{label}-linux-x64-gnu\",\n  \"version\": \"1.0.0\",\n  \"license\": \"MIT\",\n  \"os\": [\"linux\"],\n  \"cpu\": [\"x64\"],\n  \"files\": [\"bin\"],\n  \"bin\": {{ \"{BIN}\": \"bin/{BIN}\" }}\n}}\n"
+        ),
+    )?;
+    place(binary, &npm_dir.join("bin").join(BIN))?;
+
+    let mut castoff_samples = Vec::new();
+    let mut maturin_samples = Vec::new();
+    let mut npm_samples = Vec::new();
+    let mut umoci_samples = Vec::new();
+    let mut sum_samples = Vec::new();
+    for round in 0..options.rounds {
+        eprintln!("  packaging round {}/{}", round + 1, options.rounds);
+        let castoff_first = round % 2 == 0;
+        if castoff_first {
+            castoff_samples.push(castoff_dist(bench, &workspace)?);
+        }
+        let maturin = {
+            let out = case_dir.join("maturin-out");
+            let _ = fs::remove_dir_all(&out);
+            let mut command = Command::new(&bench.maturin);
+            command
+                .args(["build", "-b", "bin", "--release", "--quiet", "-o"])
+                .arg(&out)
+                .current_dir(&maturin_crate)
+                .env_remove("CARGO_TARGET_DIR");
+            bench.measure(&mut command)?
+        };
+        let npm = {
+            let out = case_dir.join("npm-out");
+            let _ = fs::remove_dir_all(&out);
+            fs::create_dir_all(&out)?;
+            let mut command = Command::new("npm");
+            command
+                .args(["pack", "--silent", "--ignore-scripts", "--pack-destination"])
+                .arg(&out)
+                .arg("--cache")
+                .arg(case_dir.join("npm-cache"))
+                .current_dir(&npm_dir);
+            bench.measure(&mut command)?
+        };
+        let umoci = umoci_image(bench, &case_dir, binary)?;
+        if !castoff_first {
+            castoff_samples.push(castoff_dist(bench, &workspace)?);
+        }
+        maturin_samples.push(maturin);
+        npm_samples.push(npm);
+        umoci_samples.push(umoci);
+        sum_samples.push(maturin.then(npm).then(umoci));
+    }
+
+    // The same run again over the dist/ just built: the cache verifies and reuses it.
+    let mut cached_samples = Vec::new();
+    for _ in 0..options.rounds {
+        cached_samples.push(castoff_dist_cached(bench, &workspace)?);
+    }
+
+    // Sizes: the binary's compressed payload in each artifact, against `gzip -6`.
+    let gzip6 = Command::new("gzip")
+        .args(["-6", "-c"])
+        .arg(binary)
+        .output()?;
+    if !gzip6.status.success() {
+        bail!("gzip -6 failed");
+    }
+    let dist = workspace.join("dist");
+    let sizes = json!({
+        "binary": binary_size,
+        "gzip_6": gzip6.stdout.len(),
+        "castoff_wheel": fs::metadata(file_with_extension(&dist.join("python"), ".whl", "")?)?.len(),
+        "castoff_npm_platform_tgz": fs::metadata(file_with_extension(&dist.join("npm"), ".tgz", "")?)?.len(),
+        "castoff_oci_layer": largest_file(&dist.join("oci").join(BIN).join("blobs"))?,
+        "maturin_wheel": fs::metadata(file_with_extension(&case_dir.join("maturin-out"), ".whl", "")?)?.len(),
+        "npm_pack_tgz": fs::metadata(file_with_extension(&case_dir.join("npm-out"), ".tgz", "")?)?.len(),
+        "umoci_layer": largest_file(&case_dir.join("umoci-layout/blobs"))?,
+    });
+
+    let castoff_summary = summary(
+        "castoff dist --no-build (wheel + npm + image)",
+        &castoff_samples,
+    );
+    let packaging = json!({
+        "castoff": castoff_summary,
+        "peers": [
+            summary("maturin build -b bin (cargo cached)", &maturin_samples),
+            summary("npm pack", &npm_samples),
+            summary("umoci init/new/unpack/repack/config/gc", &umoci_samples),
+        ],
+        "peers_sum": summary("peers, sum", &sum_samples),
+        "castoff_cached": summary("castoff dist --no-build, cached (inputs unchanged)", &cached_samples),
+    });
+
+    let publish = match publish_env {
+        Some(env) => bench_publish(bench, label, binary, &case_dir, env, options)?,
+        None => Value::Null,
+    };
+    Ok(json!({
+        "label": label,
+        "binary": binary.display().to_string(),
+        "binary_bytes": binary_size,
+        "sizes": sizes,
+        "packaging": packaging,
+        "publish": publish,
+    }))
+}
+
+/// umoci building the same image: unpack/repack, not `umoci insert` (which writes truncated
+/// tar layers, opencontainers/umoci#436).
+fn umoci_image(bench: &mut Bench, case_dir: &Path, binary: &Path) -> Result<Sample> {
+    let layout = case_dir.join("umoci-layout");
+    let bundle = case_dir.join("umoci-bundle");
+    let _ = fs::remove_dir_all(&layout);
+    let _ = fs::remove_dir_all(&bundle);
+    let image = format!("{}:v1", layout.display());
+    let mut total = Sample::ZERO;
+    total = total.then(
+        bench.measure(
+            Command::new("umoci")
+                .args(["init", "--layout"])
+                .arg(&layout),
+        )?,
+    );
+    total = total.then(bench.measure(Command::new("umoci").args(["new", "--image", &image]))?);
+    total = total.then(
+        bench.measure(
+            Command::new("umoci")
+                .args(["unpack", "--image", &image])
+                .arg(&bundle),
+        )?,
+    );
+    let copy_start = Instant::now();
+    let destination = bundle.join("rootfs/usr/local/bin");
+    fs::create_dir_all(&destination)?;
+    fs::copy(binary, destination.join(BIN))?;
+    total.seconds += copy_start.elapsed().as_secs_f64();
+    total = total.then(
+        bench.measure(
+            Command::new("umoci")
+                .args(["repack", "--image", &image])
+                .arg(&bundle),
+        )?,
+    );
+    total = total.then(bench.measure(Command::new("umoci").args([
+        "config",
+        "--image",
+        &image,
+        "--config.entrypoint",
+        &format!("/usr/local/bin/{BIN}"),
+        "--architecture",
+        "amd64",
+        "--os",
+        "linux",
+    ]))?);
+    total = total.then(bench.measure(Command::new("umoci").args(["gc", "--layout"]).arg(&layout))?);
+    Ok(total)
+}
+
+/// The running harness's servers (`cargo xtask test --serve` writes `env.sh`).
+struct PublishEnv {
+    pypiserver: String,
+    verdaccio: String,
+    registry: String,
+    user: String,
+    password: String,
+    npm_token: String,
+}
+
+impl PublishEnv {
+    fn read(path: &Path) -> Result<PublishEnv> {
+        let text = fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading {}\nhint: start the test servers with `cargo xtask test --serve` in another terminal, or pass --no-publish",
+                path.display()
+            )
+        })?;
+        let get = |name: &str| -> Result<String> {
+            text.lines()
+                .find_map(|line| {
+                    let rest = line.strip_prefix("export ")?.strip_prefix(name)?;
+                    let value = rest.strip_prefix('=')?;
+                    Some(value.trim_matches('\'').to_owned())
+                })
+                .with_context(|| format!("{} has no {name}", path.display()))
+        };
+        use castoff_test_support::vars;
+        let registry = get(vars::REGISTRY_OPEN)?;
+        Ok(PublishEnv {
+            pypiserver: get(vars::PYPISERVER)?,
+            verdaccio: get(vars::VERDACCIO)?,
+            registry: registry
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned(),
+            user: get(vars::USER)?,
+            password: get(vars::PASSWORD)?,
+            npm_token: get(vars::NPM_TOKEN)?,
+        })
+    }
+}
+
+fn bench_publish(
+    bench: &mut Bench,
+    label: &str,
+    binary: &Path,
+    case_dir: &Path,
+    env: &PublishEnv,
+    options: &Options,
+) -> Result<Value> {
+    // Registries keep every version forever: each round publishes under fresh names, one set
+    // for castoff and one for the peers (both built by castoff dist, untimed).
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let home = case_dir.join("publish-home");
+    fs::create_dir_all(&home)?;
+    let host = env.verdaccio.trim_start_matches("http://");
+    let npmrc = home.join(".npmrc");
+    fs::write(
+        &npmrc,
+        format!(
+            "registry={}\n//{host}:_authToken={}\n",
+            env.verdaccio, env.npm_token
+        ),
+    )?;
+    let rounds = options.rounds.min(3);
+    let mut castoff_samples = Vec::new();
+    let mut twine_samples = Vec::new();
+    let mut npm_samples = Vec::new();
+    let mut skopeo_samples = Vec::new();
+    let mut sum_samples = Vec::new();
+    for round in 0..rounds {
+        eprintln!("  publish round {}/{rounds}", round + 1);
+        let mut workspaces = Vec::new();
+        for who in ["c", "p"] {
+            let workspace = case_dir.join(format!("publish-{who}{round}"));
+            let names = Names {
+                python: format!("bench-{label}-{who}{round}-{nonce}"),
+                npm: format!("@bench{nonce}/{label}-{who}{round}"),
+            };
+            write_workspace(bench, &workspace, binary, &names)?;
+            castoff_dist(bench, &workspace)?;
+            workspaces.push(workspace);
+        }
+        let castoff_run = |bench: &mut Bench| -> Result<Sample> {
+            let mut command = Command::new(&bench.castoff);
+            command
+                .args(["publish", "--quiet", "--manifest-path"])
+                .arg(workspaces[0].join("Cargo.toml"))
+                .args(["--pypi-url", &env.pypiserver])
+                .args(["--npm-registry", &env.verdaccio])
+                .arg("--oci-repository")
+                .arg(format!("{}/bench{nonce}/{label}-c{round}", env.registry))
+                .env("HOME", &home)
+                .env("NPM_CONFIG_USERCONFIG", home.join("castoff-npmrc"))
+                .env("DOCKER_CONFIG", home.join(".docker"))
+                .env("TWINE_USERNAME", &env.user)
+                .env("TWINE_PASSWORD", &env.password)
+                .env("NPM_TOKEN", &env.npm_token);
+            bench.measure(&mut command)
+        };
+        if round % 2 == 0 {
+            castoff_samples.push(castoff_run(bench)?);
+        }
+        let dist = workspaces[1].join("dist");
+        let wheel = file_with_extension(&dist.join("python"), ".whl", "")?;
+        let mut twine = Command::new(&bench.twine);
+        twine
+            .args([
+                "upload",
+                "--non-interactive",
+                "--disable-progress-bar",
+                "--repository-url",
+                &env.pypiserver,
+                "-u",
+                &env.user,
+                "-p",
+                &env.password,
+            ])
+            .arg(&wheel)
+            .env("HOME", &home);
+        let twine = bench.measure(&mut twine)?;
+        // The platform package first, then the launcher, as castoff orders them.
+        let platform = file_with_extension(&dist.join("npm"), ".tgz", "")?;
+        let launcher = file_with_extension(&dist.join("npm"), ".tgz", "linux")?;
+        let mut npm = Sample::ZERO;
+        for tarball in [&platform, &launcher] {
+            let mut command = Command::new("npm");
+            command
+                .args(["publish", "--silent", "--ignore-scripts", "--userconfig"])
+                .arg(&npmrc)
+                .arg("--cache")
+                .arg(case_dir.join("npm-cache"))
+                .arg(tarball)
+                .env("HOME", &home);
+            npm = npm.then(bench.measure(&mut command)?);
+        }
+        let mut skopeo = Command::new("skopeo");
+        skopeo
+            .args([
+                "copy",
+                "--all",
+                "--quiet",
+                "--insecure-policy",
+                "--dest-tls-verify=false",
+            ])
+            // The layout also holds the SBOM referrer: name the image index by its tag.
+            .arg(format!(
+                "oci:{}:1.0.0",
+                dist.join("oci").join(BIN).display()
+            ))
+            .arg(format!(
+                "docker://{}/bench{nonce}/{label}-p{round}:1.0.0",
+                env.registry
+            ))
+            .env("HOME", &home);
+        let skopeo = bench.measure(&mut skopeo)?;
+        if round % 2 == 1 {
+            castoff_samples.push(castoff_run(bench)?);
+        }
+        twine_samples.push(twine);
+        npm_samples.push(npm);
+        skopeo_samples.push(skopeo);
+        sum_samples.push(twine.then(npm).then(skopeo));
+    }
+    Ok(json!({
+        "castoff": summary("castoff publish (wheel + 2 npm packages + image index)", &castoff_samples),
+        "peers": [
+            summary("twine upload", &twine_samples),
+            summary("npm publish (platform + launcher)", &npm_samples),
+            summary("skopeo copy --all", &skopeo_samples),
+        ],
+        "peers_sum": summary("peers, sum", &sum_samples),
+    }))
+}
+
+fn print_table(results: &Value) {
+    for case in results["cases"].as_array().into_iter().flatten() {
+        println!(
+            "\n{} binary: {} ({:.1} MiB)",
+            case["label"].as_str().unwrap_or(""),
+            case["binary"].as_str().unwrap_or(""),
+            case["binary_bytes"].as_f64().unwrap_or(0.0) / 1048576.0
+        );
+        for section in ["packaging", "publish"] {
+            let part = &case[section];
+            if part.is_null() {
+                continue;
+            }
+            let castoff = part["castoff"]["median_seconds"]
+                .as_f64()
+                .unwrap_or(f64::NAN);
+            println!(
+                "  {:<58} {:>9} {:>8} {:>9}",
+                section, "median s", "ratio", "peak MiB"
+            );
+            let rows = std::iter::once(&part["castoff"])
+                .chain(part["peers"].as_array().into_iter().flatten())
+                .chain(std::iter::once(&part["peers_sum"]))
+                .chain(std::iter::once(&part["castoff_cached"]).filter(|row| !row.is_null()));
+            for row in rows {
+                let median = row["median_seconds"].as_f64().unwrap_or(f64::NAN);
+                println!(
+                    "  {:<58} {:>9.3} {:>7.2}x {:>9.1}",
+                    row["name"].as_str().unwrap_or(""),
+                    median,
+                    median / castoff,
+                    row["peak_rss_mib"].as_f64().unwrap_or(0.0)
+                );
+            }
+        }
+        let sizes = &case["sizes"];
+        let gzip = sizes["gzip_6"].as_f64().unwrap_or(f64::NAN);
+        println!("  {:<58} {:>12} {:>9}", "sizes", "bytes", "/ gzip -6");
+        if let Some(map) = sizes.as_object() {
+            for (name, value) in map {
+                let bytes = value.as_f64().unwrap_or(0.0);
+                println!("  {name:<58} {bytes:>12} {:>9.3}", bytes / gzip);
+            }
+        }
+    }
+}
