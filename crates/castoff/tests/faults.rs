@@ -127,12 +127,17 @@ fn refusals_stop_the_run_naming_artifact_registry_and_reason_and_a_rerun_complet
     let cases: Vec<(&Proxy, Refusal, &str, &str)> = vec![
         (
             &pypi,
-            refusal(
-                "POST /",
-                400,
-                "Invalid distribution metadata",
-                "400 Invalid distribution metadata: classifier is unknown",
-            ),
+            // Twice: publish's preflight first sends a file-less upload request to check the
+            // credentials (any answer but 401/403 passes it), then the real upload gets the 400.
+            Refusal {
+                times: 2,
+                ..refusal(
+                    "POST /",
+                    400,
+                    "Invalid distribution metadata",
+                    "400 Invalid distribution metadata: classifier is unknown",
+                )
+            },
             "pypi-upload/",
             "classifier is unknown",
         ),
