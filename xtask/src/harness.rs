@@ -129,6 +129,7 @@ pub(crate) fn main(args: &[OsString]) -> ExitCode {
     if let Err(error) = ctrlc::set_handler(move || {
         eprintln!("\n==> interrupted: stopping the test servers");
         process::stop_all_running();
+        servers::remove_docker_exec_root(&servers::docker_exec_root());
         let _ = fs::remove_file(&env_file);
         process::RunLock::release_path(&lock_file);
         std::process::exit(if serve { 0 } else { 130 });

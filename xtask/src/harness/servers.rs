@@ -38,12 +38,7 @@ impl Started {
             server.stop();
         }
         if let Some(exec_root) = self.docker_exec_root.take() {
-            // dockerd bind-mounts its default network namespace here and leaves it mounted.
-            let netns = exec_root.join("exec/netns/default");
-            if netns.exists() {
-                let _ = Command::new("umount").arg(&netns).status();
-            }
-            let _ = fs::remove_dir_all(&exec_root);
+            remove_docker_exec_root(&exec_root);
         }
     }
 
@@ -220,8 +215,7 @@ pub(crate) fn start(paths: &Paths) -> Result<Started> {
     // dockerd on a private unix socket: no bridge and no iptables (nothing on the host's
     // network changes); containers run with `--network host` or `--network none`. Its exec
     // root holds unix sockets whose paths must stay under 108 bytes, so it lives in /tmp.
-    let docker_exec_root =
-        std::env::temp_dir().join(format!("castoff-dockerd-{}", std::process::id()));
+    let docker_exec_root = docker_exec_root();
     let _ = fs::remove_dir_all(&docker_exec_root);
     fs::create_dir_all(&docker_exec_root)?;
     let docker_host = format!("unix://{}/docker.sock", docker_exec_root.display());
@@ -307,6 +301,22 @@ pub(crate) fn start(paths: &Paths) -> Result<Started> {
         clock.elapsed().as_secs_f64()
     );
     Ok(started)
+}
+
+/// dockerd's socket and exec root for this harness process (short: unix socket paths must
+/// stay under 108 bytes).
+pub(crate) fn docker_exec_root() -> PathBuf {
+    std::env::temp_dir().join(format!("castoff-dockerd-{}", std::process::id()))
+}
+
+/// After dockerd stopped: unmounts the network namespace it bind-mounts and leaves mounted,
+/// then removes the directory. Also called from the Ctrl-C / SIGTERM handler.
+pub(crate) fn remove_docker_exec_root(exec_root: &Path) {
+    let netns = exec_root.join("exec/netns/default");
+    if netns.exists() {
+        let _ = Command::new("umount").arg(&netns).status();
+    }
+    let _ = fs::remove_dir_all(exec_root);
 }
 
 /// Writes a file only its owner can read (created with mode 0600, never world-readable).
