@@ -256,11 +256,15 @@ fn run(options: &Options) -> Result<()> {
         )?);
     }
 
+    eprintln!("== memory: castoff on the large binary and on a 500 MB one");
+    let memory = memory_scaling(&mut bench, &large)?;
+
     let results = json!({
         "castoff": bench.castoff.display().to_string(),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "rounds": options.rounds,
         "cases": cases,
+        "memory": memory,
     });
     fs::create_dir_all(&out_dir)?;
     let results_path = out_dir.join("results.json");
@@ -271,6 +275,45 @@ fn run(options: &Options) -> Result<()> {
     print_table(&results);
     println!("\nwritten to {}", results_path.display());
     Ok(())
+}
+
+/// castoff's peak RSS packaging the large binary and a 500 MB one (the large binary repeated:
+/// still an executable, compressible like real code), one cold run each: memory must not grow
+/// with the binary, since everything streams in fixed-size blocks.
+fn memory_scaling(bench: &mut Bench, large: &Path) -> Result<Value> {
+    const HUGE: u64 = 500_000_000;
+    let dir = bench.root.join("memory");
+    let huge = dir.join("huge-binary");
+    fs::create_dir_all(&dir)?;
+    {
+        let copy = fs::read(large)?;
+        let mut out = std::io::BufWriter::new(fs::File::create(&huge)?);
+        let mut written = 0u64;
+        while written < HUGE {
+            std::io::Write::write_all(&mut out, &copy)?;
+            written += copy.len() as u64;
+        }
+        std::io::Write::flush(&mut out)?;
+    }
+    let mut rows = Vec::new();
+    for (label, binary) in [("large", large), ("500 MB", huge.as_path())] {
+        let workspace = dir.join(label.replace(' ', "-"));
+        let names = Names {
+            python: format!("bench-memory-{}", rows.len()),
+            npm: format!("@bench/memory-{}", rows.len()),
+        };
+        write_workspace(bench, &workspace, binary, &names)?;
+        let sample = castoff_dist(bench, &workspace)?;
+        rows.push(json!({
+            "binary": label,
+            "binary_bytes": fs::metadata(binary)?.len(),
+            "seconds": sample.seconds,
+            "peak_rss_mib": sample.peak_rss_kib as f64 / 1024.0,
+        }));
+        let _ = fs::remove_dir_all(&workspace);
+    }
+    let _ = fs::remove_dir_all(&dir);
+    Ok(json!(rows))
 }
 
 fn which(tool: &str) -> Result<PathBuf> {
@@ -821,6 +864,24 @@ fn bench_publish(
 }
 
 fn print_table(results: &Value) {
+    print_cases(results);
+    println!("\nmemory (castoff dist, one cold run each)");
+    println!(
+        "  {:<24} {:>14} {:>9} {:>9}",
+        "binary", "bytes", "seconds", "peak MiB"
+    );
+    for row in results["memory"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<24} {:>14} {:>9.2} {:>9.1}",
+            row["binary"].as_str().unwrap_or(""),
+            row["binary_bytes"].as_u64().unwrap_or(0),
+            row["seconds"].as_f64().unwrap_or(f64::NAN),
+            row["peak_rss_mib"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+}
+
+fn print_cases(results: &Value) {
     for case in results["cases"].as_array().into_iter().flatten() {
         println!(
             "\n{} binary: {} ({:.1} MiB)",
@@ -854,6 +915,14 @@ fn print_table(results: &Value) {
                     row["peak_rss_mib"].as_f64().unwrap_or(0.0)
                 );
             }
+        }
+        let cold = case["packaging"]["castoff"]["median_seconds"].as_f64();
+        let cached = case["packaging"]["castoff_cached"]["median_seconds"].as_f64();
+        if let (Some(cold), Some(cached)) = (cold, cached) {
+            println!(
+                "  cached re-run: {:.1}x faster than a cold dist",
+                cold / cached
+            );
         }
         let sizes = &case["sizes"];
         let gzip = sizes["gzip_6"].as_f64().unwrap_or(f64::NAN);

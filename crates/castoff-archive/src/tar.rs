@@ -12,8 +12,7 @@
 
 use std::io::{self, Read, Write};
 
-use flate2::write::GzEncoder;
-use flate2::{Compression, GzBuilder};
+use crate::deflate::{Deflated, GzipWriter, Splice};
 
 /// Size of a tar block; headers and the padding after contents fill whole blocks.
 const BLOCK: usize = 512;
@@ -193,19 +192,11 @@ impl<W: Write> TarWriter<W> {
         size: u64,
         contents: impl Read,
     ) -> Result<(), TarError> {
-        let header = encode_header(&EntryHeader {
-            path,
-            mode,
-            mtime,
-            size,
-            kind: EntryKind::File,
-            owner: self.owner,
-        })?;
+        self.file_header(path, mode, mtime, size)?;
         let io_error = |source| TarError::Io {
             path: path.to_owned(),
             source,
         };
-        self.out.write_all(&header).map_err(io_error)?;
         // Read one byte more than announced, so a file that grew is noticed.
         let copied = io::copy(&mut contents.take(size + 1), &mut self.out).map_err(io_error)?;
         if copied != size {
@@ -247,27 +238,77 @@ impl<W: Write> TarWriter<W> {
 
     /// Writes the two zero blocks that end an archive and returns the output.
     pub fn finish(mut self) -> io::Result<W> {
-        self.out.write_all(&[0u8; 2 * BLOCK])?;
+        self.out.write_all(&END_OF_ARCHIVE)?;
         self.out.flush()?;
         Ok(self.out)
     }
 
+    /// Writes the header of a regular file of `size` bytes.
+    fn file_header(
+        &mut self,
+        path: &str,
+        mode: u32,
+        mtime: u64,
+        size: u64,
+    ) -> Result<(), TarError> {
+        let header = encode_header(&EntryHeader {
+            path,
+            mode,
+            mtime,
+            size,
+            kind: EntryKind::File,
+            owner: self.owner,
+        })?;
+        self.out.write_all(&header).map_err(|source| TarError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
     fn pad(&mut self, size: u64) -> io::Result<()> {
-        let remainder = (size % BLOCK as u64) as usize;
-        if remainder != 0 {
-            self.out.write_all(&[0u8; BLOCK][..BLOCK - remainder])?;
-        }
-        Ok(())
+        self.out.write_all(padding(size))
     }
 }
 
+impl<W: Splice> TarWriter<W> {
+    /// Appends a regular file whose contents were compressed once already: the header and the
+    /// padding go through the compressor, the contents are spliced in as they are.
+    pub fn append_deflated(
+        &mut self,
+        path: &str,
+        mode: u32,
+        mtime: u64,
+        contents: &Deflated,
+    ) -> Result<(), TarError> {
+        let size = contents.size();
+        self.file_header(path, mode, mtime, size)?;
+        let io_error = |source| TarError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        self.out.splice(contents).map_err(io_error)?;
+        self.pad(size).map_err(io_error)
+    }
+}
+
+/// The zero bytes that follow `size` bytes of contents up to the next block.
+pub fn padding(size: u64) -> &'static [u8] {
+    const ZEROS: [u8; BLOCK] = [0; BLOCK];
+    let remainder = (size % BLOCK as u64) as usize;
+    if remainder == 0 {
+        &[]
+    } else {
+        &ZEROS[..BLOCK - remainder]
+    }
+}
+
+/// The two zero blocks that end every archive.
+pub const END_OF_ARCHIVE: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
+
 /// A gzip stream whose header carries nothing about the build machine or time: no file name,
-/// mtime 0, OS 255 ("unknown"), best compression (XFL 2) — the header `npm pack` writes.
-pub fn gzip_writer<W: Write>(out: W) -> GzEncoder<W> {
-    GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(out, Compression::best())
+/// mtime 0, OS 255 ("unknown"), XFL as zlib sets it for `level`.
+pub fn gzip_writer<W: Write>(out: W, level: u32) -> GzipWriter<W> {
+    GzipWriter::new(out, level)
 }
 
 #[cfg(test)]
@@ -453,7 +494,7 @@ mod tests {
 
     #[test]
     fn gzip_header_is_fixed() {
-        let mut gzip = gzip_writer(Vec::new());
+        let mut gzip = gzip_writer(Vec::new(), 9);
         gzip.write_all(b"same bytes every time").unwrap();
         let bytes = gzip.finish().unwrap();
         assert_eq!(&bytes[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]);
@@ -462,5 +503,42 @@ mod tests {
             .read_to_string(&mut decoded)
             .unwrap();
         assert_eq!(decoded, "same bytes every time");
+    }
+
+    /// A spliced entry decompresses to exactly the tar the plain writer produces.
+    #[test]
+    fn spliced_entries_match_plain_ones() {
+        let dir = std::env::temp_dir().join(format!("castoff-tar-splice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let contents: Vec<u8> = (0..300_001u32)
+            .map(|i| (i % 251) as u8 ^ (i >> 11) as u8)
+            .collect();
+        let source = dir.join("binary");
+        std::fs::write(&source, &contents).unwrap();
+        let deflated = crate::deflate::deflate_file(
+            &source,
+            &dir.join("binary.deflate"),
+            &crate::deflate::DeflateOptions::new(6),
+            &[],
+            &|_| {},
+        )
+        .unwrap();
+        let plain = archive(OwnerFields::Zero, |tar| {
+            tar.append_bytes("a", 0o644, 1, b"first").unwrap();
+            tar.append_bytes("bin/tool", 0o755, 1, &contents).unwrap();
+            tar.append_bytes("z", 0o644, 1, b"last").unwrap();
+        });
+        let mut tar = TarWriter::new(gzip_writer(Vec::new(), 6), OwnerFields::Zero);
+        tar.append_bytes("a", 0o644, 1, b"first").unwrap();
+        tar.append_deflated("bin/tool", 0o755, 1, &deflated)
+            .unwrap();
+        tar.append_bytes("z", 0o644, 1, b"last").unwrap();
+        let gzip = tar.finish().unwrap().finish().unwrap();
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&gzip[..])
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, plain);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -53,6 +53,9 @@ pub struct PlatformInput<'a> {
     pub binaries: Vec<(String, PathBuf)>,
     /// The CycloneDX SBOM of the binaries, shipped as [`SBOM_FILE`] (listed in `files`).
     pub sbom: Option<Vec<u8>>,
+    /// Where the binaries are compressed (once per `dist`, shared with the other builders);
+    /// its level is the tarball's gzip level.
+    pub deflate: &'a castoff_archive::deflate::DeflateCache,
 }
 
 /// Where a platform package carries its SBOM.
@@ -65,6 +68,8 @@ pub struct LauncherInput<'a> {
     pub app: AppId,
     /// Targets whose platform packages exist (they become the `optionalDependencies`).
     pub targets: Vec<&'static Target>,
+    /// The tarball's gzip level (0-9).
+    pub level: u32,
 }
 
 /// Builds the platform package of `input.target` into `out_dir/<file name>.tgz`.
@@ -80,6 +85,10 @@ pub struct LauncherInput<'a> {
 ///         target,
 ///         binaries: vec![("greeter".into(), "target/release/greeter".into())],
 ///         sbom: None,
+///         deflate: &castoff_archive::deflate::DeflateCache::new(
+///             "target/scratch",
+///             castoff_archive::deflate::DeflateOptions::default(),
+///         ),
 ///     },
 ///     out,
 /// )?;
@@ -90,12 +99,12 @@ pub fn build_platform_package(
     input: &PlatformInput<'_>,
     out_dir: &Path,
 ) -> Result<BuiltPackage, NpmError> {
-    platform_package_contents(input)?.write_tarball(out_dir)
+    platform_package_contents(input)?.write_tarball(out_dir, input.deflate.level())
 }
 
 /// Builds the launcher package into `out_dir/<file name>.tgz`.
 pub fn build_launcher(input: &LauncherInput<'_>, out_dir: &Path) -> Result<BuiltPackage, NpmError> {
-    launcher_contents(input)?.write_tarball(out_dir)
+    launcher_contents(input)?.write_tarball(out_dir, input.level)
 }
 
 /// The app and its npm channel, or the error saying it has none.

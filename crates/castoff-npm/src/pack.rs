@@ -8,7 +8,10 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use std::sync::Arc;
+
 use castoff_archive::NPM_EPOCH;
+use castoff_archive::deflate::Deflated;
 use castoff_archive::digest::{HashingWriter, hex};
 use castoff_archive::tar::{OwnerFields, TarWriter, gzip_writer};
 use sha1::Sha1;
@@ -24,17 +27,19 @@ pub const FILE_MODE: u32 = 0o644;
 pub const EXECUTABLE_MODE: u32 = 0o755;
 
 /// Where a file's bytes come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum FileSource {
     /// Generated text (package.json, launcher JS, README).
     Bytes(Vec<u8>),
     /// A file on disk (the binary, LICENSE), streamed; `size` as seen when the package was
     /// planned (a change is detected while archiving).
     Path { path: PathBuf, size: u64 },
+    /// A binary compressed once for every artifact of the `dist`: spliced into the tarball.
+    Deflated(Arc<Deflated>),
 }
 
 /// One file of a package.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PackageFile {
     /// Path inside the package, `/`-separated, without the tarball's `package/` prefix.
     pub path: String,
@@ -43,7 +48,7 @@ pub struct PackageFile {
 }
 
 /// Everything an npm package holds, ready to be written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PackageContents {
     pub name: String,
     pub version: String,
@@ -96,8 +101,8 @@ impl PackageContents {
     }
 
     /// Writes `<out_dir>/<file_name>` through a temporary file renamed into place, so a reader
-    /// never sees half a tarball.
-    pub fn write_tarball(&self, out_dir: &Path) -> Result<BuiltPackage, NpmError> {
+    /// never sees half a tarball. `level` is the gzip level of what is not spliced in.
+    pub fn write_tarball(&self, out_dir: &Path, level: u32) -> Result<BuiltPackage, NpmError> {
         let file_name = self.file_name();
         let path = out_dir.join(&file_name);
         let temporary = out_dir.join(format!(".{file_name}.{}.partial", std::process::id()));
@@ -107,10 +112,12 @@ impl PackageContents {
             source,
         };
         fs::create_dir_all(out_dir).map_err(|source| write_error(out_dir, source))?;
-        let result = self.write_tarball_to(&temporary).and_then(|digests| {
-            fs::rename(&temporary, &path).map_err(|source| write_error(&path, source))?;
-            Ok(digests)
-        });
+        let result = self
+            .write_tarball_to(&temporary, level)
+            .and_then(|digests| {
+                fs::rename(&temporary, &path).map_err(|source| write_error(&path, source))?;
+                Ok(digests)
+            });
         let digests = match result {
             Ok(digests) => digests,
             Err(error) => {
@@ -131,7 +138,7 @@ impl PackageContents {
         })
     }
 
-    fn write_tarball_to(&self, temporary: &Path) -> Result<Digests, NpmError> {
+    fn write_tarball_to(&self, temporary: &Path, level: u32) -> Result<Digests, NpmError> {
         let write_error = |source: io::Error| NpmError::Write {
             name: self.name.clone(),
             path: temporary.to_owned(),
@@ -140,7 +147,7 @@ impl PackageContents {
         let file = File::create(temporary).map_err(write_error)?;
         let npm_digests = NpmDigestWriter::new(BufWriter::new(file));
         let mut tar = TarWriter::new(
-            gzip_writer(HashingWriter::new(npm_digests)),
+            gzip_writer(HashingWriter::new(npm_digests), level),
             OwnerFields::Empty,
         );
         for file in &self.files {
@@ -163,6 +170,9 @@ impl PackageContents {
                     tar.append_file(&entry, file.mode, NPM_EPOCH, *size, reader)
                         .map_err(tar_error)?;
                 }
+                FileSource::Deflated(binary) => tar
+                    .append_deflated(&entry, file.mode, NPM_EPOCH, binary)
+                    .map_err(tar_error)?,
             }
         }
         let gzip = tar.finish().map_err(write_error)?;
@@ -201,6 +211,7 @@ impl PackageContents {
             match &file.source {
                 FileSource::Bytes(bytes) => fs::write(&target, bytes),
                 FileSource::Path { path, .. } => fs::copy(path, &target).map(drop),
+                FileSource::Deflated(binary) => fs::copy(binary.source(), &target).map(drop),
             }
             .map_err(|source| write_error(&target, source))?;
             fs::set_permissions(&target, fs::Permissions::from_mode(file.mode))

@@ -109,12 +109,22 @@ pub fn platform_package_contents(input: &PlatformInput<'_>) -> Result<PackageCon
         },
     ];
     for (bin, path) in &input.binaries {
-        files.push(disk_file(
-            &name,
-            &format!("bin/{}", target.executable_name(bin)),
-            path,
-            EXECUTABLE_MODE,
-        )?);
+        // Checks that it is a readable regular file, with the error npm users know.
+        disk_file(&name, "", path, EXECUTABLE_MODE)?;
+        let binary = input
+            .deflate
+            .get(path, &|_| {})
+            .map_err(|source| NpmError::Read {
+                name: name.clone(),
+                path: path.clone(),
+                source,
+                hint: "check that the file exists and is readable",
+            })?;
+        files.push(PackageFile {
+            path: format!("bin/{}", target.executable_name(bin)),
+            mode: EXECUTABLE_MODE,
+            source: FileSource::Deflated(binary),
+        });
     }
     if let Some(sbom) = &input.sbom {
         files.push(PackageFile {

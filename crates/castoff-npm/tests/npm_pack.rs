@@ -46,7 +46,9 @@ fn compare_with_npm_pack(contents: &PackageContents, scratch: &Path) -> bool {
     let theirs = scratch.join("npm");
     std::fs::create_dir_all(&theirs).unwrap();
     contents.write_directory(&directory).unwrap();
-    let built = contents.write_tarball(&ours).unwrap();
+    let built = contents
+        .write_tarball(&ours, castoff_archive::deflate::DEFAULT_LEVEL)
+        .unwrap();
 
     let output = Command::new("npm")
         .args([
@@ -133,6 +135,7 @@ fn tarballs_match_npm_pack() {
                     target,
                     binaries,
                     sbom: None,
+                    deflate: castoff_test_support::deflate_cache(),
                 })
                 .unwrap();
                 let scratch = root.join(channel.platform_package(target).replace('/', "_"));
@@ -145,6 +148,7 @@ fn tarballs_match_npm_pack() {
                 release: &release,
                 app: AppId(index),
                 targets: app.targets.clone(),
+                level: castoff_archive::deflate::DEFAULT_LEVEL,
             })
             .unwrap();
             let scratch = root.join(channel.name.replace('/', "_"));

@@ -127,8 +127,8 @@ fn digests_describe_the_file() {
                 package.shasum,
                 castoff_archive::digest::hex(&sha1::Sha1::digest(&bytes))
             );
-            // npm pack's gzip header: no name, mtime 0, best compression, OS unknown.
-            assert_eq!(&bytes[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]);
+            // A deterministic gzip header: no name, mtime 0, default level (XFL 0), OS unknown.
+            assert_eq!(&bytes[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
             let mut package_json = String::new();
             let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
             for entry in archive.entries().unwrap() {
@@ -208,6 +208,7 @@ fn errors_name_the_input_and_end_with_a_hint() {
                     .map(|(bin, path)| (bin.to_owned(), PathBuf::from(path)))
                     .collect(),
                 sbom: None,
+                deflate: castoff_test_support::deflate_cache(),
             },
             &out,
         )
@@ -265,6 +266,7 @@ fn errors_name_the_input_and_end_with_a_hint() {
                 release: &release,
                 app: AppId(0),
                 targets: vec![],
+                level: castoff_archive::deflate::DEFAULT_LEVEL,
             },
             &out,
         )
@@ -281,6 +283,7 @@ fn errors_name_the_input_and_end_with_a_hint() {
                 release: &without_npm,
                 app: AppId(0),
                 targets: vec![host],
+                level: castoff_archive::deflate::DEFAULT_LEVEL,
             },
             &out,
         )

@@ -406,6 +406,7 @@ fn publish_all(env: &TestEnv, release: &Release, work: &Path) -> Vec<BuiltPackag
                     target,
                     binaries: vec![("greeter".to_owned(), binary)],
                     sbom: None,
+                    deflate: castoff_test_support::deflate_cache(),
                 },
                 &dist,
             )
@@ -418,6 +419,7 @@ fn publish_all(env: &TestEnv, release: &Release, work: &Path) -> Vec<BuiltPackag
                 release,
                 app: AppId(0),
                 targets: app.targets.clone(),
+                level: castoff_archive::deflate::DEFAULT_LEVEL,
             },
             &dist,
         )

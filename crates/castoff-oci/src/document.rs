@@ -71,8 +71,8 @@ pub(crate) struct ConfigInput<'a> {
     pub(crate) diff_ids: Vec<String>,
     pub(crate) annotations: &'a Map<String, Value>,
     pub(crate) source_date_epoch: u64,
-    /// What the history entry of castoff's layer says it contains.
-    pub(crate) layer_summary: String,
+    /// What the history entry of each of castoff's layers says it contains, in layer order.
+    pub(crate) layer_summaries: Vec<String>,
 }
 
 /// The image config.
@@ -208,11 +208,13 @@ pub(crate) fn image_config(input: &ConfigInput<'_>) -> Value {
 
     config["rootfs"] = json!({ "type": "layers", "diff_ids": input.diff_ids });
     let mut history: Vec<Value> = config["history"].as_array().cloned().unwrap_or_default();
-    history.push(json!({
-        "created": created,
-        "created_by": format!("castoff: {}", input.layer_summary),
-        "comment": format!("{} {}", input.app.package.name, input.app.package.version),
-    }));
+    for summary in &input.layer_summaries {
+        history.push(json!({
+            "created": created,
+            "created_by": format!("castoff: {summary}"),
+            "comment": format!("{} {}", input.app.package.name, input.app.package.version),
+        }));
+    }
     config["history"] = json!(history);
     config
 }

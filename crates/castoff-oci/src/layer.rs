@@ -8,11 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
+use castoff_archive::deflate::{Deflated, GzipWriter};
 use castoff_archive::digest::{HashingWriter, hex};
-use castoff_archive::tar::gzip_writer;
+use castoff_archive::tar::{self, EntryHeader, EntryKind, gzip_writer};
+use sha2::{Digest as _, Sha256};
 
 use crate::blobs::BlobStore;
 use crate::error::OciError;
@@ -123,10 +125,11 @@ pub(crate) fn write_layer(
     app: &str,
     entries: &[LayerEntry],
     mtime: u64,
+    level: u32,
     store: &BlobStore,
 ) -> Result<WrittenLayer, OciError> {
     let blob = store.writer()?;
-    let gzip = gzip_writer(blob);
+    let gzip = gzip_writer(blob, level);
     let mut tar = TarWriter::new(HashingWriter::new(gzip), OwnerFields::Zero);
     let tar_error = |source| OciError::Tar {
         app: app.to_owned(),
@@ -166,4 +169,108 @@ pub(crate) fn write_layer(
         size,
         diff_id: format!("sha256:{}", hex(&diff_id)),
     })
+}
+
+/// The uncompressed bytes of a binary's layer before the binary itself: the parent
+/// directories of [`BIN_DIR`] and the binary's header. `size` is the binary's size, `mtime`
+/// `SOURCE_DATE_EPOCH`. Register it with the `dist`'s compression cache
+/// ([`castoff_archive::deflate::DeflateCache::want_prefix`]) before the binary is compressed,
+/// and the layer's diff_id is known without reading the binary again.
+pub fn binary_layer_prefix(bin: &str, size: u64, mtime: u64) -> Result<Vec<u8>, tar::TarError> {
+    let mut prefix = Vec::with_capacity(4 * 512);
+    let bin_dir = BIN_DIR.trim_start_matches('/');
+    let mut parent = String::new();
+    for component in bin_dir.split('/') {
+        if !parent.is_empty() {
+            parent.push('/');
+        }
+        parent.push_str(component);
+        prefix.extend_from_slice(&tar::encode_header(&EntryHeader {
+            path: &parent,
+            mode: 0o755,
+            mtime,
+            size: 0,
+            kind: EntryKind::Directory,
+            owner: OwnerFields::Zero,
+        })?);
+    }
+    prefix.extend_from_slice(&tar::encode_header(&EntryHeader {
+        path: &format!("{bin_dir}/{bin}"),
+        mode: 0o755,
+        mtime,
+        size,
+        kind: EntryKind::File,
+        owner: OwnerFields::Zero,
+    })?);
+    Ok(prefix)
+}
+
+/// Writes the layer holding one binary at `/usr/local/bin/<bin>`, splicing the binary's
+/// compressed stream between the compressed headers and the end of the archive. The diff_id
+/// comes from the digest computed while the binary was compressed (when its prefix was
+/// registered); otherwise the binary is read once more, and must still be what was compressed.
+pub(crate) fn write_binary_layer(
+    app: &str,
+    bin: &str,
+    binary: &Deflated,
+    mtime: u64,
+    level: u32,
+    store: &BlobStore,
+) -> Result<WrittenLayer, OciError> {
+    let tar_error = |source| OciError::Tar {
+        app: app.to_owned(),
+        source,
+    };
+    let prefix = binary_layer_prefix(bin, binary.size(), mtime).map_err(tar_error)?;
+    let mut suffix = tar::padding(binary.size()).to_vec();
+    suffix.extend_from_slice(&tar::END_OF_ARCHIVE);
+    let mut diff_id = match binary.hasher_after(&prefix) {
+        Some(state) => state,
+        None => rehash(&prefix, binary)?,
+    };
+    diff_id.update(&suffix);
+
+    let io_error = |source| OciError::Io {
+        action: "write the layer of",
+        path: PathBuf::from(app),
+        source,
+    };
+    let mut gzip = GzipWriter::new(store.writer()?, level);
+    gzip.write_all(&prefix).map_err(io_error)?;
+    gzip.splice(binary).map_err(io_error)?;
+    gzip.write_all(&suffix).map_err(io_error)?;
+    let mut blob = gzip.finish().map_err(io_error)?;
+    blob.flush().map_err(io_error)?;
+    let (digest, size) = blob.commit()?;
+    Ok(WrittenLayer {
+        digest,
+        size,
+        diff_id: format!("sha256:{}", hex(&diff_id.finalize())),
+    })
+}
+
+/// SHA-256 of `prefix` + the binary, reading it again; refuses a binary that changed since it
+/// was compressed.
+fn rehash(prefix: &[u8], binary: &Deflated) -> Result<Sha256, OciError> {
+    let source = binary.source();
+    let file = File::open(source).map_err(OciError::io("open", source))?;
+    let mut with_prefix = Sha256::new_with_prefix(prefix);
+    let mut plain = Sha256::new();
+    let mut reader = io::BufReader::with_capacity(1 << 16, file);
+    loop {
+        let chunk = io::BufRead::fill_buf(&mut reader).map_err(OciError::io("read", source))?;
+        if chunk.is_empty() {
+            break;
+        }
+        with_prefix.update(chunk);
+        plain.update(chunk);
+        let len = chunk.len();
+        io::BufRead::consume(&mut reader, len);
+    }
+    if <[u8; 32]>::from(plain.finalize()) != binary.sha256() {
+        return Err(OciError::io("read", source)(io::Error::other(
+            "the file changed while the image was built; build again",
+        )));
+    }
+    Ok(with_prefix)
 }

@@ -31,6 +31,7 @@ mod layer;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use castoff_archive::deflate::DeflateCache;
 use castoff_plan::plan::{App, BaseImage, OciChannel};
 use castoff_plan::target::OciPlatform;
 use castoff_plan::{AppId, Release, Target};
@@ -40,7 +41,7 @@ pub use assemble::assemble_images;
 pub use blobs::{CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 pub use deploy::write_deploy_examples;
 pub use error::OciError;
-pub use layer::BIN_DIR;
+pub use layer::{BIN_DIR, binary_layer_prefix};
 
 use crate::blobs::{BlobStore, Descriptor};
 use crate::document::ConfigInput;
@@ -59,18 +60,34 @@ pub struct ImageInput {
     pub sbom: Option<Vec<u8>>,
 }
 
+impl ImageInput {
+    /// The path of binary `bin` (present: [`build_images`] checks every input first).
+    fn binary(&self, bin: &str) -> &PathBuf {
+        let (_, path) = self
+            .binaries
+            .iter()
+            .find(|(name, _)| name == bin)
+            .expect("checked by check_binaries");
+        path
+    }
+}
+
 /// `artifactType` of the SBOM artifacts (and media type of their one layer).
 pub const SBOM_ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
 /// Media type of the empty config of an artifact manifest (OCI 1.1).
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// Settings shared by every platform of a build.
-#[derive(Debug, Clone, Default)]
-pub struct ImageOptions {
+#[derive(Debug, Clone)]
+pub struct ImageOptions<'a> {
     /// Every timestamp: layer mtimes, `created`, the `created` annotation.
     pub source_date_epoch: u64,
     /// The source revision (git commit) for `org.opencontainers.image.revision`.
     pub revision: Option<String>,
+    /// Where the binaries are compressed (once per `dist`, shared with the other builders);
+    /// its level is every layer's gzip level. Register [`binary_layer_prefix`] with it before
+    /// the binaries are compressed, so their layers' diff_ids come from that one pass.
+    pub deflate: &'a DeflateCache,
 }
 
 /// One layer of a built image.
@@ -146,7 +163,7 @@ pub fn build_images(
     release: &Release,
     app_id: AppId,
     inputs: Vec<ImageInput>,
-    options: &ImageOptions,
+    options: &ImageOptions<'_>,
     dist_dir: &Path,
 ) -> Result<BuiltIndex, OciError> {
     let app = &release.apps[app_id.0];
@@ -196,15 +213,44 @@ pub fn build_images(
             Some(layout) => Some(layout.image_for(platform, &store)?),
             None => None,
         };
-        let layer_plan = plan_layer(app, oci, input, base_image.is_none())?;
-        let entries = layer_plan
-            .entries()
-            .map_err(|(path, what)| OciError::DuplicatePath {
-                app: name.clone(),
-                path,
-                what,
-            })?;
-        let layer = layer::write_layer(&name, &entries, options.source_date_epoch, &store)?;
+        let duplicate = |(path, what)| OciError::DuplicatePath {
+            app: name.clone(),
+            path,
+            what,
+        };
+        // Every path once across all of castoff's layers (checked on the union), then: the
+        // files (extra files, and what a scratch image needs) in one layer, and each binary in
+        // a layer of its own, last, so a new release changes only the binary layers.
+        let (layer_plan, files_plan) = plan_layer(app, oci, input, base_image.is_none())?;
+        layer_plan.entries().map_err(duplicate)?;
+        let files_entries = files_plan.entries().map_err(duplicate)?;
+        let mut own_layers: Vec<(layer::WrittenLayer, String)> = Vec::new();
+        if !files_entries.is_empty() {
+            let layer = layer::write_layer(
+                &name,
+                &files_entries,
+                options.source_date_epoch,
+                options.deflate.level(),
+                &store,
+            )?;
+            own_layers.push((layer, layer_summary(&files_entries)));
+        }
+        for bin in &app.bins {
+            let path = input.binary(bin);
+            let deflated = options
+                .deflate
+                .get(path, &|_| {})
+                .map_err(OciError::io("compress", path))?;
+            let layer = layer::write_binary_layer(
+                &name,
+                bin,
+                &deflated,
+                options.source_date_epoch,
+                options.deflate.level(),
+                &store,
+            )?;
+            own_layers.push((layer, format!("added {BIN_DIR}/{bin}")));
+        }
 
         let mut layers: Vec<Descriptor> = Vec::new();
         let mut diff_ids: Vec<String> = Vec::new();
@@ -223,11 +269,13 @@ pub fn build_images(
                 json!(base_name),
             );
         }
-        layers.push(Descriptor::new(
-            LAYER_GZIP_MEDIA_TYPE,
-            (layer.digest.clone(), layer.size),
-        ));
-        diff_ids.push(layer.diff_id.clone());
+        for (layer, _) in &own_layers {
+            layers.push(Descriptor::new(
+                LAYER_GZIP_MEDIA_TYPE,
+                (layer.digest.clone(), layer.size),
+            ));
+            diff_ids.push(layer.diff_id.clone());
+        }
 
         let config = document::image_config(&ConfigInput {
             app,
@@ -237,7 +285,10 @@ pub fn build_images(
             diff_ids: diff_ids.clone(),
             annotations: &annotations,
             source_date_epoch: options.source_date_epoch,
-            layer_summary: layer_summary(&entries),
+            layer_summaries: own_layers
+                .iter()
+                .map(|(_, summary)| summary.clone())
+                .collect(),
         });
         let config = Descriptor::new(CONFIG_MEDIA_TYPE, store.put(&canonical(&config))?);
         let manifest_json = document::image_manifest(&config, &layers, &manifest_annotations);
@@ -545,14 +596,16 @@ fn check_extra_files(release: &Release, app: &App, oci: &OciChannel) -> Result<(
     Ok(())
 }
 
-/// The entries of castoff's layer for one platform.
+/// The entries castoff adds for one platform: all of them (to check that no path repeats), and
+/// those of the files layer (everything but the binaries).
 fn plan_layer(
     app: &App,
     oci: &OciChannel,
     input: &ImageInput,
     on_scratch: bool,
-) -> Result<LayerPlan, OciError> {
+) -> Result<(LayerPlan, LayerPlan), OciError> {
     let mut plan = LayerPlan::default();
+    let mut files = LayerPlan::default();
     let duplicate = |(path, what): (String, String)| OciError::DuplicatePath {
         app: app.package.name.clone(),
         path,
@@ -560,11 +613,7 @@ fn plan_layer(
     };
     let bin_dir = BIN_DIR.trim_start_matches('/');
     for bin in &app.bins {
-        let (_, path) = input
-            .binaries
-            .iter()
-            .find(|(name, _)| name == bin)
-            .expect("checked by check_binaries");
+        let path = input.binary(bin);
         plan.add(LayerEntry {
             path: format!("{bin_dir}/{bin}"),
             mode: 0o755,
@@ -585,25 +634,27 @@ fn plan_layer(
             ("tmp", 0o1777, EntryContent::Directory),
         ];
         for (path, mode, content) in fixed {
-            plan.add(LayerEntry {
+            let entry = LayerEntry {
                 path: path.to_owned(),
                 mode,
                 content,
                 origin: format!("the scratch image's `/{path}`"),
-            })
-            .map_err(duplicate)?;
+            };
+            plan.add(entry.clone()).map_err(duplicate)?;
+            files.add(entry).map_err(duplicate)?;
         }
     }
     for file in &oci.files {
-        plan.add(LayerEntry {
+        let entry = LayerEntry {
             path: file.dst.trim_start_matches('/').to_owned(),
             mode: file.mode,
             content: EntryContent::File(file.src.clone()),
             origin: format!("the extra file `{}`", file.src.display()),
-        })
-        .map_err(duplicate)?;
+        };
+        plan.add(entry.clone()).map_err(duplicate)?;
+        files.add(entry).map_err(duplicate)?;
     }
-    Ok(plan)
+    Ok((plan, files))
 }
 
 /// The files of the layer, for its history entry: `/etc/group, /usr/local/bin/pinger`.

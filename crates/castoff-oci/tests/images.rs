@@ -16,6 +16,19 @@ use expect_test::{expect, expect_file};
 use serde_json::Value;
 
 /// `tar -tv`-like listing of a gzip layer: mode, owner, size, mtime, path.
+/// The listing of every layer of an image manifest, in order, `--` after each.
+fn layers_listing(layout: &Path, manifest: &Value) -> String {
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| {
+            let digest = layer["digest"].as_str().unwrap();
+            format!("{}--\n", layer_listing(&blob(layout, digest)))
+        })
+        .collect()
+}
+
 fn layer_listing(bytes: &[u8]) -> String {
     let mut tar_bytes = Vec::new();
     flate2::read::GzDecoder::new(bytes)
@@ -127,13 +140,10 @@ fn check_snapshots(name: &str, built: &BuiltIndex) {
             format!("{name}.{platform}.config.json"),
             pretty(&blob_json(layout, &image.config_digest)),
         );
-        let ours = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        // Every layer (these images are on scratch: all are castoff's).
         snapshot(
             format!("{name}.{platform}.layer.txt"),
-            layer_listing(&blob(layout, &ours)),
+            layers_listing(layout, &manifest),
         );
     }
 }
@@ -223,6 +233,7 @@ fn two_builds_are_byte_identical() {
         &ImageOptions {
             source_date_epoch: 1_700_000_001,
             revision: None,
+            deflate: castoff_test_support::deflate_cache(),
         },
         &temp_dir("reproducible-3"),
     )
@@ -255,7 +266,8 @@ fn extra_files_land_with_their_mode_and_parents() {
     let inputs = fake_inputs(&release, AppId(0), &dir.join("bin"));
     let built = build(&release, inputs, &dir.join("dist"));
     let manifest = blob_json(&built.layout_dir, &built.images[0].manifest_digest);
-    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    // The files layer, then one layer per binary.
+    let listing = layers_listing(&built.layout_dir, &manifest);
     expect![[r#"
         0755 0:0        0 1700000000 etc/
         0644 0:0       27 1700000000 etc/group
@@ -266,12 +278,14 @@ fn extra_files_land_with_their_mode_and_parents() {
         0755 0:0        0 1700000000 srv/share/
         0644 0:0        6 1700000000 srv/share/motd
         1777 0:0        0 1700000000 tmp/
+        --
         0755 0:0        0 1700000000 usr/
         0755 0:0        0 1700000000 usr/local/
         0755 0:0        0 1700000000 usr/local/bin/
         0755 0:0      199 1700000000 usr/local/bin/pinger
+        --
     "#]]
-    .assert_eq(&layer_listing(&blob(&built.layout_dir, layer)));
+    .assert_eq(&listing);
 }
 
 /// An image built on another image (here: the single-cli fixture's own image, as an OCI
@@ -290,8 +304,11 @@ fn base_image_from_an_oci_layout() {
     let built = build(&release, inputs, &dir.join("dist"));
     for (image, base_image) in built.images.iter().zip(&base.images) {
         assert_eq!(image.platform, base_image.platform);
-        assert_eq!(image.layers.len(), 2);
-        assert_eq!(image.layers[0], base_image.layers[0]);
+        // The base's layers, then the binary's (on a base, without extra files, castoff adds
+        // no files layer).
+        let base_layers = base_image.layers.len();
+        assert_eq!(image.layers.len(), base_layers + 1);
+        assert_eq!(image.layers[..base_layers], base_image.layers[..]);
         let manifest = blob_json(&built.layout_dir, &image.manifest_digest);
         assert_eq!(
             manifest["annotations"]["org.opencontainers.image.base.digest"],

@@ -143,8 +143,9 @@ fn oci_image_tool_skopeo_and_gnu_tar_accept_the_layout() {
         assert_eq!(layers, ours);
     }
 
-    // GNU tar lists every layer, with our modes, owners and times.
+    // GNU tar lists every layer (the files, then the binary), with our modes, owners and times.
     for image in &built.images {
+        let mut lines = Vec::new();
         for layer in &image.layers {
             let path = layout
                 .join("blobs/sha256")
@@ -152,33 +153,30 @@ fn oci_image_tool_skopeo_and_gnu_tar_accept_the_layout() {
             let listing = run(Command::new(env.tool("tar"))
                 .args(["--utc", "--numeric-owner", "-tvzf"])
                 .arg(&path));
-            let lines: Vec<String> = listing
-                .lines()
-                .map(|line| {
-                    // mode owner size date time path: drop the size (it differs per platform).
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    format!(
-                        "{} {} {} {} {}",
-                        fields[0], fields[1], fields[3], fields[4], fields[5]
-                    )
-                })
-                .collect();
-            assert_eq!(
-                lines,
-                [
-                    "drwxr-xr-x 0/0 2023-11-14 22:13 etc/",
-                    "-rw-r--r-- 0/0 2023-11-14 22:13 etc/group",
-                    "-rw-r--r-- 0/0 2023-11-14 22:13 etc/passwd",
-                    "drwxrwxrwt 0/0 2023-11-14 22:13 tmp/",
-                    "drwxr-xr-x 0/0 2023-11-14 22:13 usr/",
-                    "drwxr-xr-x 0/0 2023-11-14 22:13 usr/local/",
-                    "drwxr-xr-x 0/0 2023-11-14 22:13 usr/local/bin/",
-                    "-rwxr-xr-x 0/0 2023-11-14 22:13 usr/local/bin/pinger",
-                ],
-                "{}",
-                image.platform
-            );
+            lines.extend(listing.lines().map(|line| {
+                // mode owner size date time path: drop the size (it differs per platform).
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                format!(
+                    "{} {} {} {} {}",
+                    fields[0], fields[1], fields[3], fields[4], fields[5]
+                )
+            }));
         }
+        assert_eq!(
+            lines,
+            [
+                "drwxr-xr-x 0/0 2023-11-14 22:13 etc/",
+                "-rw-r--r-- 0/0 2023-11-14 22:13 etc/group",
+                "-rw-r--r-- 0/0 2023-11-14 22:13 etc/passwd",
+                "drwxrwxrwt 0/0 2023-11-14 22:13 tmp/",
+                "drwxr-xr-x 0/0 2023-11-14 22:13 usr/",
+                "drwxr-xr-x 0/0 2023-11-14 22:13 usr/local/",
+                "drwxr-xr-x 0/0 2023-11-14 22:13 usr/local/bin/",
+                "-rwxr-xr-x 0/0 2023-11-14 22:13 usr/local/bin/pinger",
+            ],
+            "{}",
+            image.platform
+        );
     }
     // The docker archives are plain tars GNU tar reads too.
     for image in &built.images {

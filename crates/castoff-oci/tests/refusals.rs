@@ -340,7 +340,7 @@ fn base_layout_problems() {
         amd64_only.clone(),
         &tmp,
         expect![[r#"
-            base image layout `<tmp>/base/oci/greeter` of `pinger`: blob `<tmp>/base/oci/greeter/blobs/sha256/7fec720e5d27d2ac283f979b6d7991d867d6175a11ec509fc5372588237e0692` has digest sha256:89e11ce42c023b002235f5d5e9ffefa2d09196f1af8eb0c26b7bb25457a4c9fa and 402 bytes, but its descriptor says sha256:7fec720e5d27d2ac283f979b6d7991d867d6175a11ec509fc5372588237e0692 and 402 bytes
+            base image layout `<tmp>/base/oci/greeter` of `pinger`: blob `<tmp>/base/oci/greeter/blobs/sha256/9a0fd2370617f870da8bec5a408794111b63d949e90a4f5bd77ee92a19f81a01` has digest sha256:e00ce029423f8927de7089e2e895efc84d628a366de9c4701e3c1f3e993c7428 and 223 bytes, but its descriptor says sha256:9a0fd2370617f870da8bec5a408794111b63d949e90a4f5bd77ee92a19f81a01 and 223 bytes
             hint: the layout is damaged or was edited; copy the base image again with `skopeo copy`"#]],
     );
 

@@ -17,6 +17,10 @@ pub struct WorkspaceConfig {
     /// released package unless it overrides it.
     #[serde(default)]
     pub crt_static: Option<bool>,
+    /// Deflate level (0-9) of every compressed artifact: wheels, npm tarballs, image layers,
+    /// archives. Default 6, zlib's default level.
+    #[serde(default)]
+    pub compression_level: Option<u32>,
 }
 
 /// `[package.metadata.castoff]`: its presence makes the package released.
@@ -68,6 +72,12 @@ pub struct PythonConfig {
     /// URL); default: one, chosen at publish time (`--pypi-url`, else PyPI).
     #[serde(default)]
     pub repositories: Vec<String>,
+    /// Largest wheel `publish` uploads, checked before any upload, e.g. `"300MiB"` (units `B`,
+    /// `kB`/`MB`/`GB`, `KiB`/`MiB`/`GiB`); for every index of this package. Default: PyPI's
+    /// 100 MiB per file on pypi.org and test.pypi.org, no limit elsewhere. Set it once PyPI
+    /// raised the project's limit.
+    #[serde(default)]
+    pub upload_limit: Option<String>,
 }
 
 /// `npm = { ... }`
@@ -93,6 +103,11 @@ pub struct NpmConfig {
     /// (`--npm-registry`, else `.npmrc`, else registry.npmjs.org).
     #[serde(default)]
     pub registries: Vec<String>,
+    /// Largest package tarball `publish` uploads, checked before any upload, e.g. `"150MiB"`
+    /// (units as for `python.upload-limit`); for every registry of this package. Default: no
+    /// limit (npmjs documents none; it has refused request bodies of about 200 MB).
+    #[serde(default)]
+    pub upload_limit: Option<String>,
 }
 
 /// `oci = { ... }`
@@ -204,6 +219,31 @@ pub fn parse_duration_nanos(text: &str) -> Option<u64> {
     Some(total)
 }
 
+/// Parses a size such as `"100MiB"`, `"1 GiB"`, `"500kB"` or `"1048576"` (bytes) into bytes.
+/// Decimal units (`kB`, `MB`, `GB`) are powers of 1000, binary ones (`KiB`, `MiB`, `GiB`) of
+/// 1024. Zero is refused: it would refuse every upload.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    if digits == 0 {
+        return None;
+    }
+    let number: u64 = text[..digits].parse().ok()?;
+    let multiplier: u64 = match text[digits..].trim_start() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1000,
+        "MB" => 1000 * 1000,
+        "GB" => 1000 * 1000 * 1000,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "GiB" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    number.checked_mul(multiplier).filter(|bytes| *bytes > 0)
+}
+
 #[cfg(test)]
 pub(crate) mod keys;
 
@@ -225,5 +265,24 @@ mod tests {
         check("s", None);
         check("10x", None);
         check("-1s", None);
+    }
+
+    #[test]
+    fn sizes() {
+        let check =
+            |text: &str, expect: Option<u64>| assert_eq!(parse_size(text), expect, "{text}");
+        check("100MiB", Some(100 * 1024 * 1024));
+        check("1 GiB", Some(1 << 30));
+        check("500kB", Some(500_000));
+        check("2MB", Some(2_000_000));
+        check("1048576", Some(1_048_576));
+        check("10B", Some(10));
+        check("0", None);
+        check("", None);
+        check("MiB", None);
+        check("1.5GiB", None);
+        check("10 mib", None);
+        check("-1MiB", None);
+        check("99999999999999GiB", None);
     }
 }

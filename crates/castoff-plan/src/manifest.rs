@@ -64,6 +64,9 @@ pub struct PythonCoordinates {
     pub name: String,
     pub version: String,
     pub requires_dist: Vec<String>,
+    /// `python.upload-limit` in bytes, checked by `publish` before any upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_limit: Option<u64>,
 }
 
 /// Where an app's npm packages go.
@@ -73,6 +76,9 @@ pub struct NpmCoordinates {
     pub name: String,
     pub version: String,
     pub dist_tag: String,
+    /// `npm.upload-limit` in bytes, checked by `publish` before any upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_limit: Option<u64>,
 }
 
 /// Where an app's images go.
@@ -156,11 +162,13 @@ impl Manifest {
                         .iter()
                         .map(|r| r.to_requires_dist())
                         .collect(),
+                    upload_limit: python.upload_limit,
                 }),
                 npm: app.npm.as_ref().map(|npm| NpmCoordinates {
                     name: npm.name.clone(),
                     version: npm.version.version.clone(),
                     dist_tag: npm.version.dist_tag.to_owned(),
+                    upload_limit: npm.upload_limit,
                 }),
                 oci: app.oci.as_ref().map(|oci| OciCoordinates {
                     repository: oci.repository.clone(),

@@ -54,7 +54,12 @@ pub struct Release {
     pub apps: Vec<App>,
     pub artifacts: Vec<Artifact>,
     pub steps: Vec<Step>,
+    /// Deflate level (0-9) of every compressed artifact (`workspace.compression-level`).
+    pub compression_level: u32,
 }
+
+/// The deflate level when `compression-level` is not set: zlib's default.
+pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
 
 /// A released package: its binaries, targets and channels.
 #[derive(Debug, Clone)]
@@ -126,6 +131,8 @@ pub struct PythonChannel {
     pub classifiers: Vec<String>,
     /// Upload destinations in order; empty: the one chosen at publish time.
     pub repositories: Vec<String>,
+    /// `python.upload-limit` in bytes; none: each index's known default.
+    pub upload_limit: Option<u64>,
 }
 
 /// One `Requires-Dist` entry.
@@ -165,6 +172,8 @@ pub struct NpmChannel {
     pub node: String,
     /// Registries in order; empty: the one chosen at publish time.
     pub registries: Vec<String>,
+    /// `npm.upload-limit` in bytes; none: each registry's known default.
+    pub upload_limit: Option<u64>,
 }
 
 impl NpmChannel {
@@ -383,6 +392,19 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
         &mut errors,
     )
     .unwrap_or_default();
+    let compression_level = match workspace_config.compression_level {
+        None => DEFAULT_COMPRESSION_LEVEL,
+        Some(level @ 0..=9) => level,
+        Some(level) => {
+            errors.push(ConfigError {
+                file: workspace_manifest.clone(),
+                key: "workspace.metadata.castoff.compression-level".to_owned(),
+                problem: format!("{level} is not a deflate level"),
+                hint: "use 0 (store) to 9 (smallest); the default is 6".to_owned(),
+            });
+            DEFAULT_COMPRESSION_LEVEL
+        }
+    };
     let workspace_targets = workspace_config.targets.as_ref().map(|triples| {
         resolve_targets(
             triples,
@@ -485,11 +507,13 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
     if !errors.is_empty() {
         return Err(PlanError { errors });
     }
-    Ok(assemble(
+    let mut release = assemble(
         metadata.workspace_root.clone().into_std_path_buf(),
         metadata.target_directory.clone().into_std_path_buf(),
         apps,
-    ))
+    );
+    release.compression_level = compression_level;
+    Ok(release)
 }
 
 /// Deserializes the `castoff` entry of a metadata table, turning serde's complaint into an
@@ -795,7 +819,15 @@ fn plan_python(
         );
     }
     for (index, repository) in config.repositories.iter().enumerate() {
-        if repository.trim().is_empty() || config.repositories[..index].contains(repository) {
+        let redacted = names::redact_userinfo(repository);
+        if redacted != *repository {
+            error(
+                format!("package.metadata.castoff.python.repositories[{index}]"),
+                format!("`{redacted}`: credentials written into the URL are refused (they would show in the plan, dist/manifest.json and logs)"),
+                "remove `user:password@`; `publish` takes the credentials from CASTOFF_PYPI_TOKEN, TWINE_USERNAME/TWINE_PASSWORD or the ~/.pypirc section of that name".to_owned(),
+            );
+        } else if repository.trim().is_empty() || config.repositories[..index].contains(repository)
+        {
             error(
                 format!("package.metadata.castoff.python.repositories[{index}]"),
                 format!("`{repository}` is empty or listed twice"),
@@ -862,6 +894,7 @@ fn plan_python(
         requires_python: config.requires_python.clone(),
         classifiers: config.classifiers.clone(),
         repositories: config.repositories.clone(),
+        upload_limit: upload_limit("python", &config.upload_limit, error),
     })
 }
 
@@ -891,7 +924,14 @@ fn plan_npm(
     };
     for (index, registry) in config.registries.iter().enumerate() {
         let is_url = registry.starts_with("https://") || registry.starts_with("http://");
-        if !is_url || config.registries[..index].contains(registry) {
+        let redacted = names::redact_userinfo(registry);
+        if redacted != *registry {
+            error(
+                format!("package.metadata.castoff.npm.registries[{index}]"),
+                format!("`{redacted}`: credentials written into the URL are refused (they would show in the plan, dist/manifest.json and logs)"),
+                "remove `user:password@`; `publish` takes the token from .npmrc (`//host/:_authToken=${NPM_TOKEN}`), NODE_AUTH_TOKEN or NPM_TOKEN".to_owned(),
+            );
+        } else if !is_url || config.registries[..index].contains(registry) {
             error(
                 format!("package.metadata.castoff.npm.registries[{index}]"),
                 format!("`{registry}` is not a registry URL, or is listed twice"),
@@ -934,7 +974,26 @@ fn plan_npm(
         binary_path_env,
         node: config.node.clone().unwrap_or_else(|| ">=18".to_owned()),
         registries: config.registries.clone(),
+        upload_limit: upload_limit("npm", &config.upload_limit, error),
     })
+}
+
+/// `<channel>.upload-limit` in bytes, or an error naming the key.
+fn upload_limit(
+    channel: &str,
+    value: &Option<String>,
+    error: &mut impl FnMut(String, String, String),
+) -> Option<u64> {
+    let text = value.as_deref()?;
+    let bytes = crate::config::parse_size(text);
+    if bytes.is_none() {
+        error(
+            format!("package.metadata.castoff.{channel}.upload-limit"),
+            format!("`{text}` is not a size above zero"),
+            "write a whole number with a unit, such as \"300MiB\" or \"1GiB\"".to_owned(),
+        );
+    }
+    bytes
 }
 
 fn plan_oci(
@@ -1578,6 +1637,7 @@ fn assemble(workspace_root: PathBuf, target_directory: PathBuf, apps: Vec<App>) 
         apps,
         artifacts,
         steps,
+        compression_level: DEFAULT_COMPRESSION_LEVEL,
     }
 }
 

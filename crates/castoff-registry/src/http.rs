@@ -5,6 +5,8 @@
 use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -103,6 +105,102 @@ impl<R: Read> Read for Tripwire<R> {
             if total >= limit {
                 std::process::abort();
             }
+        }
+        Ok(count)
+    }
+}
+
+/// Watches an upload's bytes as they are handed to the connection, for progress displays: a
+/// callback called with each number of bytes sent (the artifact's bytes: a wheel's file part,
+/// an npm tarball before base64, OCI blobs; not the form fields, JSON or manifests around
+/// them). Over a whole upload the numbers add up to the artifact bytes sent: a body sent
+/// again (a retry, a redirect, a resumed chunk) is counted only beyond the furthest point
+/// already reported, so the total never counts a byte twice and the display simply holds
+/// still while a retry catches up. Blobs the registry already has are never counted.
+///
+/// The callback runs on the thread that sends the body, for every read (a few KiB to a few
+/// hundred KiB); keep it cheap (an atomic add, a channel send). [`UploadProgress::none`]
+/// (also the `Default`) watches nothing.
+#[derive(Clone, Default)]
+pub struct UploadProgress {
+    sink: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl fmt::Debug for UploadProgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.sink.is_some() {
+            "UploadProgress(watched)"
+        } else {
+            "UploadProgress(none)"
+        })
+    }
+}
+
+impl UploadProgress {
+    /// Calls `sink` with each number of bytes sent.
+    pub fn new(sink: impl Fn(u64) + Send + Sync + 'static) -> UploadProgress {
+        UploadProgress {
+            sink: Some(Arc::new(sink)),
+        }
+    }
+
+    /// Watches nothing.
+    pub fn none() -> UploadProgress {
+        UploadProgress::default()
+    }
+
+    /// A counter for one payload (a file, a blob) that may be sent in several bodies and
+    /// more than once.
+    pub(crate) fn payload(&self) -> Payload {
+        Payload {
+            sink: self.sink.clone(),
+            reached: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// One payload's counter: reports bytes only beyond the furthest offset already reported.
+#[derive(Clone)]
+pub(crate) struct Payload {
+    sink: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    reached: Arc<AtomicU64>,
+}
+
+impl Payload {
+    /// Wraps the reader of the payload's bytes from `offset` on (0 for a whole file, the
+    /// chunk's start for a chunk).
+    pub(crate) fn reader<R: Read>(&self, offset: u64, inner: R) -> Counted<R> {
+        Counted {
+            inner,
+            position: offset,
+            payload: self.clone(),
+        }
+    }
+
+    /// The payload's bytes up to `position` were sent (a body that was not streamed).
+    pub(crate) fn reach(&self, position: u64) {
+        if let Some(sink) = &self.sink {
+            let before = self.reached.fetch_max(position, Ordering::SeqCst);
+            if position > before {
+                sink(position - before);
+            }
+        }
+    }
+}
+
+/// A body reader that reports through its [`Payload`].
+pub(crate) struct Counted<R> {
+    inner: R,
+    position: u64,
+    payload: Payload,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let count = self.inner.read(buf)?;
+        if count > 0 {
+            self.position += count as u64;
+            self.payload.reach(self.position);
         }
         Ok(count)
     }
@@ -661,6 +759,88 @@ mod tests {
             insecure
                 .check_url(&Url::parse("http://example.com/").unwrap(), "registry")
                 .is_ok()
+        );
+    }
+
+    /// A recording hook: every number it was called with.
+    fn recorder() -> (UploadProgress, Arc<std::sync::Mutex<Vec<u64>>>) {
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&calls);
+        let progress = UploadProgress::new(move |bytes| sink.lock().unwrap().push(bytes));
+        (progress, calls)
+    }
+
+    fn drain(mut reader: impl Read, step: usize) -> usize {
+        let mut buf = vec![0; step];
+        let mut total = 0;
+        loop {
+            match reader.read(&mut buf).unwrap() {
+                0 => return total,
+                n => total += n,
+            }
+        }
+    }
+
+    #[test]
+    fn progress_counts_a_body_once_even_when_it_is_sent_again() {
+        let body = vec![7u8; 100_000];
+        let (progress, calls) = recorder();
+        let payload = progress.payload();
+        // A first attempt that breaks off after 30 000 bytes…
+        let mut first = payload.reader(0, std::io::Cursor::new(body.clone()));
+        let mut buf = vec![0; 10_000];
+        for _ in 0..3 {
+            first.read_exact(&mut buf).unwrap();
+        }
+        assert_eq!(calls.lock().unwrap().iter().sum::<u64>(), 30_000);
+        // …and a retry that sends the whole body again: only the new part counts, and the
+        // hook is silent until the retry passes the furthest point.
+        let calls_before = calls.lock().unwrap().len();
+        let mut second = payload.reader(0, std::io::Cursor::new(body.clone()));
+        for _ in 0..3 {
+            second.read_exact(&mut buf).unwrap();
+        }
+        assert_eq!(calls.lock().unwrap().len(), calls_before);
+        assert_eq!(drain(second, 4096), 70_000);
+        assert_eq!(calls.lock().unwrap().iter().sum::<u64>(), 100_000);
+        // A third, complete resend adds nothing.
+        assert_eq!(
+            drain(payload.reader(0, std::io::Cursor::new(body.clone())), 8192),
+            100_000
+        );
+        assert_eq!(calls.lock().unwrap().iter().sum::<u64>(), 100_000);
+    }
+
+    #[test]
+    fn progress_of_chunks_resumed_at_the_registry_offset() {
+        // A 10-byte blob in chunks of 4: 0-3, 4-7 breaks after 2 bytes, the registry says it
+        // holds 0-5, so the upload resumes at 6 and sends 6-9.
+        let blob: Vec<u8> = (0..10).collect();
+        let (progress, calls) = recorder();
+        let payload = progress.payload();
+        assert_eq!(drain(payload.reader(0, &blob[0..4]), 3), 4);
+        let mut broken = payload.reader(4, &blob[4..8]);
+        let mut two = [0; 2];
+        broken.read_exact(&mut two).unwrap();
+        assert_eq!(drain(payload.reader(6, &blob[6..10]), 3), 4);
+        assert_eq!(calls.lock().unwrap().iter().sum::<u64>(), 10);
+        // A resume further back than what was sent re-sends without counting.
+        assert_eq!(drain(payload.reader(2, &blob[2..10]), 5), 8);
+        assert_eq!(calls.lock().unwrap().iter().sum::<u64>(), 10);
+        // Another payload of the same upload counts on its own.
+        let other = progress.payload();
+        assert_eq!(drain(other.reader(0, &blob[..]), 10), 10);
+        assert_eq!(calls.lock().unwrap().iter().sum::<u64>(), 20);
+    }
+
+    #[test]
+    fn no_progress_is_a_plain_pass_through() {
+        let payload = UploadProgress::none().payload();
+        assert_eq!(drain(payload.reader(0, &[1u8, 2, 3][..]), 2), 3);
+        payload.reach(10);
+        assert_eq!(
+            format!("{:?}", UploadProgress::none()),
+            "UploadProgress(none)"
         );
     }
 

@@ -237,6 +237,23 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
+/// A compress-once cache for a test that calls a builder directly: a fresh one per call (a
+/// cache remembers files by path, and tests rewrite files), default level, every core. Its
+/// scratch files live under the system temp directory, named after the process.
+pub fn deflate_cache() -> &'static castoff_archive::deflate::DeflateCache {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "castoff-deflate-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    Box::leak(Box::new(castoff_archive::deflate::DeflateCache::new(
+        dir,
+        castoff_archive::deflate::DeflateOptions::default(),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::TestEnv;

@@ -18,7 +18,9 @@ pub mod zip;
 use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use castoff_archive::deflate::{DeflateCache, Deflated};
 use castoff_archive::digest::{HashingWriter, hex};
 use castoff_plan::{AppId, Release, Target};
 
@@ -29,9 +31,6 @@ pub use platform::{BinaryFacts, BinaryPlatform};
 
 /// The Python and ABI tags of a wheel holding only binaries: any Python 3, no ABI.
 pub const PYTHON_ABI_TAG: &str = "py3-none";
-
-/// Deflate level of every entry: zlib's default, the usual speed/size balance (maturin's too).
-pub const COMPRESSION_LEVEL: u32 = 6;
 
 /// What one wheel is built from.
 #[derive(Debug, Clone)]
@@ -46,6 +45,9 @@ pub struct WheelInput<'a> {
     /// SBOM documents, `(file name, contents)`, stored as `.dist-info/sboms/<file name>`
     /// (PEP 770), e.g. `("greeter.cyclonedx.json", …)`.
     pub sboms: Vec<(String, Vec<u8>)>,
+    /// Where the binaries are compressed (once per `dist`, shared with the other builders);
+    /// its level is every entry's deflate level.
+    pub deflate: &'a DeflateCache,
 }
 
 /// A wheel written to disk.
@@ -63,13 +65,47 @@ pub struct BuiltWheel {
 }
 
 /// One file in the wheel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct WheelEntry {
     /// Path inside the wheel, `/`-separated.
     pub path: String,
     /// Unix permission bits: `0o755` for binaries, `0o644` for everything else.
     pub mode: u32,
-    pub contents: Vec<u8>,
+    pub contents: EntryData,
+}
+
+/// Where an entry's bytes are.
+#[derive(Debug, Clone)]
+pub enum EntryData {
+    /// Rendered text (metadata, the Python module, licenses, SBOMs).
+    Bytes(Vec<u8>),
+    /// A binary, compressed once for every artifact of the `dist`.
+    Deflated(Arc<Deflated>),
+}
+
+impl EntryData {
+    /// The bytes of a rendered entry; `None` for a binary (never loaded into memory).
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            EntryData::Bytes(bytes) => Some(bytes),
+            EntryData::Deflated(_) => None,
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        match self {
+            EntryData::Bytes(bytes) => bytes.len() as u64,
+            EntryData::Deflated(deflated) => deflated.size(),
+        }
+    }
+
+    /// SHA-256 of the contents.
+    pub fn sha256(&self) -> [u8; 32] {
+        match self {
+            EntryData::Bytes(bytes) => castoff_archive::digest::sha256(bytes),
+            EntryData::Deflated(deflated) => deflated.sha256(),
+        }
+    }
 }
 
 /// Everything a wheel holds, rendered but not yet written: entries in archive order (sorted,
@@ -83,12 +119,12 @@ pub struct WheelContents {
 }
 
 impl WheelContents {
-    /// The contents of the entry at `path`, if the wheel has one.
+    /// The contents of the rendered (not binary) entry at `path`, if the wheel has one.
     pub fn entry(&self, path: &str) -> Option<&[u8]> {
         self.entries
             .iter()
             .find(|entry| entry.path == path)
-            .map(|entry| entry.contents.as_slice())
+            .and_then(|entry| entry.contents.bytes())
     }
 }
 
@@ -96,7 +132,12 @@ impl WheelContents {
 /// final file name unless the whole wheel was written.
 pub fn build_wheel(input: &WheelInput<'_>, out_dir: &Path) -> Result<BuiltWheel, WheelError> {
     let contents = wheel_contents(input)?;
-    write_wheel(&contents, out_dir, input.source_date_epoch)
+    write_wheel(
+        &contents,
+        out_dir,
+        input.source_date_epoch,
+        input.deflate.level(),
+    )
 }
 
 /// Reads the binaries, decides the platform tags and renders every file of the wheel.
@@ -132,15 +173,20 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
                 bin: bin.clone(),
             });
         };
-        let bytes = fs::read(path).map_err(|source| WheelError::Read {
+        let read_error = |source| WheelError::Read {
             path: path.clone(),
             source,
             hint: format!(
                 "build it first: cargo build --release --target {} --bin {bin}",
                 target.triple
             ),
-        })?;
-        let facts = platform::inspect_binary(&bytes, path, target)?;
+        };
+        // Only the headers are read (object's ReadCache): memory stays flat whatever the size.
+        let file = fs::File::open(path).map_err(read_error)?;
+        let cache = object::ReadCache::new(file);
+        let facts = platform::inspect_binary(&cache, path, target)?;
+        drop(cache);
+        let bytes = input.deflate.get(path, &|_| {}).map_err(read_error)?;
         if facts.has_debug_info {
             warnings.push(format!(
                 "{} carries debug info (.debug_info), which makes the wheel larger; castoff never strips, \
@@ -177,14 +223,14 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
             path: format!("{stem}.data/scripts/{file_name}"),
             // Installers take the executable bit from the Unix mode stored in the archive.
             mode: 0o755,
-            contents: bytes,
+            contents: EntryData::Deflated(bytes),
         });
     }
     let module = &python.module;
     let text_entry = |path: String, text: String| WheelEntry {
         path,
         mode: 0o644,
-        contents: text.into_bytes(),
+        contents: EntryData::Bytes(text.into_bytes()),
     };
     payload.push(text_entry(
         format!("{module}/__init__.py"),
@@ -209,7 +255,7 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
         dist_info_entries.push(WheelEntry {
             path: format!("{dist_info}/licenses/{}", license.path),
             mode: 0o644,
-            contents: license.contents,
+            contents: EntryData::Bytes(license.contents),
         });
     }
     for (file_name, contents) in &input.sboms {
@@ -222,7 +268,7 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
         dist_info_entries.push(WheelEntry {
             path: format!("{dist_info}/sboms/{file_name}"),
             mode: 0o644,
-            contents: contents.clone(),
+            contents: EntryData::Bytes(contents.clone()),
         });
     }
     dist_info_entries.sort_by(|a, b| a.path.cmp(&b.path));
@@ -232,7 +278,11 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
     let record_path = format!("{dist_info}/RECORD");
     let mut record = String::new();
     for entry in &entries {
-        record.push_str(&metadata::record_line(&entry.path, &entry.contents));
+        record.push_str(&metadata::record_line_for(
+            &entry.path,
+            &entry.contents.sha256(),
+            entry.contents.size(),
+        ));
     }
     record.push_str(&format!("{record_path},,\n"));
     entries.push(text_entry(record_path, record));
@@ -251,6 +301,7 @@ pub fn write_wheel(
     contents: &WheelContents,
     out_dir: &Path,
     source_date_epoch: u64,
+    level: u32,
 ) -> Result<BuiltWheel, WheelError> {
     let file_name = contents.file_name.to_string();
     let final_path = out_dir.join(&file_name);
@@ -264,10 +315,13 @@ pub fn write_wheel(
         let mut zip = zip::ZipWriter::new(
             HashingWriter::new(BufWriter::new(file)),
             zip::DosDateTime::from_unix_seconds(source_date_epoch),
-            COMPRESSION_LEVEL,
+            level,
         );
         for entry in &contents.entries {
-            zip.add(&entry.path, entry.mode, &entry.contents)?;
+            match &entry.contents {
+                EntryData::Bytes(bytes) => zip.add(&entry.path, entry.mode, bytes)?,
+                EntryData::Deflated(binary) => zip.add_deflated(&entry.path, entry.mode, binary)?,
+            }
         }
         let (buffered, digest, size) = zip.finish()?.finish();
         let file = buffered.into_inner().map_err(|error| error.into_error())?;

@@ -434,9 +434,17 @@ pub fn render_wheel_file(tags: &[String]) -> String {
 
 /// One RECORD line: `path,sha256=<urlsafe base64, no padding>,size`.
 pub fn record_line(path: &str, contents: &[u8]) -> String {
-    let digest = castoff_archive::digest::sha256(contents);
-    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-    format!("{path},sha256={encoded},{}\n", contents.len())
+    record_line_for(
+        path,
+        &castoff_archive::digest::sha256(contents),
+        contents.len() as u64,
+    )
+}
+
+/// One RECORD line from a digest computed elsewhere (a binary's, during its compression).
+pub fn record_line_for(path: &str, sha256: &[u8; 32], size: u64) -> String {
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256);
+    format!("{path},sha256={encoded},{size}\n")
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use castoff_plan::target::{Libc, Os};
 use object::elf;
 use object::macho;
 use object::pe;
-use object::read::elf::{Dyn as _, FileHeader, ProgramHeader as _};
+use object::read::elf::{Dyn as _, FileHeader, ProgramHeader as _, SectionHeader as _};
 use object::read::macho::{FatArch, MachHeader};
-use object::{Endian as _, Endianness, FileKind, Object as _, ObjectSection as _};
+use object::{Endian as _, Endianness, FileKind, Object as _, ObjectSection as _, ReadRef};
 
 use crate::error::WheelError;
 use crate::policy::{self, ManylinuxPolicy};
@@ -60,8 +60,8 @@ pub struct BinaryFacts {
 
 /// Reads a compiled binary and checks it against the target: file format, architecture, C
 /// library, and what it needs. `path` only names the file in errors.
-pub fn inspect_binary(
-    data: &[u8],
+pub fn inspect_binary<'data, R: ReadRef<'data>>(
+    data: R,
     path: &Path,
     target: &'static Target,
 ) -> Result<BinaryFacts, WheelError> {
@@ -79,17 +79,17 @@ pub fn inspect_binary(
     };
     let platform = match (kind, target.os) {
         (FileKind::Elf64, Os::Linux) => {
-            inspect_elf::<elf::FileHeader64<Endianness>>(data, path, target)?
+            inspect_elf::<elf::FileHeader64<Endianness>, R>(data, path, target)?
         }
         (FileKind::Elf32, Os::Linux) => {
-            inspect_elf::<elf::FileHeader32<Endianness>>(data, path, target)?
+            inspect_elf::<elf::FileHeader32<Endianness>, R>(data, path, target)?
         }
         (FileKind::MachO64, Os::MacOs) => inspect_macho_thin(data, path, target)?,
         (FileKind::MachOFat32, Os::MacOs) => {
-            inspect_macho_fat::<macho::FatArch32>(data, path, target)?
+            inspect_macho_fat::<macho::FatArch32, R>(data, path, target)?
         }
         (FileKind::MachOFat64, Os::MacOs) => {
-            inspect_macho_fat::<macho::FatArch64>(data, path, target)?
+            inspect_macho_fat::<macho::FatArch64, R>(data, path, target)?
         }
         (FileKind::MachO32, Os::MacOs) => {
             return Err(WheelError::WrongArchitecture {
@@ -99,8 +99,8 @@ pub fn inspect_binary(
                 expected: target.python_arch.to_owned(),
             });
         }
-        (FileKind::Pe64, Os::Windows) => inspect_pe::<pe::ImageNtHeaders64>(data, path, target)?,
-        (FileKind::Pe32, Os::Windows) => inspect_pe::<pe::ImageNtHeaders32>(data, path, target)?,
+        (FileKind::Pe64, Os::Windows) => inspect_pe::<pe::ImageNtHeaders64, R>(data, path, target)?,
+        (FileKind::Pe32, Os::Windows) => inspect_pe::<pe::ImageNtHeaders32, R>(data, path, target)?,
         (FileKind::Elf32 | FileKind::Elf64, _) => return Err(wrong_format("an ELF file (Linux)")),
         (
             FileKind::MachO32 | FileKind::MachO64 | FileKind::MachOFat32 | FileKind::MachOFat64,
@@ -199,37 +199,39 @@ fn not_executable(path: &Path, reason: String) -> WheelError {
     }
 }
 
-fn describe_unknown(data: &[u8]) -> String {
-    if data.is_empty() {
+fn describe_unknown<'data, R: ReadRef<'data>>(data: R) -> String {
+    let len = data.len().unwrap_or(0);
+    if len == 0 {
         return "the file is empty".to_owned();
     }
-    let start: Vec<String> = data.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let first = data.read_bytes_at(0, len.min(4)).unwrap_or_default();
+    let start: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
     format!(
         "it is not an ELF, Mach-O or PE file (it starts with bytes {})",
         start.join(" ")
     )
 }
 
-fn has_debug_info(data: &[u8]) -> bool {
-    let slice_has = |slice: &[u8]| {
+fn has_debug_info<'data, R: ReadRef<'data>>(data: R) -> bool {
+    fn slice_has<'data, R: ReadRef<'data>>(slice: R) -> bool {
         object::File::parse(slice).is_ok_and(|file| {
             file.section_by_name(".debug_info")
                 .is_some_and(|section| section.size() > 0)
         })
-    };
+    }
     match FileKind::parse(data) {
         Ok(FileKind::MachOFat32) => {
             object::read::macho::MachOFatFile32::parse(data).is_ok_and(|fat| {
                 fat.arches()
                     .iter()
-                    .any(|a| a.data(data).is_ok_and(slice_has))
+                    .any(|a| a.data(data).is_ok_and(slice_has::<&[u8]>))
             })
         }
         Ok(FileKind::MachOFat64) => {
             object::read::macho::MachOFatFile64::parse(data).is_ok_and(|fat| {
                 fat.arches()
                     .iter()
-                    .any(|a| a.data(data).is_ok_and(slice_has))
+                    .any(|a| a.data(data).is_ok_and(slice_has::<&[u8]>))
             })
         }
         _ => slice_has(data),
@@ -262,8 +264,8 @@ struct ElfLinking {
     pie: bool,
 }
 
-fn inspect_elf<Elf: FileHeader<Endian = Endianness>>(
-    data: &[u8],
+fn inspect_elf<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
+    data: R,
     path: &Path,
     target: &'static Target,
 ) -> Result<BinaryPlatform, WheelError> {
@@ -376,10 +378,10 @@ fn inspect_elf<Elf: FileHeader<Endian = Endianness>>(
     Ok(BinaryPlatform::Manylinux { glibc_minor })
 }
 
-fn read_elf_linking<Elf: FileHeader<Endian = Endianness>>(
-    header: &Elf,
+fn read_elf_linking<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
+    header: &'data Elf,
     endian: Endianness,
-    data: &[u8],
+    data: R,
 ) -> object::Result<ElfLinking> {
     let mut linking = ElfLinking::default();
     for segment in header.program_headers(endian, data)? {
@@ -389,7 +391,9 @@ fn read_elf_linking<Elf: FileHeader<Endian = Endianness>>(
     }
     let sections = header.sections(endian, data)?;
     if let Some((entries, strings_index)) = sections.dynamic(endian, data)? {
-        let strings = sections.strings(endian, data, strings_index)?;
+        // Read into memory (a few KiB) so the table does not depend on how `data` is read.
+        let strings = sections.section(strings_index)?.data(endian, data)?;
+        let strings = object::StringTable::new(strings, 0, strings.len() as u64);
         for entry in entries {
             match entry.tag32(endian) {
                 Some(elf::DT_NEEDED) => {
@@ -406,7 +410,9 @@ fn read_elf_linking<Elf: FileHeader<Endian = Endianness>>(
         }
     }
     if let Some((mut needs, strings_index)) = sections.gnu_verneed(endian, data)? {
-        let strings = sections.strings(endian, data, strings_index)?;
+        // Read into memory (a few KiB) so the table does not depend on how `data` is read.
+        let strings = sections.section(strings_index)?.data(endian, data)?;
+        let strings = object::StringTable::new(strings, 0, strings.len() as u64);
         while let Some((need, mut auxiliaries)) = needs.next()? {
             let library = String::from_utf8_lossy(need.file(endian, strings)?).into_owned();
             while let Some(auxiliary) = auxiliaries.next()? {
@@ -496,8 +502,8 @@ fn manylinux_minor(
     Ok(required_glibc.max(newest.glibc_minor).max(library_minimum))
 }
 
-fn inspect_macho_thin(
-    data: &[u8],
+fn inspect_macho_thin<'data, R: ReadRef<'data>>(
+    data: R,
     path: &Path,
     target: &'static Target,
 ) -> Result<BinaryPlatform, WheelError> {
@@ -517,8 +523,8 @@ fn inspect_macho_thin(
     })
 }
 
-fn inspect_macho_fat<Fat: FatArch>(
-    data: &[u8],
+fn inspect_macho_fat<'data, Fat: FatArch, R: ReadRef<'data>>(
+    data: R,
     path: &Path,
     target: &'static Target,
 ) -> Result<BinaryPlatform, WheelError> {
@@ -553,7 +559,10 @@ fn inspect_macho_fat<Fat: FatArch>(
 }
 
 /// (Python arch, minimum macOS major, minor) of one thin Mach-O executable.
-fn read_macho_slice(data: &[u8], path: &Path) -> Result<(&'static str, u32, u32), WheelError> {
+fn read_macho_slice<'data, R: ReadRef<'data>>(
+    data: R,
+    path: &Path,
+) -> Result<(&'static str, u32, u32), WheelError> {
     let malformed =
         |error: object::Error| not_executable(path, format!("malformed Mach-O: {error}"));
     let header = macho::MachHeader64::<Endianness>::parse(data, 0).map_err(malformed)?;
@@ -636,12 +645,12 @@ fn read_macho_slice(data: &[u8], path: &Path) -> Result<(&'static str, u32, u32)
     Ok((arch, major, minor))
 }
 
-fn inspect_pe<Pe: object::read::pe::ImageNtHeaders>(
-    data: &[u8],
+fn inspect_pe<'data, Pe: object::read::pe::ImageNtHeaders, R: ReadRef<'data>>(
+    data: R,
     path: &Path,
     target: &'static Target,
 ) -> Result<BinaryPlatform, WheelError> {
-    let file = object::read::pe::PeFile::<Pe>::parse(data)
+    let file = object::read::pe::PeFile::<Pe, R>::parse(data)
         .map_err(|error| not_executable(path, format!("malformed PE: {error}")))?;
     let header = file.nt_headers().file_header();
     let characteristics = header.characteristics.get(object::LittleEndian);

@@ -2,12 +2,13 @@
 //! deflate only, sizes and CRC in the local header (no data descriptors), Unix modes, one fixed
 //! timestamp, no extra fields, no comments, no duplicate names, nothing after the end record.
 //!
-//! It depends on nothing but `flate2`, so it can move to `castoff-archive` unchanged when a
-//! second builder needs ZIP files.
+//! A binary is not compressed here: its stream, compressed once for every artifact, is copied
+//! in by [`ZipWriter::add_deflated`].
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 
+use castoff_archive::deflate::{Deflated, FINAL_EMPTY_BLOCK};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
@@ -102,6 +103,40 @@ impl<W: Write> ZipWriter<W> {
 
     /// Adds a regular file with Unix permission bits `mode` (e.g. `0o755`).
     pub fn add(&mut self, name: &str, mode: u32, data: &[u8]) -> io::Result<()> {
+        self.check_name(name)?;
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let mut encoder = DeflateEncoder::new(Vec::with_capacity(data.len() / 2), self.level);
+        encoder.write_all(data)?;
+        let compressed = encoder.finish()?;
+        self.write_entry(
+            name,
+            mode,
+            crc.sum(),
+            data.len() as u64,
+            compressed.len() as u64,
+            |out| out.write_all(&compressed),
+        )
+    }
+
+    /// Adds a regular file compressed once already (by
+    /// [`castoff_archive::deflate`]): its stream is copied, then ended with a final empty block.
+    pub fn add_deflated(&mut self, name: &str, mode: u32, data: &Deflated) -> io::Result<()> {
+        self.check_name(name)?;
+        self.write_entry(
+            name,
+            mode,
+            data.crc32(),
+            data.size(),
+            data.compressed_size() + FINAL_EMPTY_BLOCK.len() as u64,
+            |out| {
+                data.copy_compressed_to(out)?;
+                out.write_all(&FINAL_EMPTY_BLOCK)
+            },
+        )
+    }
+
+    fn check_name(&mut self, name: &str) -> io::Result<()> {
         let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
         if name.is_empty()
             || name.starts_with('/')
@@ -115,20 +150,30 @@ impl<W: Write> ZipWriter<W> {
         if !self.names.insert(name.to_owned()) {
             return Err(invalid(format!("zip entry `{name}` is added twice")));
         }
-        let mut crc = flate2::Crc::new();
-        crc.update(data);
-        let mut encoder = DeflateEncoder::new(Vec::with_capacity(data.len() / 2), self.level);
-        encoder.write_all(data)?;
-        let compressed = encoder.finish()?;
+        Ok(())
+    }
+
+    /// Writes the local header, the compressed bytes (`write_data`, exactly `compressed`
+    /// bytes) and records the central directory entry.
+    fn write_entry(
+        &mut self,
+        name: &str,
+        mode: u32,
+        crc: u32,
+        uncompressed: u64,
+        compressed: u64,
+        write_data: impl FnOnce(&mut W) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
         let too_large = |what: &str| {
             invalid(format!(
                 "zip entry `{name}`: {what} exceeds 4 GiB, which needs ZIP64 (not supported)"
             ))
         };
         let uncompressed_size =
-            u32::try_from(data.len()).map_err(|_| too_large("the file size"))?;
+            u32::try_from(uncompressed).map_err(|_| too_large("the file size"))?;
         let compressed_size =
-            u32::try_from(compressed.len()).map_err(|_| too_large("the compressed size"))?;
+            u32::try_from(compressed).map_err(|_| too_large("the compressed size"))?;
         let local_header_offset =
             u32::try_from(self.offset).map_err(|_| too_large("the archive size"))?;
         let name_length = name.len() as u16;
@@ -140,15 +185,15 @@ impl<W: Write> ZipWriter<W> {
         put_u16(&mut local, METHOD_DEFLATE);
         put_u16(&mut local, self.timestamp.time);
         put_u16(&mut local, self.timestamp.date);
-        put_u32(&mut local, crc.sum());
+        put_u32(&mut local, crc);
         put_u32(&mut local, compressed_size);
         put_u32(&mut local, uncompressed_size);
         put_u16(&mut local, name_length);
         put_u16(&mut local, 0); // extra field length
         local.extend_from_slice(name.as_bytes());
         self.out.write_all(&local)?;
-        self.out.write_all(&compressed)?;
-        self.offset += (local.len() + compressed.len()) as u64;
+        write_data(&mut self.out)?;
+        self.offset += local.len() as u64 + compressed;
 
         let central = &mut self.central_directory;
         put_u32(central, CENTRAL_DIRECTORY_HEADER);
@@ -158,7 +203,7 @@ impl<W: Write> ZipWriter<W> {
         put_u16(central, METHOD_DEFLATE);
         put_u16(central, self.timestamp.time);
         put_u16(central, self.timestamp.date);
-        put_u32(central, crc.sum());
+        put_u32(central, crc);
         put_u32(central, compressed_size);
         put_u32(central, uncompressed_size);
         put_u16(central, name_length);

@@ -40,7 +40,12 @@ fn check(bytes: &[u8], triple: &str, expect: Expect) {
 fn host_binary_is_tagged_by_its_newest_glibc_symbol() {
     let binary = greeter_binary(Variant::Dynamic);
     let bytes = std::fs::read(&binary).unwrap();
-    let facts = inspect_binary(&bytes, &binary, target("x86_64-unknown-linux-gnu")).unwrap();
+    let facts = inspect_binary(
+        bytes.as_slice(),
+        &binary,
+        target("x86_64-unknown-linux-gnu"),
+    )
+    .unwrap();
     // What the exact minor is depends on the build machine's glibc; Rust's std always needs
     // at least 2.17 and the fixture's profile strips debug info.
     let BinaryPlatform::Manylinux { glibc_minor } = facts.platform else {
@@ -49,7 +54,12 @@ fn host_binary_is_tagged_by_its_newest_glibc_symbol() {
     assert!(glibc_minor >= 17, "{facts:?}");
     assert!(!facts.has_debug_info);
     // The same binary does not fit a musl target.
-    let error = inspect_binary(&bytes, &binary, target("x86_64-unknown-linux-musl")).unwrap_err();
+    let error = inspect_binary(
+        bytes.as_slice(),
+        &binary,
+        target("x86_64-unknown-linux-musl"),
+    )
+    .unwrap_err();
     assert!(
         error
             .to_string()
@@ -63,7 +73,7 @@ fn static_binary_gets_the_dual_tag() {
     let binary = greeter_binary(Variant::Static);
     let bytes = std::fs::read(&binary).unwrap();
     for triple in ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"] {
-        let facts = inspect_binary(&bytes, &binary, target(triple)).unwrap();
+        let facts = inspect_binary(bytes.as_slice(), &binary, target(triple)).unwrap();
         assert_eq!(facts.platform, BinaryPlatform::StaticLinux, "{triple}");
         assert_eq!(
             platform_tags(&[facts.platform], target(triple)),

@@ -9,16 +9,15 @@
 use std::fs;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use castoff_archive::deflate::{DeflateCache, Deflated};
 use castoff_archive::digest::{HashingWriter, hex};
 use castoff_archive::tar::{OwnerFields, TarWriter, gzip_writer};
 use castoff_plan::plan::App;
 use castoff_plan::target::Os;
 use castoff_plan::{Release, Target};
-
-/// Deflate level of the `.zip` archives (zlib's default balance).
-const ZIP_LEVEL: u32 = 6;
 
 /// An archive written into dist/.
 #[derive(Debug)]
@@ -32,7 +31,13 @@ pub struct BuiltArchive {
 struct Entry {
     path: String,
     mode: u32,
-    contents: Vec<u8>,
+    contents: Contents,
+}
+
+enum Contents {
+    Bytes(Vec<u8>),
+    /// A binary, compressed once for every artifact of the `dist`.
+    Deflated(Arc<Deflated>),
 }
 
 /// Writes `out_dir/<app>-<version>-<target>.{tar.gz,zip}`.
@@ -42,6 +47,7 @@ pub fn build_archive(
     target: &'static Target,
     binaries: &[(String, PathBuf)],
     source_date_epoch: u64,
+    deflate: &DeflateCache,
     out_dir: &Path,
 ) -> anyhow::Result<BuiltArchive> {
     let file_name = app.archive_file_name(target);
@@ -58,16 +64,20 @@ pub fn build_archive(
         entries.push(Entry {
             path: target.executable_name(bin),
             mode: 0o755,
-            contents: fs::read(path)
-                .with_context(|| format!("could not read {}", path.display()))?,
+            contents: Contents::Deflated(
+                deflate
+                    .get(path, &|_| {})
+                    .with_context(|| format!("could not read {}", path.display()))?,
+            ),
         });
     }
     for (name, path) in documents(release, app) {
         entries.push(Entry {
             path: name,
             mode: 0o644,
-            contents: fs::read(&path)
-                .with_context(|| format!("could not read {}", path.display()))?,
+            contents: Contents::Bytes(
+                fs::read(&path).with_context(|| format!("could not read {}", path.display()))?,
+            ),
         });
     }
     // castoff's own archives also carry its shell completions and man page, generated from
@@ -77,7 +87,7 @@ pub fn build_archive(
             entries.push(Entry {
                 path: name,
                 mode: 0o644,
-                contents,
+                contents: Contents::Bytes(contents),
             });
         }
     }
@@ -89,9 +99,9 @@ pub fn build_archive(
     let path = out_dir.join(&file_name);
     let temp = out_dir.join(format!(".{file_name}.partial-{}", std::process::id()));
     let written = if target.os == Os::Windows {
-        write_zip(&temp, &top, &entries, source_date_epoch)
+        write_zip(&temp, &top, &entries, source_date_epoch, deflate.level())
     } else {
-        write_tar_gz(&temp, &top, &entries, source_date_epoch)
+        write_tar_gz(&temp, &top, &entries, source_date_epoch, deflate.level())
     };
     let (size, sha256) = match written {
         Ok(done) => done,
@@ -155,18 +165,18 @@ fn write_tar_gz(
     top: &str,
     entries: &[Entry],
     mtime: u64,
+    level: u32,
 ) -> anyhow::Result<(u64, String)> {
     let file = fs::File::create(path)?;
     let hashing = HashingWriter::new(BufWriter::new(file));
-    let mut tar = TarWriter::new(gzip_writer(hashing), OwnerFields::Zero);
+    let mut tar = TarWriter::new(gzip_writer(hashing, level), OwnerFields::Zero);
     tar.append_directory(top, 0o755, mtime)?;
     for entry in entries {
-        tar.append_bytes(
-            &format!("{top}/{}", entry.path),
-            entry.mode,
-            mtime,
-            &entry.contents,
-        )?;
+        let name = format!("{top}/{}", entry.path);
+        match &entry.contents {
+            Contents::Bytes(bytes) => tar.append_bytes(&name, entry.mode, mtime, bytes)?,
+            Contents::Deflated(binary) => tar.append_deflated(&name, entry.mode, mtime, binary)?,
+        }
     }
     let gzip = tar.finish()?;
     let hashing = gzip.finish()?;
@@ -180,19 +190,20 @@ fn write_zip(
     top: &str,
     entries: &[Entry],
     mtime: u64,
+    level: u32,
 ) -> anyhow::Result<(u64, String)> {
     let file = fs::File::create(path)?;
     let mut zip = castoff_wheel::zip::ZipWriter::new(
         HashingWriter::new(BufWriter::new(file)),
         castoff_wheel::zip::DosDateTime::from_unix_seconds(mtime),
-        ZIP_LEVEL,
+        level,
     );
     for entry in entries {
-        zip.add(
-            &format!("{top}/{}", entry.path),
-            entry.mode,
-            &entry.contents,
-        )?;
+        let name = format!("{top}/{}", entry.path);
+        match &entry.contents {
+            Contents::Bytes(bytes) => zip.add(&name, entry.mode, bytes)?,
+            Contents::Deflated(binary) => zip.add_deflated(&name, entry.mode, binary)?,
+        }
     }
     let (mut buffered, digest, size) = zip.finish()?.finish();
     buffered.flush()?;

@@ -1,8 +1,16 @@
-//! The `dist` cache: when every input is unchanged (the binaries' bytes, the plan with all its
+//! The `dist` cache: when every input is unchanged (the binaries, the plan with all its
 //! configuration, castoff's version, `SOURCE_DATE_EPOCH`, the planned targets and the dist
-//! directory), `dist` re-verifies the previous `dist/` against its manifest and reuses it
-//! instead of building again. The record lives in `<target dir>/castoff/dist-cache/`, outside
-//! `dist/`, so a cached dist holds exactly the files of a fresh one.
+//! directory), `dist` checks that the previous `dist/` is untouched and reuses it instead of
+//! building again. The record lives in `<target dir>/castoff/dist-cache/`, outside `dist/`, so
+//! a cached dist holds exactly the files of a fresh one.
+//!
+//! Large files are compared by identity, not re-hashed: a binary by (device, inode, size,
+//! mtime, ctime) — what Cargo changes whenever it links again — and every dist file by the same
+//! identity recorded when it was written. Any write to a file changes its ctime, which no
+//! user-space tool can set back, so an edited, truncated or replaced file is noticed without
+//! reading it. (`publish` still re-verifies every digest before uploading.) Small inputs
+//! (sources, configuration, a base layout) are hashed. Where there is no such identity
+//! (Windows), files are hashed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -39,12 +47,10 @@ impl CacheKey {
             options.dist_dir.display(),
         );
         for path in binaries {
-            let file = fs::File::open(path)?;
-            let (sha, size) = digest::sha256_reader(file)?;
             inputs.push_str(&format!(
-                "binary {} {size} {}\n",
+                "binary {} {}\n",
                 path.display(),
-                digest::hex(&sha)
+                file_identity(path)?
             ));
         }
         // Files the builders read beside the binary (README, license, extra files, an
@@ -104,7 +110,10 @@ impl CacheKey {
             return None;
         }
         let manifest = Manifest::from_json(std::str::from_utf8(&manifest_text).ok()?).ok()?;
-        crate::publish::verify_files(&manifest, dist_dir).ok()?;
+        // Exactly the files written then, each untouched since.
+        if record["files"] != json!(dist_identities(dist_dir).ok()?) {
+            return None;
+        }
         let warnings = record["warnings"]
             .as_array()?
             .iter()
@@ -125,9 +134,11 @@ impl CacheKey {
     }
 
     fn try_remember(&self, dist_dir: &Path, warnings: &[String]) -> anyhow::Result<()> {
-        let manifest = fs::read(dist_dir.join("manifest.json"))?;
+        let manifest_text = fs::read(dist_dir.join("manifest.json"))?;
         let sums = fs::read(dist_dir.join("SHA256SUMS"))?;
+        let manifest = manifest_text;
         let record = json!({
+            "files": dist_identities(dist_dir)?,
             "key": self.key,
             "dist_dir": dist_dir.display().to_string(),
             "manifest_sha256": digest::hex(&digest::sha256(&manifest)),
@@ -170,4 +181,53 @@ fn list_files(
         }
     }
     Ok(())
+}
+
+/// Every regular file under `dist_dir` (relative path, `/`-separated) with its identity.
+fn dist_identities(dist_dir: &Path) -> std::io::Result<std::collections::BTreeMap<String, String>> {
+    fn walk(
+        dir: &Path,
+        prefix: &str,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) -> std::io::Result<()> {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                walk(&entry.path(), &format!("{name}/"), out)?;
+            } else {
+                out.insert(name, file_identity(&entry.path())?);
+            }
+        }
+        Ok(())
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dist_dir, "", &mut out)?;
+    Ok(out)
+}
+
+/// Who a file is, cheaply: device, inode, size, mtime and ctime (nanoseconds) on Unix, where
+/// any write changes the ctime; its size and SHA-256 elsewhere.
+fn file_identity(path: &Path) -> std::io::Result<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = fs::metadata(path)?;
+        Ok(format!(
+            "{}:{} {} m{}.{:09} c{}.{:09}",
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let (sha, size) = digest::sha256_reader(fs::File::open(path)?)?;
+        Ok(format!("{size} {}", digest::hex(&sha)))
+    }
 }

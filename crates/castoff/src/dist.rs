@@ -10,6 +10,7 @@ use std::process::Command;
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
+use castoff_archive::deflate::{DeflateCache, DeflateOptions};
 use castoff_archive::digest;
 use castoff_plan::manifest::{ManifestArtifact, PartialDist};
 use castoff_plan::{AppId, ArtifactKind, Manifest, Release, Target};
@@ -300,46 +301,100 @@ fn build_into(
 ) -> anyhow::Result<(Manifest, Vec<String>)> {
     let mut manifest = Manifest::from_release(release, env!("CARGO_PKG_VERSION"));
     let mut warnings = Vec::new();
-    let binaries_of = |app: AppId, target: &Target| {
-        binaries
-            .iter()
-            .find(|((a, t), _)| *a == app && *t == target.triple)
-            .map(|(_, paths)| paths.clone())
-            .unwrap_or_default()
-    };
+    let binaries_of = |app: AppId, target: &Target| binaries_for(binaries, app, target);
     let revision = git_revision(&release.workspace_root);
     let checksums = crate::sbom::lock_checksums(&release.workspace_root);
-    let mut resolved: BTreeMap<&str, cargo_metadata::Metadata> = BTreeMap::new();
+    // The SBOMs' dependency graphs (`cargo metadata` per target) resolve while the binaries
+    // compress: one thread, started now, joined when the first SBOM is written.
+    let mut sbom_targets: Vec<(&'static str, PathBuf)> = Vec::new();
+    for artifact in &release.artifacts {
+        if let (ArtifactKind::Sbom, Some(target)) = (artifact.kind, artifact.target)
+            && !sbom_targets
+                .iter()
+                .any(|(triple, _)| *triple == target.triple)
+        {
+            let manifest_path = release.apps[artifact.app.0].package.manifest_path.clone();
+            sbom_targets.push((target.triple, manifest_path));
+        }
+    }
+    let resolving = std::thread::spawn(move || {
+        sbom_targets
+            .into_iter()
+            .map(|(triple, manifest_path)| (triple, crate::sbom::resolve(&manifest_path, triple)))
+            .collect::<BTreeMap<&'static str, anyhow::Result<cargo_metadata::Metadata>>>()
+    });
+    let mut resolving = Some(resolving);
+    let mut resolved: BTreeMap<&str, anyhow::Result<cargo_metadata::Metadata>> = BTreeMap::new();
     let mut sboms: BTreeMap<(AppId, &str), Vec<u8>> = BTreeMap::new();
-    let sbom_of = |sboms: &BTreeMap<(AppId, &str), Vec<u8>>, app: AppId, target: &Target| {
-        sboms.get(&(app, target.triple)).cloned()
-    };
     let mut built_indexes: Vec<(AppId, castoff_oci::BuiltIndex)> = Vec::new();
+
+    // Every binary is compressed once, on every core, when its Binary artifact comes up (the
+    // first of its app and target); the wheel, npm, OCI and archive builders splice that stream.
+    // The image layers' diff_ids (a digest of the tar headers before the binary, then the
+    // binary) are computed during that pass too: their prefixes are registered first.
+    let deflate = DeflateCache::new(
+        staging.join(".castoff-deflate"),
+        compression_options(release.compression_level)?,
+    );
+    for artifact in &release.artifacts {
+        if let (ArtifactKind::OciImage, Some(target)) = (artifact.kind, artifact.target) {
+            for (bin, path) in binaries_of(artifact.app, target) {
+                let size = fs::metadata(&path)
+                    .with_context(|| format!("could not read {}", path.display()))?
+                    .len();
+                let prefix =
+                    castoff_oci::binary_layer_prefix(&bin, size, options.source_date_epoch)?;
+                deflate.want_prefix(&path, prefix);
+            }
+        }
+    }
+
+    // First, in order: the binaries (compressed here, with progress) and the SBOMs (the
+    // wheel, npm package and image of a target embed them).
     for (index, artifact) in release.artifacts.iter().enumerate() {
         let entry = &mut manifest.artifacts[index];
-        if artifact.kind != ArtifactKind::Binary {
-            reporter.line(&format!("building {}", entry.id));
-        }
         let app = &release.apps[artifact.app.0];
         match (artifact.kind, artifact.target) {
             (ArtifactKind::Binary, Some(target)) => {
                 // Binaries are inputs, not shipped files: record their digest for provenance.
                 let paths = binaries_of(artifact.app, target);
-                if let [(_, path)] = paths.as_slice() {
-                    let file = fs::File::open(path)
-                        .with_context(|| format!("could not read {}", path.display()))?;
-                    let (sha, size) = digest::sha256_reader(file)?;
-                    entry.sha256 = Some(digest::hex(&sha));
-                    entry.size = Some(size);
+                for (bin, path) in &paths {
+                    let size = fs::metadata(path)
+                        .with_context(|| format!("could not read {}", path.display()))?
+                        .len();
+                    // Printed as `compressed binary greeter (x86_64-…): 40 MiB in 0.4 s (…/s)`.
+                    let task = reporter.task(&format!("binary {bin} ({})", target.triple), size);
+                    let compressed = deflate.get(path, &|bytes| task.advance(bytes));
+                    task.finish(if compressed.is_ok() {
+                        "compressed"
+                    } else {
+                        "failed to compress"
+                    });
+                    let compressed = compressed
+                        .with_context(|| format!("could not compress {}", path.display()))?;
+                    if paths.len() == 1 {
+                        entry.sha256 = Some(digest::hex(&compressed.sha256()));
+                        entry.size = Some(compressed.size());
+                    }
                 }
             }
             (ArtifactKind::Sbom, Some(target)) => {
-                if !resolved.contains_key(target.triple) {
-                    let metadata = crate::sbom::resolve(&app.package.manifest_path, target.triple)?;
-                    resolved.insert(target.triple, metadata);
+                reporter.line(&format!("building {}", entry.id));
+                if let Some(resolving) = resolving.take() {
+                    resolved = resolving.join().map_err(|_| {
+                        anyhow::anyhow!("resolving the SBOMs' dependencies panicked")
+                    })?;
                 }
+                if let Some(Err(_)) = resolved.get(target.triple)
+                    && let Some(Err(error)) = resolved.remove(target.triple)
+                {
+                    return Err(error);
+                }
+                let Some(Ok(metadata)) = resolved.get(target.triple) else {
+                    bail!("internal error: no dependency graph for {}", target.triple);
+                };
                 let bytes = crate::sbom::cyclonedx(&crate::sbom::SbomInput {
-                    metadata: &resolved[target.triple],
+                    metadata,
                     checksums: &checksums,
                     package: &app.package.name,
                     target: target.triple,
@@ -359,132 +414,88 @@ fn build_into(
                 record(entry, staging, &path, bytes.len() as u64, &sha, None);
                 sboms.insert((artifact.app, target.triple), bytes);
             }
-            (ArtifactKind::Archive, Some(target)) => {
-                let built = crate::archive::build_archive(
-                    release,
-                    app,
-                    target,
-                    &binaries_of(artifact.app, target),
-                    options.source_date_epoch,
-                    &staging.join("archives"),
-                )
-                .with_context(|| {
-                    format!(
-                        "could not build the archive of {} for {}",
-                        app.package.name, target.triple
-                    )
-                })?;
-                record(entry, staging, &built.path, built.size, &built.sha256, None);
-            }
-            (ArtifactKind::Wheel, Some(target)) => {
-                let dir = staging.join("python");
-                fs::create_dir_all(&dir)?;
-                let wheel = castoff_wheel::build_wheel(
-                    &castoff_wheel::WheelInput {
+            _ => {}
+        }
+    }
+
+    // Then everything else, in parallel: each artifact only copies compressed streams and
+    // hashes what it writes, so the cores share the hashing. Recorded in plan order afterwards.
+    let jobs: Vec<usize> = release
+        .artifacts
+        .iter()
+        .enumerate()
+        .filter(|(_, artifact)| {
+            !matches!(
+                artifact.kind,
+                ArtifactKind::Binary | ArtifactKind::Sbom | ArtifactKind::OciImage
+            )
+        })
+        .map(|(index, _)| index)
+        .collect();
+    let next_job = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<BTreeMap<usize, anyhow::Result<Built>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(jobs.len())
+        .max(1);
+    let ids: Vec<String> = manifest
+        .artifacts
+        .iter()
+        .map(|entry| entry.id.clone())
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let taken = next_job.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&index) = jobs.get(taken) else { break };
+                    reporter.line(&format!("building {}", ids[index]));
+                    let built = build_one(&BuildContext {
                         release,
-                        app: artifact.app,
-                        target,
-                        binaries: binaries_of(artifact.app, target),
-                        source_date_epoch: options.source_date_epoch,
-                        sboms: sbom_of(&sboms, artifact.app, target)
-                            .map(|bytes| (format!("{}.cdx.json", app.package.name), bytes))
-                            .into_iter()
-                            .collect(),
-                    },
-                    &dir,
-                )
-                .with_context(|| {
-                    format!(
-                        "could not build the wheel of {} for {}",
-                        app.package.name, target.triple
-                    )
-                })?;
-                warnings.extend(wheel.warnings.iter().cloned());
-                record(entry, staging, &wheel.path, wheel.size, &wheel.sha256, None);
-            }
-            (ArtifactKind::NpmPlatform, Some(target)) => {
-                let dir = staging.join("npm");
-                fs::create_dir_all(&dir)?;
-                let package = castoff_npm::build_platform_package(
-                    &castoff_npm::PlatformInput {
-                        release,
-                        app: artifact.app,
-                        target,
-                        binaries: binaries_of(artifact.app, target),
-                        sbom: sbom_of(&sboms, artifact.app, target),
-                    },
-                    &dir,
-                )
-                .with_context(|| {
-                    format!(
-                        "could not build the npm package of {} for {}",
-                        app.package.name, target.triple
-                    )
-                })?;
+                        options,
+                        staging,
+                        deflate: &deflate,
+                        binaries,
+                        sboms: &sboms,
+                        revision: revision.as_deref(),
+                        index,
+                    });
+                    let failed = built.is_err();
+                    results.lock().expect("results lock").insert(index, built);
+                    if failed {
+                        // Stop taking new work: the first error (in plan order) is reported.
+                        next_job.store(jobs.len(), std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    for (index, built) in results.into_inner().expect("results lock") {
+        let artifact = &release.artifacts[index];
+        match built? {
+            Built::File {
+                path,
+                size,
+                sha256,
+                digest,
+                warnings: built_warnings,
+            } => {
+                warnings.extend(built_warnings);
                 record(
-                    entry,
+                    &mut manifest.artifacts[index],
                     staging,
-                    &package.path,
-                    package.size,
-                    &package.sha256,
-                    Some(package.integrity),
+                    &path,
+                    size,
+                    &sha256,
+                    digest,
                 );
             }
-            (ArtifactKind::NpmLauncher, _) => {
-                let dir = staging.join("npm");
-                fs::create_dir_all(&dir)?;
-                let package = castoff_npm::build_launcher(
-                    &castoff_npm::LauncherInput {
-                        release,
-                        app: artifact.app,
-                        targets: app.targets.clone(),
-                    },
-                    &dir,
-                )
-                .with_context(|| {
-                    format!("could not build the npm launcher of {}", app.package.name)
-                })?;
-                record(
-                    entry,
-                    staging,
-                    &package.path,
-                    package.size,
-                    &package.sha256,
-                    Some(package.integrity),
-                );
-            }
-            (ArtifactKind::OciImage, Some(_)) => {
-                // Built with the index, which needs every platform at once.
-            }
-            (ArtifactKind::OciIndex, _) => {
-                let inputs = artifact
-                    .inputs
-                    .iter()
-                    .filter_map(|input| release.artifacts[input.0].target)
-                    .map(|target| castoff_oci::ImageInput {
-                        target,
-                        binaries: binaries_of(artifact.app, target),
-                        sbom: sbom_of(&sboms, artifact.app, target),
-                    })
-                    .collect();
-                let built = castoff_oci::build_images(
-                    release,
-                    artifact.app,
-                    inputs,
-                    &castoff_oci::ImageOptions {
-                        source_date_epoch: options.source_date_epoch,
-                        revision: revision.clone(),
-                    },
-                    staging,
-                )
-                .with_context(|| format!("could not build the image of {}", app.package.name))?;
-                record_images(&mut manifest, index, &app.package.name, &built, staging)?;
+            Built::Images(built) => {
+                let name = &release.apps[artifact.app.0].package.name;
+                record_images(&mut manifest, index, name, &built, staging)?;
                 built_indexes.push((artifact.app, built));
             }
-            (kind, None) => bail!(
-                "internal error: {} artifact without a target",
-                kind.as_str()
-            ),
         }
     }
     if !built_indexes.is_empty() {
@@ -495,7 +506,214 @@ fn build_into(
         castoff_oci::write_deploy_examples(release, &indexes, staging)
             .context("could not write the deploy examples")?;
     }
+    deflate
+        .clear()
+        .context("could not remove the compressed copies of the binaries")?;
+    warnings.extend(crate::limits::dist_warnings(&manifest));
     Ok((manifest, warnings))
+}
+
+/// `level` on every core, or on `CASTOFF_COMPRESSION_THREADS` threads (the output is the same
+/// either way; the variable exists to prove it and to leave cores to other work).
+fn compression_options(level: u32) -> anyhow::Result<DeflateOptions> {
+    let mut options = DeflateOptions::new(level);
+    if let Some(value) = std::env::var_os("CASTOFF_COMPRESSION_THREADS") {
+        let value = value.to_string_lossy();
+        options.threads = match value.trim().parse::<usize>() {
+            Ok(threads) if threads > 0 => threads,
+            _ => bail!(
+                "CASTOFF_COMPRESSION_THREADS=`{value}` is not a number of threads\nhint: set it to a whole number of at least 1, or unset it to use every core"
+            ),
+        };
+    }
+    Ok(options)
+}
+
+/// `(bin name, path)` of every binary built for `app` and `target`.
+fn binaries_for(binaries: &Binaries, app: AppId, target: &Target) -> Vec<(String, PathBuf)> {
+    binaries
+        .iter()
+        .find(|((a, t), _)| *a == app && *t == target.triple)
+        .map(|(_, paths)| paths.clone())
+        .unwrap_or_default()
+}
+
+/// What one artifact of the parallel phase produced.
+enum Built {
+    File {
+        path: PathBuf,
+        size: u64,
+        sha256: String,
+        digest: Option<String>,
+        warnings: Vec<String>,
+    },
+    Images(castoff_oci::BuiltIndex),
+}
+
+/// What every artifact build of one `dist` shares.
+struct BuildContext<'a> {
+    release: &'a Release,
+    options: &'a DistOptions,
+    staging: &'a Path,
+    deflate: &'a DeflateCache,
+    binaries: &'a Binaries,
+    sboms: &'a BTreeMap<(AppId, &'static str), Vec<u8>>,
+    revision: Option<&'a str>,
+    index: usize,
+}
+
+/// Builds the archive, wheel, npm package or image index at `context.index`.
+fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
+    let BuildContext {
+        release,
+        options,
+        staging,
+        deflate,
+        binaries,
+        sboms,
+        revision,
+        index,
+    } = *context;
+    let artifact = &release.artifacts[index];
+    let app = &release.apps[artifact.app.0];
+    let binaries_of = |app: AppId, target: &Target| binaries_for(binaries, app, target);
+    let sbom_of = |target: &Target| sboms.get(&(artifact.app, target.triple)).cloned();
+    let file = |path: PathBuf, size: u64, sha256: String, digest: Option<String>| Built::File {
+        path,
+        size,
+        sha256,
+        digest,
+        warnings: Vec::new(),
+    };
+    match (artifact.kind, artifact.target) {
+        (ArtifactKind::Archive, Some(target)) => {
+            let built = crate::archive::build_archive(
+                release,
+                app,
+                target,
+                &binaries_of(artifact.app, target),
+                options.source_date_epoch,
+                deflate,
+                &staging.join("archives"),
+            )
+            .with_context(|| {
+                format!(
+                    "could not build the archive of {} for {}",
+                    app.package.name, target.triple
+                )
+            })?;
+            Ok(file(built.path, built.size, built.sha256, None))
+        }
+        (ArtifactKind::Wheel, Some(target)) => {
+            let dir = staging.join("python");
+            fs::create_dir_all(&dir)?;
+            let wheel = castoff_wheel::build_wheel(
+                &castoff_wheel::WheelInput {
+                    release,
+                    app: artifact.app,
+                    target,
+                    binaries: binaries_of(artifact.app, target),
+                    source_date_epoch: options.source_date_epoch,
+                    sboms: sbom_of(target)
+                        .map(|bytes| (format!("{}.cdx.json", app.package.name), bytes))
+                        .into_iter()
+                        .collect(),
+                    deflate,
+                },
+                &dir,
+            )
+            .with_context(|| {
+                format!(
+                    "could not build the wheel of {} for {}",
+                    app.package.name, target.triple
+                )
+            })?;
+            Ok(Built::File {
+                path: wheel.path,
+                size: wheel.size,
+                sha256: wheel.sha256,
+                digest: None,
+                warnings: wheel.warnings,
+            })
+        }
+        (ArtifactKind::NpmPlatform, Some(target)) => {
+            let dir = staging.join("npm");
+            fs::create_dir_all(&dir)?;
+            let package = castoff_npm::build_platform_package(
+                &castoff_npm::PlatformInput {
+                    release,
+                    app: artifact.app,
+                    target,
+                    binaries: binaries_of(artifact.app, target),
+                    sbom: sbom_of(target),
+                    deflate,
+                },
+                &dir,
+            )
+            .with_context(|| {
+                format!(
+                    "could not build the npm package of {} for {}",
+                    app.package.name, target.triple
+                )
+            })?;
+            Ok(file(
+                package.path,
+                package.size,
+                package.sha256,
+                Some(package.integrity),
+            ))
+        }
+        (ArtifactKind::NpmLauncher, _) => {
+            let dir = staging.join("npm");
+            fs::create_dir_all(&dir)?;
+            let package = castoff_npm::build_launcher(
+                &castoff_npm::LauncherInput {
+                    release,
+                    app: artifact.app,
+                    targets: app.targets.clone(),
+                    level: release.compression_level,
+                },
+                &dir,
+            )
+            .with_context(|| format!("could not build the npm launcher of {}", app.package.name))?;
+            Ok(file(
+                package.path,
+                package.size,
+                package.sha256,
+                Some(package.integrity),
+            ))
+        }
+        (ArtifactKind::OciIndex, _) => {
+            let inputs = artifact
+                .inputs
+                .iter()
+                .filter_map(|input| release.artifacts[input.0].target)
+                .map(|target| castoff_oci::ImageInput {
+                    target,
+                    binaries: binaries_of(artifact.app, target),
+                    sbom: sbom_of(target),
+                })
+                .collect();
+            let built = castoff_oci::build_images(
+                release,
+                artifact.app,
+                inputs,
+                &castoff_oci::ImageOptions {
+                    source_date_epoch: options.source_date_epoch,
+                    revision: revision.map(str::to_owned),
+                    deflate,
+                },
+                staging,
+            )
+            .with_context(|| format!("could not build the image of {}", app.package.name))?;
+            Ok(Built::Images(built))
+        }
+        (kind, target) => bail!(
+            "internal error: {} artifact {} in the parallel phase",
+            kind.as_str(),
+            target.map_or("without a target", |_| "with a target")
+        ),
+    }
 }
 
 /// `greeter-0.3.1-x86_64-unknown-linux-gnu.cdx.json`

@@ -10,6 +10,7 @@ pub mod dist;
 pub mod dist_cli;
 pub mod init;
 pub mod install_script;
+pub mod limits;
 pub mod merge;
 pub mod progress;
 pub mod publish;

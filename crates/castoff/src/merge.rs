@@ -266,6 +266,7 @@ fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow
                         release,
                         app: artifact.app,
                         targets,
+                        level: release.compression_level,
                     },
                     &dir,
                 )

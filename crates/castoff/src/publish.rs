@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -16,6 +16,7 @@ use castoff_plan::Manifest;
 use castoff_plan::manifest::{ManifestArtifact, ManifestStep};
 use castoff_plan::report::{PublishReport, REPORT_SCHEMA_VERSION, StepReport};
 use castoff_registry::env::{Environment, ProcessEnvironment};
+use castoff_registry::http::UploadProgress;
 use castoff_registry::npm::{NpmClient, NpmCredentials, NpmRegistry, NpmTarball, Npmrc};
 use castoff_registry::oci::{
     Digest, OciClient, OciCredentials, OciLayout, OciRepository, PushOptions,
@@ -64,9 +65,33 @@ pub struct PublishOptions {
     pub jobs: usize,
 }
 
-/// Receives one line per event of the run; the CLI prints them.
+/// Receives one line per event of the run, and the progress of byte-counted work (uploads,
+/// compression); the CLI draws them. Libraries report through this trait; only the CLI draws.
 pub trait Reporter: Sync {
     fn line(&self, text: &str);
+    /// Starts a byte-counted piece of work (an upload, a compression); the handle reports
+    /// progress and the end. Default: nothing is drawn.
+    fn task(&self, label: &str, total_bytes: u64) -> Box<dyn Task + '_> {
+        let _ = (label, total_bytes);
+        Box::new(NoTask)
+    }
+}
+
+/// Progress of one byte-counted piece of work started with [`Reporter::task`].
+pub trait Task: Send + Sync {
+    /// `bytes` more were processed.
+    fn advance(&self, bytes: u64);
+    /// The work ended; `outcome` is a short word or phrase ("uploaded", "failed: …").
+    fn finish(&self, outcome: &str);
+}
+
+/// A [`Task`] that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTask;
+
+impl Task for NoTask {
+    fn advance(&self, _bytes: u64) {}
+    fn finish(&self, _outcome: &str) {}
 }
 
 /// Several registries hold different content under names this release wants: nothing was
@@ -154,12 +179,18 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
     let http = HttpClient::new(options.http.clone())?;
     let destinations = connect(&manifest, &selected, options, &http, &environment)?;
     let jobs = prepare_jobs(&manifest, &selected, options, &destinations)?;
+    check_upload_limits(&manifest, &jobs, &destinations)?;
 
     // 3. Ask each registry what it has.
     let mut states: BTreeMap<String, RemoteState> = BTreeMap::new();
     let mut conflicts = Vec::new();
     for job in &jobs {
-        let state = query_state(job, &destinations)
+        // A spinner while the registry answers (0 bytes: it prints nothing itself).
+        let query = reporter.task(&format!("asking {}", short_digests(&job.destination)), 0);
+        let state = query_state(job, &destinations);
+        query.finish(if state.is_ok() { "asked" } else { "failed" });
+        drop(query);
+        let state = state
             .with_context(|| format!("could not ask {} about {}", job.destination, job.step.id))?;
         let label = match &state {
             RemoteState::Absent => "upload",
@@ -224,6 +255,13 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
     }
 
     // 4. + 5. Upload in dependency order, in parallel where the edges allow, and verify.
+    let uploads = jobs
+        .iter()
+        .filter(|job| states[&job.step.id].needs_upload())
+        .count();
+    if uploads > 0 {
+        reporter.line(&format!("uploading {uploads} step(s)"));
+    }
     let failures = execute(
         &jobs,
         &states,
@@ -511,6 +549,59 @@ fn connect(
     )
 }
 
+/// Refuses, before any upload, every wheel and npm tarball larger than its destination's
+/// limit (`limits.rs`: configured, else the registry's known default); all at once.
+fn check_upload_limits(
+    manifest: &Manifest,
+    jobs: &[Job<'_>],
+    destinations: &Destinations,
+) -> anyhow::Result<()> {
+    use crate::limits::{Channel, check};
+    let mut problems = Vec::new();
+    for job in jobs {
+        let app = manifest.apps.iter().find(|app| app.name == job.step.app);
+        let size = artifact_of(manifest, job.step).and_then(|artifact| artifact.size);
+        let checked = match (&job.action, size) {
+            (Action::Pypi(wheel), Some(size)) => check(
+                Channel::Pypi,
+                &wheel.filename,
+                size,
+                &castoff_registry::error::display_url(
+                    &destinations.pypi[&job.step.destination]
+                        .repository()
+                        .upload_url,
+                ),
+                app.and_then(|app| app.python.as_ref())
+                    .and_then(|python| python.upload_limit),
+            ),
+            (Action::Npm(tarball, _), Some(size)) => check(
+                Channel::Npm,
+                &format!("{}@{}", tarball.name, tarball.version),
+                size,
+                &castoff_registry::error::display_url(
+                    &destinations.npm[&(tarball.name.clone(), job.step.destination.clone())]
+                        .registry()
+                        .url,
+                ),
+                app.and_then(|app| app.npm.as_ref())
+                    .and_then(|npm| npm.upload_limit),
+            ),
+            _ => Ok(()),
+        };
+        if let Err(problem) = checked {
+            problems.push(format!("{}: {problem}", job.step.id));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "cannot publish: {} artifact(s) too large for their registry, found before any upload:\n  {}",
+        problems.len(),
+        problems.join("\n  ").replace("\nhint: ", "\n    hint: ")
+    )
+}
+
 /// The message of an error and its causes, on one line each.
 fn error_text(error: &anyhow::Error) -> String {
     error
@@ -600,6 +691,10 @@ fn connect_pypi(
             (url, index, pypirc_repository)
         }
     };
+    refuse_credentials_in_url("PyPI upload URL", &url, PYPI_CREDENTIALS_HINT)?;
+    if let Some(index) = &index {
+        refuse_credentials_in_url("PyPI index URL", index, PYPI_CREDENTIALS_HINT)?;
+    }
     // A configured destination's own ~/.pypirc section wins over variables that would
     // otherwise send one token to every index.
     let section_credentials = match (destination, &pypirc_repository) {
@@ -634,6 +729,20 @@ fn connect_pypi(
     // Wrong credentials must stop the run before any channel uploads anything.
     client.check_credentials()?;
     Ok(client)
+}
+
+const PYPI_CREDENTIALS_HINT: &str = "remove `user:password@` from the URL and set CASTOFF_PYPI_TOKEN (an API token) or TWINE_USERNAME/TWINE_PASSWORD, or put them in a ~/.pypirc section";
+
+/// Credentials written into a URL are refused, never silently dropped or used: they would
+/// show in logs, process lists and shell history. The message shows the URL redacted.
+fn refuse_credentials_in_url(what: &str, url: &str, hint: &str) -> anyhow::Result<()> {
+    let redacted = castoff_plan::names::redact_userinfo(url);
+    if redacted == url {
+        return Ok(());
+    }
+    bail!(
+        "{what} {redacted}: credentials written into the URL are refused (they would show in logs and process lists)\nhint: {hint}"
+    )
 }
 
 fn home_dir(environment: &dyn Environment) -> PathBuf {
@@ -684,6 +793,11 @@ fn connect_npm(
             .or_else(|| npmrc.registry_for(package).map(str::to_owned))
             .unwrap_or_else(|| castoff_registry::npm::NPMJS_REGISTRY.to_owned()),
     };
+    refuse_credentials_in_url(
+        "npm registry URL",
+        &url,
+        "remove `user:password@` from the URL and put the token in .npmrc (`//host/:_authToken=${NPM_TOKEN}`), NODE_AUTH_TOKEN or NPM_TOKEN",
+    )?;
     let registry = NpmRegistry::new(&url, NpmCredentials::None)?;
     let mut credentials = NpmCredentials::resolve(environment, npmrc, &registry.url);
     if credentials == NpmCredentials::None {
@@ -916,44 +1030,195 @@ fn query_state(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<Rem
     }
 }
 
-fn run_job(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<UploadOutcome> {
+/// Uploads (with a progress task: bytes, rate, a line with size and rate at the end), then
+/// verifies what the registry serves.
+fn run_job(
+    job: &Job<'_>,
+    destinations: &Destinations,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<UploadOutcome> {
+    let (label, total) = task_of(job);
+    let task = reporter.task(&label, total);
+    let (result, counted) = watched(&*task, |progress| upload_job(job, destinations, progress));
+    match &result {
+        Ok(outcome) => {
+            // Bodies the hook does not watch (manifests, tags): counted when they are done.
+            task.advance(outcome.bytes.saturating_sub(counted));
+            task.finish(match outcome.kind {
+                UploadKind::Uploaded => "uploaded",
+                UploadKind::AlreadyPresent => "already-present",
+            });
+        }
+        Err(_) => task.finish("failed"),
+    }
+    drop(task);
+    let outcome = result?;
+    verify_job(job, destinations)?;
+    Ok(outcome)
+}
+
+/// A task's label and size: `pypi <wheel file>`, `npm <name>@<version>`, `oci <reference>`
+/// (an image's size is all its blobs and manifests; the ones the registry has are not sent,
+/// so its bar may end short of the total).
+fn task_of(job: &Job<'_>) -> (String, u64) {
     match &job.action {
+        Action::Pypi(wheel) => (format!("pypi {}", wheel.filename), wheel.size),
+        Action::Npm(tarball, _) => (
+            format!("npm {}@{}", tarball.name, tarball.version),
+            tarball.size,
+        ),
+        Action::OciManifest(layout, digest) => (
+            format!("oci {}", short_digests(&job.destination)),
+            image_size(layout, digest, 0),
+        ),
+        // A tag sends the manifest again.
+        Action::OciTag(layout, digest, ..) => (
+            format!("oci {}", short_digests(&job.destination)),
+            layout
+                .manifest(digest)
+                .map_or(0, |manifest| manifest.bytes.len() as u64),
+        ),
+        // Without the fallback referrers index, if the registry needs one (a few hundred bytes).
+        Action::OciSbom(layout, _, artifact) => (
+            format!("oci {}", short_digests(&job.destination)),
+            image_size(layout, artifact, 0),
+        ),
+    }
+}
+
+/// Bytes of a manifest or index and everything below it in the layout (0 if unreadable:
+/// then the bar is a spinner).
+fn image_size(layout: &OciLayout, digest: &Digest, depth: u32) -> u64 {
+    let Ok(manifest) = layout.manifest(digest) else {
+        return 0;
+    };
+    let below: u64 = if depth > 4 {
+        0
+    } else if manifest.is_index() {
+        manifest
+            .children
+            .iter()
+            .map(|child| image_size(layout, &child.digest, depth + 1))
+            .sum()
+    } else {
+        manifest.blobs.iter().map(|blob| blob.size).sum()
+    };
+    manifest.bytes.len() as u64 + below
+}
+
+/// `sha256:<64 hex>` → `sha256:<12 hex>` (labels stay readable).
+fn short_digests(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("sha256:") {
+        let hex_start = at + "sha256:".len();
+        let hex_len = rest[hex_start..]
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .count();
+        out.push_str(&rest[..hex_start]);
+        if hex_len == 64 {
+            out.push_str(&rest[hex_start..hex_start + 12]);
+            out.push('…');
+        } else {
+            out.push_str(&rest[hex_start..hex_start + hex_len]);
+        }
+        rest = &rest[hex_start + hex_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs `upload` with an [`UploadProgress`] feeding `task`. The registry client calls the
+/// hook from the thread that sends the body and needs it `'static`, while the task may
+/// borrow the reporter: a scoped thread relays the counts. Returns the result and the bytes
+/// relayed.
+fn watched<T>(task: &dyn Task, upload: impl FnOnce(&UploadProgress) -> T) -> (T, u64) {
+    let (sender, receiver) = std::sync::mpsc::channel::<u64>();
+    let sender = Arc::new(Mutex::new(Some(sender)));
+    let hook = Arc::clone(&sender);
+    let progress = UploadProgress::new(move |bytes| {
+        if let Some(sender) = hook.lock().expect("progress relay lock").as_ref() {
+            let _ = sender.send(bytes);
+        }
+    });
+    std::thread::scope(|scope| {
+        let relay = scope.spawn(move || {
+            let mut relayed = 0;
+            for bytes in receiver {
+                task.advance(bytes);
+                relayed += bytes;
+            }
+            relayed
+        });
+        let result = {
+            // Closes the channel when the upload ends, even if the HTTP client still holds a
+            // body reader, and even if the upload panics (the scope would wait forever).
+            let _close = CloseRelay(&sender);
+            upload(&progress)
+        };
+        drop(progress);
+        let relayed = relay.join().expect("the progress relay does not panic");
+        (result, relayed)
+    })
+}
+
+/// Drops the relay's sender: the relay thread then ends.
+struct CloseRelay<'a>(&'a Mutex<Option<std::sync::mpsc::Sender<u64>>>);
+
+impl Drop for CloseRelay<'_> {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+}
+
+fn upload_job(
+    job: &Job<'_>,
+    destinations: &Destinations,
+    progress: &UploadProgress,
+) -> anyhow::Result<UploadOutcome> {
+    let oci = || &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
+    Ok(match &job.action {
         Action::Pypi(wheel) => {
-            let client = &destinations.pypi[&job.step.destination];
-            let outcome = client.upload(wheel)?;
-            client.verify(wheel)?;
-            Ok(outcome)
+            destinations.pypi[&job.step.destination].upload_with_progress(wheel, progress)?
         }
-        Action::Npm(tarball, tag) => {
-            let client = &destinations.npm[&(tarball.name.clone(), job.step.destination.clone())];
-            let outcome = client.upload(tarball, Some(tag))?;
-            client.verify(tarball)?;
-            Ok(outcome)
-        }
+        Action::Npm(tarball, tag) => destinations.npm
+            [&(tarball.name.clone(), job.step.destination.clone())]
+            .upload_with_progress(tarball, Some(tag), progress)?,
         Action::OciManifest(layout, digest) => {
-            let client = &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
-            let outcome = client.push(layout, digest)?;
-            client.verify(digest.as_str(), digest)?;
-            Ok(outcome)
+            oci().push_with_progress(layout, digest, progress)?
         }
-        Action::OciTag(layout, digest, tag, _) => {
-            let client = &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
-            let outcome = client.tag(layout, digest, tag)?;
-            client.verify(tag, digest)?;
-            Ok(outcome)
-        }
+        Action::OciTag(layout, digest, tag, _) => oci().tag(layout, digest, tag)?,
         Action::OciSbom(layout, subject, artifact) => {
-            let client = &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
-            let outcome = client.attach_referrer(layout, subject, artifact)?;
+            oci().attach_referrer(layout, subject, artifact)?
+        }
+    })
+}
+
+/// After an upload: the registry serves what was sent.
+fn verify_job(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<()> {
+    let oci = || &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
+    match &job.action {
+        Action::Pypi(wheel) => destinations.pypi[&job.step.destination].verify(wheel)?,
+        Action::Npm(tarball, _) => destinations.npm
+            [&(tarball.name.clone(), job.step.destination.clone())]
+            .verify(tarball)?,
+        Action::OciManifest(_, digest) => oci().verify(digest.as_str(), digest)?,
+        Action::OciTag(_, digest, tag, _) => oci().verify(tag, digest)?,
+        Action::OciSbom(_, subject, artifact) => {
+            let client = oci();
             client.verify(artifact.as_str(), artifact)?;
             if client.referrer_state(subject, artifact)? != RemoteState::Identical {
                 bail!(
                     "{artifact} was pushed but is not findable as a referrer of {subject}\nhint: run publish again"
                 );
             }
-            Ok(outcome)
         }
     }
+    Ok(())
 }
 
 /// Test hook (docs/testing.md): `CASTOFF_TEST_KILL_AT=<step id>:<phase>` aborts the process,
@@ -1045,7 +1310,7 @@ fn execute(
                     let state = &states[&job.step.id];
                     let result = if state.needs_upload() {
                         kill_point(&job.step.id, "before");
-                        let result = run_job(job, destinations);
+                        let result = run_job(job, destinations, reporter);
                         kill_point(&job.step.id, "after");
                         result
                     } else {
@@ -1078,13 +1343,17 @@ fn execute(
                             .to_owned();
                             report.bytes = outcome.bytes;
                             report.attempts = outcome.attempts;
-                            reporter.line(&format!(
-                                "{:<16} {}  ({} bytes, {:.1}s)",
-                                report.outcome,
-                                job.step.id,
-                                outcome.bytes,
-                                Duration::from_millis(finished_at_ms - started_at_ms).as_secs_f64()
-                            ));
+                            // An upload printed its own line (size and rate) when it ended.
+                            if !state.needs_upload() {
+                                reporter.line(&format!(
+                                    "{:<16} {}  ({} bytes, {:.1}s)",
+                                    report.outcome,
+                                    job.step.id,
+                                    outcome.bytes,
+                                    Duration::from_millis(finished_at_ms - started_at_ms)
+                                        .as_secs_f64()
+                                ));
+                            }
                             guard.done.insert(job.step.id.clone());
                         }
                         Err(error) => {
@@ -1133,4 +1402,20 @@ fn finish(
         .and_then(|()| fs::rename(&temporary, &path))
         .with_context(|| format!("could not write {}", path.display()))?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_in_labels_are_shortened() {
+        let hex = "ff310ed721d7cf7bbd7da89d9a115955903824cdbf2adb0a418eeffd396daa06";
+        assert_eq!(
+            short_digests(&format!("r/x@sha256:{hex} (referrer of sha256:{hex})")),
+            "r/x@sha256:ff310ed721d7… (referrer of sha256:ff310ed721d7…)"
+        );
+        assert_eq!(short_digests("r/x:0.3.1"), "r/x:0.3.1");
+        assert_eq!(short_digests("sha256:abc"), "sha256:abc");
+    }
 }

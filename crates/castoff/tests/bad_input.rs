@@ -14,6 +14,7 @@
 //!   `symlink <link> <target>`, `truncate <path> <bytes>`, `corrupt <path>` (flip one byte),
 //!   `remove <path>`, `remove-largest <dir>`, `append <path> <text>`, `replace <path> <old> => <new>` (in a text file),
 //!   `json-set <artifact id> <field> <JSON>` (in dist/manifest.json),
+//!   `dist` (run `castoff dist --no-build` on the workspace as edited so far; it must succeed),
 //!   `env NAME=VALUE`, and exactly one `run <castoff arguments>`.
 //!   Paths are relative to the workspace; a `*` in a file name matches like a shell glob.
 //!   Placeholders: `{pypiserver}`, `{devpi}`, `{verdaccio}`, `{registry}` (host:port of the open
@@ -362,6 +363,7 @@ fn run_case(env: &TestEnv, name: &str, dir: &Path) -> Outcome {
             "replace" => {
                 let (path, change) = rest.split_once(' ').unwrap();
                 let (old, new) = change.split_once(" => ").unwrap();
+                let old = &expand(old);
                 let path = resolve(&workspace, path);
                 let text = fs::read_to_string(&path).unwrap();
                 assert!(
@@ -390,6 +392,19 @@ fn run_case(env: &TestEnv, name: &str, dir: &Path) -> Outcome {
                     .unwrap_or_else(|| panic!("{name}: no artifact {id}"));
                 artifact[field] = serde_json::from_str(value).unwrap();
                 fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+            }
+            "dist" => {
+                let output = castoff_command(&home)
+                    .args(["dist", "--no-build", "--manifest-path"])
+                    .arg(workspace.join("Cargo.toml"))
+                    .current_dir(&workspace)
+                    .output()
+                    .unwrap();
+                assert!(
+                    output.status.success(),
+                    "{name}: the recipe's dist failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
             }
             "env" => {
                 let (key, value) = rest.split_once('=').unwrap();
@@ -496,6 +511,26 @@ fn normalize(env: &TestEnv, text: &str, workspace: &Path, home: &Path, registry:
         rest = &rest[end + " bytes)".len()..];
     }
     sized.push_str(rest);
+    // …and so do their sizes for people: `602.1 KiB (N bytes)` → `[SIZE] (N bytes)`.
+    for unit in [" KiB (N bytes)", " MiB (N bytes)", " GiB (N bytes)"] {
+        let mut out = String::with_capacity(sized.len());
+        let mut rest = sized.as_str();
+        while let Some(end) = rest.find(unit) {
+            let before = &rest[..end];
+            let number = before.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+            if number.len() < before.len() {
+                out.push_str(number);
+                out.push_str("[SIZE]");
+            } else {
+                out.push_str(before);
+                out.push_str(&unit[..4]);
+            }
+            out.push_str(&unit[4..]);
+            rest = &rest[end + unit.len()..];
+        }
+        out.push_str(rest);
+        sized = out;
+    }
     sized
 }
 

@@ -240,7 +240,15 @@ fn dist_summary_table_json_and_plain_progress() {
         .lines()
         .filter(|line| line.starts_with("building ") || line.starts_with("compiling "))
         .collect();
-    assert_eq!(own_lines.len(), 8, "{stderr}");
+    // compiling, then sbom, archive, wheel, npm platform, npm launcher, oci-index (the images
+    // are built with their index).
+    assert_eq!(own_lines.len(), 7, "{stderr}");
+    // The one compression of the binary, with its size, time and rate.
+    assert!(
+        stderr.contains("\ncompressed binary greeter (x86_64-unknown-linux-gnu): ")
+            && stderr.contains("/s)\n"),
+        "{stderr}"
+    );
     assert!(
         !stderr.contains('\u{1b}'),
         "no escape sequences on a pipe: {stderr:?}"
@@ -447,4 +455,234 @@ fn publish_summary_table_and_json() {
         "{table}"
     );
     assert!(table.contains("publish: "), "{table}");
+}
+
+/// A copy of the single-cli fixture whose wheel and npm names are unique to `tag`, built
+/// with `dist`; returns its `Cargo.toml`.
+fn built_fixture(dir: &Path, tag: &str) -> PathBuf {
+    let workspace = dir.join("workspace");
+    castoff_test_support::workspace::copy_tree(
+        &repository_root().join("tests/fixtures/single-cli"),
+        &workspace,
+    );
+    let manifest = workspace.join("Cargo.toml");
+    let cargo_toml = fs::read_to_string(&manifest)
+        .unwrap()
+        .replace(
+            "name = \"greeter\" }",
+            &format!("name = \"greeter-{tag}\" }}"),
+        )
+        .replace("\"@acme/greeter\"", &format!("\"@{tag}/greeter\""));
+    fs::write(&manifest, cargo_toml).unwrap();
+    let built = castoff(
+        &["dist", "--manifest-path", manifest.to_str().unwrap()],
+        &[],
+    );
+    assert!(built.status.success(), "{}", text(&built));
+    manifest
+}
+
+/// Checks a finished upload's line, `<outcome> <label>: <size> in <time> (<rate>/s)`, and
+/// returns it: e.g. `uploaded pypi greeter-….whl: 608.23 KiB in 12 ms (49.50 MiB/s)`.
+fn upload_line<'a>(stderr: &'a str, prefix: &str) -> &'a str {
+    // On a terminal the bars are drawn right after the line, on the same text line.
+    let line = stderr
+        .lines()
+        .map(|line| &line[line.find(prefix).unwrap_or(line.len())..])
+        .find(|line| line.starts_with(prefix))
+        .map(|line| {
+            line.find("/s)")
+                .map_or(line, |end| &line[..end + "/s)".len()])
+        })
+        .unwrap_or_else(|| panic!("no line starting with `{prefix}`: {stderr:?}"));
+    let (_, numbers) = line
+        .rsplit_once(": ")
+        .unwrap_or_else(|| panic!("`label: size …`: {line:?}"));
+    let (size, rest) = numbers
+        .split_once(" in ")
+        .unwrap_or_else(|| panic!("`size in time`: {line:?}"));
+    let is_size = |text: &str| {
+        let (number, unit) = text.split_once(' ').unwrap_or(("", ""));
+        number.parse::<f64>().is_ok_and(|n| n > 0.0) && ["B", "KiB", "MiB", "GiB"].contains(&unit)
+    };
+    assert!(is_size(size), "a size: {line:?}");
+    let (time, rate) = rest
+        .split_once(" (")
+        .unwrap_or_else(|| panic!("`time (rate)`: {line:?}"));
+    assert!(
+        time.ends_with(" ms") || time.ends_with(" s"),
+        "a time: {line:?}"
+    );
+    let rate = rate
+        .strip_suffix("/s)")
+        .unwrap_or_else(|| panic!("a rate: {line:?}"));
+    assert!(is_size(rate), "a rate: {line:?}");
+    line
+}
+
+/// `publish` on a pseudo-terminal draws a bar per upload (label, bytes done/total, rate,
+/// ETA) and prints a line with size and rate when each ends; on a pipe the same lines come
+/// without any bar or escape sequence; `-q` prints nothing; `-v` adds the start of each
+/// task and the registry queries, with elapsed times. Every run uploads something new: the
+/// image goes to a fresh repository each time, the wheel to pypiserver then devpi.
+#[test]
+fn publish_progress_bars_on_a_terminal_and_lines_on_a_pipe() {
+    let env = TestEnv::get();
+    let dir = scratch("publish-progress");
+    let tag = format!("uxp{}", std::process::id());
+    let manifest = built_fixture(&dir, &tag);
+    let registry = TestEnv::host_port(&env.registry_open).to_owned();
+    let home = dir.join("home");
+    fs::create_dir_all(&home).unwrap();
+    let npmrc = home.join(".npmrc");
+    let docker = home.join(".docker");
+    // Nothing from the developer's own configuration.
+    let credentials = [
+        ("TWINE_USERNAME", env.user.as_str()),
+        ("TWINE_PASSWORD", env.password.as_str()),
+        ("NPM_TOKEN", env.npm_token.as_str()),
+        ("HOME", home.to_str().unwrap()),
+        ("NPM_CONFIG_USERCONFIG", npmrc.to_str().unwrap()),
+        ("DOCKER_CONFIG", docker.to_str().unwrap()),
+    ];
+    let publish_args = |pypi: &str, image: &str| -> Vec<String> {
+        vec![
+            "publish".into(),
+            "--manifest-path".into(),
+            manifest.to_string_lossy().into_owned(),
+            "--pypi-url".into(),
+            pypi.into(),
+            "--npm-registry".into(),
+            env.verdaccio.clone(),
+            "--oci-repository".into(),
+            format!("{registry}/{tag}/{image}"),
+        ]
+    };
+
+    // 1. A terminal: every channel uploads.
+    let typescript = dir.join("typescript");
+    let command = std::iter::once(format!("'{}'", env!("CARGO_BIN_EXE_castoff")))
+        .chain(
+            publish_args(&env.pypiserver, "on-a-terminal")
+                .iter()
+                .map(|arg| format!("'{arg}'")),
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
+        + " >/dev/null";
+    let output = Command::new("script")
+        .arg("-qfec")
+        .arg(&command)
+        .arg(&typescript)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("NO_COLOR", "1")
+        .env_remove("CASTOFF_PROGRESS")
+        .envs(credentials)
+        .output()
+        .expect("running script (util-linux)");
+    let drawn = String::from_utf8_lossy(&fs::read(&typescript).unwrap()).into_owned();
+    assert!(output.status.success(), "{}\n{drawn}", text(&output));
+    env.assert_no_secret(&drawn);
+    assert!(
+        drawn.contains("\u{1b}[2K"),
+        "indicatif redraws its lines: {drawn:?}"
+    );
+    // A bar: `⠋ pypi greeter_….whl [====>   ] 312.00 KiB/608.23 KiB 21.30 MiB/s eta 0s`
+    // (drawn when the task starts, so even a fast upload shows one).
+    let bars: Vec<&str> = drawn
+        .split(['\r', '\n', '\u{1b}'])
+        .filter(|segment| {
+            segment.contains(" eta ")
+                && segment.contains("B/s")
+                && segment.contains("B/")
+                && segment.contains('[')
+        })
+        .collect();
+    for channel in ["pypi greeter_", "npm @", "oci "] {
+        assert!(
+            bars.iter().any(|bar| bar.contains(channel)),
+            "a bar with bytes and rate for `{channel}`: {bars:?}\n{drawn:?}"
+        );
+    }
+    // Bars move: of the dozen uploads, some are drawn with bytes done (≥ 1 KiB).
+    assert!(
+        bars.iter().any(|bar| bar.contains("iB/")),
+        "a bar with bytes done: {bars:?}"
+    );
+    upload_line(&drawn, &format!("uploaded pypi greeter_{tag}-0.3.1-"));
+    upload_line(&drawn, &format!("uploaded npm @{tag}/greeter@0.3.1: "));
+    upload_line(
+        &drawn,
+        &format!("uploaded oci {registry}/{tag}/on-a-terminal"),
+    );
+    // The registry state of each step, above the bars.
+    assert!(
+        drawn.contains("upload           pypi-upload/greeter/"),
+        "{drawn:?}"
+    );
+
+    // 2. A pipe: the same lines, no bar. The wheel goes to devpi, the npm package is there.
+    let args = publish_args(&env.devpi, "on-a-pipe");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let plain = castoff(&args, &credentials);
+    let stderr = String::from_utf8(plain.stderr.clone()).unwrap();
+    assert!(plain.status.success(), "{}", text(&plain));
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no escape sequences: {stderr:?}"
+    );
+    assert!(!stderr.contains(" eta "), "no bars: {stderr}");
+    let wheel = upload_line(&stderr, &format!("uploaded pypi greeter_{tag}-0.3.1-"));
+    assert!(wheel.contains(".whl: "), "{wheel}");
+    let image = upload_line(
+        &stderr,
+        &format!("uploaded oci {registry}/{tag}/on-a-pipe@sha256:"),
+    );
+    assert!(!image.contains('\n'), "{image}");
+    assert!(
+        stderr.contains("skip (identical) npm-publish/greeter  → "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("skipped          npm-publish/greeter  (0 bytes, "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("uploaded npm"), "{stderr}");
+
+    // 3. `-q`: nothing on stderr.
+    let args = publish_args(&env.devpi, "quiet");
+    let quiet_args: Vec<&str> = ["-q", "publish", "--only", "oci-"]
+        .into_iter()
+        .chain(args[1..].iter().map(String::as_str))
+        .collect();
+    let quiet = castoff(&quiet_args, &credentials);
+    assert!(quiet.status.success(), "{}", text(&quiet));
+    assert!(quiet.stderr.is_empty(), "{}", text(&quiet));
+
+    // 4. `-v`: elapsed times, the start of every upload and every registry query.
+    let args = publish_args(&env.devpi, "verbose");
+    let verbose_args: Vec<&str> = ["-v", "publish", "--only", "oci-"]
+        .into_iter()
+        .chain(args[1..].iter().map(String::as_str))
+        .collect();
+    let verbose = castoff(&verbose_args, &credentials);
+    let stderr = String::from_utf8(verbose.stderr.clone()).unwrap();
+    assert!(verbose.status.success(), "{}", text(&verbose));
+    let timed = |needle: &str| {
+        stderr
+            .lines()
+            .any(|line| line.starts_with('[') && line.contains(&format!("s] {needle}")))
+    };
+    assert!(
+        timed(&format!("asking {registry}/{tag}/verbose")),
+        "{stderr}"
+    );
+    assert!(
+        timed(&format!("started oci {registry}/{tag}/verbose@sha256:")),
+        "{stderr}"
+    );
+    assert!(
+        timed(&format!("uploaded oci {registry}/{tag}/verbose@sha256:")),
+        "{stderr}"
+    );
 }

@@ -145,3 +145,106 @@ fn a_tampered_dist_is_rebuilt_not_reused() {
     assert!(!cached(&again), "a tampered dist/ was reused");
     assert_eq!(files(&workspace.join("dist")), before);
 }
+
+/// The cache compares files by identity, not by reading them: an edit that keeps the size and
+/// puts the old modification time back is still noticed (the change time moves on any write),
+/// and so is a file added to dist/.
+#[test]
+fn a_same_size_edit_with_the_old_mtime_is_noticed() {
+    let workspace = workspace("same-size-edit");
+    dist(&workspace);
+    let dist_dir = workspace.join("dist");
+    let before = files(&dist_dir);
+    let wheel_name = before
+        .keys()
+        .find(|path| path.ends_with(".whl"))
+        .unwrap()
+        .clone();
+    let wheel = dist_dir.join(&wheel_name);
+    let modified = fs::metadata(&wheel).unwrap().modified().unwrap();
+    let mut bytes = fs::read(&wheel).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&wheel, &bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&wheel)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(fs::metadata(&wheel).unwrap().modified().unwrap(), modified);
+    let again = dist(&workspace);
+    assert!(!cached(&again), "an edited wheel was reused");
+    assert_eq!(files(&dist_dir), before);
+
+    assert!(cached(&dist(&workspace)), "an untouched dist/ is reused");
+    fs::write(dist_dir.join("python/extra.txt"), b"added by hand").unwrap();
+    let again = dist(&workspace);
+    assert!(!cached(&again), "a dist/ with an extra file was reused");
+    assert_eq!(files(&dist_dir), before);
+}
+
+/// The one compression pass gives the same bytes on 1 thread as on many: every artifact of a
+/// binary several blocks long is identical with `CASTOFF_COMPRESSION_THREADS=1` and `=3`.
+#[test]
+fn artifacts_are_identical_with_one_and_many_compression_threads() {
+    let workspace = workspace("threads");
+    // Several 128 KiB blocks of compressible but varied bytes after the ELF (loaders ignore
+    // what follows the segments).
+    let binary = workspace
+        .join("target")
+        .join(TRIPLE)
+        .join("release/greeter");
+    let mut bytes = fs::read(&binary).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for line in 0..120_000u64 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(format!("{line} {}\n", state % 1000).as_bytes());
+    }
+    fs::write(&binary, &bytes).unwrap();
+
+    let run = |threads: &str| {
+        let _ = fs::remove_dir_all(workspace.join("dist"));
+        let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+            .args(["dist", "--no-build", "--target", TRIPLE, "--manifest-path"])
+            .arg(workspace.join("Cargo.toml"))
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .env("CASTOFF_COMPRESSION_THREADS", threads)
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .expect("running castoff dist");
+        assert_success(&output, &format!("dist on {threads} thread(s)"));
+        files(&workspace.join("dist"))
+    };
+    let one = run("1");
+    let three = run("3");
+    assert!(bytes.len() > 6 * 128 * 1024, "{} bytes", bytes.len());
+    assert_eq!(
+        one.keys().collect::<Vec<_>>(),
+        three.keys().collect::<Vec<_>>()
+    );
+    for (path, contents) in &one {
+        assert!(
+            contents == &three[path],
+            "{path} differs between 1 and 3 threads"
+        );
+    }
+
+    // A cold run (no dist/ to reuse) with a nonsensical thread count stops with a hint.
+    let _ = fs::remove_dir_all(workspace.join("dist"));
+    let refused = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--no-build", "--target", TRIPLE, "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .env("CASTOFF_COMPRESSION_THREADS", "0")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("running castoff dist");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("CASTOFF_COMPRESSION_THREADS=`0`") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+}

@@ -81,11 +81,12 @@ pub(crate) fn start(paths: &Paths) -> Result<Started> {
     let devpi_root_password = random_password()?;
     let devpi_thread = {
         let mut init = Command::new(venv_bin.join("devpi-init"));
+        // The password goes through the environment (devpi reads `DEVPISERVER_<OPTION>`),
+        // not the command line, which any user can read in `ps`.
         init.arg("--serverdir")
             .arg(&devpi_dir)
             .arg("--no-root-pypi")
-            .arg("--root-passwd")
-            .arg(&devpi_root_password);
+            .env("DEVPISERVER_ROOT_PASSWD", &devpi_root_password);
         let secret_file = state.join("devpi.secret");
         let mut server = Command::new(venv_bin.join("devpi-server"));
         server

@@ -107,6 +107,7 @@ pub fn build_fixture(fixture: &str, out_dir: &Path) -> BuiltFixture {
                     target,
                     binaries,
                     sbom: None,
+                    deflate: castoff_test_support::deflate_cache(),
                 },
                 out_dir,
             )
@@ -118,6 +119,7 @@ pub fn build_fixture(fixture: &str, out_dir: &Path) -> BuiltFixture {
                 release: &release,
                 app: AppId(index),
                 targets: app.targets.clone(),
+                level: castoff_archive::deflate::DEFAULT_LEVEL,
             },
             out_dir,
         )

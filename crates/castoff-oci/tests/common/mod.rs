@@ -128,10 +128,11 @@ pub fn fake_inputs(release: &Release, app: AppId, dir: &Path) -> Vec<ImageInput>
 }
 
 /// The options every test uses: a fixed epoch (2023-11-14T22:13:20Z) and revision.
-pub fn options() -> ImageOptions {
+pub fn options() -> ImageOptions<'static> {
     ImageOptions {
         source_date_epoch: 1_700_000_000,
         revision: Some("0123456789abcdef0123456789abcdef01234567".to_owned()),
+        deflate: castoff_test_support::deflate_cache(),
     }
 }
 

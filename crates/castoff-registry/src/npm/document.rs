@@ -9,6 +9,7 @@ use base64::Engine as _;
 use reqwest::Url;
 
 use super::tarball::NpmTarball;
+use crate::http::Payload;
 
 /// Marks where the base64 data goes; split out of the serialized JSON.
 const PLACEHOLDER: &str = "castoff-attachment-data-placeholder-5d1e2c";
@@ -79,9 +80,10 @@ impl PublishDocument {
         self.prefix.len() as u64 + self.size.div_ceil(3) * 4 + self.suffix.len() as u64
     }
 
-    /// A fresh reader over the whole body (one per attempt).
-    pub(crate) fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
-        let file = File::open(&self.path)?.take(self.size);
+    /// A fresh reader over the whole body (one per attempt); the tarball's bytes are
+    /// reported to `payload` as they are read for encoding.
+    pub(crate) fn open(&self, payload: &Payload) -> std::io::Result<Box<dyn Read + Send>> {
+        let file = payload.reader(0, File::open(&self.path)?.take(self.size));
         Ok(Box::new(
             Cursor::new(self.prefix.clone())
                 .chain(Base64Reader::new(file))

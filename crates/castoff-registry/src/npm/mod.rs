@@ -15,8 +15,8 @@ pub use tarball::NpmTarball;
 use crate::env::{self, Environment};
 use crate::error::{RegistryError, display_url};
 use crate::http::{
-    Authorization, Body, HttpClient, Request, RetryDecision, Sent, auth_hint, read_text,
-    status_error,
+    Authorization, Body, HttpClient, Request, RetryDecision, Sent, UploadProgress, auth_hint,
+    read_text, status_error,
 };
 use crate::oidc::json_string_field;
 use crate::secret::Secret;
@@ -246,11 +246,23 @@ impl NpmClient {
         tarball: &NpmTarball,
         dist_tag: Option<&str>,
     ) -> Result<UploadOutcome, RegistryError> {
+        self.upload_with_progress(tarball, dist_tag, &UploadProgress::none())
+    }
+
+    /// [`NpmClient::upload`], reporting the tarball's bytes to `progress` as they are sent
+    /// (counted before base64, so they add up to the tarball's size).
+    pub fn upload_with_progress(
+        &self,
+        tarball: &NpmTarball,
+        dist_tag: Option<&str>,
+        progress: &UploadProgress,
+    ) -> Result<UploadOutcome, RegistryError> {
         let artifact = format!("{}@{}", tarball.name, tarball.version);
         let url = self.package_url(&tarball.name)?;
         let dist_tag = dist_tag.unwrap_or_else(|| tarball.default_dist_tag());
         let document = document::PublishDocument::new(tarball, &self.registry.url, dist_tag);
-        let open = || document.open();
+        let payload = progress.payload();
+        let open = || document.open(&payload);
         let request = Request::new(Method::PUT, url.clone())
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")

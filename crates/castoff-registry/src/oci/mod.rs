@@ -24,7 +24,8 @@ pub use pull::PinnedReference;
 
 use crate::error::{RegistryError, display_url};
 use crate::http::{
-    Authorization, Body, HttpClient, Request, auth_hint, header, read_text, status_error,
+    Authorization, Body, HttpClient, Payload, Request, UploadProgress, auth_hint, header,
+    read_text, status_error,
 };
 use crate::secret::Secret;
 use crate::{RemoteState, UploadKind, UploadOutcome};
@@ -586,6 +587,17 @@ impl OciClient {
         layout: &OciLayout,
         digest: &Digest,
     ) -> Result<UploadOutcome, RegistryError> {
+        self.push_with_progress(layout, digest, &UploadProgress::none())
+    }
+
+    /// [`OciClient::push`], reporting the bytes of the blobs it uploads to `progress` as they
+    /// are sent (blobs already present or mounted, and the manifests, are not counted).
+    pub fn push_with_progress(
+        &self,
+        layout: &OciLayout,
+        digest: &Digest,
+        progress: &UploadProgress,
+    ) -> Result<UploadOutcome, RegistryError> {
         let manifest = layout.manifest(digest)?;
         if self.manifest_state(digest)? == RemoteState::Identical {
             return Ok(UploadOutcome {
@@ -597,11 +609,13 @@ impl OciClient {
         let mut bytes = 0;
         if manifest.is_index() {
             for child in &manifest.children {
-                bytes += self.push(layout, &child.digest)?.bytes;
+                bytes += self
+                    .push_with_progress(layout, &child.digest, progress)?
+                    .bytes;
             }
         } else {
             for blob in &manifest.blobs {
-                bytes += self.push_blob(layout, blob)?;
+                bytes += self.push_blob(layout, blob, progress)?;
             }
         }
         bytes += self.put_manifest(&manifest, digest.as_str())?;
@@ -802,7 +816,12 @@ impl OciClient {
 
     /// One blob: skip when present, mount when another repository has it, else upload.
     /// Returns the bytes sent.
-    fn push_blob(&self, layout: &OciLayout, blob: &Descriptor) -> Result<u64, RegistryError> {
+    fn push_blob(
+        &self,
+        layout: &OciLayout,
+        blob: &Descriptor,
+        progress: &UploadProgress,
+    ) -> Result<u64, RegistryError> {
         let artifact = self.artifact(&format!("@{}", blob.digest));
         if self.blob_exists(&blob.digest)? {
             return Ok(0);
@@ -824,12 +843,15 @@ impl OciClient {
                 "the image layout changed since `castoff dist`: rebuild it",
             ));
         }
+        // One counter for every attempt: a retry is not counted twice.
+        let payload = progress.payload();
         let mut attempt = 1;
         loop {
-            match self.upload_blob_once(layout, blob, &artifact) {
+            match self.upload_blob_once(layout, blob, &artifact, &payload) {
                 Ok(sent) => return Ok(sent),
                 Err(error)
-                    if attempt < self.http.config().retry.max_attempts && is_retryable(&error) =>
+                    if attempt < self.http.config().retry.max_attempts
+                        && (is_retryable(&error) || upload_session_lost(&error)) =>
                 {
                     std::thread::sleep(self.http.config().retry.delay(attempt, None));
                     // The failed attempt may have completed the upload.
@@ -848,6 +870,7 @@ impl OciClient {
         layout: &OciLayout,
         blob: &Descriptor,
         artifact: &str,
+        payload: &Payload,
     ) -> Result<u64, RegistryError> {
         let uploads = self.url("blobs/uploads/");
         // Cross-repository mount: 201 = done; 202 = not mounted, but an upload session.
@@ -898,10 +921,16 @@ impl OciClient {
         };
         let path = layout.blob_path(&blob.digest);
         if blob.size <= self.options.chunk_threshold {
-            self.finish(location, &blob.digest, artifact, Some((&path, blob.size)))?;
+            self.finish(
+                location,
+                &blob.digest,
+                artifact,
+                Some((&path, blob.size, payload)),
+            )?;
         } else {
             let chunk = self.options.chunk_size.max(min_chunk).max(1);
-            let location = self.upload_chunks(location, &path, blob.size, chunk, artifact)?;
+            let location =
+                self.upload_chunks(location, &path, blob.size, chunk, artifact, payload)?;
             self.finish(location, &blob.digest, artifact, None)?;
         }
         Ok(blob.size)
@@ -936,16 +965,15 @@ impl OciClient {
         location: Url,
         digest: &Digest,
         artifact: &str,
-        body: Option<(&std::path::Path, u64)>,
+        body: Option<(&std::path::Path, u64, &Payload)>,
     ) -> Result<(), RegistryError> {
         let mut url = location;
         url.query_pairs_mut().append_pair("digest", digest.as_str());
-        let open = |path: &std::path::Path| -> std::io::Result<Box<dyn Read + Send>> {
-            Ok(Box::new(File::open(path)?))
-        };
         let response = match body {
-            Some((path, length)) => {
-                let open_file = || open(path);
+            Some((path, length, payload)) => {
+                let open_file = || -> std::io::Result<Box<dyn Read + Send>> {
+                    Ok(Box::new(payload.reader(0, File::open(path)?)))
+                };
                 self.execute(artifact, false, &|auth| {
                     Request::new(Method::PUT, url.clone())
                         .header("Content-Type", "application/octet-stream")
@@ -977,6 +1005,7 @@ impl OciClient {
         size: u64,
         chunk: u64,
         artifact: &str,
+        payload: &Payload,
     ) -> Result<Url, RegistryError> {
         let mut offset = 0u64;
         let mut failures = 0u32;
@@ -987,7 +1016,7 @@ impl OciClient {
             let open = move || -> std::io::Result<Box<dyn Read + Send>> {
                 let mut file = File::open(path)?;
                 file.seek(SeekFrom::Start(start))?;
-                Ok(Box::new(file.take(length)))
+                Ok(Box::new(payload.reader(start, file.take(length))))
             };
             let url = location.clone();
             let result = self.execute(artifact, false, &|auth| {
@@ -1080,6 +1109,14 @@ fn range_end(range: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// A chunked upload's session is gone when the registry answers the status request (`GET`
+/// on the upload URL, after a failed chunk) with 404: distribution drops the session when a
+/// chunk broke off after some of its bytes were stored (they no longer match the session's
+/// state token). The blob is then uploaded again, in a new session.
+fn upload_session_lost(error: &RegistryError) -> bool {
+    matches!(error, RegistryError::Status { method, status: 404, .. } if method == "GET")
 }
 
 fn is_retryable(error: &RegistryError) -> bool {

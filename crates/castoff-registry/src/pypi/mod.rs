@@ -20,8 +20,8 @@ pub use wheel::{CoreMetadata, WheelFile};
 use crate::env::{self, Environment};
 use crate::error::{RegistryError, display_url};
 use crate::http::{
-    Authorization, Body, HttpClient, Request, RetryDecision, Sent, auth_hint, read_text,
-    status_error,
+    Authorization, Body, HttpClient, Payload, Request, RetryDecision, Sent, UploadProgress,
+    auth_hint, read_text, status_error,
 };
 use crate::oidc::{GithubOidc, json_string_field};
 use crate::secret::Secret;
@@ -274,7 +274,7 @@ impl PypiClient {
 
     /// The multipart form: protocol fields, every METADATA field, digests, then the file
     /// streamed from disk.
-    fn form(&self, wheel: &WheelFile) -> std::io::Result<Form> {
+    fn form(&self, wheel: &WheelFile, payload: &Payload) -> std::io::Result<Form> {
         let mut form = Form::new()
             .text(":action", "file_upload")
             .text("protocol_version", "1")
@@ -287,10 +287,11 @@ impl PypiClient {
             .text("sha256_digest", wheel.sha256.clone())
             .text("blake2_256_digest", wheel.blake2_256.clone());
         let file = File::open(&wheel.path)?;
-        let part = Part::reader_with_length(crate::http::Tripwire(file), wheel.size)
-            .file_name(wheel.filename.clone())
-            .mime_str("application/octet-stream")
-            .map_err(std::io::Error::other)?;
+        let part =
+            Part::reader_with_length(crate::http::Tripwire(payload.reader(0, file)), wheel.size)
+                .file_name(wheel.filename.clone())
+                .mime_str("application/octet-stream")
+                .map_err(std::io::Error::other)?;
         Ok(form.part("content", part))
     }
 
@@ -330,8 +331,18 @@ impl PypiClient {
     /// retry are resolved by asking the index: identical → [`UploadKind::AlreadyPresent`],
     /// different → [`RegistryError::Conflict`].
     pub fn upload(&self, wheel: &WheelFile) -> Result<UploadOutcome, RegistryError> {
+        self.upload_with_progress(wheel, &UploadProgress::none())
+    }
+
+    /// [`PypiClient::upload`], reporting the wheel's bytes to `progress` as they are sent.
+    pub fn upload_with_progress(
+        &self,
+        wheel: &WheelFile,
+        progress: &UploadProgress,
+    ) -> Result<UploadOutcome, RegistryError> {
         let url = &self.repository.upload_url;
-        let form = || self.form(wheel);
+        let payload = progress.payload();
+        let form = || self.form(wheel, &payload);
         let request = Request::new(Method::POST, url.clone())
             .header(
                 "Accept",

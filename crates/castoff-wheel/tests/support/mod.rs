@@ -74,6 +74,7 @@ pub fn input<'a>(
             .collect(),
         source_date_epoch: EPOCH,
         sboms: Vec::new(),
+        deflate: castoff_test_support::deflate_cache(),
     }
 }
 

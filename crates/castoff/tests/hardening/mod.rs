@@ -1,7 +1,9 @@
 //! Shared by the hardening suites (`kill_points.rs`, `faults.rs`): a small release workspace
 //! (`tests/bad-input/_base`) renamed per run, `castoff publish` against the harness's servers
 //! or proxies in front of them, and the checks that the registries serve exactly dist/'s bytes
-//! and that pip, npm and skopeo install the release.
+//! and that pip, npm and skopeo install the release. Wheels go to two indexes in order,
+//! devpi then pypiserver (`python.repositories = ["devpi", "pypiserver"]`, two `~/.pypirc`
+//! sections that `publish_to` points at the servers or their proxies).
 #![allow(dead_code, unreachable_pub)]
 
 pub mod proxy;
@@ -90,8 +92,12 @@ pub fn sequence_workspace(env: &TestEnv, name: &str) -> PathBuf {
     let cargo_toml = workspace.join("Cargo.toml");
     let text_ = fs::read_to_string(&cargo_toml)
         .unwrap()
-        .replace("name = \"badin\" }", &format!("name = \"{name}\" }}"))
+        .replace(
+            "name = \"badin\" }",
+            &format!("name = \"{name}\", repositories = [\"devpi\", \"pypiserver\"] }}"),
+        )
         .replace("\"@badin/badin\"", &format!("\"@{name}/badin\""));
+    assert!(text_.contains("repositories = ["), "{text_}");
     fs::write(&cargo_toml, text_).unwrap();
     let planted = workspace.join("target/x86_64-unknown-linux-gnu/release/badin");
     fs::create_dir_all(planted.parent().unwrap()).unwrap();
@@ -108,7 +114,10 @@ pub fn sequence_workspace(env: &TestEnv, name: &str) -> PathBuf {
 /// Where `publish` sends each channel: the harness's servers, or proxies in front of them.
 #[derive(Clone)]
 pub struct Endpoints {
+    /// pypiserver's upload URL.
     pub pypi: String,
+    /// devpi's upload URL (`…/ci/dev/`).
+    pub devpi: String,
     pub npm: String,
     /// `host:port` of the image registry.
     pub registry: String,
@@ -118,6 +127,7 @@ impl Endpoints {
     pub fn direct(env: &TestEnv) -> Endpoints {
         Endpoints {
             pypi: env.pypiserver.clone(),
+            devpi: env.devpi.clone(),
             npm: env.verdaccio.clone(),
             registry: TestEnv::host_port(&env.registry_open).to_owned(),
         }
@@ -138,6 +148,22 @@ pub fn publish_to(
 ) -> Output {
     let home = workspace.parent().unwrap().join("home");
     fs::create_dir_all(&home).unwrap();
+    // The two indexes the wheel goes to, in the order `python.repositories` names them.
+    let section = |url: &str| {
+        format!(
+            "repository = {url}\nusername = {}\npassword = {}\n",
+            env.user, env.password
+        )
+    };
+    fs::write(
+        home.join(".pypirc"),
+        format!(
+            "[distutils]\nindex-servers =\n    devpi\n    pypiserver\n\n[devpi]\n{}\n[pypiserver]\n{}",
+            section(&endpoints.devpi),
+            section(&endpoints.pypi)
+        ),
+    )
+    .unwrap();
     let mut command = castoff(&home);
     command
         .args(["publish", "--jobs", "1", "--manifest-path"])
@@ -211,6 +237,24 @@ pub fn assert_served_exactly(env: &TestEnv, workspace: &Path, name: &str, point:
         served == fs::read(&wheel).unwrap(),
         "{point}: the wheel served differs"
     );
+    // devpi: the same file, once, byte for byte.
+    let page_url = format!("{}+simple/{name}/", env.devpi);
+    let (status, page) = fetch(&page_url, &[]);
+    assert_eq!(status, "200", "{point}: devpi simple page");
+    let page = String::from_utf8_lossy(&page).into_owned();
+    assert_eq!(page.matches("<a ").count(), 1, "{point}: devpi: {page}");
+    let href = page
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split(['"', '#']).next())
+        .unwrap_or_else(|| panic!("{point}: no link on devpi's page: {page}"));
+    assert!(href.contains(&filename), "{point}: devpi links {href}");
+    let (status, served) = fetch(&resolve_url(&page_url, href), &[]);
+    assert_eq!(status, "200", "{point}: devpi wheel download");
+    assert!(
+        served == fs::read(&wheel).unwrap(),
+        "{point}: the wheel devpi serves differs"
+    );
     // npm: one version of each package, tarballs byte for byte.
     let bearer = format!("Authorization: Bearer {}", env.npm_token);
     for (package, kind) in [
@@ -282,6 +326,38 @@ pub fn assert_served_exactly(env: &TestEnv, workspace: &Path, name: &str, point:
             assert_eq!(status, "200", "{point}: blob {digest}");
             assert!(served == blob(&digest), "{point}: blob {digest} differs");
         }
+    }
+}
+
+/// `href` (absolute, origin-relative or with `../`) resolved against the page at `base`.
+pub fn resolve_url(base: &str, href: &str) -> String {
+    if href.starts_with("http://") || href.starts_with("https://") {
+        return href.to_owned();
+    }
+    let origin_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[origin_end..]
+        .find('/')
+        .map_or(base.len(), |i| origin_end + i);
+    let origin = &base[..path_start];
+    if href.starts_with('/') {
+        return format!("{origin}{href}");
+    }
+    let mut segments: Vec<&str> = base[path_start..].split('/').collect();
+    segments.pop(); // the page's own last segment (empty for a directory URL)
+    for part in href.split('/') {
+        match part {
+            ".." => {
+                segments.pop();
+            }
+            "." => {}
+            other => segments.push(other),
+        }
+    }
+    let path = segments.join("/");
+    if path.starts_with('/') {
+        format!("{origin}{path}")
+    } else {
+        format!("{origin}/{path}")
     }
 }
 

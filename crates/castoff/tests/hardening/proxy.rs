@@ -1,8 +1,11 @@
 //! A fault-injecting HTTP proxy for the hardening suites: it forwards each request to one
 //! upstream server over a fresh connection (`Connection: close` both ways), and on a
 //! deterministic schedule answers instead with a fault: a connection reset, 503, 429 with
-//! `Retry-After`, a stall longer than the client's timeout, a truncated response body, or a
-//! scripted refusal (any status and body) for requests matching a path fragment.
+//! `Retry-After`, a stall longer than the client's timeout, a truncated response body, a
+//! scripted refusal (any status and body) for requests matching a path fragment, or a scripted
+//! cut: a request whose body breaks off after some bytes reached the server. It logs every
+//! request (and how much of its body went upstream) and counts retries: requests that repeat
+//! (same method and path) one that got a fault earlier in the same run.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -27,6 +30,28 @@ pub const ALL_FAULTS: [Fault; 5] = [
     Fault::Truncate,
 ];
 
+/// A scripted cut: the `nth` (1-based) request whose `METHOD path` contains `matching` goes
+/// upstream with only `forward` bytes of its body (none: it does not reach the server), then
+/// both connections close without an answer, as when a connection resets mid-upload.
+#[derive(Clone, Debug)]
+pub struct Cut {
+    pub matching: String,
+    pub nth: u64,
+    pub forward: Option<usize>,
+}
+
+/// One request as the proxy saw it.
+#[derive(Clone, Debug)]
+pub struct Logged {
+    /// `METHOD /path?query HTTP/1.1`
+    pub request_line: String,
+    /// Body bytes received from the client.
+    pub body: u64,
+    /// Body bytes sent on to the server.
+    pub forwarded: u64,
+    pub faulted: bool,
+}
+
 /// A scripted answer for requests whose `METHOD path` contains `matching`.
 #[derive(Clone, Debug)]
 pub struct Refusal {
@@ -46,6 +71,13 @@ struct Schedule {
     faults: Vec<Fault>,
     stall: Duration,
     refusal: Option<Refusal>,
+    cut: Option<Cut>,
+    /// Requests matching the cut's pattern so far.
+    cut_seen: u64,
+    /// `METHOD path` of the requests of this run that got a fault and were not repeated yet.
+    faulted: Vec<String>,
+    log: Vec<Logged>,
+    retries: u64,
     /// Added to every forwarded request (after dropping the client's `Authorization`): how
     /// the proxy plays a pre-signed storage URL that needs no credentials from the client.
     upstream_authorization: Option<String>,
@@ -139,6 +171,29 @@ impl Proxy {
 
     pub fn authorized(&self) -> u64 {
         self.authorized.load(Ordering::SeqCst)
+    }
+
+    /// Cut the request described by `cut` (see [`Cut`]).
+    pub fn cut(&self, cut: Option<Cut>) {
+        let mut schedule = self.schedule.lock().unwrap();
+        schedule.cut = cut;
+        schedule.cut_seen = 0;
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn log(&self) -> Vec<Logged> {
+        self.schedule.lock().unwrap().log.clone()
+    }
+
+    /// Requests that repeated a faulted request of the same run: retries of queries, uploads
+    /// and credential checks alike.
+    pub fn retries(&self) -> u64 {
+        self.schedule.lock().unwrap().retries
+    }
+
+    /// A new castoff run starts: faults of the previous one are not retried by this one.
+    pub fn begin_run(&self) {
+        self.schedule.lock().unwrap().faulted.clear();
     }
 
     /// Forward every request with this `Authorization` instead of the client's.
@@ -245,8 +300,31 @@ fn serve(
     {
         authorized.fetch_add(1, Ordering::SeqCst);
     }
-    let (fault, stall, refusal, upstream_authorization) = {
+    let key = {
+        let mut words = request_line.split(' ');
+        let method = words.next().unwrap_or_default();
+        let path = words.next().unwrap_or_default();
+        let path = path.split('?').next().unwrap_or_default();
+        // A chunk or blob upload retried in a new session has a new session path.
+        let path = match path.find("/blobs/uploads/") {
+            Some(at) => &path[..at + "/blobs/uploads/".len()],
+            None => path,
+        };
+        format!("{method} {path}")
+    };
+    let (fault, stall, refusal, upstream_authorization, cut) = {
         let mut schedule = schedule.lock().unwrap();
+        if let Some(at) = schedule.faulted.iter().position(|k| *k == key) {
+            schedule.faulted.remove(at);
+            schedule.retries += 1;
+        }
+        let cut = match schedule.cut.clone() {
+            Some(cut) if request_line.contains(&cut.matching) => {
+                schedule.cut_seen += 1;
+                (schedule.cut_seen == cut.nth).then_some(cut)
+            }
+            _ => None,
+        };
         let refusal = match &mut schedule.refusal {
             Some(refusal) if refusal.times > 0 && request_line.contains(&refusal.matching) => {
                 refusal.times -= 1;
@@ -254,16 +332,35 @@ fn serve(
             }
             _ => None,
         };
-        let fault = (schedule.period > 0 && number % schedule.period == 0 && refusal.is_none())
-            .then(|| {
-                let turn = (number / schedule.period - 1) as usize % schedule.faults.len();
-                schedule.faults[turn]
-            });
+        let fault = (schedule.period > 0
+            && number % schedule.period == 0
+            && refusal.is_none()
+            && cut.is_none())
+        .then(|| {
+            let turn = (number / schedule.period - 1) as usize % schedule.faults.len();
+            schedule.faults[turn]
+        });
+        let faulted = fault.is_some() || cut.is_some();
+        if faulted {
+            schedule.faulted.push(key.clone());
+        }
+        let forwarded = match (&cut, fault, &refusal) {
+            (Some(cut), _, _) => cut.forward.unwrap_or(0).min(body.len()),
+            (None, Some(Fault::Truncate) | None, None) => body.len(),
+            _ => 0,
+        };
+        schedule.log.push(Logged {
+            request_line: request_line.clone(),
+            body: body.len() as u64,
+            forwarded: forwarded as u64,
+            faulted,
+        });
         (
             fault,
             schedule.stall,
             refusal,
             schedule.upstream_authorization.clone(),
+            cut,
         )
     };
     if let Some(refusal) = refusal {
@@ -302,6 +399,20 @@ fn serve(
             }
             Fault::Truncate => {}
         }
+    }
+    if let Some(cut) = cut {
+        if let Some(forward) = cut.forward {
+            // Part of the body reaches the server, then the connection breaks.
+            let mut server = TcpStream::connect(upstream)?;
+            server.write_all(head.as_bytes())?;
+            server.write_all(&body[..forward.min(body.len())])?;
+            server.flush()?;
+            let _ = server.shutdown(Shutdown::Write);
+            let mut answer = Vec::new();
+            let _ = server.read_to_end(&mut answer);
+        }
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
     }
     // Forward over a fresh connection; the answer is read whole, then passed back.
     let mut server = TcpStream::connect(upstream)?;
