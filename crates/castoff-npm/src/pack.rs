@@ -179,10 +179,11 @@ impl PackageContents {
         let hashing = gzip.finish().map_err(write_error)?;
         let (npm_digests, sha256, size) = hashing.finish();
         let (buffered, sha512, sha1) = npm_digests.finish();
-        let file = buffered
+        // Flushed, not fsynced: the tarball is renamed into place, so an interrupted dist never
+        // leaves half of one, and `publish` re-verifies every digest before uploading.
+        buffered
             .into_inner()
             .map_err(|error| write_error(error.into_error()))?;
-        file.sync_all().map_err(write_error)?;
         Ok(Digests {
             size,
             sha256: hex(&sha256),

@@ -324,8 +324,9 @@ pub fn write_wheel(
             }
         }
         let (buffered, digest, size) = zip.finish()?.finish();
-        let file = buffered.into_inner().map_err(|error| error.into_error())?;
-        file.sync_all()?;
+        // Flushed, not fsynced (like every other artifact): the rename below is what keeps a
+        // partial wheel from its final name, and `publish` re-verifies every digest.
+        buffered.into_inner().map_err(|error| error.into_error())?;
         Ok((digest, size))
     })();
     let (digest, size) = match written {

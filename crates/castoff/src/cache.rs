@@ -35,6 +35,7 @@ impl CacheKey {
         release: &Release,
         options: &DistOptions,
         binaries: impl Iterator<Item = &'a Path>,
+        revision: Option<&str>,
     ) -> anyhow::Result<Option<CacheKey>> {
         if options.signing_key.is_some() {
             return Ok(None);
@@ -78,7 +79,6 @@ impl CacheKey {
                 digest::hex(&sha)
             ));
         }
-        let revision = crate::dist::git_revision(&release.workspace_root);
         inputs.push_str(&format!("revision {revision:?}\n"));
         let dist_name = digest::hex(&digest::sha256(
             options.dist_dir.to_string_lossy().as_bytes(),

@@ -81,12 +81,15 @@ pub fn dist(
     let binaries = binaries(release, options.no_build, reporter)?;
 
     // cache.rs: unchanged inputs reuse the previous dist/ after re-verifying every file.
+    // The commit being released: part of the cache key and the images' annotations.
+    let revision = git_revision(&release.workspace_root);
     let cache = crate::cache::CacheKey::compute(
         release,
         options,
         binaries
             .iter()
             .flat_map(|(_, paths)| paths.iter().map(|(_, path)| path.as_path())),
+        revision.as_deref(),
     )?;
     if let Some(outcome) = cache.as_ref().and_then(|cache| cache.reuse(options)) {
         reporter.line(&format!(
@@ -97,16 +100,22 @@ pub fn dist(
     }
 
     let staging = staging_dir(&options.dist_dir)?;
-    let result = build_into(release, options, &binaries, &staging, reporter).and_then(
-        |(manifest, warnings)| {
-            let finishing = Finishing {
-                source_date_epoch: options.source_date_epoch,
-                planned_targets: &options.planned_targets,
-                signing_key: options.signing_key.as_ref(),
-            };
-            Ok((finish(release, manifest, &finishing, &staging)?, warnings))
-        },
-    );
+    let result = build_into(
+        release,
+        options,
+        &binaries,
+        revision.as_deref(),
+        &staging,
+        reporter,
+    )
+    .and_then(|(manifest, warnings)| {
+        let finishing = Finishing {
+            source_date_epoch: options.source_date_epoch,
+            planned_targets: &options.planned_targets,
+            signing_key: options.signing_key.as_ref(),
+        };
+        Ok((finish(release, manifest, &finishing, &staging)?, warnings))
+    });
     match result {
         Ok((manifest, warnings)) => {
             swap_into_place(&staging, &options.dist_dir)?;
@@ -296,13 +305,13 @@ fn build_into(
     release: &Release,
     options: &DistOptions,
     binaries: &Binaries,
+    revision: Option<&str>,
     staging: &Path,
     reporter: &dyn crate::publish::Reporter,
 ) -> anyhow::Result<(Manifest, Vec<String>)> {
     let mut manifest = Manifest::from_release(release, env!("CARGO_PKG_VERSION"));
     let mut warnings = Vec::new();
     let binaries_of = |app: AppId, target: &Target| binaries_for(binaries, app, target);
-    let revision = git_revision(&release.workspace_root);
     let checksums = crate::sbom::lock_checksums(&release.workspace_root);
     // The SBOMs' dependency graphs (`cargo metadata` per target) resolve while the binaries
     // compress: one thread, started now, joined when the first SBOM is written.
@@ -458,7 +467,7 @@ fn build_into(
                         deflate: &deflate,
                         binaries,
                         sboms: &sboms,
-                        revision: revision.as_deref(),
+                        revision,
                         index,
                     });
                     let failed = built.is_err();

@@ -36,9 +36,14 @@ pub struct DistArgs {
 /// Runs `dist` (or `dist --merge`).
 pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
     let signing_key = crate::sign::signing_key_from(args.sign_key.as_deref()).map_err(usage)?;
+    // This machine's target (`rustc -vV`, when no --target is given) is asked while Cargo
+    // reads the workspace: two process start-ups at once instead of one after the other.
+    let host = (args.merge.is_empty() && cli.targets.is_empty())
+        .then(|| std::thread::spawn(crate::dist::host_target));
+    let metadata = workspace::metadata(cli.manifest_path.as_deref())?;
     // The configured targets, to tell a partial dist from a complete one.
-    let all = workspace::load(
-        cli.manifest_path.as_deref(),
+    let all = workspace::plan(
+        &metadata,
         &PlanOptions {
             packages: cli.packages.clone(),
             targets: Vec::new(),
@@ -50,12 +55,13 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
             packages: cli.packages.clone(),
             targets: cli.targets.clone(),
         };
-        if options.targets.is_empty() {
-            options
-                .targets
-                .push(crate::dist::host_target().map_err(failure)?);
+        if let Some(host) = host {
+            let host = host
+                .join()
+                .map_err(|_| failure(anyhow::anyhow!("finding this machine's target panicked")))?;
+            options.targets.push(host.map_err(failure)?);
         }
-        let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
+        let release = workspace::plan(&metadata, &options)?;
         let dist_options = crate::dist::DistOptions {
             dist_dir: args
                 .dist_dir
@@ -79,8 +85,8 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
         }
         let partials = crate::merge::read_partials(&args.merge).map_err(usage)?;
         let (targets, packages) = crate::merge::coverage(&partials);
-        let release = workspace::load(
-            cli.manifest_path.as_deref(),
+        let release = workspace::plan(
+            &metadata,
             &PlanOptions {
                 packages: if cli.packages.is_empty() {
                     packages
