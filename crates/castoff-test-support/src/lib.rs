@@ -239,15 +239,27 @@ fn is_executable(path: &Path) -> bool {
 
 /// A compress-once cache for a test that calls a builder directly: a fresh one per call (a
 /// cache remembers files by path, and tests rewrite files), default level, every core. Its
-/// scratch files live under the system temp directory, named after the process.
+/// scratch files live under `target/castoff-test-scratch/deflate/<pid>-<n>/`; the first call
+/// of a process removes the directories of processes that are gone.
 pub fn deflate_cache() -> &'static castoff_archive::deflate::DeflateCache {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "castoff-deflate-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let root = workspace::repository_root().join("target/castoff-test-scratch/deflate");
+    let pid = std::process::id();
+    SWEPT.call_once(|| {
+        for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owner = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            if let Some(owner) = owner
+                && owner != pid
+                && !Path::new("/proc").join(owner.to_string()).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    let dir = root.join(format!("{pid}-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
     Box::leak(Box::new(castoff_archive::deflate::DeflateCache::new(
         dir,
         castoff_archive::deflate::DeflateOptions::default(),
