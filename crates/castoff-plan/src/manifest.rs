@@ -278,7 +278,8 @@ pub enum ManifestError {
     #[error(
         "the manifest is not valid: {0}\nhint: run `dist` again to rewrite it; never edit it by hand"
     )]
-    Invalid(#[source] serde_json::Error),
+    // Not a `#[source]`: the message already quotes it, and a cause line would repeat it.
+    Invalid(serde_json::Error),
     #[error(
         "the manifest has schema version {found}, this castoff reads version {SCHEMA_VERSION}\nhint: run `dist` and `publish` with the same castoff version"
     )]

@@ -1110,7 +1110,8 @@ fn plan_oci(
         .clone()
         .or_else(|| bins.first().cloned())
         .unwrap_or_default();
-    if !bins.contains(&entrypoint) {
+    // An empty `bins` is reported on its own; naming no entrypoint then says nothing new.
+    if !bins.is_empty() && !bins.contains(&entrypoint) {
         fail(
             key("entrypoint"),
             format!("`{entrypoint}` is not one of the released binaries"),
