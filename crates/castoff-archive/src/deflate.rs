@@ -432,10 +432,6 @@ impl<W: Write> GzipWriter<W> {
         self.out.flush()?;
         Ok(self.out)
     }
-
-    pub fn get_ref(&self) -> &W {
-        &self.out
-    }
 }
 
 impl<W: Write> Write for GzipWriter<W> {
@@ -494,10 +490,6 @@ impl DeflateCache {
             options,
             state: Mutex::new(CacheState::default()),
         }
-    }
-
-    pub fn options(&self) -> &DeflateOptions {
-        &self.options
     }
 
     /// The compression level every writer of this `dist` uses.

@@ -131,26 +131,34 @@ pub(crate) fn disk_file(
     path: &Path,
     mode: u32,
 ) -> Result<PackageFile, NpmError> {
-    let metadata = fs::metadata(path).map_err(|source| NpmError::Read {
+    let size = regular_file_size(name, path)?;
+    Ok(PackageFile {
+        path: inside.to_owned(),
+        mode,
+        source: FileSource::Path {
+            path: path.to_owned(),
+            size,
+        },
+    })
+}
+
+/// The size of `path`, which must be a readable regular file (package `name` is named in
+/// the error).
+pub(crate) fn regular_file_size(name: &str, path: &Path) -> Result<u64, NpmError> {
+    let read_error = |source| NpmError::Read {
         name: name.to_owned(),
         path: path.to_owned(),
         source,
         hint: "check that the file exists and is readable",
-    })?;
+    };
+    let metadata = fs::metadata(path).map_err(read_error)?;
     if !metadata.is_file() {
         return Err(NpmError::NotAFile {
             name: name.to_owned(),
             path: path.to_owned(),
         });
     }
-    Ok(PackageFile {
-        path: inside.to_owned(),
-        mode,
-        source: FileSource::Path {
-            path: path.to_owned(),
-            size: metadata.len(),
-        },
-    })
+    Ok(metadata.len())
 }
 
 /// The `libc` field of a target's platform package, which the launcher's choice must mirror.

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use castoff_plan::Target;
 
 use crate::json::{Json, ObjectBuilder};
-use crate::metadata::{describe_target, descriptive_fields, disk_file, libc_field, license_files};
+use crate::metadata::{
+    describe_target, descriptive_fields, libc_field, license_files, regular_file_size,
+};
 use crate::pack::{EXECUTABLE_MODE, FILE_MODE, FileSource, PackageContents, PackageFile};
 use crate::{NpmError, PlatformInput, app_and_channel};
 
@@ -109,8 +111,8 @@ pub fn platform_package_contents(input: &PlatformInput<'_>) -> Result<PackageCon
         },
     ];
     for (bin, path) in &input.binaries {
-        // Checks that it is a readable regular file, with the error npm users know.
-        disk_file(&name, "", path, EXECUTABLE_MODE)?;
+        // A readable regular file (named in the error), then its one compressed stream.
+        regular_file_size(&name, path)?;
         let binary = input
             .deflate
             .get(path, &|_| {})

@@ -16,7 +16,7 @@ use castoff_archive::digest::{HashingWriter, hex};
 use castoff_archive::tar::{self, EntryHeader, EntryKind, gzip_writer};
 use sha2::{Digest as _, Sha256};
 
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobStore, BlobWriter};
 use crate::error::OciError;
 use castoff_archive::tar::{OwnerFields, TarWriter};
 
@@ -154,15 +154,27 @@ pub(crate) fn write_layer(
             }
         }
     }
-    let io_error = |source| OciError::Io {
+    let hashing = tar.finish().map_err(write_error(app))?;
+    let (gzip, diff_id, _) = hashing.finish();
+    commit_layer(app, gzip, diff_id)
+}
+
+fn write_error(app: &str) -> impl Fn(io::Error) -> OciError + '_ {
+    move |source| OciError::Io {
         action: "write the layer of",
         path: PathBuf::from(app),
         source,
-    };
-    let hashing = tar.finish().map_err(io_error)?;
-    let (gzip, diff_id, _) = hashing.finish();
-    let mut blob = gzip.finish().map_err(io_error)?;
-    blob.flush().map_err(io_error)?;
+    }
+}
+
+/// Ends the gzip stream and stores the blob under its digest.
+fn commit_layer(
+    app: &str,
+    gzip: GzipWriter<BlobWriter>,
+    diff_id: [u8; 32],
+) -> Result<WrittenLayer, OciError> {
+    let mut blob = gzip.finish().map_err(write_error(app))?;
+    blob.flush().map_err(write_error(app))?;
     let (digest, size) = blob.commit()?;
     Ok(WrittenLayer {
         digest,
@@ -230,23 +242,11 @@ pub(crate) fn write_binary_layer(
     };
     diff_id.update(&suffix);
 
-    let io_error = |source| OciError::Io {
-        action: "write the layer of",
-        path: PathBuf::from(app),
-        source,
-    };
     let mut gzip = GzipWriter::new(store.writer()?, level);
-    gzip.write_all(&prefix).map_err(io_error)?;
-    gzip.splice(binary).map_err(io_error)?;
-    gzip.write_all(&suffix).map_err(io_error)?;
-    let mut blob = gzip.finish().map_err(io_error)?;
-    blob.flush().map_err(io_error)?;
-    let (digest, size) = blob.commit()?;
-    Ok(WrittenLayer {
-        digest,
-        size,
-        diff_id: format!("sha256:{}", hex(&diff_id.finalize())),
-    })
+    gzip.write_all(&prefix).map_err(write_error(app))?;
+    gzip.splice(binary).map_err(write_error(app))?;
+    gzip.write_all(&suffix).map_err(write_error(app))?;
+    commit_layer(app, gzip, diff_id.finalize().into())
 }
 
 /// SHA-256 of `prefix` + the binary, reading it again; refuses a binary that changed since it

@@ -9,15 +9,15 @@
 use std::fs;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use castoff_archive::deflate::{DeflateCache, Deflated};
+use castoff_archive::deflate::DeflateCache;
 use castoff_archive::digest::{HashingWriter, hex};
 use castoff_archive::tar::{OwnerFields, TarWriter, gzip_writer};
 use castoff_plan::plan::App;
 use castoff_plan::target::Os;
 use castoff_plan::{Release, Target};
+use castoff_wheel::EntryData as Contents;
 
 /// An archive written into dist/.
 #[derive(Debug)]
@@ -27,17 +27,12 @@ pub struct BuiltArchive {
     pub sha256: String,
 }
 
-/// One file of an archive: path inside the top directory, mode, contents.
+/// One file of an archive: path inside the top directory, mode, contents (a binary arrives
+/// compressed once for every artifact of the `dist`).
 struct Entry {
     path: String,
     mode: u32,
     contents: Contents,
-}
-
-enum Contents {
-    Bytes(Vec<u8>),
-    /// A binary, compressed once for every artifact of the `dist`.
-    Deflated(Arc<Deflated>),
 }
 
 /// Writes `out_dir/<app>-<version>-<target>.{tar.gz,zip}`.

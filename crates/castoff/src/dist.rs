@@ -538,6 +538,33 @@ fn compression_options(level: u32) -> anyhow::Result<DeflateOptions> {
     Ok(options)
 }
 
+/// The npm launcher of `app`, whose optional dependencies are the platform packages of
+/// `targets`, into `staging/npm/`.
+pub(crate) fn build_npm_launcher(
+    release: &Release,
+    app: AppId,
+    targets: Vec<&'static Target>,
+    staging: &Path,
+) -> anyhow::Result<castoff_npm::BuiltPackage> {
+    let dir = staging.join("npm");
+    fs::create_dir_all(&dir)?;
+    castoff_npm::build_launcher(
+        &castoff_npm::LauncherInput {
+            release,
+            app,
+            targets,
+            level: release.compression_level,
+        },
+        &dir,
+    )
+    .with_context(|| {
+        format!(
+            "could not build the npm launcher of {}",
+            release.apps[app.0].package.name
+        )
+    })
+}
+
 /// `(bin name, path)` of every binary built for `app` and `target`.
 fn binaries_for(binaries: &Binaries, app: AppId, target: &Target) -> Vec<(String, PathBuf)> {
     binaries
@@ -673,18 +700,7 @@ fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
             ))
         }
         (ArtifactKind::NpmLauncher, _) => {
-            let dir = staging.join("npm");
-            fs::create_dir_all(&dir)?;
-            let package = castoff_npm::build_launcher(
-                &castoff_npm::LauncherInput {
-                    release,
-                    app: artifact.app,
-                    targets: app.targets.clone(),
-                    level: release.compression_level,
-                },
-                &dir,
-            )
-            .with_context(|| format!("could not build the npm launcher of {}", app.package.name))?;
+            let package = build_npm_launcher(release, artifact.app, app.targets.clone(), staging)?;
             Ok(file(
                 package.path,
                 package.size,

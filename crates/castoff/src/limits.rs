@@ -85,30 +85,13 @@ pub fn limit_for(
     }
 }
 
-/// A size for people, exact in bytes too: `100 MiB (104857600 bytes)`, `812 bytes`.
+/// A size for people, exact in bytes too: `100.0 MiB (104857600 bytes)`, `812 bytes`.
 pub fn size_text(bytes: u64) -> String {
     if bytes < 1024 {
         format!("{bytes} bytes")
     } else {
-        format!("{} ({bytes} bytes)", human_size(bytes))
+        format!("{} ({bytes} bytes)", crate::summary::human_size(bytes))
     }
-}
-
-/// A size for people: `100 MiB`, `1.5 GiB`, `812 B`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, size) in UNITS {
-        if bytes >= size {
-            let whole = bytes / size;
-            let tenths = (bytes % size) * 10 / size;
-            return if tenths == 0 {
-                format!("{whole} {unit}")
-            } else {
-                format!("{whole}.{tenths} {unit}")
-            };
-        }
-    }
-    format!("{bytes} B")
 }
 
 /// Checks one upload against its destination's limit. `artifact` names the file (wheel file
@@ -294,7 +277,7 @@ mod tests {
         )
         .unwrap_err();
         expect_test::expect![[r#"
-            the wheel greeter-1.0.0-py3-none-manylinux_2_17_x86_64.whl is 120.5 MiB (126353408 bytes), larger than PyPI's default per-file limit for https://upload.pypi.org/legacy/: 100 MiB (104857600 bytes)
+            the wheel greeter-1.0.0-py3-none-manylinux_2_17_x86_64.whl is 120.5 MiB (126353408 bytes), larger than PyPI's default per-file limit for https://upload.pypi.org/legacy/: 100.0 MiB (104857600 bytes)
             hint: ask PyPI to raise the project's file size limit (open a "File Limit Request" at https://github.com/pypi/support; up to 1 GiB), then tell castoff with `python.upload-limit = "<new limit>"` (e.g. "300MiB") in [package.metadata.castoff] and run `dist` again; or make the wheel smaller (`strip = true` and `opt-level = "z"` in [profile.release])"#]]
         .assert_eq(&message);
     }
@@ -310,7 +293,7 @@ mod tests {
         )
         .unwrap_err();
         expect_test::expect![[r#"
-            the package tarball @acme/greeter-linux-x64-gnu@1.0.0 is 3 MiB (3145728 bytes), larger than the limit set by `npm.upload-limit` for https://registry.npmjs.org/: 2 MiB (2097152 bytes)
+            the package tarball @acme/greeter-linux-x64-gnu@1.0.0 is 3.0 MiB (3145728 bytes), larger than the limit set by `npm.upload-limit` for https://registry.npmjs.org/: 2.0 MiB (2097152 bytes)
             hint: if the registry accepts larger packages, raise `npm.upload-limit` in [package.metadata.castoff] and run `dist` again; or make the package smaller (`strip = true` in [profile.release])"#]]
         .assert_eq(&message);
     }
@@ -364,13 +347,9 @@ mod tests {
     }
 
     #[test]
-    fn human_sizes() {
-        assert_eq!(human_size(812), "812 B");
-        assert_eq!(human_size(1024), "1 KiB");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(100 * MIB), "100 MiB");
-        assert_eq!(human_size(3 * (1 << 30) / 2), "1.5 GiB");
+    fn size_texts() {
         assert_eq!(size_text(1000), "1000 bytes");
-        assert_eq!(size_text(2048), "2 KiB (2048 bytes)");
+        assert_eq!(size_text(1536), "1.5 KiB (1536 bytes)");
+        assert_eq!(size_text(100 * MIB), "100.0 MiB (104857600 bytes)");
     }
 }

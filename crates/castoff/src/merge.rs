@@ -259,20 +259,8 @@ fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow
                         })
                     })
                     .collect();
-                let dir = staging.join("npm");
-                fs::create_dir_all(&dir)?;
-                let package = castoff_npm::build_launcher(
-                    &castoff_npm::LauncherInput {
-                        release,
-                        app: artifact.app,
-                        targets,
-                        level: release.compression_level,
-                    },
-                    &dir,
-                )
-                .with_context(|| {
-                    format!("could not build the npm launcher of {}", app.package.name)
-                })?;
+                let package =
+                    crate::dist::build_npm_launcher(release, artifact.app, targets, staging)?;
                 crate::dist::record(
                     &mut manifest.artifacts[index],
                     staging,

@@ -265,9 +265,11 @@ impl Summary {
     }
 }
 
-/// `1.5 MiB`, `12.0 KiB`, `844 B`.
+/// `1.5 GiB`, `1.5 MiB`, `12.0 KiB`, `844 B`.
 pub fn human_size(bytes: u64) -> String {
-    if bytes >= 1024 * 1024 {
+    if bytes >= 1024 * 1024 * 1024 {
+        format!("{:.1} GiB", bytes as f64 / (1024.0 * 1024.0 * 1024.0))
+    } else if bytes >= 1024 * 1024 {
         format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
     } else if bytes >= 1024 {
         format!("{:.1} KiB", bytes as f64 / 1024.0)
@@ -289,5 +291,7 @@ mod tests {
         assert_eq!(channel("archive"), "archive");
         assert_eq!(human_size(844), "844 B");
         assert_eq!(human_size(2048), "2.0 KiB");
+        assert_eq!(human_size(100 * 1024 * 1024), "100.0 MiB");
+        assert_eq!(human_size(3 * (1 << 30) / 2), "1.5 GiB");
     }
 }
