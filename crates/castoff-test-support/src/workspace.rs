@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// The repository root (this crate lives in `crates/castoff-test-support`).
 pub fn repository_root() -> PathBuf {
@@ -86,4 +86,36 @@ pub fn assert_success(output: &Output, what: &str) {
         "{what} failed:\n{}",
         output_text(output)
     );
+}
+
+/// `program` (the castoff binary) run apart from this machine's credentials and CI identity:
+/// `HOME`, `.npmrc` and the docker config under `home`, a fixed `SOURCE_DATE_EPOCH`, no
+/// colours, and none of the variables castoff takes credentials or a CI identity from.
+pub fn isolated_command(program: &Path, home: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env("HOME", home)
+        .env("NPM_CONFIG_USERCONFIG", home.join(".npmrc"))
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("NO_COLOR", "1");
+    for name in [
+        "CASTOFF_PYPI_TOKEN",
+        "TWINE_USERNAME",
+        "TWINE_PASSWORD",
+        "TWINE_REPOSITORY_URL",
+        "NODE_AUTH_TOKEN",
+        "NPM_TOKEN",
+        "CASTOFF_OCI_USERNAME",
+        "CASTOFF_OCI_PASSWORD",
+        "REGISTRY_AUTH_FILE",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "GITHUB_ACTIONS",
+        "CASTOFF_SIGN_KEY",
+        "CASTOFF_SIGN_PASSWORD",
+    ] {
+        command.env_remove(name);
+    }
+    command
 }

@@ -30,13 +30,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use castoff_test_support::TestEnv;
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use castoff_test_support::workspace::{isolated_command, repository_root};
 
 fn corpus() -> PathBuf {
     repository_root().join("tests/bad-input")
@@ -69,32 +63,7 @@ fn copy_tree(source: &Path, target: &Path) {
 }
 
 fn castoff_command(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_castoff"));
-    command
-        .env("HOME", home)
-        .env("NPM_CONFIG_USERCONFIG", home.join(".npmrc"))
-        .env("DOCKER_CONFIG", home.join(".docker"))
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env("NO_COLOR", "1");
-    for name in [
-        "CASTOFF_PYPI_TOKEN",
-        "TWINE_USERNAME",
-        "TWINE_PASSWORD",
-        "TWINE_REPOSITORY_URL",
-        "NODE_AUTH_TOKEN",
-        "NPM_TOKEN",
-        "CASTOFF_OCI_USERNAME",
-        "CASTOFF_OCI_PASSWORD",
-        "REGISTRY_AUTH_FILE",
-        "ACTIONS_ID_TOKEN_REQUEST_URL",
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-        "GITHUB_ACTIONS",
-        "CASTOFF_SIGN_KEY",
-        "CASTOFF_SIGN_PASSWORD",
-    ] {
-        command.env_remove(name);
-    }
-    command
+    isolated_command(Path::new(env!("CARGO_BIN_EXE_castoff")), home)
 }
 
 /// This test process's scratch directory (emptied once, at the first call).

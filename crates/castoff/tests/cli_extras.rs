@@ -5,18 +5,12 @@
 //! self-dist) ships both.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use castoff_test_support::TestEnv;
+use castoff_test_support::workspace::{output_text as text, repository_root};
 use expect_test::expect_file;
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn castoff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_castoff"))
@@ -24,15 +18,6 @@ fn castoff(args: &[&str]) -> Output {
         .current_dir(repository_root())
         .output()
         .expect("running castoff")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status: {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// docs/plan.svg is `castoff plan --format svg` of this repository (`UPDATE_EXPECT=1`

@@ -9,14 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use castoff_test_support::TestEnv;
+use castoff_test_support::workspace::{output_text as text, repository_root};
 use expect_test::{ExpectFile, expect_file};
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = repository_root()
@@ -39,15 +33,6 @@ fn castoff(args: &[&str], envs: &[(&str, &str)]) -> Output {
         .envs(envs.iter().copied())
         .output()
         .expect("running castoff")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status: {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// Runs a failing command and checks its exit code, that stderr is `error: …` with a final

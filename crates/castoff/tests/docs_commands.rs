@@ -5,9 +5,9 @@
 //! the integration test named in [`MIRRORED`] (which runs them on a fixture or scratch copy).
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use castoff_test_support::workspace::repository_root;
 use clap::Parser as _;
 
 /// Command prefixes (after `castoff`) that are not run here, and the test that runs them.
@@ -28,13 +28,6 @@ const MIRRORED: &[(&str, &str)] = &[
 
 /// Subcommands safe to run on this repository: they only print.
 const RUN_HERE: &[&str] = &["plan", "completions", "man", "--help"];
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// `(file, command line)` of every castoff command in a ```sh block, as castoff arguments
 /// (`cargo xtask X` is `castoff X`), without comments and redirections.

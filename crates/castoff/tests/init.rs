@@ -5,26 +5,11 @@
 //! `--force`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use castoff_plan::Manifest;
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status: {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use castoff_test_support::workspace::{output_text as text, repository_root};
 
 /// A bin crate as `cargo new` leaves it, plus the fields a registry wants.
 fn fresh_workspace(dir: &Path) {

@@ -5,14 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use castoff_plan::Manifest;
+use castoff_test_support::workspace::repository_root;
 use expect_test::{ExpectFile, expect_file};
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn castoff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_castoff"))

@@ -5,17 +5,11 @@
 //! checks nothing cannot pass this test.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use castoff_test_support::TestEnv;
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use castoff_test_support::workspace::{output_text as text, repository_root};
 
 fn workflows() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(repository_root().join(".github/workflows"))
@@ -42,14 +36,6 @@ fn output(command: &mut Command, what: &str) -> Output {
     command
         .output()
         .unwrap_or_else(|error| panic!("{what} could not start: {error}"))
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// A well-formed but unsafe workflow: a template injection (an attacker-controlled issue

@@ -15,57 +15,19 @@ use std::sync::OnceLock;
 
 use castoff_plan::Manifest;
 use castoff_test_support::TestEnv;
-
-pub fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+pub use castoff_test_support::workspace::{
+    copy_tree, isolated_command, output_text as text, repository_root,
+};
 
 pub fn scratch(env: &TestEnv) -> &'static Path {
     static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
     SCRATCH.get_or_init(|| env.scratch_dir(&format!("hardening-{}", std::process::id())))
 }
 
-pub fn copy_tree(source: &Path, target: &Path) {
-    fs::create_dir_all(target).unwrap();
-    for entry in fs::read_dir(source).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == "target" || entry.file_name() == "dist" {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target.join(entry.file_name()));
-        } else {
-            fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 pub fn castoff(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_castoff"));
+    let mut command = isolated_command(Path::new(env!("CARGO_BIN_EXE_castoff")), home);
+    command.env_remove("CASTOFF_TEST_KILL_AT");
     command
-        .env("HOME", home)
-        .env("NPM_CONFIG_USERCONFIG", home.join(".npmrc"))
-        .env("DOCKER_CONFIG", home.join(".docker"))
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env_remove("CASTOFF_TEST_KILL_AT")
-        .env_remove("CASTOFF_PYPI_TOKEN")
-        .env_remove("NODE_AUTH_TOKEN")
-        .env_remove("CASTOFF_OCI_USERNAME")
-        .env_remove("CASTOFF_OCI_PASSWORD")
-        .env_remove("GITHUB_ACTIONS");
-    command
-}
-
-pub fn text(output: &Output) -> String {
-    format!(
-        "status: {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// The binary every sequence packages (built once, by the first `dist`).
