@@ -14,6 +14,9 @@ pub const NPM_TOKEN: &str = "NPM_TOKEN";
 /// Explicit OCI registry credentials.
 pub const CASTOFF_OCI_USERNAME: &str = "CASTOFF_OCI_USERNAME";
 pub const CASTOFF_OCI_PASSWORD: &str = "CASTOFF_OCI_PASSWORD";
+/// The largest request body to send to an OCI registry, in bytes: larger blobs go in chunks
+/// of at most this size (for registries behind proxies that cap request bodies).
+pub const CASTOFF_OCI_MAX_BODY: &str = "CASTOFF_OCI_MAX_BODY";
 /// Directory of Docker's `config.json` (default `~/.docker`).
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 /// podman / skopeo credentials file (same `auths` format as Docker's).

@@ -848,15 +848,21 @@ fn connect_oci(
         .map(|other| other.name)
         .collect();
     let anonymous = matches!(credentials, OciCredentials::Anonymous);
-    let client = OciClient::new(
-        http,
-        parsed,
-        credentials,
-        PushOptions {
-            mount_from,
-            ..PushOptions::default()
-        },
-    )?;
+    let mut options = PushOptions {
+        mount_from,
+        ..PushOptions::default()
+    };
+    if let Some(value) = environment.var(castoff_registry::env::CASTOFF_OCI_MAX_BODY) {
+        let max_body = value.trim().parse::<u64>().ok().filter(|&bytes| bytes > 0);
+        let Some(max_body) = max_body else {
+            anyhow::bail!(
+                "{}=`{value}` is not a number of bytes\nhint: set the largest request body the registry (or the proxy in front of it) accepts, e.g. 50000000, or unset it",
+                castoff_registry::env::CASTOFF_OCI_MAX_BODY
+            );
+        };
+        options = options.with_max_body(max_body);
+    }
+    let client = OciClient::new(http, parsed, credentials, options)?;
     client.preflight().map_err(|error| {
         let error = anyhow::Error::from(error);
         if anonymous {

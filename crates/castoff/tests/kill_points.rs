@@ -13,8 +13,30 @@ use std::os::unix::process::ExitStatusExt;
 use castoff_plan::Manifest;
 use castoff_test_support::TestEnv;
 use hardening::{
-    assert_installable, assert_served_exactly, json, publish, sequence_workspace, text,
+    Endpoints, assert_installable, assert_served_exactly, json, publish_to, sequence_workspace,
+    text,
 };
+
+/// Every OCI request body is capped at this (`CASTOFF_OCI_MAX_BODY`), so the image's binary
+/// layer goes up in chunks (POST, PATCH…, PUT) and the mid-upload kill lands inside a PATCH.
+const MAX_BODY: u64 = 128 * 1024;
+
+fn publish(
+    env: &TestEnv,
+    workspace: &std::path::Path,
+    name: &str,
+    kill_at: Option<&str>,
+) -> std::process::Output {
+    let max_body = MAX_BODY.to_string();
+    publish_to(
+        env,
+        workspace,
+        name,
+        &Endpoints::direct(env),
+        kill_at,
+        &[("CASTOFF_OCI_MAX_BODY", &max_body)],
+    )
+}
 
 #[test]
 #[allow(clippy::print_stderr)] // The figures belong in the test log.
@@ -26,6 +48,13 @@ fn a_publish_killed_at_any_point_completes_on_a_rerun_with_exactly_dists_bytes()
     let manifest =
         Manifest::from_json(&fs::read_to_string(workspace.join("dist/manifest.json")).unwrap())
             .unwrap();
+    // The binary layer is larger than one request body: the image is pushed in chunks.
+    let largest_blob = fs::read_dir(workspace.join("dist/oci/badin/blobs/sha256"))
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .max()
+        .unwrap();
+    assert!(largest_blob > 2 * MAX_BODY, "{largest_blob} bytes");
     // Every kill point, in the order one worker (`--jobs 1`) reaches them: before each step,
     // in the middle of its upload body, and after it. Each run resumes from what the previous
     // killed run left behind (nothing, a partial upload, or a finished but unrecorded step),

@@ -138,6 +138,19 @@ pub struct PushOptions {
     pub chunk_size: u64,
 }
 
+impl PushOptions {
+    /// Caps every request body at `max_body` bytes: blobs larger than it go in chunks of at
+    /// most that size (still raised to the registry's `OCI-Chunk-Min-Length`).
+    pub fn with_max_body(self, max_body: u64) -> PushOptions {
+        let max_body = max_body.max(1);
+        PushOptions {
+            chunk_threshold: self.chunk_threshold.min(max_body),
+            chunk_size: self.chunk_size.min(max_body),
+            ..self
+        }
+    }
+}
+
 impl Default for PushOptions {
     fn default() -> PushOptions {
         PushOptions {
@@ -1169,6 +1182,18 @@ mod url {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_cap_sends_larger_blobs_in_chunks_of_at_most_the_cap() {
+        let options = PushOptions::default().with_max_body(128 * 1024);
+        assert_eq!(options.chunk_threshold, 128 * 1024);
+        assert_eq!(options.chunk_size, 128 * 1024);
+        // A cap above the defaults changes nothing.
+        assert_eq!(
+            PushOptions::default().with_max_body(1 << 40).chunk_size,
+            PushOptions::default().chunk_size
+        );
+    }
 
     #[test]
     fn repository_references() {
