@@ -267,7 +267,18 @@ fn run_suite(paths: &Paths, options: &Options, steps: &mut Vec<Step>) {
         } else {
             &["test", "--workspace", "--no-fail-fast"]
         };
-        cargo(paths, base, &options.test_args, &started.env)
+        // The hardening suites append their figures here (TestEnv::figure); shown below,
+        // since cargo captures the output of passing tests.
+        let figures = paths.state.join("figures.txt");
+        let _ = fs::remove_file(&figures);
+        let result = cargo(paths, base, &options.test_args, &started.env);
+        if let Ok(text) = fs::read_to_string(&figures) {
+            println!("\n==> figures (kill points, faults, retries)");
+            for line in text.lines() {
+                println!("    {line}");
+            }
+        }
+        result
     });
     run_step(steps, "stop servers", || {
         let count = started.count();

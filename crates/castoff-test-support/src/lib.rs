@@ -175,6 +175,24 @@ impl TestEnv {
             })
     }
 
+    /// Reports one line of a suite's figures (kill points, faults injected, retries): on
+    /// stderr, and appended to `STATE/figures.txt`, which `cargo xtask test` prints after the
+    /// tests (cargo captures the output of passing tests).
+    #[allow(clippy::print_stderr)]
+    pub fn figure(&self, line: String) {
+        use std::io::Write as _;
+        eprintln!("{line}");
+        let path = self.state.join("figures.txt");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(format!("{line}\n").as_bytes()));
+        if let Err(error) = written {
+            panic!("cannot append to {}: {error}", path.display());
+        }
+    }
+
     /// A fresh, empty scratch directory `STATE/scratch/<name>` for one test.
     pub fn scratch_dir(&self, name: &str) -> PathBuf {
         let dir = self.state.join("scratch").join(name);

@@ -54,7 +54,6 @@ fn retries_in_report(workspace: &std::path::Path) -> u64 {
 }
 
 #[test]
-#[allow(clippy::print_stderr)] // The figures belong in the test log.
 fn transient_faults_at_several_rates_end_in_a_complete_publish() {
     let env = TestEnv::get();
     let timeout = [("CASTOFF_HTTP_TIMEOUT_SECS", "1")];
@@ -100,7 +99,7 @@ fn transient_faults_at_several_rates_end_in_a_complete_publish() {
         // a request that repeats one that got a fault earlier in the same run.
         let retries: u64 = all.iter().map(|proxy| proxy.retries()).sum();
         let count = |fault: Fault| injected.iter().filter(|f| **f == fault).count();
-        eprintln!(
+        env.figure(format!(
             "faults 1 in {period}: {} requests, {} faults injected (reset {}, 503 {}, 429 {}, stall {}, truncated {}), {retries} retries (queries, uploads, credential checks; {upload_retries} of uploads per the reports), {} faults answered without a repeat (the registry had the upload, or the run ended), {runs} run(s), {:.0}s",
             requests,
             injected.len(),
@@ -111,7 +110,7 @@ fn transient_faults_at_several_rates_end_in_a_complete_publish() {
             count(Fault::Truncate),
             injected.len() as u64 - retries.min(injected.len() as u64),
             started.elapsed().as_secs_f64()
-        );
+        ));
         assert!(
             injected.len() >= 5,
             "too few faults were injected: {injected:?}"
@@ -145,7 +144,6 @@ fn count(log: &[Logged], prefix: &str) -> usize {
 /// and castoff starts the blob again in a new one, in the same push. Either way the registry
 /// ends with the exact blob. Judged from the proxy's log, never by timing.
 #[test]
-#[allow(clippy::print_stderr)] // The figures belong in the test log.
 fn a_chunked_upload_broken_mid_blob_resumes_from_the_registrys_range() {
     use castoff_registry::oci::{Digest, OciClient, OciCredentials, OciLayout, OciRepository};
     use castoff_registry::{HttpClient, HttpConfig, oci::PushOptions};
@@ -241,13 +239,13 @@ fn a_chunked_upload_broken_mid_blob_resumes_from_the_registrys_range() {
     );
     // One session per blob (config and layers): the layer was not started over.
     assert_eq!(sessions, blobs.len(), "the upload was restarted: {log:#?}");
-    eprintln!(
+    env.figure(format!(
         "chunked resume: {} byte layer in {} chunks of {chunk}; chunk 3 cut before the registry; {status_requests} status GET, {sent} bytes sent ({} resent), {stored} stored, {sessions} upload sessions for {} blobs",
         layer.size,
         layer.size.div_ceil(chunk),
         sent - layer.size,
         blobs.len()
-    );
+    ));
 
     // 2. The second chunk breaks after half of it was stored.
     let restarted = format!("{name}/partial");
@@ -278,11 +276,11 @@ fn a_chunked_upload_broken_mid_blob_resumes_from_the_registrys_range() {
         layer.size + chunk + chunk / 2,
         "bytes stored: the abandoned session's, then the whole layer once: {log:#?}"
     );
-    eprintln!(
+    env.figure(format!(
         "chunked, chunk 2 cut after {} of its bytes were stored: {status_requests} status GET, {sent} bytes sent, {stored} stored, {sessions} upload sessions for {} blobs",
         chunk / 2,
         blobs.len()
-    );
+    ));
 }
 
 fn refusal(matching: &str, status: u16, reason: &str, body: &str) -> Refusal {
@@ -297,7 +295,6 @@ fn refusal(matching: &str, status: u16, reason: &str, body: &str) -> Refusal {
 }
 
 #[test]
-#[allow(clippy::print_stderr)] // The figures belong in the test log.
 fn refusals_stop_the_run_naming_artifact_registry_and_reason_and_a_rerun_completes() {
     let env = TestEnv::get();
     let name = format!("r{}", std::process::id());
@@ -388,10 +385,10 @@ fn refusals_stop_the_run_naming_artifact_registry_and_reason_and_a_rerun_complet
         text(&output)
     );
     assert_served_exactly(&env, &workspace, &name, "after the refusals");
-    eprintln!(
+    env.figure(format!(
         "refusals: {} (400, 403, 401, 413), each named and resumed",
         cases.len()
-    );
+    ));
 }
 
 #[test]

@@ -39,7 +39,6 @@ fn publish(
 }
 
 #[test]
-#[allow(clippy::print_stderr)] // The figures belong in the test log.
 fn a_publish_killed_at_any_point_completes_on_a_rerun_with_exactly_dists_bytes() {
     let env = TestEnv::get();
     let started = std::time::Instant::now();
@@ -99,10 +98,10 @@ fn a_publish_killed_at_any_point_completes_on_a_rerun_with_exactly_dists_bytes()
     }
     assert_served_exactly(&env, &workspace, &name, "after every kill point");
     assert_installable(&env, &workspace, &name);
-    eprintln!(
+    env.figure(format!(
         "kill points exercised: {} ({} steps x before/mid-upload/after), re-runs to completion: {reruns}, {:.0}s",
         points.len(),
         manifest.steps.len(),
         started.elapsed().as_secs_f64()
-    );
+    ));
 }
