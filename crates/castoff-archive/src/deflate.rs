@@ -3,10 +3,13 @@
 //! gzip), the per-target archives.
 //!
 //! [`deflate_file`] cuts the input into [`BLOCK_SIZE`] blocks and compresses each on its own
-//! thread, primed with the previous block's last 32 KiB (the deflate window) and ended with a
-//! sync flush, so the blocks simply concatenate (the way pigz works). Each block's output depends
-//! only on its input and its dictionary, never on which thread compressed it: the stream is
-//! byte-identical with 1 or N threads. The CRC-32 is combined from the blocks' CRCs and the
+//! thread with libdeflate, which is faster than zlib at a better ratio (ARCHITECTURE.md has the
+//! measurements). libdeflate only compresses whole buffers into complete streams, so each
+//! block's stream is then reopened ([`reopen`]): its final flag cleared and an empty stored
+//! block appended, which leaves it byte-aligned like a sync flush, so the blocks simply
+//! concatenate. Blocks are independent (no dictionary): at 1 MiB, what that costs in ratio is
+//! under 0.1 %. Each block's output depends only on its input, never on which thread compressed
+//! it: the stream is byte-identical with 1 or N threads. The CRC-32 is combined from the blocks' CRCs and the
 //! SHA-256 of the input (plus any requested "prefix + input" digests, see
 //! [`DeflateCache::want_prefix`]) is computed while the blocks go by: nothing is read twice.
 //! Memory is bounded by the blocks in flight (a few MiB), whatever the input's size.
@@ -23,13 +26,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
+mod reopen;
+
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use sha2::{Digest as _, Sha256};
 
-/// Input bytes per independently compressed block (pigz's default).
-pub const BLOCK_SIZE: usize = 128 * 1024;
-/// The deflate window: how much of the previous block primes the next one.
-const WINDOW: usize = 32 * 1024;
+/// Input bytes per independently compressed block. Larger blocks compress slightly better
+/// (no window carried between blocks); 1 MiB keeps that loss under 0.1 % and still splits a
+/// 40 MiB binary into enough blocks for every core.
+pub const BLOCK_SIZE: usize = 1024 * 1024;
 /// A final, empty, fixed-Huffman block: ends a stream that stopped byte-aligned.
 pub const FINAL_EMPTY_BLOCK: [u8; 2] = [0x03, 0x00];
 /// The compression level when none is configured: zlib's default.
@@ -162,7 +167,6 @@ pub fn deflate_file(
 struct Job {
     index: u64,
     data: Arc<Vec<u8>>,
-    dictionary: Option<Arc<Vec<u8>>>,
 }
 
 struct Done {
@@ -181,8 +185,9 @@ pub fn deflate_stream<R: Read + Send>(
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<StreamSummary> {
     let threads = options.threads.max(1);
-    let in_flight = threads * 4;
-    let level = Compression::new(options.level.min(9));
+    let in_flight = threads * 3;
+    let level = libdeflater::CompressionLvl::new(options.level.min(9) as i32)
+        .map_err(|error| io::Error::other(format!("{error:?}")))?;
     thread::scope(|scope| {
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(in_flight);
         let job_rx = Arc::new(Mutex::new(job_rx));
@@ -191,6 +196,8 @@ pub fn deflate_stream<R: Read + Send>(
             let job_rx = Arc::clone(&job_rx);
             let result_tx = result_tx.clone();
             scope.spawn(move || {
+                // libdeflate keeps no state between calls: one compressor per thread.
+                let mut compressor = libdeflater::Compressor::new(level);
                 loop {
                     // The lock is held only while waiting for a job, never while compressing.
                     let job = job_rx
@@ -198,7 +205,10 @@ pub fn deflate_stream<R: Read + Send>(
                         .map_err(|_| ())
                         .and_then(|rx| rx.recv().map_err(|_| ()));
                     let Ok(job) = job else { break };
-                    if result_tx.send(compress_block(level, job)).is_err() {
+                    if result_tx
+                        .send(compress_block(&mut compressor, job))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -222,7 +232,6 @@ pub fn deflate_stream<R: Read + Send>(
         // A permit per block between reading it and writing its compressed bytes: bounds memory.
         let (permit_tx, permit_rx) = mpsc::sync_channel::<()>(in_flight);
         let reading = scope.spawn(move || -> io::Result<u64> {
-            let mut previous: Option<Arc<Vec<u8>>> = None;
             let mut total = 0u64;
             for index in 0.. {
                 let block = read_block(&mut reader)?;
@@ -239,7 +248,6 @@ pub fn deflate_stream<R: Read + Send>(
                         .send(Job {
                             index,
                             data: Arc::clone(&block),
-                            dictionary: previous.take(),
                         })
                         .is_err()
                 {
@@ -248,7 +256,6 @@ pub fn deflate_stream<R: Read + Send>(
                 if !full {
                     break;
                 }
-                previous = Some(block);
             }
             Ok(total)
         });
@@ -306,16 +313,15 @@ fn read_block(reader: &mut impl Read) -> io::Result<Vec<u8>> {
     Ok(block)
 }
 
-/// One block, on a compressor of its own: a reused one (even reset) carries state from the
-/// blocks it compressed before, which would make the output depend on the thread count.
-fn compress_block(level: Compression, job: Job) -> io::Result<Done> {
-    let compress = &mut Compress::new(level, false);
-    if let Some(dictionary) = &job.dictionary {
-        let window = &dictionary[dictionary.len().saturating_sub(WINDOW)..];
-        compress.set_dictionary(window).map_err(io::Error::other)?;
-    }
-    let mut output = Vec::with_capacity(job.data.len() / 2 + 1024);
-    deflate_into(compress, &job.data, FlushCompress::Sync, &mut output)?;
+/// One block, as a complete stream, then reopened so the next block can follow it.
+fn compress_block(compressor: &mut libdeflater::Compressor, job: Job) -> io::Result<Done> {
+    let bound = compressor.deflate_compress_bound(job.data.len());
+    let mut output = vec![0; bound + 5];
+    let written = compressor
+        .deflate_compress(&job.data, &mut output)
+        .map_err(|error| io::Error::other(format!("libdeflate: {error:?}")))?;
+    output.truncate(written);
+    reopen::reopen(&mut output)?;
     let mut crc = Crc::new();
     crc.update(&job.data);
     Ok(Done {
@@ -583,7 +589,7 @@ mod tests {
     }
 
     /// Numbered lines with a pseudo-random number each: blocks that differ from one another,
-    /// where a compressor reused across blocks (even reset) emits different bytes.
+    /// so a compressor whose output depended on the blocks before would show it.
     fn numbered_lines(len: usize) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(len);
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -664,7 +670,7 @@ mod tests {
 
     #[test]
     fn ratio_close_to_a_single_stream() {
-        let data = sample(40 * BLOCK_SIZE);
+        let data = sample(8 * BLOCK_SIZE);
         let (parallel, _) = stream(&data, 2, 6);
         let mut single = flate2::write::DeflateEncoder::new(Vec::new(), Compression::new(6));
         single.write_all(&data).unwrap();
