@@ -212,22 +212,36 @@ fn dist_identities(dist_dir: &Path) -> std::io::Result<std::collections::BTreeMa
 fn file_identity(path: &Path) -> std::io::Result<String> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::MetadataExt as _;
-        let meta = fs::metadata(path)?;
-        Ok(format!(
-            "{}:{} {} m{}.{:09} c{}.{:09}",
-            meta.dev(),
-            meta.ino(),
-            meta.size(),
-            meta.mtime(),
-            meta.mtime_nsec(),
-            meta.ctime(),
-            meta.ctime_nsec()
-        ))
+        stat_identity(path).map(|(identity, _)| identity)
     }
     #[cfg(not(unix))]
     {
         let (sha, size) = digest::sha256_reader(fs::File::open(path)?)?;
         Ok(format!("{size} {}", digest::hex(&sha)))
     }
+}
+
+/// A file's or directory's identity from its status alone (device, inode, size, mode, mtime,
+/// ctime), and when its status last changed.
+#[cfg(unix)]
+pub(crate) fn stat_identity(path: &Path) -> std::io::Result<(String, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = fs::metadata(path)?;
+    let changed = std::time::SystemTime::UNIX_EPOCH
+        + std::time::Duration::new(
+            u64::try_from(meta.ctime()).unwrap_or(0),
+            u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+        );
+    let identity = format!(
+        "{}:{} {} {:o} m{}.{:09} c{}.{:09}",
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mode(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    );
+    Ok((identity, changed))
 }

@@ -183,6 +183,7 @@ impl From<LoadError> for Failure {
                 error: error.into(),
                 exit_code: EXIT_USAGE,
             },
+            LoadError::Host(error) => failure(error),
         }
     }
 }

@@ -36,11 +36,9 @@ pub struct DistArgs {
 /// Runs `dist` (or `dist --merge`).
 pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
     let signing_key = crate::sign::signing_key_from(args.sign_key.as_deref()).map_err(usage)?;
-    // This machine's target (`rustc -vV`, when no --target is given) is asked while Cargo
-    // reads the workspace: two process start-ups at once instead of one after the other.
-    let host = (args.merge.is_empty() && cli.targets.is_empty())
-        .then(|| std::thread::spawn(crate::dist::host_target));
-    let metadata = workspace::metadata(cli.manifest_path.as_deref())?;
+    // This machine's target (`rustc -vV`), when no --target is given.
+    let want_host = args.merge.is_empty() && cli.targets.is_empty();
+    let (metadata, host) = workspace::metadata_and_host(cli.manifest_path.as_deref(), want_host)?;
     // The configured targets, to tell a partial dist from a complete one.
     let all = workspace::plan(
         &metadata,
@@ -55,12 +53,7 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
             packages: cli.packages.clone(),
             targets: cli.targets.clone(),
         };
-        if let Some(host) = host {
-            let host = host
-                .join()
-                .map_err(|_| failure(anyhow::anyhow!("finding this machine's target panicked")))?;
-            options.targets.push(host.map_err(failure)?);
-        }
+        options.targets.extend(host);
         let release = workspace::plan(&metadata, &options)?;
         let dist_options = crate::dist::DistOptions {
             dist_dir: args

@@ -12,6 +12,7 @@ pub mod init;
 pub mod install_script;
 pub mod limits;
 pub mod merge;
+mod metadata_cache;
 pub mod progress;
 pub mod publish;
 pub mod sbom;

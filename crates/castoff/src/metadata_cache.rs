@@ -1,0 +1,272 @@
+//! Remembers what `cargo metadata --no-deps` (and `rustc -vV`'s host triple) said about a
+//! workspace, so a run whose inputs Cargo would read are unchanged does not start Cargo again:
+//! those two process start-ups (each through rustup's proxy) are most of a cached `dist`.
+//!
+//! A record holds the answer with the identity (device, inode, size, mtime, ctime) of
+//! everything that decides it, or the fact that it was absent:
+//! - in the current directory's and the starting manifest's ancestors: `Cargo.toml` (workspace
+//!   discovery), `.cargo/config{,.toml}`, `rust-toolchain{,.toml}`;
+//! - Cargo's and rustup's own configuration (`$CARGO_HOME/config{,.toml}`,
+//!   `$RUSTUP_HOME/settings.toml`);
+//! - every member's manifest; its `build.rs`, `src/main.rs` and `src/lib.rs`; its `src/bin`,
+//!   `examples`, `tests` and `benches` directories and their subdirectories (Cargo discovers
+//!   targets there); the directories between the workspace root and each member, with their
+//!   subdirectories (a member added under a `members` glob adds an entry to one of them). The
+//!   root directory itself is left out, because every `dist` changes its entries: a
+//!   `members = ["*"]` glob at the root would not notice a new package until a manifest
+//!   changes.
+//!
+//! and a digest of the environment Cargo and rustup read (`CARGO*`, `RUST*`, `PATH`, `HOME`;
+//! only the digest is written, never a value). Any write changes a file's ctime, and adding or
+//! removing an entry changes its directory's, so a record whose identities all still match
+//! describes what Cargo would answer now. A record is not written when one of those files
+//! changed while Cargo was reading (its ctime is not safely before the run started).
+//!
+//! Records live in `<target dir>/castoff/metadata/`; before asking Cargo, castoff looks for
+//! them in `$CARGO_TARGET_DIR` and in `target/` beside the starting directory and each of its
+//! ancestors. A workspace whose target directory is elsewhere (`build.target-dir`) simply
+//! always asks Cargo. Unix only: elsewhere there is no ctime to rely on.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use cargo_metadata::Metadata;
+use castoff_archive::digest;
+use serde_json::json;
+
+/// Where records live, under a target directory.
+const RECORDS: &str = "castoff/metadata";
+/// File timestamps come from a coarse clock that lags the precise one by up to a tick; a file
+/// stamped this close to the start of the run may have changed after Cargo read it.
+const CLOCK_SLACK: Duration = Duration::from_millis(50);
+
+/// What Cargo (and rustc) said last time.
+pub(crate) struct Hit {
+    pub metadata: Metadata,
+    pub host: Option<String>,
+}
+
+/// Where the run starts: the current directory and the `--manifest-path` given, if any.
+pub(crate) struct Start {
+    cwd: PathBuf,
+    manifest_path: Option<PathBuf>,
+}
+
+impl Start {
+    pub(crate) fn new(manifest_path: Option<&Path>) -> Option<Start> {
+        let cwd = std::env::current_dir().ok()?;
+        Some(Start {
+            manifest_path: manifest_path.map(|path| cwd.join(path)),
+            cwd,
+        })
+    }
+
+    /// The directory Cargo starts from.
+    fn dir(&self) -> &Path {
+        match &self.manifest_path {
+            Some(path) => path.parent().unwrap_or(&self.cwd),
+            None => &self.cwd,
+        }
+    }
+
+    fn record_name(&self) -> String {
+        let text = format!(
+            "castoff {}\ncwd {}\nmanifest {:?}\n",
+            env!("CARGO_PKG_VERSION"),
+            self.cwd.display(),
+            self.manifest_path
+        );
+        format!(
+            "{}.json",
+            &digest::hex(&digest::sha256(text.as_bytes()))[..16]
+        )
+    }
+
+    /// The target directories a record may be in, most likely first.
+    fn candidates(&self) -> Vec<PathBuf> {
+        let mut candidates = Vec::new();
+        if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+            candidates.push(self.cwd.join(dir));
+        }
+        candidates.extend(self.dir().ancestors().map(|dir| dir.join("target")));
+        candidates
+    }
+
+    /// The record, if one matches the environment and every identity it lists.
+    pub(crate) fn lookup(&self) -> Option<Hit> {
+        if !cfg!(unix) {
+            return None;
+        }
+        let name = self.record_name();
+        let env = environment_digest();
+        self.candidates().iter().find_map(|target| {
+            let text = fs::read(target.join(RECORDS).join(&name)).ok()?;
+            let record: serde_json::Value = serde_json::from_slice(&text).ok()?;
+            if record["env"].as_str()? != env {
+                return None;
+            }
+            let files = record["files"].as_object()?;
+            for (path, recorded) in files {
+                if identity(Path::new(path)).0 != recorded.as_str()? {
+                    return None;
+                }
+            }
+            Some(Hit {
+                metadata: serde_json::from_value(record["metadata"].clone()).ok()?,
+                host: record["host"].as_str().map(str::to_owned),
+            })
+        })
+    }
+
+    /// Records what Cargo answered for a run that started at `started`. Best effort: a record
+    /// that cannot be written only costs the next run a `cargo metadata`.
+    pub(crate) fn store(&self, metadata: &Metadata, host: Option<&str>, started: SystemTime) {
+        if cfg!(unix) {
+            let _ = self.try_store(metadata, host, started);
+        }
+    }
+
+    fn try_store(
+        &self,
+        metadata: &Metadata,
+        host: Option<&str>,
+        started: SystemTime,
+    ) -> anyhow::Result<()> {
+        let mut files = BTreeMap::new();
+        let safely_before = started - CLOCK_SLACK;
+        for path in self.inputs(metadata) {
+            let (recorded, changed) = identity(&path);
+            if changed.is_some_and(|changed| changed >= safely_before) {
+                // Possibly changed while Cargo read it: the next run asks Cargo again.
+                return Ok(());
+            }
+            files.insert(path.display().to_string(), recorded);
+        }
+        let record = json!({
+            "env": environment_digest(),
+            "files": files,
+            "host": host,
+            "metadata": metadata,
+        });
+        let dir = metadata.target_directory.as_std_path().join(RECORDS);
+        fs::create_dir_all(&dir)?;
+        let path = dir.join(self.record_name());
+        // Written aside and renamed: a reader never sees half a record.
+        let temporary = path.with_extension(format!("json.{}", std::process::id()));
+        fs::write(&temporary, serde_json::to_vec(&record)?)?;
+        fs::rename(&temporary, &path)?;
+        Ok(())
+    }
+
+    /// Every path whose state decides Cargo's answer (see the module's documentation).
+    fn inputs(&self, metadata: &Metadata) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        for dir in self.cwd.ancestors().chain(self.dir().ancestors()) {
+            for name in [
+                "Cargo.toml",
+                ".cargo/config",
+                ".cargo/config.toml",
+                "rust-toolchain",
+                "rust-toolchain.toml",
+            ] {
+                paths.push(dir.join(name));
+            }
+        }
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let tool_home = |variable: &str, default: &str| {
+            std::env::var_os(variable)
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|home| home.join(default)))
+        };
+        if let Some(cargo_home) = tool_home("CARGO_HOME", ".cargo") {
+            paths.push(cargo_home.join("config"));
+            paths.push(cargo_home.join("config.toml"));
+        }
+        if let Some(rustup_home) = tool_home("RUSTUP_HOME", ".rustup") {
+            paths.push(rustup_home.join("settings.toml"));
+        }
+        let root = metadata.workspace_root.as_std_path();
+        for package in &metadata.packages {
+            paths.push(package.manifest_path.clone().into_std_path_buf());
+            let Some(package_dir) = package.manifest_path.parent() else {
+                continue;
+            };
+            let package_dir = package_dir.as_std_path();
+            // Targets Cargo discovers by their files' presence.
+            for file in ["build.rs", "src/main.rs", "src/lib.rs"] {
+                paths.push(package_dir.join(file));
+            }
+            for discovered in ["src/bin", "examples", "tests", "benches"] {
+                with_subdirectories(&package_dir.join(discovered), &mut paths);
+            }
+            // The directories strictly between the workspace root and the package, where a
+            // `members` glob finds packages. (Not the root itself nor the package directory:
+            // every `dist` changes the root's entries, and anything that matters in the package
+            // directory is listed above.)
+            let mut dir = package_dir.parent();
+            while let Some(current) = dir {
+                if current == root || !current.starts_with(root) {
+                    break;
+                }
+                with_subdirectories(current, &mut paths);
+                dir = current.parent();
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+}
+
+/// `dir` and its subdirectories, leaving out build output and hidden ones.
+fn with_subdirectories(dir: &Path, paths: &mut Vec<PathBuf>) {
+    paths.push(dir.to_owned());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" || name == "node_modules" {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            paths.push(entry.path());
+        }
+    }
+}
+
+/// A path's identity and its last status change, or `absent`.
+fn identity(path: &Path) -> (String, Option<SystemTime>) {
+    #[cfg(unix)]
+    {
+        match crate::cache::stat_identity(path) {
+            Ok((identity, changed)) => (identity, Some(changed)),
+            Err(_) => ("absent".to_owned(), None),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        ("unsupported".to_owned(), None)
+    }
+}
+
+/// A digest of the variables Cargo, rustc and rustup read.
+fn environment_digest() -> String {
+    let mut variables: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(name, value)| {
+            let name = name.into_string().ok()?;
+            let read = name.starts_with("CARGO") || name.starts_with("RUST") || name == "PATH";
+            (read || name == "HOME").then(|| (name, value.to_string_lossy().into_owned()))
+        })
+        .collect();
+    variables.sort();
+    let text: String = variables
+        .iter()
+        .map(|(name, value)| format!("{name}={value}\0"))
+        .collect();
+    digest::hex(&digest::sha256(text.as_bytes()))
+}
