@@ -1,6 +1,9 @@
 //! Remembers what `cargo metadata --no-deps` (and `rustc -vV`'s host triple) said about a
 //! workspace, so a run whose inputs Cargo would read are unchanged does not start Cargo again:
-//! those two process start-ups (each through rustup's proxy) are most of a cached `dist`.
+//! those two process start-ups (each through rustup's proxy) are most of a cached `dist`. The
+//! SBOM's `cargo metadata --filter-platform <target>` (the dependency graph) is remembered the
+//! same way, with Cargo.lock and the path dependencies' manifests among its inputs: it is the
+//! one Cargo start of a `dist` whose binaries changed but whose dependencies did not.
 //!
 //! A record holds the answer with the identity (device, inode, size, mtime, ctime) of
 //! everything that decides it, or the fact that it was absent:
@@ -8,7 +11,7 @@
 //!   discovery), `.cargo/config{,.toml}`, `rust-toolchain{,.toml}`;
 //! - Cargo's and rustup's own configuration (`$CARGO_HOME/config{,.toml}`,
 //!   `$RUSTUP_HOME/settings.toml`);
-//! - every member's manifest; its `build.rs`, `src/main.rs` and `src/lib.rs`; its `src/bin`,
+//! - every member's (and path dependency's) manifest; its `build.rs`, `src/main.rs` and `src/lib.rs`; its `src/bin`,
 //!   `examples`, `tests` and `benches` directories and their subdirectories (Cargo discovers
 //!   targets there); the directories between the workspace root and each member, with their
 //!   subdirectories (a member added under a `members` glob adds an entry to one of them). The
@@ -48,19 +51,33 @@ pub(crate) struct Hit {
     pub host: Option<String>,
 }
 
-/// Where the run starts: the current directory and the `--manifest-path` given, if any.
+/// Where the run starts: the current directory and the `--manifest-path` given, if any, and
+/// which question Cargo is asked there.
 pub(crate) struct Start {
     cwd: PathBuf,
     manifest_path: Option<PathBuf>,
+    /// `None` for the workspace (`--no-deps`); the target for the SBOM's dependency graph.
+    sbom_target: Option<String>,
 }
 
 impl Start {
+    /// For `cargo metadata --no-deps` (and `rustc -vV`).
     pub(crate) fn new(manifest_path: Option<&Path>) -> Option<Start> {
         let cwd = std::env::current_dir().ok()?;
         Some(Start {
             manifest_path: manifest_path.map(|path| cwd.join(path)),
             cwd,
+            sbom_target: None,
         })
+    }
+
+    /// For the SBOM's `cargo metadata --filter-platform <target>`: the same inputs, plus
+    /// Cargo.lock and the manifests of path dependencies outside the workspace. (Registry and
+    /// git dependencies are pinned by the lock file and never change in place.)
+    pub(crate) fn for_sbom(manifest_path: &Path, target: &str) -> Option<Start> {
+        let mut start = Start::new(Some(manifest_path))?;
+        start.sbom_target = Some(target.to_owned());
+        Some(start)
     }
 
     /// The directory Cargo starts from.
@@ -73,10 +90,11 @@ impl Start {
 
     fn record_name(&self) -> String {
         let text = format!(
-            "castoff {}\ncwd {}\nmanifest {:?}\n",
+            "castoff {}\ncwd {}\nmanifest {:?}\nsbom {:?}\n",
             env!("CARGO_PKG_VERSION"),
             self.cwd.display(),
-            self.manifest_path
+            self.manifest_path,
+            self.sbom_target
         );
         format!(
             "{}.json",
@@ -188,7 +206,11 @@ impl Start {
             paths.push(rustup_home.join("settings.toml"));
         }
         let root = metadata.workspace_root.as_std_path();
-        for package in &metadata.packages {
+        if self.sbom_target.is_some() {
+            paths.push(root.join("Cargo.lock"));
+        }
+        // Workspace members and path dependencies; registry and git packages are immutable.
+        for package in metadata.packages.iter().filter(|p| p.source.is_none()) {
             paths.push(package.manifest_path.clone().into_std_path_buf());
             let Some(package_dir) = package.manifest_path.parent() else {
                 continue;

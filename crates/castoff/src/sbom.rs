@@ -25,7 +25,22 @@ use serde_json::{Value, json};
 /// Tries `--offline` first (dist promises no network; after `cargo build` everything is in
 /// the local registry cache), then once more online when the cache lacks something (a
 /// `--no-build` run on a fresh machine).
+///
+/// The answer is remembered while nothing Cargo reads for it changes (metadata_cache.rs).
 pub fn resolve(manifest_path: &Path, target: &str) -> anyhow::Result<Metadata> {
+    let start = crate::metadata_cache::Start::for_sbom(manifest_path, target);
+    if let Some(hit) = start.as_ref().and_then(|start| start.lookup()) {
+        return Ok(hit.metadata);
+    }
+    let started = std::time::SystemTime::now();
+    let metadata = ask_cargo(manifest_path, target)?;
+    if let Some(start) = start {
+        start.store(&metadata, None, started);
+    }
+    Ok(metadata)
+}
+
+fn ask_cargo(manifest_path: &Path, target: &str) -> anyhow::Result<Metadata> {
     let mut last_error = String::new();
     for offline in [true, false] {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

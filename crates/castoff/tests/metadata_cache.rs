@@ -97,14 +97,12 @@ impl Fixture {
         String::from_utf8(output.stdout).unwrap()
     }
 
-    /// The `cargo metadata --no-deps` and `rustc -vV` starts logged since the last call.
+    /// The `cargo` and `rustc` starts logged since the last call (Cargo's own `rustc` runs
+    /// included).
     fn starts(&self) -> Vec<String> {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let _ = fs::remove_file(&self.log);
-        text.lines()
-            .filter(|line| line.contains("--no-deps") || line.contains("-vV"))
-            .map(str::to_owned)
-            .collect()
+        text.lines().map(str::to_owned).collect()
     }
 
     fn edit(&self, file: &str, from: &str, to: &str) {
@@ -255,10 +253,50 @@ fn a_remembered_dist_starts_neither_cargo_nor_rustc() {
     let starts = fixture.starts();
     assert!(starts.is_empty(), "a cached dist started {starts:?}");
     assert!(fixture.workspace.join("dist/manifest.json").is_file());
+
+    // Without dist/, everything is built again, but the SBOM's dependency graph is the
+    // remembered one: still no Cargo.
+    let sbom = || {
+        fs::read_to_string(
+            fixture
+                .workspace
+                .join("dist/sbom/greeter-0.3.1-x86_64-unknown-linux-gnu.cdx.json"),
+        )
+        .unwrap()
+    };
+    let first_sbom = sbom();
+    fs::remove_dir_all(fixture.workspace.join("dist")).unwrap();
+    let rebuilt = dist(&fixture);
+    assert!(!String::from_utf8_lossy(&rebuilt.stderr).contains("cached: inputs unchanged"));
+    let starts = fixture.starts();
+    assert!(
+        starts.is_empty(),
+        "a dist with a remembered SBOM graph started {starts:?}"
+    );
+    assert_eq!(sbom(), first_sbom);
+
+    // A changed Cargo.lock is a new question for the SBOM (not for the plan).
+    let lock = fixture.workspace.join("Cargo.lock");
+    let text = fs::read_to_string(&lock).unwrap();
+    fs::write(&lock, format!("{text}\n")).unwrap();
+    fs::remove_dir_all(fixture.workspace.join("dist")).unwrap();
+    dist(&fixture);
+    let starts = fixture.starts();
+    assert!(
+        starts
+            .iter()
+            .any(|line| line.starts_with("cargo metadata") && line.contains("--filter-platform")),
+        "{starts:?}"
+    );
+    assert!(
+        !starts.iter().any(|line| line.contains("--no-deps")),
+        "{starts:?}"
+    );
+    // One record for the workspace, one for the SBOM's graph.
     assert_eq!(
         fs::read_dir(fixture.workspace.join("target/castoff/metadata"))
             .unwrap()
             .count(),
-        1
+        2
     );
 }

@@ -100,10 +100,20 @@ fn skip_symbols(outer: &mut Bits<'_>, lengths: &Huffman, distances: &Huffman) ->
     let mut local = *outer;
     let bits = &mut local;
     let result = loop {
-        // Enough for the longest symbol: 15 + 5 extra bits, then 15 + 13 for the distance.
-        bits.refill();
-        match lengths.skip(bits) {
-            0..=255 => {}
+        // Enough for a length and its distance: 15 + 5 extra bits, then 15 + 13. Runs of
+        // literals (at most 15 bits each) go several to a refill.
+        if bits.count < 48 {
+            bits.refill();
+            // Past the end the reader yields zeros, which may decode as literals forever.
+            if bits.next > bits.data.len() && bits.overrun() {
+                break Err(corrupt("the stream ends inside a block".into()));
+            }
+        }
+        let symbol = lengths.skip(bits);
+        if symbol < 256 {
+            continue;
+        }
+        match symbol {
             256 => break Ok(()),
             257..=285 => {
                 let distance = distances.skip(bits);
@@ -113,9 +123,6 @@ fn skip_symbols(outer: &mut Bits<'_>, lengths: &Huffman, distances: &Huffman) ->
             }
             NOT_A_CODE => break Err(corrupt("a code that is not in its Huffman table".into())),
             symbol => break Err(corrupt(format!("length symbol {symbol}"))),
-        }
-        if bits.overrun() {
-            break Err(corrupt("the stream ends inside a block".into()));
         }
     };
     *outer = local;
@@ -206,9 +213,9 @@ fn dynamic_codes(bits: &mut Bits<'_>) -> io::Result<(Huffman, Huffman)> {
 
 /// A canonical Huffman code, decodable from a [`Bits`] reader.
 struct Huffman {
-    /// Indexed by the next [`FAST_BITS`] bits: `symbol << 8 | bits`, where `bits` counts the
-    /// code and the extra bits after it; 0 for codes longer than [`FAST_BITS`].
-    fast: Vec<u32>,
+    /// Indexed by the next [`FAST_BITS`] bits: `symbol << 5 | bits`, where `bits` counts the
+    /// code and the extra bits after it (at most 28); 0 for codes longer than [`FAST_BITS`].
+    fast: Box<[u16; 1 << FAST_BITS]>,
     /// How many codes have each length.
     counts: [u16; MAX_BITS + 1],
     /// The symbols ordered by code length, then by value (canonical order).
@@ -244,7 +251,7 @@ impl Huffman {
             next_code[length] = code;
         }
         let extra: Vec<u8> = (0..lengths.len()).map(extra).collect();
-        let mut fast = vec![0u32; 1 << FAST_BITS];
+        let mut fast = Box::new([0u16; 1 << FAST_BITS]);
         for (symbol, &length) in lengths.iter().enumerate() {
             if length == 0 {
                 continue;
@@ -257,7 +264,7 @@ impl Huffman {
             if length as u32 <= FAST_BITS {
                 // Codes are sent most significant bit first; the reader sees them reversed.
                 let reversed = code.reverse_bits() >> (32 - length);
-                let entry = (symbol as u32) << 8 | (length as u32 + u32::from(extra[symbol]));
+                let entry = (symbol as u16) << 5 | (length as u16 + u16::from(extra[symbol]));
                 for slot in (reversed as usize..fast.len()).step_by(1 << length) {
                     fast[slot] = entry;
                 }
@@ -277,8 +284,8 @@ impl Huffman {
     fn skip(&self, bits: &mut Bits<'_>) -> u16 {
         let entry = self.fast[(bits.buffer & ((1 << FAST_BITS) - 1)) as usize];
         if entry != 0 {
-            bits.take(entry & 0xff);
-            return (entry >> 8) as u16;
+            bits.take(u32::from(entry & 31));
+            return entry >> 5;
         }
         self.skip_long(bits)
     }
