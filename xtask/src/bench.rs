@@ -421,6 +421,14 @@ fn castoff_dist(bench: &mut Bench, workspace: &Path) -> Result<Sample> {
     castoff_dist_cached(bench, workspace)
 }
 
+/// `castoff dist --no-build` with nothing remembered: dist/ and everything castoff keeps in
+/// the target directory (the dist cache, Cargo's remembered answers) removed first, as on a
+/// fresh checkout.
+fn castoff_dist_first(bench: &mut Bench, workspace: &Path) -> Result<Sample> {
+    let _ = fs::remove_dir_all(workspace.join("target/castoff"));
+    castoff_dist(bench, workspace)
+}
+
 /// `castoff dist --no-build` over the previous dist/: unchanged inputs, a cache hit.
 fn castoff_dist_cached(bench: &mut Bench, workspace: &Path) -> Result<Sample> {
     let mut command = Command::new(&bench.castoff);
@@ -584,6 +592,12 @@ fn bench_case(
     for _ in 0..options.rounds {
         cached_samples.push(castoff_dist_cached(bench, &workspace)?);
     }
+    // And cold with nothing remembered (the paired runs above keep Cargo's answers between
+    // rounds, as a developer's repeated runs do).
+    let mut first_samples = Vec::new();
+    for _ in 0..options.rounds {
+        first_samples.push(castoff_dist_first(bench, &workspace)?);
+    }
 
     // Sizes: the binary's compressed payload in each artifact, against `gzip -6`.
     let gzip6 = Command::new("gzip")
@@ -618,6 +632,7 @@ fn bench_case(
         ],
         "peers_sum": summary("peers, sum", &sum_samples),
         "castoff_cached": summary("castoff dist --no-build, cached (inputs unchanged)", &cached_samples),
+        "castoff_first_run": summary("castoff dist --no-build, first run (nothing remembered)", &first_samples),
     });
 
     let publish = match publish_env {
@@ -904,7 +919,11 @@ fn print_cases(results: &Value) {
             let rows = std::iter::once(&part["castoff"])
                 .chain(part["peers"].as_array().into_iter().flatten())
                 .chain(std::iter::once(&part["peers_sum"]))
-                .chain(std::iter::once(&part["castoff_cached"]).filter(|row| !row.is_null()));
+                .chain(
+                    [&part["castoff_cached"], &part["castoff_first_run"]]
+                        .into_iter()
+                        .filter(|row| !row.is_null()),
+                );
             for row in rows {
                 let median = row["median_seconds"].as_f64().unwrap_or(f64::NAN);
                 println!(
@@ -922,6 +941,14 @@ fn print_cases(results: &Value) {
             println!(
                 "  cached re-run: {:.1}x faster than a cold dist",
                 cold / cached
+            );
+        }
+        let first = case["packaging"]["castoff_first_run"]["median_seconds"].as_f64();
+        let peers = case["packaging"]["peers_sum"]["median_seconds"].as_f64();
+        if let (Some(first), Some(peers)) = (first, peers) {
+            println!(
+                "  first run (nothing remembered): {:.1}x faster than the peers' sum",
+                peers / first
             );
         }
         let sizes = &case["sizes"];

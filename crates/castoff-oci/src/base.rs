@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use castoff_plan::target::OciPlatform;
 use serde_json::Value;
 
-use crate::blobs::{self, BlobStore, Descriptor, LAYER_GZIP_MEDIA_TYPE};
+use crate::blobs::{self, BlobStore, Descriptor, LAYER_GZIP_MEDIA_TYPE, LAYER_ZSTD_MEDIA_TYPE};
 use crate::error::OciError;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -32,10 +32,7 @@ const LAYER_TYPES: &[(&str, &str)] = &[
         "application/vnd.oci.image.layer.v1.tar",
         "application/vnd.oci.image.layer.v1.tar",
     ),
-    (
-        "application/vnd.oci.image.layer.v1.tar+zstd",
-        "application/vnd.oci.image.layer.v1.tar+zstd",
-    ),
+    (LAYER_ZSTD_MEDIA_TYPE, LAYER_ZSTD_MEDIA_TYPE),
 ];
 
 /// How deep nested indexes are followed (a loop in a hostile layout must end).

@@ -18,8 +18,10 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// Media type of an OCI image config.
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-/// Media type of a gzip-compressed OCI layer (what castoff writes).
+/// Media type of a gzip-compressed OCI layer (what castoff writes by default).
 pub const LAYER_GZIP_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Media type of a zstd-compressed OCI layer (`oci.layer-compression = "zstd"`).
+pub const LAYER_ZSTD_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /// A reference to a blob: media type, digest and size, plus the optional platform and
 /// annotations an index entry carries.

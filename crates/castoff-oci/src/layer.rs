@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use castoff_archive::deflate::{Deflated, GzipWriter};
 use castoff_archive::digest::{HashingWriter, hex};
-use castoff_archive::tar::{self, EntryHeader, EntryKind, gzip_writer};
+use castoff_archive::tar::{self, EntryHeader, EntryKind};
+use castoff_plan::plan::LayerCompression;
 use sha2::{Digest as _, Sha256};
 
 use crate::blobs::{BlobStore, BlobWriter};
@@ -119,18 +120,70 @@ pub(crate) struct WrittenLayer {
     pub(crate) diff_id: String,
 }
 
-/// Writes the entries as a gzip-compressed tar blob, hashing the tar (diff_id) and the gzip
+/// How a layer is compressed: the format and castoff's `compression-level`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Compression {
+    pub(crate) format: LayerCompression,
+    /// 0-9; for zstd the same number is zstd's level (0 is zstd's default, 3).
+    pub(crate) level: u32,
+}
+
+/// The compressing writer between a layer's tar stream and its blob.
+enum Compressor {
+    Gzip(GzipWriter<BlobWriter>),
+    Zstd(zstd::stream::write::Encoder<'static, BlobWriter>),
+}
+
+impl Compressor {
+    fn new(store: &BlobStore, compression: Compression, app: &str) -> Result<Compressor, OciError> {
+        let blob = store.writer()?;
+        Ok(match compression.format {
+            LayerCompression::Gzip => Compressor::Gzip(GzipWriter::new(blob, compression.level)),
+            LayerCompression::Zstd => {
+                // One thread and fixed parameters: the same bytes on every machine.
+                let mut encoder = zstd::stream::write::Encoder::new(blob, compression.level as i32)
+                    .map_err(write_error(app))?;
+                encoder.include_checksum(true).map_err(write_error(app))?;
+                Compressor::Zstd(encoder)
+            }
+        })
+    }
+
+    fn finish(self) -> io::Result<BlobWriter> {
+        match self {
+            Compressor::Gzip(gzip) => gzip.finish(),
+            Compressor::Zstd(zstd) => zstd.finish(),
+        }
+    }
+}
+
+impl Write for Compressor {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressor::Gzip(gzip) => gzip.write(buf),
+            Compressor::Zstd(zstd) => zstd.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressor::Gzip(gzip) => gzip.flush(),
+            Compressor::Zstd(zstd) => zstd.flush(),
+        }
+    }
+}
+
+/// Writes the entries as a compressed tar blob, hashing the tar (diff_id) and the compressed
 /// stream (digest) while the bytes are written: nothing is read back.
 pub(crate) fn write_layer(
     app: &str,
     entries: &[LayerEntry],
     mtime: u64,
-    level: u32,
+    compression: Compression,
     store: &BlobStore,
 ) -> Result<WrittenLayer, OciError> {
-    let blob = store.writer()?;
-    let gzip = gzip_writer(blob, level);
-    let mut tar = TarWriter::new(HashingWriter::new(gzip), OwnerFields::Zero);
+    let compressor = Compressor::new(store, compression, app)?;
+    let mut tar = TarWriter::new(HashingWriter::new(compressor), OwnerFields::Zero);
     let tar_error = |source| OciError::Tar {
         app: app.to_owned(),
         source,
@@ -155,8 +208,8 @@ pub(crate) fn write_layer(
         }
     }
     let hashing = tar.finish().map_err(write_error(app))?;
-    let (gzip, diff_id, _) = hashing.finish();
-    commit_layer(app, gzip, diff_id)
+    let (compressor, diff_id, _) = hashing.finish();
+    commit_layer(app, compressor, diff_id)
 }
 
 fn write_error(app: &str) -> impl Fn(io::Error) -> OciError + '_ {
@@ -167,13 +220,13 @@ fn write_error(app: &str) -> impl Fn(io::Error) -> OciError + '_ {
     }
 }
 
-/// Ends the gzip stream and stores the blob under its digest.
+/// Ends the compressed stream and stores the blob under its digest.
 fn commit_layer(
     app: &str,
-    gzip: GzipWriter<BlobWriter>,
+    compressor: Compressor,
     diff_id: [u8; 32],
 ) -> Result<WrittenLayer, OciError> {
-    let mut blob = gzip.finish().map_err(write_error(app))?;
+    let mut blob = compressor.finish().map_err(write_error(app))?;
     blob.flush().map_err(write_error(app))?;
     let (digest, size) = blob.commit()?;
     Ok(WrittenLayer {
@@ -217,16 +270,18 @@ pub fn binary_layer_prefix(bin: &str, size: u64, mtime: u64) -> Result<Vec<u8>, 
     Ok(prefix)
 }
 
-/// Writes the layer holding one binary at `/usr/local/bin/<bin>`, splicing the binary's
-/// compressed stream between the compressed headers and the end of the archive. The diff_id
-/// comes from the digest computed while the binary was compressed (when its prefix was
-/// registered); otherwise the binary is read once more, and must still be what was compressed.
+/// Writes the layer holding one binary at `/usr/local/bin/<bin>`. With gzip, the binary's
+/// compressed stream is spliced between the compressed headers and the end of the archive, and
+/// the diff_id comes from the digest computed while the binary was compressed (when its prefix
+/// was registered); otherwise the binary is read once more, and must still be what was
+/// compressed. With zstd the binary is read and compressed again (the tar is the same, so is
+/// the diff_id).
 pub(crate) fn write_binary_layer(
     app: &str,
     bin: &str,
     binary: &Deflated,
     mtime: u64,
-    level: u32,
+    compression: Compression,
     store: &BlobStore,
 ) -> Result<WrittenLayer, OciError> {
     let tar_error = |source| OciError::Tar {
@@ -236,22 +291,28 @@ pub(crate) fn write_binary_layer(
     let prefix = binary_layer_prefix(bin, binary.size(), mtime).map_err(tar_error)?;
     let mut suffix = tar::padding(binary.size()).to_vec();
     suffix.extend_from_slice(&tar::END_OF_ARCHIVE);
-    let mut diff_id = match binary.hasher_after(&prefix) {
-        Some(state) => state,
-        None => rehash(&prefix, binary)?,
+    let mut compressor = Compressor::new(store, compression, app)?;
+    compressor.write_all(&prefix).map_err(write_error(app))?;
+    let mut diff_id = match (&mut compressor, binary.hasher_after(&prefix)) {
+        (Compressor::Gzip(gzip), Some(state)) => {
+            gzip.splice(binary).map_err(write_error(app))?;
+            state
+        }
+        (Compressor::Gzip(gzip), None) => {
+            let state = copy_binary(&prefix, binary, &mut io::sink())?;
+            gzip.splice(binary).map_err(write_error(app))?;
+            state
+        }
+        (zstd @ Compressor::Zstd(_), _) => copy_binary(&prefix, binary, zstd)?,
     };
     diff_id.update(&suffix);
-
-    let mut gzip = GzipWriter::new(store.writer()?, level);
-    gzip.write_all(&prefix).map_err(write_error(app))?;
-    gzip.splice(binary).map_err(write_error(app))?;
-    gzip.write_all(&suffix).map_err(write_error(app))?;
-    commit_layer(app, gzip, diff_id.finalize().into())
+    compressor.write_all(&suffix).map_err(write_error(app))?;
+    commit_layer(app, compressor, diff_id.finalize().into())
 }
 
-/// SHA-256 of `prefix` + the binary, reading it again; refuses a binary that changed since it
-/// was compressed.
-fn rehash(prefix: &[u8], binary: &Deflated) -> Result<Sha256, OciError> {
+/// Copies the binary to `out` and returns the SHA-256 of `prefix` + the binary; refuses a
+/// binary that changed since it was compressed.
+fn copy_binary(prefix: &[u8], binary: &Deflated, out: &mut impl Write) -> Result<Sha256, OciError> {
     let source = binary.source();
     let file = File::open(source).map_err(OciError::io("open", source))?;
     let mut with_prefix = Sha256::new_with_prefix(prefix);
@@ -264,6 +325,8 @@ fn rehash(prefix: &[u8], binary: &Deflated) -> Result<Sha256, OciError> {
         }
         with_prefix.update(chunk);
         plain.update(chunk);
+        out.write_all(chunk)
+            .map_err(OciError::io("write", source))?;
         let len = chunk.len();
         io::BufRead::consume(&mut reader, len);
     }

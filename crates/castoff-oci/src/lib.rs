@@ -32,13 +32,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use castoff_archive::deflate::DeflateCache;
-use castoff_plan::plan::{App, BaseImage, OciChannel};
+use castoff_plan::plan::{App, BaseImage, LayerCompression, OciChannel};
 use castoff_plan::target::OciPlatform;
 use castoff_plan::{AppId, Release, Target};
 use serde_json::json;
 
 pub use assemble::assemble_images;
-pub use blobs::{CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+pub use blobs::{
+    CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, LAYER_ZSTD_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPE,
+};
 pub use deploy::write_deploy_examples;
 pub use error::OciError;
 pub use layer::{BIN_DIR, binary_layer_prefix};
@@ -224,13 +227,17 @@ pub fn build_images(
         let (layer_plan, files_plan) = plan_layer(app, oci, input, base_image.is_none())?;
         layer_plan.entries().map_err(duplicate)?;
         let files_entries = files_plan.entries().map_err(duplicate)?;
+        let compression = layer::Compression {
+            format: oci.layer_compression,
+            level: options.deflate.level(),
+        };
         let mut own_layers: Vec<(layer::WrittenLayer, String)> = Vec::new();
         if !files_entries.is_empty() {
             let layer = layer::write_layer(
                 &name,
                 &files_entries,
                 options.source_date_epoch,
-                options.deflate.level(),
+                compression,
                 &store,
             )?;
             own_layers.push((layer, layer_summary(&files_entries)));
@@ -246,7 +253,7 @@ pub fn build_images(
                 bin,
                 &deflated,
                 options.source_date_epoch,
-                options.deflate.level(),
+                compression,
                 &store,
             )?;
             own_layers.push((layer, format!("added {BIN_DIR}/{bin}")));
@@ -270,8 +277,12 @@ pub fn build_images(
             );
         }
         for (layer, _) in &own_layers {
+            let media_type = match oci.layer_compression {
+                LayerCompression::Gzip => LAYER_GZIP_MEDIA_TYPE,
+                LayerCompression::Zstd => LAYER_ZSTD_MEDIA_TYPE,
+            };
             layers.push(Descriptor::new(
-                LAYER_GZIP_MEDIA_TYPE,
+                media_type,
                 (layer.digest.clone(), layer.size),
             ));
             diff_ids.push(layer.diff_id.clone());

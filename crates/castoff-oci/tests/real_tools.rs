@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use castoff_oci::BuiltIndex;
-use castoff_plan::plan::BaseImage;
+use castoff_oci::{BuiltIndex, LAYER_ZSTD_MEDIA_TYPE};
+use castoff_plan::plan::{BaseImage, LayerCompression};
 use castoff_plan::{AppId, Release};
 use castoff_test_support::TestEnv;
 use common::*;
@@ -294,6 +294,80 @@ fn an_image_on_a_base_layout_runs_both_binaries() {
     );
     // The base's passwd came through its layer.
     assert!(bundle.join("rootfs/etc/passwd").is_file());
+}
+
+/// `oci.layer-compression = "zstd"`: castoff's layers are `tar+zstd`, `zstd` decompresses
+/// each to exactly the tar its diff_id names (the same tar as the gzip build's), skopeo copies
+/// the image (checking every digest) and converts it to gzip, which umoci unpacks and runc runs
+/// (umoci 0.4 reads no zstd itself).
+#[test]
+fn zstd_layers_hold_the_same_tar_and_run_under_runc() {
+    use sha2::{Digest as _, Sha256};
+    let env = TestEnv::get();
+    let (_, gzip, _) = build_real(&env, "http-service", "oci-zstd-gzip");
+    let mut release = fixture_release("http-service");
+    release.apps[0].oci.as_mut().unwrap().layer_compression = LayerCompression::Zstd;
+    let (_, built, dir) = build_release(&env, release, "http-service", "oci-zstd");
+    let layout = &built.layout_dir;
+    for (image, gzip_image) in built.images.iter().zip(&gzip.images) {
+        let manifest: Value =
+            serde_json::from_slice(&blob(layout, &image.manifest_digest)).unwrap();
+        let config: Value = serde_json::from_slice(&blob(layout, &image.config_digest)).unwrap();
+        let layers = manifest["layers"].as_array().unwrap();
+        assert!(!layers.is_empty());
+        for (layer, diff_id) in layers
+            .iter()
+            .zip(config["rootfs"]["diff_ids"].as_array().unwrap())
+        {
+            assert_eq!(layer["mediaType"], LAYER_ZSTD_MEDIA_TYPE, "{manifest}");
+            let path = layout.join("blobs/sha256").join(
+                layer["digest"]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix("sha256:")
+                    .unwrap(),
+            );
+            let tar = output(Command::new(env.tool("zstd")).arg("-dc").arg(&path));
+            assert!(tar.status.success(), "zstd -dc {}", path.display());
+            let digest = format!("sha256:{:x}", Sha256::digest(&tar.stdout));
+            assert_eq!(
+                diff_id.as_str(),
+                Some(digest.as_str()),
+                "{}",
+                path.display()
+            );
+        }
+        let gzip_config: Value =
+            serde_json::from_slice(&blob(&gzip.layout_dir, &gzip_image.config_digest)).unwrap();
+        assert_eq!(
+            config["rootfs"]["diff_ids"], gzip_config["rootfs"]["diff_ids"],
+            "{}",
+            image.platform
+        );
+        assert_ne!(image.manifest_digest, gzip_image.manifest_digest);
+    }
+    // The host image's docker-load archive, converted to gzip by skopeo, then run.
+    let image = built
+        .images
+        .iter()
+        .find(|image| image.target.triple == HOST_TRIPLE)
+        .expect("a host image");
+    let archive = dir.join("host-layout");
+    extract(&env, &image.archive, &archive);
+    let converted = dir.join("converted");
+    run(Command::new(env.tool("skopeo"))
+        .args(["copy", "--dest-compress", "--dest-compress-format", "gzip"])
+        .arg(format!("oci:{}:1.4.0", archive.display()))
+        .arg(format!("oci:{}:1.4.0", converted.display())));
+    let bundle = dir.join("bundle");
+    run(Command::new(env.tool("umoci"))
+        .args(["unpack", "--image"])
+        .arg(format!("{}:1.4.0", converted.display()))
+        .arg(&bundle));
+    assert_eq!(
+        runc_run(&env, &bundle, &["/usr/local/bin/pinger", "--version"]),
+        "pinger 1.4.0\n"
+    );
 }
 
 #[test]

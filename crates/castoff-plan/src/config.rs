@@ -153,6 +153,9 @@ pub struct OciConfig {
     /// Extra files copied into the image.
     #[serde(default)]
     pub files: Vec<ExtraFileConfig>,
+    /// How castoff's layers are compressed: `gzip` (default, every runtime) or `zstd`.
+    #[serde(default)]
+    pub layer_compression: Option<String>,
 }
 
 /// `oci.healthcheck = { ... }`

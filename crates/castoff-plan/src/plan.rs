@@ -202,6 +202,17 @@ pub struct OciChannel {
     pub entrypoint: String,
     pub healthcheck: Option<Healthcheck>,
     pub files: Vec<ExtraFile>,
+    pub layer_compression: LayerCompression,
+}
+
+/// How castoff's own image layers are compressed (a base image's layers stay as they are).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LayerCompression {
+    /// `tar+gzip`: every runtime reads it.
+    #[default]
+    Gzip,
+    /// `tar+zstd`: smaller and faster to unpack; needs Docker 23 or containerd 1.5 and later.
+    Zstd,
 }
 
 /// Where an image starts from.
@@ -1089,6 +1100,18 @@ fn plan_oci(
             "write it like `/srv/app`".to_owned(),
         );
     }
+    let layer_compression = match config.layer_compression.as_deref() {
+        None | Some("gzip") => LayerCompression::Gzip,
+        Some("zstd") => LayerCompression::Zstd,
+        Some(other) => {
+            fail(
+                key("layer-compression"),
+                format!("`{other}` is not a layer compression castoff writes"),
+                "use `gzip` (the default, read by every runtime) or `zstd` (read by Docker 23 and containerd 1.5 and later)".to_owned(),
+            );
+            LayerCompression::Gzip
+        }
+    };
     for name in config.env.keys() {
         if name.is_empty() || name.contains('=') || name.contains('\0') {
             fail(
@@ -1163,6 +1186,7 @@ fn plan_oci(
         entrypoint,
         healthcheck,
         files,
+        layer_compression,
     })
 }
 

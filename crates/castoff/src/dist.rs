@@ -346,7 +346,14 @@ fn build_into(
         compression_options(release.compression_level)?,
     );
     for artifact in &release.artifacts {
-        if let (ArtifactKind::OciImage, Some(target)) = (artifact.kind, artifact.target) {
+        // zstd layers compress the binary again (the tap would go unused).
+        let gzip_layers = release.apps[artifact.app.0]
+            .oci
+            .as_ref()
+            .is_some_and(|oci| oci.layer_compression == castoff_plan::plan::LayerCompression::Gzip);
+        if let (ArtifactKind::OciImage, Some(target), true) =
+            (artifact.kind, artifact.target, gzip_layers)
+        {
             for (bin, path) in binaries_of(artifact.app, target) {
                 let size = fs::metadata(&path)
                     .with_context(|| format!("could not read {}", path.display()))?

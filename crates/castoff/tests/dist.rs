@@ -19,6 +19,20 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A copy of the single-cli fixture in `scratch/workspace`, its Cargo.toml passed through
+/// `edit`.
+fn single_cli_workspace(scratch: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let workspace = scratch.join("workspace");
+    let fixture = repository_root().join("tests/fixtures/single-cli");
+    fs::create_dir_all(workspace.join("src")).unwrap();
+    for file in ["README.md", "LICENSE", "Cargo.lock", "src/main.rs"] {
+        fs::copy(fixture.join(file), workspace.join(file)).unwrap();
+    }
+    let cargo_toml = edit(fs::read_to_string(fixture.join("Cargo.toml")).unwrap());
+    fs::write(workspace.join("Cargo.toml"), cargo_toml).unwrap();
+    workspace
+}
+
 fn dist(manifest: &Path, dist_dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_castoff"))
         .args(["dist", "--manifest-path"])
@@ -130,16 +144,9 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
 #[test]
 fn failed_dist_leaves_the_previous_dist_untouched() {
     let scratch = scratch("failing");
-    let workspace = scratch.join("workspace");
-    let fixture = repository_root().join("tests/fixtures/single-cli");
-    fs::create_dir_all(workspace.join("src")).unwrap();
-    for file in ["README.md", "LICENSE", "Cargo.lock", "src/main.rs"] {
-        fs::copy(fixture.join(file), workspace.join(file)).unwrap();
-    }
-    let cargo_toml = fs::read_to_string(fixture.join("Cargo.toml"))
-        .unwrap()
-        .replace("crt-static = true", "crt-static = false");
-    fs::write(workspace.join("Cargo.toml"), cargo_toml).unwrap();
+    let workspace = single_cli_workspace(&scratch, |toml| {
+        toml.replace("crt-static = true", "crt-static = false")
+    });
 
     let dist_dir = scratch.join("dist");
     fs::create_dir_all(&dist_dir).unwrap();
@@ -170,19 +177,7 @@ fn failed_dist_leaves_the_previous_dist_untouched() {
 
 #[test]
 fn no_build_names_the_missing_binary() {
-    let scratch = scratch("no-build");
-    let workspace = scratch.join("workspace");
-    let fixture = repository_root().join("tests/fixtures/single-cli");
-    fs::create_dir_all(workspace.join("src")).unwrap();
-    for file in [
-        "README.md",
-        "LICENSE",
-        "Cargo.lock",
-        "Cargo.toml",
-        "src/main.rs",
-    ] {
-        fs::copy(fixture.join(file), workspace.join(file)).unwrap();
-    }
+    let workspace = single_cli_workspace(&scratch("no-build"), |toml| toml);
     let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
         .args(["dist", "--no-build", "--manifest-path"])
         .arg(workspace.join("Cargo.toml"))
@@ -196,4 +191,59 @@ fn no_build_names_the_missing_binary() {
     );
     assert!(stderr.contains("hint: build it with `cargo build --release --target x86_64-unknown-linux-gnu -p greeter`"), "{stderr}");
     assert!(!workspace.join("dist").exists());
+}
+
+/// `oci.layer-compression = "zstd"` through the command line: the image's layers are
+/// `tar+zstd` (real_tools.rs in castoff-oci runs such an image), the rest of dist/ is as usual.
+#[test]
+fn zstd_layers_from_the_configuration() {
+    use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
+    let workspace = single_cli_workspace(&scratch("zstd"), |toml| {
+        toml.replace(
+            "oci = { repository = \"ghcr.io/acme/greeter\",",
+            "oci = { layer-compression = \"zstd\", repository = \"ghcr.io/acme/greeter\",",
+        )
+    });
+    assert!(
+        fs::read_to_string(workspace.join("Cargo.toml"))
+            .unwrap()
+            .contains("layer-compression")
+    );
+    write_static_elf(
+        &workspace.join("target/x86_64-unknown-linux-gnu/release"),
+        "greeter",
+        EM_X86_64,
+        "hello from greeter",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--no-build", "--target", "x86_64-unknown-linux-gnu"])
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert_success(&output, "dist with zstd layers");
+    let layout = workspace.join("dist/oci/greeter");
+    let blob = |digest: &str| -> serde_json::Value {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        serde_json::from_slice(&fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let image_index = blob(index["manifests"][0]["digest"].as_str().unwrap());
+    let manifest = blob(image_index["manifests"][0]["digest"].as_str().unwrap());
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| layer["mediaType"].as_str().unwrap())
+        .collect();
+    assert!(!types.is_empty());
+    assert!(
+        types
+            .iter()
+            .all(|media_type| *media_type == "application/vnd.oci.image.layer.v1.tar+zstd"),
+        "{types:?}"
+    );
+    assert!(workspace.join("dist/python").is_dir() && workspace.join("dist/npm").is_dir());
 }

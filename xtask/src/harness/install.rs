@@ -24,6 +24,8 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("runc", "runc"),
     ("minisign", "minisign"),
     ("pigz", "pigz"),
+    // `zstd -t` checks the zstd image layers.
+    ("zstd", "zstd"),
     ("shellcheck", "shellcheck"),
     ("jq", "jq"),
     ("iproute2", "ss"),
