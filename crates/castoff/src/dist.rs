@@ -74,6 +74,11 @@ pub fn dist(
     options: &DistOptions,
     reporter: &dyn crate::publish::Reporter,
 ) -> anyhow::Result<DistOutcome> {
+    // The commit being released: part of the cache key and the images' annotations. Git
+    // starts now and answers while the bases and binaries are checked.
+    let root = release.workspace_root.clone();
+    let revision = std::thread::spawn(move || git_revision(&root));
+
     // Registry base images: pulled into the base cache before anything is built (base.rs);
     // castoff-oci reads them there. The only network access of `dist`, none when cached.
     crate::base::pull_bases(release)?;
@@ -81,8 +86,9 @@ pub fn dist(
     let binaries = binaries(release, options.no_build, reporter)?;
 
     // cache.rs: unchanged inputs reuse the previous dist/ after re-verifying every file.
-    // The commit being released: part of the cache key and the images' annotations.
-    let revision = git_revision(&release.workspace_root);
+    let revision = revision
+        .join()
+        .map_err(|_| anyhow::anyhow!("asking git for the commit panicked"))?;
     let cache = crate::cache::CacheKey::compute(
         release,
         options,
