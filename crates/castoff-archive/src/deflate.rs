@@ -12,7 +12,8 @@
 //! it: the stream is byte-identical with 1 or N threads. The CRC-32 is combined from the blocks' CRCs and the
 //! SHA-256 of the input (plus any requested "prefix + input" digests, see
 //! [`DeflateCache::want_prefix`]) is computed while the blocks go by: nothing is read twice.
-//! Memory is bounded by the blocks in flight (a few MiB), whatever the input's size.
+//! Memory is bounded by the blocks in flight (about 3 MiB per thread), whatever the input's
+//! size.
 //!
 //! The stream ends byte-aligned with no final block. A zip entry appends
 //! [`FINAL_EMPTY_BLOCK`]; [`GzipWriter::splice`] sync-flushes what it compressed so far,
@@ -185,7 +186,9 @@ pub fn deflate_stream<R: Read + Send>(
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<StreamSummary> {
     let threads = options.threads.max(1);
-    let in_flight = threads * 3;
+    // Blocks read but not yet written: enough to keep every thread busy, and at most about
+    // 3 MiB per thread (a block, its compressed copy, the thread's scratch buffer).
+    let in_flight = threads * 2;
     let level = libdeflater::CompressionLvl::new(options.level.min(9) as i32)
         .map_err(|error| io::Error::other(format!("{error:?}")))?;
     thread::scope(|scope| {
@@ -198,6 +201,7 @@ pub fn deflate_stream<R: Read + Send>(
             scope.spawn(move || {
                 // libdeflate keeps no state between calls: one compressor per thread.
                 let mut compressor = libdeflater::Compressor::new(level);
+                let mut scratch = Vec::new();
                 loop {
                     // The lock is held only while waiting for a job, never while compressing.
                     let job = job_rx
@@ -206,7 +210,7 @@ pub fn deflate_stream<R: Read + Send>(
                         .and_then(|rx| rx.recv().map_err(|_| ()));
                     let Ok(job) = job else { break };
                     if result_tx
-                        .send(compress_block(&mut compressor, job))
+                        .send(compress_block(&mut compressor, &mut scratch, job))
                         .is_err()
                     {
                         break;
@@ -313,14 +317,21 @@ fn read_block(reader: &mut impl Read) -> io::Result<Vec<u8>> {
     Ok(block)
 }
 
-/// One block, as a complete stream, then reopened so the next block can follow it.
-fn compress_block(compressor: &mut libdeflater::Compressor, job: Job) -> io::Result<Done> {
+/// One block, as a complete stream, then reopened so the next block can follow it. `scratch`
+/// is the thread's buffer for the worst case; the block keeps only what it needs.
+fn compress_block(
+    compressor: &mut libdeflater::Compressor,
+    scratch: &mut Vec<u8>,
+    job: Job,
+) -> io::Result<Done> {
     let bound = compressor.deflate_compress_bound(job.data.len());
-    let mut output = vec![0; bound + 5];
+    scratch.resize(bound, 0);
     let written = compressor
-        .deflate_compress(&job.data, &mut output)
+        .deflate_compress(&job.data, scratch)
         .map_err(|error| io::Error::other(format!("libdeflate: {error:?}")))?;
-    output.truncate(written);
+    // Room for what reopening appends (at most 5 bytes).
+    let mut output = Vec::with_capacity(written + 5);
+    output.extend_from_slice(&scratch[..written]);
     reopen::reopen(&mut output)?;
     let mut crc = Crc::new();
     crc.update(&job.data);

@@ -13,17 +13,22 @@
 //!   `$RUSTUP_HOME/settings.toml`);
 //! - every member's (and path dependency's) manifest; its `build.rs`, `src/main.rs` and `src/lib.rs`; its `src/bin`,
 //!   `examples`, `tests` and `benches` directories and their subdirectories (Cargo discovers
-//!   targets there); the directories between the workspace root and each member, with their
-//!   subdirectories (a member added under a `members` glob adds an entry to one of them). The
-//!   root directory itself is left out, because every `dist` changes its entries: a
-//!   `members = ["*"]` glob at the root would not notice a new package until a manifest
-//!   changes.
+//!   targets there) and its `README.md`, `README.txt` or `README` (the readme Cargo assumes);
+//!   the directories between the workspace root and each member, with their subdirectories,
+//!   and the root's subdirectories, by identity and by name (a member added under a `members`
+//!   glob adds an entry to one of them). The root's own timestamps are left out, and so are
+//!   `target`, `node_modules` and `dist`, because every `dist` changes them;
 //!
-//! and a digest of the environment Cargo and rustup read (`CARGO*`, `RUST*`, `PATH`, `HOME`;
-//! only the digest is written, never a value). Any write changes a file's ctime, and adding or
-//! removing an entry changes its directory's, so a record whose identities all still match
-//! describes what Cargo would answer now. A record is not written when one of those files
-//! changed while Cargo was reading (its ctime is not safely before the run started).
+//! - rustup's toolchains, each one's `bin` directory, and its `update-hashes` (a toolchain
+//!   installed or updated);
+//!
+//! and a digest of the environment Cargo and rustup read (`CARGO*`, `RUST*`, `PATH`, `HOME`,
+//! leaving out tokens and passwords; only the digest is written, never a value). Any write
+//! changes a file's ctime, and adding or removing an entry changes its directory's, so a
+//! record whose identities all still match describes what Cargo would answer now. A record is
+//! not written when one of those files (or, for a missing one, its directory) changed within a
+//! second of the run's start (two for whole-second timestamps): it may have changed after
+//! Cargo read it, and file clocks lag (a network file system's is another machine's).
 //!
 //! Records live in `<target dir>/castoff/metadata/`; before asking Cargo, castoff looks for
 //! them in `$CARGO_TARGET_DIR` and in `target/` beside the starting directory and each of its
@@ -41,9 +46,15 @@ use serde_json::json;
 
 /// Where records live, under a target directory.
 const RECORDS: &str = "castoff/metadata";
-/// File timestamps come from a coarse clock that lags the precise one by up to a tick; a file
-/// stamped this close to the start of the run may have changed after Cargo read it.
-const CLOCK_SLACK: Duration = Duration::from_millis(50);
+/// A file stamped this close to the start of the run may have changed after Cargo read it:
+/// file timestamps come from a coarse clock that lags the precise one, and a network file
+/// system's from another machine's clock.
+const CLOCK_SLACK: Duration = Duration::from_secs(1);
+/// The same for a timestamp without a fraction of a second: file systems that keep whole
+/// seconds (or two, FAT) round down by that much.
+const COARSE_CLOCK_SLACK: Duration = Duration::from_secs(2);
+/// Directories whose entries change on every `dist` (never where Cargo finds packages).
+const NOT_PACKAGES: [&str; 3] = ["target", "node_modules", "dist"];
 
 /// What Cargo (and rustc) said last time.
 pub(crate) struct Hit {
@@ -65,7 +76,8 @@ impl Start {
     pub(crate) fn new(manifest_path: Option<&Path>) -> Option<Start> {
         let cwd = std::env::current_dir().ok()?;
         Some(Start {
-            manifest_path: manifest_path.map(|path| cwd.join(path)),
+            // Cargo resolves `..` in the path as text, not through symbolic links.
+            manifest_path: manifest_path.map(|path| lexically_normal(&cwd.join(path))),
             cwd,
             sbom_target: None,
         })
@@ -127,7 +139,7 @@ impl Start {
             }
             let files = record["files"].as_object()?;
             for (path, recorded) in files {
-                if identity(Path::new(path)).0 != recorded.as_str()? {
+                if state(path) != recorded.as_str()? {
                     return None;
                 }
             }
@@ -153,15 +165,39 @@ impl Start {
         started: SystemTime,
     ) -> anyhow::Result<()> {
         let mut files = BTreeMap::new();
-        let safely_before = started - CLOCK_SLACK;
+        let settled = |changed: SystemTime| {
+            let whole_seconds = changed
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .is_ok_and(|since| since.subsec_nanos() == 0);
+            let slack = if whole_seconds {
+                COARSE_CLOCK_SLACK
+            } else {
+                CLOCK_SLACK
+            };
+            changed + slack < started
+        };
+        let root = metadata.workspace_root.as_std_path();
         for path in self.inputs(metadata) {
             let (recorded, changed) = identity(&path);
-            if changed.is_some_and(|changed| changed >= safely_before) {
+            // A file of the workspace deleted while Cargo read it shows as absent: its
+            // directory changed then. (Not for the root, whose entries `dist` itself changes
+            // while the SBOM's graph is asked for, nor outside the workspace, where
+            // directories such as $HOME change too often for that to be worth a record.)
+            let changed = changed.or_else(|| {
+                path.parent()
+                    .filter(|dir| dir.starts_with(root) && *dir != root)
+                    .and_then(|dir| identity(dir).1)
+            });
+            if changed.is_some_and(|changed| !settled(changed)) {
                 // Possibly changed while Cargo read it: the next run asks Cargo again.
                 return Ok(());
             }
             files.insert(path.display().to_string(), recorded);
         }
+        // The root's subdirectories by name: where a `members` glob at the root finds a new
+        // package (the root's own timestamps change with every `dist`).
+        let listing = format!("{}/{LISTING}", root.display());
+        files.insert(listing.clone(), state(&listing));
         let record = json!({
             "env": environment_digest(),
             "files": files,
@@ -203,12 +239,24 @@ impl Start {
             paths.push(cargo_home.join("config.toml"));
         }
         if let Some(rustup_home) = tool_home("RUSTUP_HOME", ".rustup") {
+            // The default toolchain, and installed or updated toolchains (an update replaces
+            // the toolchain's directory and rewrites its hash file).
             paths.push(rustup_home.join("settings.toml"));
+            paths.push(rustup_home.join("toolchains"));
+            for toolchain in subdirectories(&rustup_home.join("toolchains")) {
+                paths.push(toolchain.join("bin"));
+            }
+            if let Ok(hashes) = fs::read_dir(rustup_home.join("update-hashes")) {
+                paths.extend(hashes.flatten().map(|entry| entry.path()));
+            }
         }
         let root = metadata.workspace_root.as_std_path();
         if self.sbom_target.is_some() {
             paths.push(root.join("Cargo.lock"));
         }
+        // Where a `members` glob finds packages right under the root.
+        with_subdirectories(root, &mut paths);
+        paths.retain(|path| path != root);
         // Workspace members and path dependencies; registry and git packages are immutable.
         for package in metadata.packages.iter().filter(|p| p.source.is_none()) {
             paths.push(package.manifest_path.clone().into_std_path_buf());
@@ -216,8 +264,16 @@ impl Start {
                 continue;
             };
             let package_dir = package_dir.as_std_path();
-            // Targets Cargo discovers by their files' presence.
-            for file in ["build.rs", "src/main.rs", "src/lib.rs"] {
+            // What Cargo discovers by a file's presence: targets, and the readme when the
+            // manifest names none.
+            for file in [
+                "build.rs",
+                "src/main.rs",
+                "src/lib.rs",
+                "README.md",
+                "README.txt",
+                "README",
+            ] {
                 paths.push(package_dir.join(file));
             }
             for discovered in ["src/bin", "examples", "tests", "benches"] {
@@ -242,22 +298,61 @@ impl Start {
     }
 }
 
-/// `dir` and its subdirectories, leaving out build output and hidden ones.
+/// `dir` and its subdirectories, leaving out hidden ones and those that hold no packages.
 fn with_subdirectories(dir: &Path, paths: &mut Vec<PathBuf>) {
     paths.push(dir.to_owned());
+    paths.extend(subdirectories(dir));
+}
+
+fn subdirectories(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
-        return;
+        return Vec::new();
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "target" || name == "node_modules" {
-            continue;
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            !name.starts_with('.') && !NOT_PACKAGES.contains(&name.as_ref())
+        })
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .map(|entry| entry.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// The name of a record entry that stands for a directory's list of subdirectories.
+const LISTING: &str = "<subdirectories>";
+
+/// What a record holds for `entry`: a path's identity, or for `<dir>/<subdirectories>` a
+/// digest of that directory's subdirectory names.
+fn state(entry: &str) -> String {
+    match entry.strip_suffix(LISTING) {
+        Some(dir) => {
+            let names: String = subdirectories(Path::new(dir))
+                .iter()
+                .map(|path| format!("{}\0", path.display()))
+                .collect();
+            format!("names {}", digest::hex(&digest::sha256(names.as_bytes())))
         }
-        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
-            paths.push(entry.path());
+        None => identity(Path::new(entry)).0,
+    }
+}
+
+/// `path` with `.` and `..` resolved as text, the way Cargo reads a `--manifest-path`.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
         }
     }
+    normal
 }
 
 /// A path's identity and its last status change, or `absent`.
@@ -282,7 +377,12 @@ fn environment_digest() -> String {
         .filter_map(|(name, value)| {
             let name = name.into_string().ok()?;
             let read = name.starts_with("CARGO") || name.starts_with("RUST") || name == "PATH";
-            (read || name == "HOME").then(|| (name, value.to_string_lossy().into_owned()))
+            // Registry tokens are not Cargo's answer's business, and rotate.
+            let secret = ["TOKEN", "PASSWORD", "SECRET", "CREDENTIAL"]
+                .iter()
+                .any(|word| name.contains(word));
+            ((read || name == "HOME") && !secret)
+                .then(|| (name, value.to_string_lossy().into_owned()))
         })
         .collect();
     variables.sort();

@@ -16,8 +16,8 @@ use std::time::Duration;
 use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
 use castoff_test_support::workspace::{assert_success, repository_root};
 
-/// Longer than the cache's clock slack (50 ms): files written before it count as settled.
-const SETTLE: Duration = Duration::from_millis(200);
+/// Longer than the cache's clock slack (1 s): files written before it count as settled.
+const SETTLE: Duration = Duration::from_millis(1100);
 
 struct Fixture {
     workspace: PathBuf,
@@ -138,7 +138,7 @@ fn unchanged_inputs_do_not_start_cargo_and_each_change_does() {
 
     // Each change the record watches is noticed, and the new answer is remembered once the
     // files have settled.
-    let changes: [Change; 5] = [
+    let changes: [Change; 6] = [
         (
             "a manifest edit",
             &|fixture| fixture.edit("Cargo.toml", "version = \"0.3.1\"", "version = \"0.4.0\""),
@@ -178,6 +178,11 @@ fn unchanged_inputs_do_not_start_cargo_and_each_change_does() {
                 )
                 .unwrap();
             },
+            "greeter 0.4.0",
+        ),
+        (
+            "a README Cargo would assume when the manifest names none",
+            &|fixture| fs::write(fixture.workspace.join("README"), "greeter\n").unwrap(),
             "greeter 0.4.0",
         ),
         (
@@ -299,4 +304,57 @@ fn a_remembered_dist_starts_neither_cargo_nor_rustc() {
             .count(),
         2
     );
+}
+
+/// A package added under a `members` glob, deeper down or right at the root (a glob that
+/// matches nothing is an error to Cargo, so each one matches a package from the start).
+#[test]
+fn a_new_member_under_a_glob_is_noticed() {
+    let fixture = Fixture::new("members");
+    let root = &fixture.workspace;
+    fs::remove_dir_all(root).unwrap();
+    fs::create_dir_all(root).unwrap();
+    fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"crates/*\", \"*-app\"]\nresolver = \"2\"\n\n\
+         [workspace.metadata.castoff]\ntargets = [\"x86_64-unknown-linux-gnu\"]\n",
+    )
+    .unwrap();
+    let package = |dir: &str, name: &str| {
+        let dir = root.join(dir);
+        fs::create_dir_all(dir.join("src")).unwrap();
+        fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+        fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+                 license = \"MIT\"\ndescription = \"{name}\"\n\n\
+                 [package.metadata.castoff]\npython = {{ name = \"{name}\" }}\n"
+            ),
+        )
+        .unwrap();
+    };
+    package("crates/one", "one");
+    package("first-app", "first");
+    sleep(SETTLE);
+    let plan = fixture.plan();
+    assert!(
+        plan.contains("one 0.1.0") && plan.contains("first 0.1.0"),
+        "{plan}"
+    );
+    fixture.starts();
+    assert_eq!(fixture.plan(), plan);
+    assert!(fixture.starts().is_empty(), "not remembered");
+
+    for (dir, name) in [("crates/two", "two"), ("second-app", "second")] {
+        package(dir, name);
+        let plan = fixture.plan();
+        assert!(plan.contains(&format!("{name} 0.1.0")), "{plan}");
+        assert!(asked_cargo(&fixture.starts()), "{dir} went unnoticed");
+        sleep(SETTLE);
+        fixture.plan();
+        fixture.starts();
+        assert_eq!(fixture.plan(), plan);
+        assert!(fixture.starts().is_empty(), "not remembered after {dir}");
+    }
 }
