@@ -184,8 +184,8 @@ fn oci_image_tool_skopeo_and_gnu_tar_accept_the_layout() {
     }
 }
 
-/// Unpacks the host platform's image with umoci; returns the bundle directory.
-fn unpack_host_image(env: &TestEnv, built: &BuiltIndex, dir: &Path) -> PathBuf {
+/// The host platform's `docker load` archive, extracted to `dir/host-layout`.
+fn host_layout(env: &TestEnv, built: &BuiltIndex, dir: &Path) -> PathBuf {
     let image = built
         .images
         .iter()
@@ -193,12 +193,23 @@ fn unpack_host_image(env: &TestEnv, built: &BuiltIndex, dir: &Path) -> PathBuf {
         .expect("a host image");
     let layout = dir.join("host-layout");
     extract(env, &image.archive, &layout);
+    layout
+}
+
+/// `umoci unpack` of `layout:tag` into `dir/bundle`; returns the bundle directory.
+fn umoci_unpack(env: &TestEnv, layout: &Path, tag: &str, dir: &Path) -> PathBuf {
     let bundle = dir.join("bundle");
     run(Command::new(env.tool("umoci"))
         .args(["unpack", "--image"])
-        .arg(format!("{}:{}", layout.display(), built.tag))
+        .arg(format!("{}:{tag}", layout.display()))
         .arg(&bundle));
     bundle
+}
+
+/// Unpacks the host platform's image with umoci; returns the bundle directory.
+fn unpack_host_image(env: &TestEnv, built: &BuiltIndex, dir: &Path) -> PathBuf {
+    let layout = host_layout(env, built, dir);
+    umoci_unpack(env, &layout, &built.tag, dir)
 }
 
 /// `chroot <rootfs> <program> --version`.
@@ -347,23 +358,13 @@ fn zstd_layers_hold_the_same_tar_and_run_under_runc() {
         assert_ne!(image.manifest_digest, gzip_image.manifest_digest);
     }
     // The host image's docker-load archive, converted to gzip by skopeo, then run.
-    let image = built
-        .images
-        .iter()
-        .find(|image| image.target.triple == HOST_TRIPLE)
-        .expect("a host image");
-    let archive = dir.join("host-layout");
-    extract(&env, &image.archive, &archive);
+    let archive = host_layout(&env, &built, &dir);
     let converted = dir.join("converted");
     run(Command::new(env.tool("skopeo"))
         .args(["copy", "--dest-compress", "--dest-compress-format", "gzip"])
-        .arg(format!("oci:{}:1.4.0", archive.display()))
-        .arg(format!("oci:{}:1.4.0", converted.display())));
-    let bundle = dir.join("bundle");
-    run(Command::new(env.tool("umoci"))
-        .args(["unpack", "--image"])
-        .arg(format!("{}:1.4.0", converted.display()))
-        .arg(&bundle));
+        .arg(format!("oci:{}:{}", archive.display(), built.tag))
+        .arg(format!("oci:{}:{}", converted.display(), built.tag)));
+    let bundle = umoci_unpack(&env, &converted, &built.tag, &dir);
     assert_eq!(
         runc_run(&env, &bundle, &["/usr/local/bin/pinger", "--version"]),
         "pinger 1.4.0\n"

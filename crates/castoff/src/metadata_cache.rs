@@ -11,14 +11,14 @@
 //!   discovery), `.cargo/config{,.toml}`, `rust-toolchain{,.toml}`;
 //! - Cargo's and rustup's own configuration (`$CARGO_HOME/config{,.toml}`,
 //!   `$RUSTUP_HOME/settings.toml`);
-//! - every member's (and path dependency's) manifest; its `build.rs`, `src/main.rs` and `src/lib.rs`; its `src/bin`,
-//!   `examples`, `tests` and `benches` directories and their subdirectories (Cargo discovers
-//!   targets there) and its `README.md`, `README.txt` or `README` (the readme Cargo assumes);
-//!   the directories between the workspace root and each member, with their subdirectories,
+//! - every member's (and path dependency's) manifest; its `build.rs`, `src/main.rs` and
+//!   `src/lib.rs`; its `src/bin`, `examples`, `tests` and `benches` directories and their
+//!   subdirectories (Cargo discovers targets there) and its `README.md`, `README.txt` or
+//!   `README` (the readme Cargo assumes);
+//! - the directories between the workspace root and each member, with their subdirectories,
 //!   and the root's subdirectories, by identity and by name (a member added under a `members`
 //!   glob adds an entry to one of them). The root's own timestamps are left out, and so are
 //!   `target`, `node_modules` and `dist`, because every `dist` changes them;
-//!
 //! - rustup's toolchains, each one's `bin` directory, and its `update-hashes` (a toolchain
 //!   installed or updated);
 //!
