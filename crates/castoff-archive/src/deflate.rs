@@ -571,7 +571,7 @@ mod tests {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut line = 0u64;
         while bytes.len() < len {
-            if line % 7 == 0 {
+            if line.is_multiple_of(7) {
                 for _ in 0..64 {
                     state ^= state << 13;
                     state ^= state >> 7;

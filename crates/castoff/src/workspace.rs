@@ -38,10 +38,10 @@ pub fn metadata_and_host(
     want_host: bool,
 ) -> Result<(Metadata, Option<String>), LoadError> {
     let start = crate::metadata_cache::Start::new(manifest_path);
-    if let Some(hit) = start.as_ref().and_then(|start| start.lookup()) {
-        if !want_host || hit.host.is_some() {
-            return Ok((hit.metadata, hit.host.filter(|_| want_host)));
-        }
+    if let Some(hit) = start.as_ref().and_then(|start| start.lookup())
+        && (!want_host || hit.host.is_some())
+    {
+        return Ok((hit.metadata, hit.host.filter(|_| want_host)));
     }
     let started = std::time::SystemTime::now();
     let host = want_host.then(|| std::thread::spawn(crate::dist::host_target));

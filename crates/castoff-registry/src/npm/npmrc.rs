@@ -73,10 +73,9 @@ impl Npmrc {
         if let Some(scope) = package
             .strip_prefix('@')
             .and_then(|rest| rest.split('/').next())
+            && let Some(url) = self.get(&format!("@{scope}:registry"))
         {
-            if let Some(url) = self.get(&format!("@{scope}:registry")) {
-                return Some(url);
-            }
+            return Some(url);
         }
         self.get("registry")
     }

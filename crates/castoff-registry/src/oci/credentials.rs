@@ -295,16 +295,15 @@ pub fn resolve_credentials(
     }
     if repository.host() == "ghcr.io"
         && environment.var(env::GITHUB_ACTIONS).as_deref() == Some("true")
+        && let Some(token) = environment.var(env::GITHUB_TOKEN)
     {
-        if let Some(token) = environment.var(env::GITHUB_TOKEN) {
-            let username = environment
-                .var(env::GITHUB_ACTOR)
-                .unwrap_or_else(|| "github-actions".to_owned());
-            return Ok(OciCredentials::Basic {
-                username,
-                password: Secret::new(token),
-            });
-        }
+        let username = environment
+            .var(env::GITHUB_ACTOR)
+            .unwrap_or_else(|| "github-actions".to_owned());
+        return Ok(OciCredentials::Basic {
+            username,
+            password: Secret::new(token),
+        });
     }
     Ok(OciCredentials::Anonymous)
 }

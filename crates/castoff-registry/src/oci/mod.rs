@@ -249,10 +249,10 @@ impl OciClient {
                 _ => None,
             }),
             Scheme::Bearer { realm, service } => {
-                if let Some((token, expires)) = &state.token {
-                    if Instant::now() < *expires {
-                        return Ok(Some(Authorization::bearer(origin, token)));
-                    }
+                if let Some((token, expires)) = &state.token
+                    && Instant::now() < *expires
+                {
+                    return Ok(Some(Authorization::bearer(origin, token)));
                 }
                 let (token, lifetime) = self.fetch_token(&realm, service.as_deref(), artifact)?;
                 // Renew a little early: a token that expires between check and use is a 401.
@@ -450,29 +450,27 @@ impl OciClient {
             ));
         }
         let state = self.state.lock().expect("auth state lock");
-        if let Some((token, _)) = &state.token {
-            if let Some(actions) = jwt_actions(token.expose(), &self.repository.name) {
-                if !actions
-                    .iter()
-                    .any(|action| action == "push" || action == "*")
-                {
-                    return Err(RegistryError::Status {
-                        artifact,
-                        method: "GET".to_owned(),
-                        url: display_url(&url),
-                        status: 403,
-                        explanation: format!(
-                            "the registry's token grants {:?} on {}, not push",
-                            actions, self.repository.name
-                        ),
-                        hint: auth_hint(
-                            StatusCode::FORBIDDEN,
-                            !matches!(self.credentials, OciCredentials::Anonymous),
-                            HOW_TO_LOG_IN,
-                        ),
-                    });
-                }
-            }
+        if let Some((token, _)) = &state.token
+            && let Some(actions) = jwt_actions(token.expose(), &self.repository.name)
+            && !actions
+                .iter()
+                .any(|action| action == "push" || action == "*")
+        {
+            return Err(RegistryError::Status {
+                artifact,
+                method: "GET".to_owned(),
+                url: display_url(&url),
+                status: 403,
+                explanation: format!(
+                    "the registry's token grants {:?} on {}, not push",
+                    actions, self.repository.name
+                ),
+                hint: auth_hint(
+                    StatusCode::FORBIDDEN,
+                    !matches!(self.credentials, OciCredentials::Anonymous),
+                    HOW_TO_LOG_IN,
+                ),
+            });
         }
         Ok(())
     }

@@ -66,14 +66,14 @@ impl PypiCredentials {
                 .unwrap_or_else(|| "__token__".to_owned());
             return PypiCredentials::from_user_password(username, Secret::new(password));
         }
-        if let Some(repository) = pypirc_repository {
-            if let Some(password) = &repository.password {
-                let username = repository
-                    .username
-                    .clone()
-                    .unwrap_or_else(|| "__token__".to_owned());
-                return PypiCredentials::from_user_password(username, password.clone());
-            }
+        if let Some(repository) = pypirc_repository
+            && let Some(password) = &repository.password
+        {
+            let username = repository
+                .username
+                .clone()
+                .unwrap_or_else(|| "__token__".to_owned());
+            return PypiCredentials::from_user_password(username, password.clone());
         }
         PypiCredentials::None
     }

@@ -34,17 +34,17 @@ impl Pypirc {
             if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
                 continue;
             }
-            if line.starts_with([' ', '\t']) {
-                if let (Some(section), Some(key)) = (&section, &last_key) {
-                    let value = sections
-                        .entry(section.clone())
-                        .or_default()
-                        .entry(key.clone())
-                        .or_default();
-                    value.push('\n');
-                    value.push_str(trimmed);
-                    continue;
-                }
+            if line.starts_with([' ', '\t'])
+                && let (Some(section), Some(key)) = (&section, &last_key)
+            {
+                let value = sections
+                    .entry(section.clone())
+                    .or_default()
+                    .entry(key.clone())
+                    .or_default();
+                value.push('\n');
+                value.push_str(trimmed);
+                continue;
             }
             if let Some(name) = trimmed
                 .strip_prefix('[')
