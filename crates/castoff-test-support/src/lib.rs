@@ -175,22 +175,9 @@ impl TestEnv {
             })
     }
 
-    /// Reports one line of a suite's figures (kill points, faults injected, retries): on
-    /// stderr, and appended to `STATE/figures.txt`, which `cargo xtask test` prints after the
-    /// tests (cargo captures the output of passing tests).
-    #[allow(clippy::print_stderr)]
+    /// Reports one line of a suite's figures: see [`figure`].
     pub fn figure(&self, line: String) {
-        use std::io::Write as _;
-        eprintln!("{line}");
-        let path = self.state.join("figures.txt");
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut file| file.write_all(format!("{line}\n").as_bytes()));
-        if let Err(error) = written {
-            panic!("cannot append to {}: {error}", path.display());
-        }
+        figure(line);
     }
 
     /// A fresh, empty scratch directory `STATE/scratch/<name>` for one test.
@@ -282,6 +269,29 @@ pub fn deflate_cache() -> &'static castoff_archive::deflate::DeflateCache {
         dir,
         castoff_archive::deflate::DeflateOptions::default(),
     )))
+}
+
+/// Reports one line of a suite's figures (kill points, faults injected, retries, cases): on
+/// stderr, and, under the harness (`CASTOFF_TEST_STATE` set), appended to
+/// `STATE/figures.txt`, which `cargo xtask test` prints after the tests (cargo captures the
+/// output of passing tests). Tests that need no server report through this directly, so they
+/// also run in `cargo test` without the harness.
+#[allow(clippy::print_stderr)]
+pub fn figure(line: String) {
+    use std::io::Write as _;
+    eprintln!("{line}");
+    let Some(state) = std::env::var_os(vars::STATE) else {
+        return;
+    };
+    let path = PathBuf::from(state).join("figures.txt");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(format!("{line}\n").as_bytes()));
+    if let Err(error) = written {
+        panic!("cannot append to {}: {error}", path.display());
+    }
 }
 
 #[cfg(test)]

@@ -310,8 +310,18 @@ impl Puller<'_> {
 
     /// Adds (or keeps) the `index.json` entry naming the pinned digest with the reference;
     /// entries sorted by reference so the file does not depend on the order of pulls.
+    /// Two dists pulling into one cache at once take turns on the read-modify-write (an
+    /// advisory lock on `.index.lock` beside it), so neither loses the other's entry.
     fn add_to_index(&self, digest: &Digest, media_type: &str, size: u64) -> anyhow::Result<()> {
         let path = self.cache.join("index.json");
+        let lock_path = self.cache.join(".index.lock");
+        let lock = fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .and_then(|file| file.lock().map(|()| file))
+            .with_context(|| format!("could not lock {}", lock_path.display()))?;
         let mut entries: BTreeMap<String, Value> = BTreeMap::new();
         if let Ok(bytes) = fs::read(&path)
             && let Ok(index) = serde_json::from_slice::<Value>(&bytes)
@@ -338,7 +348,9 @@ impl Puller<'_> {
         });
         let mut bytes = serde_json::to_vec_pretty(&index)?;
         bytes.push(b'\n');
-        write_if_changed(&path, &bytes)
+        write_if_changed(&path, &bytes)?;
+        drop(lock);
+        Ok(())
     }
 }
 

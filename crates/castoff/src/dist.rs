@@ -74,6 +74,9 @@ pub fn dist(
     options: &DistOptions,
     reporter: &dyn crate::publish::Reporter,
 ) -> anyhow::Result<DistOutcome> {
+    // Before any work: a dist directory castoff may not replace is refused now, not after
+    // the build (stage.rs checks again under the lock).
+    crate::stage::check_dist_dir(&options.dist_dir, &release.workspace_root)?;
     // The commit being released: part of the cache key and the images' annotations. Git
     // starts now and answers while the bases and binaries are checked.
     let root = release.workspace_root.clone();
@@ -105,61 +108,38 @@ pub fn dist(
         return Ok(outcome);
     }
 
-    let staging = staging_dir(&options.dist_dir)?;
-    let result = build_into(
+    let stage = crate::stage::Stage::open(
+        &options.dist_dir,
+        &release.workspace_root,
+        &release.target_directory.join("castoff/locks"),
+        reporter,
+    )?;
+    let staging = stage.path();
+    let (manifest, warnings) = build_into(
         release,
         options,
         &binaries,
         revision.as_deref(),
-        &staging,
+        staging,
         reporter,
-    )
-    .and_then(|(manifest, warnings)| {
-        let finishing = Finishing {
-            source_date_epoch: options.source_date_epoch,
-            planned_targets: &options.planned_targets,
-            signing_key: options.signing_key.as_ref(),
-        };
-        Ok((finish(release, manifest, &finishing, &staging)?, warnings))
-    });
-    match result {
-        Ok((manifest, warnings)) => {
-            swap_into_place(&staging, &options.dist_dir)?;
-            let outcome = DistOutcome {
-                dist_dir: options.dist_dir.clone(),
-                manifest,
-                warnings,
-                cached: false,
-            };
-            if let Some(cache) = &cache {
-                cache.remember(&outcome);
-            }
-            Ok(outcome)
-        }
-        Err(error) => {
-            let _ = fs::remove_dir_all(&staging);
-            Err(error)
-        }
+    )?;
+    let finishing = Finishing {
+        source_date_epoch: options.source_date_epoch,
+        planned_targets: &options.planned_targets,
+        signing_key: options.signing_key.as_ref(),
+    };
+    let manifest = finish(release, manifest, &finishing, staging)?;
+    stage.commit()?;
+    let outcome = DistOutcome {
+        dist_dir: options.dist_dir.clone(),
+        manifest,
+        warnings,
+        cached: false,
+    };
+    if let Some(cache) = &cache {
+        cache.remember(&outcome);
     }
-}
-
-/// A fresh staging directory next to `dist_dir`: `.dist.castoff-staging-<pid>`.
-pub(crate) fn staging_dir(dist_dir: &Path) -> anyhow::Result<PathBuf> {
-    let parent = dist_dir
-        .parent()
-        .context("the dist directory has no parent")?;
-    fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
-    let staging = parent.join(format!(
-        ".{}.castoff-staging-{}",
-        dist_dir
-            .file_name()
-            .map_or("dist".into(), |name| name.to_string_lossy()),
-        std::process::id()
-    ));
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging)
-        .with_context(|| format!("could not create {}", staging.display()))?;
-    Ok(staging)
+    Ok(outcome)
 }
 
 /// What [`finish`] needs beyond the manifest.
@@ -856,20 +836,5 @@ fn write_checksums(
         .map(|(path, sha)| format!("{sha}  {path}\n"))
         .collect();
     fs::write(staging.join("SHA256SUMS"), text)?;
-    Ok(())
-}
-
-/// Replaces `dist_dir` with `staging`: the old directory is moved aside first and removed
-/// last, so at every moment `dist_dir` is either the complete old or the complete new one.
-pub(crate) fn swap_into_place(staging: &Path, dist_dir: &Path) -> anyhow::Result<()> {
-    let old = staging.with_extension("old");
-    let _ = fs::remove_dir_all(&old);
-    if dist_dir.exists() {
-        fs::rename(dist_dir, &old)
-            .with_context(|| format!("could not move the previous {} aside", dist_dir.display()))?;
-    }
-    fs::rename(staging, dist_dir)
-        .with_context(|| format!("could not move the new artifacts to {}", dist_dir.display()))?;
-    let _ = fs::remove_dir_all(&old);
     Ok(())
 }

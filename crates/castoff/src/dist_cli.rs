@@ -67,7 +67,7 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
         };
         let progress =
             crate::progress::Progress::new(crate::progress::Mode::detect(cli.quiet), cli.verbose);
-        let outcome = crate::dist::dist(&release, &dist_options, &progress).map_err(failure);
+        let outcome = crate::dist::dist(&release, &dist_options, &progress).map_err(dist_failure);
         progress.finish();
         outcome?
     } else {
@@ -97,7 +97,14 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
             planned_targets,
             signing_key,
         };
-        crate::merge::merge(&release, &partials, &options).map_err(failure)?
+        crate::stage::check_dist_dir(&options.dist_dir, &release.workspace_root)
+            .map_err(|refused| usage(refused.into()))?;
+        let progress =
+            crate::progress::Progress::new(crate::progress::Mode::detect(cli.quiet), cli.verbose);
+        let outcome =
+            crate::merge::merge(&release, &partials, &options, &progress).map_err(dist_failure);
+        progress.finish();
+        outcome?
     };
     if !cli.quiet || cli.json {
         if !cli.quiet {
@@ -117,4 +124,16 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
         let _ = stdout.flush();
     }
     Ok(())
+}
+
+/// A refused dist directory is the user's input to fix (exit 2); anything else failed.
+fn dist_failure(error: anyhow::Error) -> Failure {
+    if error
+        .downcast_ref::<crate::stage::RefusedDistDir>()
+        .is_some()
+    {
+        usage(error)
+    } else {
+        failure(error)
+    }
 }

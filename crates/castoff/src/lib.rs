@@ -17,5 +17,6 @@ pub mod progress;
 pub mod publish;
 pub mod sbom;
 pub mod sign;
+pub mod stage;
 pub mod summary;
 pub mod workspace;

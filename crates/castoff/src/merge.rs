@@ -10,7 +10,7 @@
 //!
 //! Everything is checked before anything is written (same castoff version, same
 //! `SOURCE_DATE_EPOCH`, same app versions as the workspace, each artifact in exactly one
-//! partial), and the output goes through dist.rs's staging directory and swap. The output
+//! partial), and the output goes through stage.rs's staging directory and swap. The output
 //! depends only on the set of partials, never on their order: every loop follows the plan.
 
 use std::collections::BTreeMap;
@@ -22,7 +22,7 @@ use castoff_archive::digest;
 use castoff_plan::manifest::ManifestArtifact;
 use castoff_plan::{AppId, ArtifactKind, Manifest, Release};
 
-use crate::dist::{DistOutcome, Finishing, finish, record_images, staging_dir, swap_into_place};
+use crate::dist::{DistOutcome, Finishing, finish, record_images};
 use crate::sign::SigningKey;
 
 /// A partial dist folder and its manifest.
@@ -142,40 +142,37 @@ pub fn merge(
     release: &Release,
     partials: &[Partial],
     options: &MergeOptions,
+    reporter: &dyn crate::publish::Reporter,
 ) -> anyhow::Result<DistOutcome> {
     check_versions(release, partials)?;
     let source_date_epoch = partials[0]
         .manifest
         .source_date_epoch
         .context("the partial dists do not record their SOURCE_DATE_EPOCH\nhint: rebuild them with this castoff")?;
-    let staging = staging_dir(&options.dist_dir)?;
-    let result = merge_into(release, partials, &staging).and_then(|manifest| {
-        finish(
-            release,
-            manifest,
-            &Finishing {
-                source_date_epoch,
-                planned_targets: &options.planned_targets,
-                signing_key: options.signing_key.as_ref(),
-            },
-            &staging,
-        )
-    });
-    match result {
-        Ok(manifest) => {
-            swap_into_place(&staging, &options.dist_dir)?;
-            Ok(DistOutcome {
-                dist_dir: options.dist_dir.clone(),
-                manifest,
-                warnings: Vec::new(),
-                cached: false,
-            })
-        }
-        Err(error) => {
-            let _ = fs::remove_dir_all(&staging);
-            Err(error)
-        }
-    }
+    let stage = crate::stage::Stage::open(
+        &options.dist_dir,
+        &release.workspace_root,
+        &release.target_directory.join("castoff/locks"),
+        reporter,
+    )?;
+    let manifest = merge_into(release, partials, stage.path())?;
+    let manifest = finish(
+        release,
+        manifest,
+        &Finishing {
+            source_date_epoch,
+            planned_targets: &options.planned_targets,
+            signing_key: options.signing_key.as_ref(),
+        },
+        stage.path(),
+    )?;
+    stage.commit()?;
+    Ok(DistOutcome {
+        dist_dir: options.dist_dir.clone(),
+        manifest,
+        warnings: Vec::new(),
+        cached: false,
+    })
 }
 
 /// Every app of every partial has the workspace's version (a runner that built another

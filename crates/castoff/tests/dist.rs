@@ -10,6 +10,8 @@ use castoff_plan::Manifest;
 use castoff_test_support::workspace::{assert_success, files, repository_root};
 use expect_test::expect;
 
+mod dist_safety;
+
 fn scratch(name: &str) -> PathBuf {
     let dir = repository_root()
         .join("target/castoff-test-scratch/dist")
@@ -143,15 +145,37 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
 /// after the wheel and npm packages were already built) changes nothing in dist/.
 #[test]
 fn failed_dist_leaves_the_previous_dist_untouched() {
+    use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
     let scratch = scratch("failing");
-    let workspace = single_cli_workspace(&scratch, |toml| {
-        toml.replace("crt-static = true", "crt-static = false")
-    });
-
+    let workspace = single_cli_workspace(&scratch, |toml| toml);
+    // The previous dist: a complete one, from a planted static binary.
+    write_static_elf(
+        &workspace.join("target/x86_64-unknown-linux-gnu/release"),
+        "greeter",
+        EM_X86_64,
+        "hello from greeter",
+    );
     let dist_dir = scratch.join("dist");
-    fs::create_dir_all(&dist_dir).unwrap();
-    fs::write(dist_dir.join("previous-release.txt"), "the previous dist").unwrap();
+    let previous = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--no-build", "--target", "x86_64-unknown-linux-gnu"])
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .arg("--dist-dir")
+        .arg(&dist_dir)
+        .env("SOURCE_DATE_EPOCH", "1600000000")
+        .output()
+        .unwrap();
+    assert_success(&previous, "the previous dist");
     let before = files(&dist_dir);
+    // This run builds a dynamically linked binary, which the image refuses.
+    let cargo_toml = workspace.join("Cargo.toml");
+    let text = fs::read_to_string(&cargo_toml).unwrap();
+    assert!(text.contains("crt-static = true"));
+    fs::write(
+        &cargo_toml,
+        text.replace("crt-static = true", "crt-static = false"),
+    )
+    .unwrap();
 
     let output = dist(&workspace.join("Cargo.toml"), &dist_dir);
     assert_eq!(output.status.code(), Some(1));
