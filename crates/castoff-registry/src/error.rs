@@ -188,12 +188,23 @@ fn strip_tags(html: &str) -> String {
     out
 }
 
+/// At most `max_chars` characters of a server's text, with control characters (terminal
+/// escape sequences, bells, carriage returns) and bidirectional overrides escaped (`\u{1b}`),
+/// so a registry's answer cannot rewrite or hide what the terminal shows.
 pub(crate) fn shorten(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_owned();
+    let mut short = String::new();
+    for (index, ch) in text.chars().enumerate() {
+        if index == max_chars {
+            short.push('…');
+            break;
+        }
+        let bidi = matches!(ch, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if ch.is_control() || bidi {
+            short.push_str(&format!("\\u{{{:x}}}", u32::from(ch)));
+        } else {
+            short.push(ch);
+        }
     }
-    let mut short: String = text.chars().take(max_chars).collect();
-    short.push('…');
     short
 }
 

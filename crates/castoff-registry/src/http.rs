@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use reqwest::blocking::{Client, Response, multipart::Form};
@@ -29,8 +29,10 @@ pub struct HttpConfig {
     /// artifacts would cross the network in clear text.
     pub allow_insecure_http: bool,
     pub connect_timeout: Duration,
-    /// Whole-request timeout. Large blobs go in chunks and wheels are at most a few hundred
-    /// MiB, so a generous bound catches a hung server without cutting a slow upload.
+    /// Time allowed for one whole exchange (connect, request, response headers and the whole
+    /// response body), plus one second for every [`MIN_TRANSFER_RATE`] bytes of the request
+    /// body or of the response body the caller expects: a server that drips bytes or never
+    /// ends its body is cut off, a large upload on a slow link is not.
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
     /// Redirects followed per request.
@@ -73,6 +75,10 @@ impl HttpConfig {
         }
     }
 }
+
+/// The slowest transfer a large body may keep up (bytes per second): the deadline of an
+/// exchange grows by one second for each this many bytes of its body.
+pub const MIN_TRANSFER_RATE: u64 = 64 * 1024;
 
 /// Test hook (docs/testing.md, `CASTOFF_TEST_KILL_AT=<step>:mid-upload`): when non-zero, the
 /// process aborts once this many request-body bytes have been read for sending, counted from
@@ -271,7 +277,22 @@ pub(crate) enum Body<'a> {
         length: u64,
         open: &'a dyn Fn() -> std::io::Result<Box<dyn Read + Send>>,
     },
-    Multipart(&'a dyn Fn() -> std::io::Result<Form>),
+    /// A form whose file part holds `length` bytes (0 without a file).
+    Multipart {
+        length: u64,
+        form: &'a dyn Fn() -> std::io::Result<Form>,
+    },
+}
+
+impl Body<'_> {
+    /// The bytes the body sends (for a form, its file part's).
+    fn length(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::Stream { length, .. } | Body::Multipart { length, .. } => *length,
+        }
+    }
 }
 
 pub(crate) struct Request<'a> {
@@ -280,6 +301,9 @@ pub(crate) struct Request<'a> {
     pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) auth: Option<Authorization>,
     pub(crate) body: Body<'a>,
+    /// The size of the response body the caller expects (a blob it downloads), which extends
+    /// the exchange's deadline like a request body does.
+    pub(crate) expected_response_bytes: u64,
 }
 
 impl<'a> Request<'a> {
@@ -290,7 +314,13 @@ impl<'a> Request<'a> {
             headers: Vec::new(),
             auth: None,
             body: Body::Empty,
+            expected_response_bytes: 0,
         }
+    }
+
+    pub(crate) fn expect_response_bytes(mut self, bytes: u64) -> Self {
+        self.expected_response_bytes = bytes;
+        self
     }
 
     pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -405,12 +435,32 @@ impl HttpClient {
     /// when the hop's origin is the credential's origin; a 307/308 re-sends the method and a
     /// fresh body; a 301/302/303 of a request with a body is returned as it is (the caller
     /// reports it: silently turning an upload into a GET would lose it).
-    fn send_once(&self, request: &Request<'_>) -> Result<Response, reqwest::Error> {
+    ///
+    /// The whole exchange, redirects and the response body included, must end by one deadline
+    /// ([`HttpConfig::request_timeout`] plus the time its bodies take at
+    /// [`MIN_TRANSFER_RATE`]); reqwest enforces it on reads of the body too, so a response
+    /// dripping a byte at a time ends with a timeout error.
+    fn send_once(&self, request: &Request<'_>) -> Result<Response, Unsent> {
         let mut url = request.url.clone();
         let mut method = request.method.clone();
         let mut hops = 0;
+        let bytes = request
+            .body
+            .length()
+            .saturating_add(request.expected_response_bytes);
+        let deadline = Instant::now()
+            + self
+                .config
+                .request_timeout
+                .saturating_add(Duration::from_secs(bytes / MIN_TRANSFER_RATE));
         loop {
-            let mut builder = self.client.request(method.clone(), url.clone());
+            let remaining = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            let mut builder = self
+                .client
+                .request(method.clone(), url.clone())
+                .timeout(remaining);
             for (name, value) in &request.headers {
                 builder = builder.header(*name, value);
             }
@@ -434,14 +484,28 @@ impl HttpClient {
                     Ok(reader) => {
                         builder.body(reqwest::blocking::Body::sized(Tripwire(reader), *length))
                     }
-                    Err(error) => return builder.body(FailingReader(Some(error))).send(),
+                    Err(error) => {
+                        return Err(Unsent::Transport(
+                            builder
+                                .body(FailingReader(Some(error)))
+                                .send()
+                                .expect_err("a failing body fails the request"),
+                        ));
+                    }
                 },
-                Body::Multipart(form) => match form() {
+                Body::Multipart { form, .. } => match form() {
                     Ok(form) => builder.multipart(form),
-                    Err(error) => return builder.body(FailingReader(Some(error))).send(),
+                    Err(error) => {
+                        return Err(Unsent::Transport(
+                            builder
+                                .body(FailingReader(Some(error)))
+                                .send()
+                                .expect_err("a failing body fails the request"),
+                        ));
+                    }
                 },
             };
-            let response = builder.send()?;
+            let response = builder.send().map_err(Unsent::Transport)?;
             let status = response.status();
             let location = response
                 .headers()
@@ -456,12 +520,24 @@ impl HttpClient {
             let Some(next) = location.filter(|_| follow) else {
                 return Ok(response);
             };
-            if hops >= self.config.max_redirects
-                || self.check_url(&next, "redirect").is_err()
+            let refused = if hops >= self.config.max_redirects {
+                Some(format!(
+                    "more than {} redirects (a redirect loop?)",
+                    self.config.max_redirects
+                ))
+            } else if url.scheme() == "https" && next.scheme() != "https" {
                 // Never downgrade from https to http, even to loopback.
-                || (url.scheme() == "https" && next.scheme() != "https")
-            {
-                return Ok(response);
+                Some("a redirect from https to plain http".to_owned())
+            } else if self.check_url(&next, "redirect").is_err() {
+                Some("a redirect to a URL castoff does not talk to (plain http to a host that is not loopback, or another scheme)".to_owned())
+            } else {
+                None
+            };
+            if let Some(reason) = refused {
+                return Err(Unsent::Redirect {
+                    reason,
+                    location: display_url(&next),
+                });
             }
             if status.as_u16() == 303 && method != Method::HEAD {
                 method = Method::GET;
@@ -498,9 +574,11 @@ impl HttpClient {
                         attempts: attempt,
                     });
                 }
-                Err(error) if is_retryable_error(error) => (error_chain(error), None),
+                Err(Unsent::Transport(error)) if is_retryable_error(error) => {
+                    (error_chain(error), None)
+                }
                 Err(_) => {
-                    return Err(self.transport_error(
+                    return Err(self.unsent_error(
                         request,
                         artifact,
                         result.expect_err("matched Err"),
@@ -514,7 +592,7 @@ impl HttpClient {
                         response,
                         attempts: attempt,
                     }),
-                    Err(error) => Err(self.transport_error(request, artifact, error, attempt)),
+                    Err(unsent) => Err(self.unsent_error(request, artifact, unsent, attempt)),
                 };
             }
             drop(result);
@@ -539,7 +617,7 @@ impl HttpClient {
         artifact: &str,
     ) -> Result<Response, RegistryError> {
         self.send_once(request)
-            .map_err(|error| self.transport_error(request, artifact, error, 1))
+            .map_err(|unsent| self.unsent_error(request, artifact, unsent, 1))
     }
 
     /// [`HttpClient::send`] without a hook, for reads and idempotent writes.
@@ -551,6 +629,24 @@ impl HttpClient {
         match self.send(request, artifact, &mut |_| Ok(RetryDecision::Retry))? {
             Sent::Response { response, attempts } => Ok((response, attempts)),
             Sent::Stopped { .. } => unreachable!("the hook never stops"),
+        }
+    }
+
+    fn unsent_error(
+        &self,
+        request: &Request<'_>,
+        artifact: &str,
+        unsent: Unsent,
+        attempts: u32,
+    ) -> RegistryError {
+        match unsent {
+            Unsent::Transport(error) => self.transport_error(request, artifact, error, attempts),
+            Unsent::Redirect { reason, location } => RegistryError::Protocol {
+                artifact: artifact.to_owned(),
+                url: display_url(&request.url),
+                message: format!("stopped following redirects at {location}: {reason}"),
+                hint: "check the registry URL; a registry that redirects in a circle or to plain http is misconfigured or not the registry you meant".to_owned(),
+            },
         }
     }
 
@@ -587,6 +683,18 @@ impl HttpClient {
             hint: hint.to_owned(),
         }
     }
+}
+
+/// Why [`HttpClient::send_once`] has no answer to hand back.
+#[derive(Debug)]
+enum Unsent {
+    Transport(reqwest::Error),
+    /// A redirect castoff would not follow: too many, a downgrade to plain http, or a URL it
+    /// refuses. Not retried: the same request gets the same redirect.
+    Redirect {
+        reason: String,
+        location: String,
+    },
 }
 
 /// A body that fails at once: reports a file that could not be re-opened through the normal
@@ -666,6 +774,59 @@ pub(crate) fn read_text(response: Response, limit: u64) -> std::io::Result<Strin
     response.take(limit).read_to_end(&mut bytes)?;
     text.push_str(&String::from_utf8_lossy(&bytes));
     Ok(text)
+}
+
+/// [`read_text`] of a successful answer that the caller needs: a body that breaks off or
+/// does not arrive by the exchange's deadline is a [`RegistryError::Transport`] naming that,
+/// not an empty answer that later reads as "no token" or "unknown credentials".
+pub(crate) fn read_answer(
+    response: Response,
+    limit: u64,
+    artifact: &str,
+    method: &Method,
+    url: &Url,
+) -> Result<String, RegistryError> {
+    let mut bytes = Vec::new();
+    if let Err(error) = response.take(limit + 1).read_to_end(&mut bytes) {
+        return Err(RegistryError::Transport {
+            artifact: artifact.to_owned(),
+            method: method.to_string(),
+            url: display_url(url),
+            reason: format!(
+                "the answer's body did not arrive whole: {}",
+                io_error_chain(&error)
+            ),
+            attempts: 1,
+            hint: "the server stopped or slowed down mid-answer (the deadline is CASTOFF_HTTP_TIMEOUT_SECS, 900 s by default); run again, and check the server if it persists".to_owned(),
+        });
+    }
+    if bytes.len() as u64 > limit {
+        return Err(RegistryError::Protocol {
+            artifact: artifact.to_owned(),
+            url: display_url(url),
+            message: format!("the answer is larger than the {limit} bytes such an answer takes"),
+            hint: "check that the URL points at the registry you meant".to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// An I/O error and its sources as one line (a body read's timeout is two levels down).
+pub(crate) fn io_error_chain(error: &std::io::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(current) = source {
+        let text = current.to_string();
+        let text = match text.find(" for url (") {
+            Some(index) => text[..index].to_owned(),
+            None => text,
+        };
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = current.source();
+    }
+    parts.join(": ")
 }
 
 /// A [`RegistryError::Status`] from an unexpected answer, with the server's explanation.

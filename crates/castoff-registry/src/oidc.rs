@@ -5,7 +5,7 @@ use reqwest::{Method, Url};
 
 use crate::env::{self, Environment};
 use crate::error::{RegistryError, display_url};
-use crate::http::{Authorization, HttpClient, Request, read_text, status_error};
+use crate::http::{Authorization, HttpClient, Request, status_error};
 use crate::secret::Secret;
 
 /// The job's OIDC token endpoint, present only when the workflow has `permissions:
@@ -49,7 +49,7 @@ impl GithubOidc {
                 "the workflow job needs `permissions: id-token: write`",
             ));
         }
-        let body = read_text(response, 64 * 1024).unwrap_or_default();
+        let body = crate::http::read_answer(response, 64 * 1024, &what, &Method::GET, &url)?;
         json_string_field(&body, "value")
             .map(Secret::new)
             .ok_or_else(|| RegistryError::Protocol {

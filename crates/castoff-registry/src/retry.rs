@@ -81,25 +81,29 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 }
 
 fn parse_http_date(value: &str) -> Option<u64> {
-    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    // "Sun, 06 Nov 1994 08:49:37 GMT". Every field is range-checked first (a server may send
+    // any digits), so the arithmetic below cannot overflow.
     let rest = value.split_once(", ")?.1;
     let parts: Vec<&str> = rest.split(' ').collect();
     if parts.len() != 5 || parts[4] != "GMT" {
         return None;
     }
-    let day: i64 = parts[0].parse().ok()?;
+    let day: i64 = parts[0].parse().ok().filter(|d| (1..=31).contains(d))?;
     let month = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ]
     .iter()
     .position(|m| *m == parts[1])? as i64
         + 1;
-    let year: i64 = parts[2].parse().ok()?;
+    let year: i64 = parts[2]
+        .parse()
+        .ok()
+        .filter(|y| (1970..=9999).contains(y))?;
     let time: Vec<i64> = parts[3]
         .split(':')
-        .map(|p| p.parse().ok())
+        .map(|p| p.parse().ok().filter(|n| (0..=60).contains(n)))
         .collect::<Option<_>>()?;
-    if time.len() != 3 {
+    if time.len() != 3 || time[0] > 23 {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -169,6 +173,25 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        // Hostile values: no overflow, no panic; the policy caps whatever comes back.
+        for hostile in [
+            "Sun, 06 Nov 99999999999999 08:49:37 GMT",
+            "Sun, 99999999999 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 99999999999:49:37 GMT",
+            "Sun, 06 Nov -5 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(hostile, now), None, "{hostile}");
+        }
+        let far = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).unwrap();
+        assert_eq!(
+            RetryPolicy::default().delay(1, Some(far)),
+            RetryPolicy::default().max_retry_after
+        );
+        let huge = parse_retry_after("18446744073709551615", now).unwrap();
+        assert_eq!(
+            RetryPolicy::default().delay(1, Some(huge)),
+            RetryPolicy::default().max_retry_after
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! other 4xx are not, a retried upload first asks whether the failed attempt landed, and the
 //! Trusted Publishing exchanges follow the documented request and response shapes.
 
+mod hostile;
 mod support;
 
 use castoff_registry::npm::{

@@ -143,7 +143,7 @@ impl NpmClient {
             let hint = auth_hint(response.status(), self.auth.is_some(), HOW_TO_LOG_IN);
             return Err(status_error(&what, &Method::GET, &url, response, hint));
         }
-        let body = read_text(response, 64 * 1024).unwrap_or_default();
+        let body = crate::http::read_answer(response, 64 * 1024, &what, &Method::GET, &url)?;
         // Verdaccio answers an unknown token with 200 `{}`: no user name means not logged in.
         json_string_field(&body, "username").ok_or_else(|| RegistryError::Protocol {
             artifact: what,
@@ -391,7 +391,7 @@ pub fn oidc_token_exchange(
             "configure the package's trusted publisher on npmjs (`npm trust github …`); the first version of a new package must be published with a token",
         ));
     }
-    let body = read_text(response, 64 * 1024).unwrap_or_default();
+    let body = crate::http::read_answer(response, 64 * 1024, &what, &Method::POST, &url)?;
     json_string_field(&body, "token")
         .map(Secret::new)
         .ok_or_else(|| RegistryError::Protocol {

@@ -25,10 +25,14 @@ pub use pull::PinnedReference;
 use crate::error::{RegistryError, display_url};
 use crate::http::{
     Authorization, Body, HttpClient, Payload, Request, UploadProgress, auth_hint, header,
-    read_text, status_error,
+    status_error,
 };
 use crate::secret::Secret;
 use crate::{RemoteState, UploadKind, UploadOutcome};
+
+/// Longest a token server's `expires_in` is believed: a token is fetched again after an
+/// hour at the latest, and an absurd lifetime (`u64::MAX`) cannot overflow the expiry instant.
+const MAX_TOKEN_LIFETIME_SECS: u64 = 3600;
 
 /// Every manifest media type castoff pushes or reads back.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -256,6 +260,7 @@ impl OciClient {
                 }
                 let (token, lifetime) = self.fetch_token(&realm, service.as_deref(), artifact)?;
                 // Renew a little early: a token that expires between check and use is a 401.
+                // `lifetime` is capped where it is read, so this cannot overflow.
                 let expires = Instant::now()
                     + lifetime
                         .saturating_sub(Duration::from_secs(10))
@@ -363,7 +368,7 @@ impl OciClient {
                 format!("the token server refused a token: {hint}"),
             ));
         }
-        let body = read_text(response, 64 * 1024).unwrap_or_default();
+        let body = crate::http::read_answer(response, 64 * 1024, artifact, &Method::GET, realm)?;
         let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         let token = json
             .get("token")
@@ -380,7 +385,8 @@ impl OciClient {
         let lifetime = json
             .get("expires_in")
             .and_then(|v| v.as_u64())
-            .unwrap_or(60);
+            .unwrap_or(60)
+            .min(MAX_TOKEN_LIFETIME_SECS);
         Ok((Secret::new(token), Duration::from_secs(lifetime)))
     }
 

@@ -141,7 +141,9 @@ impl OciClient {
         let url = self.url(&format!("blobs/{}", blob.digest));
         // Redirects (to a CDN or object store) are followed without the Authorization header.
         let response = self.execute(artifact, true, &|auth| {
-            Request::new(Method::GET, url.clone()).auth(auth)
+            Request::new(Method::GET, url.clone())
+                .auth(auth)
+                .expect_response_bytes(blob.size)
         })?;
         if response.status() == StatusCode::NOT_FOUND {
             return Err(self.error(
@@ -187,7 +189,10 @@ impl OciClient {
                         artifact: artifact.to_owned(),
                         method: "GET".to_owned(),
                         url: display_url(&url),
-                        reason: format!("the download broke off after {received} bytes: {error}"),
+                        reason: format!(
+                            "the download broke off after {received} bytes: {}",
+                            crate::http::io_error_chain(&error)
+                        ),
                         attempts: attempt,
                         hint: "check the connection to the registry and run again".to_owned(),
                     });

@@ -308,7 +308,10 @@ impl PypiClient {
         let request = Request::new(Method::POST, url.clone())
             .header("Accept", "application/json;q=0.9, text/plain;q=0.8")
             .auth(self.auth.as_ref())
-            .body(Body::Multipart(&form));
+            .body(Body::Multipart {
+                length: 0,
+                form: &form,
+            });
         let (response, _) = self.http.send_simple(&request, "credential check")?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -349,7 +352,10 @@ impl PypiClient {
                 "application/json;q=0.9, text/plain;q=0.8, text/html;q=0.7",
             )
             .auth(self.auth.as_ref())
-            .body(Body::Multipart(&form));
+            .body(Body::Multipart {
+                length: wheel.size,
+                form: &form,
+            });
         let mut hook = |_: &crate::http::FailedAttempt| match self.state(wheel)? {
             RemoteState::Identical => Ok(RetryDecision::Stop),
             RemoteState::Conflict { local, remote } => Err(self.conflict(wheel, local, remote)),
@@ -494,7 +500,7 @@ pub fn trusted_publishing_token(
             hint,
         ));
     }
-    let body = read_text(response, 64 * 1024).unwrap_or_default();
+    let body = crate::http::read_answer(response, 64 * 1024, what, &Method::GET, &audience_url)?;
     let audience = json_string_field(&body, "audience").ok_or_else(|| RegistryError::Protocol {
         artifact: what.to_owned(),
         url: display_url(&audience_url),
@@ -537,7 +543,7 @@ pub fn trusted_publishing_token(
             "PyPI rejected the workflow's identity: check the project's trusted publisher (owner, repository, workflow file name, environment) on pypi.org",
         ));
     }
-    let body = read_text(response, 64 * 1024).unwrap_or_default();
+    let body = crate::http::read_answer(response, 64 * 1024, what, &Method::POST, &mint_url)?;
     json_string_field(&body, "token")
         .map(Secret::new)
         .ok_or_else(|| RegistryError::Protocol {
