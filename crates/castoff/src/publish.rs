@@ -1230,7 +1230,8 @@ fn verify_job(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<()> 
 /// Test hook (docs/testing.md): `CASTOFF_TEST_KILL_AT=<step id>:<phase>` aborts the process,
 /// as a SIGKILL would (no cleanup, no report), at `before` or `after` the upload of that step,
 /// or with `mid-upload[:<bytes>]` once that many bytes of its request bodies were sent
-/// (default 1). Unset, it does nothing.
+/// (default 1), or panics `before` the upload with `panic` (the worker's panic handling).
+/// Unset, it does nothing.
 fn kill_point(step: &str, phase: &str) {
     let Ok(spec) = std::env::var("CASTOFF_TEST_KILL_AT") else {
         return;
@@ -1244,6 +1245,7 @@ fn kill_point(step: &str, phase: &str) {
             let bytes = parts.next().and_then(|b| b.parse().ok()).unwrap_or(1u64);
             castoff_registry::http::abort_after_body_bytes(bytes.max(1));
         }
+        (Some("panic"), "before") => panic!("CASTOFF_TEST_KILL_AT asked for a panic"),
         (Some(at), phase) if at == phase => std::process::abort(),
         _ => {}
     }
@@ -1315,10 +1317,26 @@ fn execute(
                     let started_at_ms = now_ms();
                     let state = &states[&job.step.id];
                     let result = if state.needs_upload() {
-                        kill_point(&job.step.id, "before");
-                        let result = run_job(job, destinations, reporter);
-                        kill_point(&job.step.id, "after");
-                        result
+                        // A panic inside a job (a bug, or a server answer nobody foresaw) fails
+                        // that step like any error: the other workers are not left waiting for
+                        // it, and the report is written.
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            kill_point(&job.step.id, "before");
+                            let result = run_job(job, destinations, reporter);
+                            kill_point(&job.step.id, "after");
+                            result
+                        }))
+                        .unwrap_or_else(|panic| {
+                            let message = panic
+                                .downcast_ref::<&str>()
+                                .map(|text| (*text).to_owned())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "no message".to_owned());
+                            Err(anyhow::anyhow!(
+                                "castoff panicked while publishing {}: {message}\nhint: this is a bug in castoff; please report it with the output above. Re-running publish is safe: finished steps are skipped",
+                                job.step.id
+                            ))
+                        })
                     } else {
                         Ok(UploadOutcome {
                             kind: UploadKind::AlreadyPresent,

@@ -105,3 +105,47 @@ fn a_publish_killed_at_any_point_completes_on_a_rerun_with_exactly_dists_bytes()
         started.elapsed().as_secs_f64()
     ));
 }
+
+/// A panic inside a publish worker (the test hook's `panic` phase stands in for a bug or an
+/// unforeseen server answer) fails that step like an error: the run ends with exit code 1,
+/// not a panic's 101 or a hang, `publish-report.json` records the step as failed, and a
+/// re-run completes the release.
+#[test]
+fn a_panicking_publish_worker_fails_its_step_and_writes_the_report() {
+    let env = TestEnv::get();
+    let name = format!("p{}", std::process::id());
+    let workspace = sequence_workspace(&env, &name);
+    let manifest =
+        Manifest::from_json(&fs::read_to_string(workspace.join("dist/manifest.json")).unwrap())
+            .unwrap();
+    let first = &manifest.steps[0].id;
+    let panicked = publish(&env, &workspace, &name, Some(&format!("{first}:panic")));
+    let output = text(&panicked);
+    assert_eq!(panicked.status.code(), Some(1), "{output}");
+    assert!(
+        output.contains(&format!("error: publishing stopped at {first}"))
+            && output.contains(&format!("castoff panicked while publishing {first}")),
+        "{output}"
+    );
+    assert!(
+        output.contains("hint: this is a bug in castoff"),
+        "{output}"
+    );
+    let report: serde_json::Value =
+        json(&fs::read(workspace.join("dist/publish-report.json")).unwrap());
+    let failed: Vec<&serde_json::Value> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|step| step["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert_eq!(failed[0]["id"], first.as_str());
+    let rerun = publish(&env, &workspace, &name, None);
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    assert_served_exactly(&env, &workspace, &name, "after the panicking run");
+    env.figure(
+        "publish worker panic: exit 1, report written with the step failed, re-run completed"
+            .to_owned(),
+    );
+}
