@@ -3,6 +3,7 @@
 
 pub mod deflate;
 pub mod digest;
+pub mod foreign;
 pub mod tar;
 
 /// The fixed modification time npm writes into every tarball entry (1985-10-26T08:15:00Z).

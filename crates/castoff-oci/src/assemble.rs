@@ -283,8 +283,8 @@ pub fn assemble_images(
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
-    let bytes =
-        fs::read(path).map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+    let bytes = castoff_archive::foreign::read_regular(path, blobs::MAX_DOCUMENT_BYTES)
+        .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
     serde_json::from_slice(&bytes)
         .map_err(|error| format!("`{}` is not JSON: {error}", path.display()))
 }

@@ -121,9 +121,17 @@ impl BlobStore {
         source: &Path,
         expected: &Descriptor,
     ) -> Result<Result<(), String>, OciError> {
-        let mut input = File::open(source).map_err(OciError::io("open", source))?;
+        // A regular file of at most the descriptor's size, read no further than one byte past
+        // it: a blob swapped for `/dev/zero`, a FIFO or a link is refused, not copied.
+        let (input, _) = match castoff_archive::foreign::open_regular(source, expected.size) {
+            Ok(opened) => opened,
+            Err(error) => {
+                return Ok(Err(format!("cannot read blob: {error}")));
+            }
+        };
         let mut writer = self.writer()?;
-        io::copy(&mut input, &mut writer).map_err(OciError::io("copy", source))?;
+        io::copy(&mut input.take(expected.size + 1), &mut writer)
+            .map_err(OciError::io("copy", source))?;
         let temp = writer.temp.clone();
         let (inner, digest, size) = writer.finish_hashing()?;
         drop(inner);
@@ -200,13 +208,17 @@ impl Write for BlobWriter {
     }
 }
 
-/// Reads a whole small blob (manifest, config, index) of a layout and checks its digest.
+/// Largest JSON document (manifest, config, index, a layout's `index.json`) read from a
+/// layout castoff did not write in this run: the distribution spec's manifest limit is 4 MiB,
+/// and image configs are far smaller.
+pub(crate) const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a whole small blob (manifest, config, index) of a layout and checks its digest: a
+/// regular file of at most [`MAX_DOCUMENT_BYTES`] (castoff_archive::foreign).
 pub(crate) fn read_verified(layout: &Path, digest: &str) -> Result<Vec<u8>, String> {
     let hex = digest_hex(digest).ok_or_else(|| format!("`{digest}` is not a sha256 digest"))?;
     let path = layout.join("blobs").join("sha256").join(hex);
-    let mut bytes = Vec::new();
-    File::open(&path)
-        .and_then(|mut file| file.read_to_end(&mut bytes))
+    let bytes = castoff_archive::foreign::read_regular(&path, MAX_DOCUMENT_BYTES)
         .map_err(|error| format!("cannot read blob `{}`: {error}", path.display()))?;
     let actual = crate::blobs::hex_digest(&bytes);
     if actual != digest {

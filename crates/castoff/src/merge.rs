@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -24,6 +25,9 @@ use castoff_plan::{AppId, ArtifactKind, Manifest, Release};
 
 use crate::dist::{DistOutcome, Finishing, finish, record_images};
 use crate::sign::SigningKey;
+
+/// Largest partial `manifest.json` a merge reads (a real one is a few hundred KiB at most).
+const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A partial dist folder and its manifest.
 #[derive(Debug, Clone)]
@@ -54,7 +58,13 @@ pub fn read_partials(dirs: &[PathBuf]) -> anyhow::Result<Vec<Partial>> {
     let mut partials = Vec::new();
     for dir in dirs {
         let path = dir.join("manifest.json");
-        let text = fs::read_to_string(&path).with_context(|| {
+        let text = castoff_archive::foreign::read_regular(&path, MAX_MANIFEST_BYTES)
+            .and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")
+                })
+            })
+            .with_context(|| {
             format!(
                 "could not read {}\nhint: pass folders written by `castoff dist --target …` (each holds a manifest.json)",
                 path.display()
@@ -328,24 +338,42 @@ fn copy_verified(
         );
     }
     let source = partial.dir.join(relative);
-    let bytes = fs::read(&source).with_context(|| {
+    let expected_size = artifact.size.with_context(|| {
         format!(
-            "could not read {}\nhint: upload and download the whole partial dist folder",
-            source.display()
+            "`{}` has no size in {}\nhint: build that partial dist again",
+            artifact.id,
+            partial.dir.display()
         )
     })?;
-    let sha = digest::hex(&digest::sha256(&bytes));
-    if Some(sha.as_str()) != artifact.sha256.as_deref() || Some(bytes.len() as u64) != artifact.size
-    {
-        bail!(
-            "{} does not match its manifest (sha256 {sha}, {} bytes)\nhint: the file changed after `dist` wrote it; build that partial dist again",
-            source.display(),
-            bytes.len()
-        );
-    }
+    // Only a regular file of the recorded size, streamed (never a link, FIFO or device, and
+    // never more than one byte past the size), so a tampered partial cannot hang the merge
+    // or fill memory or disk.
+    let (input, _) =
+        castoff_archive::foreign::open_regular(&source, expected_size).with_context(|| {
+            format!(
+                "could not read {}\nhint: upload and download the whole partial dist folder, as the files `dist` wrote",
+                source.display()
+            )
+        })?;
     let target = staging.join(relative);
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent)?;
     }
-    fs::write(&target, bytes).with_context(|| format!("could not write {}", target.display()))
+    let output = fs::File::create(&target)
+        .with_context(|| format!("could not write {}", target.display()))?;
+    let mut writer = digest::HashingWriter::new(std::io::BufWriter::new(output));
+    std::io::copy(&mut input.take(expected_size + 1), &mut writer)
+        .with_context(|| format!("could not copy {}", source.display()))?;
+    let (mut output, sha, size) = writer.finish();
+    output
+        .flush()
+        .with_context(|| format!("could not write {}", target.display()))?;
+    let sha = digest::hex(&sha);
+    if Some(sha.as_str()) != artifact.sha256.as_deref() || size != expected_size {
+        bail!(
+            "{} does not match its manifest (sha256 {sha}, {size} bytes)\nhint: the file changed after `dist` wrote it; build that partial dist again",
+            source.display(),
+        );
+    }
+    Ok(())
 }

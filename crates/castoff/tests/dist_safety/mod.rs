@@ -348,3 +348,172 @@ fn parallel_runs_on_one_dist_dir_take_turns() {
         started.elapsed().as_secs_f64()
     ));
 }
+
+/// Waits for `child`, failing the test if it runs past a generous watchdog (a hang is what
+/// these cases must never do; a normal run ends in well under a second).
+fn wait_or_hang(mut child: std::process::Child, what: &str) -> Output {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("{what}: castoff hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn peak_rss_kib_of(output_stderr: &str) -> Option<u64> {
+    output_stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("castoff-peak-rss-kib "))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[test]
+fn merge_refuses_links_fifos_devices_and_oversized_files_in_partials() {
+    let (scratch, workspace) = planted_workspace("merge-tampered");
+    let partial = scratch.join("partial");
+    assert_success(
+        &no_build(&workspace, &partial, "1700000000", None),
+        "the partial to tamper with",
+    );
+    let manifest: castoff_plan::Manifest = castoff_plan::Manifest::from_json(
+        &fs::read_to_string(partial.join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let wheel = manifest
+        .artifacts
+        .iter()
+        .find(|a| a.kind == "wheel")
+        .and_then(|a| a.path.clone())
+        .unwrap();
+    let blobs = partial.join("oci/greeter/blobs/sha256");
+    let largest_blob = fs::read_dir(&blobs)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .max_by_key(|path| fs::metadata(path).unwrap().len())
+        .unwrap();
+    let largest_blob = largest_blob.strip_prefix(&partial).unwrap().to_owned();
+
+    type Tamper = Box<dyn Fn(&Path)>;
+    let to_dev_zero = |relative: PathBuf| -> Tamper {
+        Box::new(move |dir: &Path| {
+            let path = dir.join(&relative);
+            fs::remove_file(&path).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        })
+    };
+    let mknod = |relative: PathBuf, kind: &'static str| -> Tamper {
+        Box::new(move |dir: &Path| {
+            let path = dir.join(&relative);
+            fs::remove_file(&path).unwrap();
+            let mut command = Command::new("mknod");
+            command.arg(&path).arg(kind);
+            if kind == "c" {
+                command.args(["1", "5"]); // the device /dev/zero is
+            }
+            let status = command.status().expect("running mknod");
+            assert!(
+                status.success(),
+                "mknod {kind} failed (the suite runs as root)"
+            );
+        })
+    };
+    let cases: Vec<(&str, Tamper, i32, &str)> = vec![
+        (
+            "wheel -> symlink to /dev/zero",
+            to_dev_zero(PathBuf::from(&wheel)),
+            1,
+            "is a symbolic link, not a regular file",
+        ),
+        (
+            "wheel -> FIFO",
+            mknod(PathBuf::from(&wheel), "p"),
+            1,
+            "is a FIFO, not a regular file",
+        ),
+        (
+            "wheel -> character device (/dev/zero's)",
+            mknod(PathBuf::from(&wheel), "c"),
+            1,
+            "is a device, not a regular file",
+        ),
+        (
+            "wheel with 1 MiB appended",
+            Box::new({
+                let wheel = wheel.clone();
+                move |dir: &Path| {
+                    use std::io::Write as _;
+                    let mut file = fs::OpenOptions::new()
+                        .append(true)
+                        .open(dir.join(&wheel))
+                        .unwrap();
+                    file.write_all(&vec![0u8; 1 << 20]).unwrap();
+                }
+            }),
+            1,
+            "expected",
+        ),
+        (
+            "largest image layer blob -> symlink to /dev/zero",
+            to_dev_zero(largest_blob.clone()),
+            1,
+            "is a symbolic link, not a regular file",
+        ),
+        (
+            "manifest.json -> symlink to /dev/zero",
+            to_dev_zero(PathBuf::from("manifest.json")),
+            2,
+            "is a symbolic link, not a regular file",
+        ),
+    ];
+    let mut slowest = 0f64;
+    for (what, tamper, code, expected) in &cases {
+        let copy = scratch.join("tampered");
+        let _ = fs::remove_dir_all(&copy);
+        castoff_test_support::workspace::copy_tree(&partial, &copy);
+        tamper(&copy);
+        let out = scratch.join("merged");
+        let started = Instant::now();
+        // GNU time (installed by the harness) reports the run's peak RSS.
+        let child = Command::new("/usr/bin/time")
+            .args([
+                "-f",
+                "castoff-peak-rss-kib %M",
+                env!("CARGO_BIN_EXE_castoff"),
+            ])
+            .args(["dist", "--merge"])
+            .arg(&copy)
+            .arg("--dist-dir")
+            .arg(&out)
+            .arg("--manifest-path")
+            .arg(workspace.join("Cargo.toml"))
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .env_remove("CASTOFF_TEST_KILL_AT")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = wait_or_hang(child, what);
+        let took = started.elapsed().as_secs_f64();
+        slowest = slowest.max(took);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(*code), "{what}: {stderr}");
+        assert!(stderr.contains(expected), "{what}: {stderr}");
+        assert!(stderr.contains("hint: "), "{what}: {stderr}");
+        assert!(!out.exists(), "{what}: a merged dist was written");
+        assert_eq!(leftovers(&scratch), Vec::<String>::new(), "{what}");
+        let rss = peak_rss_kib_of(&stderr).expect("GNU time's peak RSS line");
+        figure(format!(
+            "filesystem: merge of a partial with {what}: exit {code} in {took:.2} s, peak RSS {} MiB",
+            rss / 1024
+        ));
+    }
+    figure(format!(
+        "filesystem: {} tampered partials refused by merge, slowest {slowest:.2} s",
+        cases.len()
+    ));
+}
