@@ -5,13 +5,20 @@
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 /// PyPI API token (sent as user `__token__`).
 pub const CASTOFF_PYPI_TOKEN: &str = "CASTOFF_PYPI_TOKEN";
+/// Bases of the destination-bound PyPI variables (`CASTOFF_PYPI_USERNAME_<KEY>` and
+/// `CASTOFF_PYPI_PASSWORD_<KEY>`, [`host_qualified`]), for indexes that take a user name and
+/// password (pypiserver, devpi, private indexes).
+pub const CASTOFF_PYPI_USERNAME: &str = "CASTOFF_PYPI_USERNAME";
+pub const CASTOFF_PYPI_PASSWORD: &str = "CASTOFF_PYPI_PASSWORD";
 /// twine's conventional username / password variables.
 pub const TWINE_USERNAME: &str = "TWINE_USERNAME";
 pub const TWINE_PASSWORD: &str = "TWINE_PASSWORD";
 /// npm token, as set by `actions/setup-node` (`NODE_AUTH_TOKEN`) or by hand (`NPM_TOKEN`).
 pub const NODE_AUTH_TOKEN: &str = "NODE_AUTH_TOKEN";
 pub const NPM_TOKEN: &str = "NPM_TOKEN";
-/// Explicit OCI registry credentials.
+/// Explicit OCI registry credentials, for the release's own push registry only (the host of
+/// the image's `oci.repository`, or of `--oci-repository`). Any registry, that one included,
+/// can be given its own pair with a host suffix: [`host_qualified`].
 pub const CASTOFF_OCI_USERNAME: &str = "CASTOFF_OCI_USERNAME";
 pub const CASTOFF_OCI_PASSWORD: &str = "CASTOFF_OCI_PASSWORD";
 /// The largest request body to send to an OCI registry, in bytes: larger blobs go in chunks
@@ -34,6 +41,24 @@ pub const ACTIONS_ID_TOKEN_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
 pub const ACTIONS_ID_TOKEN_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
 /// npm trusted publishing: an ID token supplied directly (other CI providers).
 pub const NPM_ID_TOKEN: &str = "NPM_ID_TOKEN";
+
+/// A credential variable bound to one destination: `<base>_<KEY>`, where KEY is the host
+/// (with its port) or the repository name, upper-cased, every character but letters and digits
+/// turned into `_`: `CASTOFF_OCI_PASSWORD_GHCR_IO`, `CASTOFF_OCI_PASSWORD_REGISTRY_EXAMPLE_5000`,
+/// `CASTOFF_PYPI_TOKEN_TESTPYPI`.
+pub fn host_qualified(base: &str, destination: &str) -> String {
+    let key: String = destination
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() {
+                ch.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{base}_{key}")
+}
 
 /// Where variables come from: the process environment, or a map in tests.
 pub trait Environment {

@@ -186,7 +186,7 @@ fn basic_auth_and_npmrc_token_resolution() {
     let npmrc = Npmrc::parse(&text, &vars).unwrap();
     let registry = reqwest::Url::parse(npmrc.registry_for("anything").unwrap()).unwrap();
     let credentials =
-        NpmCredentials::resolve(&std::collections::BTreeMap::new(), &npmrc, &registry);
+        NpmCredentials::resolve(&std::collections::BTreeMap::new(), &npmrc, &registry, true);
     env.assert_no_secret(&format!("{credentials:?} {npmrc:?}"));
     assert_eq!(
         client(&env, credentials)

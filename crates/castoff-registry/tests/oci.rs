@@ -196,8 +196,8 @@ fn basic_auth_chunked_upload_and_cross_repository_mount() {
     .unwrap();
     let vars: BTreeMap<String, String> =
         [("DOCKER_CONFIG".to_owned(), config_dir.display().to_string())].into();
-    let credentials =
-        resolve_credentials(&vars, &repository(&env.registry_basic, &first)).expect("credentials");
+    let credentials = resolve_credentials(&vars, &repository(&env.registry_basic, &first), None)
+        .expect("credentials");
     assert_eq!(credentials, basic(&env));
     env.assert_no_secret(&format!("{credentials:?}"));
 

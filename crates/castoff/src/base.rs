@@ -73,14 +73,16 @@ pub fn pull_bases(release: &Release) -> anyhow::Result<Vec<PulledBase>> {
     )
 }
 
+/// Who needs one base: (apps, platforms they need, the registries those apps push to).
+type Wanted = (Vec<String>, Vec<OciPlatform>, Vec<String>);
+
 /// [`pull_bases`] with explicit options and environment.
 pub fn pull_bases_with(
     release: &Release,
     options: &PullOptions,
     environment: &dyn Environment,
 ) -> anyhow::Result<Vec<PulledBase>> {
-    // reference → (apps, platforms they need)
-    let mut wanted: BTreeMap<&str, (Vec<String>, Vec<OciPlatform>)> = BTreeMap::new();
+    let mut wanted: BTreeMap<&str, Wanted> = BTreeMap::new();
     for app in &release.apps {
         let Some(oci) = &app.oci else { continue };
         let BaseImage::Reference(reference) = &oci.base else {
@@ -90,8 +92,11 @@ pub fn pull_bases_with(
         if platforms.is_empty() {
             continue;
         }
-        let (apps, needed) = wanted.entry(reference).or_default();
+        let (apps, needed, push_hosts) = wanted.entry(reference).or_default();
         apps.push(app.package.name.clone());
+        if let Ok(push) = castoff_registry::oci::OciRepository::parse(&oci.repository) {
+            push_hosts.push(push.host());
+        }
         for platform in platforms {
             if !needed.contains(&platform) {
                 needed.push(platform);
@@ -99,12 +104,13 @@ pub fn pull_bases_with(
         }
     }
     let mut pulled = Vec::new();
-    for (reference, (apps, platforms)) in wanted {
+    for (reference, (apps, platforms, push_hosts)) in wanted {
         let mut puller = Puller {
             reference,
             cache: &options.cache_dir,
             http: &options.http,
             environment,
+            push_hosts,
             client: None,
             fetched: 0,
             fetched_bytes: 0,
@@ -135,6 +141,9 @@ struct Puller<'a> {
     cache: &'a Path,
     http: &'a HttpConfig,
     environment: &'a dyn Environment,
+    /// Registries the apps built on this base push to: `CASTOFF_OCI_USERNAME` /
+    /// `CASTOFF_OCI_PASSWORD` reach the base's registry only when it is one of them.
+    push_hosts: Vec<String>,
     /// Created on the first cache miss: a fully cached base opens no connection.
     client: Option<OciClient>,
     fetched: usize,
@@ -254,8 +263,17 @@ impl Puller<'_> {
     fn client(&mut self) -> anyhow::Result<&OciClient> {
         if self.client.is_none() {
             let pinned = PinnedReference::parse(self.reference)?;
-            let credentials =
-                castoff_registry::oci::resolve_credentials(self.environment, &pinned.repository)?;
+            let base_host = pinned.repository.host();
+            let push_host = self
+                .push_hosts
+                .iter()
+                .find(|host| **host == base_host)
+                .map(String::as_str);
+            let credentials = castoff_registry::oci::resolve_credentials(
+                self.environment,
+                &pinned.repository,
+                push_host,
+            )?;
             let http = HttpClient::new(self.http.clone())?;
             self.client = Some(OciClient::for_pull(&http, pinned.repository, credentials)?);
         }

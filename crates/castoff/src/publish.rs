@@ -450,6 +450,19 @@ fn connect(
     };
     let oidc = GithubOidc::from_env(environment);
 
+    // Bare credential variables go only to a channel's sole destination: counted over the
+    // whole manifest, so `--only` one destination does not make it the sole one.
+    let distinct = |kind: &str| -> usize {
+        manifest
+            .steps
+            .iter()
+            .filter(|step| step.kind == kind)
+            .map(|step| &step.destination)
+            .collect::<BTreeSet<_>>()
+            .len()
+    };
+    let pypi_sole = distinct("pypi-upload") <= 1;
+    let npm_sole = distinct("npm-publish") <= 1;
     let pypi_destinations: BTreeSet<Option<String>> = steps
         .iter()
         .filter(|step| step.kind == "pypi-upload")
@@ -462,6 +475,7 @@ fn connect(
             environment,
             oidc.as_ref(),
             destination.as_deref(),
+            pypi_sole,
         ) {
             Ok(client) => {
                 destinations.pypi.insert(destination, client);
@@ -490,6 +504,7 @@ fn connect(
                     let connected = connect_npm(
                         &package,
                         registry.as_deref(),
+                        npm_sole,
                         &npmrc,
                         options,
                         http,
@@ -527,7 +542,19 @@ fn connect(
     }
     let all_repositories: Vec<String> = repositories.iter().map(|(_, r)| r.clone()).collect();
     for (key, repository) in repositories {
-        match connect_oci(&repository, &all_repositories, http, environment) {
+        // The app's own repository is the push registry the bare variables are for; its
+        // mirrors get them only when they are on that same registry.
+        let push_host = oci_repository_of(manifest, &key.0, options)
+            .ok()
+            .and_then(|primary| OciRepository::parse(&primary).ok())
+            .map(|primary| primary.host());
+        match connect_oci(
+            &repository,
+            &all_repositories,
+            push_host.as_deref(),
+            http,
+            environment,
+        ) {
             Ok(client) => {
                 destinations.oci.insert(key, client);
             }
@@ -650,6 +677,7 @@ fn connect_pypi(
     environment: &dyn Environment,
     oidc: Option<&GithubOidc>,
     destination: Option<&str>,
+    sole_destination: bool,
 ) -> anyhow::Result<PypiClient> {
     let (url, index, pypirc_repository) = match destination {
         Some(name) => {
@@ -695,18 +723,15 @@ fn connect_pypi(
     if let Some(index) = &index {
         refuse_credentials_in_url("PyPI index URL", index, PYPI_CREDENTIALS_HINT)?;
     }
-    // A configured destination's own ~/.pypirc section wins over variables that would
-    // otherwise send one token to every index.
-    let section_credentials = match (destination, &pypirc_repository) {
-        (Some(_), Some(section)) if section.password.is_some() => {
-            PypiCredentials::resolve(&BTreeMap::<String, String>::new(), Some(section))
-        }
-        _ => PypiCredentials::None,
-    };
-    let mut credentials = match section_credentials {
-        PypiCredentials::None => PypiCredentials::resolve(environment, pypirc_repository.as_ref()),
-        found => found,
-    };
+    // The destination's own variable, then the bare variables when this is the only index,
+    // then its ~/.pypirc section (castoff_registry::pypi::PypiCredentials::resolve).
+    let key = pypi_destination_key(destination, &url);
+    let mut credentials = PypiCredentials::resolve(
+        environment,
+        pypirc_repository.as_ref(),
+        Some(&key),
+        sole_destination,
+    );
     if credentials == PypiCredentials::None {
         let repository = PypiRepository::new(&url, index.as_deref(), PypiCredentials::None)?;
         match oidc {
@@ -718,6 +743,14 @@ fn connect_pypi(
                 )?;
                 credentials = PypiCredentials::Token(token);
             }
+            None if !sole_destination => bail!(
+                "no credentials for {}\nhint: python.repositories names several indexes, so CASTOFF_PYPI_TOKEN and TWINE_USERNAME/TWINE_PASSWORD go to none of them; set {} for this one, give it a ~/.pypirc section with a password, or use Trusted Publishing in GitHub Actions (permissions: id-token: write)",
+                castoff_registry::error::display_url(&repository.upload_url),
+                castoff_registry::env::host_qualified(
+                    castoff_registry::env::CASTOFF_PYPI_TOKEN,
+                    &key
+                ),
+            ),
             None => bail!(
                 "no credentials for {}\nhint: set CASTOFF_PYPI_TOKEN (an API token), TWINE_USERNAME/TWINE_PASSWORD, pass --pypi-repository with a ~/.pypirc section, or use Trusted Publishing in GitHub Actions (permissions: id-token: write)",
                 castoff_registry::error::display_url(&repository.upload_url)
@@ -729,6 +762,28 @@ fn connect_pypi(
     // Wrong credentials must stop the run before any channel uploads anything.
     client.check_credentials()?;
     Ok(client)
+}
+
+/// The name a PyPI destination's own credential variable carries: a `python.repositories`
+/// name (`testpypi`, a `~/.pypirc` section), else the upload URL's host.
+fn pypi_destination_key(destination: Option<&str>, url: &str) -> String {
+    match destination {
+        Some(name) if !name.starts_with("https://") && !name.starts_with("http://") => {
+            name.to_owned()
+        }
+        _ => match url {
+            "pypi" | "testpypi" => url.to_owned(),
+            _ => url_host(url).unwrap_or_else(|| url.to_owned()),
+        },
+    }
+}
+
+/// `host[:port]` of a URL, if it is one.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit('@').next()?;
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 const PYPI_CREDENTIALS_HINT: &str = "remove `user:password@` from the URL and set CASTOFF_PYPI_TOKEN (an API token) or TWINE_USERNAME/TWINE_PASSWORD, or put them in a ~/.pypirc section";
@@ -775,9 +830,11 @@ fn load_npmrc(workspace_root: &Path, environment: &dyn Environment) -> anyhow::R
 
 /// One npm destination: `configured` is an entry of `npm.registries`; without one, the
 /// registry comes from `--npm-registry`, `CASTOFF_NPM_REGISTRY`, `.npmrc`, else npmjs.
+#[allow(clippy::too_many_arguments)]
 fn connect_npm(
     package: &str,
     configured: Option<&str>,
+    sole_destination: bool,
     npmrc: &Npmrc,
     options: &PublishOptions,
     http: &HttpClient,
@@ -799,7 +856,8 @@ fn connect_npm(
         "remove `user:password@` from the URL and put the token in .npmrc (`//host/:_authToken=${NPM_TOKEN}`), NODE_AUTH_TOKEN or NPM_TOKEN",
     )?;
     let registry = NpmRegistry::new(&url, NpmCredentials::None)?;
-    let mut credentials = NpmCredentials::resolve(environment, npmrc, &registry.url);
+    let mut credentials =
+        NpmCredentials::resolve(environment, npmrc, &registry.url, sole_destination);
     if credentials == NpmCredentials::None {
         let id_token = match environment.var(castoff_registry::env::NPM_ID_TOKEN) {
             Some(token) => Some(castoff_registry::Secret::new(token)),
@@ -820,6 +878,10 @@ fn connect_npm(
                 )?;
                 credentials = NpmCredentials::Token(token);
             }
+            None if !sole_destination => bail!(
+                "no credentials for {}\nhint: npm.registries names several registries, so NODE_AUTH_TOKEN and NPM_TOKEN go to none of them; add `//host/:_authToken=${{A_VARIABLE}}` for this registry to .npmrc (each registry its own variable), or use npm trusted publishing in GitHub Actions (permissions: id-token: write)",
+                castoff_registry::error::display_url(&registry.url)
+            ),
             None => bail!(
                 "no credentials for {}\nhint: add `//host/:_authToken=${{NPM_TOKEN}}` to .npmrc, set NODE_AUTH_TOKEN or NPM_TOKEN, or use npm trusted publishing in GitHub Actions (permissions: id-token: write)",
                 castoff_registry::error::display_url(&registry.url)
@@ -834,11 +896,14 @@ fn connect_npm(
 fn connect_oci(
     repository: &str,
     all_repositories: &[String],
+    push_host: Option<&str>,
     http: &HttpClient,
     environment: &dyn Environment,
 ) -> anyhow::Result<OciClient> {
     let parsed = OciRepository::parse(repository)?;
-    let credentials = castoff_registry::oci::resolve_credentials(environment, &parsed)?;
+    let credentials = castoff_registry::oci::resolve_credentials(environment, &parsed, push_host)?;
+    let unbound_note =
+        castoff_registry::oci::unbound_variables_note(environment, &parsed, push_host);
     // Blobs shared with another app's image on the same registry are mounted, not re-sent.
     let mount_from = all_repositories
         .iter()
@@ -866,7 +931,12 @@ fn connect_oci(
     client.preflight().map_err(|error| {
         let error = anyhow::Error::from(error);
         if anonymous {
-            error.context("no credentials were found for this registry")
+            match &unbound_note {
+                Some(note) => error.context(format!(
+                    "no credentials were found for this registry\nhint: {note}"
+                )),
+                None => error.context("no credentials were found for this registry"),
+            }
         } else {
             error
         }

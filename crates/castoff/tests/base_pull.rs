@@ -21,11 +21,13 @@ fn copy_fixture(name: &str, target: &Path) {
 
 /// `castoff <args>` in a clean credential environment: no Docker or podman config of the
 /// machine, the workspace's own target directory (so the base cache is this test's), and
-/// `credentials` as `CASTOFF_OCI_USERNAME` / `CASTOFF_OCI_PASSWORD` when given.
+/// `credentials` (registry host, user, password) as the host-bound
+/// `CASTOFF_OCI_USERNAME_<HOST>` / `CASTOFF_OCI_PASSWORD_<HOST>` when given: the bare pair is
+/// for the push registry only, never sent to a base image's registry.
 fn castoff(
     workspace: &Path,
     args: &[&str],
-    credentials: Option<(&str, &str)>,
+    credentials: Option<(&str, &str, &str)>,
     scratch: &Path,
 ) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_castoff"));
@@ -46,10 +48,11 @@ fn castoff(
     ] {
         command.env_remove(name);
     }
-    if let Some((user, password)) = credentials {
+    if let Some((host, user, password)) = credentials {
+        use castoff_registry::env::host_qualified;
         command
-            .env("CASTOFF_OCI_USERNAME", user)
-            .env("CASTOFF_OCI_PASSWORD", password);
+            .env(host_qualified("CASTOFF_OCI_USERNAME", host), user)
+            .env(host_qualified("CASTOFF_OCI_PASSWORD", host), password);
     }
     command.output().expect("running castoff")
 }
@@ -249,7 +252,7 @@ fn a_registry_base_is_pulled_once_cached_and_built_upon() {
 
     let reference = format!("{host}/{repository}@{index_digest}");
     let workspace = pinger_on(&scratch, &reference);
-    let good = Some((env.user.as_str(), env.password.as_str()));
+    let good = Some((host.as_str(), env.user.as_str(), env.password.as_str()));
     let output = castoff(&workspace, &["dist"], good, &scratch);
     assert_success(&env, &output, "first dist");
     let dist = workspace.join("dist");
@@ -362,7 +365,7 @@ fn a_registry_base_is_pulled_once_cached_and_built_upon() {
         .output()
         .unwrap();
     assert!(!gone.status.success(), "the base is still in the registry");
-    let wrong = Some((env.user.as_str(), "not-the-password"));
+    let wrong = Some((host.as_str(), env.user.as_str(), "not-the-password"));
     let output = castoff(&workspace, &["dist"], wrong, &scratch);
     assert_success(&env, &output, "dist from the cache");
     assert_eq!(layout_ref(&layout, "1.4.0"), image_index);
@@ -397,7 +400,7 @@ fn a_digest_the_registry_does_not_have_is_an_error_naming_the_reference() {
     let host = TestEnv::host_port(&env.registry_basic).to_owned();
     let reference = format!("{host}/base/nothing-here@sha256:{}", "e".repeat(64));
     let workspace = pinger_on(&scratch, &reference);
-    let good = Some((env.user.as_str(), env.password.as_str()));
+    let good = Some((host.as_str(), env.user.as_str(), env.password.as_str()));
     let output = castoff(&workspace, &["dist"], good, &scratch);
     let text = stderr(&output);
     env.assert_no_secret(&text);

@@ -148,7 +148,8 @@ fn a_tampered_dist_is_rebuilt_not_reused() {
 
 /// The cache compares files by identity, not by reading them: an edit that keeps the size and
 /// puts the old modification time back is still noticed (the change time moves on any write),
-/// and so is a file added to dist/.
+/// and so is a file added to dist/: castoff refuses to replace a dist/ holding a file it did
+/// not write (exit 2, the file kept), and reuses the dist/ again once the file is gone.
 #[test]
 fn a_same_size_edit_with_the_old_mtime_is_noticed() {
     let workspace = workspace("same-size-edit");
@@ -179,8 +180,28 @@ fn a_same_size_edit_with_the_old_mtime_is_noticed() {
 
     assert!(cached(&dist(&workspace)), "an untouched dist/ is reused");
     fs::write(dist_dir.join("python/extra.txt"), b"added by hand").unwrap();
-    let again = dist(&workspace);
-    assert!(!cached(&again), "a dist/ with an extra file was reused");
+    let refused = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--no-build", "--target", TRIPLE, "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a dist/ with an extra file was replaced"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("holds files castoff did not write: python/extra.txt")
+    );
+    assert_eq!(
+        fs::read(dist_dir.join("python/extra.txt")).unwrap(),
+        b"added by hand"
+    );
+    fs::remove_file(dist_dir.join("python/extra.txt")).unwrap();
+    assert!(cached(&dist(&workspace)), "the dist/ is castoff's again");
     assert_eq!(files(&dist_dir), before);
 }
 

@@ -8,6 +8,7 @@
 //! token, transparently; a chunked image blob upload whose chunk breaks off resumes from the
 //! registry's `Range`. Every run's output is checked for secrets.
 
+mod credential_routing;
 mod hardening;
 
 use std::fs;

@@ -949,6 +949,37 @@ fn mirrors_are_separate_ordered_steps() {
     fs::write(&cargo_toml, configured).unwrap();
     dist(&workspace, "1700000000");
 
+    use castoff_registry::env::host_qualified;
+    let mut bound: Vec<(String, String)> = vec![
+        ("NPM_TOKEN".into(), env.npm_token.clone()),
+        ("CASTOFF_OCI_USERNAME".into(), env.user.clone()),
+        ("CASTOFF_OCI_PASSWORD".into(), env.password.clone()),
+        (
+            host_qualified(
+                "CASTOFF_OCI_USERNAME",
+                TestEnv::host_port(&env.registry_basic),
+            ),
+            env.user.clone(),
+        ),
+        (
+            host_qualified(
+                "CASTOFF_OCI_PASSWORD",
+                TestEnv::host_port(&env.registry_basic),
+            ),
+            env.password.clone(),
+        ),
+    ];
+    for index in [&env.devpi, &env.pypiserver] {
+        let host = TestEnv::host_port(index);
+        bound.push((
+            host_qualified("CASTOFF_PYPI_USERNAME", host),
+            env.user.clone(),
+        ));
+        bound.push((
+            host_qualified("CASTOFF_PYPI_PASSWORD", host),
+            env.password.clone(),
+        ));
+    }
     let output = castoff(
         &[
             "publish",
@@ -957,13 +988,12 @@ fn mirrors_are_separate_ordered_steps() {
             "--npm-registry",
             &env.verdaccio,
         ],
-        &[
-            ("TWINE_USERNAME", env.user.as_str()),
-            ("TWINE_PASSWORD", env.password.as_str()),
-            ("NPM_TOKEN", env.npm_token.as_str()),
-            ("CASTOFF_OCI_USERNAME", env.user.as_str()),
-            ("CASTOFF_OCI_PASSWORD", env.password.as_str()),
-        ],
+        // Several indexes and registries: each destination its own host-bound variables
+        // (the bare ones go only to a channel's sole destination, or the push registry).
+        &bound
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect::<Vec<_>>(),
         &home,
     );
     let output_text = text(&output);

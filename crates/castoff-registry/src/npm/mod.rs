@@ -41,13 +41,22 @@ pub enum NpmCredentials {
 }
 
 impl NpmCredentials {
-    /// The `.npmrc` credentials for the registry, else `NODE_AUTH_TOKEN`, else `NPM_TOKEN`.
-    /// The file comes first because it names the registry a token belongs to; a bare variable
-    /// would otherwise be sent to every mirror.
-    pub fn resolve(environment: &dyn Environment, npmrc: &Npmrc, registry: &Url) -> NpmCredentials {
+    /// The `.npmrc` credentials for the registry, else `NODE_AUTH_TOKEN`, else `NPM_TOKEN`,
+    /// the variables only when the registry is the release's `sole_destination`. The file
+    /// comes first because it names the registry a token belongs to; with several registries
+    /// (`npm.registries`) a bare variable is sent to none of them, since it names none.
+    pub fn resolve(
+        environment: &dyn Environment,
+        npmrc: &Npmrc,
+        registry: &Url,
+        sole_destination: bool,
+    ) -> NpmCredentials {
         match npmrc.credentials_for(registry) {
             NpmCredentials::None => {}
             found => return found,
+        }
+        if !sole_destination {
+            return NpmCredentials::None;
         }
         [env::NODE_AUTH_TOKEN, env::NPM_TOKEN]
             .iter()

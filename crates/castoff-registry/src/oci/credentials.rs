@@ -248,20 +248,39 @@ fn run_helper(
 }
 
 /// Credentials for a repository, first found wins:
-/// 1. `CASTOFF_OCI_USERNAME` + `CASTOFF_OCI_PASSWORD`;
-/// 2. `REGISTRY_AUTH_FILE` (podman/skopeo);
-/// 3. `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`;
-/// 4. podman's `$XDG_RUNTIME_DIR/containers/auth.json`, `$XDG_CONFIG_HOME/containers/auth.json`;
-/// 5. in GitHub Actions, `ghcr.io` with `GITHUB_ACTOR` / `GITHUB_TOKEN`;
-/// 6. anonymous.
+/// 1. `CASTOFF_OCI_USERNAME_<HOST>` + `CASTOFF_OCI_PASSWORD_<HOST>` for the repository's host
+///    ([`env::host_qualified`]);
+/// 2. `CASTOFF_OCI_USERNAME` + `CASTOFF_OCI_PASSWORD`, only when the repository is on
+///    `push_host`, the release's own push registry: never for a base image's registry or a
+///    mirror elsewhere, so a push token reaches only the host it is for;
+/// 3. `REGISTRY_AUTH_FILE` (podman/skopeo);
+/// 4. `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`;
+/// 5. podman's `$XDG_RUNTIME_DIR/containers/auth.json`, `$XDG_CONFIG_HOME/containers/auth.json`;
+/// 6. in GitHub Actions, `ghcr.io` with `GITHUB_ACTOR` / `GITHUB_TOKEN`;
+/// 7. anonymous.
+///
+/// Every source but 2 names its host itself (files and helpers are keyed by host).
 pub fn resolve_credentials(
     environment: &dyn Environment,
     repository: &OciRepository,
+    push_host: Option<&str>,
 ) -> Result<OciCredentials, RegistryError> {
+    let host = registry_key(&repository.host());
     if let (Some(username), Some(password)) = (
-        environment.var(env::CASTOFF_OCI_USERNAME),
-        environment.var(env::CASTOFF_OCI_PASSWORD),
+        environment.var(&env::host_qualified(env::CASTOFF_OCI_USERNAME, &host)),
+        environment.var(&env::host_qualified(env::CASTOFF_OCI_PASSWORD, &host)),
     ) {
+        return Ok(OciCredentials::Basic {
+            username,
+            password: Secret::new(password),
+        });
+    }
+    if push_host.is_some_and(|push_host| same_registry(push_host, &host))
+        && let (Some(username), Some(password)) = (
+            environment.var(env::CASTOFF_OCI_USERNAME),
+            environment.var(env::CASTOFF_OCI_PASSWORD),
+        )
+    {
         return Ok(OciCredentials::Basic {
             username,
             password: Secret::new(password),
@@ -306,6 +325,34 @@ pub fn resolve_credentials(
         });
     }
     Ok(OciCredentials::Anonymous)
+}
+
+/// Whether two `host[:port]` spellings name one registry (Docker Hub has several names).
+fn same_registry(a: &str, b: &str) -> bool {
+    registry_key(a) == registry_key(b)
+}
+
+/// Why the explicit variables were not used for `repository`, for a "no credentials" hint;
+/// `None` when they are not set or were used.
+pub fn unbound_variables_note(
+    environment: &dyn Environment,
+    repository: &OciRepository,
+    push_host: Option<&str>,
+) -> Option<String> {
+    let host = registry_key(&repository.host());
+    let set = environment.var(env::CASTOFF_OCI_USERNAME).is_some()
+        || environment.var(env::CASTOFF_OCI_PASSWORD).is_some();
+    if !set || push_host.is_some_and(|push_host| same_registry(push_host, &host)) {
+        return None;
+    }
+    Some(format!(
+        "{} and {} are for the push registry{} only and were not sent to {host}; give this registry its own with {} and {}, or `docker login {host}`",
+        env::CASTOFF_OCI_USERNAME,
+        env::CASTOFF_OCI_PASSWORD,
+        push_host.map_or_else(String::new, |h| format!(" ({h})")),
+        env::host_qualified(env::CASTOFF_OCI_USERNAME, &host),
+        env::host_qualified(env::CASTOFF_OCI_PASSWORD, &host),
+    ))
 }
 
 #[cfg(test)]
@@ -392,10 +439,52 @@ mod tests {
             ("HOME", "/nonexistent"),
         ]);
         assert_eq!(
-            resolve_credentials(&explicit, &ghcr).unwrap(),
+            resolve_credentials(&explicit, &ghcr, Some("ghcr.io")).unwrap(),
             OciCredentials::Basic {
                 username: "me".into(),
                 password: Secret::new("pw")
+            }
+        );
+        // The bare pair belongs to the push registry: a base image's or mirror's registry
+        // elsewhere never receives it, and the note says why.
+        let quay = repo("quay.io/base/image");
+        assert_eq!(
+            resolve_credentials(&explicit, &quay, Some("ghcr.io")).unwrap(),
+            OciCredentials::Anonymous
+        );
+        assert_eq!(
+            resolve_credentials(&explicit, &quay, None).unwrap(),
+            OciCredentials::Anonymous
+        );
+        expect_test::expect![[r#"
+            CASTOFF_OCI_USERNAME and CASTOFF_OCI_PASSWORD are for the push registry (ghcr.io) only and were not sent to quay.io; give this registry its own with CASTOFF_OCI_USERNAME_QUAY_IO and CASTOFF_OCI_PASSWORD_QUAY_IO, or `docker login quay.io`"#]]
+        .assert_eq(&unbound_variables_note(&explicit, &quay, Some("ghcr.io")).unwrap());
+        assert_eq!(
+            unbound_variables_note(&explicit, &ghcr, Some("ghcr.io")),
+            None
+        );
+        // A host's own pair, for any registry (Docker Hub under its short name).
+        let qualified = env(&[
+            ("CASTOFF_OCI_USERNAME", "me"),
+            ("CASTOFF_OCI_PASSWORD", "pw"),
+            ("CASTOFF_OCI_USERNAME_QUAY_IO", "quay-user"),
+            ("CASTOFF_OCI_PASSWORD_QUAY_IO", "quay-pw"),
+            ("CASTOFF_OCI_USERNAME_DOCKER_IO", "hub-user"),
+            ("CASTOFF_OCI_PASSWORD_DOCKER_IO", "hub-pw"),
+            ("HOME", "/nonexistent"),
+        ]);
+        assert_eq!(
+            resolve_credentials(&qualified, &quay, Some("ghcr.io")).unwrap(),
+            OciCredentials::Basic {
+                username: "quay-user".into(),
+                password: Secret::new("quay-pw")
+            }
+        );
+        assert_eq!(
+            resolve_credentials(&qualified, &repo("docker.io/library/alpine"), None).unwrap(),
+            OciCredentials::Basic {
+                username: "hub-user".into(),
+                password: Secret::new("hub-pw")
             }
         );
         let actions = env(&[
@@ -405,14 +494,14 @@ mod tests {
             ("HOME", "/nonexistent"),
         ]);
         assert_eq!(
-            resolve_credentials(&actions, &ghcr).unwrap(),
+            resolve_credentials(&actions, &ghcr, None).unwrap(),
             OciCredentials::Basic {
                 username: "octocat".into(),
                 password: Secret::new("ghs_x")
             }
         );
         assert_eq!(
-            resolve_credentials(&actions, &repo("quay.io/a/b")).unwrap(),
+            resolve_credentials(&actions, &repo("quay.io/a/b"), None).unwrap(),
             OciCredentials::Anonymous
         );
     }

@@ -18,7 +18,7 @@ use reqwest::blocking::Response;
 use reqwest::{Method, StatusCode, Url};
 
 pub use auth::{Challenge, parse_www_authenticate};
-pub use credentials::{DockerConfig, resolve_credentials};
+pub use credentials::{DockerConfig, resolve_credentials, unbound_variables_note};
 pub use layout::{Descriptor, Digest, ManifestBlob, OciLayout};
 pub use pull::PinnedReference;
 
@@ -37,7 +37,7 @@ const MAX_TOKEN_LIFETIME_SECS: u64 = 3600;
 /// Every manifest media type castoff pushes or reads back.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
-const HOW_TO_LOG_IN: &str = "log in with `docker login <registry>` (Docker config.json / credential helpers), set CASTOFF_OCI_USERNAME and CASTOFF_OCI_PASSWORD, or use GITHUB_TOKEN for ghcr.io in GitHub Actions";
+const HOW_TO_LOG_IN: &str = "log in with `docker login <registry>` (Docker config.json / credential helpers), set CASTOFF_OCI_USERNAME and CASTOFF_OCI_PASSWORD (the push registry) or CASTOFF_OCI_USERNAME_<HOST> and CASTOFF_OCI_PASSWORD_<HOST> (any registry), or use GITHUB_TOKEN for ghcr.io in GitHub Actions";
 
 /// A repository in a registry: `https://ghcr.io` + `acme/greeter`.
 #[derive(Debug, Clone, PartialEq, Eq)]

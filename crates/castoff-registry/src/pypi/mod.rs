@@ -51,20 +51,45 @@ pub enum PypiCredentials {
 }
 
 impl PypiCredentials {
-    /// `CASTOFF_PYPI_TOKEN`, else `TWINE_USERNAME` + `TWINE_PASSWORD`, else the `.pypirc`
-    /// repository's username and password, else none.
+    /// Credentials for one upload destination, first found wins:
+    /// 1. `CASTOFF_PYPI_TOKEN_<KEY>`, else `CASTOFF_PYPI_USERNAME_<KEY>` +
+    ///    `CASTOFF_PYPI_PASSWORD_<KEY>`, for the destination `key` (a `python.repositories`
+    ///    name such as `testpypi` or a `.pypirc` section, or an upload URL's host;
+    ///    [`env::host_qualified`]);
+    /// 2. `CASTOFF_PYPI_TOKEN`, else `TWINE_USERNAME` + `TWINE_PASSWORD`, only when
+    ///    `sole_destination`: with several indexes, one token is never sent to all of them;
+    /// 3. the `.pypirc` repository's username and password;
+    /// 4. none.
     pub fn resolve(
         environment: &dyn Environment,
         pypirc_repository: Option<&PypircRepository>,
+        key: Option<&str>,
+        sole_destination: bool,
     ) -> PypiCredentials {
-        if let Some(token) = environment.var(env::CASTOFF_PYPI_TOKEN) {
+        if let Some(key) = key
+            && let Some(token) = environment.var(&env::host_qualified(env::CASTOFF_PYPI_TOKEN, key))
+        {
             return PypiCredentials::Token(Secret::new(token));
         }
-        if let Some(password) = environment.var(env::TWINE_PASSWORD) {
+        if let Some(key) = key
+            && let Some(password) =
+                environment.var(&env::host_qualified(env::CASTOFF_PYPI_PASSWORD, key))
+        {
             let username = environment
-                .var(env::TWINE_USERNAME)
+                .var(&env::host_qualified(env::CASTOFF_PYPI_USERNAME, key))
                 .unwrap_or_else(|| "__token__".to_owned());
             return PypiCredentials::from_user_password(username, Secret::new(password));
+        }
+        if sole_destination {
+            if let Some(token) = environment.var(env::CASTOFF_PYPI_TOKEN) {
+                return PypiCredentials::Token(Secret::new(token));
+            }
+            if let Some(password) = environment.var(env::TWINE_PASSWORD) {
+                let username = environment
+                    .var(env::TWINE_USERNAME)
+                    .unwrap_or_else(|| "__token__".to_owned());
+                return PypiCredentials::from_user_password(username, Secret::new(password));
+            }
         }
         if let Some(repository) = pypirc_repository
             && let Some(password) = &repository.password

@@ -50,6 +50,9 @@ pub struct Logged {
     /// Body bytes sent on to the server.
     pub forwarded: u64,
     pub faulted: bool,
+    /// The `Authorization` header the client sent, if any (credential routing checks which
+    /// host received which credential).
+    pub authorization: Option<String>,
 }
 
 /// A scripted answer for requests whose `METHOD path` contains `matching`.
@@ -81,6 +84,10 @@ struct Schedule {
     /// Added to every forwarded request (after dropping the client's `Authorization`): how
     /// the proxy plays a pre-signed storage URL that needs no credentials from the client.
     upstream_authorization: Option<String>,
+    /// When the client sends an `Authorization`, forward this one instead: the client can be
+    /// given a credential unique to this proxy's host, which the proxy records and swaps for
+    /// the one the server accepts.
+    translated_authorization: Option<String>,
 }
 
 /// A running proxy; `url()` is its base URL.
@@ -200,6 +207,12 @@ impl Proxy {
     pub fn authorize_upstream(&self, value: Option<String>) {
         self.schedule.lock().unwrap().upstream_authorization = value;
     }
+
+    /// Forward requests that carry an `Authorization` with this one instead (requests without
+    /// one go as they are, so the server still challenges them).
+    pub fn translate_authorization(&self, value: Option<String>) {
+        self.schedule.lock().unwrap().translated_authorization = value;
+    }
 }
 
 struct Counters {
@@ -293,11 +306,12 @@ fn serve(
     };
     let number = requests.fetch_add(1, Ordering::SeqCst) + 1;
     let request_line = head.lines().next().unwrap_or_default().to_owned();
-    if head
-        .to_ascii_lowercase()
-        .lines()
-        .any(|line| line.starts_with("authorization:"))
-    {
+    let authorization = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("authorization")
+            .then(|| value.trim().to_owned())
+    });
+    if authorization.is_some() {
         authorized.fetch_add(1, Ordering::SeqCst);
     }
     let key = {
@@ -354,14 +368,14 @@ fn serve(
             body: body.len() as u64,
             forwarded: forwarded as u64,
             faulted,
+            authorization: authorization.clone(),
         });
-        (
-            fault,
-            schedule.stall,
-            refusal,
-            schedule.upstream_authorization.clone(),
-            cut,
-        )
+        let upstream_authorization = schedule.upstream_authorization.clone().or_else(|| {
+            authorization
+                .as_ref()
+                .and(schedule.translated_authorization.clone())
+        });
+        (fault, schedule.stall, refusal, upstream_authorization, cut)
     };
     if let Some(refusal) = refusal {
         refused.fetch_add(1, Ordering::SeqCst);
