@@ -6,6 +6,57 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{ArtifactKind, Release, StepKind};
 
+/// One line per field where `here` (from dist/manifest.json) and `there` (from the plan)
+/// differ, named by its path (`app `greeter` oci.repository`).
+fn compare<T: Serialize>(what: &str, here: &T, there: Option<&T>, differences: &mut Vec<String>) {
+    let Some(there) = there else {
+        differences.push(format!(
+            "{what} is in dist/manifest.json but not in the workspace's plan"
+        ));
+        return;
+    };
+    let here = serde_json::to_value(here).unwrap_or_default();
+    let there = serde_json::to_value(there).unwrap_or_default();
+    compare_values(what, "", &here, &there, differences);
+}
+
+fn compare_values(
+    what: &str,
+    path: &str,
+    here: &serde_json::Value,
+    there: &serde_json::Value,
+    differences: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    if let (Value::Object(here), Value::Object(there)) = (here, there) {
+        let keys: std::collections::BTreeSet<&String> = here.keys().chain(there.keys()).collect();
+        for key in keys {
+            let path = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            compare_values(
+                what,
+                &path,
+                here.get(key).unwrap_or(&Value::Null),
+                there.get(key).unwrap_or(&Value::Null),
+                differences,
+            );
+        }
+    } else if here != there {
+        let shown = |value: &Value| match value {
+            Value::Null => "nothing".to_owned(),
+            other => other.to_string(),
+        };
+        differences.push(format!(
+            "{what} {path}: dist/manifest.json has {}, the workspace's configuration {}",
+            shown(here),
+            shown(there)
+        ));
+    }
+}
+
 /// Version of the manifest schema. Readers refuse versions they do not know.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -247,6 +298,57 @@ impl Manifest {
             artifacts,
             steps,
         }
+    }
+
+    /// Where this manifest (read from a dist directory) disagrees with `planned`, the manifest
+    /// of the workspace's own plan, about what goes where: the apps' registry coordinates
+    /// (names, versions, repositories, tags), the artifacts' identities and registry names,
+    /// and the steps with their order and destinations. What `dist` measured (paths, sizes,
+    /// digests) is not compared. One line per difference; empty when they agree.
+    ///
+    /// `publish` refuses to start on any difference: destinations come from the workspace's
+    /// configuration (or the command line), never from a file that could have been edited.
+    pub fn differences_from(&self, planned: &Manifest) -> Vec<String> {
+        let mut differences = Vec::new();
+        for app in &self.apps {
+            let there = planned.apps.iter().find(|a| a.name == app.name);
+            compare(&format!("app `{}`", app.name), app, there, &mut differences);
+        }
+        for artifact in &self.artifacts {
+            // Only what identifies the artifact and where it goes, not what dist measured.
+            let identity = |a: &ManifestArtifact| ManifestArtifact {
+                path: None,
+                size: None,
+                sha256: None,
+                digest: None,
+                ..a.clone()
+            };
+            let there = planned.artifacts.iter().find(|a| a.id == artifact.id);
+            compare(
+                &format!("artifact `{}`", artifact.id),
+                &identity(artifact),
+                there.map(identity).as_ref(),
+                &mut differences,
+            );
+        }
+        for step in &self.steps {
+            let there = planned.steps.iter().find(|s| s.id == step.id);
+            compare(
+                &format!("step `{}`", step.id),
+                step,
+                there,
+                &mut differences,
+            );
+        }
+        for step in &planned.steps {
+            if !self.steps.iter().any(|s| s.id == step.id) {
+                differences.push(format!(
+                    "step `{}` is in the workspace's plan but not in dist/manifest.json",
+                    step.id
+                ));
+            }
+        }
+        differences
     }
 
     /// Pretty JSON with a trailing newline: the bytes written to `manifest.json`.

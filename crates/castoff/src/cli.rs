@@ -148,6 +148,11 @@ pub struct PublishArgs {
     /// Steps running at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub jobs: usize,
+    /// Publish only if dist/manifest.json carries a valid minisign signature by this public
+    /// key (what `dist --sign-key` writes); checked before anything else. Default:
+    /// `CASTOFF_VERIFY_KEY` (the key file's contents), else no check.
+    #[arg(long, value_name = "FILE")]
+    pub verify_key: Option<PathBuf>,
 }
 
 /// `plan --format`
@@ -298,13 +303,11 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
 pub const EXIT_CONFLICT: u8 = 3;
 
 fn run_publish(cli: &Cli, args: &PublishArgs) -> Result<(), Failure> {
-    let workspace_root = match &cli.manifest_path {
-        Some(path) => path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), PathBuf::from),
-        None => PathBuf::from("."),
-    };
-    let workspace_root = workspace_root.canonicalize().unwrap_or(workspace_root);
+    // The workspace's configuration says where every step goes; dist/manifest.json is
+    // checked against it (publish.rs), never trusted alone.
+    let workspace = crate::workspace::metadata(cli.manifest_path.as_deref())?;
+    let workspace_root = workspace.workspace_root.clone().into_std_path_buf();
+    let verify_key = crate::sign::verifying_key_from(args.verify_key.as_deref()).map_err(usage)?;
     let mut http = castoff_registry::HttpConfig::from_env();
     http.ca_certificates = args.ca_cert.clone();
     http.allow_insecure_http = args.allow_insecure_http;
@@ -314,6 +317,8 @@ fn run_publish(cli: &Cli, args: &PublishArgs) -> Result<(), Failure> {
             .clone()
             .unwrap_or_else(|| workspace_root.join("dist")),
         workspace_root,
+        workspace,
+        verify_key,
         dry_run: args.dry_run,
         only: args.only.clone(),
         skip: args.skip.clone(),

@@ -244,6 +244,7 @@ fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow
                     entry.sha256 = source.sha256.clone();
                     continue;
                 }
+                check_path(app, artifact.kind, artifact.target, partial, source)?;
                 copy_verified(partial, source, staging)?;
                 entry.path = source.path.clone();
                 entry.size = source.size;
@@ -313,6 +314,61 @@ fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow
             .context("could not write the deploy examples")?;
     }
     Ok(manifest)
+}
+
+/// The path a partial manifest gives an artifact must be the one `dist` gives it: its file
+/// name is what `publish` uploads under (a wheel's name on PyPI), so it comes from the plan,
+/// not from a file another machine wrote.
+fn check_path(
+    app: &castoff_plan::App,
+    kind: ArtifactKind,
+    target: Option<&'static castoff_plan::Target>,
+    partial: &Partial,
+    source: &ManifestArtifact,
+) -> anyhow::Result<()> {
+    let path = source.path.as_deref().unwrap_or_default();
+    let expected: Option<String> = match (kind, target) {
+        (ArtifactKind::Sbom, Some(target)) => Some(format!(
+            "sbom/{}-{}-{}.cdx.json",
+            app.package.name, app.package.version, target.triple
+        )),
+        (ArtifactKind::Archive, Some(target)) => {
+            Some(format!("archives/{}", app.archive_file_name(target)))
+        }
+        (ArtifactKind::NpmPlatform, Some(target)) => app.npm.as_ref().map(|npm| {
+            format!(
+                "npm/{}",
+                castoff_npm::tarball_file_name(&npm.platform_package(target), &npm.version.version)
+            )
+        }),
+        _ => None,
+    };
+    let fine = match (kind, &expected) {
+        (_, Some(expected)) => path == expected,
+        (ArtifactKind::Wheel, None) => app.python.as_ref().is_some_and(|python| {
+            path.strip_prefix("python/")
+                .filter(|name| !name.contains('/'))
+                .and_then(|name| name.parse::<castoff_wheel::WheelFileName>().ok())
+                .is_some_and(|wheel| {
+                    wheel.distribution == castoff_plan::names::wheel_distribution_name(&python.name)
+                        && wheel.version == python.version
+                })
+        }),
+        _ => true,
+    };
+    if fine {
+        return Ok(());
+    }
+    bail!(
+        "`{}` in {} has the path `{path}`, but dist names it {}\nhint: never edit manifest.json by hand; build that partial dist again",
+        source.id,
+        partial.dir.display(),
+        expected.map_or_else(
+            || "`python/<distribution>-<version>-…whl` after the workspace's python name and version"
+                .to_owned(),
+            |expected| format!("`{expected}`")
+        )
+    )
 }
 
 /// Copies one file of a partial into the staging directory, checking that its size and

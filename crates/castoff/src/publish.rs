@@ -47,6 +47,12 @@ pub struct PublishOptions {
     pub dist_dir: PathBuf,
     /// The workspace root, for the project's `.npmrc`.
     pub workspace_root: PathBuf,
+    /// The workspace (`cargo metadata`): its plan says where every step goes, and
+    /// `dist/manifest.json` must agree with it before anything is sent.
+    pub workspace: cargo_metadata::Metadata,
+    /// A minisign public key: `dist/manifest.json` must carry a valid signature by it
+    /// (`manifest.json.minisig`), checked before anything else.
+    pub verify_key: Option<crate::sign::VerifyingKey>,
     /// Verify, check credentials and ask the registries, then stop.
     pub dry_run: bool,
     /// Run only steps whose id contains one of these (empty: all).
@@ -153,8 +159,18 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
             manifest_path.display()
         )
     })?;
+    // 0. A signed dist is checked first: nothing of an unsigned or altered manifest is used.
+    if let Some(key) = &options.verify_key {
+        key.verify_file(&manifest_path, manifest_text.as_bytes())?;
+        reporter.line(&format!(
+            "verified the signature of {} (key {})",
+            manifest_path.display(),
+            key.key_id_hex()
+        ));
+    }
     let manifest = Manifest::from_json(&manifest_text)
         .with_context(|| format!("{} is not a castoff manifest", manifest_path.display()))?;
+    check_against_workspace(&manifest, &options.workspace, &manifest_path)?;
 
     // 1. Every file must be exactly what `dist` described, before any network traffic.
     verify_files(&manifest, &options.dist_dir)?;
@@ -278,6 +294,53 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
         )));
     }
     Ok(report)
+}
+
+/// `dist/manifest.json` must say what the workspace's configuration says about where each
+/// artifact goes: destinations are never taken from a file alone (it could have been edited,
+/// or built from another configuration), so any difference stops the run before a request.
+fn check_against_workspace(
+    manifest: &Manifest,
+    workspace: &cargo_metadata::Metadata,
+    manifest_path: &Path,
+) -> anyhow::Result<()> {
+    let mut targets: Vec<String> = Vec::new();
+    for app in &manifest.apps {
+        for target in &app.targets {
+            if !targets.contains(target) {
+                targets.push(target.clone());
+            }
+        }
+    }
+    let release = castoff_plan::plan(
+        workspace,
+        &castoff_plan::PlanOptions {
+            packages: manifest.apps.iter().map(|app| app.name.clone()).collect(),
+            targets,
+        },
+    )
+    .map_err(|error| {
+        anyhow!(
+            "{error}\nhint: publish checks {} against the workspace's configuration; fix the configuration (or run publish in the workspace that built dist/)",
+            manifest_path.display()
+        )
+    })?;
+    let planned = Manifest::from_release(&release, &manifest.castoff_version);
+    let differences = manifest.differences_from(&planned);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = differences.iter().take(10).cloned().collect();
+    let more = differences
+        .len()
+        .checked_sub(10)
+        .filter(|more| *more > 0)
+        .map_or_else(String::new, |more| format!("\n  and {more} more"));
+    bail!(
+        "{} does not match the workspace's configuration; nothing was sent\n  {}{more}\nhint: run `castoff dist` again: dist/ was built from another configuration, or edited after it was built",
+        manifest_path.display(),
+        shown.join("\n  ")
+    )
 }
 
 fn state_name(state: &RemoteState) -> &'static str {

@@ -256,6 +256,140 @@ fn log2_below(max: u64) -> u8 {
     log_n
 }
 
+/// Environment variable holding the public key file's contents for `publish` to check the
+/// manifest's signature with (`--verify-key FILE` wins).
+pub const VERIFY_KEY_ENV: &str = "CASTOFF_VERIFY_KEY";
+
+/// A minisign public key (`minisign.pub`): checks the `.minisig` signatures `dist` writes.
+#[derive(Debug, Clone)]
+pub struct VerifyingKey {
+    key_id: [u8; 8],
+    key: ed25519_dalek::VerifyingKey,
+}
+
+impl VerifyingKey {
+    /// Parses a minisign public key file's text (an optional `untrusted comment:` line, then
+    /// base64 of `Ed` ‖ key id ‖ 32-byte Ed25519 key).
+    pub fn from_minisign(text: &str) -> anyhow::Result<VerifyingKey> {
+        let hint = "pass the public key file `minisign -G` wrote (usually minisign.pub), not the secret key";
+        let encoded = text
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty() && !line.starts_with("untrusted comment:"))
+            .with_context(|| format!("the public key holds no key line\nhint: {hint}"))?;
+        let bytes = BASE64
+            .decode(encoded)
+            .ok()
+            .filter(|bytes| bytes.len() == 42 && bytes.starts_with(b"Ed"))
+            .with_context(|| format!("that is not a minisign public key\nhint: {hint}"))?;
+        let key_id: [u8; 8] = bytes[2..10].try_into().expect("8 bytes");
+        let key_bytes: [u8; 32] = bytes[10..42].try_into().expect("32 bytes");
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
+            .ok()
+            .with_context(|| format!("the public key is not a valid Ed25519 key\nhint: {hint}"))?;
+        Ok(VerifyingKey { key_id, key })
+    }
+
+    /// The key id as minisign prints it.
+    pub fn key_id_hex(&self) -> String {
+        self.key_id
+            .iter()
+            .rev()
+            .map(|byte| format!("{byte:02X}"))
+            .collect()
+    }
+
+    /// Checks `<path>.minisig` against `contents` (the bytes of `path` already read): the
+    /// signature by this key over the file (prehashed `ED` or legacy `Ed`), the signature over
+    /// the trusted comment, and that the trusted comment names this file.
+    pub fn verify_file(&self, path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+        let mut signature_path = path.as_os_str().to_owned();
+        signature_path.push(".minisig");
+        let signature_path = std::path::PathBuf::from(signature_path);
+        let refuse = |problem: &str| {
+            anyhow::anyhow!(
+                "{} is not signed by the key {} ({problem}); nothing was sent\nhint: publish only what `dist --sign-key` signed with the matching secret key, or check --verify-key / {VERIFY_KEY_ENV}",
+                path.display(),
+                self.key_id_hex()
+            )
+        };
+        let text = castoff_archive::foreign::read_regular(&signature_path, 64 * 1024)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| refuse(&format!("no readable {}", signature_path.display())))?;
+        let mut lines = text.lines().map(str::trim_end);
+        let (Some(_untrusted), Some(signature_line), Some(trusted), Some(global_line)) =
+            (lines.next(), lines.next(), lines.next(), lines.next())
+        else {
+            return Err(refuse("the signature file is not in minisign's format"));
+        };
+        let trusted_comment = trusted
+            .strip_prefix("trusted comment: ")
+            .ok_or_else(|| refuse("the signature file has no trusted comment"))?;
+        let signature_bytes = BASE64
+            .decode(signature_line)
+            .ok()
+            .filter(|bytes| bytes.len() == 74)
+            .ok_or_else(|| refuse("the signature line is not a minisign signature"))?;
+        if signature_bytes[2..10] != self.key_id {
+            return Err(refuse("it was signed by another key"));
+        }
+        let signature = ed25519_dalek::Signature::from_slice(&signature_bytes[10..74])
+            .map_err(|_| refuse("the signature is malformed"))?;
+        let valid = match &signature_bytes[..2] {
+            b"ED" => {
+                let hash = blake2::Blake2b512::digest(contents);
+                self.key.verify_strict(&hash, &signature).is_ok()
+            }
+            b"Ed" => self.key.verify_strict(contents, &signature).is_ok(),
+            _ => false,
+        };
+        if !valid {
+            return Err(refuse(
+                "the signature does not match the file: it changed after it was signed",
+            ));
+        }
+        let global = BASE64
+            .decode(global_line)
+            .ok()
+            .and_then(|bytes| ed25519_dalek::Signature::from_slice(&bytes).ok())
+            .ok_or_else(|| refuse("the trusted comment's signature is malformed"))?;
+        let mut signed = signature_bytes[10..74].to_vec();
+        signed.extend_from_slice(trusted_comment.as_bytes());
+        if self.key.verify_strict(&signed, &global).is_err() {
+            return Err(refuse("the trusted comment was altered"));
+        }
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !trusted_comment
+            .split('\t')
+            .any(|field| field == format!("file:{name}"))
+        {
+            return Err(refuse("the signature is for another file"));
+        }
+        Ok(())
+    }
+}
+
+/// The public key from `--verify-key FILE` or `CASTOFF_VERIFY_KEY`; none when neither is set.
+pub fn verifying_key_from(file: Option<&Path>) -> anyhow::Result<Option<VerifyingKey>> {
+    let text = match file {
+        Some(path) => fs::read_to_string(path).with_context(|| {
+            format!(
+                "could not read the public key {}\nhint: pass the minisign public key file",
+                path.display()
+            )
+        })?,
+        None => match std::env::var(VERIFY_KEY_ENV) {
+            Ok(text) if !text.trim().is_empty() => text,
+            _ => return Ok(None),
+        },
+    };
+    VerifyingKey::from_minisign(&text).map(Some)
+}
+
 /// The key from `--sign-key FILE` or `CASTOFF_SIGN_KEY`, with `CASTOFF_SIGN_PASSWORD`; none
 /// when neither is set.
 pub fn signing_key_from(file: Option<&Path>) -> anyhow::Result<Option<SigningKey>> {
@@ -295,6 +429,57 @@ mod tests {
         bytes.extend_from_slice(&secret);
         bytes.extend_from_slice(&hasher.finalize());
         format!("untrusted comment: test key\n{}\n", BASE64.encode(bytes))
+    }
+
+    #[test]
+    fn signatures_verify_with_the_public_key_and_changes_are_refused() {
+        let key = SigningKey::from_minisign(&key_text([9; 32]), None).unwrap();
+        let public = VerifyingKey::from_minisign(&key.public_key_file()).unwrap();
+        let other_key = VerifyingKey::from_minisign(
+            &SigningKey::from_minisign(&key_text([8; 32]), None)
+                .unwrap()
+                .public_key_file(),
+        )
+        .unwrap();
+        // The test keys share one key id: give the other key its own, as minisign would.
+        let other = VerifyingKey {
+            key_id: [9; 8],
+            ..other_key.clone()
+        };
+        let dir = std::env::temp_dir().join(format!("castoff-verify-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("manifest.json");
+        fs::write(&file, b"{\"apps\": []}\n").unwrap();
+        key.sign_file(&file, 1_700_000_000).unwrap();
+        public.verify_file(&file, b"{\"apps\": []}\n").unwrap();
+        let problem = |key: &VerifyingKey, contents: &[u8]| {
+            let text = key.verify_file(&file, contents).unwrap_err().to_string();
+            text[text.find('(').unwrap() + 1..text.find(')').unwrap()].to_owned()
+        };
+        assert_eq!(
+            problem(&public, b"{\"apps\": [1]}\n"),
+            "the signature does not match the file: it changed after it was signed"
+        );
+        assert_eq!(
+            problem(&other, b"{\"apps\": []}\n"),
+            "it was signed by another key"
+        );
+        // A trusted comment naming another file, or altered, is refused too.
+        let signature = dir.join("manifest.json.minisig");
+        let text = fs::read_to_string(&signature).unwrap();
+        fs::write(
+            &signature,
+            text.replace("file:manifest.json", "file:other.json"),
+        )
+        .unwrap();
+        assert_eq!(
+            problem(&public, b"{\"apps\": []}\n"),
+            "the trusted comment was altered"
+        );
+        fs::remove_file(&signature).unwrap();
+        assert!(problem(&public, b"{\"apps\": []}\n").starts_with("no readable "));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -419,6 +419,51 @@ fn signatures_verify_with_stock_minisign() {
         }
     }
 
+    // publish --verify-key checks manifest.json's signature first, with the public key
+    // minisign wrote: it passes for the signed dist (--only selects no step, so nothing goes
+    // out), and fails for another key or a manifest edited after signing.
+    let verify = |dist: &Path, public: &str| {
+        Command::new(env!("CARGO_BIN_EXE_castoff"))
+            .args([
+                "publish",
+                "--dry-run",
+                "--only",
+                "no-such-step",
+                "--dist-dir",
+            ])
+            .arg(dist)
+            .arg("--verify-key")
+            .arg(root.join(public))
+            .current_dir(workspace)
+            .output()
+            .unwrap()
+    };
+    let accepted = verify(&plain, "plain.pub");
+    assert_success(&accepted, "publish --verify-key of the signed dist");
+    assert!(
+        String::from_utf8_lossy(&accepted.stderr).contains("verified the signature of"),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    let other_key = verify(&plain, "locked.pub");
+    assert_eq!(other_key.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&other_key.stderr).contains("(it was signed by another key)"),
+        "{}",
+        String::from_utf8_lossy(&other_key.stderr)
+    );
+    let manifest_path = plain.join("manifest.json");
+    let signed_text = fs::read_to_string(&manifest_path).unwrap();
+    fs::write(&manifest_path, signed_text.replacen("\n", "\n ", 1)).unwrap();
+    let edited = verify(&plain, "plain.pub");
+    assert_eq!(edited.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&edited.stderr).contains("it changed after it was signed"),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    fs::write(&manifest_path, signed_text).unwrap();
+
     // A wrong password is refused before anything is written, without echoing it.
     let refused = root.join("dist-refused");
     let output = Command::new(env!("CARGO_BIN_EXE_castoff"))

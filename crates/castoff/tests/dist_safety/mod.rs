@@ -464,6 +464,22 @@ fn merge_refuses_links_fifos_devices_and_oversized_files_in_partials() {
             "is a symbolic link, not a regular file",
         ),
         (
+            "the wheel renamed (and its manifest path with it)",
+            Box::new({
+                let wheel = wheel.clone();
+                move |dir: &Path| {
+                    let renamed = "python/evil-6.6.6-py3-none-any.whl";
+                    fs::rename(dir.join(&wheel), dir.join(renamed)).unwrap();
+                    let manifest = dir.join("manifest.json");
+                    let text = fs::read_to_string(&manifest).unwrap();
+                    assert!(text.contains(&wheel));
+                    fs::write(&manifest, text.replace(&wheel, renamed)).unwrap();
+                }
+            }),
+            1,
+            "has the path `python/evil-6.6.6-py3-none-any.whl`, but dist names it",
+        ),
+        (
             "manifest.json -> symlink to /dev/zero",
             to_dev_zero(PathBuf::from("manifest.json")),
             2,
