@@ -58,6 +58,8 @@ fn castoff(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
         "ACTIONS_ID_TOKEN_REQUEST_URL",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
         "GITHUB_ACTIONS",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
     ] {
         command.env_remove(name);
     }
@@ -603,6 +605,44 @@ fn devpi_token_registry_and_tls_registry() {
     );
     assert!(tls.status.success(), "{}", text(&tls));
     env.assert_no_secret(&text(&tls));
+
+    // The system trust store counts too (a company CA installed there): the CA in a
+    // directory named by SSL_CERT_DIR, which is where the platform's store is read from, and
+    // no --ca-cert. Without it the private CA is not trusted.
+    let store = workspace.parent().unwrap().join("system-store");
+    fs::create_dir_all(&store).unwrap();
+    fs::copy(&env.ca_cert, store.join("castoff-test-ca.pem")).unwrap();
+    let publish_tls = |extra: &[(&str, &str)]| {
+        let mut envs = vec![
+            ("CASTOFF_OCI_USERNAME", env.user.as_str()),
+            ("CASTOFF_OCI_PASSWORD", env.password.as_str()),
+        ];
+        envs.extend_from_slice(extra);
+        castoff(
+            &[
+                "publish",
+                "--manifest-path",
+                workspace.join("Cargo.toml").to_str().unwrap(),
+                "--only",
+                "oci-",
+                "--oci-registry",
+                &format!("https://{tls_registry}"),
+            ],
+            &envs,
+            &home,
+        )
+    };
+    let empty_store = workspace.parent().unwrap().join("empty-store");
+    fs::create_dir_all(&empty_store).unwrap();
+    let untrusted = publish_tls(&[("SSL_CERT_DIR", empty_store.to_str().unwrap())]);
+    assert!(!untrusted.status.success(), "{}", text(&untrusted));
+    assert!(
+        text(&untrusted).contains("the server's TLS certificate is not trusted"),
+        "{}",
+        text(&untrusted)
+    );
+    let trusted = publish_tls(&[("SSL_CERT_DIR", store.to_str().unwrap())]);
+    assert!(trusted.status.success(), "{}", text(&trusted));
 }
 
 /// The one stand-in of the suite: GitHub's OIDC token endpoint, PyPI's `/_/oidc/*` and npm's

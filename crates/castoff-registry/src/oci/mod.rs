@@ -69,7 +69,7 @@ impl OciRepository {
             return Err(RegistryError::Config {
                 what: "image repository `<redacted>@…`".to_owned(),
                 message: "credentials written into the repository are refused (they would show in logs and process lists)".to_owned(),
-                hint: "pass the repository as host/name and the credentials through CASTOFF_OCI_USERNAME/CASTOFF_OCI_PASSWORD or docker's config.json".to_owned(),
+                hint: "pass the repository as host/name and the credentials through CASTOFF_OCI_USERNAME/CASTOFF_OCI_PASSWORD (the push registry), CASTOFF_OCI_USERNAME_<HOST>/CASTOFF_OCI_PASSWORD_<HOST>, or docker's config.json".to_owned(),
             });
         }
         let (host, name) = rest
