@@ -7,10 +7,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use castoff_plan::{names, version};
-use castoff_registry::npm::Npmrc;
-use castoff_registry::oci::{DockerConfig, OciRepository, PinnedReference, parse_www_authenticate};
-use castoff_registry::pypi::Pypirc;
+use castoff_plan::{Manifest, names, version};
+use castoff_registry::npm::{NpmTarball, Npmrc};
+use castoff_registry::oci::{
+    Digest, DockerConfig, ManifestBlob, OciLayout, OciRepository, PinnedReference,
+    parse_www_authenticate,
+};
+use castoff_registry::pypi::{Pypirc, WheelFile};
 
 use crate::semver::Version;
 
@@ -26,7 +29,91 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("docker_config", docker_config),
     ("image_reference", image_reference),
     ("version", version_mappers),
+    ("wheel_file", wheel_file),
+    ("npm_tarball", npm_tarball),
+    ("manifest_json", manifest_json),
+    ("oci_layout", oci_layout),
+    ("merge_inputs", merge_inputs),
 ];
+
+/// A scratch directory of its own for one input (the file readers take paths), removed after.
+fn with_scratch(name: &str, body: impl FnOnce(&Path)) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "castoff-fuzz-{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    body(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The wheel reader `publish` runs on dist/'s wheels (zip, METADATA, the upload form).
+pub fn wheel_file(data: &[u8]) {
+    with_scratch("wheel", |dir| {
+        let path = dir.join("fuzz-1.0-py3-none-any.whl");
+        std::fs::write(&path, data).expect("write the input");
+        if let Ok(wheel) = WheelFile::open(&path) {
+            let _ = (wheel.name(), wheel.version());
+        }
+    });
+}
+
+/// The npm tarball reader `publish` runs on dist/'s tarballs (gzip, tar, package.json).
+pub fn npm_tarball(data: &[u8]) {
+    with_scratch("npm", |dir| {
+        let path = dir.join("fuzz-1.0.0.tgz");
+        std::fs::write(&path, data).expect("write the input");
+        if let Ok(tarball) = NpmTarball::open(&path) {
+            let _ = tarball.default_dist_tag();
+        }
+    });
+}
+
+/// `dist/manifest.json`: a manifest that parses serializes back to one that parses equal,
+/// and agrees with itself field by field.
+pub fn manifest_json(data: &[u8]) {
+    let Ok(manifest) = Manifest::from_json(&String::from_utf8_lossy(data)) else {
+        return;
+    };
+    let again = Manifest::from_json(&manifest.to_json()).expect("a written manifest parses");
+    assert_eq!(again, manifest, "the manifest does not round-trip");
+    assert!(manifest.differences_from(&manifest).is_empty());
+}
+
+/// OCI layout documents: a manifest or index blob, and a layout whose `index.json` (and the
+/// one blob it may name) is the input.
+pub fn oci_layout(data: &[u8]) {
+    let _ = ManifestBlob::parse(&Digest::of(data), data.to_vec());
+    with_scratch("layout", |dir| {
+        std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+            .expect("write the marker");
+        std::fs::write(dir.join("index.json"), data).expect("write the input");
+        let blobs = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).expect("blobs directory");
+        std::fs::write(blobs.join(Digest::of(data).hex()), data).expect("write the blob");
+        if let Ok(layout) = OciLayout::open(dir)
+            && let Ok(roots) = layout.roots()
+        {
+            for (descriptor, _) in roots {
+                let _ = layout.manifest(&descriptor.digest);
+            }
+        }
+    });
+}
+
+/// What `dist --merge` reads from a partial dist folder it was handed: its manifest (bounded,
+/// regular file only), the checks across partials, and what they cover.
+pub fn merge_inputs(data: &[u8]) {
+    with_scratch("merge", |dir| {
+        std::fs::write(dir.join("manifest.json"), data).expect("write the input");
+        if let Ok(partials) = castoff::merge::read_partials(&[dir.to_owned()]) {
+            let _ = castoff::merge::coverage(&partials);
+        }
+    });
+}
 
 /// The ELF / Mach-O / PE reader behind wheel platform tags, against every supported target.
 pub fn binary_platform(data: &[u8]) {

@@ -383,7 +383,9 @@ pub(crate) fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Resu
             continue;
         }
         let path = dist_dir.join(relative);
-        if path.is_dir() {
+        // Not followed through a link: dist/ may come from another machine (a CI artifact),
+        // and only what `dist` wrote there is published.
+        if fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_dir()) {
             if let Err(problem) = verify_layout(&path, artifact.digest.as_deref()) {
                 problems.push(format!("{}: {problem}", path.display()));
             }
@@ -392,10 +394,16 @@ pub(crate) fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Resu
         let Some(expected) = &artifact.sha256 else {
             continue;
         };
-        match fs::File::open(&path)
+        // A regular file of at most the recorded size, never a link, FIFO or device.
+        let size_limit = artifact.size.unwrap_or(0);
+        match castoff_archive::foreign::open_regular(&path, size_limit)
             .map_err(anyhow::Error::from)
-            .and_then(|file| Ok(digest::sha256_reader(file)?))
-        {
+            .and_then(|(file, _)| {
+                Ok(digest::sha256_reader(std::io::Read::take(
+                    file,
+                    size_limit.saturating_add(1),
+                ))?)
+            }) {
             Ok((sha, size)) => {
                 let actual = digest::hex(&sha);
                 if &actual != expected || Some(size) != artifact.size {
@@ -424,7 +432,8 @@ fn verify_layout(dir: &Path, index_digest: Option<&str>) -> Result<(), String> {
     for entry in entries {
         let entry = entry.map_err(|error| error.to_string())?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let file = fs::File::open(entry.path()).map_err(|error| error.to_string())?;
+        let (file, _) = castoff_archive::foreign::open_regular(&entry.path(), u64::MAX)
+            .map_err(|error| error.to_string())?;
         let (sha, _) = digest::sha256_reader(file).map_err(|error| error.to_string())?;
         if digest::hex(&sha) != name {
             return Err(format!("blob {name} has sha256 {}", digest::hex(&sha)));

@@ -284,7 +284,11 @@ fn run_case(env: &TestEnv, name: &str, dir: &Path) -> Outcome {
             }
             "symlink" => {
                 let (link, target) = rest.split_once(' ').unwrap();
-                let link = workspace.join(link);
+                let link = if link.contains('*') {
+                    resolve(&workspace, link)
+                } else {
+                    workspace.join(link)
+                };
                 let _ = fs::remove_file(&link);
                 fs::create_dir_all(link.parent().unwrap()).unwrap();
                 std::os::unix::fs::symlink(expand(target), link).unwrap();
