@@ -2,8 +2,8 @@
 //! host — the base image's registry, the push registry, a mirror registry, two PyPI indexes,
 //! two npm registries — and every credential source holds a distinct secret: the bare
 //! variables (`CASTOFF_OCI_USERNAME`/`PASSWORD`, `CASTOFF_PYPI_TOKEN`, `TWINE_*`,
-//! `NODE_AUTH_TOKEN`, `NPM_TOKEN`), the host-bound ones, `.npmrc` per host, and a Docker
-//! `config.json` entry for an unrelated host. Each proxy records the `Authorization` it is
+//! `NODE_AUTH_TOKEN`, `NPM_TOKEN`), the host-bound ones, a `.pypirc` section, `.npmrc` per
+//! host, a Docker credential helper, and a Docker `config.json` entry for an unrelated host. Each proxy records the `Authorization` it is
 //! sent and swaps it for the one its real server accepts. The test asserts that every host
 //! received exactly its own credential and nothing else, and that the decoys reached no one.
 
@@ -100,7 +100,7 @@ fn every_host_receives_only_its_own_credential() {
         .replace(
             "python = { name = \"badin\" }",
             &format!(
-                "python = {{ name = \"{name}\", repositories = [\"{devpi_url}\", \"{pypiserver_url}\"] }}"
+                "python = {{ name = \"{name}\", repositories = [\"devpi-routing\", \"{pypiserver_url}\"] }}"
             ),
         )
         .replace(
@@ -129,26 +129,22 @@ fn every_host_receives_only_its_own_credential() {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     vars.insert("CASTOFF_OCI_USERNAME".into(), "push-user".into());
     vars.insert("CASTOFF_OCI_PASSWORD".into(), secret("push"));
-    for (proxy, what) in [(&base, "base"), (&mirror, "mirror")] {
-        vars.insert(
-            host_qualified("CASTOFF_OCI_USERNAME", &proxy.host_port()),
-            format!("{what}-user"),
-        );
-        vars.insert(
-            host_qualified("CASTOFF_OCI_PASSWORD", &proxy.host_port()),
-            secret(what),
-        );
-    }
-    for (proxy, what) in [(&devpi, "devpi"), (&pypiserver, "pypiserver")] {
-        vars.insert(
-            host_qualified("CASTOFF_PYPI_USERNAME", &proxy.host_port()),
-            format!("{what}-user"),
-        );
-        vars.insert(
-            host_qualified("CASTOFF_PYPI_PASSWORD", &proxy.host_port()),
-            secret(what),
-        );
-    }
+    vars.insert(
+        host_qualified("CASTOFF_OCI_USERNAME", &base.host_port()),
+        "base-user".into(),
+    );
+    vars.insert(
+        host_qualified("CASTOFF_OCI_PASSWORD", &base.host_port()),
+        secret("base"),
+    );
+    vars.insert(
+        host_qualified("CASTOFF_PYPI_USERNAME", &pypiserver.host_port()),
+        "pypiserver-user".into(),
+    );
+    vars.insert(
+        host_qualified("CASTOFF_PYPI_PASSWORD", &pypiserver.host_port()),
+        secret("pypiserver"),
+    );
     let decoys = [
         ("CASTOFF_PYPI_TOKEN", secret("decoy-pypi-token")),
         ("TWINE_USERNAME", "decoy-twine-user".to_owned()),
@@ -170,13 +166,46 @@ fn every_host_receives_only_its_own_credential() {
         ),
     )
     .unwrap();
+    // devpi by its ~/.pypirc section, the mirror by a Docker credential helper.
+    fs::write(
+        home.join(".pypirc"),
+        format!(
+            "[distutils]\nindex-servers =\n    devpi-routing\n\n[devpi-routing]\nrepository = {devpi_url}\nusername = devpi-user\npassword = {}\n",
+            secret("devpi")
+        ),
+    )
+    .unwrap();
+    let helpers = root.join("helpers");
+    fs::create_dir_all(&helpers).unwrap();
+    let helper = helpers.join("docker-credential-routing");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\ncat > /dev/null\nprintf '{{\"Username\":\"mirror-user\",\"Secret\":\"{}\"}}'\n",
+            secret("mirror")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    vars.insert(
+        "PATH".into(),
+        format!(
+            "{}:{}",
+            helpers.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
     let docker = home.join(".docker");
     fs::create_dir_all(&docker).unwrap();
     let docker_auth =
         base64::engine::general_purpose::STANDARD.encode(format!("other:{}", secret("docker")));
     fs::write(
         docker.join("config.json"),
-        format!(r#"{{"auths":{{"unrelated.example":{{"auth":"{docker_auth}"}}}}}}"#),
+        format!(
+            r#"{{"auths":{{"unrelated.example":{{"auth":"{docker_auth}"}}}},"credHelpers":{{"{}":"routing"}}}}"#,
+            mirror.host_port()
+        ),
     )
     .unwrap();
 
@@ -191,12 +220,11 @@ fn every_host_receives_only_its_own_credential() {
         let shown = text(&output);
         assert!(output.status.success(), "{command:?}\n{shown}");
         env.assert_no_secret(&shown);
-        for value in vars.values().filter(|value| value.ends_with("-secret")) {
-            assert!(
-                !shown.contains(value.as_str()),
-                "{command:?} printed a secret"
-            );
-        }
+        // Every secret of this test ends in `-<name>-secret`, whatever its source.
+        assert!(
+            !shown.contains(&format!("-{name}-secret")),
+            "{command:?} printed a secret"
+        );
     }
 
     let expected: [(&str, &Proxy, String); 7] = [
@@ -259,6 +287,6 @@ fn every_host_receives_only_its_own_credential() {
         }
     }
     env.figure(format!(
-        "credential routing: 7 hosts, 13 credential sources (5 bare decoys, 6 host-bound, 2 .npmrc entries, 1 unrelated config.json entry), {received_total} authorized requests, each host only its own credential"
+        "credential routing: 7 hosts, 13 credential sources (5 bare decoys, 1 bare pair for the push registry, 2 host-bound pairs, 1 .pypirc section, 2 .npmrc entries, 1 credential helper, 1 unrelated config.json entry), {received_total} authorized requests, each host only its own credential"
     ));
 }
