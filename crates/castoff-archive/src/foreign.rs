@@ -26,7 +26,7 @@ pub fn open_regular(path: &Path, max_bytes: u64) -> io::Result<(File, u64)> {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "{} is {} bytes, more than the {max_bytes} expected",
+                "{} is larger ({} bytes) than expected ({max_bytes} bytes)",
                 path.display(),
                 opened.len()
             ),
@@ -119,7 +119,7 @@ mod tests {
         assert_eq!(read_regular(&file, 5).unwrap(), b"12345");
         let error = read_regular(&file, 4).unwrap_err().to_string();
         assert!(
-            error.ends_with("is 5 bytes, more than the 4 expected"),
+            error.ends_with("is larger (5 bytes) than expected (4 bytes)"),
             "{error}"
         );
         #[cfg(unix)]

@@ -414,6 +414,10 @@ pub(crate) fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Resu
                     ));
                 }
             }
+            // castoff_archive::foreign's errors name the file already.
+            Err(error) if error.to_string().starts_with(&path.display().to_string()) => {
+                problems.push(error.to_string())
+            }
             Err(error) => problems.push(format!("{}: {error}", path.display())),
         }
     }

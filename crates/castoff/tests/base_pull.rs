@@ -436,3 +436,76 @@ fn an_unpinned_reference_is_refused_by_the_plan() {
     );
     assert!(!workspace.join("target/castoff/base-cache").exists());
 }
+
+/// Several `dist` runs pulling different bases into one base cache at once (workspaces that
+/// share a target directory): every reference keeps its `index.json` entry, because the
+/// read-modify-write of the index takes the cache's lock.
+#[test]
+fn parallel_dists_sharing_a_base_cache_keep_every_index_entry() {
+    use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
+    let env = TestEnv::get();
+    let scratch = env.scratch_dir("base-pull-parallel");
+    let host = TestEnv::host_port(&env.registry_open).to_owned();
+    let first = format!("base/parallel-{}-0", std::process::id());
+    let digest = push_greeter_base(&env, &scratch, &env.registry_open, &first);
+    let runs = 6;
+    let mut references = vec![format!("{host}/{first}@{digest}")];
+    for k in 1..runs {
+        let repository = format!("base/parallel-{}-{k}", std::process::id());
+        run(Command::new(env.tool("skopeo"))
+            .args([
+                "copy",
+                "--all",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+            ])
+            .arg(format!("docker://{host}/{first}:1"))
+            .arg(format!("docker://{host}/{repository}:1")));
+        references.push(format!("{host}/{repository}@{digest}"));
+    }
+    let shared_target = scratch.join("shared-target");
+    write_static_elf(
+        &shared_target.join("x86_64-unknown-linux-gnu/release"),
+        "pinger",
+        EM_X86_64,
+        "pinger 1.4.0",
+    );
+    let children: Vec<_> = references
+        .iter()
+        .enumerate()
+        .map(|(k, reference)| {
+            let workspace = pinger_on(&scratch.join(format!("ws-{k}")), reference);
+            Command::new(env!("CARGO_BIN_EXE_castoff"))
+                .args([
+                    "dist",
+                    "--no-build",
+                    "--target",
+                    "x86_64-unknown-linux-gnu",
+                    "--manifest-path",
+                ])
+                .arg(workspace.join("Cargo.toml"))
+                .env("CARGO_TARGET_DIR", &shared_target)
+                .env("DOCKER_CONFIG", scratch.join("no-docker-config"))
+                .env("SOURCE_DATE_EPOCH", EPOCH)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_success(&env, &output, "one of the parallel dists");
+    }
+    let cache = shared_target.join("castoff/base-cache");
+    for reference in &references {
+        assert_eq!(
+            layout_ref(&cache, reference),
+            digest,
+            "the cache's index.json lost {reference}"
+        );
+    }
+    env.figure(format!(
+        "filesystem: {runs} parallel dists pulling {runs} references into one base cache, every index entry kept"
+    ));
+}
