@@ -1,6 +1,6 @@
 //! Which host receives which credential. A release goes through recording proxies, one per
-//! host — the base image's registry, the push registry, a mirror registry, two PyPI indexes,
-//! two npm registries — and every credential source holds a distinct secret: the bare
+//! host — the base image's registry, the push registry (token auth) and its token realm, a
+//! mirror registry, two PyPI indexes, two npm registries — and every credential source holds a distinct secret: the bare
 //! variables (`CASTOFF_OCI_USERNAME`/`PASSWORD`, `CASTOFF_PYPI_TOKEN`, `TWINE_*`,
 //! `NODE_AUTH_TOKEN`, `NPM_TOKEN`), the host-bound ones, a `.pypirc` section, `.npmrc` per
 //! host, a Docker credential helper, and a Docker `config.json` entry for an unrelated host. Each proxy records the `Authorization` it is
@@ -35,13 +35,18 @@ fn every_host_receives_only_its_own_credential() {
 
     // One proxy per host, each translating what castoff sends into what its server accepts.
     let base = Proxy::start(&registry);
-    let push = Proxy::start(&registry);
+    // The push registry challenges for a Bearer token; its realm (the token server) is moved
+    // behind a proxy of its own, which receives the push credential.
+    let push = Proxy::start(TestEnv::host_port(&env.registry_token));
+    let realm = Proxy::start(TestEnv::host_port(&env.token_server));
+    push.rewrite_answers(TestEnv::host_port(&env.token_server), &realm.host_port());
+    realm.translate_authorization(Some(real_registry.clone()));
     let mirror = Proxy::start(&registry);
     let devpi = Proxy::start(TestEnv::host_port(&env.devpi));
     let pypiserver = Proxy::start(TestEnv::host_port(&env.pypiserver));
     let npm_first = Proxy::start(TestEnv::host_port(&env.verdaccio));
     let npm_second = Proxy::start(TestEnv::host_port(&env.verdaccio));
-    for proxy in [&base, &push, &mirror] {
+    for proxy in [&base, &mirror] {
         proxy.translate_authorization(Some(real_registry.clone()));
     }
     for proxy in [&devpi, &pypiserver] {
@@ -227,9 +232,26 @@ fn every_host_receives_only_its_own_credential() {
         );
     }
 
+    // The push registry itself sees only the Bearer tokens its realm issued.
+    let push_received: Vec<String> = push
+        .log()
+        .into_iter()
+        .filter_map(|logged| logged.authorization)
+        .collect();
+    assert!(!push_received.is_empty(), "the push registry got no token");
+    for value in &push_received {
+        assert!(
+            value.starts_with("Bearer ") && !value.contains(&format!("-{name}-secret")),
+            "the push registry received a credential, not a token"
+        );
+    }
     let expected: [(&str, &Proxy, String); 7] = [
         ("base registry", &base, basic("base-user", &secret("base"))),
-        ("push registry", &push, basic("push-user", &secret("push"))),
+        (
+            "push registry's token realm",
+            &realm,
+            basic("push-user", &secret("push")),
+        ),
         (
             "mirror registry",
             &mirror,
@@ -287,6 +309,6 @@ fn every_host_receives_only_its_own_credential() {
         }
     }
     env.figure(format!(
-        "credential routing: 7 hosts, 13 credential sources (5 bare decoys, 1 bare pair for the push registry, 2 host-bound pairs, 1 .pypirc section, 2 .npmrc entries, 1 credential helper, 1 unrelated config.json entry), {received_total} authorized requests, each host only its own credential"
+        "credential routing: 8 hosts (a token realm among them), 13 credential sources (5 bare decoys, 1 bare pair for the push registry, 2 host-bound pairs, 1 .pypirc section, 2 .npmrc entries, 1 credential helper, 1 unrelated config.json entry), {received_total} authorized requests, each host only its own credential"
     ));
 }

@@ -88,6 +88,9 @@ struct Schedule {
     /// given a credential unique to this proxy's host, which the proxy records and swaps for
     /// the one the server accepts.
     translated_authorization: Option<String>,
+    /// Replaced in the answer's headers (`from`, `to`): a registry's token realm moved to
+    /// another proxy, so the realm's requests are recorded too.
+    answer_rewrite: Option<(String, String)>,
 }
 
 /// A running proxy; `url()` is its base URL.
@@ -206,6 +209,11 @@ impl Proxy {
     /// Forward every request with this `Authorization` instead of the client's.
     pub fn authorize_upstream(&self, value: Option<String>) {
         self.schedule.lock().unwrap().upstream_authorization = value;
+    }
+
+    /// Replace `from` with `to` in the headers of every answer passed back.
+    pub fn rewrite_answers(&self, from: &str, to: &str) {
+        self.schedule.lock().unwrap().answer_rewrite = Some((from.to_owned(), to.to_owned()));
     }
 
     /// Forward requests that carry an `Authorization` with this one instead (requests without
@@ -456,8 +464,13 @@ fn serve(
         .position(|w| w == b"\r\n\r\n")
         .map_or(answer.len(), |p| p + 4);
     let (answer_head, answer_body) = answer.split_at(split);
+    let rewrite = schedule.lock().unwrap().answer_rewrite.clone();
+    let mut answer_head = String::from_utf8_lossy(answer_head).into_owned();
+    if let Some((from, to)) = rewrite {
+        answer_head = answer_head.replace(&from, &to);
+    }
     let mut head_text = String::new();
-    for line in String::from_utf8_lossy(answer_head).split_inclusive('\n') {
+    for line in answer_head.split_inclusive('\n') {
         let lower = line.to_ascii_lowercase();
         if lower.starts_with("connection:") || lower.starts_with("keep-alive:") {
             continue;
