@@ -50,7 +50,7 @@ fn compare_values(
             other => other.to_string(),
         };
         differences.push(format!(
-            "{what} {path}: dist/manifest.json has {}, the workspace's configuration {}",
+            "{what} {path}: dist/manifest.json has {}, the workspace's configuration has {}",
             shown(here),
             shown(there)
         ));

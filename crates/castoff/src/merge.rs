@@ -327,6 +327,24 @@ fn check_path(
     source: &ManifestArtifact,
 ) -> anyhow::Result<()> {
     let path = source.path.as_deref().unwrap_or_default();
+    match expected_path_problem(app, kind, target, path) {
+        None => Ok(()),
+        Some(expected) => bail!(
+            "`{}` in {} has the path `{path}`, but dist names it {expected}\nhint: never edit manifest.json by hand; build that partial dist again",
+            source.id,
+            partial.dir.display(),
+        ),
+    }
+}
+
+/// `None` when `path` is the one `dist` gives an artifact of `kind` (file names are what
+/// registries know artifacts by); otherwise what it should be, for a message.
+pub(crate) fn expected_path_problem(
+    app: &castoff_plan::App,
+    kind: ArtifactKind,
+    target: Option<&'static castoff_plan::Target>,
+    path: &str,
+) -> Option<String> {
     let expected: Option<String> = match (kind, target) {
         (ArtifactKind::Sbom, Some(target)) => Some(format!(
             "sbom/{}-{}-{}.cdx.json",
@@ -339,6 +357,12 @@ fn check_path(
             format!(
                 "npm/{}",
                 castoff_npm::tarball_file_name(&npm.platform_package(target), &npm.version.version)
+            )
+        }),
+        (ArtifactKind::NpmLauncher, _) => app.npm.as_ref().map(|npm| {
+            format!(
+                "npm/{}",
+                castoff_npm::tarball_file_name(&npm.name, &npm.version.version)
             )
         }),
         _ => None,
@@ -357,18 +381,15 @@ fn check_path(
         _ => true,
     };
     if fine {
-        return Ok(());
+        return None;
     }
-    bail!(
-        "`{}` in {} has the path `{path}`, but dist names it {}\nhint: never edit manifest.json by hand; build that partial dist again",
-        source.id,
-        partial.dir.display(),
-        expected.map_or_else(
-            || "`python/<distribution>-<version>-…whl` after the workspace's python name and version"
-                .to_owned(),
-            |expected| format!("`{expected}`")
-        )
-    )
+    Some(expected.map_or_else(
+        || {
+            "`python/<distribution>-<version>-…whl` after the workspace's python name and version"
+                .to_owned()
+        },
+        |expected| format!("`{expected}`"),
+    ))
 }
 
 /// Copies one file of a partial into the staging directory, checking that its size and

@@ -326,7 +326,28 @@ fn check_against_workspace(
         )
     })?;
     let planned = Manifest::from_release(&release, &manifest.castoff_version);
-    let differences = manifest.differences_from(&planned);
+    let mut differences = manifest.differences_from(&planned);
+    // File names are what registries know artifacts by (a wheel's name on PyPI): each path
+    // must be the one dist gives the artifact.
+    for (index, artifact) in release.artifacts.iter().enumerate() {
+        let id = &planned.artifacts[index].id;
+        let Some(path) = manifest
+            .artifacts
+            .iter()
+            .find(|a| &a.id == id)
+            .and_then(|a| a.path.as_deref())
+        else {
+            continue;
+        };
+        let app = &release.apps[artifact.app.0];
+        if let Some(expected) =
+            crate::merge::expected_path_problem(app, artifact.kind, artifact.target, path)
+        {
+            differences.push(format!(
+                "artifact `{id}` path: dist/manifest.json has `{path}`, dist names it {expected}"
+            ));
+        }
+    }
     if differences.is_empty() {
         return Ok(());
     }
@@ -955,8 +976,11 @@ fn connect_npm(
                 credentials = NpmCredentials::Token(token);
             }
             None if !sole_destination => bail!(
-                "no credentials for {}\nhint: npm.registries names several registries, so NODE_AUTH_TOKEN and NPM_TOKEN go to none of them; add `//host/:_authToken=${{A_VARIABLE}}` for this registry to .npmrc (each registry its own variable), or use npm trusted publishing in GitHub Actions (permissions: id-token: write)",
+                "no credentials for {}\nhint: npm.registries names several registries, so NODE_AUTH_TOKEN and NPM_TOKEN go to none of them; add `{}:_authToken=${{A_VARIABLE}}` for this registry to .npmrc (each registry its own variable), or use npm trusted publishing in GitHub Actions (permissions: id-token: write)",
+                castoff_registry::error::display_url(&registry.url),
                 castoff_registry::error::display_url(&registry.url)
+                    .split_once(':')
+                    .map_or_else(String::new, |(_, rest)| rest.to_owned()),
             ),
             None => bail!(
                 "no credentials for {}\nhint: add `//host/:_authToken=${{NPM_TOKEN}}` to .npmrc, set NODE_AUTH_TOKEN or NPM_TOKEN, or use npm trusted publishing in GitHub Actions (permissions: id-token: write)",
