@@ -156,10 +156,23 @@ fn every_host_receives_only_its_own_credential() {
         ("TWINE_PASSWORD", secret("decoy-twine")),
         ("NODE_AUTH_TOKEN", secret("decoy-node-auth")),
         ("NPM_TOKEN", secret("decoy-npm-token")),
+        (
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            secret("decoy-oidc-request"),
+        ),
     ];
     for (variable, value) in &decoys {
         vars.insert((*variable).into(), value.clone());
     }
+    // GitHub's OIDC endpoint, as in a workflow with `id-token: write`: every destination has
+    // its credential, so nothing may ask it for an ID token (and its request token, a decoy,
+    // reaches no registry).
+    let oidc = Proxy::start(TestEnv::host_port(&env.verdaccio));
+    vars.insert("GITHUB_ACTIONS".into(), "true".into());
+    vars.insert(
+        "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+        format!("{}token?api-version=2.0", oidc.url()),
+    );
     fs::write(
         home.join(".npmrc"),
         format!(
@@ -274,6 +287,10 @@ fn every_host_receives_only_its_own_credential() {
             format!("Bearer {}", secret("npm-second")),
         ),
     ];
+    assert!(
+        oidc.log().is_empty(),
+        "the OIDC endpoint was asked although every destination had credentials"
+    );
     let mut received_total = 0;
     for (what, proxy, own) in &expected {
         let received: BTreeSet<String> = proxy
@@ -309,6 +326,6 @@ fn every_host_receives_only_its_own_credential() {
         }
     }
     env.figure(format!(
-        "credential routing: 8 hosts (a token realm among them), 13 credential sources (5 bare decoys, 1 bare pair for the push registry, 2 host-bound pairs, 1 .pypirc section, 2 .npmrc entries, 1 credential helper, 1 unrelated config.json entry), {received_total} authorized requests, each host only its own credential"
+        "credential routing: 8 hosts (a token realm among them), 14 credential sources (6 bare decoys, the OIDC request token among them, 1 bare pair for the push registry, 2 host-bound pairs, 1 .pypirc section, 2 .npmrc entries, 1 credential helper, 1 unrelated config.json entry), {received_total} authorized requests, each host only its own credential, the OIDC endpoint unasked"
     ));
 }
