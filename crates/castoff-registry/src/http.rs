@@ -484,25 +484,11 @@ impl HttpClient {
                     Ok(reader) => {
                         builder.body(reqwest::blocking::Body::sized(Tripwire(reader), *length))
                     }
-                    Err(error) => {
-                        return Err(Unsent::Transport(
-                            builder
-                                .body(FailingReader(Some(error)))
-                                .send()
-                                .expect_err("a failing body fails the request"),
-                        ));
-                    }
+                    Err(error) => return FailingReader::send(builder, error),
                 },
                 Body::Multipart { form, .. } => match form() {
                     Ok(form) => builder.multipart(form),
-                    Err(error) => {
-                        return Err(Unsent::Transport(
-                            builder
-                                .body(FailingReader(Some(error)))
-                                .send()
-                                .expect_err("a failing body fails the request"),
-                        ));
-                    }
+                    Err(error) => return FailingReader::send(builder, error),
                 },
             };
             let response = builder.send().map_err(Unsent::Transport)?;
@@ -710,6 +696,20 @@ impl Read for FailingReader {
     }
 }
 
+impl FailingReader {
+    /// Sends `builder` with a body that fails with `error` at once, so the failure goes
+    /// through reqwest's error path like any other broken body.
+    fn send(
+        builder: reqwest::blocking::RequestBuilder,
+        error: std::io::Error,
+    ) -> Result<Response, Unsent> {
+        builder
+            .body(FailingReader(Some(error)))
+            .send()
+            .map_err(Unsent::Transport)
+    }
+}
+
 impl From<FailingReader> for reqwest::blocking::Body {
     fn from(reader: FailingReader) -> reqwest::blocking::Body {
         reqwest::blocking::Body::new(reader)
@@ -728,7 +728,12 @@ fn is_retryable_error(error: &reqwest::Error) -> bool {
 /// The error and its sources as one line, without the URL (reqwest's `Display` includes the
 /// full URL, query string and all).
 pub(crate) fn error_chain(error: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
+    source_chain(error)
+}
+
+/// An error and its sources as one line, each said once, without reqwest's ` for url (…)`.
+fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
     let mut source: Option<&dyn std::error::Error> = Some(error);
     while let Some(current) = source {
         let text = current.to_string();
@@ -736,7 +741,7 @@ pub(crate) fn error_chain(error: &reqwest::Error) -> String {
             Some(index) => text[..index].to_owned(),
             None => text,
         };
-        if !parts.iter().any(|part: &String| part.contains(&text)) {
+        if !parts.iter().any(|part| part.contains(&text)) {
             parts.push(text);
         }
         source = current.source();
@@ -813,20 +818,7 @@ pub(crate) fn read_answer(
 
 /// An I/O error and its sources as one line (a body read's timeout is two levels down).
 pub(crate) fn io_error_chain(error: &std::io::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(error);
-    while let Some(current) = source {
-        let text = current.to_string();
-        let text = match text.find(" for url (") {
-            Some(index) => text[..index].to_owned(),
-            None => text,
-        };
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        source = current.source();
-    }
-    parts.join(": ")
+    source_chain(error)
 }
 
 /// A [`RegistryError::Status`] from an unexpected answer, with the server's explanation.
