@@ -108,12 +108,7 @@ pub fn dist(
         return Ok(outcome);
     }
 
-    let stage = crate::stage::Stage::open(
-        &options.dist_dir,
-        &release.workspace_root,
-        &release.target_directory.join("castoff/locks"),
-        reporter,
-    )?;
+    let stage = crate::stage::Stage::for_release(&options.dist_dir, release, reporter)?;
     let staging = stage.path();
     let (manifest, warnings) = build_into(
         release,
@@ -735,6 +730,58 @@ fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
 }
 
 /// `greeter-0.3.1-x86_64-unknown-linux-gnu.cdx.json`
+/// `None` when `path` is the one `dist` gives an artifact of `kind` (file names are what
+/// registries know artifacts by); otherwise what it should be, for a message.
+pub(crate) fn expected_path_problem(
+    app: &castoff_plan::App,
+    kind: ArtifactKind,
+    target: Option<&'static castoff_plan::Target>,
+    path: &str,
+) -> Option<String> {
+    let expected: Option<String> = match (kind, target) {
+        (ArtifactKind::Sbom, Some(target)) => Some(format!("sbom/{}", sbom_file_name(app, target))),
+        (ArtifactKind::Archive, Some(target)) => {
+            Some(format!("archives/{}", app.archive_file_name(target)))
+        }
+        (ArtifactKind::NpmPlatform, Some(target)) => app.npm.as_ref().map(|npm| {
+            format!(
+                "npm/{}",
+                castoff_npm::tarball_file_name(&npm.platform_package(target), &npm.version.version)
+            )
+        }),
+        (ArtifactKind::NpmLauncher, _) => app.npm.as_ref().map(|npm| {
+            format!(
+                "npm/{}",
+                castoff_npm::tarball_file_name(&npm.name, &npm.version.version)
+            )
+        }),
+        _ => None,
+    };
+    let fine = match (kind, &expected) {
+        (_, Some(expected)) => path == expected,
+        (ArtifactKind::Wheel, None) => app.python.as_ref().is_some_and(|python| {
+            path.strip_prefix("python/")
+                .filter(|name| !name.contains('/'))
+                .and_then(|name| name.parse::<castoff_wheel::WheelFileName>().ok())
+                .is_some_and(|wheel| {
+                    wheel.distribution == castoff_plan::names::wheel_distribution_name(&python.name)
+                        && wheel.version == python.version
+                })
+        }),
+        _ => true,
+    };
+    if fine {
+        return None;
+    }
+    Some(expected.map_or_else(
+        || {
+            "`python/<distribution>-<version>-…whl` after the workspace's python name and version"
+                .to_owned()
+        },
+        |expected| format!("`{expected}`"),
+    ))
+}
+
 fn sbom_file_name(app: &castoff_plan::App, target: &Target) -> String {
     format!(
         "{}-{}-{}.cdx.json",

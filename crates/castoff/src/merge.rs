@@ -159,12 +159,7 @@ pub fn merge(
         .manifest
         .source_date_epoch
         .context("the partial dists do not record their SOURCE_DATE_EPOCH\nhint: rebuild them with this castoff")?;
-    let stage = crate::stage::Stage::open(
-        &options.dist_dir,
-        &release.workspace_root,
-        &release.target_directory.join("castoff/locks"),
-        reporter,
-    )?;
+    let stage = crate::stage::Stage::for_release(&options.dist_dir, release, reporter)?;
     let manifest = merge_into(release, partials, stage.path())?;
     let manifest = finish(
         release,
@@ -327,7 +322,7 @@ fn check_path(
     source: &ManifestArtifact,
 ) -> anyhow::Result<()> {
     let path = source.path.as_deref().unwrap_or_default();
-    match expected_path_problem(app, kind, target, path) {
+    match crate::dist::expected_path_problem(app, kind, target, path) {
         None => Ok(()),
         Some(expected) => bail!(
             "`{}` in {} has the path `{path}`, but dist names it {expected}\nhint: never edit manifest.json by hand; build that partial dist again",
@@ -335,61 +330,6 @@ fn check_path(
             partial.dir.display(),
         ),
     }
-}
-
-/// `None` when `path` is the one `dist` gives an artifact of `kind` (file names are what
-/// registries know artifacts by); otherwise what it should be, for a message.
-pub(crate) fn expected_path_problem(
-    app: &castoff_plan::App,
-    kind: ArtifactKind,
-    target: Option<&'static castoff_plan::Target>,
-    path: &str,
-) -> Option<String> {
-    let expected: Option<String> = match (kind, target) {
-        (ArtifactKind::Sbom, Some(target)) => Some(format!(
-            "sbom/{}-{}-{}.cdx.json",
-            app.package.name, app.package.version, target.triple
-        )),
-        (ArtifactKind::Archive, Some(target)) => {
-            Some(format!("archives/{}", app.archive_file_name(target)))
-        }
-        (ArtifactKind::NpmPlatform, Some(target)) => app.npm.as_ref().map(|npm| {
-            format!(
-                "npm/{}",
-                castoff_npm::tarball_file_name(&npm.platform_package(target), &npm.version.version)
-            )
-        }),
-        (ArtifactKind::NpmLauncher, _) => app.npm.as_ref().map(|npm| {
-            format!(
-                "npm/{}",
-                castoff_npm::tarball_file_name(&npm.name, &npm.version.version)
-            )
-        }),
-        _ => None,
-    };
-    let fine = match (kind, &expected) {
-        (_, Some(expected)) => path == expected,
-        (ArtifactKind::Wheel, None) => app.python.as_ref().is_some_and(|python| {
-            path.strip_prefix("python/")
-                .filter(|name| !name.contains('/'))
-                .and_then(|name| name.parse::<castoff_wheel::WheelFileName>().ok())
-                .is_some_and(|wheel| {
-                    wheel.distribution == castoff_plan::names::wheel_distribution_name(&python.name)
-                        && wheel.version == python.version
-                })
-        }),
-        _ => true,
-    };
-    if fine {
-        return None;
-    }
-    Some(expected.map_or_else(
-        || {
-            "`python/<distribution>-<version>-…whl` after the workspace's python name and version"
-                .to_owned()
-        },
-        |expected| format!("`{expected}`"),
-    ))
 }
 
 /// Copies one file of a partial into the staging directory, checking that its size and

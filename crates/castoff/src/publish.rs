@@ -341,7 +341,7 @@ fn check_against_workspace(
         };
         let app = &release.apps[artifact.app.0];
         if let Some(expected) =
-            crate::merge::expected_path_problem(app, artifact.kind, artifact.target, path)
+            crate::dist::expected_path_problem(app, artifact.kind, artifact.target, path)
         {
             differences.push(format!(
                 "artifact `{id}` path: dist/manifest.json has `{path}`, dist names it {expected}"

@@ -71,10 +71,7 @@ impl SigningKey {
     /// Parses a minisign secret key file's text, decrypting it with `password` when it is
     /// encrypted. Errors never include key bytes or the password.
     pub fn from_minisign(text: &str, password: Option<&Password>) -> anyhow::Result<SigningKey> {
-        let encoded = text
-            .lines()
-            .map(str::trim)
-            .find(|line| !line.is_empty() && !line.starts_with("untrusted comment:"))
+        let encoded = key_line(text)
             .context("the signing key holds no key line\nhint: pass the file `minisign -G` wrote as the secret key (usually minisign.key), not the public key")?;
         let bytes = BASE64
             .decode(encoded)
@@ -145,11 +142,7 @@ impl SigningKey {
 
     /// The key id as minisign prints it (upper-case hex of the little-endian number).
     pub fn key_id_hex(&self) -> String {
-        self.key_id
-            .iter()
-            .rev()
-            .map(|byte| format!("{byte:02X}"))
-            .collect()
+        key_id_hex(&self.key_id)
     }
 
     /// The public key file (`minisign.pub`) matching this key.
@@ -272,10 +265,7 @@ impl VerifyingKey {
     /// base64 of `Ed` ‖ key id ‖ 32-byte Ed25519 key).
     pub fn from_minisign(text: &str) -> anyhow::Result<VerifyingKey> {
         let hint = "pass the public key file `minisign -G` wrote (usually minisign.pub), not the secret key";
-        let encoded = text
-            .lines()
-            .map(str::trim)
-            .find(|line| !line.is_empty() && !line.starts_with("untrusted comment:"))
+        let encoded = key_line(text)
             .with_context(|| format!("the public key holds no key line\nhint: {hint}"))?;
         let bytes = BASE64
             .decode(encoded)
@@ -292,11 +282,7 @@ impl VerifyingKey {
 
     /// The key id as minisign prints it.
     pub fn key_id_hex(&self) -> String {
-        self.key_id
-            .iter()
-            .rev()
-            .map(|byte| format!("{byte:02X}"))
-            .collect()
+        key_id_hex(&self.key_id)
     }
 
     /// Checks `<path>.minisig` against `contents` (the bytes of `path` already read): the
@@ -373,19 +359,42 @@ impl VerifyingKey {
     }
 }
 
-/// The public key from `--verify-key FILE` or `CASTOFF_VERIFY_KEY`; none when neither is set.
-pub fn verifying_key_from(file: Option<&Path>) -> anyhow::Result<Option<VerifyingKey>> {
-    let text = match file {
-        Some(path) => fs::read_to_string(path).with_context(|| {
+/// A minisign key file's text: the file's when one is named, else the environment variable's
+/// (CI secrets are strings); none when neither is given.
+fn key_text(file: Option<&Path>, variable: &str, kind: &str) -> anyhow::Result<Option<String>> {
+    match file {
+        Some(path) => fs::read_to_string(path).map(Some).with_context(|| {
             format!(
-                "could not read the public key {}\nhint: pass the minisign public key file",
+                "could not read the {kind} key {}\nhint: pass the minisign {kind} key file",
                 path.display()
             )
-        })?,
-        None => match std::env::var(VERIFY_KEY_ENV) {
-            Ok(text) if !text.trim().is_empty() => text,
-            _ => return Ok(None),
-        },
+        }),
+        None => Ok(std::env::var(variable)
+            .ok()
+            .filter(|text| !text.trim().is_empty())),
+    }
+}
+
+/// The base64 line of a minisign key file (after its `untrusted comment:` line).
+fn key_line(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with("untrusted comment:"))
+}
+
+/// A key id as minisign prints it (upper-case hex of the little-endian number).
+fn key_id_hex(key_id: &[u8; 8]) -> String {
+    key_id
+        .iter()
+        .rev()
+        .map(|byte| format!("{byte:02X}"))
+        .collect()
+}
+
+/// The public key from `--verify-key FILE` or `CASTOFF_VERIFY_KEY`; none when neither is set.
+pub fn verifying_key_from(file: Option<&Path>) -> anyhow::Result<Option<VerifyingKey>> {
+    let Some(text) = key_text(file, VERIFY_KEY_ENV, "public")? else {
+        return Ok(None);
     };
     VerifyingKey::from_minisign(&text).map(Some)
 }
@@ -393,17 +402,8 @@ pub fn verifying_key_from(file: Option<&Path>) -> anyhow::Result<Option<Verifyin
 /// The key from `--sign-key FILE` or `CASTOFF_SIGN_KEY`, with `CASTOFF_SIGN_PASSWORD`; none
 /// when neither is set.
 pub fn signing_key_from(file: Option<&Path>) -> anyhow::Result<Option<SigningKey>> {
-    let text = match file {
-        Some(path) => fs::read_to_string(path).with_context(|| {
-            format!(
-                "could not read the signing key {}\nhint: pass the minisign secret key file",
-                path.display()
-            )
-        })?,
-        None => match std::env::var(SIGN_KEY_ENV) {
-            Ok(text) if !text.trim().is_empty() => text,
-            _ => return Ok(None),
-        },
+    let Some(text) = key_text(file, SIGN_KEY_ENV, "secret")? else {
+        return Ok(None);
     };
     let password = std::env::var(SIGN_PASSWORD_ENV).ok().map(Password::new);
     SigningKey::from_minisign(&text, password.as_ref()).map(Some)

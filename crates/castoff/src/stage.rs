@@ -293,6 +293,20 @@ impl Stage {
         })
     }
 
+    /// [`Stage::open`] for `release`'s workspace, with the lock in its target directory.
+    pub(crate) fn for_release(
+        dist_dir: &Path,
+        release: &castoff_plan::Release,
+        reporter: &dyn Reporter,
+    ) -> anyhow::Result<Stage> {
+        Stage::open(
+            dist_dir,
+            &release.workspace_root,
+            &release.target_directory.join("castoff/locks"),
+            reporter,
+        )
+    }
+
     /// The staging directory the builders write into.
     pub(crate) fn path(&self) -> &Path {
         &self.staging

@@ -88,6 +88,23 @@ fn answer(stream: &mut TcpStream, head: &str, body: &[u8]) {
     let _ = stream.write_all(body);
 }
 
+/// A registry that answers its first request with `head` (no body), then `whoami` as `ci`.
+fn refuse_once_then_answer(head: &'static str) -> String {
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    serve(move |_, stream| {
+        if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            answer(stream, head, b"");
+        } else {
+            let body = br#"{"username":"ci"}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}",
+                body.len()
+            );
+            answer(stream, &head, body);
+        }
+    })
+}
+
 fn npm(url: &str) -> NpmClient {
     let registry =
         NpmRegistry::new(url, NpmCredentials::Token(Secret::new("hostile-npm-token"))).unwrap();
@@ -272,53 +289,13 @@ fn hostile_servers_end_in_named_errors_without_panics_or_hangs() {
         (
             "far-future Retry-After date, then success",
             Box::new(|| {
-                let count = std::sync::atomic::AtomicUsize::new(0);
-                let url = serve(move |_, stream| {
-                    if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-                        answer(
-                            stream,
-                            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: Sun, 06 Nov 999999999999999 08:49:37 GMT\r\nContent-Length: 0",
-                            b"",
-                        );
-                    } else {
-                        let body = br#"{"username":"ci"}"#;
-                        answer(
-                            stream,
-                            &format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}",
-                                body.len()
-                            ),
-                            body,
-                        );
-                    }
-                });
-                outcome(npm(&url).whoami())
+                outcome(npm(&refuse_once_then_answer("HTTP/1.1 503 Service Unavailable\r\nRetry-After: Sun, 06 Nov 999999999999999 08:49:37 GMT\r\nContent-Length: 0")).whoami())
             }),
         ),
         (
             "Retry-After of u64::MAX seconds, then success",
             Box::new(|| {
-                let count = std::sync::atomic::AtomicUsize::new(0);
-                let url = serve(move |_, stream| {
-                    if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-                        answer(
-                            stream,
-                            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 18446744073709551615\r\nContent-Length: 0",
-                            b"",
-                        );
-                    } else {
-                        let body = br#"{"username":"ci"}"#;
-                        answer(
-                            stream,
-                            &format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}",
-                                body.len()
-                            ),
-                            body,
-                        );
-                    }
-                });
-                outcome(npm(&url).whoami())
+                outcome(npm(&refuse_once_then_answer("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 18446744073709551615\r\nContent-Length: 0")).whoami())
             }),
         ),
         (
