@@ -1,6 +1,7 @@
 //! Direct-download archives, one per app and target: `<app>-<version>-<target>/` holding the
-//! binaries, the README and the license files (castoff's own: also `completions/` and
-//! `man/man1/castoff.1`), as `.tar.gz` on Unix and `.zip` on Windows.
+//! binaries, the README, the license files and any generated files the caller adds
+//! (`DistOptions::archive_extras`: castoff's own `completions/` and `man/man1/castoff.1`),
+//! as `.tar.gz` on Unix and `.zip` on Windows.
 //!
 //! Reproducible like every other artifact: entries sorted, owner 0, every timestamp
 //! `SOURCE_DATE_EPOCH`, gzip header without name or time (castoff-archive's writers, and
@@ -16,7 +17,7 @@ use castoff_archive::digest::{HashingWriter, hex};
 use castoff_archive::tar::{OwnerFields, TarWriter, gzip_writer};
 use castoff_plan::plan::App;
 use castoff_plan::target::Os;
-use castoff_plan::{Release, Target};
+use castoff_plan::Target;
 use castoff_wheel::EntryData as Contents;
 
 /// An archive written into dist/.
@@ -35,16 +36,34 @@ struct Entry {
     contents: Contents,
 }
 
+/// What one archive is built from.
+#[derive(Debug)]
+pub struct ArchiveInput<'a> {
+    /// The workspace root (license files found there too).
+    pub workspace_root: &'a Path,
+    pub app: &'a App,
+    pub target: &'static Target,
+    /// `(bin name, path)` of the app's binaries for `target`.
+    pub binaries: &'a [(String, PathBuf)],
+    /// Generated files: `(path in the archive, contents)`.
+    pub extras: &'a [(String, Vec<u8>)],
+    pub source_date_epoch: u64,
+}
+
 /// Writes `out_dir/<app>-<version>-<target>.{tar.gz,zip}`.
 pub fn build_archive(
-    release: &Release,
-    app: &App,
-    target: &'static Target,
-    binaries: &[(String, PathBuf)],
-    source_date_epoch: u64,
+    input: &ArchiveInput<'_>,
     deflate: &DeflateCache,
     out_dir: &Path,
 ) -> anyhow::Result<BuiltArchive> {
+    let ArchiveInput {
+        workspace_root,
+        app,
+        target,
+        binaries,
+        extras,
+        source_date_epoch,
+    } = *input;
     let file_name = app.archive_file_name(target);
     let top = file_name
         .trim_end_matches(".tar.gz")
@@ -66,7 +85,7 @@ pub fn build_archive(
             ),
         });
     }
-    for (name, path) in documents(release, app) {
+    for (name, path) in documents(workspace_root, app) {
         entries.push(Entry {
             path: name,
             mode: 0o644,
@@ -75,16 +94,13 @@ pub fn build_archive(
             ),
         });
     }
-    // castoff's own archives also carry its shell completions and man page, generated from
-    // this castoff's clap definitions (the same source when castoff releases itself).
-    if app.package.name == "castoff" && app.bins.iter().any(|bin| bin == "castoff") {
-        for (name, contents) in crate::completions::archive_files() {
-            entries.push(Entry {
-                path: name,
-                mode: 0o644,
-                contents: Contents::Bytes(contents),
-            });
-        }
+    // Generated files the caller adds (castoff's own completions and man page).
+    for (name, contents) in extras {
+        entries.push(Entry {
+            path: name.clone(),
+            mode: 0o644,
+            contents: Contents::Bytes(contents.clone()),
+        });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     entries.dedup_by(|a, b| a.path == b.path);
@@ -110,7 +126,7 @@ pub fn build_archive(
 }
 
 /// The README and license files that go next to the binaries, `(name in archive, path)`.
-fn documents(release: &Release, app: &App) -> Vec<(String, PathBuf)> {
+fn documents(workspace_root: &Path, app: &App) -> Vec<(String, PathBuf)> {
     let package = &app.package;
     let mut found = Vec::new();
     if let Some(readme) = &package.readme
@@ -127,7 +143,7 @@ fn documents(release: &Release, app: &App) -> Vec<(String, PathBuf)> {
         return found;
     }
     // Like npm: license files of the package directory, else of the workspace root.
-    for directory in [package.directory(), release.workspace_root.as_path()] {
+    for directory in [package.directory(), workspace_root] {
         let mut licenses: Vec<(String, PathBuf)> = fs::read_dir(directory)
             .into_iter()
             .flatten()

@@ -12,6 +12,7 @@
 //! (sources, configuration, a base layout) are hashed. Where there is no such identity
 //! (Windows), files are hashed.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,19 @@ use castoff_archive::digest;
 use castoff_plan::{Manifest, Release};
 use serde_json::json;
 
-use crate::dist::{DistOptions, DistOutcome};
+/// Every input of one `dist` run that its output depends on, named.
+#[derive(Debug)]
+pub(crate) struct CacheInputs<'a> {
+    pub(crate) release: &'a Release,
+    pub(crate) dist_dir: &'a Path,
+    pub(crate) source_date_epoch: u64,
+    pub(crate) planned_targets: &'a [String],
+    pub(crate) archive_extras: &'a BTreeMap<String, Vec<(String, Vec<u8>)>>,
+    /// The compiled binaries (compared by identity).
+    pub(crate) binaries: Vec<&'a Path>,
+    /// The commit being released.
+    pub(crate) revision: Option<&'a str>,
+}
 
 /// What identifies one `dist` run's inputs, and where its record is kept.
 #[derive(Debug)]
@@ -28,27 +41,37 @@ pub(crate) struct CacheKey {
     record: PathBuf,
 }
 
+/// Bumped whenever the lines of the key change meaning.
+const KEY_FORMAT: u32 = 2;
+
 impl CacheKey {
-    /// Hashes every input of the run. `None` when the run is not cacheable: signing writes
-    /// signatures with a secret key the cache cannot compare.
-    pub(crate) fn compute<'a>(
-        release: &Release,
-        options: &DistOptions,
-        binaries: impl Iterator<Item = &'a Path>,
-        revision: Option<&str>,
-    ) -> anyhow::Result<Option<CacheKey>> {
-        if options.signing_key.is_some() {
-            return Ok(None);
-        }
-        let mut inputs = format!(
-            "castoff {}\nSOURCE_DATE_EPOCH {}\ntargets {:?}\ndist {}\nplan {release:?}\n",
+    /// Hashes every input of the run into a key of named lines: the format, castoff's
+    /// version, `SOURCE_DATE_EPOCH`, the planned targets, the dist directory, the plan (as the
+    /// manifest JSON `plan --format json` prints: a stable serialization, not a `Debug`
+    /// rendering), generated archive files, each binary's identity, each source file's digest
+    /// and the revision. The configuration itself is covered by the sources: every
+    /// `Cargo.toml` of the workspace root and the released packages.
+    pub(crate) fn compute(inputs: &CacheInputs<'_>) -> anyhow::Result<CacheKey> {
+        let release = inputs.release;
+        let plan = Manifest::from_release(release, env!("CARGO_PKG_VERSION")).to_json();
+        let mut key = format!(
+            "castoff-dist-cache {KEY_FORMAT}\ncastoff {}\nSOURCE_DATE_EPOCH {}\ntargets {}\ndist {}\nplan {}\n",
             env!("CARGO_PKG_VERSION"),
-            options.source_date_epoch,
-            options.planned_targets,
-            options.dist_dir.display(),
+            inputs.source_date_epoch,
+            inputs.planned_targets.join(" "),
+            inputs.dist_dir.display(),
+            digest::hex(&digest::sha256(plan.as_bytes())),
         );
-        for path in binaries {
-            inputs.push_str(&format!(
+        for (package, files) in inputs.archive_extras {
+            for (path, contents) in files {
+                key.push_str(&format!(
+                    "archive-extra {package} {path} {}\n",
+                    digest::hex(&digest::sha256(contents))
+                ));
+            }
+        }
+        for path in &inputs.binaries {
+            key.push_str(&format!(
                 "binary {} {}\n",
                 path.display(),
                 file_identity(path)?
@@ -60,7 +83,7 @@ impl CacheKey {
         let canonical = |path: &Path| fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         let skip = [
             canonical(&release.target_directory),
-            canonical(&options.dist_dir),
+            canonical(inputs.dist_dir),
         ];
         let mut sources = Vec::new();
         list_files(&release.workspace_root, false, &skip, &mut sources)?;
@@ -73,35 +96,35 @@ impl CacheKey {
         sources.dedup();
         for path in sources {
             let (sha, size) = digest::sha256_reader(fs::File::open(&path)?)?;
-            inputs.push_str(&format!(
+            key.push_str(&format!(
                 "source {} {size} {}\n",
                 path.display(),
                 digest::hex(&sha)
             ));
         }
-        inputs.push_str(&format!("revision {revision:?}\n"));
+        key.push_str(&format!("revision {}\n", inputs.revision.unwrap_or("-")));
         let dist_name = digest::hex(&digest::sha256(
-            options.dist_dir.to_string_lossy().as_bytes(),
+            inputs.dist_dir.to_string_lossy().as_bytes(),
         ));
-        Ok(Some(CacheKey {
-            key: digest::hex(&digest::sha256(inputs.as_bytes())),
+        Ok(CacheKey {
+            key: digest::hex(&digest::sha256(key.as_bytes())),
             record: release
                 .target_directory
                 .join("castoff/dist-cache")
                 .join(format!("{}.json", &dist_name[..16])),
-        }))
+        })
     }
 
     /// The previous `dist/`, when it was built from the same inputs and every file still
     /// matches the manifest (and the manifest and `SHA256SUMS` are the ones recorded).
     /// Anything else (no record, other inputs, a changed file) means: build again.
-    pub(crate) fn reuse(&self, options: &DistOptions) -> Option<DistOutcome> {
+    /// Returns the manifest and the warnings of the run that built it.
+    pub(crate) fn reuse(&self, dist_dir: &Path) -> Option<(Manifest, Vec<String>)> {
         let record: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(&self.record).ok()?).ok()?;
         if record["key"].as_str()? != self.key {
             return None;
         }
-        let dist_dir = &options.dist_dir;
         let manifest_text = fs::read(dist_dir.join("manifest.json")).ok()?;
         let sums = fs::read(dist_dir.join("SHA256SUMS")).ok()?;
         if record["manifest_sha256"].as_str()? != digest::hex(&digest::sha256(&manifest_text))
@@ -119,18 +142,13 @@ impl CacheKey {
             .iter()
             .filter_map(|warning| warning.as_str().map(str::to_owned))
             .collect();
-        Some(DistOutcome {
-            dist_dir: dist_dir.clone(),
-            manifest,
-            warnings,
-            cached: true,
-        })
+        Some((manifest, warnings))
     }
 
     /// Records a finished run, so the next one with the same inputs can reuse it. A record
     /// that cannot be written only costs the next run its cache hit.
-    pub(crate) fn remember(&self, outcome: &DistOutcome) {
-        let _ = self.try_remember(&outcome.dist_dir, &outcome.warnings);
+    pub(crate) fn remember(&self, dist_dir: &Path, warnings: &[String]) {
+        let _ = self.try_remember(dist_dir, warnings);
     }
 
     fn try_remember(&self, dist_dir: &Path, warnings: &[String]) -> anyhow::Result<()> {

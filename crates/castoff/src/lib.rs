@@ -1,22 +1,30 @@
-//! castoff as a library: the command-line interface and the orchestration of `plan`, `dist`
-//! and `publish`, callable from another workspace's xtask.
+//! castoff as a library: the engine that runs `plan`, `dist` and `publish`, and the command
+//! line over it (`cli`), callable from another workspace's xtask.
+//!
+//! The API other crates use: [`cli::main_from`] (the whole command line, what `cargo xtask`
+//! calls), [`dist::dist`], [`merge::merge`] and [`publish::publish`] with their options, the
+//! [`report::Reporter`] they report through, and [`workspace`] to plan a workspace.
+
+// The command line: parsing, handlers, progress, summaries, completions, `init`.
+pub mod cli;
+
+// The engine. `cli` calls into it; nothing here imports `cli`.
+mod artifacts;
+mod cache;
+mod cargo;
+mod metadata_cache;
+mod record;
+mod schedule;
 
 pub mod archive;
 pub mod base;
-mod cache;
-pub mod cli;
-pub mod completions;
 pub mod dist;
-pub mod dist_cli;
-pub mod init;
 pub mod install_script;
 pub mod limits;
 pub mod merge;
-mod metadata_cache;
-pub mod progress;
 pub mod publish;
+pub mod report;
 pub mod sbom;
 pub mod sign;
 pub mod stage;
-pub mod summary;
 pub mod workspace;

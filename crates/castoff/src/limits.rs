@@ -90,7 +90,7 @@ pub fn size_text(bytes: u64) -> String {
     if bytes < 1024 {
         format!("{bytes} bytes")
     } else {
-        format!("{} ({bytes} bytes)", crate::summary::human_size(bytes))
+        format!("{} ({bytes} bytes)", human_size(bytes))
     }
 }
 
@@ -180,6 +180,19 @@ pub fn dist_warnings(manifest: &Manifest) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// `1.5 GiB`, `1.5 MiB`, `12.0 KiB`, `844 B`.
+pub fn human_size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 * 1024 {
+        format!("{:.1} GiB", bytes as f64 / (1024.0 * 1024.0 * 1024.0))
+    } else if bytes >= 1024 * 1024 {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    } else if bytes >= 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,9 @@ use castoff_archive::digest;
 use castoff_plan::manifest::ManifestArtifact;
 use castoff_plan::{AppId, ArtifactKind, Manifest, Release};
 
-use crate::dist::{DistOutcome, Finishing, finish, record_images};
+use crate::dist::DistOutcome;
+use crate::record::{Finishing, finish, record, record_images};
+use crate::report::Reporter;
 use crate::sign::SigningKey;
 
 /// Largest partial `manifest.json` a merge reads (a real one is a few hundred KiB at most).
@@ -152,7 +154,7 @@ pub fn merge(
     release: &Release,
     partials: &[Partial],
     options: &MergeOptions,
-    reporter: &dyn crate::publish::Reporter,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<DistOutcome> {
     check_versions(release, partials)?;
     let source_date_epoch = partials[0]
@@ -263,8 +265,8 @@ fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow
                     })
                     .collect();
                 let package =
-                    crate::dist::build_npm_launcher(release, artifact.app, targets, staging)?;
-                crate::dist::record(
+                    crate::artifacts::build_npm_launcher(release, artifact.app, targets, staging)?;
+                record(
                     &mut manifest.artifacts[index],
                     staging,
                     &package.path,
@@ -322,7 +324,7 @@ fn check_path(
     source: &ManifestArtifact,
 ) -> anyhow::Result<()> {
     let path = source.path.as_deref().unwrap_or_default();
-    match crate::dist::expected_path_problem(app, kind, target, path) {
+    match crate::record::expected_path_problem(app, kind, target, path) {
         None => Ok(()),
         Some(expected) => bail!(
             "`{}` in {} has the path `{path}`, but dist names it {expected}\nhint: never edit manifest.json by hand; build that partial dist again",

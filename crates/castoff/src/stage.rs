@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use castoff_archive::digest;
 use castoff_plan::Manifest;
 
-use crate::publish::Reporter;
+use crate::report::Reporter;
 
 /// Largest `manifest.json` or `SHA256SUMS` the guard reads from an existing dist directory.
 const MAX_LISTING_BYTES: u64 = 64 * 1024 * 1024;

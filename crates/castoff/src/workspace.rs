@@ -44,7 +44,7 @@ pub fn metadata_and_host(
         return Ok((hit.metadata, hit.host.filter(|_| want_host)));
     }
     let started = std::time::SystemTime::now();
-    let host = want_host.then(|| std::thread::spawn(crate::dist::host_target));
+    let host = want_host.then(|| std::thread::spawn(crate::cargo::host_target));
     let metadata = cargo_metadata(manifest_path)?;
     let host = match host {
         Some(thread) => Some(

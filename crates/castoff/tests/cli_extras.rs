@@ -145,7 +145,7 @@ fn castoff_archive_ships_completions_and_man_page() {
         .unwrap()
         .unwrap()
         .path();
-    for (name, contents) in castoff::completions::archive_files() {
+    for (name, contents) in castoff::cli::completions::archive_files() {
         let shipped = fs::read(top.join(&name))
             .unwrap_or_else(|error| panic!("{name} missing from {}: {error}", archive.display()));
         assert!(

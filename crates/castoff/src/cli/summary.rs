@@ -10,6 +10,8 @@ use castoff_plan::manifest::ManifestArtifact;
 use castoff_plan::report::PublishReport;
 use serde_json::{Value, json};
 
+use crate::limits::human_size;
+
 /// Version of the JSON summary's shape; bumped on any incompatible change.
 pub const SUMMARY_SCHEMA_VERSION: u64 = 1;
 
@@ -262,19 +264,6 @@ impl Summary {
             )),
         }
         out
-    }
-}
-
-/// `1.5 GiB`, `1.5 MiB`, `12.0 KiB`, `844 B`.
-pub fn human_size(bytes: u64) -> String {
-    if bytes >= 1024 * 1024 * 1024 {
-        format!("{:.1} GiB", bytes as f64 / (1024.0 * 1024.0 * 1024.0))
-    } else if bytes >= 1024 * 1024 {
-        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-    } else if bytes >= 1024 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{bytes} B")
     }
 }
 

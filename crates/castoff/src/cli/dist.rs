@@ -1,40 +1,19 @@
-//! The `dist` subcommand's arguments and handler: build (all or some targets) or merge
+//! The `dist` subcommand's handler: build (all or some targets) or merge
 //! partial dist folders, optionally signing everything.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::Write as _;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 
 use castoff_plan::PlanOptions;
 
-use crate::cli::{Cli, Failure, failure, usage};
+use super::args::{Cli, DistArgs};
+use super::failure::{Failure, failure, usage};
+use super::output::print_stdout;
+use super::progress::{Mode, Progress};
 use crate::workspace;
 
-/// `dist` options.
-#[derive(Debug, clap::Args)]
-pub struct DistArgs {
-    /// Package binaries already built (`target/<triple>/release/`) instead of running
-    /// `cargo build`.
-    #[arg(long, conflicts_with = "merge")]
-    pub no_build: bool,
-    /// Output directory (default: `dist/` at the workspace root).
-    #[arg(long, value_name = "DIR")]
-    pub dist_dir: Option<PathBuf>,
-    /// Merge these partial dist folders (each written by `dist --target T`, e.g. on one CI
-    /// runner per target) into one dist/ instead of building: per-target files are copied and
-    /// verified; the npm launcher, image index and layout, checksums, signatures and manifest
-    /// are assembled for all targets.
-    #[arg(long, value_name = "DIR", num_args = 1..)]
-    pub merge: Vec<PathBuf>,
-    /// Sign every file with this minisign secret key (`<file>.minisig` beside each). Without
-    /// it, the key file's contents are read from CASTOFF_SIGN_KEY when set; an encrypted key
-    /// needs CASTOFF_SIGN_PASSWORD.
-    #[arg(long, value_name = "FILE")]
-    pub sign_key: Option<PathBuf>,
-}
-
 /// Runs `dist` (or `dist --merge`).
-pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
+pub(super) fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
     let signing_key = crate::sign::signing_key_from(args.sign_key.as_deref()).map_err(usage)?;
     // This machine's target (`rustc -vV`), when no --target is given.
     let want_host = args.merge.is_empty() && cli.targets.is_empty();
@@ -64,9 +43,9 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
             source_date_epoch: crate::dist::source_date_epoch().map_err(usage)?,
             planned_targets,
             signing_key,
+            archive_extras: archive_extras(&release),
         };
-        let progress =
-            crate::progress::Progress::new(crate::progress::Mode::detect(cli.quiet), cli.verbose);
+        let progress = Progress::new(Mode::detect(cli.quiet), cli.verbose);
         let outcome = crate::dist::dist(&release, &dist_options, &progress).map_err(dist_failure);
         progress.finish();
         outcome?
@@ -99,8 +78,7 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
         };
         crate::stage::check_dist_dir(&options.dist_dir, &release.workspace_root)
             .map_err(|refused| usage(refused.into()))?;
-        let progress =
-            crate::progress::Progress::new(crate::progress::Mode::detect(cli.quiet), cli.verbose);
+        let progress = Progress::new(Mode::detect(cli.quiet), cli.verbose);
         let outcome =
             crate::merge::merge(&release, &partials, &options, &progress).map_err(dist_failure);
         progress.finish();
@@ -112,16 +90,13 @@ pub fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
                 eprintln!("warning: {warning}");
             }
         }
-        let summary = crate::summary::of_dist(&outcome.manifest, &outcome.dist_dir);
+        let summary = super::summary::of_dist(&outcome.manifest, &outcome.dist_dir);
         let text = if cli.json {
             summary.to_json()
         } else {
             summary.to_table()
         };
-        let mut stdout = std::io::stdout().lock();
-        // A closed pipe (`castoff dist | head`) is not an error worth a panic.
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+        print_stdout(&text);
     }
     Ok(())
 }
@@ -136,4 +111,20 @@ fn dist_failure(error: anyhow::Error) -> Failure {
     } else {
         failure(error)
     }
+}
+
+/// castoff's own archives also carry its shell completions and man page, generated from this
+/// castoff's clap definitions (the same source when castoff releases itself).
+fn archive_extras(release: &castoff_plan::Release) -> BTreeMap<String, Vec<(String, Vec<u8>)>> {
+    release
+        .apps
+        .iter()
+        .filter(|app| app.package.name == "castoff" && app.bins.iter().any(|bin| bin == "castoff"))
+        .map(|app| {
+            (
+                app.package.name.clone(),
+                super::completions::archive_files(),
+            )
+        })
+        .collect()
 }

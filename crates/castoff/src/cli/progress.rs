@@ -5,7 +5,7 @@
 //! finished task (`uploaded pypi greeter-….whl: 608.20 KiB in 183 ms (3.24 MiB/s)`), no
 //! escape sequences. `-q`: nothing. `-v`: every plain line carries the elapsed time, and tasks
 //! also print a line when they start. Library code reports through
-//! [`crate::publish::Reporter`] and [`crate::publish::Task`]; only this module draws.
+//! [`crate::report::Reporter`] and [`crate::report::Task`]; only this module draws.
 #![allow(clippy::print_stderr)]
 
 use std::io::IsTerminal as _;
@@ -15,11 +15,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{BinaryBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::publish::Task;
-
-/// Lines that announce a child process writing to the terminal itself (`cargo build`): the
-/// spinner is taken down for them, so the two never draw over each other.
-pub const CHILD_OUTPUT_PREFIX: &str = "compiling ";
+use crate::report::{NoTask, Reporter, Task};
 
 const TICK_CHARS: &str = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ";
 
@@ -125,15 +121,24 @@ impl Drop for Progress {
     }
 }
 
-impl crate::publish::Reporter for Progress {
+impl Reporter for Progress {
+    /// A child process (`cargo build`) writes to the terminal next: the spinner is taken down
+    /// first, so the two never draw over each other.
+    fn child_output(&self, text: &str) {
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Plain => self.plain(text),
+            Mode::Bars => {
+                self.finish();
+                eprintln!("{text}");
+            }
+        }
+    }
+
     fn line(&self, text: &str) {
         match self.mode {
             Mode::Quiet => {}
             Mode::Plain => self.plain(text),
-            Mode::Bars if text.starts_with(CHILD_OUTPUT_PREFIX) => {
-                self.finish();
-                eprintln!("{text}");
-            }
             Mode::Bars => {
                 let Some(multi) = &self.multi else { return };
                 let mut slot = self.bar.lock().expect("progress lock");
@@ -152,7 +157,7 @@ impl crate::publish::Reporter for Progress {
     /// reported, since the caller reports its result as a line.
     fn task(&self, label: &str, total_bytes: u64) -> Box<dyn Task + '_> {
         if self.mode == Mode::Quiet {
-            return Box::new(crate::publish::NoTask);
+            return Box::new(NoTask);
         }
         if self.mode == Mode::Plain && self.verbose {
             if total_bytes > 0 {
@@ -283,7 +288,6 @@ fn finished_line(outcome: &str, label: &str, bytes: u64, elapsed: Duration) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::Reporter as _;
 
     #[test]
     fn quiet_and_plain_never_draw_a_bar() {

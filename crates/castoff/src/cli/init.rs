@@ -17,7 +17,7 @@ use castoff_plan::names;
 const ALIAS: &str = "xtask = \"run --quiet --package xtask --\"";
 
 /// The release workflow of castoff's own repository, which releases with `cargo xtask` too.
-const RELEASE_WORKFLOW: &str = include_str!("../../../.github/workflows/release.yml");
+const RELEASE_WORKFLOW: &str = include_str!("../../../../.github/workflows/release.yml");
 
 /// `init` options.
 #[derive(Debug, clap::Args)]

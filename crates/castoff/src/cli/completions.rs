@@ -5,7 +5,7 @@
 use clap::CommandFactory as _;
 pub use clap_complete::Shell;
 
-use crate::cli::Cli;
+use super::args::Cli;
 
 /// The completion script for `shell`.
 pub fn script(shell: Shell) -> Vec<u8> {

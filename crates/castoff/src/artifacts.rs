@@ -1,0 +1,215 @@
+//! Runs the builders: one artifact of the plan (an archive, a wheel, an npm package, the npm
+//! launcher, an app's images) from the compiled binaries and their compressed streams.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use castoff_archive::deflate::DeflateCache;
+use castoff_plan::{AppId, ArtifactKind, Release, Target};
+
+use crate::cargo::{Binaries, binaries_for};
+
+/// The npm launcher of `app`, whose optional dependencies are the platform packages of
+/// `targets`, into `staging/npm/`.
+pub(crate) fn build_npm_launcher(
+    release: &Release,
+    app: AppId,
+    targets: Vec<&'static Target>,
+    staging: &Path,
+) -> anyhow::Result<castoff_npm::BuiltPackage> {
+    let dir = staging.join("npm");
+    fs::create_dir_all(&dir)?;
+    castoff_npm::build_launcher(
+        &castoff_npm::LauncherInput {
+            release,
+            app,
+            targets,
+            level: release.compression_level,
+        },
+        &dir,
+    )
+    .with_context(|| {
+        format!(
+            "could not build the npm launcher of {}",
+            release.apps[app.0].package.name
+        )
+    })
+}
+
+/// What one artifact of the parallel phase produced.
+pub(crate) enum Built {
+    File {
+        path: PathBuf,
+        size: u64,
+        sha256: String,
+        digest: Option<String>,
+        warnings: Vec<String>,
+    },
+    Images(castoff_oci::BuiltIndex),
+}
+
+/// What every artifact build of one `dist` shares.
+pub(crate) struct BuildContext<'a> {
+    pub(crate) release: &'a Release,
+    /// `SOURCE_DATE_EPOCH`: every timestamp in every artifact.
+    pub(crate) source_date_epoch: u64,
+    /// `DistOptions::archive_extras`.
+    pub(crate) archive_extras: &'a BTreeMap<String, Vec<(String, Vec<u8>)>>,
+    pub(crate) staging: &'a Path,
+    pub(crate) deflate: &'a DeflateCache,
+    pub(crate) binaries: &'a Binaries,
+    pub(crate) sboms: &'a BTreeMap<(AppId, &'static str), Vec<u8>>,
+    pub(crate) revision: Option<&'a str>,
+    pub(crate) index: usize,
+}
+
+/// Builds the archive, wheel, npm package or image index at `context.index`.
+pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
+    let BuildContext {
+        release,
+        source_date_epoch,
+        archive_extras,
+        staging,
+        deflate,
+        binaries,
+        sboms,
+        revision,
+        index,
+    } = *context;
+    let artifact = &release.artifacts[index];
+    let app = &release.apps[artifact.app.0];
+    let binaries_of = |app: AppId, target: &Target| binaries_for(binaries, app, target);
+    let sbom_of = |target: &Target| sboms.get(&(artifact.app, target.triple)).cloned();
+    let file = |path: PathBuf, size: u64, sha256: String, digest: Option<String>| Built::File {
+        path,
+        size,
+        sha256,
+        digest,
+        warnings: Vec::new(),
+    };
+    match (artifact.kind, artifact.target) {
+        (ArtifactKind::Archive, Some(target)) => {
+            let built = crate::archive::build_archive(
+                &crate::archive::ArchiveInput {
+                    workspace_root: &release.workspace_root,
+                    app,
+                    target,
+                    binaries: &binaries_of(artifact.app, target),
+                    extras: archive_extras
+                        .get(&app.package.name)
+                        .map_or(&[][..], Vec::as_slice),
+                    source_date_epoch,
+                },
+                deflate,
+                &staging.join("archives"),
+            )
+            .with_context(|| {
+                format!(
+                    "could not build the archive of {} for {}",
+                    app.package.name, target.triple
+                )
+            })?;
+            Ok(file(built.path, built.size, built.sha256, None))
+        }
+        (ArtifactKind::Wheel, Some(target)) => {
+            let dir = staging.join("python");
+            fs::create_dir_all(&dir)?;
+            let wheel = castoff_wheel::build_wheel(
+                &castoff_wheel::WheelInput {
+                    release,
+                    app: artifact.app,
+                    target,
+                    binaries: binaries_of(artifact.app, target),
+                    source_date_epoch,
+                    sboms: sbom_of(target)
+                        .map(|bytes| (format!("{}.cdx.json", app.package.name), bytes))
+                        .into_iter()
+                        .collect(),
+                    deflate,
+                },
+                &dir,
+            )
+            .with_context(|| {
+                format!(
+                    "could not build the wheel of {} for {}",
+                    app.package.name, target.triple
+                )
+            })?;
+            Ok(Built::File {
+                path: wheel.path,
+                size: wheel.size,
+                sha256: wheel.sha256,
+                digest: None,
+                warnings: wheel.warnings,
+            })
+        }
+        (ArtifactKind::NpmPlatform, Some(target)) => {
+            let dir = staging.join("npm");
+            fs::create_dir_all(&dir)?;
+            let package = castoff_npm::build_platform_package(
+                &castoff_npm::PlatformInput {
+                    release,
+                    app: artifact.app,
+                    target,
+                    binaries: binaries_of(artifact.app, target),
+                    sbom: sbom_of(target),
+                    deflate,
+                },
+                &dir,
+            )
+            .with_context(|| {
+                format!(
+                    "could not build the npm package of {} for {}",
+                    app.package.name, target.triple
+                )
+            })?;
+            Ok(file(
+                package.path,
+                package.size,
+                package.sha256,
+                Some(package.integrity),
+            ))
+        }
+        (ArtifactKind::NpmLauncher, _) => {
+            let package = build_npm_launcher(release, artifact.app, app.targets.clone(), staging)?;
+            Ok(file(
+                package.path,
+                package.size,
+                package.sha256,
+                Some(package.integrity),
+            ))
+        }
+        (ArtifactKind::OciIndex, _) => {
+            let inputs = artifact
+                .inputs
+                .iter()
+                .filter_map(|input| release.artifacts[input.0].target)
+                .map(|target| castoff_oci::ImageInput {
+                    target,
+                    binaries: binaries_of(artifact.app, target),
+                    sbom: sbom_of(target),
+                })
+                .collect();
+            let built = castoff_oci::build_images(
+                release,
+                artifact.app,
+                inputs,
+                &castoff_oci::ImageOptions {
+                    source_date_epoch,
+                    revision: revision.map(str::to_owned),
+                    deflate,
+                },
+                staging,
+            )
+            .with_context(|| format!("could not build the image of {}", app.package.name))?;
+            Ok(Built::Images(built))
+        }
+        (kind, target) => bail!(
+            "internal error: {} artifact {} in the parallel phase",
+            kind.as_str(),
+            target.map_or("without a target", |_| "with a target")
+        ),
+    }
+}

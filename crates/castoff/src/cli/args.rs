@@ -1,0 +1,182 @@
+//! The command line's shape: clap's types for every command and option.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use super::init::InitArgs;
+
+/// What `castoff --help` prints after the options: the exit codes scripts can rely on.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  failure (a build, an I/O or network error, a registry refused an upload)
+  2  usage or configuration error (fix the command line or the Cargo.toml)
+  3  publish conflict: a registry already holds different content; nothing was uploaded
+
+Docs: https://github.com/castoff-rs/castoff/blob/main/docs/cli.md";
+
+/// Release a Rust workspace's binaries to PyPI, npm and container registries.
+#[derive(Debug, Parser)]
+#[command(
+    name = "castoff",
+    version,
+    about,
+    long_about = "Release a Rust workspace's binaries to PyPI, npm and container registries.\n\n\
+                  `plan` shows the release, `dist` builds every artifact into dist/ (no network, \
+                  no daemon, reproducible), `publish` uploads exactly what dist/ holds, in \
+                  dependency order, and is safe to re-run.",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    /// Path to the workspace's Cargo.toml (default: found from the current directory).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Release only this package (repeatable).
+    #[arg(short = 'p', long = "package", global = true, value_name = "NAME")]
+    pub packages: Vec<String>,
+    /// Only this target triple (repeatable).
+    #[arg(long = "target", global = true, value_name = "TRIPLE")]
+    pub targets: Vec<String>,
+    /// More detail (repeat for even more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print the result as JSON on stdout (the summary of `dist` and `publish`, the plan of
+    /// `plan`); shape in docs/cli.md and docs/summary.schema.json.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// When to use colors.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub color: Color,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--color`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what would be built and published.
+    Plan {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+    },
+    /// Build the artifacts into dist/ (reproducible, no network, no Docker daemon).
+    ///
+    /// Without --target, builds for this machine's target only; CI builds the others, one
+    /// runner per target (see `plan --format github-matrix`).
+    Dist(DistArgs),
+    /// Upload exactly what dist/ holds, in dependency order; safe to re-run.
+    Publish(PublishArgs),
+    /// Print a shell completion script, e.g. `castoff completions bash > ~/.local/share/bash-completion/completions/castoff`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `castoff man | man -l -`.
+    Man,
+    /// Set this workspace up for castoff: the xtask crate, the `cargo xtask` alias, a
+    /// `[package.metadata.castoff]` table per binary package, the release workflow.
+    ///
+    /// Idempotent; files you changed are kept unless --force.
+    Init(InitArgs),
+}
+
+/// `publish` options. Credentials come from each ecosystem's usual places (docs/publishing.md).
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// The dist directory to publish (default: `dist/` at the workspace root).
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<PathBuf>,
+    /// Verify, resolve credentials and ask the registries, then stop without uploading.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run only the steps whose id contains this text (repeatable), e.g. `pypi-upload/`.
+    #[arg(long, value_name = "STEP")]
+    pub only: Vec<String>,
+    /// Leave out the steps whose id contains this text (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub skip: Vec<String>,
+    /// PyPI upload URL: `pypi` (default), `testpypi`, or a URL.
+    #[arg(long, value_name = "URL")]
+    pub pypi_url: Option<String>,
+    /// The simple index of the upload URL, when castoff cannot derive it.
+    #[arg(long, value_name = "URL")]
+    pub pypi_index_url: Option<String>,
+    /// Take the PyPI URL and credentials from this section of ~/.pypirc.
+    #[arg(long, value_name = "NAME")]
+    pub pypi_repository: Option<String>,
+    /// npm registry URL (default: .npmrc's `registry`, else https://registry.npmjs.org/).
+    #[arg(long, value_name = "URL")]
+    pub npm_registry: Option<String>,
+    /// Push the image to this repository instead of the configured one (one app only).
+    #[arg(long, value_name = "REPOSITORY")]
+    pub oci_repository: Option<String>,
+    /// Push every app's image to this registry host instead of the configured one.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub oci_registry: Option<String>,
+    /// Trust this CA certificate (PEM) in addition to the system's (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Allow plain http:// to registries that are not on this machine.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+    /// Steps running at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub jobs: usize,
+    /// Publish only if dist/manifest.json carries a valid minisign signature by this public
+    /// key (what `dist --sign-key` writes); checked before anything else. Default:
+    /// `CASTOFF_VERIFY_KEY` (the key file's contents), else no check.
+    #[arg(long, value_name = "FILE")]
+    pub verify_key: Option<PathBuf>,
+}
+
+/// `plan --format`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// A readable tree of apps, artifacts and the publish order.
+    Text,
+    /// The manifest schema (what dist/manifest.json holds, before anything is built).
+    Json,
+    /// A Graphviz digraph.
+    Dot,
+    /// The Graphviz digraph drawn as SVG (runs Graphviz's `dot -Tsvg`; needs Graphviz).
+    Svg,
+    /// The JSON a GitHub Actions `strategy.matrix` takes: one entry per target.
+    GithubMatrix,
+}
+
+/// `dist` options.
+#[derive(Debug, clap::Args)]
+pub struct DistArgs {
+    /// Package binaries already built (`target/<triple>/release/`) instead of running
+    /// `cargo build`.
+    #[arg(long, conflicts_with = "merge")]
+    pub no_build: bool,
+    /// Output directory (default: `dist/` at the workspace root).
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<PathBuf>,
+    /// Merge these partial dist folders (each written by `dist --target T`, e.g. on one CI
+    /// runner per target) into one dist/ instead of building: per-target files are copied and
+    /// verified; the npm launcher, image index and layout, checksums, signatures and manifest
+    /// are assembled for all targets.
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub merge: Vec<PathBuf>,
+    /// Sign every file with this minisign secret key (`<file>.minisig` beside each). Without
+    /// it, the key file's contents are read from CASTOFF_SIGN_KEY when set; an encrypted key
+    /// needs CASTOFF_SIGN_PASSWORD.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+}

@@ -1,0 +1,71 @@
+//! The `publish` subcommand's handler.
+
+use castoff_plan::Manifest;
+
+use super::args::{Cli, PublishArgs};
+use super::failure::{EXIT_CONFLICT, EXIT_FAILURE, Failure, usage};
+use super::output::print_stdout;
+
+pub(super) fn run_publish(cli: &Cli, args: &PublishArgs) -> Result<(), Failure> {
+    // The workspace's configuration says where every step goes; dist/manifest.json is
+    // checked against it (publish.rs), never trusted alone.
+    let workspace = crate::workspace::metadata(cli.manifest_path.as_deref())?;
+    let workspace_root = workspace.workspace_root.clone().into_std_path_buf();
+    let verify_key = crate::sign::verifying_key_from(args.verify_key.as_deref()).map_err(usage)?;
+    let mut http = castoff_registry::HttpConfig::from_env();
+    http.ca_certificates = args.ca_cert.clone();
+    http.allow_insecure_http = args.allow_insecure_http;
+    let options = crate::publish::PublishOptions {
+        dist_dir: args
+            .dist_dir
+            .clone()
+            .unwrap_or_else(|| workspace_root.join("dist")),
+        workspace_root,
+        workspace,
+        verify_key,
+        dry_run: args.dry_run,
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        pypi_url: args.pypi_url.clone(),
+        pypi_index_url: args.pypi_index_url.clone(),
+        pypi_repository: args.pypi_repository.clone(),
+        npm_registry: args.npm_registry.clone(),
+        oci_repository: args.oci_repository.clone(),
+        oci_registry: args.oci_registry.clone(),
+        http,
+        jobs: args.jobs,
+    };
+    let progress =
+        super::progress::Progress::new(super::progress::Mode::detect(cli.quiet), cli.verbose);
+    let result = crate::publish::publish(&options, &progress);
+    progress.finish();
+    match result {
+        Ok(report) => {
+            if !cli.quiet || cli.json {
+                // publish just read and verified this manifest; it is there.
+                let manifest = std::fs::read_to_string(options.dist_dir.join("manifest.json"))
+                    .ok()
+                    .and_then(|text| Manifest::from_json(&text).ok());
+                let summary =
+                    super::summary::of_publish(manifest.as_ref(), &report, &options.dist_dir);
+                print_stdout(&if cli.json {
+                    summary.to_json()
+                } else {
+                    summary.to_table()
+                });
+            }
+            Ok(())
+        }
+        Err(error) => {
+            let exit_code = if error
+                .downcast_ref::<crate::publish::ConflictError>()
+                .is_some()
+            {
+                EXIT_CONFLICT
+            } else {
+                EXIT_FAILURE
+            };
+            Err(Failure { error, exit_code })
+        }
+    }
+}

@@ -1,0 +1,573 @@
+//! The steps of a run as jobs: each resolved once to its client and files, then asked about,
+//! uploaded (with progress) and verified.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, anyhow, bail};
+use castoff_plan::Manifest;
+use castoff_plan::manifest::ManifestStep;
+use castoff_plan::report::StepReport;
+use castoff_registry::http::UploadProgress;
+use castoff_registry::npm::NpmTarball;
+use castoff_registry::oci::{Digest, OciLayout};
+use castoff_registry::pypi::WheelFile;
+use castoff_registry::{RemoteState, UploadKind, UploadOutcome};
+
+use super::connect::{Destinations, artifact_of};
+use super::options::PublishOptions;
+use crate::report::{Reporter, Task, error_text};
+
+/// One step, with everything needed to run it.
+pub(super) struct Job<'a> {
+    pub(super) step: &'a ManifestStep,
+    pub(super) destination: String,
+    pub(super) action: Action,
+}
+
+pub(super) enum Action {
+    Pypi(WheelFile),
+    Npm(NpmTarball, String),
+    OciManifest(OciLayout, Digest),
+    OciTag(OciLayout, Digest, String, bool),
+    /// (layout, subject image manifest, SBOM artifact manifest)
+    OciSbom(OciLayout, Digest, Digest),
+}
+
+/// Refuses, before any upload, every wheel and npm tarball larger than its destination's
+/// limit (`limits.rs`: configured, else the registry's known default); all at once.
+pub(super) fn check_upload_limits(
+    manifest: &Manifest,
+    jobs: &[Job<'_>],
+    destinations: &Destinations,
+) -> anyhow::Result<()> {
+    use crate::limits::{Channel, check};
+    let mut problems = Vec::new();
+    for job in jobs {
+        let app = manifest.apps.iter().find(|app| app.name == job.step.app);
+        let size = artifact_of(manifest, job.step).and_then(|artifact| artifact.size);
+        let checked = match (&job.action, size) {
+            (Action::Pypi(wheel), Some(size)) => check(
+                Channel::Pypi,
+                &wheel.filename,
+                size,
+                &castoff_registry::error::display_url(
+                    &destinations.pypi[&job.step.destination]
+                        .repository()
+                        .upload_url,
+                ),
+                app.and_then(|app| app.python.as_ref())
+                    .and_then(|python| python.upload_limit),
+            ),
+            (Action::Npm(tarball, _), Some(size)) => check(
+                Channel::Npm,
+                &format!("{}@{}", tarball.name, tarball.version),
+                size,
+                &castoff_registry::error::display_url(
+                    &destinations.npm[&(tarball.name.clone(), job.step.destination.clone())]
+                        .registry()
+                        .url,
+                ),
+                app.and_then(|app| app.npm.as_ref())
+                    .and_then(|npm| npm.upload_limit),
+            ),
+            _ => Ok(()),
+        };
+        if let Err(problem) = checked {
+            problems.push(format!("{}: {problem}", job.step.id));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "cannot publish: {} artifact(s) too large for their registry, found before any upload:\n  {}",
+        problems.len(),
+        problems.join("\n  ").replace("\nhint: ", "\n    hint: ")
+    )
+}
+
+pub(super) fn prepare_jobs<'a>(
+    manifest: &'a Manifest,
+    steps: &[&'a ManifestStep],
+    options: &PublishOptions,
+    destinations: &Destinations,
+) -> anyhow::Result<Vec<Job<'a>>> {
+    let mut jobs = Vec::new();
+    for step in steps {
+        let artifact = artifact_of(manifest, step)
+            .with_context(|| format!("the manifest's step {} names no known artifact", step.id))?;
+        let path = || {
+            artifact
+                .path
+                .as_ref()
+                .map(|path| options.dist_dir.join(path))
+                .with_context(|| format!("{} was not built: dist/ has no file for it", artifact.id))
+        };
+        let (destination, action) = match step.kind.as_str() {
+            "pypi-upload" => {
+                let client = destinations
+                    .pypi
+                    .get(&step.destination)
+                    .context("internal error: no PyPI client")?;
+                let wheel = WheelFile::open(&path()?)?;
+                let url = castoff_registry::error::display_url(&client.repository().upload_url);
+                (format!("{url} ({})", wheel.filename), Action::Pypi(wheel))
+            }
+            "npm-publish" => {
+                let name = artifact.registry_name.clone().unwrap_or_default();
+                let client = destinations
+                    .npm
+                    .get(&(name.clone(), step.destination.clone()))
+                    .context("internal error: no npm client")?;
+                let tarball = NpmTarball::open(&path()?)?;
+                let tag = manifest
+                    .apps
+                    .iter()
+                    .find(|app| app.name == step.app)
+                    .and_then(|app| app.npm.as_ref())
+                    .map_or_else(
+                        || tarball.default_dist_tag().to_owned(),
+                        |npm| npm.dist_tag.clone(),
+                    );
+                let url = castoff_registry::error::display_url(&client.registry().url);
+                (
+                    format!("{url} ({}@{})", tarball.name, tarball.version),
+                    Action::Npm(tarball, tag),
+                )
+            }
+            kind @ ("oci-push-image" | "oci-push-index" | "oci-tag" | "oci-attach-sbom") => {
+                let client = destinations
+                    .oci
+                    .get(&(step.app.clone(), step.destination.clone()))
+                    .context("internal error: no registry client")?;
+                // Images and the index all live in the app's layout.
+                let index = manifest
+                    .artifacts
+                    .iter()
+                    .find(|a| a.kind == "oci-index" && a.app == step.app)
+                    .context("the manifest has no image index for this app")?;
+                let layout_dir = options.dist_dir.join(
+                    index
+                        .path
+                        .as_ref()
+                        .context("the image index was not built")?,
+                );
+                let layout = OciLayout::open(&layout_dir)?;
+                let digest_text = if kind == "oci-push-image" || kind == "oci-attach-sbom" {
+                    &artifact.digest
+                } else {
+                    &index.digest
+                };
+                let digest: Digest = digest_text
+                    .as_deref()
+                    .context("the manifest records no digest for this image")?
+                    .parse()
+                    .map_err(|problem: String| {
+                        anyhow!("the manifest's digest is invalid: {problem}")
+                    })?;
+                let repository = format!(
+                    "{}/{}",
+                    client.repository().host(),
+                    client.repository().name
+                );
+                if kind == "oci-attach-sbom" {
+                    // The subject: this target's image manifest.
+                    let image = manifest
+                        .artifacts
+                        .iter()
+                        .find(|a| {
+                            a.kind == "oci-image"
+                                && a.app == step.app
+                                && a.target == artifact.target
+                        })
+                        .and_then(|image| image.digest.as_deref())
+                        .context("the manifest has no image for this SBOM")?;
+                    let subject: Digest = image.parse().map_err(|problem: String| {
+                        anyhow!("the manifest's digest is invalid: {problem}")
+                    })?;
+                    jobs.push(Job {
+                        step,
+                        destination: format!("{repository}@{digest} (referrer of {subject})"),
+                        action: Action::OciSbom(layout, subject, digest),
+                    });
+                    continue;
+                }
+                match &step.tag {
+                    Some(tag) => {
+                        let full_version = manifest
+                            .apps
+                            .iter()
+                            .find(|app| app.name == step.app)
+                            .and_then(|app| app.oci.as_ref())
+                            .and_then(|oci| oci.tags.first())
+                            .is_some_and(|first| first == tag);
+                        (
+                            format!("{repository}:{tag}"),
+                            Action::OciTag(layout, digest, tag.clone(), !full_version),
+                        )
+                    }
+                    None => (
+                        format!("{repository}@{digest}"),
+                        Action::OciManifest(layout, digest),
+                    ),
+                }
+            }
+            other => bail!("the manifest has a step kind this castoff does not know: {other}"),
+        };
+        jobs.push(Job {
+            step,
+            destination,
+            action,
+        });
+    }
+    Ok(jobs)
+}
+
+pub(super) fn query_state(
+    job: &Job<'_>,
+    destinations: &Destinations,
+) -> anyhow::Result<RemoteState> {
+    match &job.action {
+        Action::Pypi(wheel) => Ok(destinations.pypi[&job.step.destination].state(wheel)?),
+        Action::Npm(tarball, _) => Ok(destinations.npm
+            [&(tarball.name.clone(), job.step.destination.clone())]
+            .state(tarball)?),
+        Action::OciManifest(_, digest) => Ok(destinations.oci
+            [&(job.step.app.clone(), job.step.destination.clone())]
+            .manifest_state(digest)?),
+        Action::OciTag(_, digest, tag, floating) => Ok(destinations.oci
+            [&(job.step.app.clone(), job.step.destination.clone())]
+            .tag_state(tag, digest, *floating)?),
+        Action::OciSbom(_, subject, artifact) => Ok(destinations.oci
+            [&(job.step.app.clone(), job.step.destination.clone())]
+            .referrer_state(subject, artifact)?),
+    }
+}
+
+/// Uploads (with a progress task: bytes, rate, a line with size and rate at the end), then
+/// verifies what the registry serves.
+fn run_job(
+    job: &Job<'_>,
+    destinations: &Destinations,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<UploadOutcome> {
+    let (label, total) = task_of(job);
+    let task = reporter.task(&label, total);
+    let (result, counted) = watched(&*task, |progress| upload_job(job, destinations, progress));
+    match &result {
+        Ok(outcome) => {
+            // Bodies the hook does not watch (manifests, tags): counted when they are done.
+            task.advance(outcome.bytes.saturating_sub(counted));
+            task.finish(match outcome.kind {
+                UploadKind::Uploaded => "uploaded",
+                UploadKind::AlreadyPresent => "already-present",
+            });
+        }
+        Err(_) => task.finish("failed"),
+    }
+    drop(task);
+    let outcome = result?;
+    verify_job(job, destinations)?;
+    Ok(outcome)
+}
+
+/// A task's label and size: `pypi <wheel file>`, `npm <name>@<version>`, `oci <reference>`
+/// (an image's size is all its blobs and manifests; the ones the registry has are not sent,
+/// so its bar may end short of the total).
+fn task_of(job: &Job<'_>) -> (String, u64) {
+    match &job.action {
+        Action::Pypi(wheel) => (format!("pypi {}", wheel.filename), wheel.size),
+        Action::Npm(tarball, _) => (
+            format!("npm {}@{}", tarball.name, tarball.version),
+            tarball.size,
+        ),
+        Action::OciManifest(layout, digest) => (
+            format!("oci {}", short_digests(&job.destination)),
+            image_size(layout, digest, 0),
+        ),
+        // A tag sends the manifest again.
+        Action::OciTag(layout, digest, ..) => (
+            format!("oci {}", short_digests(&job.destination)),
+            layout
+                .manifest(digest)
+                .map_or(0, |manifest| manifest.bytes.len() as u64),
+        ),
+        // Without the fallback referrers index, if the registry needs one (a few hundred bytes).
+        Action::OciSbom(layout, _, artifact) => (
+            format!("oci {}", short_digests(&job.destination)),
+            image_size(layout, artifact, 0),
+        ),
+    }
+}
+
+/// Bytes of a manifest or index and everything below it in the layout (0 if unreadable:
+/// then the bar is a spinner).
+fn image_size(layout: &OciLayout, digest: &Digest, depth: u32) -> u64 {
+    let Ok(manifest) = layout.manifest(digest) else {
+        return 0;
+    };
+    let below: u64 = if depth > 4 {
+        0
+    } else if manifest.is_index() {
+        manifest
+            .children
+            .iter()
+            .map(|child| image_size(layout, &child.digest, depth + 1))
+            .sum()
+    } else {
+        manifest.blobs.iter().map(|blob| blob.size).sum()
+    };
+    manifest.bytes.len() as u64 + below
+}
+
+/// `sha256:<64 hex>` → `sha256:<12 hex>` (labels stay readable).
+pub(super) fn short_digests(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("sha256:") {
+        let hex_start = at + "sha256:".len();
+        let hex_len = rest[hex_start..]
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .count();
+        out.push_str(&rest[..hex_start]);
+        if hex_len == 64 {
+            out.push_str(&rest[hex_start..hex_start + 12]);
+            out.push('…');
+        } else {
+            out.push_str(&rest[hex_start..hex_start + hex_len]);
+        }
+        rest = &rest[hex_start + hex_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs `upload` with an [`UploadProgress`] feeding `task`. The registry client calls the
+/// hook from the thread that sends the body and needs it `'static`, while the task may
+/// borrow the reporter: a scoped thread relays the counts. Returns the result and the bytes
+/// relayed.
+fn watched<T>(task: &dyn Task, upload: impl FnOnce(&UploadProgress) -> T) -> (T, u64) {
+    let (sender, receiver) = std::sync::mpsc::channel::<u64>();
+    let sender = Arc::new(Mutex::new(Some(sender)));
+    let hook = Arc::clone(&sender);
+    let progress = UploadProgress::new(move |bytes| {
+        if let Some(sender) = hook.lock().expect("progress relay lock").as_ref() {
+            let _ = sender.send(bytes);
+        }
+    });
+    std::thread::scope(|scope| {
+        let relay = scope.spawn(move || {
+            let mut relayed = 0;
+            for bytes in receiver {
+                task.advance(bytes);
+                relayed += bytes;
+            }
+            relayed
+        });
+        let result = {
+            // Closes the channel when the upload ends, even if the HTTP client still holds a
+            // body reader, and even if the upload panics (the scope would wait forever).
+            let _close = CloseRelay(&sender);
+            upload(&progress)
+        };
+        drop(progress);
+        let relayed = relay.join().expect("the progress relay does not panic");
+        (result, relayed)
+    })
+}
+
+/// Drops the relay's sender: the relay thread then ends.
+struct CloseRelay<'a>(&'a Mutex<Option<std::sync::mpsc::Sender<u64>>>);
+
+impl Drop for CloseRelay<'_> {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+}
+
+fn upload_job(
+    job: &Job<'_>,
+    destinations: &Destinations,
+    progress: &UploadProgress,
+) -> anyhow::Result<UploadOutcome> {
+    let oci = || &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
+    Ok(match &job.action {
+        Action::Pypi(wheel) => {
+            destinations.pypi[&job.step.destination].upload_with_progress(wheel, progress)?
+        }
+        Action::Npm(tarball, tag) => destinations.npm
+            [&(tarball.name.clone(), job.step.destination.clone())]
+            .upload_with_progress(tarball, Some(tag), progress)?,
+        Action::OciManifest(layout, digest) => {
+            oci().push_with_progress(layout, digest, progress)?
+        }
+        Action::OciTag(layout, digest, tag, _) => oci().tag(layout, digest, tag)?,
+        Action::OciSbom(layout, subject, artifact) => {
+            oci().attach_referrer(layout, subject, artifact)?
+        }
+    })
+}
+
+/// After an upload: the registry serves what was sent.
+fn verify_job(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<()> {
+    let oci = || &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
+    match &job.action {
+        Action::Pypi(wheel) => destinations.pypi[&job.step.destination].verify(wheel)?,
+        Action::Npm(tarball, _) => destinations.npm
+            [&(tarball.name.clone(), job.step.destination.clone())]
+            .verify(tarball)?,
+        Action::OciManifest(_, digest) => oci().verify(digest.as_str(), digest)?,
+        Action::OciTag(_, digest, tag, _) => oci().verify(tag, digest)?,
+        Action::OciSbom(_, subject, artifact) => {
+            let client = oci();
+            client.verify(artifact.as_str(), artifact)?;
+            if client.referrer_state(subject, artifact)? != RemoteState::Identical {
+                bail!(
+                    "{artifact} was pushed but is not findable as a referrer of {subject}\nhint: run publish again"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Test hook (docs/testing.md): `CASTOFF_TEST_KILL_AT=<step id>:<phase>` aborts the process,
+/// as a SIGKILL would (no cleanup, no report), at `before` or `after` the upload of that step,
+/// or with `mid-upload[:<bytes>]` once that many bytes of its request bodies were sent
+/// (default 1), or panics `before` the upload with `panic` (the worker's panic handling).
+/// Unset, it does nothing.
+fn kill_point(step: &str, phase: &str) {
+    let Ok(spec) = std::env::var("CASTOFF_TEST_KILL_AT") else {
+        return;
+    };
+    let mut parts = spec.split(':');
+    if parts.next() != Some(step) {
+        return;
+    }
+    match (parts.next(), phase) {
+        (Some("mid-upload"), "before") => {
+            let bytes = parts.next().and_then(|b| b.parse().ok()).unwrap_or(1u64);
+            castoff_registry::http::abort_after_body_bytes(bytes.max(1));
+        }
+        (Some("panic"), "before") => panic!("CASTOFF_TEST_KILL_AT asked for a panic"),
+        (Some(at), phase) if at == phase => std::process::abort(),
+        _ => {}
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Runs one step: uploads and verifies it if the registry needs it, else records the skip.
+/// Returns its report and, if it failed, the error. A panic inside a job (a bug, or a server
+/// answer nobody foresaw) fails that step like any error: the other workers are not left
+/// waiting for it, and the report is written.
+pub(super) fn run_step(
+    job: &Job<'_>,
+    state: &RemoteState,
+    destinations: &Destinations,
+    reporter: &dyn Reporter,
+) -> (StepReport, Option<anyhow::Error>) {
+    let started_at_ms = now_ms();
+    let result = if state.needs_upload() {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            kill_point(&job.step.id, "before");
+            let result = run_job(job, destinations, reporter);
+            kill_point(&job.step.id, "after");
+            result
+        }))
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(anyhow!(
+                "castoff panicked while publishing {}: {message}\nhint: this is a bug in castoff; please report it with the output above. Re-running publish is safe: finished steps are skipped",
+                job.step.id
+            ))
+        })
+    } else {
+        Ok(UploadOutcome {
+            kind: UploadKind::AlreadyPresent,
+            attempts: 0,
+            bytes: 0,
+        })
+    };
+    let finished_at_ms = now_ms();
+    let mut report = StepReport {
+        id: job.step.id.clone(),
+        destination: job.destination.clone(),
+        state: state_name(state).to_owned(),
+        outcome: String::new(),
+        bytes: 0,
+        attempts: 0,
+        started_at_ms,
+        finished_at_ms,
+        error: None,
+    };
+    match result {
+        Ok(outcome) => {
+            report.outcome = match (state.needs_upload(), outcome.kind) {
+                (false, _) => "skipped",
+                (true, UploadKind::Uploaded) => "uploaded",
+                (true, UploadKind::AlreadyPresent) => "already-present",
+            }
+            .to_owned();
+            report.bytes = outcome.bytes;
+            report.attempts = outcome.attempts;
+            // An upload printed its own line (size and rate) when it ended.
+            if !state.needs_upload() {
+                reporter.line(&format!(
+                    "{:<16} {}  ({} bytes, {:.1}s)",
+                    report.outcome,
+                    job.step.id,
+                    outcome.bytes,
+                    Duration::from_millis(finished_at_ms - started_at_ms).as_secs_f64()
+                ));
+            }
+            (report, None)
+        }
+        Err(error) => {
+            report.outcome = "failed".to_owned();
+            report.error = Some(error_text(&error));
+            reporter.line(&format!("failed           {}", job.step.id));
+            (report, Some(error))
+        }
+    }
+}
+
+pub(super) fn state_name(state: &RemoteState) -> &'static str {
+    match state {
+        RemoteState::Absent => "absent",
+        RemoteState::Identical => "identical",
+        RemoteState::Replaceable { .. } => "replaceable",
+        RemoteState::Conflict { .. } => "conflict",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_in_labels_are_shortened() {
+        let hex = "ff310ed721d7cf7bbd7da89d9a115955903824cdbf2adb0a418eeffd396daa06";
+        assert_eq!(
+            short_digests(&format!("r/x@sha256:{hex} (referrer of sha256:{hex})")),
+            "r/x@sha256:ff310ed721d7… (referrer of sha256:ff310ed721d7…)"
+        );
+        assert_eq!(short_digests("r/x:0.3.1"), "r/x:0.3.1");
+        assert_eq!(short_digests("sha256:abc"), "sha256:abc");
+    }
+}

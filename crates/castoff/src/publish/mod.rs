@@ -1,0 +1,276 @@
+//! `publish`: executes the publish half of the plan from `dist/manifest.json` alone. Verify
+//! every file (`verify.rs`), resolve and check every credential (`connect.rs`), ask each
+//! registry what it already has, then upload in dependency order (independent steps in
+//! parallel, `crate::schedule`), verify what the registry serves (`jobs.rs`), and record
+//! everything in `dist/publish-report.json`. Re-running after any failure finishes the
+//! release: identical content is skipped, different content is a conflict.
+
+mod connect;
+mod jobs;
+mod options;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use anyhow::Context as _;
+use castoff_plan::Manifest;
+use castoff_plan::manifest::ManifestStep;
+use castoff_plan::report::{PublishReport, REPORT_SCHEMA_VERSION, StepReport};
+use castoff_registry::env::ProcessEnvironment;
+use castoff_registry::{HttpClient, RemoteState};
+
+use crate::report::Reporter;
+use connect::connect;
+use jobs::{Job, check_upload_limits, prepare_jobs, query_state, short_digests};
+pub use options::{PublishOptions, vars};
+use verify::check_against_workspace;
+pub(crate) use verify::verify_files;
+
+/// Several registries hold different content under names this release wants: nothing was
+/// uploaded. Exit code 3.
+#[derive(Debug)]
+pub struct ConflictError {
+    pub conflicts: Vec<String>,
+}
+
+impl std::fmt::Display for ConflictError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} step(s) conflict with what the registries already hold; nothing was uploaded",
+            self.conflicts.len()
+        )?;
+        for conflict in &self.conflicts {
+            write!(f, "\n  {}", conflict.replace('\n', "\n    "))?;
+        }
+        write!(
+            f,
+            "\nhint: a published version is immutable: bump the version and run `dist` again, or leave these steps out with --skip"
+        )
+    }
+}
+
+impl std::error::Error for ConflictError {}
+
+/// Runs `publish` and returns its report (also written to `dist/publish-report.json`).
+pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Result<PublishReport> {
+    let manifest_path = options.dist_dir.join("manifest.json");
+    let manifest_text = fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "could not read {}\nhint: run `castoff dist` first; `publish` uploads only what `dist` built",
+            manifest_path.display()
+        )
+    })?;
+    // 0. A signed dist is checked first: nothing of an unsigned or altered manifest is used.
+    if let Some(key) = &options.verify_key {
+        key.verify_file(&manifest_path, manifest_text.as_bytes())?;
+        reporter.line(&format!(
+            "verified the signature of {} (key {})",
+            manifest_path.display(),
+            key.key_id_hex()
+        ));
+    }
+    let manifest = Manifest::from_json(&manifest_text)
+        .with_context(|| format!("{} is not a castoff manifest", manifest_path.display()))?;
+    check_against_workspace(&manifest, &options.workspace, &manifest_path)?;
+
+    // 1. Every file must be exactly what `dist` described, before any network traffic.
+    verify_files(&manifest, &options.dist_dir)?;
+    reporter.line(&format!(
+        "verified {} artifact(s) in {}",
+        manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.path.is_some())
+            .count(),
+        options.dist_dir.display()
+    ));
+
+    let selected: Vec<&ManifestStep> = manifest
+        .steps
+        .iter()
+        .filter(|step| is_selected(step, options))
+        .collect();
+
+    // 2. Credentials and clients for every destination; all problems at once.
+    let environment = ProcessEnvironment;
+    let http = HttpClient::new(options.http.clone())?;
+    let destinations = connect(&manifest, &selected, options, &http, &environment)?;
+    let jobs = prepare_jobs(&manifest, &selected, options, &destinations)?;
+    check_upload_limits(&manifest, &jobs, &destinations)?;
+
+    // 3. Ask each registry what it has.
+    let mut states: BTreeMap<String, RemoteState> = BTreeMap::new();
+    let mut conflicts = Vec::new();
+    for job in &jobs {
+        // A spinner while the registry answers (0 bytes: it prints nothing itself).
+        let query = reporter.task(&format!("asking {}", short_digests(&job.destination)), 0);
+        let state = query_state(job, &destinations);
+        query.finish(if state.is_ok() { "asked" } else { "failed" });
+        drop(query);
+        let state = state
+            .with_context(|| format!("could not ask {} about {}", job.destination, job.step.id))?;
+        let label = match &state {
+            RemoteState::Absent => "upload",
+            RemoteState::Replaceable { .. } => "move",
+            RemoteState::Identical => "skip (identical)",
+            RemoteState::Conflict { local, remote } => {
+                conflicts.push(format!(
+                    "{}: {} holds {remote}, dist/ has {local}",
+                    job.step.id, job.destination
+                ));
+                "CONFLICT"
+            }
+        };
+        reporter.line(&format!(
+            "{label:<16} {}  → {}",
+            job.step.id, job.destination
+        ));
+        states.insert(job.step.id.clone(), state);
+    }
+    if !conflicts.is_empty() {
+        return Err(ConflictError { conflicts }.into());
+    }
+
+    let mut reports: BTreeMap<String, StepReport> = manifest
+        .steps
+        .iter()
+        .map(|step| {
+            let job = jobs.iter().find(|job| job.step.id == step.id);
+            (
+                step.id.clone(),
+                StepReport {
+                    id: step.id.clone(),
+                    destination: job.map_or_else(String::new, |job| job.destination.clone()),
+                    state: states
+                        .get(&step.id)
+                        .map_or("unknown", jobs::state_name)
+                        .to_owned(),
+                    outcome: if job.is_some() { "not-run" } else { "excluded" }.to_owned(),
+                    bytes: 0,
+                    attempts: 0,
+                    started_at_ms: 0,
+                    finished_at_ms: 0,
+                    error: None,
+                },
+            )
+        })
+        .collect();
+
+    if options.dry_run {
+        for job in &jobs {
+            let report = reports
+                .get_mut(&job.step.id)
+                .expect("every step has a report");
+            report.outcome = if states[&job.step.id].needs_upload() {
+                "would-upload"
+            } else {
+                "skipped"
+            }
+            .to_owned();
+        }
+        return finish(options, &manifest, reports, true);
+    }
+
+    // 4. + 5. Upload in dependency order, in parallel where the edges allow, and verify.
+    let uploads = jobs
+        .iter()
+        .filter(|job| states[&job.step.id].needs_upload())
+        .count();
+    if uploads > 0 {
+        reporter.line(&format!("uploading {uploads} step(s)"));
+    }
+    let failures = execute(
+        &jobs,
+        &states,
+        &destinations,
+        options.jobs.max(1),
+        reporter,
+        &mut reports,
+    );
+    let report = finish(options, &manifest, reports, false)?;
+    if let Some((step, error)) = failures.into_iter().next() {
+        return Err(error.context(format!(
+            "publishing stopped at {step}; what finished is recorded in {}\nhint: fix the cause and run `publish` again: finished steps are skipped",
+            options.dist_dir.join("publish-report.json").display()
+        )));
+    }
+    Ok(report)
+}
+
+fn is_selected(step: &ManifestStep, options: &PublishOptions) -> bool {
+    (options.only.is_empty()
+        || options
+            .only
+            .iter()
+            .any(|only| step.id.contains(only.as_str())))
+        && !options
+            .skip
+            .iter()
+            .any(|skip| step.id.contains(skip.as_str()))
+}
+
+/// Runs the jobs on up to `parallel` threads (`crate::schedule`), each as soon as every step
+/// it comes after has finished; steps outside this run (excluded) hold nothing up. After a
+/// failure no new step starts; the ones running finish. Returns the failures in plan order.
+fn execute(
+    jobs: &[Job<'_>],
+    states: &BTreeMap<String, RemoteState>,
+    destinations: &connect::Destinations,
+    parallel: usize,
+    reporter: &dyn Reporter,
+    reports: &mut BTreeMap<String, StepReport>,
+) -> Vec<(String, anyhow::Error)> {
+    let waits_for: Vec<Vec<usize>> = jobs
+        .iter()
+        .map(|job| {
+            job.step
+                .after
+                .iter()
+                .filter_map(|after| jobs.iter().position(|other| &other.step.id == after))
+                .collect()
+        })
+        .collect();
+    let results = crate::schedule::run(
+        &waits_for,
+        parallel,
+        |index| {
+            let job = &jobs[index];
+            jobs::run_step(job, &states[&job.step.id], destinations, reporter)
+        },
+        |(_, error)| error.is_some(),
+    );
+    let mut failures = Vec::new();
+    for (report, error) in results.into_iter().flatten() {
+        if let Some(error) = error {
+            failures.push((report.id.clone(), error));
+        }
+        reports.insert(report.id.clone(), report);
+    }
+    failures
+}
+
+fn finish(
+    options: &PublishOptions,
+    manifest: &Manifest,
+    mut reports: BTreeMap<String, StepReport>,
+    dry_run: bool,
+) -> anyhow::Result<PublishReport> {
+    let report = PublishReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        castoff_version: env!("CARGO_PKG_VERSION").to_owned(),
+        dry_run,
+        steps: manifest
+            .steps
+            .iter()
+            .filter_map(|step| reports.remove(&step.id))
+            .collect(),
+    };
+    let path = options.dist_dir.join("publish-report.json");
+    let temporary = options.dist_dir.join(".publish-report.json.partial");
+    fs::write(&temporary, report.to_json())
+        .and_then(|()| fs::rename(&temporary, &path))
+        .with_context(|| format!("could not write {}", path.display()))?;
+    Ok(report)
+}
