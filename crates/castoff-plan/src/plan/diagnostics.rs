@@ -80,28 +80,19 @@ fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     Some((field.to_owned(), expected))
 }
 
-/// The known key nearest to a misspelled one, if it is near enough to be a typo.
+/// The known key nearest to a misspelled one, if it is near enough to be a typo: within two
+/// edits, or a third of the candidate's length for long keys; on a tie, the first listed.
+///
+/// Plain Levenshtein distance (each swap of two letters counts twice), the measure the
+/// suggestions have always used: a measure that counts swaps once would pick another key
+/// on some ties and widen the threshold, changing the hints users and snapshots see.
 fn closest(field: &str, known: &[String]) -> Option<String> {
     known
         .iter()
-        .map(|candidate| (edit_distance(field, candidate), candidate))
+        .map(|candidate| (strsim::levenshtein(field, candidate), candidate))
         .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate.clone())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 pub(super) fn version_error(
@@ -154,5 +145,14 @@ mod tests {
         assert_eq!(closest("nmae", &known).as_deref(), Some("name"));
         assert_eq!(closest("require", &known).as_deref(), Some("requires"));
         assert_eq!(closest("zzzzzz", &known), None);
+        assert_eq!(
+            closest("requires_python", &known).as_deref(),
+            Some("requires-python")
+        );
+        // Too far from every key for a typo, even though it is a prefix of one.
+        assert_eq!(closest("req", &known), None);
+        // A tie goes to the key listed first (serde lists them in declaration order).
+        let tied = ["abc", "abd"].map(str::to_owned).to_vec();
+        assert_eq!(closest("abx", &tied).as_deref(), Some("abc"));
     }
 }
