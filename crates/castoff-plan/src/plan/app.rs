@@ -1,0 +1,218 @@
+//! One released package planned on its own: binaries, targets, its channels and the Cargo facts
+//! the builders need; then the names the apps of a release must not share.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cargo_metadata::{Package as CargoPackage, TargetKind};
+
+use super::channels::{npm::plan_npm, oci::plan_oci, python::plan_python};
+use super::model::{App, DEFAULT_TARGETS, Package};
+use crate::config::PackageConfig;
+use crate::error::ConfigError;
+use crate::names;
+use crate::target::Target;
+
+pub(super) fn resolve_targets(
+    triples: &[String],
+    file: &Path,
+    key: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<&'static Target> {
+    let mut targets = Vec::new();
+    for triple in triples {
+        match triple.parse::<&'static Target>() {
+            Ok(target) if targets.contains(&target) => errors.push(ConfigError {
+                file: file.to_owned(),
+                key: key.to_owned(),
+                problem: format!("target `{triple}` is listed twice"),
+                hint: "list each target once".to_owned(),
+            }),
+            Ok(target) => targets.push(target),
+            Err(unknown) => errors.push(ConfigError {
+                file: file.to_owned(),
+                key: key.to_owned(),
+                problem: format!("unknown target `{}`", unknown.triple),
+                hint: format!(
+                    "supported targets are: {}",
+                    Target::all()
+                        .iter()
+                        .map(|t| t.triple)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        }
+    }
+    if triples.is_empty() {
+        errors.push(ConfigError {
+            file: file.to_owned(),
+            key: key.to_owned(),
+            problem: "the list of targets is empty".to_owned(),
+            hint: "name at least one target, or remove the key to use the defaults".to_owned(),
+        });
+    }
+    targets
+}
+
+/// Everything about one released package except its links to other apps.
+pub(super) fn plan_app(
+    package: &CargoPackage,
+    config: &PackageConfig,
+    workspace_targets: Option<&[&'static Target]>,
+    released: &[(&CargoPackage, PackageConfig)],
+    workspace_root: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<App> {
+    let manifest = package.manifest_path.as_std_path();
+    let key = |name: &str| format!("package.metadata.castoff.{name}");
+    let error_count = errors.len();
+    let mut error = |key: String, problem: String, hint: String| {
+        errors.push(ConfigError {
+            file: manifest.to_owned(),
+            key,
+            problem,
+            hint,
+        });
+    };
+
+    let cargo_bins: Vec<String> = package
+        .targets
+        .iter()
+        .filter(|target| target.kind.contains(&TargetKind::Bin))
+        .map(|target| target.name.clone())
+        .collect();
+    let bins = match &config.bins {
+        Some(bins) => {
+            for bin in bins {
+                if !cargo_bins.contains(bin) {
+                    error(
+                        key("bins"),
+                        format!("`{bin}` is not a binary of package `{}`", package.name),
+                        if cargo_bins.is_empty() {
+                            "the package has no [[bin]] target; add one (src/main.rs) or remove the castoff table".to_owned()
+                        } else {
+                            format!("binaries of `{}`: {}", package.name, cargo_bins.join(", "))
+                        },
+                    );
+                }
+            }
+            if bins.is_empty() {
+                error(
+                    key("bins"),
+                    "the list of binaries is empty".to_owned(),
+                    "name at least one binary, or remove the key to ship all of them".to_owned(),
+                );
+            }
+            bins.clone()
+        }
+        None if cargo_bins.is_empty() => {
+            error(
+                "package.metadata.castoff".to_owned(),
+                format!("package `{}` has no binary to release", package.name),
+                "add a [[bin]] target (src/main.rs) or remove the [package.metadata.castoff] table"
+                    .to_owned(),
+            );
+            Vec::new()
+        }
+        None => cargo_bins.clone(),
+    };
+
+    let targets = match (&config.targets, workspace_targets) {
+        (Some(triples), _) => {
+            let mut target_errors = Vec::new();
+            let targets = resolve_targets(triples, manifest, &key("targets"), &mut target_errors);
+            for target_error in target_errors {
+                error(target_error.key, target_error.problem, target_error.hint);
+            }
+            targets
+        }
+        (None, Some(targets)) => targets.to_vec(),
+        (None, None) => DEFAULT_TARGETS
+            .iter()
+            .map(|triple| triple.parse().expect("default targets are in the table"))
+            .collect(),
+    };
+
+    let version = package.version.clone();
+    let python = config
+        .python
+        .as_ref()
+        .and_then(|python| plan_python(package, python, &version, released, &mut error));
+    let npm = config
+        .npm
+        .as_ref()
+        .and_then(|npm| plan_npm(package, npm, &version, &mut error));
+    let oci = config
+        .oci
+        .as_ref()
+        .and_then(|oci| plan_oci(package, oci, &version, &bins, workspace_root, &mut error));
+
+    let readme = package.readme.as_ref().map(|readme| {
+        package
+            .manifest_path
+            .parent()
+            .map_or_else(|| readme.clone(), |dir| dir.join(readme))
+            .into_std_path_buf()
+    });
+    let license_file = package.license_file.as_ref().map(|file| {
+        package
+            .manifest_path
+            .parent()
+            .map_or_else(|| file.clone(), |dir| dir.join(file))
+            .into_std_path_buf()
+    });
+
+    if errors.len() > error_count {
+        return None;
+    }
+    Some(App {
+        package: Package {
+            name: package.name.to_string(),
+            version,
+            manifest_path: manifest.to_owned(),
+            description: package.description.clone(),
+            license: package.license.clone(),
+            license_file,
+            repository: package.repository.clone(),
+            homepage: package.homepage.clone(),
+            documentation: package.documentation.clone(),
+            readme,
+            keywords: package.keywords.clone(),
+            authors: package.authors.clone(),
+        },
+        bins,
+        targets,
+        crt_static: false,
+        python,
+        npm,
+        oci,
+        depends_on: Vec::new(),
+    })
+}
+
+pub(super) fn check_unique_names(apps: &[App], errors: &mut Vec<ConfigError>) {
+    let mut seen: BTreeMap<(String, String), &App> = BTreeMap::new();
+    for app in apps {
+        let mut names = Vec::new();
+        if let Some(python) = &app.python {
+            names.push(("python.name", names::normalize_pypi_name(&python.name)));
+        }
+        if let Some(npm) = &app.npm {
+            names.push(("npm.name", npm.name.clone()));
+        }
+        if let Some(oci) = &app.oci {
+            names.push(("oci.repository", oci.repository.clone()));
+        }
+        for (key, name) in names {
+            if let Some(first) = seen.insert((key.to_owned(), name.clone()), app) {
+                errors.push(ConfigError {
+                    file: app.package.manifest_path.clone(),
+                    key: format!("package.metadata.castoff.{key}"),
+                    problem: format!("`{name}` is also used by package `{}`", first.package.name),
+                    hint: "give each released package its own name in every channel".to_owned(),
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The release plan: `cargo metadata` + configuration → apps, artifacts and publish steps with
+//! explicit edges. Everything is decided here; `dist` and `publish` only execute it.
+//!
+//! `plan` reads the workspace table and the command line's narrowing, plans each released
+//! package (`app`, with one module per channel under `channels`), then hands the apps to
+//! `graph`, which links them and lays out artifacts and steps with their edges. Every problem
+//! becomes a `ConfigError` (`diagnostics`) and planning goes on, so all are reported at once.
+//! The values live in `model`, a leaf that imports none of its siblings; no child imports
+//! from this file, and other crates keep using `castoff_plan::plan::*` through the re-exports.
+
+mod app;
+mod channels;
+mod diagnostics;
+mod graph;
+mod model;
+
+use cargo_metadata::{Metadata, Package as CargoPackage};
+
+use crate::config::{PackageConfig, WorkspaceConfig};
+use crate::error::{ConfigError, PlanError};
+use crate::target::Target;
+use app::{check_unique_names, plan_app, resolve_targets};
+use diagnostics::parse_table;
+use graph::{assemble, link_dependencies};
+
+pub use model::{
+    App, AppId, Artifact, ArtifactId, ArtifactKind, BaseImage, DEFAULT_COMPRESSION_LEVEL,
+    DEFAULT_TARGETS, ExtraFile, Healthcheck, LayerCompression, NpmChannel, OciChannel, Package,
+    PlanOptions, PythonChannel, PythonRequirement, Release, Step, StepId, StepKind,
+};
+
+/// Builds the release plan of a workspace from its `cargo metadata` (`--no-deps` suffices).
+pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanError> {
+    let mut errors = Vec::new();
+    let workspace_manifest = metadata
+        .workspace_root
+        .join("Cargo.toml")
+        .into_std_path_buf();
+    let workspace_config: WorkspaceConfig = parse_table(
+        &metadata.workspace_metadata,
+        &workspace_manifest,
+        "workspace.metadata.castoff",
+        &mut errors,
+    )
+    .unwrap_or_default();
+    let compression_level = match workspace_config.compression_level {
+        None => DEFAULT_COMPRESSION_LEVEL,
+        Some(level @ 0..=9) => level,
+        Some(level) => {
+            errors.push(ConfigError {
+                file: workspace_manifest.clone(),
+                key: "workspace.metadata.castoff.compression-level".to_owned(),
+                problem: format!("{level} is not a deflate level"),
+                hint: "use 0 (store) to 9 (smallest); the default is 6".to_owned(),
+            });
+            DEFAULT_COMPRESSION_LEVEL
+        }
+    };
+    let workspace_targets = workspace_config.targets.as_ref().map(|triples| {
+        resolve_targets(
+            triples,
+            &workspace_manifest,
+            "workspace.metadata.castoff.targets",
+            &mut errors,
+        )
+    });
+
+    // Every released package of the workspace, in the order Cargo lists members.
+    let mut released: Vec<(&CargoPackage, PackageConfig)> = Vec::new();
+    for package in metadata.workspace_packages() {
+        if package.metadata.get("castoff").is_none() {
+            continue;
+        }
+        let manifest = package.manifest_path.as_std_path();
+        if let Some(config) = parse_table(
+            &package.metadata,
+            manifest,
+            "package.metadata.castoff",
+            &mut errors,
+        ) {
+            released.push((package, config));
+        }
+    }
+
+    for requested in &options.packages {
+        if !released
+            .iter()
+            .any(|(package, _)| &package.name.to_string() == requested)
+        {
+            let known: Vec<String> = released.iter().map(|(p, _)| p.name.to_string()).collect();
+            errors.push(ConfigError {
+                file: workspace_manifest.clone(),
+                key: "--package".to_owned(),
+                problem: format!("`{requested}` is not a released package of this workspace"),
+                hint: if known.is_empty() {
+                    "add a [package.metadata.castoff] table to the package to release it".to_owned()
+                } else {
+                    format!("released packages: {}", known.join(", "))
+                },
+            });
+        }
+    }
+
+    let mut apps = Vec::new();
+    for (package, config) in &released {
+        if !options.packages.is_empty() && !options.packages.contains(&package.name.to_string()) {
+            continue;
+        }
+        if let Some(app) = plan_app(
+            package,
+            config,
+            workspace_targets.as_deref(),
+            &released,
+            metadata.workspace_root.as_std_path(),
+            &mut errors,
+        ) {
+            let crt_static = config
+                .crt_static
+                .or(workspace_config.crt_static)
+                .unwrap_or(false);
+            apps.push(App { crt_static, ..app });
+        }
+    }
+    check_unique_names(&apps, &mut errors);
+    link_dependencies(&mut apps, &released, &mut errors);
+
+    if !options.targets.is_empty() {
+        let mut requested = Vec::new();
+        for triple in &options.targets {
+            match triple.parse::<&'static Target>() {
+                Ok(target) => requested.push(target),
+                Err(unknown) => errors.push(ConfigError {
+                    file: workspace_manifest.clone(),
+                    key: "--target".to_owned(),
+                    problem: format!("unknown target `{}`", unknown.triple),
+                    hint: unknown
+                        .to_string()
+                        .split_once("hint: ")
+                        .map_or_else(String::new, |(_, hint)| hint.to_owned()),
+                }),
+            }
+        }
+        for target in &requested {
+            if !apps.iter().any(|app| app.targets.contains(target)) {
+                errors.push(ConfigError {
+                    file: workspace_manifest.clone(),
+                    key: "--target".to_owned(),
+                    problem: format!("no released package is built for `{}`", target.triple),
+                    hint: "add the target to `targets` in [workspace.metadata.castoff] or [package.metadata.castoff]".to_owned(),
+                });
+            }
+        }
+        for app in &mut apps {
+            app.targets.retain(|target| requested.contains(target));
+        }
+    }
+
+    if !errors.is_empty() {
+        return Err(PlanError { errors });
+    }
+    let mut release = assemble(
+        metadata.workspace_root.clone().into_std_path_buf(),
+        metadata.target_directory.clone().into_std_path_buf(),
+        apps,
+    );
+    release.compression_level = compression_level;
+    Ok(release)
+}

@@ -1,0 +1,366 @@
+//! The plan as data: typed ids, the `Release` with its apps, artifacts and publish steps, and
+//! each channel's resolved settings. A leaf: the planning modules build these values, nothing
+//! here plans.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use semver::Version;
+
+use crate::target::Target;
+use crate::version::NpmVersion;
+
+/// Targets used when neither the workspace nor the package names any: the platforms most
+/// users of a command-line tool are on.
+pub const DEFAULT_TARGETS: &[&str] = &[
+    "x86_64-unknown-linux-gnu",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+    "x86_64-pc-windows-msvc",
+];
+
+/// Index of an app in [`Release::apps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AppId(pub usize);
+
+/// Index of an artifact in [`Release::artifacts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ArtifactId(pub usize);
+
+/// Index of a publish step in [`Release::steps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StepId(pub usize);
+
+/// What the user asked to plan: a subset of packages and targets (empty = all).
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub packages: Vec<String>,
+    pub targets: Vec<String>,
+}
+
+/// Everything castoff will build and publish, decided before any work starts.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub workspace_root: PathBuf,
+    pub target_directory: PathBuf,
+    pub apps: Vec<App>,
+    pub artifacts: Vec<Artifact>,
+    pub steps: Vec<Step>,
+    /// Deflate level (0-9) of every compressed artifact (`workspace.compression-level`).
+    pub compression_level: u32,
+}
+
+/// The deflate level when `compression-level` is not set: zlib's default.
+pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
+
+/// A released package: its binaries, targets and channels.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub package: Package,
+    pub bins: Vec<String>,
+    pub targets: Vec<&'static Target>,
+    /// Build Linux glibc targets with `-C target-feature=+crt-static`.
+    pub crt_static: bool,
+    pub python: Option<PythonChannel>,
+    pub npm: Option<NpmChannel>,
+    pub oci: Option<OciChannel>,
+    /// Apps of this release that must be published before this one.
+    pub depends_on: Vec<AppId>,
+}
+
+/// Facts about a package, from Cargo.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub version: Version,
+    pub manifest_path: PathBuf,
+    pub description: Option<String>,
+    pub license: Option<String>,
+    pub license_file: Option<PathBuf>,
+    pub repository: Option<String>,
+    pub homepage: Option<String>,
+    pub documentation: Option<String>,
+    /// Absolute path of the README, when the package has one.
+    pub readme: Option<PathBuf>,
+    pub keywords: Vec<String>,
+    pub authors: Vec<String>,
+}
+
+impl App {
+    /// File name of the direct-download archive of one target:
+    /// `greeter-0.3.1-x86_64-unknown-linux-gnu.tar.gz`, `.zip` for Windows (where a `.zip`
+    /// opens without extra tools and `.tar.gz` does not).
+    pub fn archive_file_name(&self, target: &Target) -> String {
+        let extension = if target.os == crate::target::Os::Windows {
+            "zip"
+        } else {
+            "tar.gz"
+        };
+        format!(
+            "{}-{}-{}.{extension}",
+            self.package.name, self.package.version, target.triple
+        )
+    }
+}
+
+impl Package {
+    /// The directory holding the package's `Cargo.toml`.
+    pub fn directory(&self) -> &Path {
+        self.manifest_path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// The wheel channel of an app.
+#[derive(Debug, Clone)]
+pub struct PythonChannel {
+    /// Distribution name as configured (METADATA `Name`).
+    pub name: String,
+    pub module: String,
+    /// PEP 440 version.
+    pub version: String,
+    pub requires: Vec<PythonRequirement>,
+    pub requires_python: Option<String>,
+    pub classifiers: Vec<String>,
+    /// Upload destinations in order; empty: the one chosen at publish time.
+    pub repositories: Vec<String>,
+    /// `python.upload-limit` in bytes; none: each index's known default.
+    pub upload_limit: Option<u64>,
+}
+
+/// One `Requires-Dist` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PythonRequirement {
+    /// Another released app of the workspace, pinned to its exact version.
+    Workspace {
+        distribution: String,
+        version: String,
+    },
+    /// A PEP 508 requirement string, passed through.
+    External(String),
+}
+
+impl PythonRequirement {
+    /// The `Requires-Dist` value.
+    pub fn to_requires_dist(&self) -> String {
+        match self {
+            PythonRequirement::Workspace {
+                distribution,
+                version,
+            } => format!("{distribution}=={version}"),
+            PythonRequirement::External(requirement) => requirement.clone(),
+        }
+    }
+}
+
+/// The npm channel of an app.
+#[derive(Debug, Clone)]
+pub struct NpmChannel {
+    /// Launcher package name.
+    pub name: String,
+    pub version: NpmVersion,
+    /// Launcher packages of other apps, `(name, exact version)`.
+    pub dependencies: Vec<(String, String)>,
+    pub binary_path_env: String,
+    pub node: String,
+    /// Registries in order; empty: the one chosen at publish time.
+    pub registries: Vec<String>,
+    /// `npm.upload-limit` in bytes; none: each registry's known default.
+    pub upload_limit: Option<u64>,
+}
+
+impl NpmChannel {
+    /// Name of the platform package for a target: `@acme/greeter-linux-x64-gnu`.
+    pub fn platform_package(&self, target: &Target) -> String {
+        format!("{}-{}", self.name, target.npm_platform_suffix())
+    }
+}
+
+/// The image channel of an app.
+#[derive(Debug, Clone)]
+pub struct OciChannel {
+    pub repository: String,
+    /// More repositories receiving the same image, pushed after `repository`.
+    pub mirrors: Vec<String>,
+    pub tags: Vec<String>,
+    pub base: BaseImage,
+    pub user: String,
+    pub workdir: Option<String>,
+    pub env: BTreeMap<String, String>,
+    pub ports: Vec<u16>,
+    pub labels: BTreeMap<String, String>,
+    pub cmd: Option<Vec<String>>,
+    pub stop_signal: Option<String>,
+    /// The binary the entrypoint runs.
+    pub entrypoint: String,
+    pub healthcheck: Option<Healthcheck>,
+    pub files: Vec<ExtraFile>,
+    pub layer_compression: LayerCompression,
+}
+
+/// How castoff's own image layers are compressed (a base image's layers stay as they are).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LayerCompression {
+    /// `tar+gzip`: every runtime reads it.
+    #[default]
+    Gzip,
+    /// `tar+zstd`: smaller and faster to unpack; needs Docker 23 or containerd 1.5 and later.
+    Zstd,
+}
+
+/// Where an image starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseImage {
+    Scratch,
+    /// A registry reference pinned by digest: `registry/repo@sha256:…` (a tag may precede it).
+    Reference(String),
+    /// An OCI image layout on disk.
+    Layout(PathBuf),
+}
+
+/// The Docker health check of an image, durations in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healthcheck {
+    pub cmd: Vec<String>,
+    pub interval_nanos: Option<u64>,
+    pub timeout_nanos: Option<u64>,
+    pub start_period_nanos: Option<u64>,
+    pub retries: Option<u32>,
+}
+
+/// A file copied into the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraFile {
+    /// Absolute source path (inside the workspace).
+    pub src: PathBuf,
+    /// Absolute, normalized path in the image.
+    pub dst: String,
+    pub mode: u32,
+}
+
+/// What kind of thing an artifact is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ArtifactKind {
+    /// The app's compiled binaries for one target.
+    Binary,
+    /// The CycloneDX SBOM of one target's binary (its resolved dependency graph); embedded in
+    /// the wheel, the npm platform package and attached to the image.
+    Sbom,
+    /// A direct-download archive of one target: `.tar.gz` on Unix, `.zip` on Windows.
+    Archive,
+    Wheel,
+    NpmPlatform,
+    NpmLauncher,
+    OciImage,
+    OciIndex,
+}
+
+impl ArtifactKind {
+    /// Stable name used in ids, JSON and text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::Binary => "binary",
+            ArtifactKind::Sbom => "sbom",
+            ArtifactKind::Archive => "archive",
+            ArtifactKind::Wheel => "wheel",
+            ArtifactKind::NpmPlatform => "npm-platform",
+            ArtifactKind::NpmLauncher => "npm-launcher",
+            ArtifactKind::OciImage => "oci-image",
+            ArtifactKind::OciIndex => "oci-index",
+        }
+    }
+}
+
+/// One thing `dist` produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub kind: ArtifactKind,
+    pub app: AppId,
+    /// `None` for what spans targets (npm launcher, image index).
+    pub target: Option<&'static Target>,
+    /// Artifacts this one is built from.
+    pub inputs: Vec<ArtifactId>,
+}
+
+/// What a publish step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind {
+    PypiUpload,
+    NpmPublish,
+    OciPushImage,
+    OciPushIndex,
+    OciTag(String),
+    /// The SBOM as an OCI artifact referring to its image (referrers API, or the
+    /// `sha256-<hex>` tag fallback on registries without it).
+    OciAttachSbom,
+}
+
+impl StepKind {
+    /// Stable name used in ids, JSON and text output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StepKind::PypiUpload => "pypi-upload",
+            StepKind::NpmPublish => "npm-publish",
+            StepKind::OciPushImage => "oci-push-image",
+            StepKind::OciPushIndex => "oci-push-index",
+            StepKind::OciTag(_) => "oci-tag",
+            StepKind::OciAttachSbom => "oci-attach-sbom",
+        }
+    }
+}
+
+/// One publish action and the steps that must finish before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub kind: StepKind,
+    pub app: AppId,
+    pub artifact: ArtifactId,
+    pub after: Vec<StepId>,
+    /// A configured destination (`python.repositories`, `npm.registries`, `oci.mirrors`);
+    /// `None`: the channel's default (npm and PyPI: chosen at publish time; OCI: `repository`).
+    pub destination: Option<String>,
+}
+
+impl Release {
+    /// Stable, readable id of an artifact: `wheel/greeter/x86_64-unknown-linux-gnu`.
+    pub fn artifact_id(&self, id: ArtifactId) -> String {
+        let artifact = &self.artifacts[id.0];
+        let app = &self.apps[artifact.app.0].package.name;
+        match artifact.target {
+            Some(target) => format!("{}/{app}/{}", artifact.kind.as_str(), target.triple),
+            None => format!("{}/{app}", artifact.kind.as_str()),
+        }
+    }
+
+    /// Stable, readable id of a step: `npm-publish/greeter/x86_64-unknown-linux-gnu`,
+    /// `oci-tag/greeter/latest`.
+    pub fn step_id(&self, id: StepId) -> String {
+        let step = &self.steps[id.0];
+        let artifact = &self.artifacts[step.artifact.0];
+        let app = &self.apps[step.app.0].package.name;
+        let id = match (&step.kind, artifact.target) {
+            (StepKind::OciTag(tag), _) => format!("oci-tag/{app}/{tag}"),
+            (kind, Some(target)) => format!("{}/{app}/{}", kind.as_str(), target.triple),
+            (kind, None) => format!("{}/{app}", kind.as_str()),
+        };
+        match &step.destination {
+            Some(destination) => format!("{id}@{destination}"),
+            None => id,
+        }
+    }
+
+    /// All targets of the release, in table order.
+    pub fn targets(&self) -> Vec<&'static Target> {
+        let mut targets: Vec<&'static Target> = Vec::new();
+        for target in Target::all() {
+            if self
+                .apps
+                .iter()
+                .any(|app| app.targets.iter().any(|t| t.triple == target.triple))
+            {
+                targets.push(target);
+            }
+        }
+        targets
+    }
+}

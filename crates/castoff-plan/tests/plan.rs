@@ -1,0 +1,583 @@
+//! The planner on the fixture workspaces (`tests/fixtures` at the repository root), called as a
+//! library: no Cargo, no processes, no network. Each fixture's `cargo metadata` is checked in
+//! under `tests/metadata/`, its absolute paths written as `$FIXTURES`, which `metadata` swaps
+//! for the fixtures' real directory. The CLI's own tests (crates/castoff/tests/plan.rs) run the
+//! binary on the same fixtures and snapshot the rendered plans; these tests check the `Release`
+//! itself (apps, artifacts, steps, edges) and the configuration errors, all of them at once.
+//!
+//! After changing a fixture's Cargo.toml, regenerate its JSON from the repository root:
+//!
+//! ```sh
+//! cd tests/fixtures && for fixture in single-cli two-apps http-service broken/*/; do
+//!     fixture=${fixture%/}
+//!     env -u CARGO_TARGET_DIR cargo metadata --format-version 1 --no-deps --offline \
+//!         --manifest-path "$fixture/Cargo.toml" | sed "s|$(pwd -P)|\$FIXTURES|g" \
+//!         | python3 -m json.tool --indent 2 \
+//!         > "../../crates/castoff-plan/tests/metadata/${fixture/\//-}.json"
+//! done
+//! ```
+//!
+//! `UPDATE_EXPECT=1 cargo test -p castoff-plan --test plan` rewrites the snapshots.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use cargo_metadata::Metadata;
+use castoff_plan::{ArtifactId, ArtifactKind, PlanError, PlanOptions, Release, StepId, StepKind};
+use expect_test::{Expect, ExpectFile, expect, expect_file};
+use serde_json::Value;
+
+const PLACEHOLDER: &str = "$FIXTURES";
+
+/// The fixture workspaces' directory, as Cargo would write it (absolute, no `..`).
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .canonicalize()
+        .expect("tests/fixtures exists")
+}
+
+/// The checked-in `cargo metadata` of `tests/fixtures/<fixture>` as JSON, with the real
+/// fixtures directory in place of the placeholder.
+fn metadata_json(fixture: &str) -> Value {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/metadata")
+        .join(format!("{}.json", fixture.replace('/', "-")));
+    let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut json: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let root = fixtures_dir();
+    substitute(&mut json, root.to_str().expect("a UTF-8 path"));
+    json
+}
+
+fn substitute(value: &mut Value, root: &str) {
+    match value {
+        Value::String(text) if text.contains(PLACEHOLDER) => {
+            *text = text.replace(PLACEHOLDER, root);
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| substitute(item, root)),
+        Value::Object(entries) => entries
+            .values_mut()
+            .for_each(|entry| substitute(entry, root)),
+        _ => {}
+    }
+}
+
+fn metadata(fixture: &str) -> Metadata {
+    parse(metadata_json(fixture))
+}
+
+fn parse(json: Value) -> Metadata {
+    serde_json::from_value(json).expect("cargo metadata's schema")
+}
+
+fn plan(fixture: &str) -> Release {
+    castoff_plan::plan(&metadata(fixture), &PlanOptions::default())
+        .unwrap_or_else(|error| panic!("planning {fixture}: {error}"))
+}
+
+/// The error as the CLI shows it after `error: `, paths relative to `$FIXTURES`.
+fn render_error(error: &PlanError) -> String {
+    let root = fixtures_dir();
+    error
+        .to_string()
+        .replace(root.to_str().unwrap(), PLACEHOLDER)
+}
+
+fn names(release: &Release, ids: impl IntoIterator<Item = StepId>) -> Vec<String> {
+    ids.into_iter().map(|id| release.step_id(id)).collect()
+}
+
+/// The release as text: every app with its channels, every artifact with its inputs, every
+/// step with the steps it waits for. Paths are left out (they are checked on their own).
+fn describe(release: &Release) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "compression level {}", release.compression_level);
+    for app in &release.apps {
+        let targets: Vec<&str> = app.targets.iter().map(|target| target.triple).collect();
+        let depends_on: Vec<&str> = app
+            .depends_on
+            .iter()
+            .map(|id| release.apps[id.0].package.name.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "app {} {}: bins [{}], targets [{}], crt-static {}, depends on [{}]",
+            app.package.name,
+            app.package.version,
+            app.bins.join(", "),
+            targets.join(", "),
+            app.crt_static,
+            depends_on.join(", ")
+        );
+        if let Some(python) = &app.python {
+            let requires: Vec<String> = python
+                .requires
+                .iter()
+                .map(|requirement| requirement.to_requires_dist())
+                .collect();
+            let _ = writeln!(
+                out,
+                "  python {} {} (module {}), requires [{}]",
+                python.name,
+                python.version,
+                python.module,
+                requires.join(", ")
+            );
+        }
+        if let Some(npm) = &app.npm {
+            let dependencies: Vec<String> = npm
+                .dependencies
+                .iter()
+                .map(|(name, version)| format!("{name}@{version}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  npm {}@{} ({}), node {}, {}, dependencies [{}]",
+                npm.name,
+                npm.version.version,
+                npm.version.dist_tag,
+                npm.node,
+                npm.binary_path_env,
+                dependencies.join(", ")
+            );
+        }
+        if let Some(oci) = &app.oci {
+            let _ = writeln!(
+                out,
+                "  oci {}:{}, base {:?}, user {}, entrypoint {}, ports {:?}, env {:?}, labels {:?}, healthcheck {:?}",
+                oci.repository,
+                oci.tags.join(","),
+                oci.base,
+                oci.user,
+                oci.entrypoint,
+                oci.ports,
+                oci.env,
+                oci.labels,
+                oci.healthcheck,
+            );
+        }
+    }
+    for index in 0..release.artifacts.len() {
+        let artifact = &release.artifacts[index];
+        let inputs: Vec<String> = artifact
+            .inputs
+            .iter()
+            .map(|input| release.artifact_id(*input))
+            .collect();
+        let _ = write!(out, "artifact {}", release.artifact_id(ArtifactId(index)));
+        if !inputs.is_empty() {
+            let _ = write!(out, " <- {}", inputs.join(", "));
+        }
+        let _ = writeln!(out);
+    }
+    for index in 0..release.steps.len() {
+        let step = &release.steps[index];
+        let _ = write!(
+            out,
+            "step {} ({})",
+            release.step_id(StepId(index)),
+            release.artifact_id(step.artifact)
+        );
+        if !step.after.is_empty() {
+            let _ = write!(
+                out,
+                " after {}",
+                names(release, step.after.iter().copied()).join(", ")
+            );
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+/// What every plan promises, whatever the fixture: the edges of ARCHITECTURE.md, inputs before
+/// what is built from them, and a publish order that respects every edge.
+fn check_edges(release: &Release) {
+    for (index, artifact) in release.artifacts.iter().enumerate() {
+        let id = release.artifact_id(ArtifactId(index));
+        let of_app = |kind: ArtifactKind| -> Vec<ArtifactId> {
+            (0..release.artifacts.len())
+                .map(ArtifactId)
+                .filter(|other| {
+                    let other = &release.artifacts[other.0];
+                    other.kind == kind && other.app == artifact.app
+                })
+                .collect()
+        };
+        for input in &artifact.inputs {
+            assert!(input.0 < index, "{id}: an input comes after it");
+        }
+        match artifact.kind {
+            ArtifactKind::Binary => assert!(artifact.inputs.is_empty(), "{id}"),
+            ArtifactKind::Sbom
+            | ArtifactKind::Archive
+            | ArtifactKind::Wheel
+            | ArtifactKind::NpmPlatform
+            | ArtifactKind::OciImage => {
+                let [binary] = artifact.inputs[..] else {
+                    panic!("{id}: built from one binary");
+                };
+                let binary = &release.artifacts[binary.0];
+                assert_eq!(binary.kind, ArtifactKind::Binary, "{id}");
+                assert_eq!((binary.app, binary.target), (artifact.app, artifact.target));
+                if artifact.kind == ArtifactKind::OciImage {
+                    assert!(artifact.target.unwrap().oci.is_some(), "{id}: Linux only");
+                }
+            }
+            ArtifactKind::NpmLauncher => {
+                assert_eq!(artifact.inputs, of_app(ArtifactKind::NpmPlatform), "{id}");
+            }
+            ArtifactKind::OciIndex => {
+                assert_eq!(artifact.inputs, of_app(ArtifactKind::OciImage), "{id}");
+            }
+        }
+    }
+    for (index, step) in release.steps.iter().enumerate() {
+        let id = release.step_id(StepId(index));
+        let artifact = &release.artifacts[step.artifact.0];
+        assert_eq!(step.app, artifact.app, "{id}");
+        let waits_for = |kind: ArtifactKind, step_kind: &StepKind| {
+            release
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(_, other)| {
+                    other.app == step.app
+                        && other.destination == step.destination
+                        && &other.kind == step_kind
+                        && release.artifacts[other.artifact.0].kind == kind
+                })
+                .all(|(other, _)| step.after.contains(&StepId(other)))
+        };
+        match (&step.kind, artifact.kind) {
+            (StepKind::NpmPublish, ArtifactKind::NpmLauncher) => assert!(
+                waits_for(ArtifactKind::NpmPlatform, &StepKind::NpmPublish),
+                "{id}: the launcher goes last"
+            ),
+            (StepKind::OciPushIndex, _) => assert!(
+                waits_for(ArtifactKind::OciImage, &StepKind::OciPushImage),
+                "{id}: the index after its images"
+            ),
+            (StepKind::OciTag(_), _) => assert!(
+                waits_for(ArtifactKind::OciIndex, &StepKind::OciPushIndex),
+                "{id}: tags after the index"
+            ),
+            (StepKind::OciAttachSbom, kind) => assert_eq!(kind, ArtifactKind::Sbom, "{id}"),
+            (StepKind::PypiUpload, kind) => assert_eq!(kind, ArtifactKind::Wheel, "{id}"),
+            (StepKind::OciPushImage, kind) => assert_eq!(kind, ArtifactKind::OciImage, "{id}"),
+            (StepKind::NpmPublish, kind) => assert_eq!(kind, ArtifactKind::NpmPlatform, "{id}"),
+        }
+    }
+    let order = release.publish_order();
+    assert_eq!(order.len(), release.steps.len());
+    for (position, id) in order.iter().enumerate() {
+        for after in &release.steps[id.0].after {
+            let before = order.iter().position(|other| other == after).unwrap();
+            assert!(before < position, "{} runs too early", release.step_id(*id));
+        }
+    }
+}
+
+/// Plans a fixture, checks its edges and snapshots its description; the paths the plan keeps
+/// point into the fixture.
+fn check_release(fixture: &str, expect: ExpectFile) {
+    let release = plan(fixture);
+    check_edges(&release);
+    let root = fixtures_dir().join(fixture);
+    assert_eq!(release.workspace_root, root);
+    assert_eq!(release.target_directory, root.join("target"));
+    for app in &release.apps {
+        assert!(app.package.manifest_path.is_file(), "{app:?}");
+        for file in app.package.readme.iter().chain(&app.package.license_file) {
+            assert!(file.is_file(), "{}", file.display());
+        }
+    }
+    expect.assert_eq(&describe(&release));
+}
+
+#[test]
+fn single_cli() {
+    check_release("single-cli", expect_file!["snapshots/single-cli.txt"]);
+}
+
+#[test]
+fn two_apps() {
+    check_release("two-apps", expect_file!["snapshots/two-apps.txt"]);
+}
+
+#[test]
+fn http_service() {
+    check_release("http-service", expect_file!["snapshots/http-service.txt"]);
+}
+
+/// Each of the dependent app's channels waits for the same channel of the app it needs, at
+/// every step, and only in that channel.
+#[test]
+fn dependent_app_waits_for_its_dependency() {
+    let release = plan("two-apps");
+    let step = |id: &str| {
+        (0..release.steps.len())
+            .map(StepId)
+            .find(|step| release.step_id(*step) == id)
+            .unwrap_or_else(|| panic!("no step {id}"))
+    };
+    let after = |id: &str| names(&release, release.steps[step(id).0].after.iter().copied());
+    for triple in ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"] {
+        assert_eq!(
+            after(&format!("pypi-upload/toolkit/{triple}")),
+            [
+                "pypi-upload/toolkit-core/x86_64-unknown-linux-gnu",
+                "pypi-upload/toolkit-core/x86_64-unknown-linux-musl"
+            ]
+        );
+        assert!(after(&format!("npm-publish/toolkit/{triple}")).is_empty());
+    }
+    assert_eq!(
+        after("npm-publish/toolkit"),
+        [
+            "npm-publish/toolkit/x86_64-unknown-linux-gnu",
+            "npm-publish/toolkit/x86_64-unknown-linux-musl",
+            "npm-publish/toolkit-core",
+        ]
+    );
+}
+
+/// `--package` and `--target` narrow the plan.
+#[test]
+fn narrowing() {
+    let options = PlanOptions {
+        packages: vec!["toolkit-core".to_owned()],
+        targets: vec!["x86_64-unknown-linux-musl".to_owned()],
+    };
+    let release = castoff_plan::plan(&metadata("two-apps"), &options).unwrap();
+    check_edges(&release);
+    assert_eq!(release.apps.len(), 1);
+    assert_eq!(release.apps[0].package.name, "toolkit-core");
+    assert_eq!(
+        release
+            .targets()
+            .iter()
+            .map(|t| t.triple)
+            .collect::<Vec<_>>(),
+        ["x86_64-unknown-linux-musl"]
+    );
+    assert!(release.artifacts.iter().all(|artifact| {
+        artifact
+            .target
+            .is_none_or(|t| t.triple == options.targets[0])
+    }));
+}
+
+/// A channel with several destinations publishes to each in turn: every step for a later
+/// destination waits for the same step for the one before.
+#[test]
+fn destinations_in_order() {
+    let json = single_cli_with(|_, package| {
+        package["python"]["repositories"] = serde_json::json!(["testpypi", "pypi"]);
+        package["oci"]["mirrors"] = serde_json::json!(["docker.io/acme/greeter"]);
+    });
+    let release = castoff_plan::plan(&parse(json), &PlanOptions::default()).unwrap();
+    check_edges(&release);
+    let after = |id: &str| {
+        let step = (0..release.steps.len())
+            .map(StepId)
+            .find(|step| release.step_id(*step) == id)
+            .unwrap_or_else(|| panic!("no step {id}"));
+        names(&release, release.steps[step.0].after.iter().copied())
+    };
+    let linux = "x86_64-unknown-linux-gnu";
+    assert!(after(&format!("pypi-upload/greeter/{linux}@testpypi")).is_empty());
+    assert_eq!(
+        after(&format!("pypi-upload/greeter/{linux}@pypi")),
+        [format!("pypi-upload/greeter/{linux}@testpypi")]
+    );
+    assert_eq!(
+        after(&format!(
+            "oci-push-image/greeter/{linux}@docker.io/acme/greeter"
+        )),
+        [format!("oci-push-image/greeter/{linux}")]
+    );
+    assert_eq!(
+        after("oci-tag/greeter/latest@docker.io/acme/greeter"),
+        [
+            "oci-push-index/greeter@docker.io/acme/greeter",
+            "oci-tag/greeter/latest"
+        ]
+    );
+}
+
+/// Plans `json` (a fixture's metadata, perhaps edited) and checks that it fails with `expect`.
+fn check_error(json: Value, options: &PlanOptions, expect: Expect) {
+    let error = castoff_plan::plan(&parse(json), options).expect_err("the plan must fail");
+    for problem in &error.errors {
+        assert!(problem.file.is_absolute(), "{problem:?}");
+        assert!(!problem.hint.is_empty(), "{problem:?}");
+    }
+    expect.assert_eq(&render_error(&error));
+}
+
+fn check_broken(fixture: &str, expect: Expect) {
+    check_error(metadata_json(fixture), &PlanOptions::default(), expect);
+}
+
+#[test]
+fn broken_unknown_key() {
+    check_broken(
+        "broken/unknown-key",
+        expect![[r#"
+            invalid release configuration: $FIXTURES/broken/unknown-key/Cargo.toml: `package.metadata.castoff.python.nmae`: unknown key `nmae`
+            hint: did you mean `name`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit"#]],
+    );
+}
+
+#[test]
+fn broken_bad_version() {
+    check_broken(
+        "broken/bad-version",
+        expect![[r#"
+            invalid release configuration: $FIXTURES/broken/bad-version/Cargo.toml: `package.version`: `1.0.0-alpha.beta` cannot be published to PyPI: pre-release `-alpha.beta` has no PEP 440 spelling
+            hint: use a pre-release of the form -alpha.N, -beta.N, -rc.N or -dev.N, e.g. version = "1.0.0-rc.1""#]],
+    );
+}
+
+#[test]
+fn broken_unknown_target() {
+    check_broken(
+        "broken/unknown-target",
+        expect![[r#"
+            invalid release configuration: $FIXTURES/broken/unknown-target/Cargo.toml: `workspace.metadata.castoff.targets`: unknown target `riscv64gc-unknown-linux-gnu`
+            hint: supported targets are: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, aarch64-unknown-linux-musl, armv7-unknown-linux-gnueabihf, armv7-unknown-linux-musleabihf, i686-unknown-linux-gnu, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, i686-pc-windows-msvc"#]],
+    );
+}
+
+#[test]
+fn broken_dependency_cycle() {
+    check_broken(
+        "broken/dependency-cycle",
+        expect![[r#"
+            invalid release configuration: $FIXTURES/broken/dependency-cycle/a/Cargo.toml: `package.metadata.castoff`: dependency cycle between released packages: cycle-a -> cycle-b -> cycle-a
+            hint: remove one of these dependencies (`python.requires` or `npm.dependencies`) so each package can be published after the ones it needs"#]],
+    );
+}
+
+#[test]
+fn broken_missing_binary() {
+    check_broken(
+        "broken/missing-binary",
+        expect![[r#"
+            invalid release configuration: $FIXTURES/broken/missing-binary/Cargo.toml: `package.metadata.castoff.bins`: `nobin-cli` is not a binary of package `nobin`
+            hint: binaries of `nobin`: nobin"#]],
+    );
+}
+
+/// `single-cli` with its castoff tables edited.
+fn single_cli_with(edit: impl FnOnce(&mut Value, &mut Value)) -> Value {
+    let mut json = metadata_json("single-cli");
+    let mut workspace = json["metadata"]["castoff"].take();
+    let mut package = json["packages"][0]["metadata"]["castoff"].take();
+    edit(&mut workspace, &mut package);
+    json["metadata"]["castoff"] = workspace;
+    json["packages"][0]["metadata"]["castoff"] = package;
+    json
+}
+
+/// Problems in the workspace table, in every channel and on the command line come back
+/// together, in the order of the configuration.
+#[test]
+fn every_problem_at_once() {
+    let json = single_cli_with(|workspace, package| {
+        workspace["compression-level"] = 12.into();
+        package["python"]["name"] = "-greeter".into();
+        package["npm"]["registries"] = serde_json::json!(["https://me:secret@npm.example.com/"]);
+        package["oci"]["base"] = "debian:12".into();
+        package["oci"]["user"] = "nobody".into();
+    });
+    let options = PlanOptions {
+        packages: vec!["greeter".to_owned(), "grreter".to_owned()],
+        targets: vec!["sparc64-sun-solaris".to_owned()],
+    };
+    check_error(
+        json,
+        &options,
+        expect![[r#"
+            invalid release configuration (7 problems):
+            - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.compression-level`: 12 is not a deflate level
+              hint: use 0 (store) to 9 (smallest); the default is 6
+            - $FIXTURES/single-cli/Cargo.toml: `--package`: `grreter` is not a released package of this workspace
+              hint: released packages: greeter
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.python.name`: `-greeter`: a PyPI name must start and end with an ASCII letter or digit
+              hint: choose a name such as `my-tool`
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.registries[0]`: `https://<redacted>@npm.example.com/`: credentials written into the URL are refused (they would show in the plan, dist/manifest.json and logs)
+              hint: remove `user:password@`; `publish` takes the token from .npmrc (`//host/:_authToken=${NPM_TOKEN}`), NODE_AUTH_TOKEN or NPM_TOKEN
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.base`: base image `debian:12` is not pinned by digest
+              hint: pin it, e.g. `gcr.io/distroless/static-debian12@sha256:<digest>` (find the digest with `skopeo inspect`), or use `scratch` or `oci-layout:<dir>`
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.user`: user `nobody` is not numeric
+              hint: use `uid:gid` numbers, e.g. `65532:65532`: Kubernetes `runAsNonRoot` cannot verify a user name
+            - $FIXTURES/single-cli/Cargo.toml: `--target`: unknown target `sparc64-sun-solaris`
+              hint: supported targets are: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, aarch64-unknown-linux-musl, armv7-unknown-linux-gnueabihf, armv7-unknown-linux-musleabihf, i686-unknown-linux-gnu, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, i686-pc-windows-msvc"#]],
+    );
+}
+
+/// A misspelled key gets the nearest known key as a suggestion, or the list alone when no
+/// key is near; nested tables name the full key.
+#[test]
+fn unknown_keys() {
+    let json = single_cli_with(|workspace, package| {
+        workspace["crt-statik"] = true.into();
+        package["oci"]["healthcheck"] = serde_json::json!({ "cmd": ["x"], "intervall": "1s" });
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration (2 problems):
+            - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.crt-statik`: unknown key `crt-statik`
+              hint: did you mean `crt-static`? known keys here: targets, crt-static, compression-level
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.intervall`: unknown key `intervall`
+              hint: did you mean `interval`? known keys here: cmd, interval, timeout, start-period, retries"#]],
+    );
+    let json = single_cli_with(|_, package| {
+        package["npm"]["registry-url"] = "https://npm.example.com/".into();
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration: $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.registry-url`: unknown key `registry-url`
+            hint: known keys here: name, dependencies, binary-path-env, node, registries, upload-limit; see docs/configuration.md"#]],
+    );
+}
+
+/// The checked-in metadata describes the fixtures as they are: every manifest it names
+/// exists, and so does every source file of every target.
+#[test]
+fn checked_in_metadata_points_at_the_fixtures() {
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/metadata");
+    let mut count = 0;
+    for entry in fs::read_dir(&directory).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let fixture = name
+            .strip_suffix(".json")
+            .unwrap()
+            .replacen("broken-", "broken/", 1);
+        let metadata = metadata(&fixture);
+        assert_eq!(
+            metadata.workspace_root.as_std_path(),
+            fixtures_dir().join(&fixture)
+        );
+        for package in metadata.workspace_packages() {
+            assert!(package.manifest_path.is_file(), "{}", package.manifest_path);
+            for target in &package.targets {
+                assert!(target.src_path.is_file(), "{}", target.src_path);
+            }
+        }
+        count += 1;
+    }
+    assert_eq!(
+        count, 8,
+        "single-cli, two-apps, http-service and five broken fixtures"
+    );
+}
