@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{ArtifactKind, Release, StepKind};
+use crate::plan::{ArtifactKind, Release, StepKind, StepKindName};
 
 /// One line per field where `here` (from dist/manifest.json) and `there` (from the plan)
 /// differ, named by its path (`app `greeter` oci.repository`).
@@ -146,7 +146,7 @@ pub struct OciCoordinates {
 #[serde(deny_unknown_fields)]
 pub struct ManifestArtifact {
     pub id: String,
-    pub kind: String,
+    pub kind: ArtifactKind,
     pub app: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -175,7 +175,7 @@ pub struct ManifestArtifact {
 #[serde(deny_unknown_fields)]
 pub struct ManifestStep {
     pub id: String,
-    pub kind: String,
+    pub kind: StepKindName,
     pub app: String,
     pub artifact: String,
     /// For `oci-tag` steps: the tag.
@@ -190,6 +190,16 @@ pub struct ManifestStep {
 }
 
 impl Manifest {
+    /// The artifact with this id.
+    pub fn artifact(&self, id: &str) -> Option<&ManifestArtifact> {
+        self.artifacts.iter().find(|artifact| artifact.id == id)
+    }
+
+    /// The app of this name.
+    pub fn app(&self, name: &str) -> Option<&ManifestApp> {
+        self.apps.iter().find(|app| app.name == name)
+    }
+
     /// The manifest of a plan, before anything is built.
     pub fn from_release(release: &Release, castoff_version: &str) -> Manifest {
         let apps = release
@@ -255,7 +265,7 @@ impl Manifest {
                 };
                 ManifestArtifact {
                     id: release.artifact_id(crate::plan::ArtifactId(index)),
-                    kind: artifact.kind.as_str().to_owned(),
+                    kind: artifact.kind,
                     app: app.package.name.clone(),
                     target: artifact.target.map(|t| t.triple.to_owned()),
                     inputs: artifact
@@ -278,7 +288,7 @@ impl Manifest {
             .enumerate()
             .map(|(index, step)| ManifestStep {
                 id: release.step_id(crate::plan::StepId(index)),
-                kind: step.kind.as_str().to_owned(),
+                kind: step.kind.name(),
                 app: release.apps[step.app.0].package.name.clone(),
                 artifact: release.artifact_id(step.artifact),
                 tag: match &step.kind {

@@ -15,9 +15,9 @@ use anyhow::Context as _;
 use castoff_archive::deflate::DeflateCache;
 use castoff_archive::digest::{HashingWriter, hex};
 use castoff_archive::tar::{OwnerFields, TarWriter, gzip_writer};
+use castoff_plan::Target;
 use castoff_plan::plan::App;
 use castoff_plan::target::Os;
-use castoff_plan::Target;
 use castoff_wheel::EntryData as Contents;
 
 /// An archive written into dist/.

@@ -5,7 +5,7 @@
 //! itself covered by `SHA256SUMS` and its signature) verifies every archive.
 
 use castoff_plan::target::{Libc, Os};
-use castoff_plan::{Manifest, Release, Target};
+use castoff_plan::{ArtifactKind, Manifest, Release, Target};
 
 /// Name of the script in dist/.
 pub const FILE_NAME: &str = "install.sh";
@@ -15,7 +15,11 @@ const TEMPLATE: &str = include_str!("templates/install.sh");
 /// The script for every archive in `manifest`; none when there are no archives.
 pub fn render(release: &Release, manifest: &Manifest) -> Option<String> {
     let mut lines = Vec::new();
-    for artifact in manifest.artifacts.iter().filter(|a| a.kind == "archive") {
+    for artifact in manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Archive)
+    {
         let (Some(path), Some(sha256), Some(triple)) =
             (&artifact.path, &artifact.sha256, &artifact.target)
         else {

@@ -5,7 +5,7 @@
 //! unless the project's limit was raised. registry.npmjs.org documents no limit, and OCI
 //! registries have no general one, so neither gets a default.
 
-use castoff_plan::Manifest;
+use castoff_plan::{ArtifactKind, Manifest};
 
 /// PyPI's default per-file limit (warehouse `MAX_FILESIZE`), on pypi.org and test.pypi.org.
 pub const PYPI_DEFAULT_FILE_LIMIT: u64 = 100 * 1024 * 1024;
@@ -153,8 +153,8 @@ pub fn dist_warnings(manifest: &Manifest) -> Vec<String> {
         };
         let name = artifact.path.as_deref().unwrap_or(&artifact.id);
         let (channel, configured, destinations): (Channel, Option<u64>, Vec<&str>) =
-            match artifact.kind.as_str() {
-                "wheel" => {
+            match artifact.kind {
+                ArtifactKind::Wheel => {
                     let Some(python) = &app.python else { continue };
                     let mut destinations: Vec<&str> = manifest
                         .steps
@@ -165,7 +165,7 @@ pub fn dist_warnings(manifest: &Manifest) -> Vec<String> {
                     destinations.dedup();
                     (Channel::Pypi, python.upload_limit, destinations)
                 }
-                "npm-platform" | "npm-launcher" => {
+                ArtifactKind::NpmPlatform | ArtifactKind::NpmLauncher => {
                     let Some(npm) = &app.npm else { continue };
                     (Channel::Npm, npm.upload_limit, vec!["the npm registry"])
                 }

@@ -149,17 +149,20 @@ pub(crate) fn record_images(
     entry.size = Some(built.index_size);
     entry.digest = Some(built.index_digest.clone());
     for image in &built.images {
-        let find = |kind: &str, artifacts: &mut [ManifestArtifact]| -> anyhow::Result<usize> {
-            artifacts
-                .iter()
-                .position(|a| {
-                    a.kind == kind
-                        && a.app == app
-                        && a.target.as_deref() == Some(image.target.triple)
-                })
-                .with_context(|| format!("internal error: a {kind} the plan does not know"))
-        };
-        let at = find("oci-image", &mut manifest.artifacts)?;
+        let find =
+            |kind: ArtifactKind, artifacts: &mut [ManifestArtifact]| -> anyhow::Result<usize> {
+                artifacts
+                    .iter()
+                    .position(|a| {
+                        a.kind == kind
+                            && a.app == app
+                            && a.target.as_deref() == Some(image.target.triple)
+                    })
+                    .with_context(|| {
+                        format!("internal error: a {} the plan does not know", kind.as_str())
+                    })
+            };
+        let at = find(ArtifactKind::OciImage, &mut manifest.artifacts)?;
         record(
             &mut manifest.artifacts[at],
             staging,
@@ -169,7 +172,7 @@ pub(crate) fn record_images(
             Some(image.manifest_digest.clone()),
         );
         if let Some(digest) = &image.sbom_manifest_digest {
-            let at = find("sbom", &mut manifest.artifacts)?;
+            let at = find(ArtifactKind::Sbom, &mut manifest.artifacts)?;
             manifest.artifacts[at].digest = Some(digest.clone());
         }
     }

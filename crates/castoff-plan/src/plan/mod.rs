@@ -24,9 +24,9 @@ use diagnostics::parse_table;
 use graph::{assemble, link_dependencies};
 
 pub use model::{
-    App, AppId, Artifact, ArtifactId, ArtifactKind, BaseImage, DEFAULT_COMPRESSION_LEVEL,
+    App, AppId, Artifact, ArtifactId, ArtifactKind, BaseImage, Channel, DEFAULT_COMPRESSION_LEVEL,
     DEFAULT_TARGETS, ExtraFile, Healthcheck, LayerCompression, NpmChannel, OciChannel, Package,
-    PlanOptions, PythonChannel, PythonRequirement, Release, Step, StepId, StepKind,
+    PlanOptions, PythonChannel, PythonRequirement, Release, Step, StepId, StepKind, StepKindName,
 };
 
 /// Builds the release plan of a workspace from its `cargo metadata` (`--no-deps` suffices).

@@ -238,8 +238,12 @@ pub struct ExtraFile {
     pub mode: u32,
 }
 
-/// What kind of thing an artifact is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// What kind of thing an artifact is. Serialized (in `dist/manifest.json`) as
+/// [`ArtifactKind::as_str`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ArtifactKind {
     /// The app's compiled binaries for one target.
     Binary,
@@ -267,6 +271,18 @@ impl ArtifactKind {
             ArtifactKind::NpmLauncher => "npm-launcher",
             ArtifactKind::OciImage => "oci-image",
             ArtifactKind::OciIndex => "oci-index",
+        }
+    }
+
+    /// The channel the artifact belongs to.
+    pub fn channel(self) -> Channel {
+        match self {
+            ArtifactKind::Binary => Channel::Binary,
+            ArtifactKind::Sbom => Channel::Sbom,
+            ArtifactKind::Archive => Channel::Archive,
+            ArtifactKind::Wheel => Channel::Python,
+            ArtifactKind::NpmPlatform | ArtifactKind::NpmLauncher => Channel::Npm,
+            ArtifactKind::OciImage | ArtifactKind::OciIndex => Channel::Oci,
         }
     }
 }
@@ -298,13 +314,101 @@ pub enum StepKind {
 impl StepKind {
     /// Stable name used in ids, JSON and text output.
     pub fn as_str(&self) -> &'static str {
+        self.name().as_str()
+    }
+
+    /// The kind without its data, as the manifest records it.
+    pub fn name(&self) -> StepKindName {
         match self {
-            StepKind::PypiUpload => "pypi-upload",
-            StepKind::NpmPublish => "npm-publish",
-            StepKind::OciPushImage => "oci-push-image",
-            StepKind::OciPushIndex => "oci-push-index",
-            StepKind::OciTag(_) => "oci-tag",
-            StepKind::OciAttachSbom => "oci-attach-sbom",
+            StepKind::PypiUpload => StepKindName::PypiUpload,
+            StepKind::NpmPublish => StepKindName::NpmPublish,
+            StepKind::OciPushImage => StepKindName::OciPushImage,
+            StepKind::OciPushIndex => StepKindName::OciPushIndex,
+            StepKind::OciTag(_) => StepKindName::OciTag,
+            StepKind::OciAttachSbom => StepKindName::OciAttachSbom,
+        }
+    }
+}
+
+/// A [`StepKind`] without its data (an `oci-tag` step's tag is a field of its own in the
+/// manifest). Serialized as [`StepKindName::as_str`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKindName {
+    PypiUpload,
+    NpmPublish,
+    OciPushImage,
+    OciPushIndex,
+    OciTag,
+    OciAttachSbom,
+}
+
+impl std::str::FromStr for StepKindName {
+    type Err = ();
+
+    /// The kind named by [`StepKindName::as_str`] (the first part of a step id).
+    fn from_str(text: &str) -> Result<StepKindName, ()> {
+        [
+            StepKindName::PypiUpload,
+            StepKindName::NpmPublish,
+            StepKindName::OciPushImage,
+            StepKindName::OciPushIndex,
+            StepKindName::OciTag,
+            StepKindName::OciAttachSbom,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+        .ok_or(())
+    }
+}
+
+impl StepKindName {
+    /// Stable name used in ids, JSON and text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKindName::PypiUpload => "pypi-upload",
+            StepKindName::NpmPublish => "npm-publish",
+            StepKindName::OciPushImage => "oci-push-image",
+            StepKindName::OciPushIndex => "oci-push-index",
+            StepKindName::OciTag => "oci-tag",
+            StepKindName::OciAttachSbom => "oci-attach-sbom",
+        }
+    }
+
+    /// The channel whose registry the step talks to.
+    pub fn channel(self) -> Channel {
+        match self {
+            StepKindName::PypiUpload => Channel::Python,
+            StepKindName::NpmPublish => Channel::Npm,
+            _ => Channel::Oci,
+        }
+    }
+}
+
+/// Where an artifact goes: its channel, or `binary`/`sbom`/`archive` for what is not published
+/// to a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Channel {
+    Binary,
+    Sbom,
+    Archive,
+    Python,
+    Npm,
+    Oci,
+}
+
+impl Channel {
+    /// Stable name used in the summary (`--json`) and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Binary => "binary",
+            Channel::Sbom => "sbom",
+            Channel::Archive => "archive",
+            Channel::Python => "python",
+            Channel::Npm => "npm",
+            Channel::Oci => "oci",
         }
     }
 }
@@ -362,5 +466,19 @@ impl Release {
             }
         }
         targets
+    }
+}
+
+/// A kind equals its manifest name (`artifact.kind == "wheel"`), for readers of manifests.
+impl PartialEq<&str> for ArtifactKind {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
+}
+
+/// A kind equals its manifest name (`step.kind == "pypi-upload"`), for readers of manifests.
+impl PartialEq<&str> for StepKindName {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
     }
 }

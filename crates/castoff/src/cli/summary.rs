@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use castoff_plan::Manifest;
 use castoff_plan::manifest::ManifestArtifact;
 use castoff_plan::report::PublishReport;
+use castoff_plan::{Manifest, StepKindName};
 use serde_json::{Value, json};
 
 use crate::limits::human_size;
@@ -48,18 +48,6 @@ pub struct Summary {
     pub rows: Vec<Row>,
 }
 
-/// The channel an artifact or step kind belongs to.
-pub fn channel(kind: &str) -> &'static str {
-    match kind {
-        "wheel" | "pypi-upload" => "python",
-        "npm-platform" | "npm-launcher" | "npm-publish" => "npm",
-        k if k.starts_with("oci") => "oci",
-        "archive" => "archive",
-        "sbom" => "sbom",
-        _ => "binary",
-    }
-}
-
 fn sha256_of(artifact: &ManifestArtifact) -> Option<String> {
     artifact
         .sha256
@@ -89,7 +77,7 @@ pub fn of_dist(manifest: &Manifest, dist_dir: &Path) -> Summary {
         .filter(|artifact| artifact.size.is_some() || artifact.path.is_some())
         .map(|artifact| Row {
             id: artifact.id.clone(),
-            channel: channel(&artifact.kind).to_owned(),
+            channel: artifact.kind.channel().as_str().to_owned(),
             name: name_of(artifact),
             target: artifact.target.clone(),
             size: artifact.size,
@@ -120,13 +108,18 @@ pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir:
             let artifact = manifest_step.and_then(|s| {
                 manifest.and_then(|m| m.artifacts.iter().find(|a| a.id == s.artifact))
             });
-            let kind = manifest_step.map_or_else(
-                || step.id.split('/').next().unwrap_or(""),
-                |s| s.kind.as_str(),
-            );
+            // Without a manifest, the kind is the first part of the step id.
+            let kind = manifest_step.map(|s| s.kind).or_else(|| {
+                step.id
+                    .split('/')
+                    .next()
+                    .and_then(|kind| kind.parse::<StepKindName>().ok())
+            });
             Row {
                 id: step.id.clone(),
-                channel: channel(kind).to_owned(),
+                channel: kind
+                    .map_or("binary", |kind| kind.channel().as_str())
+                    .to_owned(),
                 name: artifact.map_or_else(String::new, name_of),
                 target: artifact.and_then(|a| a.target.clone()),
                 size: artifact.and_then(|a| a.size),
@@ -273,11 +266,18 @@ mod tests {
 
     #[test]
     fn channels_of_kinds() {
-        assert_eq!(channel("wheel"), "python");
-        assert_eq!(channel("pypi-upload"), "python");
-        assert_eq!(channel("npm-launcher"), "npm");
-        assert_eq!(channel("oci-tag"), "oci");
-        assert_eq!(channel("archive"), "archive");
+        use castoff_plan::ArtifactKind;
+        assert_eq!(ArtifactKind::Wheel.channel().as_str(), "python");
+        assert_eq!(StepKindName::PypiUpload.channel().as_str(), "python");
+        assert_eq!(ArtifactKind::NpmLauncher.channel().as_str(), "npm");
+        assert_eq!(
+            "oci-tag"
+                .parse::<StepKindName>()
+                .map(StepKindName::channel)
+                .map(|c| c.as_str()),
+            Ok("oci")
+        );
+        assert_eq!(ArtifactKind::Archive.channel().as_str(), "archive");
         assert_eq!(human_size(844), "844 B");
         assert_eq!(human_size(2048), "2.0 KiB");
         assert_eq!(human_size(100 * 1024 * 1024), "100.0 MiB");

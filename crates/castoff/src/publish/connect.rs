@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
-use castoff_plan::Manifest;
-use castoff_plan::manifest::{ManifestArtifact, ManifestStep};
+use castoff_plan::manifest::ManifestStep;
+use castoff_plan::{Channel, Manifest, StepKindName};
 use castoff_registry::HttpClient;
 use castoff_registry::env::{Environment, ProcessEnvironment};
 use castoff_registry::npm::{NpmClient, NpmCredentials, NpmRegistry, Npmrc};
@@ -86,7 +86,7 @@ pub(super) fn connect(
 
     // Bare credential variables go only to a channel's sole destination: counted over the
     // whole manifest, so `--only` one destination does not make it the sole one.
-    let distinct = |kind: &str| -> usize {
+    let distinct = |kind: StepKindName| -> usize {
         manifest
             .steps
             .iter()
@@ -95,11 +95,11 @@ pub(super) fn connect(
             .collect::<BTreeSet<_>>()
             .len()
     };
-    let pypi_sole = distinct("pypi-upload") <= 1;
-    let npm_sole = distinct("npm-publish") <= 1;
+    let pypi_sole = distinct(StepKindName::PypiUpload) <= 1;
+    let npm_sole = distinct(StepKindName::NpmPublish) <= 1;
     let pypi_destinations: BTreeSet<Option<String>> = steps
         .iter()
-        .filter(|step| step.kind == "pypi-upload")
+        .filter(|step| step.kind == StepKindName::PypiUpload)
         .map(|step| step.destination.clone())
         .collect();
     for destination in pypi_destinations {
@@ -124,9 +124,9 @@ pub(super) fn connect(
 
     let npm_packages: BTreeSet<(String, Option<String>)> = steps
         .iter()
-        .filter(|step| step.kind == "npm-publish")
+        .filter(|step| step.kind == StepKindName::NpmPublish)
         .filter_map(|step| {
-            let name = artifact_of(manifest, step)?.registry_name.clone()?;
+            let name = manifest.artifact(&step.artifact)?.registry_name.clone()?;
             Some((name, step.destination.clone()))
         })
         .collect();
@@ -160,7 +160,7 @@ pub(super) fn connect(
 
     let oci_keys: BTreeSet<(String, Option<String>)> = steps
         .iter()
-        .filter(|step| step.kind.starts_with("oci-"))
+        .filter(|step| step.kind.channel() == Channel::Oci)
         .map(|step| (step.app.clone(), step.destination.clone()))
         .collect();
     let mut repositories: Vec<((String, Option<String>), String)> = Vec::new();
@@ -517,14 +517,4 @@ fn connect_oci(
         }
     })?;
     Ok(client)
-}
-
-pub(super) fn artifact_of<'a>(
-    manifest: &'a Manifest,
-    step: &ManifestStep,
-) -> Option<&'a ManifestArtifact> {
-    manifest
-        .artifacts
-        .iter()
-        .find(|artifact| artifact.id == step.artifact)
 }

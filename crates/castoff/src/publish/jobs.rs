@@ -5,69 +5,92 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow, bail};
-use castoff_plan::Manifest;
 use castoff_plan::manifest::ManifestStep;
 use castoff_plan::report::StepReport;
+use castoff_plan::{ArtifactKind, Manifest, StepKindName};
+use castoff_registry::error::display_url;
 use castoff_registry::http::UploadProgress;
-use castoff_registry::npm::NpmTarball;
-use castoff_registry::oci::{Digest, OciLayout};
-use castoff_registry::pypi::WheelFile;
+use castoff_registry::npm::{NpmClient, NpmTarball};
+use castoff_registry::oci::{Digest, OciClient, OciLayout};
+use castoff_registry::pypi::{PypiClient, WheelFile};
 use castoff_registry::{RemoteState, UploadKind, UploadOutcome};
 
-use super::connect::{Destinations, artifact_of};
+use super::connect::Destinations;
 use super::options::PublishOptions;
 use crate::report::{Reporter, Task, error_text};
 
-/// One step, with everything needed to run it.
+/// One step, with everything needed to run it: its client is resolved once, here.
 pub(super) struct Job<'a> {
     pub(super) step: &'a ManifestStep,
     pub(super) destination: String,
-    pub(super) action: Action,
+    pub(super) action: Action<'a>,
 }
 
-pub(super) enum Action {
-    Pypi(WheelFile),
-    Npm(NpmTarball, String),
-    OciManifest(OciLayout, Digest),
-    OciTag(OciLayout, Digest, String, bool),
-    /// (layout, subject image manifest, SBOM artifact manifest)
-    OciSbom(OciLayout, Digest, Digest),
+/// What a step does, with the client of its destination.
+pub(super) enum Action<'a> {
+    Pypi {
+        client: &'a PypiClient,
+        wheel: WheelFile,
+    },
+    Npm {
+        client: &'a NpmClient,
+        tarball: NpmTarball,
+        dist_tag: String,
+    },
+    /// An image manifest, or the index, by digest.
+    OciManifest {
+        client: &'a OciClient,
+        layout: OciLayout,
+        digest: Digest,
+    },
+    OciTag {
+        client: &'a OciClient,
+        layout: OciLayout,
+        digest: Digest,
+        tag: String,
+        /// Any tag but the first (the full version) may move: `latest`, `1`, `1.2`.
+        floating: bool,
+    },
+    /// The SBOM as an OCI artifact referring to its image.
+    OciSbom {
+        client: &'a OciClient,
+        layout: OciLayout,
+        /// The image manifest the SBOM refers to.
+        subject: Digest,
+        /// The SBOM artifact's manifest.
+        artifact: Digest,
+    },
 }
 
 /// Refuses, before any upload, every wheel and npm tarball larger than its destination's
 /// limit (`limits.rs`: configured, else the registry's known default); all at once.
-pub(super) fn check_upload_limits(
-    manifest: &Manifest,
-    jobs: &[Job<'_>],
-    destinations: &Destinations,
-) -> anyhow::Result<()> {
+pub(super) fn check_upload_limits(manifest: &Manifest, jobs: &[Job<'_>]) -> anyhow::Result<()> {
     use crate::limits::{Channel, check};
     let mut problems = Vec::new();
     for job in jobs {
-        let app = manifest.apps.iter().find(|app| app.name == job.step.app);
-        let size = artifact_of(manifest, job.step).and_then(|artifact| artifact.size);
+        let app = manifest.app(&job.step.app);
+        let size = manifest
+            .artifact(&job.step.artifact)
+            .and_then(|artifact| artifact.size);
         let checked = match (&job.action, size) {
-            (Action::Pypi(wheel), Some(size)) => check(
+            (Action::Pypi { client, wheel }, Some(size)) => check(
                 Channel::Pypi,
                 &wheel.filename,
                 size,
-                &castoff_registry::error::display_url(
-                    &destinations.pypi[&job.step.destination]
-                        .repository()
-                        .upload_url,
-                ),
+                &display_url(&client.repository().upload_url),
                 app.and_then(|app| app.python.as_ref())
                     .and_then(|python| python.upload_limit),
             ),
-            (Action::Npm(tarball, _), Some(size)) => check(
+            (
+                Action::Npm {
+                    client, tarball, ..
+                },
+                Some(size),
+            ) => check(
                 Channel::Npm,
                 &format!("{}@{}", tarball.name, tarball.version),
                 size,
-                &castoff_registry::error::display_url(
-                    &destinations.npm[&(tarball.name.clone(), job.step.destination.clone())]
-                        .registry()
-                        .url,
-                ),
+                &display_url(&client.registry().url),
                 app.and_then(|app| app.npm.as_ref())
                     .and_then(|npm| npm.upload_limit),
             ),
@@ -87,15 +110,24 @@ pub(super) fn check_upload_limits(
     )
 }
 
+/// A digest the manifest records, parsed.
+fn recorded_digest(digest: Option<&str>) -> anyhow::Result<Digest> {
+    digest
+        .context("the manifest records no digest for this image")?
+        .parse()
+        .map_err(|problem: String| anyhow!("the manifest's digest is invalid: {problem}"))
+}
+
 pub(super) fn prepare_jobs<'a>(
     manifest: &'a Manifest,
     steps: &[&'a ManifestStep],
     options: &PublishOptions,
-    destinations: &Destinations,
+    destinations: &'a Destinations,
 ) -> anyhow::Result<Vec<Job<'a>>> {
     let mut jobs = Vec::new();
     for step in steps {
-        let artifact = artifact_of(manifest, step)
+        let artifact = manifest
+            .artifact(&step.artifact)
             .with_context(|| format!("the manifest's step {} names no known artifact", step.id))?;
         let path = || {
             artifact
@@ -104,39 +136,47 @@ pub(super) fn prepare_jobs<'a>(
                 .map(|path| options.dist_dir.join(path))
                 .with_context(|| format!("{} was not built: dist/ has no file for it", artifact.id))
         };
-        let (destination, action) = match step.kind.as_str() {
-            "pypi-upload" => {
+        let (destination, action) = match step.kind {
+            StepKindName::PypiUpload => {
                 let client = destinations
                     .pypi
                     .get(&step.destination)
                     .context("internal error: no PyPI client")?;
                 let wheel = WheelFile::open(&path()?)?;
-                let url = castoff_registry::error::display_url(&client.repository().upload_url);
-                (format!("{url} ({})", wheel.filename), Action::Pypi(wheel))
+                let url = display_url(&client.repository().upload_url);
+                (
+                    format!("{url} ({})", wheel.filename),
+                    Action::Pypi { client, wheel },
+                )
             }
-            "npm-publish" => {
+            StepKindName::NpmPublish => {
                 let name = artifact.registry_name.clone().unwrap_or_default();
                 let client = destinations
                     .npm
-                    .get(&(name.clone(), step.destination.clone()))
+                    .get(&(name, step.destination.clone()))
                     .context("internal error: no npm client")?;
                 let tarball = NpmTarball::open(&path()?)?;
-                let tag = manifest
-                    .apps
-                    .iter()
-                    .find(|app| app.name == step.app)
+                let dist_tag = manifest
+                    .app(&step.app)
                     .and_then(|app| app.npm.as_ref())
                     .map_or_else(
                         || tarball.default_dist_tag().to_owned(),
                         |npm| npm.dist_tag.clone(),
                     );
-                let url = castoff_registry::error::display_url(&client.registry().url);
+                let url = display_url(&client.registry().url);
                 (
                     format!("{url} ({}@{})", tarball.name, tarball.version),
-                    Action::Npm(tarball, tag),
+                    Action::Npm {
+                        client,
+                        tarball,
+                        dist_tag,
+                    },
                 )
             }
-            kind @ ("oci-push-image" | "oci-push-index" | "oci-tag" | "oci-attach-sbom") => {
+            kind @ (StepKindName::OciPushImage
+            | StepKindName::OciPushIndex
+            | StepKindName::OciTag
+            | StepKindName::OciAttachSbom) => {
                 let client = destinations
                     .oci
                     .get(&(step.app.clone(), step.destination.clone()))
@@ -145,7 +185,7 @@ pub(super) fn prepare_jobs<'a>(
                 let index = manifest
                     .artifacts
                     .iter()
-                    .find(|a| a.kind == "oci-index" && a.app == step.app)
+                    .find(|a| a.kind == ArtifactKind::OciIndex && a.app == step.app)
                     .context("the manifest has no image index for this app")?;
                 let layout_dir = options.dist_dir.join(
                     index
@@ -154,66 +194,74 @@ pub(super) fn prepare_jobs<'a>(
                         .context("the image index was not built")?,
                 );
                 let layout = OciLayout::open(&layout_dir)?;
-                let digest_text = if kind == "oci-push-image" || kind == "oci-attach-sbom" {
-                    &artifact.digest
-                } else {
-                    &index.digest
-                };
-                let digest: Digest = digest_text
-                    .as_deref()
-                    .context("the manifest records no digest for this image")?
-                    .parse()
-                    .map_err(|problem: String| {
-                        anyhow!("the manifest's digest is invalid: {problem}")
-                    })?;
+                let digest = recorded_digest(
+                    if matches!(
+                        kind,
+                        StepKindName::OciPushImage | StepKindName::OciAttachSbom
+                    ) {
+                        artifact.digest.as_deref()
+                    } else {
+                        index.digest.as_deref()
+                    },
+                )?;
                 let repository = format!(
                     "{}/{}",
                     client.repository().host(),
                     client.repository().name
                 );
-                if kind == "oci-attach-sbom" {
-                    // The subject: this target's image manifest.
-                    let image = manifest
-                        .artifacts
-                        .iter()
-                        .find(|a| {
-                            a.kind == "oci-image"
-                                && a.app == step.app
-                                && a.target == artifact.target
-                        })
-                        .and_then(|image| image.digest.as_deref())
-                        .context("the manifest has no image for this SBOM")?;
-                    let subject: Digest = image.parse().map_err(|problem: String| {
-                        anyhow!("the manifest's digest is invalid: {problem}")
-                    })?;
-                    jobs.push(Job {
-                        step,
-                        destination: format!("{repository}@{digest} (referrer of {subject})"),
-                        action: Action::OciSbom(layout, subject, digest),
-                    });
-                    continue;
-                }
-                match &step.tag {
-                    Some(tag) => {
+                match (kind, &step.tag) {
+                    (StepKindName::OciAttachSbom, _) => {
+                        // The subject: this target's image manifest.
+                        let subject = recorded_digest(
+                            manifest
+                                .artifacts
+                                .iter()
+                                .find(|a| {
+                                    a.kind == ArtifactKind::OciImage
+                                        && a.app == step.app
+                                        && a.target == artifact.target
+                                })
+                                .context("the manifest has no image for this SBOM")?
+                                .digest
+                                .as_deref(),
+                        )?;
+                        (
+                            format!("{repository}@{digest} (referrer of {subject})"),
+                            Action::OciSbom {
+                                client,
+                                layout,
+                                subject,
+                                artifact: digest,
+                            },
+                        )
+                    }
+                    (_, Some(tag)) => {
                         let full_version = manifest
-                            .apps
-                            .iter()
-                            .find(|app| app.name == step.app)
+                            .app(&step.app)
                             .and_then(|app| app.oci.as_ref())
                             .and_then(|oci| oci.tags.first())
                             .is_some_and(|first| first == tag);
                         (
                             format!("{repository}:{tag}"),
-                            Action::OciTag(layout, digest, tag.clone(), !full_version),
+                            Action::OciTag {
+                                client,
+                                layout,
+                                digest,
+                                tag: tag.clone(),
+                                floating: !full_version,
+                            },
                         )
                     }
-                    None => (
+                    (_, None) => (
                         format!("{repository}@{digest}"),
-                        Action::OciManifest(layout, digest),
+                        Action::OciManifest {
+                            client,
+                            layout,
+                            digest,
+                        },
                     ),
                 }
             }
-            other => bail!("the manifest has a step kind this castoff does not know: {other}"),
         };
         jobs.push(Job {
             step,
@@ -224,37 +272,35 @@ pub(super) fn prepare_jobs<'a>(
     Ok(jobs)
 }
 
-pub(super) fn query_state(
-    job: &Job<'_>,
-    destinations: &Destinations,
-) -> anyhow::Result<RemoteState> {
-    match &job.action {
-        Action::Pypi(wheel) => Ok(destinations.pypi[&job.step.destination].state(wheel)?),
-        Action::Npm(tarball, _) => Ok(destinations.npm
-            [&(tarball.name.clone(), job.step.destination.clone())]
-            .state(tarball)?),
-        Action::OciManifest(_, digest) => Ok(destinations.oci
-            [&(job.step.app.clone(), job.step.destination.clone())]
-            .manifest_state(digest)?),
-        Action::OciTag(_, digest, tag, floating) => Ok(destinations.oci
-            [&(job.step.app.clone(), job.step.destination.clone())]
-            .tag_state(tag, digest, *floating)?),
-        Action::OciSbom(_, subject, artifact) => Ok(destinations.oci
-            [&(job.step.app.clone(), job.step.destination.clone())]
-            .referrer_state(subject, artifact)?),
-    }
+pub(super) fn query_state(job: &Job<'_>) -> anyhow::Result<RemoteState> {
+    Ok(match &job.action {
+        Action::Pypi { client, wheel } => client.state(wheel)?,
+        Action::Npm {
+            client, tarball, ..
+        } => client.state(tarball)?,
+        Action::OciManifest { client, digest, .. } => client.manifest_state(digest)?,
+        Action::OciTag {
+            client,
+            digest,
+            tag,
+            floating,
+            ..
+        } => client.tag_state(tag, digest, *floating)?,
+        Action::OciSbom {
+            client,
+            subject,
+            artifact,
+            ..
+        } => client.referrer_state(subject, artifact)?,
+    })
 }
 
 /// Uploads (with a progress task: bytes, rate, a line with size and rate at the end), then
 /// verifies what the registry serves.
-fn run_job(
-    job: &Job<'_>,
-    destinations: &Destinations,
-    reporter: &dyn Reporter,
-) -> anyhow::Result<UploadOutcome> {
+fn run_job(job: &Job<'_>, reporter: &dyn Reporter) -> anyhow::Result<UploadOutcome> {
     let (label, total) = task_of(job);
     let task = reporter.task(&label, total);
-    let (result, counted) = watched(&*task, |progress| upload_job(job, destinations, progress));
+    let (result, counted) = watched(&*task, |progress| upload_job(job, progress));
     match &result {
         Ok(outcome) => {
             // Bodies the hook does not watch (manifests, tags): counted when they are done.
@@ -268,7 +314,7 @@ fn run_job(
     }
     drop(task);
     let outcome = result?;
-    verify_job(job, destinations)?;
+    verify_job(job)?;
     Ok(outcome)
 }
 
@@ -277,24 +323,26 @@ fn run_job(
 /// so its bar may end short of the total).
 fn task_of(job: &Job<'_>) -> (String, u64) {
     match &job.action {
-        Action::Pypi(wheel) => (format!("pypi {}", wheel.filename), wheel.size),
-        Action::Npm(tarball, _) => (
+        Action::Pypi { wheel, .. } => (format!("pypi {}", wheel.filename), wheel.size),
+        Action::Npm { tarball, .. } => (
             format!("npm {}@{}", tarball.name, tarball.version),
             tarball.size,
         ),
-        Action::OciManifest(layout, digest) => (
+        Action::OciManifest { layout, digest, .. } => (
             format!("oci {}", short_digests(&job.destination)),
             image_size(layout, digest, 0),
         ),
         // A tag sends the manifest again.
-        Action::OciTag(layout, digest, ..) => (
+        Action::OciTag { layout, digest, .. } => (
             format!("oci {}", short_digests(&job.destination)),
             layout
                 .manifest(digest)
                 .map_or(0, |manifest| manifest.bytes.len() as u64),
         ),
         // Without the fallback referrers index, if the registry needs one (a few hundred bytes).
-        Action::OciSbom(layout, _, artifact) => (
+        Action::OciSbom {
+            layout, artifact, ..
+        } => (
             format!("oci {}", short_digests(&job.destination)),
             image_size(layout, artifact, 0),
         ),
@@ -390,41 +438,55 @@ impl Drop for CloseRelay<'_> {
     }
 }
 
-fn upload_job(
-    job: &Job<'_>,
-    destinations: &Destinations,
-    progress: &UploadProgress,
-) -> anyhow::Result<UploadOutcome> {
-    let oci = || &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
+fn upload_job(job: &Job<'_>, progress: &UploadProgress) -> anyhow::Result<UploadOutcome> {
     Ok(match &job.action {
-        Action::Pypi(wheel) => {
-            destinations.pypi[&job.step.destination].upload_with_progress(wheel, progress)?
-        }
-        Action::Npm(tarball, tag) => destinations.npm
-            [&(tarball.name.clone(), job.step.destination.clone())]
-            .upload_with_progress(tarball, Some(tag), progress)?,
-        Action::OciManifest(layout, digest) => {
-            oci().push_with_progress(layout, digest, progress)?
-        }
-        Action::OciTag(layout, digest, tag, _) => oci().tag(layout, digest, tag)?,
-        Action::OciSbom(layout, subject, artifact) => {
-            oci().attach_referrer(layout, subject, artifact)?
-        }
+        Action::Pypi { client, wheel } => client.upload_with_progress(wheel, progress)?,
+        Action::Npm {
+            client,
+            tarball,
+            dist_tag,
+        } => client.upload_with_progress(tarball, Some(dist_tag), progress)?,
+        Action::OciManifest {
+            client,
+            layout,
+            digest,
+        } => client.push_with_progress(layout, digest, progress)?,
+        Action::OciTag {
+            client,
+            layout,
+            digest,
+            tag,
+            ..
+        } => client.tag(layout, digest, tag)?,
+        Action::OciSbom {
+            client,
+            layout,
+            subject,
+            artifact,
+        } => client.attach_referrer(layout, subject, artifact)?,
     })
 }
 
 /// After an upload: the registry serves what was sent.
-fn verify_job(job: &Job<'_>, destinations: &Destinations) -> anyhow::Result<()> {
-    let oci = || &destinations.oci[&(job.step.app.clone(), job.step.destination.clone())];
+fn verify_job(job: &Job<'_>) -> anyhow::Result<()> {
     match &job.action {
-        Action::Pypi(wheel) => destinations.pypi[&job.step.destination].verify(wheel)?,
-        Action::Npm(tarball, _) => destinations.npm
-            [&(tarball.name.clone(), job.step.destination.clone())]
-            .verify(tarball)?,
-        Action::OciManifest(_, digest) => oci().verify(digest.as_str(), digest)?,
-        Action::OciTag(_, digest, tag, _) => oci().verify(tag, digest)?,
-        Action::OciSbom(_, subject, artifact) => {
-            let client = oci();
+        Action::Pypi { client, wheel } => client.verify(wheel)?,
+        Action::Npm {
+            client, tarball, ..
+        } => client.verify(tarball)?,
+        Action::OciManifest { client, digest, .. } => client.verify(digest.as_str(), digest)?,
+        Action::OciTag {
+            client,
+            digest,
+            tag,
+            ..
+        } => client.verify(tag, digest)?,
+        Action::OciSbom {
+            client,
+            subject,
+            artifact,
+            ..
+        } => {
             client.verify(artifact.as_str(), artifact)?;
             if client.referrer_state(subject, artifact)? != RemoteState::Identical {
                 bail!(
@@ -475,14 +537,13 @@ fn now_ms() -> u64 {
 pub(super) fn run_step(
     job: &Job<'_>,
     state: &RemoteState,
-    destinations: &Destinations,
     reporter: &dyn Reporter,
 ) -> (StepReport, Option<anyhow::Error>) {
     let started_at_ms = now_ms();
     let result = if state.needs_upload() {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             kill_point(&job.step.id, "before");
-            let result = run_job(job, destinations, reporter);
+            let result = run_job(job, reporter);
             kill_point(&job.step.id, "after");
             result
         }))

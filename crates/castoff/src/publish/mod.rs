@@ -98,7 +98,7 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
     let http = HttpClient::new(options.http.clone())?;
     let destinations = connect(&manifest, &selected, options, &http, &environment)?;
     let jobs = prepare_jobs(&manifest, &selected, options, &destinations)?;
-    check_upload_limits(&manifest, &jobs, &destinations)?;
+    check_upload_limits(&manifest, &jobs)?;
 
     // 3. Ask each registry what it has.
     let mut states: BTreeMap<String, RemoteState> = BTreeMap::new();
@@ -106,7 +106,7 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
     for job in &jobs {
         // A spinner while the registry answers (0 bytes: it prints nothing itself).
         let query = reporter.task(&format!("asking {}", short_digests(&job.destination)), 0);
-        let state = query_state(job, &destinations);
+        let state = query_state(job);
         query.finish(if state.is_ok() { "asked" } else { "failed" });
         drop(query);
         let state = state
@@ -181,14 +181,7 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
     if uploads > 0 {
         reporter.line(&format!("uploading {uploads} step(s)"));
     }
-    let failures = execute(
-        &jobs,
-        &states,
-        &destinations,
-        options.jobs.max(1),
-        reporter,
-        &mut reports,
-    );
+    let failures = execute(&jobs, &states, options.jobs.max(1), reporter, &mut reports);
     let report = finish(options, &manifest, reports, false)?;
     if let Some((step, error)) = failures.into_iter().next() {
         return Err(error.context(format!(
@@ -217,7 +210,6 @@ fn is_selected(step: &ManifestStep, options: &PublishOptions) -> bool {
 fn execute(
     jobs: &[Job<'_>],
     states: &BTreeMap<String, RemoteState>,
-    destinations: &connect::Destinations,
     parallel: usize,
     reporter: &dyn Reporter,
     reports: &mut BTreeMap<String, StepReport>,
@@ -237,7 +229,7 @@ fn execute(
         parallel,
         |index| {
             let job = &jobs[index];
-            jobs::run_step(job, &states[&job.step.id], destinations, reporter)
+            jobs::run_step(job, &states[&job.step.id], reporter)
         },
         |(_, error)| error.is_some(),
     );
