@@ -145,8 +145,10 @@ impl SigningKey {
         key_id_hex(&self.key_id)
     }
 
-    /// The public key file (`minisign.pub`) matching this key.
-    pub fn public_key_file(&self) -> String {
+    /// The public key file (`minisign.pub`) matching this key (the tests' verifying keys;
+    /// users have minisign's own).
+    #[cfg(test)]
+    fn public_key_file(&self) -> String {
         let mut bytes = b"Ed".to_vec();
         bytes.extend_from_slice(&self.key_id);
         bytes.extend_from_slice(self.key.verifying_key().as_bytes());
