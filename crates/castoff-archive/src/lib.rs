@@ -5,6 +5,7 @@ pub mod deflate;
 pub mod digest;
 pub mod foreign;
 pub mod tar;
+pub mod zip;
 
 /// The fixed modification time npm writes into every tarball entry (1985-10-26T08:15:00Z).
 pub const NPM_EPOCH: u64 = 499_162_500;

@@ -1,4 +1,5 @@
-//! A deterministic ZIP writer with exactly the features a wheel needs and PyPI accepts:
+//! A deterministic ZIP writer with exactly the features a wheel needs and PyPI accepts (the
+//! wheel builder and the direct-download `.zip` archives share it):
 //! deflate only, sizes and CRC in the local header (no data descriptors), Unix modes, one fixed
 //! timestamp, no extra fields, no comments, no duplicate names, nothing after the end record.
 //!
@@ -8,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 
-use castoff_archive::deflate::{Deflated, FINAL_EMPTY_BLOCK};
+use crate::deflate::{Deflated, FINAL_EMPTY_BLOCK};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
@@ -120,7 +121,7 @@ impl<W: Write> ZipWriter<W> {
     }
 
     /// Adds a regular file compressed once already (by
-    /// [`castoff_archive::deflate`]): its stream is copied, then ended with a final empty block.
+    /// [`crate::deflate`]): its stream is copied, then ended with a final empty block.
     pub fn add_deflated(&mut self, name: &str, mode: u32, data: &Deflated) -> io::Result<()> {
         self.check_name(name)?;
         self.write_entry(
