@@ -1,6 +1,7 @@
 //! Deterministic archive writers (tar, gzip, zip) and streaming digests shared by the
 //! wheel, npm and OCI builders, and the compress-once engine they all splice from.
 
+pub mod date;
 pub mod deflate;
 pub mod digest;
 pub mod foreign;

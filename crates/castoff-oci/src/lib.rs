@@ -447,7 +447,7 @@ fn put_sbom_artifact(
         "layers": [layer.to_json()],
         "subject": subject.to_json(),
         "annotations": {
-            "org.opencontainers.image.created": json::rfc3339(source_date_epoch),
+            "org.opencontainers.image.created": castoff_archive::date::rfc3339(source_date_epoch),
         },
     });
     Ok(Descriptor::new(
