@@ -4,6 +4,7 @@
 pub mod date;
 pub mod deflate;
 pub mod digest;
+pub mod elf;
 pub mod foreign;
 pub mod tar;
 pub mod zip;

@@ -23,7 +23,6 @@ mod base;
 mod blobs;
 mod deploy;
 mod document;
-mod elf;
 mod error;
 mod json;
 mod layer;
@@ -32,6 +31,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use castoff_archive::deflate::DeflateCache;
+use castoff_archive::elf::{ElfFile, Interpreter, machine_of_oci_architecture};
 use castoff_plan::plan::{App, BaseImage, LayerCompression, OciChannel};
 use castoff_plan::target::OciPlatform;
 use castoff_plan::{AppId, Release, Target};
@@ -516,7 +516,7 @@ fn check_binaries(app: &App, oci: &OciChannel, input: &ImageInput) -> Result<(),
                 target: target.triple.to_owned(),
             });
         };
-        let facts = elf::inspect(path).map_err(OciError::io("read", path))?;
+        let facts = elf_facts(path).map_err(OciError::io("read", path))?;
         match facts {
             None if on_scratch => {
                 return Err(OciError::NotElf {
@@ -528,7 +528,7 @@ fn check_binaries(app: &App, oci: &OciChannel, input: &ImageInput) -> Result<(),
             }
             None => {}
             Some(facts) => {
-                if let Some(expected) = elf::machine_of_architecture(platform.architecture)
+                if let Some(expected) = machine_of_oci_architecture(platform.architecture)
                     && facts.machine != expected
                 {
                     return Err(OciError::WrongArchitecture {
@@ -552,6 +552,36 @@ fn check_binaries(app: &App, oci: &OciChannel, input: &ImageInput) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// What the image needs to know about a binary before putting it on an image: its machine (so
+/// an arm64 binary never lands in an amd64 image) and whether it asks for a dynamic loader,
+/// which `scratch` does not have. Only the headers are read (binaries can be large).
+/// `Ok(None)` when the file is not ELF, or its headers cannot be read as ELF.
+fn elf_facts(path: &Path) -> std::io::Result<Option<ElfFacts>> {
+    let cache = object::ReadCache::new(fs::File::open(path)?);
+    let Ok(Some(file)) = ElfFile::parse(&cache) else {
+        return Ok(None);
+    };
+    let Ok(interpreter) = file.interpreter() else {
+        return Ok(None);
+    };
+    Ok(Some(ElfFacts {
+        machine: file.machine(),
+        interpreter: interpreter.map(|interpreter| match interpreter {
+            Interpreter::Path(path) => path,
+            Interpreter::Unreadable(_) => "(unreadable)".to_owned(),
+        }),
+    }))
+}
+
+/// The facts of one ELF file that decide whether it fits an image.
+#[derive(Debug)]
+struct ElfFacts {
+    /// `e_machine` (`EM_X86_64`, `EM_AARCH64`, …).
+    machine: u16,
+    /// The requested program interpreter (`/lib64/ld-linux-x86-64.so.2`), if any.
+    interpreter: Option<String>,
 }
 
 /// Extra files must exist, be regular files (not symlinks) and resolve inside the workspace.
