@@ -73,7 +73,11 @@ mod tests {
     fn days_round_trip() {
         let check = |days: i64, expect: (i64, u32, u32)| {
             assert_eq!(civil_from_days(days), expect, "{days}");
-            assert_eq!(days_from_civil(expect.0, expect.1, expect.2), days, "{expect:?}");
+            assert_eq!(
+                days_from_civil(expect.0, expect.1, expect.2),
+                days,
+                "{expect:?}"
+            );
         };
         check(0, (1970, 1, 1));
         check(-1, (1969, 12, 31));

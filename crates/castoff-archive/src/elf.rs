@@ -248,7 +248,12 @@ mod tests {
             assert_eq!(linking.interpreter.as_deref(), Some(path.as_str()));
             assert!(path.contains("ld-linux"), "{path}");
             assert!(linking.needed.iter().any(|library| library == "libc.so.6"));
-            assert!(linking.versions.iter().any(|(_, version)| version.starts_with("GLIBC_2.")));
+            assert!(
+                linking
+                    .versions
+                    .iter()
+                    .any(|(_, version)| version.starts_with("GLIBC_2."))
+            );
         }
     }
 

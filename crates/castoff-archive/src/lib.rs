@@ -6,6 +6,7 @@ pub mod deflate;
 pub mod digest;
 pub mod elf;
 pub mod foreign;
+pub mod oci;
 pub mod tar;
 pub mod zip;
 

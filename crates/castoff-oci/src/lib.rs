@@ -38,15 +38,17 @@ use castoff_plan::{AppId, Release, Target};
 use serde_json::json;
 
 pub use assemble::assemble_images;
-pub use blobs::{
-    CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, LAYER_ZSTD_MEDIA_TYPE,
-    MANIFEST_MEDIA_TYPE,
+pub use castoff_archive::oci::{
+    CONFIG_MEDIA_TYPE, EMPTY_MEDIA_TYPE, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE,
+    LAYER_ZSTD_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
 };
 pub use deploy::write_deploy_examples;
 pub use error::OciError;
 pub use layer::{BIN_DIR, binary_layer_prefix};
 
-use crate::blobs::{BlobStore, Descriptor};
+use castoff_archive::oci::{Descriptor, LAYOUT_MARKER, REF_NAME_ANNOTATION};
+
+use crate::blobs::BlobStore;
 use crate::document::ConfigInput;
 use crate::json::canonical;
 use crate::layer::{EntryContent, LayerEntry, LayerPlan};
@@ -77,8 +79,6 @@ impl ImageInput {
 
 /// `artifactType` of the SBOM artifacts (and media type of their one layer).
 pub const SBOM_ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
-/// Media type of the empty config of an artifact manifest (OCI 1.1).
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// Settings shared by every platform of a build.
 #[derive(Debug, Clone)]
@@ -283,7 +283,8 @@ pub fn build_images(
             };
             layers.push(Descriptor::new(
                 media_type,
-                (layer.digest.clone(), layer.size),
+                layer.digest.clone(),
+                layer.size,
             ));
             diff_ids.push(layer.diff_id.clone());
         }
@@ -301,17 +302,16 @@ pub fn build_images(
                 .map(|(_, summary)| summary.clone())
                 .collect(),
         });
-        let config = Descriptor::new(CONFIG_MEDIA_TYPE, store.put(&canonical(&config))?);
+        let config = store.put(CONFIG_MEDIA_TYPE, &canonical(&config))?;
         let manifest_json = document::image_manifest(&config, &layers, &manifest_annotations);
-        let mut manifest =
-            Descriptor::new(MANIFEST_MEDIA_TYPE, store.put(&canonical(&manifest_json))?);
+        let mut manifest = store.put(MANIFEST_MEDIA_TYPE, &canonical(&manifest_json))?;
         manifest.platform = Some(document::platform_json(platform));
 
         let built_layers: Vec<BuiltLayer> = layers
             .iter()
             .zip(&diff_ids)
             .map(|(layer, diff_id)| BuiltLayer {
-                digest: layer.digest.clone(),
+                digest: layer.digest.to_string(),
                 size: layer.size,
                 diff_id: diff_id.clone(),
             })
@@ -332,16 +332,16 @@ pub fn build_images(
             image: BuiltImage {
                 target: input.target,
                 platform: platform.to_string(),
-                manifest_digest: manifest.digest.clone(),
+                manifest_digest: manifest.digest.to_string(),
                 manifest_size: manifest.size,
-                config_digest: config.digest.clone(),
+                config_digest: config.digest.to_string(),
                 config_size: config.size,
                 layers: built_layers,
                 compressed_size,
                 archive: oci_dir.join(archive_name(&name, platform)),
                 archive_size: 0,
                 archive_sha256: String::new(),
-                sbom_manifest_digest: sbom.as_ref().map(|sbom| sbom.digest.clone()),
+                sbom_manifest_digest: sbom.as_ref().map(|sbom| sbom.digest.to_string()),
             },
             sbom,
             manifest,
@@ -380,7 +380,7 @@ pub fn build_images(
         repository: oci.repository.clone(),
         tag,
         layout_dir,
-        index_digest: index.digest,
+        index_digest: index.digest.to_string(),
         index_size: index.size,
         images,
     })
@@ -399,11 +399,11 @@ pub(crate) fn write_layout_index(
     tag: &str,
 ) -> Result<Descriptor, OciError> {
     let index_json = document::image_index(manifests, annotations);
-    let index = Descriptor::new(INDEX_MEDIA_TYPE, store.put(&canonical(&index_json))?);
+    let index = store.put(INDEX_MEDIA_TYPE, &canonical(&index_json))?;
     let mut entry = index.clone();
     entry
         .annotations
-        .insert("org.opencontainers.image.ref.name".to_owned(), json!(tag));
+        .insert(REF_NAME_ANNOTATION.to_owned(), json!(tag));
     let mut entries = vec![entry.to_json()];
     entries.extend(referrers.iter().map(|referrer| {
         let mut value = referrer.to_json();
@@ -415,10 +415,7 @@ pub(crate) fn write_layout_index(
         "mediaType": INDEX_MEDIA_TYPE,
         "manifests": entries,
     });
-    blobs::write_file_atomically(
-        &store.root().join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )?;
+    blobs::write_file_atomically(&store.root().join("oci-layout"), LAYOUT_MARKER)?;
     blobs::write_file_atomically(&store.root().join("index.json"), &canonical(&layout_index))?;
     Ok(index)
 }
@@ -432,13 +429,13 @@ fn put_sbom_artifact(
     image: &Descriptor,
     source_date_epoch: u64,
 ) -> Result<Descriptor, OciError> {
-    let empty = Descriptor::new(EMPTY_MEDIA_TYPE, store.put(b"{}")?);
-    let mut layer = Descriptor::new(SBOM_ARTIFACT_TYPE, store.put(sbom)?);
+    let empty = store.put(EMPTY_MEDIA_TYPE, b"{}")?;
+    let mut layer = store.put(SBOM_ARTIFACT_TYPE, sbom)?;
     layer.annotations.insert(
         "org.opencontainers.image.title".to_owned(),
         json!(format!("{app}.cdx.json")),
     );
-    let subject = Descriptor::new(MANIFEST_MEDIA_TYPE, (image.digest.clone(), image.size));
+    let subject = Descriptor::new(MANIFEST_MEDIA_TYPE, image.digest.clone(), image.size);
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
@@ -450,10 +447,7 @@ fn put_sbom_artifact(
             "org.opencontainers.image.created": castoff_archive::date::rfc3339(source_date_epoch),
         },
     });
-    Ok(Descriptor::new(
-        MANIFEST_MEDIA_TYPE,
-        store.put(&canonical(&manifest))?,
-    ))
+    store.put(MANIFEST_MEDIA_TYPE, &canonical(&manifest))
 }
 
 /// `<app>-<os>-<arch>.tar`, with `-<variant>` for 32-bit arm where the variant matters.
