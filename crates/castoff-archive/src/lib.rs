@@ -1,5 +1,7 @@
 //! Deterministic archive writers (tar, gzip, zip) and streaming digests shared by the
-//! wheel, npm and OCI builders, and the compress-once engine they all splice from.
+//! wheel, npm and OCI builders, and the compress-once engine they all splice from; and the
+//! one home of the words several crates share: civil dates (`date`), ELF headers (`elf`) and
+//! the OCI vocabulary (`oci`), below both the builders and castoff-registry.
 
 pub mod date;
 pub mod deflate;
