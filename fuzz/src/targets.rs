@@ -115,8 +115,15 @@ pub fn merge_inputs(data: &[u8]) {
     });
 }
 
-/// The ELF / Mach-O / PE reader behind wheel platform tags, against every supported target.
+/// The binary-header readers: castoff-archive's ELF reader (shared by the wheel and image
+/// builders), then the ELF / Mach-O / PE inspection behind wheel platform tags, against every
+/// supported target.
 pub fn binary_platform(data: &[u8]) {
+    if let Ok(Some(elf)) = castoff_archive::elf::ElfFile::parse(data) {
+        let _ = (elf.machine(), elf.file_type(), elf.entry());
+        let _ = elf.interpreter();
+        let _ = elf.linking();
+    }
     for target in castoff_plan::Target::all() {
         if let Ok(facts) = castoff_wheel::platform::inspect_binary(data, Path::new("fuzz"), target)
         {

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use castoff_archive::digest::{HashingWriter, hex};
 use serde_json::json;
 
-use crate::blobs::{self, Descriptor, INDEX_MEDIA_TYPE};
+use castoff_archive::oci::{Descriptor, INDEX_MEDIA_TYPE, LAYOUT_MARKER, REF_NAME_ANNOTATION};
+
+use crate::blobs;
 use crate::error::OciError;
 use crate::json::canonical;
 use castoff_archive::tar::{OwnerFields, TarWriter};
@@ -38,7 +40,7 @@ pub(crate) fn write_docker_archive(
     input: &ArchiveInput<'_>,
     path: &Path,
 ) -> Result<(u64, String), OciError> {
-    let blob_path = |descriptor: &Descriptor| format!("blobs/sha256/{}", descriptor.hex());
+    let blob_path = |descriptor: &Descriptor| format!("blobs/sha256/{}", descriptor.digest.hex());
     let legacy = json!([{
         "Config": blob_path(input.config),
         "RepoTags": [input.repo_tag],
@@ -48,10 +50,9 @@ pub(crate) fn write_docker_archive(
     entry
         .annotations
         .insert("io.containerd.image.name".to_owned(), json!(input.repo_tag));
-    entry.annotations.insert(
-        "org.opencontainers.image.ref.name".to_owned(),
-        json!(input.tag),
-    );
+    entry
+        .annotations
+        .insert(REF_NAME_ANNOTATION.to_owned(), json!(input.tag));
     let index = json!({
         "schemaVersion": 2,
         "mediaType": INDEX_MEDIA_TYPE,
@@ -83,7 +84,7 @@ pub(crate) fn write_docker_archive(
             .layout
             .join("blobs")
             .join("sha256")
-            .join(descriptor.hex());
+            .join(descriptor.digest.hex());
         let file = File::open(&source).map_err(OciError::io("open", &source))?;
         tar.append_file(
             &blob_path(descriptor),
@@ -98,13 +99,8 @@ pub(crate) fn write_docker_archive(
         .map_err(tar_error)?;
     tar.append_bytes("manifest.json", 0o644, input.mtime, &canonical(&legacy))
         .map_err(tar_error)?;
-    tar.append_bytes(
-        "oci-layout",
-        0o644,
-        input.mtime,
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .map_err(tar_error)?;
+    tar.append_bytes("oci-layout", 0o644, input.mtime, LAYOUT_MARKER)
+        .map_err(tar_error)?;
     let hashing = tar.finish().map_err(OciError::io("write", &temp))?;
     let (mut buffered, digest, size) = hashing.finish();
     buffered.flush().map_err(OciError::io("write", &temp))?;

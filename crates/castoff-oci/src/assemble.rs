@@ -14,7 +14,9 @@ use castoff_plan::target::OciPlatform;
 use castoff_plan::{AppId, Release, Target};
 use serde_json::{Map, Value};
 
-use crate::blobs::{self, BlobStore, Descriptor, INDEX_MEDIA_TYPE};
+use castoff_archive::oci::{Descriptor, INDEX_MEDIA_TYPE};
+
+use crate::blobs::{self, BlobStore};
 use crate::error::OciError;
 use crate::{
     BuiltImage, BuiltIndex, BuiltLayer, PartialDir, SBOM_ARTIFACT_TYPE, archive_name,
@@ -82,7 +84,7 @@ pub fn assemble_images(
         for entry in &entries {
             let descriptor = descriptor(entry).map_err(|problem| refuse(part, problem, rebuild))?;
             if entry["artifactType"] == SBOM_ARTIFACT_TYPE {
-                let bytes = blobs::read_verified(&layout, &descriptor.digest)
+                let bytes = blobs::read_verified(&layout, descriptor.digest.as_str())
                     .map_err(|problem| refuse(part, problem, rebuild))?;
                 let manifest: Value = serde_json::from_slice(&bytes)
                     .map_err(|error| refuse(part, error.to_string(), rebuild))?;
@@ -103,7 +105,7 @@ pub fn assemble_images(
                 rebuild,
             ));
         };
-        let bytes = blobs::read_verified(&layout, &image_index.digest)
+        let bytes = blobs::read_verified(&layout, image_index.digest.as_str())
             .map_err(|problem| refuse(part, problem, rebuild))?;
         let index: Value = serde_json::from_slice(&bytes)
             .map_err(|error| refuse(part, error.to_string(), rebuild))?;
@@ -157,7 +159,7 @@ pub fn assemble_images(
                     "pass each target's partial dist once",
                 ));
             }
-            let bytes = blobs::read_verified(&layout, &manifest_descriptor.digest)
+            let bytes = blobs::read_verified(&layout, manifest_descriptor.digest.as_str())
                 .map_err(|problem| refuse(part, problem, rebuild))?;
             let manifest: Value = serde_json::from_slice(&bytes)
                 .map_err(|error| refuse(part, error.to_string(), rebuild))?;
@@ -167,7 +169,7 @@ pub fn assemble_images(
                 .map_err(|problem| refuse(part, problem, rebuild))?;
             let config = descriptor(&manifest["config"])
                 .map_err(|problem| refuse(part, problem, rebuild))?;
-            let config_bytes = blobs::read_verified(&layout, &config.digest)
+            let config_bytes = blobs::read_verified(&layout, config.digest.as_str())
                 .map_err(|problem| refuse(part, problem, rebuild))?;
             let config_json: Value = serde_json::from_slice(&config_bytes)
                 .map_err(|error| refuse(part, error.to_string(), rebuild))?;
@@ -188,7 +190,7 @@ pub fn assemble_images(
                 .collect();
             let sbom = sboms
                 .iter()
-                .find(|(subject, _)| *subject == manifest_descriptor.digest)
+                .find(|(subject, _)| manifest_descriptor.digest == **subject)
                 .map(|(_, sbom)| sbom.clone());
             let mut manifest_descriptor = manifest_descriptor;
             manifest_descriptor.annotations = Map::new();
@@ -245,9 +247,9 @@ pub fn assemble_images(
         images.push(BuiltImage {
             target: image.target,
             platform: image.platform.to_string(),
-            manifest_digest: image.manifest.digest.clone(),
+            manifest_digest: image.manifest.digest.to_string(),
             manifest_size: image.manifest.size,
-            config_digest: image.config.digest.clone(),
+            config_digest: image.config.digest.to_string(),
             config_size: image.config.size,
             layers: image
                 .layers
@@ -259,7 +261,7 @@ pub fn assemble_images(
                         .chain(std::iter::repeat(&String::new())),
                 )
                 .map(|(layer, diff_id)| BuiltLayer {
-                    digest: layer.digest.clone(),
+                    digest: layer.digest.to_string(),
                     size: layer.size,
                     diff_id: diff_id.clone(),
                 })
@@ -268,7 +270,7 @@ pub fn assemble_images(
             archive,
             archive_size,
             archive_sha256: hex(&sha),
-            sbom_manifest_digest: image.sbom.map(|sbom| sbom.digest),
+            sbom_manifest_digest: image.sbom.map(|sbom| sbom.digest.to_string()),
         });
     }
     Ok(BuiltIndex {
@@ -276,7 +278,7 @@ pub fn assemble_images(
         repository: oci.repository.clone(),
         tag,
         layout_dir,
-        index_digest: index.digest,
+        index_digest: index.digest.to_string(),
         index_size: index.size,
         images,
     })
@@ -291,21 +293,7 @@ fn read_json(path: &Path) -> Result<Value, String> {
 
 /// A descriptor read from a foreign document; the digest must be a well-formed sha256.
 fn descriptor(value: &Value) -> Result<Descriptor, String> {
-    let media_type = value["mediaType"].as_str().unwrap_or_default();
-    let digest = value["digest"].as_str().unwrap_or_default();
-    let size = value["size"].as_u64();
-    match (blobs::digest_hex(digest), size) {
-        (Some(_), Some(size)) => {
-            let mut descriptor = Descriptor::new(media_type, (digest.to_owned(), size));
-            descriptor.platform = value.get("platform").cloned();
-            descriptor.annotations = value["annotations"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            Ok(descriptor)
-        }
-        _ => Err(format!("`{value}` is not a valid descriptor")),
-    }
+    Descriptor::from_json(value).map_err(|_| format!("`{value}` is not a valid descriptor"))
 }
 
 /// Copies the config and layers a manifest names.
@@ -322,10 +310,10 @@ fn copy_children(store: &BlobStore, layout: &Path, manifest: &Value) -> Result<(
 
 /// Copies one blob, checking digest and size (a partial dist came from another machine).
 fn put_verified(store: &BlobStore, layout: &Path, blob: &Descriptor) -> Result<(), String> {
-    if store.path_of_hex(blob.hex()).is_file() {
+    if store.path_of_hex(blob.digest.hex()).is_file() {
         return Ok(());
     }
-    let source = layout.join("blobs").join("sha256").join(blob.hex());
+    let source = layout.join("blobs").join("sha256").join(blob.digest.hex());
     store
         .copy_verified(&source, blob)
         .map_err(|error| error.to_string())?

@@ -9,29 +9,23 @@
 
 use std::path::{Path, PathBuf};
 
+use castoff_archive::oci::{
+    DOCKER_LAYER_GZIP_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, Descriptor,
+    Digest, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, LAYER_TAR_MEDIA_TYPE, LAYER_ZSTD_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPE, Platform, REF_NAME_ANNOTATION,
+};
 use castoff_plan::target::OciPlatform;
 use serde_json::Value;
 
-use crate::blobs::{self, BlobStore, Descriptor, LAYER_GZIP_MEDIA_TYPE, LAYER_ZSTD_MEDIA_TYPE};
+use crate::blobs::{self, BlobStore};
 use crate::error::OciError;
-
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 /// Layer media types castoff copies, and the OCI type each becomes in the output (Docker's
 /// gzip layer is byte-for-byte an OCI gzip layer; some registries reject mixed families).
 const LAYER_TYPES: &[(&str, &str)] = &[
     (LAYER_GZIP_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE),
-    (
-        "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        LAYER_GZIP_MEDIA_TYPE,
-    ),
-    (
-        "application/vnd.oci.image.layer.v1.tar",
-        "application/vnd.oci.image.layer.v1.tar",
-    ),
+    (DOCKER_LAYER_GZIP_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE),
+    (LAYER_TAR_MEDIA_TYPE, LAYER_TAR_MEDIA_TYPE),
     (LAYER_ZSTD_MEDIA_TYPE, LAYER_ZSTD_MEDIA_TYPE),
 ];
 
@@ -66,10 +60,8 @@ pub(crate) struct BaseImage {
 struct Candidate {
     digest: String,
     manifest: Value,
-    /// `os/architecture[/variant]` as the index or the config says.
-    os: String,
-    architecture: String,
-    variant: Option<String>,
+    /// What the index or the config says the image is for.
+    platform: Platform,
 }
 
 impl BaseLayout {
@@ -139,8 +131,7 @@ impl BaseLayout {
             .into_iter()
             .flatten()
             .filter(|entry| {
-                entry["digest"] == pinned
-                    && entry["annotations"]["org.opencontainers.image.ref.name"] == reference
+                entry["digest"] == pinned && entry["annotations"][REF_NAME_ANNOTATION] == reference
             })
             .take(1)
             .cloned()
@@ -193,19 +184,12 @@ impl BaseLayout {
     ) -> Result<BaseImage, OciError> {
         let mut candidates = Vec::new();
         self.collect(&self.index, 0, None, &mut candidates)?;
-        let available: Vec<String> = candidates
-            .iter()
-            .map(|c| platform_text(&c.os, &c.architecture, c.variant.as_deref()))
-            .collect();
+        let available: Vec<String> = candidates.iter().map(|c| c.platform.to_string()).collect();
         let mut matching: Vec<Candidate> = candidates
             .into_iter()
             .filter(|c| {
-                c.os == platform.os
-                    && c.architecture == platform.architecture
-                    && match (c.variant.as_deref(), platform.variant) {
-                        (Some(theirs), Some(ours)) => theirs == ours,
-                        _ => true,
-                    }
+                c.platform
+                    .matches(platform.os, platform.architecture, platform.variant)
             })
             .collect();
         matching.dedup_by(|a, b| a.digest == b.digest);
@@ -266,14 +250,12 @@ impl BaseLayout {
                 ));
             };
             let digest = layer["digest"].as_str().unwrap_or_default();
-            let hex = blobs::digest_hex(digest).ok_or_else(|| {
+            let digest: Digest = digest.parse().map_err(|_| {
                 self.integrity(format!("layer digest `{digest}` is not a sha256 digest"))
             })?;
-            let descriptor = Descriptor::new(
-                output_type,
-                (digest.to_owned(), layer["size"].as_u64().unwrap_or(0)),
-            );
-            let source = self.dir.join("blobs").join("sha256").join(hex);
+            let source = self.dir.join("blobs").join("sha256").join(digest.hex());
+            let descriptor =
+                Descriptor::new(output_type, digest, layer["size"].as_u64().unwrap_or(0));
             store
                 .copy_verified(&source, &descriptor)?
                 .map_err(|problem| self.integrity(problem))?;
@@ -323,7 +305,7 @@ impl BaseLayout {
                 continue;
             }
             match media_type {
-                OCI_INDEX | DOCKER_LIST => {
+                INDEX_MEDIA_TYPE | DOCKER_LIST_MEDIA_TYPE => {
                     let bytes =
                         blobs::read_verified(&self.dir, digest).map_err(|p| self.integrity(p))?;
                     let nested: Value = serde_json::from_slice(&bytes).map_err(|error| {
@@ -331,14 +313,14 @@ impl BaseLayout {
                     })?;
                     self.collect(&nested, depth + 1, platform, out)?;
                 }
-                OCI_MANIFEST | DOCKER_MANIFEST => {
+                MANIFEST_MEDIA_TYPE | DOCKER_MANIFEST_MEDIA_TYPE => {
                     let bytes =
                         blobs::read_verified(&self.dir, digest).map_err(|p| self.integrity(p))?;
                     let manifest: Value = serde_json::from_slice(&bytes).map_err(|error| {
                         self.integrity(format!("manifest {digest} is not JSON: {error}"))
                     })?;
-                    let (os, architecture, variant) = match platform {
-                        Some(platform) => text_platform(platform),
+                    let platform = match platform {
+                        Some(platform) => Platform::from_json(platform),
                         None => {
                             // No platform in the index: the config knows.
                             let config_digest =
@@ -347,18 +329,16 @@ impl BaseLayout {
                                 .map_err(|p| self.integrity(p))?;
                             let config: Value =
                                 serde_json::from_slice(&config).unwrap_or(Value::Null);
-                            text_platform(&config)
+                            Platform::from_json(&config)
                         }
                     };
-                    if os == "unknown" || architecture == "unknown" {
+                    if platform.is_unknown() {
                         continue;
                     }
                     out.push(Candidate {
                         digest: digest.to_owned(),
                         manifest,
-                        os,
-                        architecture,
-                        variant,
+                        platform,
                     });
                 }
                 // Artifacts (signatures, SBOMs) and unknown types are not base images.
@@ -366,23 +346,5 @@ impl BaseLayout {
             }
         }
         Ok(())
-    }
-}
-
-fn text_platform(value: &Value) -> (String, String, Option<String>) {
-    (
-        value["os"].as_str().unwrap_or("unknown").to_owned(),
-        value["architecture"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_owned(),
-        value["variant"].as_str().map(str::to_owned),
-    )
-}
-
-fn platform_text(os: &str, architecture: &str, variant: Option<&str>) -> String {
-    match variant {
-        Some(variant) => format!("{os}/{architecture}/{variant}"),
-        None => format!("{os}/{architecture}"),
     }
 }

@@ -1,5 +1,5 @@
-//! The content-addressed blob store of an OCI image layout (`blobs/sha256/<hex>`) and the
-//! descriptors that point into it. Every blob is written to a temporary name while its digest
+//! The content-addressed blob store of an OCI image layout (`blobs/sha256/<hex>`); the
+//! descriptors that point into it are castoff-archive's OCI vocabulary. Every blob is written to a temporary name while its digest
 //! is computed, then renamed to its digest: a blob file that exists is always complete.
 
 use std::fs::{self, File};
@@ -7,72 +7,10 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use castoff_archive::digest::{HashingWriter, hex, sha256};
-use serde_json::{Map, Value, json};
+use castoff_archive::digest::HashingWriter;
+use castoff_archive::oci::{Descriptor, Digest, sha256_hex};
 
 use crate::error::OciError;
-
-/// Media type of an OCI image manifest.
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-/// Media type of an OCI image index.
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-/// Media type of an OCI image config.
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-/// Media type of a gzip-compressed OCI layer (what castoff writes by default).
-pub const LAYER_GZIP_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// Media type of a zstd-compressed OCI layer (`oci.layer-compression = "zstd"`).
-pub const LAYER_ZSTD_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-
-/// A reference to a blob: media type, digest and size, plus the optional platform and
-/// annotations an index entry carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Descriptor {
-    pub(crate) media_type: String,
-    /// `sha256:<hex>`.
-    pub(crate) digest: String,
-    pub(crate) size: u64,
-    pub(crate) platform: Option<Value>,
-    pub(crate) annotations: Map<String, Value>,
-}
-
-impl Descriptor {
-    pub(crate) fn new(media_type: &str, (digest, size): (String, u64)) -> Descriptor {
-        Descriptor {
-            media_type: media_type.to_owned(),
-            digest,
-            size,
-            platform: None,
-            annotations: Map::new(),
-        }
-    }
-
-    pub(crate) fn to_json(&self) -> Value {
-        let mut value = json!({
-            "mediaType": self.media_type,
-            "digest": self.digest,
-            "size": self.size,
-        });
-        if let Some(platform) = &self.platform {
-            value["platform"] = platform.clone();
-        }
-        if !self.annotations.is_empty() {
-            value["annotations"] = Value::Object(self.annotations.clone());
-        }
-        value
-    }
-
-    /// The hex part of the digest (the blob's file name).
-    pub(crate) fn hex(&self) -> &str {
-        digest_hex(&self.digest).unwrap_or(&self.digest)
-    }
-}
-
-/// `<hex>` of a well-formed `sha256:<64 lower-case hex>` digest; `None` for anything else, so
-/// a digest read from a foreign file can never become a path like `../../etc`.
-pub(crate) fn digest_hex(digest: &str) -> Option<&str> {
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(hex)
-}
 
 /// The `blobs/sha256` directory of one image layout being written.
 #[derive(Debug)]
@@ -103,15 +41,15 @@ impl BlobStore {
         self.blobs.join(hex)
     }
 
-    /// Stores bytes held in memory (configs, manifests, indexes); returns `(digest, size)`.
-    pub(crate) fn put(&self, bytes: &[u8]) -> Result<(String, u64), OciError> {
+    /// Stores bytes held in memory (configs, manifests, indexes) and describes them.
+    pub(crate) fn put(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor, OciError> {
         let mut writer = self.writer()?;
         writer
             .write_all(bytes)
             .map_err(OciError::io("write", writer.temp.clone()))?;
         let (digest, size) = writer.commit()?;
-        debug_assert_eq!(digest, format!("sha256:{}", hex(&sha256(bytes))));
-        Ok((digest, size))
+        debug_assert_eq!(digest, Digest::of(bytes));
+        Ok(Descriptor::new(media_type, digest, size))
     }
 
     /// Copies a blob from another layout, checking that its bytes have the digest and size its
@@ -135,7 +73,7 @@ impl BlobStore {
         let temp = writer.temp.clone();
         let (inner, digest, size) = writer.finish_hashing()?;
         drop(inner);
-        let digest = format!("sha256:{}", hex(&digest));
+        let digest = Digest::from_sha256(&digest);
         if digest != expected.digest || size != expected.size {
             let _ = fs::remove_file(&temp);
             return Ok(Err(format!(
@@ -145,7 +83,7 @@ impl BlobStore {
                 expected.size
             )));
         }
-        let target = self.path_of_hex(expected.hex());
+        let target = self.path_of_hex(expected.digest.hex());
         fs::rename(&temp, &target).map_err(OciError::io("rename into place", &target))?;
         Ok(Ok(()))
     }
@@ -185,16 +123,16 @@ impl BlobWriter {
         Ok((file, digest, size))
     }
 
-    /// Flushes, renames the file to `blobs/sha256/<hex>` and returns `(sha256:<hex>, size)`.
-    pub(crate) fn commit(self) -> Result<(String, u64), OciError> {
+    /// Flushes, renames the file to `blobs/sha256/<hex>` and returns its digest and size.
+    pub(crate) fn commit(self) -> Result<(Digest, u64), OciError> {
         let temp = self.temp.clone();
         let blobs = self.blobs.clone();
         let (file, digest, size) = self.finish_hashing()?;
         drop(file);
-        let hex = hex(&digest);
-        let target = blobs.join(&hex);
+        let digest = Digest::from_sha256(&digest);
+        let target = blobs.join(digest.hex());
         fs::rename(&temp, &target).map_err(OciError::io("rename into place", &target))?;
-        Ok((format!("sha256:{hex}"), size))
+        Ok((digest, size))
     }
 }
 
@@ -216,23 +154,18 @@ pub(crate) const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
 /// Reads a whole small blob (manifest, config, index) of a layout and checks its digest: a
 /// regular file of at most [`MAX_DOCUMENT_BYTES`] (castoff_archive::foreign).
 pub(crate) fn read_verified(layout: &Path, digest: &str) -> Result<Vec<u8>, String> {
-    let hex = digest_hex(digest).ok_or_else(|| format!("`{digest}` is not a sha256 digest"))?;
+    let hex = sha256_hex(digest).ok_or_else(|| format!("`{digest}` is not a sha256 digest"))?;
     let path = layout.join("blobs").join("sha256").join(hex);
     let bytes = castoff_archive::foreign::read_regular(&path, MAX_DOCUMENT_BYTES)
         .map_err(|error| format!("cannot read blob `{}`: {error}", path.display()))?;
-    let actual = crate::blobs::hex_digest(&bytes);
-    if actual != digest {
+    let actual = Digest::of(&bytes);
+    if actual != *digest {
         return Err(format!(
             "blob `{}` has digest {actual}, not the {digest} it is named by",
             path.display()
         ));
     }
     Ok(bytes)
-}
-
-/// `sha256:<hex>` of bytes in memory.
-pub(crate) fn hex_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&sha256(bytes)))
 }
 
 /// Writes `bytes` to `path` through a temporary sibling and a rename.

@@ -5,12 +5,12 @@
 //! A base config is edited as generic JSON rather than parsed into types: fields castoff does
 //! not know (`ArgsEscaped`, `OnBuild`, vendor extensions) must survive untouched.
 
+use castoff_archive::date::rfc3339;
+use castoff_archive::oci::{CONFIG_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use castoff_plan::plan::{App, OciChannel};
 use castoff_plan::target::OciPlatform;
 use serde_json::{Map, Value, json};
 
-use crate::blobs::{CONFIG_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
-use crate::json::rfc3339;
 use crate::layer::BIN_DIR;
 
 /// The `PATH` of an image from `scratch` (Docker's default, so `docker exec` finds binaries).

@@ -101,7 +101,7 @@ pub enum OciError {
         "`{}` ({bin} of `{app}`) is an ELF file for machine {}, but the image is for {}\n\
          hint: pass the binary compiled for {target}",
         path.display(),
-        crate::elf::machine_name(*machine),
+        castoff_archive::elf::machine_name(*machine),
         target.oci.map(|platform| platform.to_string()).unwrap_or_default()
     )]
     WrongArchitecture {

@@ -12,7 +12,8 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use castoff_archive::deflate::{Deflated, GzipWriter};
-use castoff_archive::digest::{HashingWriter, hex};
+use castoff_archive::digest::HashingWriter;
+use castoff_archive::oci::Digest;
 use castoff_archive::tar::{self, EntryHeader, EntryKind};
 use castoff_plan::plan::LayerCompression;
 use sha2::{Digest as _, Sha256};
@@ -114,7 +115,7 @@ impl LayerPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WrittenLayer {
     /// `sha256:` of the gzip bytes (the blob).
-    pub(crate) digest: String,
+    pub(crate) digest: Digest,
     pub(crate) size: u64,
     /// `sha256:` of the uncompressed tar.
     pub(crate) diff_id: String,
@@ -232,7 +233,7 @@ fn commit_layer(
     Ok(WrittenLayer {
         digest,
         size,
-        diff_id: format!("sha256:{}", hex(&diff_id)),
+        diff_id: Digest::from_sha256(&diff_id).to_string(),
     })
 }
 

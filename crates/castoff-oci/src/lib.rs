@@ -23,7 +23,6 @@ mod base;
 mod blobs;
 mod deploy;
 mod document;
-mod elf;
 mod error;
 mod json;
 mod layer;
@@ -32,21 +31,24 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use castoff_archive::deflate::DeflateCache;
+use castoff_archive::elf::{ElfFile, Interpreter, machine_of_oci_architecture};
 use castoff_plan::plan::{App, BaseImage, LayerCompression, OciChannel};
 use castoff_plan::target::OciPlatform;
 use castoff_plan::{AppId, Release, Target};
 use serde_json::json;
 
 pub use assemble::assemble_images;
-pub use blobs::{
-    CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, LAYER_ZSTD_MEDIA_TYPE,
-    MANIFEST_MEDIA_TYPE,
+pub use castoff_archive::oci::{
+    CONFIG_MEDIA_TYPE, EMPTY_MEDIA_TYPE, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE,
+    LAYER_ZSTD_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
 };
 pub use deploy::write_deploy_examples;
 pub use error::OciError;
 pub use layer::{BIN_DIR, binary_layer_prefix};
 
-use crate::blobs::{BlobStore, Descriptor};
+use castoff_archive::oci::{Descriptor, LAYOUT_MARKER, REF_NAME_ANNOTATION};
+
+use crate::blobs::BlobStore;
 use crate::document::ConfigInput;
 use crate::json::canonical;
 use crate::layer::{EntryContent, LayerEntry, LayerPlan};
@@ -77,8 +79,6 @@ impl ImageInput {
 
 /// `artifactType` of the SBOM artifacts (and media type of their one layer).
 pub const SBOM_ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
-/// Media type of the empty config of an artifact manifest (OCI 1.1).
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// Settings shared by every platform of a build.
 #[derive(Debug, Clone)]
@@ -283,7 +283,8 @@ pub fn build_images(
             };
             layers.push(Descriptor::new(
                 media_type,
-                (layer.digest.clone(), layer.size),
+                layer.digest.clone(),
+                layer.size,
             ));
             diff_ids.push(layer.diff_id.clone());
         }
@@ -301,17 +302,16 @@ pub fn build_images(
                 .map(|(_, summary)| summary.clone())
                 .collect(),
         });
-        let config = Descriptor::new(CONFIG_MEDIA_TYPE, store.put(&canonical(&config))?);
+        let config = store.put(CONFIG_MEDIA_TYPE, &canonical(&config))?;
         let manifest_json = document::image_manifest(&config, &layers, &manifest_annotations);
-        let mut manifest =
-            Descriptor::new(MANIFEST_MEDIA_TYPE, store.put(&canonical(&manifest_json))?);
+        let mut manifest = store.put(MANIFEST_MEDIA_TYPE, &canonical(&manifest_json))?;
         manifest.platform = Some(document::platform_json(platform));
 
         let built_layers: Vec<BuiltLayer> = layers
             .iter()
             .zip(&diff_ids)
             .map(|(layer, diff_id)| BuiltLayer {
-                digest: layer.digest.clone(),
+                digest: layer.digest.to_string(),
                 size: layer.size,
                 diff_id: diff_id.clone(),
             })
@@ -332,16 +332,16 @@ pub fn build_images(
             image: BuiltImage {
                 target: input.target,
                 platform: platform.to_string(),
-                manifest_digest: manifest.digest.clone(),
+                manifest_digest: manifest.digest.to_string(),
                 manifest_size: manifest.size,
-                config_digest: config.digest.clone(),
+                config_digest: config.digest.to_string(),
                 config_size: config.size,
                 layers: built_layers,
                 compressed_size,
                 archive: oci_dir.join(archive_name(&name, platform)),
                 archive_size: 0,
                 archive_sha256: String::new(),
-                sbom_manifest_digest: sbom.as_ref().map(|sbom| sbom.digest.clone()),
+                sbom_manifest_digest: sbom.as_ref().map(|sbom| sbom.digest.to_string()),
             },
             sbom,
             manifest,
@@ -380,7 +380,7 @@ pub fn build_images(
         repository: oci.repository.clone(),
         tag,
         layout_dir,
-        index_digest: index.digest,
+        index_digest: index.digest.to_string(),
         index_size: index.size,
         images,
     })
@@ -399,11 +399,11 @@ pub(crate) fn write_layout_index(
     tag: &str,
 ) -> Result<Descriptor, OciError> {
     let index_json = document::image_index(manifests, annotations);
-    let index = Descriptor::new(INDEX_MEDIA_TYPE, store.put(&canonical(&index_json))?);
+    let index = store.put(INDEX_MEDIA_TYPE, &canonical(&index_json))?;
     let mut entry = index.clone();
     entry
         .annotations
-        .insert("org.opencontainers.image.ref.name".to_owned(), json!(tag));
+        .insert(REF_NAME_ANNOTATION.to_owned(), json!(tag));
     let mut entries = vec![entry.to_json()];
     entries.extend(referrers.iter().map(|referrer| {
         let mut value = referrer.to_json();
@@ -415,10 +415,7 @@ pub(crate) fn write_layout_index(
         "mediaType": INDEX_MEDIA_TYPE,
         "manifests": entries,
     });
-    blobs::write_file_atomically(
-        &store.root().join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )?;
+    blobs::write_file_atomically(&store.root().join("oci-layout"), LAYOUT_MARKER)?;
     blobs::write_file_atomically(&store.root().join("index.json"), &canonical(&layout_index))?;
     Ok(index)
 }
@@ -432,13 +429,13 @@ fn put_sbom_artifact(
     image: &Descriptor,
     source_date_epoch: u64,
 ) -> Result<Descriptor, OciError> {
-    let empty = Descriptor::new(EMPTY_MEDIA_TYPE, store.put(b"{}")?);
-    let mut layer = Descriptor::new(SBOM_ARTIFACT_TYPE, store.put(sbom)?);
+    let empty = store.put(EMPTY_MEDIA_TYPE, b"{}")?;
+    let mut layer = store.put(SBOM_ARTIFACT_TYPE, sbom)?;
     layer.annotations.insert(
         "org.opencontainers.image.title".to_owned(),
         json!(format!("{app}.cdx.json")),
     );
-    let subject = Descriptor::new(MANIFEST_MEDIA_TYPE, (image.digest.clone(), image.size));
+    let subject = Descriptor::new(MANIFEST_MEDIA_TYPE, image.digest.clone(), image.size);
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
@@ -447,13 +444,10 @@ fn put_sbom_artifact(
         "layers": [layer.to_json()],
         "subject": subject.to_json(),
         "annotations": {
-            "org.opencontainers.image.created": json::rfc3339(source_date_epoch),
+            "org.opencontainers.image.created": castoff_archive::date::rfc3339(source_date_epoch),
         },
     });
-    Ok(Descriptor::new(
-        MANIFEST_MEDIA_TYPE,
-        store.put(&canonical(&manifest))?,
-    ))
+    store.put(MANIFEST_MEDIA_TYPE, &canonical(&manifest))
 }
 
 /// `<app>-<os>-<arch>.tar`, with `-<variant>` for 32-bit arm where the variant matters.
@@ -516,7 +510,7 @@ fn check_binaries(app: &App, oci: &OciChannel, input: &ImageInput) -> Result<(),
                 target: target.triple.to_owned(),
             });
         };
-        let facts = elf::inspect(path).map_err(OciError::io("read", path))?;
+        let facts = elf_facts(path).map_err(OciError::io("read", path))?;
         match facts {
             None if on_scratch => {
                 return Err(OciError::NotElf {
@@ -528,7 +522,7 @@ fn check_binaries(app: &App, oci: &OciChannel, input: &ImageInput) -> Result<(),
             }
             None => {}
             Some(facts) => {
-                if let Some(expected) = elf::machine_of_architecture(platform.architecture)
+                if let Some(expected) = machine_of_oci_architecture(platform.architecture)
                     && facts.machine != expected
                 {
                     return Err(OciError::WrongArchitecture {
@@ -552,6 +546,36 @@ fn check_binaries(app: &App, oci: &OciChannel, input: &ImageInput) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// What the image needs to know about a binary before putting it on an image: its machine (so
+/// an arm64 binary never lands in an amd64 image) and whether it asks for a dynamic loader,
+/// which `scratch` does not have. Only the headers are read (binaries can be large).
+/// `Ok(None)` when the file is not ELF, or its headers cannot be read as ELF.
+fn elf_facts(path: &Path) -> std::io::Result<Option<ElfFacts>> {
+    let cache = object::ReadCache::new(fs::File::open(path)?);
+    let Ok(Some(file)) = ElfFile::parse(&cache) else {
+        return Ok(None);
+    };
+    let Ok(interpreter) = file.interpreter() else {
+        return Ok(None);
+    };
+    Ok(Some(ElfFacts {
+        machine: file.machine(),
+        interpreter: interpreter.map(|interpreter| match interpreter {
+            Interpreter::Path(path) => path,
+            Interpreter::Unreadable(_) => "(unreadable)".to_owned(),
+        }),
+    }))
+}
+
+/// The facts of one ELF file that decide whether it fits an image.
+#[derive(Debug)]
+struct ElfFacts {
+    /// `e_machine` (`EM_X86_64`, `EM_AARCH64`, …).
+    machine: u16,
+    /// The requested program interpreter (`/lib64/ld-linux-x86-64.so.2`), if any.
+    interpreter: Option<String>,
 }
 
 /// Extra files must exist, be regular files (not symlinks) and resolve inside the workspace.

@@ -5,6 +5,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use castoff_archive::date::{self, SECONDS_PER_DAY};
 use reqwest::StatusCode;
 
 /// How often and how patiently a request is repeated. Only connection failures (refused, reset,
@@ -88,12 +89,12 @@ fn parse_http_date(value: &str) -> Option<u64> {
     if parts.len() != 5 || parts[4] != "GMT" {
         return None;
     }
-    let day: i64 = parts[0].parse().ok().filter(|d| (1..=31).contains(d))?;
+    let day: u32 = parts[0].parse().ok().filter(|d| (1..=31).contains(d))?;
     let month = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ]
     .iter()
-    .position(|m| *m == parts[1])? as i64
+    .position(|m| *m == parts[1])? as u32
         + 1;
     let year: i64 = parts[2]
         .parse()
@@ -106,15 +107,8 @@ fn parse_http_date(value: &str) -> Option<u64> {
     if time.len() != 3 || time[0] > 23 {
         return None;
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let seconds = days * 86_400 + time[0] * 3600 + time[1] * 60 + time[2];
+    let days = date::days_from_civil(year, month, day);
+    let seconds = days * SECONDS_PER_DAY as i64 + time[0] * 3600 + time[1] * 60 + time[2];
     u64::try_from(seconds).ok()
 }
 

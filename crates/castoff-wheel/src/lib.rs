@@ -13,7 +13,6 @@ pub mod metadata;
 pub mod module;
 pub mod platform;
 mod policy;
-pub mod zip;
 
 use std::fs;
 use std::io::BufWriter;
@@ -22,6 +21,7 @@ use std::sync::Arc;
 
 use castoff_archive::deflate::{DeflateCache, Deflated};
 use castoff_archive::digest::{HashingWriter, hex};
+use castoff_archive::zip;
 use castoff_plan::{AppId, Release, Target};
 
 pub use error::WheelError;

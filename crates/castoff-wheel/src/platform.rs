@@ -5,14 +5,14 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use castoff_archive::elf::ElfFile;
 use castoff_plan::Target;
 use castoff_plan::target::{Libc, Os};
 use object::elf;
 use object::macho;
 use object::pe;
-use object::read::elf::{Dyn as _, FileHeader, ProgramHeader as _, SectionHeader as _};
 use object::read::macho::{FatArch, MachHeader};
-use object::{Endian as _, Endianness, FileKind, Object as _, ObjectSection as _, ReadRef};
+use object::{Endianness, FileKind, Object as _, ObjectSection as _, ReadRef};
 
 use crate::error::WheelError;
 use crate::policy::{self, ManylinuxPolicy};
@@ -78,12 +78,7 @@ pub fn inspect_binary<'data, R: ReadRef<'data>>(
         expected,
     };
     let platform = match (kind, target.os) {
-        (FileKind::Elf64, Os::Linux) => {
-            inspect_elf::<elf::FileHeader64<Endianness>, R>(data, path, target)?
-        }
-        (FileKind::Elf32, Os::Linux) => {
-            inspect_elf::<elf::FileHeader32<Endianness>, R>(data, path, target)?
-        }
+        (FileKind::Elf32 | FileKind::Elf64, Os::Linux) => inspect_elf(data, path, target)?,
         (FileKind::MachO64, Os::MacOs) => inspect_macho_thin(data, path, target)?,
         (FileKind::MachOFat32, Os::MacOs) => {
             inspect_macho_fat::<macho::FatArch32, R>(data, path, target)?
@@ -254,25 +249,16 @@ fn elf_arch(machine: u16, big_endian: bool) -> String {
     }
 }
 
-/// The dynamic-linking facts of an ELF file.
-#[derive(Debug, Default)]
-struct ElfLinking {
-    interpreter: Option<String>,
-    needed: Vec<String>,
-    /// (library, version name) from `.gnu.version_r`, e.g. (`libc.so.6`, `GLIBC_2.34`).
-    versions: Vec<(String, String)>,
-    pie: bool,
-}
-
-fn inspect_elf<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
+fn inspect_elf<'data, R: ReadRef<'data>>(
     data: R,
     path: &Path,
     target: &'static Target,
 ) -> Result<BinaryPlatform, WheelError> {
     let malformed = |error: object::Error| not_executable(path, format!("malformed ELF: {error}"));
-    let header = Elf::parse(data).map_err(malformed)?;
-    let endian = header.endian().map_err(malformed)?;
-    let arch = elf_arch(header.e_machine(endian), endian.is_big_endian());
+    let file = ElfFile::parse(data)
+        .map_err(malformed)?
+        .ok_or_else(|| not_executable(path, describe_unknown(data)))?;
+    let arch = elf_arch(file.machine(), file.is_big_endian());
     if arch != target.python_arch {
         return Err(WheelError::WrongArchitecture {
             path: path.to_owned(),
@@ -281,8 +267,8 @@ fn inspect_elf<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
             expected: target.python_arch.to_owned(),
         });
     }
-    let linking = read_elf_linking(header, endian, data).map_err(malformed)?;
-    let executable = match header.e_type(endian) {
+    let linking = file.linking().map_err(malformed)?;
+    let executable = match file.file_type() {
         elf::ET_EXEC => true,
         // Position-independent executables and shared libraries share ET_DYN; an executable
         // has a loader or says PIE (a static-pie, which Rust's musl and crt-static builds are).
@@ -291,7 +277,7 @@ fn inspect_elf<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
         elf::ET_CORE => return Err(not_executable(path, "it is a core dump".to_owned())),
         _ => false,
     };
-    if !executable || header.e_entry(endian).into() == 0 {
+    if !executable || file.entry() == 0 {
         return Err(not_executable(
             path,
             "it is a shared library (no entry point or program interpreter)".to_owned(),
@@ -376,54 +362,6 @@ fn inspect_elf<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
     }
     let glibc_minor = manylinux_minor(&needed, &linking.versions, path, target)?;
     Ok(BinaryPlatform::Manylinux { glibc_minor })
-}
-
-fn read_elf_linking<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
-    header: &'data Elf,
-    endian: Endianness,
-    data: R,
-) -> object::Result<ElfLinking> {
-    let mut linking = ElfLinking::default();
-    for segment in header.program_headers(endian, data)? {
-        if let Some(interpreter) = segment.interpreter(endian, data)? {
-            linking.interpreter = Some(String::from_utf8_lossy(interpreter).into_owned());
-        }
-    }
-    let sections = header.sections(endian, data)?;
-    if let Some((entries, strings_index)) = sections.dynamic(endian, data)? {
-        // Read into memory (a few KiB) so the table does not depend on how `data` is read.
-        let strings = sections.section(strings_index)?.data(endian, data)?;
-        let strings = object::StringTable::new(strings, 0, strings.len() as u64);
-        for entry in entries {
-            match entry.tag32(endian) {
-                Some(elf::DT_NEEDED) => {
-                    let name = entry.string(endian, strings)?;
-                    linking
-                        .needed
-                        .push(String::from_utf8_lossy(name).into_owned());
-                }
-                Some(elf::DT_FLAGS_1) => {
-                    linking.pie |= entry.val32(endian).unwrap_or(0) & elf::DF_1_PIE != 0;
-                }
-                _ => {}
-            }
-        }
-    }
-    if let Some((mut needs, strings_index)) = sections.gnu_verneed(endian, data)? {
-        // Read into memory (a few KiB) so the table does not depend on how `data` is read.
-        let strings = sections.section(strings_index)?.data(endian, data)?;
-        let strings = object::StringTable::new(strings, 0, strings.len() as u64);
-        while let Some((need, mut auxiliaries)) = needs.next()? {
-            let library = String::from_utf8_lossy(need.file(endian, strings)?).into_owned();
-            while let Some(auxiliary) = auxiliaries.next()? {
-                let version = String::from_utf8_lossy(auxiliary.name(endian, strings)?);
-                linking
-                    .versions
-                    .push((library.clone(), version.into_owned()));
-            }
-        }
-    }
-    Ok(linking)
 }
 
 /// The lowest manylinux policy (auditwheel's data) that covers every symbol version and

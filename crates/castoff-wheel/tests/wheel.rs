@@ -237,7 +237,7 @@ fn archive_follows_pypi_rules() {
     "#]]
     .assert_eq(&(listing.join("\n") + "\n"));
     // Every entry carries SOURCE_DATE_EPOCH (2024-02-29 13:37:58, 2-second resolution).
-    let stamp = castoff_wheel::zip::DosDateTime::from_unix_seconds(EPOCH);
+    let stamp = castoff_archive::zip::DosDateTime::from_unix_seconds(EPOCH);
     assert!(
         entries
             .iter()

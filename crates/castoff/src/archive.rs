@@ -204,9 +204,9 @@ fn write_zip(
     level: u32,
 ) -> anyhow::Result<(u64, String)> {
     let file = fs::File::create(path)?;
-    let mut zip = castoff_wheel::zip::ZipWriter::new(
+    let mut zip = castoff_archive::zip::ZipWriter::new(
         HashingWriter::new(BufWriter::new(file)),
-        castoff_wheel::zip::DosDateTime::from_unix_seconds(mtime),
+        castoff_archive::zip::DosDateTime::from_unix_seconds(mtime),
         level,
     );
     for entry in entries {

@@ -19,15 +19,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use castoff_archive::digest;
+use castoff_archive::oci::{
+    Descriptor, Digest, INDEX_MEDIA_TYPE, LAYOUT_MARKER, Platform, REF_NAME_ANNOTATION,
+    is_index_media_type, manifest_media_type,
+};
 use castoff_plan::Release;
 use castoff_plan::plan::BaseImage;
 use castoff_plan::target::OciPlatform;
 use castoff_registry::env::{Environment, ProcessEnvironment};
-use castoff_registry::oci::{Descriptor, Digest, OciClient, PinnedReference};
+use castoff_registry::oci::{OciClient, PinnedReference};
 use castoff_registry::{HttpClient, HttpConfig};
 use serde_json::{Value, json};
 
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// How deep nested indexes are followed.
 const MAX_INDEX_DEPTH: usize = 4;
 
@@ -156,10 +159,7 @@ impl Puller<'_> {
         let blobs = self.cache.join("blobs").join("sha256");
         fs::create_dir_all(&blobs)
             .with_context(|| format!("could not create the base cache {}", blobs.display()))?;
-        write_if_changed(
-            &self.cache.join("oci-layout"),
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-        )?;
+        write_if_changed(&self.cache.join("oci-layout"), LAYOUT_MARKER)?;
 
         let (root, media_type) = self.manifest(&pinned.digest)?;
         let mut found = Vec::new();
@@ -167,7 +167,7 @@ impl Puller<'_> {
             self.index(&root, 0, None, platforms, &mut found)?;
             let missing: Vec<String> = platforms
                 .iter()
-                .filter(|platform| !found.iter().any(|f| platform_matches(f, platform)))
+                .filter(|platform| !found.iter().any(|f| matches(f, platform)))
                 .map(ToString::to_string)
                 .collect();
             if !missing.is_empty() {
@@ -196,7 +196,7 @@ impl Puller<'_> {
         depth: usize,
         parent_platform: Option<&Value>,
         platforms: &[OciPlatform],
-        found: &mut Vec<(String, String, Option<String>)>,
+        found: &mut Vec<Platform>,
     ) -> anyhow::Result<()> {
         if depth > MAX_INDEX_DEPTH {
             bail!("its indexes are nested more than {MAX_INDEX_DEPTH} levels deep");
@@ -204,18 +204,13 @@ impl Puller<'_> {
         for entry in index["manifests"].as_array().into_iter().flatten() {
             let media_type = entry["mediaType"].as_str().unwrap_or_default();
             let platform = entry.get("platform").or(parent_platform);
-            let text = platform.map(platform_of);
+            let stated = platform.map(Platform::from_json);
             // Buildx attestations sit in indexes as `unknown/unknown` manifests.
-            if text
-                .as_ref()
-                .is_some_and(|(os, arch, _)| os == "unknown" || arch == "unknown")
-            {
+            if stated.as_ref().is_some_and(Platform::is_unknown) {
                 continue;
             }
-            if let Some(text) = &text
-                && !platforms
-                    .iter()
-                    .any(|wanted| platform_matches(text, wanted))
+            if let Some(stated) = &stated
+                && !platforms.iter().any(|wanted| matches(stated, wanted))
             {
                 continue;
             }
@@ -224,18 +219,15 @@ impl Puller<'_> {
                 .unwrap_or_default()
                 .parse()
                 .map_err(anyhow::Error::msg)?;
-            if media_type.contains("index") || media_type.contains("manifest.list") {
+            if is_index_media_type(media_type) {
                 let (nested, _) = self.manifest(&digest)?;
                 self.index(&nested, depth + 1, platform, platforms, found)?;
             } else if media_type.contains("manifest") {
                 let (manifest, _) = self.manifest(&digest)?;
                 let config = self.image(&manifest)?;
                 // Without a platform in the index, the config says what the image is for.
-                let platform = text.unwrap_or_else(|| platform_of(&config));
-                if platforms
-                    .iter()
-                    .any(|wanted| platform_matches(&platform, wanted))
-                {
+                let platform = stated.unwrap_or_else(|| Platform::from_json(&config));
+                if platforms.iter().any(|wanted| matches(&platform, wanted)) {
                     found.push(platform);
                 }
             }
@@ -299,13 +291,7 @@ impl Puller<'_> {
         };
         let json: Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("the manifest {digest} is not JSON"))?;
-        let media_type = match json["mediaType"].as_str() {
-            Some(media_type) => media_type.to_owned(),
-            None if json.get("manifests").is_some() => {
-                "application/vnd.oci.image.index.v1+json".to_owned()
-            }
-            None => "application/vnd.oci.image.manifest.v1+json".to_owned(),
-        };
+        let media_type = manifest_media_type(&json);
         Ok((json, media_type))
     }
 
@@ -345,7 +331,7 @@ impl Puller<'_> {
             && let Ok(index) = serde_json::from_slice::<Value>(&bytes)
         {
             for entry in index["manifests"].as_array().into_iter().flatten() {
-                if let Some(name) = entry["annotations"][REF_NAME].as_str() {
+                if let Some(name) = entry["annotations"][REF_NAME_ANNOTATION].as_str() {
                     entries.insert(name.to_owned(), entry.clone());
                 }
             }
@@ -356,12 +342,12 @@ impl Puller<'_> {
                 "mediaType": media_type,
                 "digest": digest.as_str(),
                 "size": size,
-                "annotations": { REF_NAME: self.reference },
+                "annotations": { REF_NAME_ANNOTATION: self.reference },
             }),
         );
         let index = json!({
             "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "mediaType": INDEX_MEDIA_TYPE,
             "manifests": entries.into_values().collect::<Vec<_>>(),
         });
         let mut bytes = serde_json::to_vec_pretty(&index)?;
@@ -373,47 +359,16 @@ impl Puller<'_> {
 }
 
 fn is_index(json: &Value, media_type: &str) -> bool {
-    media_type.contains("index")
-        || media_type.contains("manifest.list")
-        || json.get("manifests").is_some()
+    is_index_media_type(media_type) || json.get("manifests").is_some()
 }
 
 fn descriptor(value: &Value) -> anyhow::Result<Descriptor> {
-    Ok(Descriptor {
-        media_type: value["mediaType"].as_str().unwrap_or_default().to_owned(),
-        digest: value["digest"]
-            .as_str()
-            .unwrap_or_default()
-            .parse()
-            .map_err(anyhow::Error::msg)?,
-        size: value["size"]
-            .as_u64()
-            .context("a descriptor without a size")?,
-    })
+    Descriptor::from_json(value).map_err(anyhow::Error::msg)
 }
 
-fn platform_of(value: &Value) -> (String, String, Option<String>) {
-    (
-        value["os"].as_str().unwrap_or("unknown").to_owned(),
-        value["architecture"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_owned(),
-        value["variant"].as_str().map(str::to_owned),
-    )
-}
-
-/// The same rule as castoff-oci's: os and architecture equal, variants equal when both say.
-fn platform_matches(
-    (os, architecture, variant): &(String, String, Option<String>),
-    wanted: &OciPlatform,
-) -> bool {
-    os == wanted.os
-        && architecture == wanted.architecture
-        && match (variant.as_deref(), wanted.variant) {
-            (Some(theirs), Some(ours)) => theirs == ours,
-            _ => true,
-        }
+/// Whether an image for `platform` serves the app's `wanted` platform.
+fn matches(platform: &Platform, wanted: &OciPlatform) -> bool {
+    platform.matches(wanted.os, wanted.architecture, wanted.variant)
 }
 
 fn available_platforms(index: &Value) -> Vec<String> {
@@ -422,12 +377,9 @@ fn available_platforms(index: &Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(|entry| entry.get("platform"))
-        .map(platform_of)
-        .filter(|(os, arch, _)| os != "unknown" && arch != "unknown")
-        .map(|(os, arch, variant)| match variant {
-            Some(variant) => format!("{os}/{arch}/{variant}"),
-            None => format!("{os}/{arch}"),
-        })
+        .map(Platform::from_json)
+        .filter(|platform| !platform.is_unknown())
+        .map(|platform| platform.to_string())
         .collect()
 }
 
@@ -441,7 +393,7 @@ fn verified(path: &Path, blob: &Descriptor) -> anyhow::Result<bool> {
         let file =
             fs::File::open(path).with_context(|| format!("could not read {}", path.display()))?;
         let (sha, _) = digest::sha256_reader(file.take(blob.size))?;
-        format!("sha256:{}", digest::hex(&sha)) == blob.digest.as_str()
+        Digest::from_sha256(&sha) == blob.digest
     };
     if !matches {
         fs::remove_file(path)

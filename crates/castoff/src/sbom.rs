@@ -18,6 +18,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 use cargo_metadata::{DependencyKind, Metadata, PackageId, TargetKind};
+use castoff_archive::date::rfc3339;
 use castoff_archive::digest;
 use serde_json::{Value, json};
 
@@ -264,28 +265,6 @@ fn serial_number(content: &[u8]) -> String {
         &hex[12..16],
         &hex[16..20],
         &hex[20..32]
-    )
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` of Unix seconds.
-pub(crate) fn rfc3339(seconds: u64) -> String {
-    let days = seconds / 86_400;
-    let rest = seconds % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
     )
 }
 

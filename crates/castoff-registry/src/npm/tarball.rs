@@ -54,7 +54,7 @@ impl NpmTarball {
             "sha512-{}",
             base64::engine::general_purpose::STANDARD.encode(sha512.finalize())
         );
-        let shasum = crate::pypi::hex_digest(&sha1.finalize());
+        let shasum = castoff_archive::digest::hex(&sha1.finalize());
 
         let file = File::open(path).map_err(|error| fail(format!("cannot open: {error}")))?;
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));

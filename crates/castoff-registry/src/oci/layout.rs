@@ -1,66 +1,14 @@
 //! The OCI image layout on disk (`oci-layout`, `index.json`, `blobs/sha256/…`) and the parts
-//! of manifests and indexes the pusher needs: media type, children, blobs.
+//! of manifests and indexes the pusher needs: media type, children, blobs. Digests and
+//! descriptors are castoff-archive's OCI vocabulary.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use sha2::{Digest as _, Sha256};
+use castoff_archive::oci::{
+    Descriptor, Digest, REF_NAME_ANNOTATION, is_index_media_type, manifest_media_type,
+};
 
 use crate::error::RegistryError;
-
-/// A `sha256:<64 hex>` content digest.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Digest(String);
-
-impl Digest {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn hex(&self) -> &str {
-        &self.0["sha256:".len()..]
-    }
-
-    pub fn of(bytes: &[u8]) -> Digest {
-        Digest(format!(
-            "sha256:{}",
-            crate::pypi::hex_digest(&Sha256::digest(bytes))
-        ))
-    }
-}
-
-impl FromStr for Digest {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Digest, String> {
-        let hex = text
-            .strip_prefix("sha256:")
-            .ok_or_else(|| format!("`{text}` is not a sha256 digest"))?;
-        if hex.len() != 64
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(format!(
-                "`{text}` is not `sha256:` followed by 64 lower-case hex digits"
-            ));
-        }
-        Ok(Digest(text.to_owned()))
-    }
-}
-
-impl std::fmt::Display for Digest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A content descriptor: what a manifest or index says about a blob or child manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-}
 
 /// A manifest or index read from the layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +24,7 @@ pub struct ManifestBlob {
 
 impl ManifestBlob {
     pub fn is_index(&self) -> bool {
-        self.media_type.contains("index") || self.media_type.contains("manifest.list")
+        is_index_media_type(&self.media_type)
     }
 }
 
@@ -138,11 +86,12 @@ impl OciLayout {
             .unwrap_or_default();
         list.iter()
             .map(|entry| {
-                let descriptor = parse_descriptor(entry).map_err(|message| {
+                let descriptor = Descriptor::from_json(entry).map_err(|message| {
                     RegistryError::artifact_file(&path, message, "rebuild the image layout")
                 })?;
-                let name = entry
-                    .pointer("/annotations/org.opencontainers.image.ref.name")
+                let name = descriptor
+                    .annotations
+                    .get(REF_NAME_ANNOTATION)
                     .and_then(|v| v.as_str())
                     .map(str::to_owned);
                 Ok((descriptor, name))
@@ -178,23 +127,16 @@ impl ManifestBlob {
         let descriptors = |key: &str| -> Result<Vec<Descriptor>, String> {
             json.get(key)
                 .and_then(|v| v.as_array())
-                .map(|list| list.iter().map(parse_descriptor).collect())
+                .map(|list| list.iter().map(Descriptor::from_json).collect())
                 .unwrap_or_else(|| Ok(Vec::new()))
         };
         let children = descriptors("manifests")?;
         let mut blobs = Vec::new();
         if let Some(config) = json.get("config") {
-            blobs.push(parse_descriptor(config)?);
+            blobs.push(Descriptor::from_json(config)?);
         }
         blobs.extend(descriptors("layers")?);
-        let media_type = match json.get("mediaType").and_then(|v| v.as_str()) {
-            Some(media_type) => media_type.to_owned(),
-            // `mediaType` is optional in OCI; the shape tells.
-            None if json.get("manifests").is_some() => {
-                "application/vnd.oci.image.index.v1+json".to_owned()
-            }
-            None => "application/vnd.oci.image.manifest.v1+json".to_owned(),
-        };
+        let media_type = manifest_media_type(&json);
         Ok(ManifestBlob {
             digest: digest.clone(),
             media_type,
@@ -202,53 +144,5 @@ impl ManifestBlob {
             children,
             blobs,
         })
-    }
-}
-
-fn parse_descriptor(value: &serde_json::Value) -> Result<Descriptor, String> {
-    let media_type = value
-        .get("mediaType")
-        .and_then(|v| v.as_str())
-        .unwrap_or("application/octet-stream")
-        .to_owned();
-    let digest = value
-        .get("digest")
-        .and_then(|v| v.as_str())
-        .ok_or("a descriptor without digest")?
-        .parse()?;
-    let size = value
-        .get("size")
-        .and_then(|v| v.as_u64())
-        .ok_or("a descriptor without size")?;
-    Ok(Descriptor {
-        media_type,
-        digest,
-        size,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digests_are_validated() {
-        let good = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(good.parse::<Digest>().unwrap().hex(), "a".repeat(64));
-        assert!("sha256:abc".parse::<Digest>().is_err());
-        assert!(
-            format!("sha512:{}", "a".repeat(64))
-                .parse::<Digest>()
-                .is_err()
-        );
-        assert!(
-            format!("sha256:{}", "A".repeat(64))
-                .parse::<Digest>()
-                .is_err()
-        );
-        assert_eq!(
-            Digest::of(b"").as_str(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
     }
 }

@@ -14,12 +14,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use castoff_archive::oci::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPES};
 use reqwest::blocking::Response;
 use reqwest::{Method, StatusCode, Url};
 
 pub use auth::{Challenge, parse_www_authenticate};
+pub use castoff_archive::oci::{Descriptor, Digest};
 pub use credentials::{DockerConfig, resolve_credentials, unbound_variables_note};
-pub use layout::{Descriptor, Digest, ManifestBlob, OciLayout};
+pub use layout::{ManifestBlob, OciLayout};
 pub use pull::PinnedReference;
 
 use crate::error::{RegistryError, display_url};
@@ -33,9 +35,6 @@ use crate::{RemoteState, UploadKind, UploadOutcome};
 /// Longest a token server's `expires_in` is believed: a token is fetched again after an
 /// hour at the latest, and an absurd lifetime (`u64::MAX`) cannot overflow the expiry instant.
 const MAX_TOKEN_LIFETIME_SECS: u64 = 3600;
-
-/// Every manifest media type castoff pushes or reads back.
-const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 const HOW_TO_LOG_IN: &str = "log in with `docker login <registry>` (Docker config.json / credential helpers), set CASTOFF_OCI_USERNAME and CASTOFF_OCI_PASSWORD (the push registry) or CASTOFF_OCI_USERNAME_<HOST> and CASTOFF_OCI_PASSWORD_<HOST> (any registry), or use GITHUB_TOKEN for ghcr.io in GitHub Actions";
 
@@ -493,7 +492,7 @@ impl OciClient {
         let url = self.url(path);
         let response = self.execute(artifact, true, &|auth| {
             Request::new(Method::HEAD, url.clone())
-                .header("Accept", MANIFEST_ACCEPT)
+                .header("Accept", MANIFEST_MEDIA_TYPES.join(", "))
                 .auth(auth)
         })?;
         match response.status() {
@@ -521,7 +520,7 @@ impl OciClient {
         let url = self.url(&format!("manifests/{reference}"));
         let response = self.execute(&artifact, true, &|auth| {
             Request::new(Method::GET, url.clone())
-                .header("Accept", MANIFEST_ACCEPT)
+                .header("Accept", MANIFEST_MEDIA_TYPES.join(", "))
                 .auth(auth)
         })?;
         if response.status() == StatusCode::NOT_FOUND {
@@ -666,14 +665,14 @@ impl OciClient {
         let url = self.url(&format!("referrers/{subject}"));
         let response = self.execute(&artifact, true, &|auth| {
             Request::new(Method::GET, url.clone())
-                .header("Accept", "application/vnd.oci.image.index.v1+json")
+                .header("Accept", INDEX_MEDIA_TYPE)
                 .auth(auth)
         })?;
         let index_served = response
             .headers()
             .get("content-type")
             .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/vnd.oci.image.index.v1+json"));
+            .is_some_and(|value| value.starts_with(INDEX_MEDIA_TYPE));
         Ok(response.status().is_success() && index_served)
     }
 
@@ -769,7 +768,7 @@ impl OciClient {
         });
         let index = serde_json::json!({
             "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "mediaType": INDEX_MEDIA_TYPE,
             "manifests": referrers,
         });
         let bytes = serde_json::to_vec(&index).map_err(|error| RegistryError::Protocol {
@@ -780,7 +779,7 @@ impl OciClient {
         })?;
         let fallback = ManifestBlob {
             digest: Digest::of(&bytes),
-            media_type: "application/vnd.oci.image.index.v1+json".to_owned(),
+            media_type: INDEX_MEDIA_TYPE.to_owned(),
             bytes,
             children: Vec::new(),
             blobs: Vec::new(),

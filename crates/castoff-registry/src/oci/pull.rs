@@ -207,8 +207,8 @@ impl OciClient {
         let result = result
             .and_then(|()| file.sync_all().map_err(|error| file_error(&temp, error)))
             .and_then(|()| {
-                let digest = format!("sha256:{}", crate::pypi::hex_digest(&hasher.finalize()));
-                if digest != blob.digest.as_str() || received != blob.size {
+                let digest = Digest::from_sha256(&hasher.finalize().into());
+                if digest != blob.digest || received != blob.size {
                     return Err(RegistryError::Verify {
                         artifact: artifact.to_owned(),
                         url: display_url(&url),

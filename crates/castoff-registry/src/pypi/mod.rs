@@ -27,11 +27,6 @@ use crate::oidc::{GithubOidc, json_string_field};
 use crate::secret::Secret;
 use crate::{RemoteState, UploadKind, UploadOutcome};
 
-/// Lower-case hex of a digest (shared with the npm client).
-pub(crate) fn hex_digest(bytes: &[u8]) -> String {
-    wheel::hex(bytes)
-}
-
 /// PyPI's upload URL.
 pub const PYPI_UPLOAD_URL: &str = "https://upload.pypi.org/legacy/";
 /// TestPyPI's upload URL (alias `testpypi`).

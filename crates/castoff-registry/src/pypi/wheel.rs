@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use blake2::Blake2b;
 use blake2::digest::consts::U32;
+use castoff_archive::digest::hex;
 use sha2::{Digest, Sha256};
 
 use crate::error::RegistryError;
@@ -122,10 +123,6 @@ pub(crate) fn hash_stream(reader: &mut impl Read) -> std::io::Result<(u64, Strin
         size += read as u64;
     }
     Ok((size, hex(&sha.finalize()), hex(&blake.finalize())))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn u16_at(bytes: &[u8], at: usize) -> Result<u16, String> {

@@ -202,13 +202,13 @@ fn hostile_servers_end_in_named_errors_without_panics_or_hangs() {
                         std::thread::sleep(Duration::from_millis(300));
                     }
                 });
-                let blob = Descriptor {
-                    media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
-                    digest: format!("sha256:{}", "ab".repeat(32))
+                let blob = Descriptor::new(
+                    "application/vnd.oci.image.layer.v1.tar+gzip",
+                    format!("sha256:{}", "ab".repeat(32))
                         .parse::<Digest>()
                         .unwrap(),
-                    size: 64,
-                };
+                    64,
+                );
                 let scratch = std::env::temp_dir()
                     .join(format!("castoff-hostile-blob-{}", std::process::id()));
                 let result =

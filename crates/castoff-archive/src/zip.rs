@@ -1,4 +1,5 @@
-//! A deterministic ZIP writer with exactly the features a wheel needs and PyPI accepts:
+//! A deterministic ZIP writer with exactly the features a wheel needs and PyPI accepts (the
+//! wheel builder and the direct-download `.zip` archives share it):
 //! deflate only, sizes and CRC in the local header (no data descriptors), Unix modes, one fixed
 //! timestamp, no extra fields, no comments, no duplicate names, nothing after the end record.
 //!
@@ -8,7 +9,8 @@
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 
-use castoff_archive::deflate::{Deflated, FINAL_EMPTY_BLOCK};
+use crate::date::{SECONDS_PER_DAY, civil_from_days};
+use crate::deflate::{Deflated, FINAL_EMPTY_BLOCK};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
@@ -41,37 +43,18 @@ impl DosDateTime {
         const MIN: u64 = 315_532_800; // 1980-01-01T00:00:00Z
         const MAX: u64 = 4_354_819_198; // 2107-12-31T23:59:58Z
         let seconds = seconds.clamp(MIN, MAX);
-        let days = seconds / 86_400;
-        let second_of_day = seconds % 86_400;
-        let (year, month, day) = civil_from_days(days);
+        let second_of_day = seconds % SECONDS_PER_DAY;
+        let (year, month, day) = civil_from_days((seconds / SECONDS_PER_DAY) as i64);
         let hour = second_of_day / 3600;
         let minute = second_of_day % 3600 / 60;
         let second = second_of_day % 60;
+        // The clamp keeps the year within 1980..=2107: 7 bits.
+        let year_since_1980 = (year - 1980) as u16;
         DosDateTime {
-            date: (((year - 1980) << 9) | (month << 5) | day) as u16,
+            date: (year_since_1980 << 9) | ((month as u16) << 5) | day as u16,
             time: ((hour << 11) | (minute << 5) | (second / 2)) as u16,
         }
     }
-}
-
-/// Days since 1970-01-01 → (year, month 1-12, day 1-31), Howard Hinnant's `civil_from_days`
-/// restricted to dates after 1970.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Writes entries one after another to `out`, then the central directory.
@@ -120,7 +103,7 @@ impl<W: Write> ZipWriter<W> {
     }
 
     /// Adds a regular file compressed once already (by
-    /// [`castoff_archive::deflate`]): its stream is copied, then ended with a final empty block.
+    /// [`crate::deflate`]): its stream is copied, then ended with a final empty block.
     pub fn add_deflated(&mut self, name: &str, mode: u32, data: &Deflated) -> io::Result<()> {
         self.check_name(name)?;
         self.write_entry(
