@@ -10,6 +10,7 @@ use castoff_plan::Manifest;
 use castoff_test_support::workspace::{assert_success, files, repository_root};
 use expect_test::expect;
 
+mod dist_bytes;
 mod dist_safety;
 
 fn scratch(name: &str) -> PathBuf {
