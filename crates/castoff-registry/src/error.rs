@@ -74,6 +74,25 @@ pub enum RegistryError {
         message: String,
         hint: String,
     },
+    /// A destination cannot be used as configured: credentials missing or written into its
+    /// URL, a `~/.pypirc` section or `.npmrc` line that does not parse, a bad setting.
+    /// Found before any upload.
+    #[error("{message}\nhint: {hint}")]
+    Setup { message: String, hint: String },
+    /// A configuration file exists but cannot be read.
+    #[error("{message}")]
+    Unreadable { message: String },
+    /// A registry refused anonymous access, and no credentials were found for it.
+    #[error(
+        "no credentials were found for this registry{}",
+        note.as_ref().map_or_else(String::new, |note| format!("\nhint: {note}"))
+    )]
+    Anonymous {
+        /// Which variables would have applied to another host (never their values).
+        note: Option<String>,
+        #[source]
+        source: Box<RegistryError>,
+    },
     /// Credentials could not be resolved (bad config file, failing credential helper).
     #[error("{source_name}: {message}\nhint: {hint}")]
     Credentials {

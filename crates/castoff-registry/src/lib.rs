@@ -19,6 +19,7 @@
 // boxing would only make every error site noisier.
 #![allow(clippy::result_large_err)]
 
+pub mod connect;
 pub mod env;
 pub mod error;
 pub mod http;

@@ -37,9 +37,8 @@ impl Task for NoTask {
 }
 
 /// The message of an error and its causes, on one line each.
-pub fn error_text(error: &anyhow::Error) -> String {
-    error
-        .chain()
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(error), |error| error.source())
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("\n")

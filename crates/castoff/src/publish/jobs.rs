@@ -601,7 +601,7 @@ pub(super) fn run_step(
         }
         Err(error) => {
             report.outcome = "failed".to_owned();
-            report.error = Some(error_text(&error));
+            report.error = Some(error_text(&*error));
             reporter.line(&format!("failed           {}", job.step.id));
             (report, Some(error))
         }
