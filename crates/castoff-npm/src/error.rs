@@ -9,13 +9,6 @@ use castoff_archive::tar::TarError;
 #[derive(Debug, thiserror::Error)]
 pub enum NpmError {
     #[error(
-        "cannot build npm packages for `{package}`: it has no npm channel\nhint: add \
-         `npm = {{ name = \"…\" }}` to [package.metadata.castoff] of `{package}`, or do not ask \
-         for its npm packages"
-    )]
-    NoNpmChannel { package: String },
-
-    #[error(
         "cannot build npm package `{name}`: target `{target}` is not one of `{package}`'s targets \
          ({known})\nhint: add it to `targets` in [package.metadata.castoff] or \
          [workspace.metadata.castoff], or build only the planned targets"

@@ -13,7 +13,7 @@ use castoff_plan::Target;
 use crate::json::{Json, ObjectBuilder, quote};
 use crate::metadata::{describe_target, descriptive_fields, libc_field, license_files};
 use crate::pack::{EXECUTABLE_MODE, FILE_MODE, FileSource, PackageContents, PackageFile};
-use crate::{LauncherInput, NpmError, app_and_channel};
+use crate::{LauncherInput, NpmError};
 
 const PLATFORM_JS: &str = include_str!("launcher/lib/platform.js");
 const CLI_JS: &str = include_str!("launcher/lib/cli.js");
@@ -25,7 +25,7 @@ const EXAMPLE_TS_TEMPLATE: &str = include_str!("launcher/examples/run.ts");
 
 /// Everything the launcher package holds.
 pub fn launcher_contents(input: &LauncherInput<'_>) -> Result<PackageContents, NpmError> {
-    let (app, channel) = app_and_channel(input.release, input.app)?;
+    let (app, channel) = (input.app, input.npm);
     let name = channel.name.clone();
     let version = channel.version.version.clone();
     if input.targets.is_empty() {
@@ -201,11 +201,7 @@ pub fn launcher_contents(input: &LauncherInput<'_>) -> Result<PackageContents, N
             fill(BIN_JS_TEMPLATE, bin),
         ));
     }
-    files.extend(license_files(
-        &name,
-        &app.package,
-        &input.release.workspace_root,
-    )?);
+    files.extend(license_files(&name, &app.package, input.workspace_root)?);
     Ok(PackageContents::new(name, version, package_json, files))
 }
 

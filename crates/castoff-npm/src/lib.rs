@@ -30,7 +30,7 @@ mod platform;
 use std::path::{Path, PathBuf};
 
 use castoff_plan::plan::NpmChannel;
-use castoff_plan::{App, AppId, Release, Target};
+use castoff_plan::{App, Target};
 
 pub use error::NpmError;
 pub use launcher::launcher_contents;
@@ -46,8 +46,11 @@ pub const DEFAULT_NODE_ENGINES: &str = ">=18";
 /// What a platform package is built from: one target's binaries of one app.
 #[derive(Debug, Clone)]
 pub struct PlatformInput<'a> {
-    pub release: &'a Release,
-    pub app: AppId,
+    /// The workspace root (license files found there too).
+    pub workspace_root: &'a Path,
+    pub app: &'a App,
+    /// The app's npm channel.
+    pub npm: &'a NpmChannel,
     pub target: &'static Target,
     /// `(bin name, path of the compiled binary)`: every binary in the app's `bins`, once.
     pub binaries: Vec<(String, PathBuf)>,
@@ -64,8 +67,11 @@ pub const SBOM_FILE: &str = "sbom.cdx.json";
 /// What a launcher package is built from.
 #[derive(Debug, Clone)]
 pub struct LauncherInput<'a> {
-    pub release: &'a Release,
-    pub app: AppId,
+    /// The workspace root (license files found there too).
+    pub workspace_root: &'a Path,
+    pub app: &'a App,
+    /// The app's npm channel.
+    pub npm: &'a NpmChannel,
     /// Targets whose platform packages exist (they become the `optionalDependencies`).
     pub targets: Vec<&'static Target>,
     /// The tarball's gzip level (0-9).
@@ -78,10 +84,12 @@ pub struct LauncherInput<'a> {
 /// # fn demo(release: &castoff_plan::Release, out: &std::path::Path) -> Result<(), castoff_npm::NpmError> {
 /// use castoff_npm::{PlatformInput, build_platform_package};
 /// let target = "x86_64-unknown-linux-gnu".parse().unwrap();
+/// let app = &release.apps[0];
 /// let built = build_platform_package(
 ///     &PlatformInput {
-///         release,
-///         app: castoff_plan::AppId(0),
+///         workspace_root: &release.workspace_root,
+///         app,
+///         npm: app.npm.as_ref().expect("an app with an npm channel"),
 ///         target,
 ///         binaries: vec![("greeter".into(), "target/release/greeter".into())],
 ///         sbom: None,
@@ -105,13 +113,4 @@ pub fn build_platform_package(
 /// Builds the launcher package into `out_dir/<file name>.tgz`.
 pub fn build_launcher(input: &LauncherInput<'_>, out_dir: &Path) -> Result<BuiltPackage, NpmError> {
     launcher_contents(input)?.write_tarball(out_dir, input.level)
-}
-
-/// The app and its npm channel, or the error saying it has none.
-fn app_and_channel(release: &Release, app: AppId) -> Result<(&App, &NpmChannel), NpmError> {
-    let app = &release.apps[app.0];
-    let channel = app.npm.as_ref().ok_or_else(|| NpmError::NoNpmChannel {
-        package: app.package.name.clone(),
-    })?;
-    Ok((app, channel))
 }

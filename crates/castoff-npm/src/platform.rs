@@ -11,11 +11,11 @@ use crate::metadata::{
     describe_target, descriptive_fields, libc_field, license_files, regular_file_size,
 };
 use crate::pack::{EXECUTABLE_MODE, FILE_MODE, FileSource, PackageContents, PackageFile};
-use crate::{NpmError, PlatformInput, app_and_channel};
+use crate::{NpmError, PlatformInput};
 
 /// Everything the platform package of `input.target` holds.
 pub fn platform_package_contents(input: &PlatformInput<'_>) -> Result<PackageContents, NpmError> {
-    let (app, channel) = app_and_channel(input.release, input.app)?;
+    let (app, channel) = (input.app, input.npm);
     let target: &Target = input.target;
     let name = channel.platform_package(target);
     if !app.targets.iter().any(|t| t.triple == target.triple) {
@@ -135,11 +135,7 @@ pub fn platform_package_contents(input: &PlatformInput<'_>) -> Result<PackageCon
             source: FileSource::Bytes(sbom.clone()),
         });
     }
-    files.extend(license_files(
-        &name,
-        &app.package,
-        &input.release.workspace_root,
-    )?);
+    files.extend(license_files(&name, &app.package, input.workspace_root)?);
     Ok(PackageContents::new(name, version, package_json, files))
 }
 

@@ -10,8 +10,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use castoff_archive::digest::{hex, sha256_reader};
+use castoff_plan::Target;
+use castoff_plan::plan::{App, OciChannel};
 use castoff_plan::target::OciPlatform;
-use castoff_plan::{AppId, Release, Target};
 use serde_json::{Map, Value};
 
 use castoff_archive::oci::{Descriptor, INDEX_MEDIA_TYPE};
@@ -41,17 +42,12 @@ struct FoundImage {
 /// platform found twice, an image for a platform the app does not target, and parts whose
 /// index annotations (version, revision, creation time) disagree.
 pub fn assemble_images(
-    release: &Release,
-    app_id: AppId,
+    app: &App,
+    oci: &OciChannel,
     partial_dists: &[PathBuf],
     dist_dir: &Path,
 ) -> Result<BuiltIndex, OciError> {
-    let app = &release.apps[app_id.0];
     let name = app.package.name.clone();
-    let oci = app
-        .oci
-        .as_ref()
-        .ok_or_else(|| OciError::NoImageChannel { app: name.clone() })?;
     let refuse = |part: &Path, problem: String, hint: &str| OciError::Assemble {
         app: name.clone(),
         part: part.to_owned(),

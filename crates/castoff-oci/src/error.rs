@@ -36,11 +36,6 @@ pub enum OciError {
     },
 
     #[error(
-        "app `{app}` has no image channel\nhint: add `oci = {{ repository = \"…\" }}` to its [package.metadata.castoff] table"
-    )]
-    NoImageChannel { app: String },
-
-    #[error(
         "no image of `{app}` was asked for: the list of platforms is empty\nhint: pass at least one Linux target"
     )]
     NoPlatforms { app: String },

@@ -32,9 +32,9 @@ use std::path::{Path, PathBuf};
 
 use castoff_archive::deflate::DeflateCache;
 use castoff_archive::elf::{ElfFile, Interpreter, machine_of_oci_architecture};
+use castoff_plan::Target;
 use castoff_plan::plan::{App, BaseImage, LayerCompression, OciChannel};
 use castoff_plan::target::OciPlatform;
-use castoff_plan::{AppId, Release, Target};
 use serde_json::json;
 
 pub use assemble::assemble_images;
@@ -83,6 +83,10 @@ pub const SBOM_ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
 /// Settings shared by every platform of a build.
 #[derive(Debug, Clone)]
 pub struct ImageOptions<'a> {
+    /// The workspace root: `oci.files` sources must lie inside it.
+    pub workspace_root: &'a Path,
+    /// Cargo's target directory, whose `castoff/base-cache/` holds the pulled base images.
+    pub target_directory: &'a Path,
     /// Every timestamp: layer mtimes, `created`, the `created` annotation.
     pub source_date_epoch: u64,
     /// The source revision (git commit) for `org.opencontainers.image.revision`.
@@ -163,28 +167,23 @@ pub fn base_cache_dir(target_directory: &Path) -> PathBuf {
 /// Builds one image per input platform of `app`, the index over them, the image layout
 /// `dist_dir/oci/<app>/` and one `docker load` archive per platform.
 pub fn build_images(
-    release: &Release,
-    app_id: AppId,
+    app: &App,
+    oci: &OciChannel,
     inputs: Vec<ImageInput>,
     options: &ImageOptions<'_>,
     dist_dir: &Path,
 ) -> Result<BuiltIndex, OciError> {
-    let app = &release.apps[app_id.0];
     let name = app.package.name.clone();
-    let oci = app
-        .oci
-        .as_ref()
-        .ok_or_else(|| OciError::NoImageChannel { app: name.clone() })?;
     let platforms = check_platforms(&name, inputs)?;
     for (_, input) in &platforms {
         check_binaries(app, oci, input)?;
     }
-    check_extra_files(release, app, oci)?;
+    check_extra_files(options.workspace_root, app, oci)?;
     let base = match &oci.base {
         BaseImage::Scratch => None,
         BaseImage::Reference(reference) => Some(base::BaseLayout::open_pulled(
             &name,
-            &base_cache_dir(&release.target_directory),
+            &base_cache_dir(options.target_directory),
             reference,
         )?),
         BaseImage::Layout(dir) => Some(base::BaseLayout::open(&name, dir)?),
@@ -580,12 +579,12 @@ struct ElfFacts {
 
 /// Extra files must exist, be regular files (not symlinks) and resolve inside the workspace.
 /// The plan checked the paths lexically; this checks what is on disk at build time.
-fn check_extra_files(release: &Release, app: &App, oci: &OciChannel) -> Result<(), OciError> {
+fn check_extra_files(workspace_root: &Path, app: &App, oci: &OciChannel) -> Result<(), OciError> {
     if oci.files.is_empty() {
         return Ok(());
     }
-    let workspace = fs::canonicalize(&release.workspace_root)
-        .map_err(OciError::io("resolve", &release.workspace_root))?;
+    let workspace =
+        fs::canonicalize(workspace_root).map_err(OciError::io("resolve", workspace_root))?;
     for file in &oci.files {
         let refuse = |problem: String, hint: &str| OciError::ExtraFile {
             app: app.package.name.clone(),

@@ -8,11 +8,6 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum WheelError {
     #[error(
-        "package `{package}` has no Python channel\nhint: add `python = {{ name = \"{package}\" }}` to [package.metadata.castoff]"
-    )]
-    NoPythonChannel { package: String },
-
-    #[error(
         "binary `{bin}` of package `{package}` was not passed to the wheel builder\nhint: build every binary of the app for the target before building its wheel"
     )]
     MissingBinary { package: String, bin: String },

@@ -22,7 +22,8 @@ use std::sync::Arc;
 use castoff_archive::deflate::{DeflateCache, Deflated};
 use castoff_archive::digest::{HashingWriter, hex};
 use castoff_archive::zip;
-use castoff_plan::{AppId, Release, Target};
+use castoff_plan::plan::PythonChannel;
+use castoff_plan::{App, Target};
 
 pub use error::WheelError;
 pub use filename::WheelFileName;
@@ -35,8 +36,11 @@ pub const PYTHON_ABI_TAG: &str = "py3-none";
 /// What one wheel is built from.
 #[derive(Debug, Clone)]
 pub struct WheelInput<'a> {
-    pub release: &'a Release,
-    pub app: AppId,
+    /// The workspace root (license files found there too).
+    pub workspace_root: &'a Path,
+    pub app: &'a App,
+    /// The app's Python channel.
+    pub python: &'a PythonChannel,
     pub target: &'static Target,
     /// (binary name without suffix, path of the compiled file) for every bin of the app.
     pub binaries: Vec<(String, PathBuf)>,
@@ -142,15 +146,9 @@ pub fn build_wheel(input: &WheelInput<'_>, out_dir: &Path) -> Result<BuiltWheel,
 
 /// Reads the binaries, decides the platform tags and renders every file of the wheel.
 pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelError> {
-    let release = input.release;
-    let app = &release.apps[input.app.0];
+    let app = input.app;
     let package = &app.package;
-    let python = app
-        .python
-        .as_ref()
-        .ok_or_else(|| WheelError::NoPythonChannel {
-            package: package.name.clone(),
-        })?;
+    let python = input.python;
     let target = input.target;
 
     // Exactly the app's binaries, in the app's order (the first is what `python -m` runs).
@@ -211,7 +209,7 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
         platform_tags,
     };
     let stem = file_name.stem();
-    let (metadata, license_files) = CoreMetadata::from_app(release, app)?;
+    let (metadata, license_files) = CoreMetadata::from_app(input.workspace_root, app, python)?;
 
     let finders: Vec<(String, String)> = binaries
         .iter()

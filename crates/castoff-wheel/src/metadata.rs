@@ -6,7 +6,8 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use base64::Engine as _;
-use castoff_plan::{App, Release};
+use castoff_plan::App;
+use castoff_plan::plan::PythonChannel;
 
 use crate::error::WheelError;
 
@@ -62,17 +63,12 @@ pub struct LicenseFile {
 impl CoreMetadata {
     /// Collects the metadata of an app's wheel, reading its README and license files.
     pub fn from_app(
-        release: &Release,
+        workspace_root: &Path,
         app: &App,
+        python: &PythonChannel,
     ) -> Result<(CoreMetadata, Vec<LicenseFile>), WheelError> {
         let package = &app.package;
         let manifest = &package.manifest_path;
-        let python = app
-            .python
-            .as_ref()
-            .ok_or_else(|| WheelError::NoPythonChannel {
-                package: package.name.clone(),
-            })?;
         let metadata_error = |problem: String, hint: String| WheelError::Metadata {
             path: manifest.clone(),
             problem,
@@ -100,7 +96,7 @@ impl CoreMetadata {
         let (author, author_email) = split_authors(&package.authors);
 
         let license_expression = package.license.as_deref().map(spdx_expression);
-        let license_files = collect_license_files(release, app)?;
+        let license_files = collect_license_files(workspace_root, app)?;
 
         let mut classifiers: Vec<String> = DEFAULT_CLASSIFIERS
             .iter()
@@ -340,7 +336,7 @@ fn issue_tracker(repository: &str) -> Option<String> {
 /// Cargo's `license-file`, else the usual license files (`LICENSE*`, `LICENCE*`, `COPYING*`,
 /// `NOTICE*`) of the package directory, else of the workspace root: MIT and Apache-2.0 both
 /// require the text to travel with the binary.
-fn collect_license_files(release: &Release, app: &App) -> Result<Vec<LicenseFile>, WheelError> {
+fn collect_license_files(workspace_root: &Path, app: &App) -> Result<Vec<LicenseFile>, WheelError> {
     let package = &app.package;
     let read = |path: &Path, hint: String| {
         fs::read(path).map_err(|source| WheelError::Read {
@@ -363,7 +359,7 @@ fn collect_license_files(release: &Release, app: &App) -> Result<Vec<LicenseFile
             contents,
         }]);
     }
-    for directory in [package.directory(), release.workspace_root.as_path()] {
+    for directory in [package.directory(), workspace_root] {
         let mut found: Vec<PathBuf> = fs::read_dir(directory)
             .into_iter()
             .flatten()

@@ -23,8 +23,9 @@ pub(crate) fn build_npm_launcher(
     fs::create_dir_all(&dir)?;
     castoff_npm::build_launcher(
         &castoff_npm::LauncherInput {
-            release,
-            app,
+            workspace_root: &release.workspace_root,
+            app: &release.apps[app.0],
+            npm: npm_channel(&release.apps[app.0]),
             targets,
             level: release.compression_level,
         },
@@ -118,8 +119,12 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
             fs::create_dir_all(&dir)?;
             let wheel = castoff_wheel::build_wheel(
                 &castoff_wheel::WheelInput {
-                    release,
-                    app: artifact.app,
+                    workspace_root: &release.workspace_root,
+                    app,
+                    python: app
+                        .python
+                        .as_ref()
+                        .expect("the plan gives wheels only to apps with a Python channel"),
                     target,
                     binaries: binaries_of(artifact.app, target),
                     source_date_epoch,
@@ -150,8 +155,9 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
             fs::create_dir_all(&dir)?;
             let package = castoff_npm::build_platform_package(
                 &castoff_npm::PlatformInput {
-                    release,
-                    app: artifact.app,
+                    workspace_root: &release.workspace_root,
+                    app,
+                    npm: npm_channel(app),
                     target,
                     binaries: binaries_of(artifact.app, target),
                     sbom: sbom_of(target),
@@ -193,10 +199,12 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
                 })
                 .collect();
             let built = castoff_oci::build_images(
-                release,
-                artifact.app,
+                app,
+                oci_channel(app),
                 inputs,
                 &castoff_oci::ImageOptions {
+                    workspace_root: &release.workspace_root,
+                    target_directory: &release.target_directory,
                     source_date_epoch,
                     revision: revision.map(str::to_owned),
                     deflate,
@@ -212,4 +220,18 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
             target.map_or("without a target", |_| "with a target")
         ),
     }
+}
+
+/// The npm channel of an app the plan gave npm artifacts.
+fn npm_channel(app: &castoff_plan::App) -> &castoff_plan::plan::NpmChannel {
+    app.npm
+        .as_ref()
+        .expect("the plan gives npm packages only to apps with an npm channel")
+}
+
+/// The image channel of an app the plan gave images.
+pub(crate) fn oci_channel(app: &castoff_plan::App) -> &castoff_plan::plan::OciChannel {
+    app.oci
+        .as_ref()
+        .expect("the plan gives images only to apps with an image channel")
 }

@@ -276,11 +276,13 @@ fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow
                 );
             }
             ArtifactKind::OciIndex => {
-                let built =
-                    castoff_oci::assemble_images(release, artifact.app, &partial_dirs, staging)
-                        .with_context(|| {
-                            format!("could not assemble the image of {}", app.package.name)
-                        })?;
+                let built = castoff_oci::assemble_images(
+                    app,
+                    crate::artifacts::oci_channel(app),
+                    &partial_dirs,
+                    staging,
+                )
+                .with_context(|| format!("could not assemble the image of {}", app.package.name))?;
                 for image in &built.images {
                     let image_id =
                         format!("oci-image/{}/{}", app.package.name, image.target.triple);
