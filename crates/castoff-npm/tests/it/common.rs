@@ -1,4 +1,4 @@
-//! Shared by castoff-npm's integration tests: fixture releases, the fixture binary, and building
+//! Shared by castoff-npm's integration tests: the fixture binary, and building
 //! every npm package of a fixture into a directory.
 #![allow(dead_code, unreachable_pub)]
 
@@ -7,30 +7,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use castoff_npm::{BuiltPackage, LauncherInput, PlatformInput};
-use castoff_plan::{AppId, PlanOptions, Release, Target};
-
-/// The castoff workspace root.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// The release plan of `tests/fixtures/<name>`.
-pub fn fixture_release(name: &str) -> Release {
-    let manifest = workspace_root()
-        .join("tests/fixtures")
-        .join(name)
-        .join("Cargo.toml");
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .no_deps()
-        .manifest_path(&manifest)
-        .exec()
-        .unwrap_or_else(|error| panic!("cargo metadata of {}: {error}", manifest.display()));
-    castoff_plan::plan(&metadata, &PlanOptions::default())
-        .unwrap_or_else(|error| panic!("plan of {name}: {error}"))
-}
+use castoff_plan::{AppId, Release, Target};
+use castoff_test_support::workspace::{fixture_release, repository_root};
 
 pub const HOST_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
@@ -40,7 +18,7 @@ pub fn greeter_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
         .get_or_init(|| {
-            let root = workspace_root();
+            let root = repository_root();
             let target_dir = root.join("target/fixtures/host");
             let status = Command::new(env!("CARGO"))
                 .args(["build", "--release", "--quiet", "--manifest-path"])
@@ -131,7 +109,9 @@ pub fn build_fixture(fixture: &str, out_dir: &Path) -> BuiltFixture {
 
 /// A fresh directory under the workspace's `target/castoff-npm-tests/<name>`.
 pub fn fresh_dir(name: &str) -> PathBuf {
-    let dir = workspace_root().join("target/castoff-npm-tests").join(name);
+    let dir = repository_root()
+        .join("target/castoff-npm-tests")
+        .join(name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -2,15 +2,15 @@
 //! same order with the same modes and contents, and byte-identical tar streams. (The gzip layer
 //! may differ: Node's zlib and zlib-rs need not choose the same deflate blocks.)
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
 use castoff_npm::{LauncherInput, PackageContents, PlatformInput};
 use castoff_plan::AppId;
-use common::{HOST_TRIPLE, fixture_release, fresh_dir, greeter_binary, placeholder_binary};
+use castoff_test_support::workspace::fixture_release;
+
+use crate::common::{HOST_TRIPLE, fresh_dir, greeter_binary, placeholder_binary};
 
 fn gunzip(path: &Path) -> Vec<u8> {
     let mut tar = Vec::new();

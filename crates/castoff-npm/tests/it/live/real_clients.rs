@@ -4,8 +4,6 @@
 //! publint and attw lint both kinds of package. Tools and the registry come from the harness
 //! (`cargo xtask test`); a missing one fails the test, it is never skipped.
 
-mod common;
-
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,7 +13,9 @@ use std::time::{Duration, Instant};
 use castoff_npm::{BuiltPackage, LauncherInput, PlatformInput};
 use castoff_plan::{AppId, Release};
 use castoff_test_support::TestEnv;
-use common::{HOST_TRIPLE, build_fixture, fixture_release, greeter_binary, placeholder_binary};
+use castoff_test_support::workspace::fixture_release;
+
+use crate::common::{self, HOST_TRIPLE, build_fixture, greeter_binary, placeholder_binary};
 
 /// The single-cli packages, built once per test process.
 fn greeter_packages() -> &'static common::BuiltFixture {

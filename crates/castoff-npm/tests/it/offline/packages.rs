@@ -1,15 +1,15 @@
 //! The packages castoff-npm builds, checked as data: every package.json (snapshots), the
 //! tarballs' entries and modes, digests, reproducibility, size, and the errors for bad input.
 
-mod common;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use castoff_npm::{LauncherInput, NpmError, PlatformInput};
 use castoff_plan::{AppId, Target};
-use common::{build_fixture, fixture_release, fresh_dir};
+use castoff_test_support::workspace::{fixture_release, repository_root};
+
+use crate::common::{build_fixture, fresh_dir};
 use expect_test::{expect, expect_file};
 use sha2::Digest as _;
 
@@ -217,7 +217,7 @@ fn errors_name_the_input_and_end_with_a_hint() {
     let check = |error: NpmError, expect: expect_test::Expect| {
         let message = error
             .to_string()
-            .replace(common::workspace_root().to_str().unwrap(), "<workspace>");
+            .replace(repository_root().to_str().unwrap(), "<workspace>");
         assert!(message.contains("\nhint: "), "{message}");
         expect.assert_eq(&message);
     };
