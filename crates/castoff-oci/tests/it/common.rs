@@ -1,4 +1,4 @@
-//! Shared by castoff-oci's integration tests: fixture releases, fixture binaries (static and
+//! Shared by castoff-oci's integration tests: fixture binaries (static and
 //! dynamic builds of the real fixtures, and tiny hand-made ELF files for snapshots), building
 //! a fixture's images, and running external tools with readable failures.
 #![allow(dead_code, unreachable_pub)]
@@ -9,30 +9,8 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
 use castoff_oci::{BuiltIndex, ImageInput, ImageOptions};
-use castoff_plan::{AppId, PlanOptions, Release};
-
-/// The castoff workspace root.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// The release plan of `tests/fixtures/<name>`.
-pub fn fixture_release(name: &str) -> Release {
-    let manifest = workspace_root()
-        .join("tests/fixtures")
-        .join(name)
-        .join("Cargo.toml");
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .no_deps()
-        .manifest_path(&manifest)
-        .exec()
-        .unwrap_or_else(|error| panic!("cargo metadata of {}: {error}", manifest.display()));
-    castoff_plan::plan(&metadata, &PlanOptions::default())
-        .unwrap_or_else(|error| panic!("plan of {name}: {error}"))
-}
+use castoff_plan::{AppId, Release};
+use castoff_test_support::workspace::repository_root;
 
 pub const HOST_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
@@ -49,7 +27,7 @@ pub enum Linking {
 /// of its binary `bin`.
 pub fn fixture_binary(fixture: &str, bin: &str, linking: Linking) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashSet<(String, Linking)>>> = OnceLock::new();
-    let root = workspace_root();
+    let root = repository_root();
     let target_dir = root.join(match linking {
         Linking::Static => "target/fixtures/static",
         Linking::Dynamic => "target/fixtures/host",

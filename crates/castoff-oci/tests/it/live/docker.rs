@@ -5,8 +5,6 @@
 //! The harness runs `dockerd` on a private socket (no bridge, no iptables) and names it in
 //! `CASTOFF_TEST_DOCKER_HOST`; without it this test fails with the reason, never skips.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -15,7 +13,9 @@ use std::time::Duration;
 
 use castoff_plan::AppId;
 use castoff_test_support::TestEnv;
-use common::*;
+use castoff_test_support::workspace::fixture_release;
+
+use crate::common::*;
 
 /// How often and how long to wait for `healthy` (the fixture checks every 2 s).
 const HEALTH_POLLS: u32 = 60;

@@ -3,8 +3,6 @@
 //! `docker-compose config` and check-jsonschema's compose schema. The harness
 //! (`cargo xtask test`) provides every tool; a missing one fails the test with the reason.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,7 +11,9 @@ use castoff_oci::{BuiltIndex, LAYER_ZSTD_MEDIA_TYPE};
 use castoff_plan::plan::{BaseImage, LayerCompression};
 use castoff_plan::{AppId, Release};
 use castoff_test_support::TestEnv;
-use common::*;
+use castoff_test_support::workspace::fixture_release;
+
+use crate::common::*;
 use serde_json::Value;
 
 /// A fixture built with the real static host binary and fake binaries for other platforms.

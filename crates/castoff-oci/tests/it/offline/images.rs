@@ -1,9 +1,7 @@
 //! What castoff-oci writes, byte for byte: snapshots of the index, manifests, configs, layer
 //! listings and deploy examples of the fixtures (built from tiny hand-made static ELF files, so
 //! the digests do not depend on the compiler), reproducibility, base images from a layout, and
-//! extra files. No external tools: `real_tools.rs` and `docker.rs` run the images.
-
-mod common;
+//! extra files. No external tools: `live::real_tools` and `live::docker` run the images.
 
 use std::io::Read;
 use std::path::Path;
@@ -11,7 +9,9 @@ use std::path::Path;
 use castoff_oci::{BuiltIndex, ImageOptions};
 use castoff_plan::AppId;
 use castoff_plan::plan::{BaseImage, ExtraFile};
-use common::*;
+use castoff_test_support::workspace::fixture_release;
+
+use crate::common::*;
 use expect_test::{expect, expect_file};
 use serde_json::Value;
 
@@ -122,7 +122,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn check_snapshots(name: &str, built: &BuiltIndex) {
     let layout = &built.layout_dir;
     let snapshot = |file: String, text: String| {
-        expect_file![format!("snapshots/{file}")].assert_eq(&text);
+        expect_file![format!("../../snapshots/{file}")].assert_eq(&text);
     };
     snapshot(format!("{name}.layout.txt"), layout_report(built));
     snapshot(
@@ -188,9 +188,9 @@ fn http_service_snapshots() {
     let dist = built.layout_dir.parent().unwrap().parent().unwrap();
     let files = castoff_oci::write_deploy_examples(&release, &[(AppId(0), &built)], dist).unwrap();
     assert_eq!(files.len(), 2);
-    expect_file!["snapshots/http-service.compose.yaml"]
+    expect_file!["../../snapshots/http-service.compose.yaml"]
         .assert_eq(&std::fs::read_to_string(&files[0]).unwrap());
-    expect_file!["snapshots/http-service.kubernetes.yaml"]
+    expect_file!["../../snapshots/http-service.kubernetes.yaml"]
         .assert_eq(&std::fs::read_to_string(&files[1]).unwrap());
 }
 
@@ -321,7 +321,7 @@ fn base_image_from_an_oci_layout() {
         );
     }
     let config = blob_json(&built.layout_dir, &built.images[0].config_digest);
-    expect_file!["snapshots/http-service-on-single-cli.linux-amd64.config.json"]
+    expect_file!["../../snapshots/http-service-on-single-cli.linux-amd64.config.json"]
         .assert_eq(&pretty(&config));
 }
 
@@ -418,6 +418,6 @@ fn foreign_base_layout_keeps_unknown_fields_and_gets_oci_types() {
         0755 0:0      199 1700000000 usr/local/bin/pinger
     "#]]
     .assert_eq(&layer_listing(&blob(&built.layout_dir, ours)));
-    expect_file!["snapshots/http-service-on-handmade.linux-amd64.config.json"]
+    expect_file!["../../snapshots/http-service-on-handmade.linux-amd64.config.json"]
         .assert_eq(&pretty(&blob_json(&built.layout_dir, &image.config_digest)));
 }

@@ -1,15 +1,15 @@
 //! Every input castoff-oci refuses, with the exact message the user sees (paths shortened to
 //! `<castoff>` and `<tmp>`), and the promise that a refused build leaves nothing in dist/.
 
-mod common;
-
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use castoff_oci::ImageInput;
 use castoff_plan::plan::{BaseImage, ExtraFile};
 use castoff_plan::{AppId, Release, Target};
-use common::*;
+use castoff_test_support::workspace::fixture_release;
+
+use crate::common::*;
 use expect_test::{Expect, expect};
 
 /// Builds, expects a refusal with the `expected` message, and checks dist/ holds no image.
@@ -20,7 +20,12 @@ fn check(release: &Release, inputs: Vec<ImageInput>, tmp: &Path, expected: Expec
     let message = error
         .to_string()
         .replace(&tmp.display().to_string(), "<tmp>")
-        .replace(&workspace_root().display().to_string(), "<castoff>");
+        .replace(
+            &castoff_test_support::workspace::repository_root()
+                .display()
+                .to_string(),
+            "<castoff>",
+        );
     assert!(message.contains("\nhint: "), "no hint in: {message}");
     expected.assert_eq(&message);
     let leftovers: Vec<PathBuf> = std::fs::read_dir(dist.join("oci"))
