@@ -1,4 +1,4 @@
-//! Shared by castoff-wheel's integration tests: fixture releases, fixture binaries built with
+//! Shared by castoff-wheel's integration tests: fixture binaries and wheels built with
 //! cargo, synthesized ELF / Mach-O / PE files, and a ZIP reader that checks PyPI's rules.
 #![allow(dead_code, unreachable_pub)]
 
@@ -8,40 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use castoff_plan::{AppId, PlanOptions, Release, Target};
-use castoff_wheel::WheelInput;
+use castoff_plan::{AppId, Release, Target};
+use castoff_test_support::workspace::{fixture_dir, fixture_release, repository_root};
+use castoff_wheel::{BuiltWheel, WheelInput, build_wheel};
 
 /// SOURCE_DATE_EPOCH of every test wheel: 2024-02-29T13:37:59Z.
 pub const EPOCH: u64 = 1_709_213_879;
-
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
 
 /// The workspace's target directory (fixture builds share it, one sub-directory per variant).
 pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => std::path::absolute(PathBuf::from(dir)).unwrap(),
-        _ => workspace_root().join("target"),
+        _ => repository_root().join("target"),
     }
-}
-
-pub fn fixture_dir(name: &str) -> PathBuf {
-    workspace_root().join("tests/fixtures").join(name)
-}
-
-/// The release plan of a fixture workspace.
-pub fn fixture_release(name: &str) -> Release {
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .no_deps()
-        .manifest_path(fixture_dir(name).join("Cargo.toml"))
-        .exec()
-        .unwrap_or_else(|error| panic!("cargo metadata of fixture {name}: {error}"));
-    castoff_plan::plan(&metadata, &PlanOptions::default())
-        .unwrap_or_else(|error| panic!("plan of fixture {name}: {error}"))
 }
 
 pub fn app_id(release: &Release, package: &str) -> AppId {
@@ -130,6 +109,25 @@ pub fn greeter_binary(variant: Variant) -> PathBuf {
     let binary = target_dir.join("x86_64-unknown-linux-gnu/release/greeter");
     assert!(binary.is_file(), "{} was not built", binary.display());
     binary
+}
+
+/// The wheel of the `single-cli` fixture's `greeter` for x86_64 Linux, built from the
+/// fixture binary of `variant` into `out_dir`; a warning fails the test.
+pub fn greeter_wheel(variant: Variant, out_dir: &Path) -> BuiltWheel {
+    let binary = greeter_binary(variant);
+    let release = fixture_release("single-cli");
+    let wheel = build_wheel(
+        &input(
+            &release,
+            "greeter",
+            "x86_64-unknown-linux-gnu",
+            &[("greeter", &binary)],
+        ),
+        out_dir,
+    )
+    .unwrap();
+    assert!(wheel.warnings.is_empty(), "{:?}", wheel.warnings);
+    wheel
 }
 
 /// A fresh scratch directory for one test, removed when dropped.

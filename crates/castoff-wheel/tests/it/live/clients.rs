@@ -3,15 +3,15 @@
 //! (`CASTOFF_TEST_TOOLS`). Without the harness these tests panic with instructions; they never
 //! skip.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use castoff_test_support::vars;
-use castoff_wheel::{BuiltWheel, build_wheel};
-use support::{Scratch, Variant, fixture_release, greeter_binary, input};
+use castoff_test_support::workspace::fixture_release;
+use castoff_wheel::build_wheel;
+
+use crate::support::{Scratch, Variant, greeter_binary, greeter_wheel, input};
 
 /// `$CASTOFF_TEST_TOOLS/venv/bin`, checked to hold `name`.
 fn tool(name: &str) -> PathBuf {
@@ -64,23 +64,6 @@ fn run(command: &mut Command) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
-}
-
-fn greeter_wheel(variant: Variant, out_dir: &Path) -> BuiltWheel {
-    let binary = greeter_binary(variant);
-    let release = fixture_release("single-cli");
-    let wheel = build_wheel(
-        &input(
-            &release,
-            "greeter",
-            "x86_64-unknown-linux-gnu",
-            &[("greeter", &binary)],
-        ),
-        out_dir,
-    )
-    .unwrap();
-    assert!(wheel.warnings.is_empty(), "{:?}", wheel.warnings);
-    wheel
 }
 
 /// A fresh virtual environment without pip (the tools' pip installs into it with `--python`).
@@ -352,20 +335,6 @@ fn pip_install_prefix_finds_the_binary() {
     );
     let found = python_prints(&python, FIND, Some(Path::new(&site_packages)));
     assert_eq!(found, prefix.join("bin/greeter").display().to_string());
-}
-
-#[test]
-fn two_builds_are_byte_identical() {
-    let first = Scratch::new("reproducible-1");
-    let second = Scratch::new("reproducible-2");
-    let one = greeter_wheel(Variant::Dynamic, first.path());
-    let two = greeter_wheel(Variant::Dynamic, second.path());
-    assert_eq!(one.file_name, two.file_name);
-    assert_eq!(one.sha256, two.sha256);
-    assert_eq!(
-        std::fs::read(&one.path).unwrap(),
-        std::fs::read(&two.path).unwrap()
-    );
 }
 
 /// PyPI's own metadata and file-name rules, offline: `packaging` (the library warehouse uses)

@@ -2,16 +2,14 @@
 //! synthesized ELF / Mach-O / PE files for the platforms that cannot be built here, with every
 //! refusal's message.
 
-mod support;
-
 use std::path::Path;
 
-use castoff_wheel::platform::{BinaryFacts, BinaryPlatform, inspect_binary, platform_tags};
-use expect_test::{Expect, expect};
-use support::{
-    CPU_TYPE_ARM64, CPU_TYPE_X86_64, Elf, IMAGE_FILE_MACHINE_AMD64, IMAGE_FILE_MACHINE_ARM64,
+use crate::support::{
+    self, CPU_TYPE_ARM64, CPU_TYPE_X86_64, Elf, IMAGE_FILE_MACHINE_AMD64, IMAGE_FILE_MACHINE_ARM64,
     IMAGE_FILE_MACHINE_I386, MinimumOs, Variant, fat, greeter_binary, target,
 };
+use castoff_wheel::platform::{BinaryFacts, BinaryPlatform, inspect_binary, platform_tags};
+use expect_test::{Expect, expect};
 
 const MH_EXECUTE: u32 = 2;
 const MH_DYLIB: u32 = 6;

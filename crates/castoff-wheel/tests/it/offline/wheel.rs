@@ -1,13 +1,13 @@
 //! The wheel as files: METADATA, WHEEL and RECORD snapshots for the fixtures, the archive's
 //! structure, versions, reproducibility and every refusal that is not about platform tags.
 
-mod support;
-
 use std::path::Path;
 
+use castoff_test_support::workspace::fixture_release;
 use castoff_wheel::{WheelContents, build_wheel, metadata::GENERATOR, wheel_contents};
 use expect_test::{Expect, expect};
-use support::{EPOCH, Elf, Scratch, fixture_release, input, read_zip};
+
+use crate::support::{self, EPOCH, Elf, Scratch, input, read_zip};
 
 /// A dynamically linked x86_64 glibc executable needing GLIBC_2.28 → `manylinux_2_28_x86_64`.
 fn linux_binary() -> Vec<u8> {
@@ -539,7 +539,9 @@ fn refusal(
     error
         .replace(&scratch.path().display().to_string(), "<scratch>")
         .replace(
-            &support::workspace_root().display().to_string(),
+            &castoff_test_support::workspace::repository_root()
+                .display()
+                .to_string(),
             "<workspace>",
         )
 }
