@@ -2,12 +2,10 @@
 //! scoped, streamed document), identical → skip, different bytes → conflict before upload,
 //! bad credentials, verify from the packument, and `npm install` of what was published.
 
-mod support;
-
+use crate::support::*;
 use castoff_registry::npm::{NpmClient, NpmCredentials, NpmRegistry, NpmTarball, Npmrc};
 use castoff_registry::{RegistryError, RemoteState, Secret, UploadKind};
 use castoff_test_support::TestEnv;
-use support::*;
 
 fn client(env: &TestEnv, credentials: NpmCredentials) -> NpmClient {
     let registry = NpmRegistry::new(&env.verdaccio, credentials).expect("registry");

@@ -3,17 +3,15 @@
 //! Pushes an index of two images, tags it, skips what exists, refuses a moved version tag,
 //! uploads in chunks, mounts across repositories, and checks the result with skopeo.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use crate::support::*;
 use castoff_registry::oci::{
     Digest, OciClient, OciCredentials, OciLayout, OciRepository, PushOptions, resolve_credentials,
 };
 use castoff_registry::{HttpClient, RegistryError, RemoteState, Secret, UploadKind};
 use castoff_test_support::TestEnv;
-use support::*;
 
 fn repository(base: &str, name: &str) -> OciRepository {
     OciRepository::parse(&format!("{base}/{name}")).expect("repository")

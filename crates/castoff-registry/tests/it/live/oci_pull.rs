@@ -3,14 +3,12 @@
 //! pull-only client, every blob streamed to disk and verified; a missing digest, a descriptor
 //! that lies about its blob and wrong credentials are errors naming what failed.
 
-mod support;
-
+use crate::support::*;
 use castoff_registry::oci::{
     Descriptor, OciClient, OciCredentials, OciLayout, OciRepository, PinnedReference, PushOptions,
 };
 use castoff_registry::{RegistryError, Secret};
 use castoff_test_support::TestEnv;
-use support::*;
 
 fn check_error(env: &TestEnv, error: &RegistryError) -> String {
     let text = format!("{error}\n{error:?}");

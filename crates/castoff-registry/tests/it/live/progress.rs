@@ -4,11 +4,10 @@
 //! and on a retry (a stand-in server that fails the first attempt after reading its body):
 //! the re-sent bytes are not counted twice.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::support::*;
 use castoff_registry::http::UploadProgress;
 use castoff_registry::npm::{NpmClient, NpmCredentials, NpmRegistry, NpmTarball};
 use castoff_registry::oci::{
@@ -17,7 +16,6 @@ use castoff_registry::oci::{
 use castoff_registry::pypi::{PypiClient, PypiCredentials, PypiRepository, WheelFile};
 use castoff_registry::{Secret, UploadKind};
 use castoff_test_support::TestEnv;
-use support::*;
 
 /// A hook that adds up what it is told, and counts its calls.
 fn counter() -> (UploadProgress, Arc<AtomicU64>, Arc<AtomicU64>) {

@@ -2,12 +2,10 @@
 //! identical → skip, different bytes → conflict before upload, bad credentials, verify, and
 //! `pip install` of what was uploaded. Every message is checked for the password.
 
-mod support;
-
+use crate::support::*;
 use castoff_registry::pypi::{PypiClient, PypiCredentials, PypiRepository, WheelFile};
 use castoff_registry::{RegistryError, RemoteState, Secret, UploadKind};
 use castoff_test_support::TestEnv;
-use support::*;
 
 fn client(env: &TestEnv, upload_url: &str, credentials: PypiCredentials) -> PypiClient {
     let repository = PypiRepository::new(upload_url, None, credentials).expect("repository");

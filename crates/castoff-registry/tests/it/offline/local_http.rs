@@ -3,9 +3,7 @@
 //! other 4xx are not, a retried upload first asks whether the failed attempt landed, and the
 //! Trusted Publishing exchanges follow the documented request and response shapes.
 
-mod hostile;
-mod support;
-
+use crate::support::*;
 use castoff_registry::npm::{
     NpmClient, NpmCredentials, NpmRegistry, NpmTarball, oidc_token_exchange,
 };
@@ -13,7 +11,6 @@ use castoff_registry::oidc::GithubOidc;
 use castoff_registry::pypi::trusted_publishing_token;
 use castoff_registry::{Secret, UploadKind};
 use reqwest::Url;
-use support::*;
 
 const TOKEN: &str = "npm_stand_in_secret_token";
 
