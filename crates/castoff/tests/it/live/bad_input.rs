@@ -21,7 +21,7 @@
 //!   registry), `{tag}` (unique to this test process), `{user}`, `{password}`, `{npm_token}`.
 //!
 //! The snapshot holds stderr from its first `error:` on (progress lines before it may change).
-//! `UPDATE_EXPECT=1 cargo test -p castoff --test bad_input` rewrites the snapshots.
+//! `UPDATE_EXPECT=1 cargo test -p castoff --test it -- live::bad_input` rewrites the snapshots.
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -14,15 +14,15 @@ use clap::Parser as _;
 const MIRRORED: &[(&str, &str)] = &[
     (
         "dist",
-        "cli_ux::dist_summary_table_json_and_plain_progress, init::init_then_xtask_dist_builds_all_three_channels",
+        "live::cli_ux::dist_summary_table_json_and_plain_progress, offline::init::init_then_xtask_dist_builds_all_three_channels",
     ),
     (
         "publish",
-        "cli_ux::publish_summary_table_and_json (publish), publish.rs (--dry-run)",
+        "live::cli_ux::publish_summary_table_and_json (publish), live::publish (--dry-run)",
     ),
     (
         "init",
-        "init::init_then_xtask_dist_builds_all_three_channels",
+        "offline::init::init_then_xtask_dist_builds_all_three_channels",
     ),
 ];
 

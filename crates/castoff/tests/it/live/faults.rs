@@ -8,15 +8,15 @@
 //! token, transparently; a chunked image blob upload whose chunk breaks off resumes from the
 //! registry's `Range`. Every run's output is checked for secrets.
 
-mod credential_routing;
-mod hardening;
-
 use std::fs;
 use std::time::{Duration, Instant};
 
+use super::hardening;
+use super::hardening::proxy::{ALL_FAULTS, Cut, Fault, Logged, Proxy, Refusal};
+use super::hardening::{
+    Endpoints, assert_served_exactly, json, publish_to, sequence_workspace, text,
+};
 use castoff_test_support::TestEnv;
-use hardening::proxy::{ALL_FAULTS, Cut, Fault, Logged, Proxy, Refusal};
-use hardening::{Endpoints, assert_served_exactly, json, publish_to, sequence_workspace, text};
 
 /// Proxies in front of pypiserver, Verdaccio, the registry and devpi (last: the tests that
 /// script refusals leave it alone).

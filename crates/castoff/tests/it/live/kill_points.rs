@@ -5,17 +5,15 @@
 //! run resumes what the killed one before it left; at the end the registries serve exactly
 //! dist/'s bytes, nothing duplicated, and pip / npm / skopeo install the release.
 
-mod hardening;
-
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 
-use castoff_plan::Manifest;
-use castoff_test_support::TestEnv;
-use hardening::{
+use super::hardening::{
     Endpoints, assert_installable, assert_served_exactly, json, publish_to, sequence_workspace,
     text,
 };
+use castoff_plan::Manifest;
+use castoff_test_support::TestEnv;
 
 /// Every OCI request body is capped at this (`CASTOFF_OCI_MAX_BODY`), so the image's binary
 /// layer goes up in chunks (POST, PATCH…, PUT) and the mid-upload kill lands inside a PATCH.

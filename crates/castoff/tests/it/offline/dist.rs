@@ -10,9 +10,7 @@ use castoff_plan::Manifest;
 use castoff_test_support::workspace::{assert_success, files, repository_root};
 use expect_test::expect;
 
-mod dist_safety;
-
-fn scratch(name: &str) -> PathBuf {
+pub(super) fn scratch(name: &str) -> PathBuf {
     let dir = repository_root()
         .join("target/castoff-test-scratch/dist")
         .join(name);
@@ -23,7 +21,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// A copy of the single-cli fixture in `scratch/workspace`, its Cargo.toml passed through
 /// `edit`.
-fn single_cli_workspace(scratch: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+pub(super) fn single_cli_workspace(scratch: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     let workspace = scratch.join("workspace");
     let fixture = repository_root().join("tests/fixtures/single-cli");
     fs::create_dir_all(workspace.join("src")).unwrap();
@@ -218,7 +216,7 @@ fn no_build_names_the_missing_binary() {
 }
 
 /// `oci.layer-compression = "zstd"` through the command line: the image's layers are
-/// `tar+zstd` (real_tools.rs in castoff-oci runs such an image), the rest of dist/ is as usual.
+/// `tar+zstd` (castoff-oci's `live::real_tools` runs such an image), the rest of dist/ is as usual.
 #[test]
 fn zstd_layers_from_the_configuration() {
     use castoff_test_support::binaries::{EM_X86_64, write_static_elf};

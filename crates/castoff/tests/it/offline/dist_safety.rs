@@ -16,7 +16,7 @@ use castoff_test_support::figure;
 use castoff_test_support::workspace::{assert_success, files};
 use expect_test::expect;
 
-use super::{scratch, single_cli_workspace};
+use super::dist::{scratch, single_cli_workspace};
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 

@@ -6,11 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-// `fuzz/src/targets.rs` names its semver as `crate::semver`; castoff-plan's is this one.
-use cargo_metadata::semver;
-
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../fuzz/src/targets.rs"]
+#[path = "../../../../../fuzz/src/targets.rs"]
 mod targets;
 
 fn fuzz_dir() -> PathBuf {

@@ -1,9 +1,9 @@
-//! Shared by the hardening suites (`kill_points.rs`, `faults.rs`): a small release workspace
-//! (`tests/bad-input/_base`) renamed per run, `castoff publish` against the harness's servers
-//! or proxies in front of them, and the checks that the registries serve exactly dist/'s bytes
-//! and that pip, npm and skopeo install the release. Wheels go to two indexes in order,
-//! devpi then pypiserver (`python.repositories = ["devpi", "pypiserver"]`, two `~/.pypirc`
-//! sections that `publish_to` points at the servers or their proxies).
+//! Shared by the hardening suites (`kill_points`, `faults`, `credential_routing`): a small
+//! release workspace (`tests/bad-input/_base`) renamed per run, `castoff publish` against the
+//! harness's servers or proxies in front of them, and the checks that the registries serve
+//! exactly dist/'s bytes and that pip, npm and skopeo install the release. Wheels go to two
+//! indexes in order, devpi then pypiserver (`python.repositories = ["devpi", "pypiserver"]`,
+//! two `~/.pypirc` sections that `publish_to` points at the servers or their proxies).
 #![allow(dead_code, unreachable_pub)]
 
 pub mod proxy;
