@@ -9,15 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use castoff_test_support::TestEnv;
-use castoff_test_support::workspace::{copy_tree, fixture_dir};
+use castoff_test_support::workspace::copy_fixture;
 use serde_json::Value;
 
 const EPOCH: &str = "1700000000";
-
-/// Copies a fixture without its `target/` and `dist/`.
-fn copy_fixture(name: &str, target: &Path) {
-    copy_tree(&fixture_dir(name), target);
-}
 
 /// `castoff <args>` in a clean credential environment: no Docker or podman config of the
 /// machine, the workspace's own target directory (so the base cache is this test's), and

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use castoff_test_support::TestEnv;
-use castoff_test_support::workspace::{output_text as text, repository_root};
+use castoff_test_support::workspace::{copy_fixture, output_text as text, repository_root};
 
 use crate::offline::cli_ux::{castoff, scratch, single_cli};
 
@@ -151,17 +151,9 @@ fn publish_summary_table_and_json() {
     let env = TestEnv::get();
     let dir = scratch("publish-summary");
     let workspace = dir.join("workspace");
-    let source = repository_root().join("tests/fixtures/single-cli");
-    fs::create_dir_all(workspace.join("src")).unwrap();
-    for file in ["Cargo.lock", "LICENSE", "README.md"] {
-        fs::copy(source.join(file), workspace.join(file)).unwrap();
-    }
-    for entry in fs::read_dir(source.join("src")).unwrap() {
-        let path = entry.unwrap().path();
-        fs::copy(&path, workspace.join("src").join(path.file_name().unwrap())).unwrap();
-    }
+    copy_fixture("single-cli", &workspace);
     let name = format!("greeter-ux{}", std::process::id());
-    let cargo_toml = fs::read_to_string(source.join("Cargo.toml"))
+    let cargo_toml = fs::read_to_string(workspace.join("Cargo.toml"))
         .unwrap()
         .replace("name = \"greeter\" }", &format!("name = \"{name}\" }}"));
     fs::write(workspace.join("Cargo.toml"), cargo_toml).unwrap();
@@ -238,10 +230,7 @@ fn publish_summary_table_and_json() {
 /// with `dist`; returns its `Cargo.toml`.
 fn built_fixture(dir: &Path, tag: &str) -> PathBuf {
     let workspace = dir.join("workspace");
-    castoff_test_support::workspace::copy_tree(
-        &repository_root().join("tests/fixtures/single-cli"),
-        &workspace,
-    );
+    copy_fixture("single-cli", &workspace);
     let manifest = workspace.join("Cargo.toml");
     let cargo_toml = fs::read_to_string(&manifest)
         .unwrap()

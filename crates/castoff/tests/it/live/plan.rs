@@ -9,7 +9,7 @@ use castoff_plan::Manifest;
 use castoff_test_support::workspace::repository_root;
 use expect_test::{ExpectFile, expect_file};
 
-use crate::offline::plan::{fixture, plan};
+use crate::offline::plan::{fixture_manifest, plan};
 
 /// Checks all four formats of one workspace against its snapshots, and what each format
 /// promises beyond its text: JSON is a valid manifest whose edges point at real steps, DOT
@@ -85,7 +85,7 @@ fn assert_renders_with_graphviz(dot_text: &str) {
 #[test]
 fn single_cli() {
     check_workspace(
-        &fixture("single-cli"),
+        &fixture_manifest("single-cli"),
         expect_file!["../../snapshots/single-cli.plan.txt"],
         expect_file!["../../snapshots/single-cli.plan.json"],
         expect_file!["../../snapshots/single-cli.plan.dot"],
@@ -96,7 +96,7 @@ fn single_cli() {
 #[test]
 fn two_apps() {
     check_workspace(
-        &fixture("two-apps"),
+        &fixture_manifest("two-apps"),
         expect_file!["../../snapshots/two-apps.plan.txt"],
         expect_file!["../../snapshots/two-apps.plan.json"],
         expect_file!["../../snapshots/two-apps.plan.dot"],
@@ -107,7 +107,7 @@ fn two_apps() {
 #[test]
 fn http_service() {
     check_workspace(
-        &fixture("http-service"),
+        &fixture_manifest("http-service"),
         expect_file!["../../snapshots/http-service.plan.txt"],
         expect_file!["../../snapshots/http-service.plan.json"],
         expect_file!["../../snapshots/http-service.plan.dot"],

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use castoff_plan::Manifest;
 use castoff_plan::report::PublishReport;
 use castoff_test_support::TestEnv;
-use castoff_test_support::workspace::{copy_tree, output_text as text, repository_root};
+use castoff_test_support::workspace::{copy_fixture, output_text as text};
 
 /// `<what><pid>`: names unique to this test process, so re-running the tests against servers
 /// that are still up (`cargo xtask test --serve`) never meets the previous run's packages.
@@ -22,9 +22,8 @@ fn unique(what: &str) -> String {
 /// A copy of a fixture workspace with every registry name made unique to `tag`, so tests
 /// sharing one set of servers never see each other's packages.
 fn workspace(env: &TestEnv, fixture: &str, tag: &str) -> PathBuf {
-    let source = repository_root().join("tests/fixtures").join(fixture);
     let target = env.scratch_dir(&format!("publish-{tag}")).join("workspace");
-    copy_tree(&source, &target);
+    copy_fixture(fixture, &target);
     let cargo_toml = target.join("Cargo.toml");
     let text = fs::read_to_string(&cargo_toml)
         .unwrap()
@@ -487,10 +486,7 @@ fn bad_credentials_stop_the_run_before_any_upload() {
 fn devpi_token_registry_and_tls_registry() {
     let env = TestEnv::get();
     let workspace = env.scratch_dir("publish-two-apps").join("workspace");
-    copy_tree(
-        &repository_root().join("tests/fixtures/two-apps"),
-        &workspace,
-    );
+    copy_fixture("two-apps", &workspace);
     let suffix = unique("r");
     for (file, from, to) in [
         (

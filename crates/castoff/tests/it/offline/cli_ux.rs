@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use castoff_test_support::workspace::{output_text as text, repository_root};
+use castoff_test_support::workspace::{fixture_dir, output_text as text, repository_root};
 use expect_test::{ExpectFile, expect_file};
 
 pub(crate) fn scratch(name: &str) -> PathBuf {
@@ -21,7 +21,7 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
 }
 
 pub(crate) fn single_cli() -> PathBuf {
-    repository_root().join("tests/fixtures/single-cli/Cargo.toml")
+    fixture_dir("single-cli").join("Cargo.toml")
 }
 
 pub(crate) fn castoff(args: &[&str], envs: &[(&str, &str)]) -> Output {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use castoff_plan::Manifest;
-use castoff_test_support::workspace::{assert_success, files, repository_root};
+use castoff_test_support::workspace::{
+    assert_success, copy_fixture, files, fixture_dir, repository_root,
+};
 use expect_test::expect;
 
 pub(super) fn scratch(name: &str) -> PathBuf {
@@ -23,12 +25,8 @@ pub(super) fn scratch(name: &str) -> PathBuf {
 /// `edit`.
 pub(super) fn single_cli_workspace(scratch: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     let workspace = scratch.join("workspace");
-    let fixture = repository_root().join("tests/fixtures/single-cli");
-    fs::create_dir_all(workspace.join("src")).unwrap();
-    for file in ["README.md", "LICENSE", "Cargo.lock", "src/main.rs"] {
-        fs::copy(fixture.join(file), workspace.join(file)).unwrap();
-    }
-    let cargo_toml = edit(fs::read_to_string(fixture.join("Cargo.toml")).unwrap());
+    copy_fixture("single-cli", &workspace);
+    let cargo_toml = edit(fs::read_to_string(workspace.join("Cargo.toml")).unwrap());
     fs::write(workspace.join("Cargo.toml"), cargo_toml).unwrap();
     workspace
 }
@@ -46,7 +44,7 @@ fn dist(manifest: &Path, dist_dir: &Path) -> Output {
 
 #[test]
 fn single_cli_dist_is_complete_verified_and_reproducible() {
-    let manifest = repository_root().join("tests/fixtures/single-cli/Cargo.toml");
+    let manifest = fixture_dir("single-cli").join("Cargo.toml");
     let scratch = scratch("single-cli");
     let (first, second) = (scratch.join("first"), scratch.join("second"));
     assert_success(&dist(&manifest, &first), "first dist");

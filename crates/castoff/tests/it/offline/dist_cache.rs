@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
-use castoff_test_support::workspace::{assert_success, files, repository_root};
+use castoff_test_support::workspace::{assert_success, copy_fixture, files, repository_root};
 
 const TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
@@ -18,17 +18,7 @@ fn workspace(name: &str) -> PathBuf {
         .join(name);
     let _ = fs::remove_dir_all(&scratch);
     let workspace = scratch.join("workspace");
-    let fixture = repository_root().join("tests/fixtures/single-cli");
-    fs::create_dir_all(workspace.join("src")).unwrap();
-    for file in [
-        "README.md",
-        "LICENSE",
-        "Cargo.lock",
-        "Cargo.toml",
-        "src/main.rs",
-    ] {
-        fs::copy(fixture.join(file), workspace.join(file)).unwrap();
-    }
+    copy_fixture("single-cli", &workspace);
     write_binary(&workspace, "hello from greeter");
     workspace
 }

@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 
 use castoff_plan::Manifest;
 use castoff_test_support::binaries;
-use castoff_test_support::workspace::{assert_success, files, repository_root};
+use castoff_test_support::workspace::{
+    assert_success, copy_fixture, copy_tree, files, repository_root,
+};
 
 const EPOCH: &str = "1700000000";
 const HOST: &str = "x86_64-unknown-linux-gnu";
@@ -51,14 +53,10 @@ pub(crate) fn partials() -> &'static (PathBuf, Vec<PathBuf>) {
         let root = parent.join(std::process::id().to_string());
         let _ = fs::remove_dir_all(&root);
         let workspace = root.join("workspace");
-        let fixture = repository_root().join("tests/fixtures/single-cli");
-        fs::create_dir_all(workspace.join("src")).unwrap();
-        for file in ["README.md", "LICENSE", "Cargo.lock", "src/main.rs"] {
-            fs::copy(fixture.join(file), workspace.join(file)).unwrap();
-        }
+        copy_fixture("single-cli", &workspace);
         // Names of its own on every registry, so publishing it never meets another test's
         // different bytes under the same name and version.
-        let cargo_toml = fs::read_to_string(fixture.join("Cargo.toml"))
+        let cargo_toml = fs::read_to_string(workspace.join("Cargo.toml"))
             .unwrap()
             .replace(
                 r#"python = { name = "greeter" }"#,
@@ -141,7 +139,7 @@ fn refused_merges_name_the_problem_and_change_nothing() {
     fs::create_dir_all(&root).unwrap();
     // The previous dist/: a complete one (castoff replaces only a dist it wrote).
     let out = root.join("dist");
-    copy_dir(&parts[0], &out);
+    copy_tree(&parts[0], &out);
     let previous = files(&out);
 
     let check = |parts: Vec<&PathBuf>, expected: &str| {
@@ -157,12 +155,12 @@ fn refused_merges_name_the_problem_and_change_nothing() {
     };
     // The same target twice (two runners built it, or a folder passed twice).
     let copy = root.join("copy-of-host");
-    copy_dir(&parts[0], &copy);
+    copy_tree(&parts[0], &copy);
     check(vec![&parts[0], &copy], "is in both");
 
     // A partial of another version (a runner that built another commit).
     let other_version = root.join("other-version");
-    copy_dir(&parts[1], &other_version);
+    copy_tree(&parts[1], &other_version);
     edit_manifest(
         &other_version,
         "\"version\": \"0.3.1\"",
@@ -175,7 +173,7 @@ fn refused_merges_name_the_problem_and_change_nothing() {
 
     // A partial written by another castoff.
     let other_castoff = root.join("other-castoff");
-    copy_dir(&parts[1], &other_castoff);
+    copy_tree(&parts[1], &other_castoff);
     edit_manifest(
         &other_castoff,
         &format!("\"castoff_version\": \"{}\"", env!("CARGO_PKG_VERSION")),
@@ -188,7 +186,7 @@ fn refused_merges_name_the_problem_and_change_nothing() {
 
     // A file changed after it was built.
     let changed = root.join("changed");
-    copy_dir(&parts[1], &changed);
+    copy_tree(&parts[1], &changed);
     let archive = changed.join("archives/greeter-0.3.1-aarch64-unknown-linux-musl.tar.gz");
     let mut bytes = fs::read(&archive).unwrap();
     bytes[100] ^= 1;
@@ -208,13 +206,4 @@ fn edit_manifest(dir: &Path, from: &str, to: &str) {
     let text = fs::read_to_string(&path).unwrap();
     assert!(text.contains(from), "{from} not in {}", path.display());
     fs::write(&path, text.replace(from, to)).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = fs::remove_dir_all(to);
-    for (relative, bytes) in files(from) {
-        let target = to.join(relative);
-        fs::create_dir_all(target.parent().unwrap()).unwrap();
-        fs::write(target, bytes).unwrap();
-    }
 }

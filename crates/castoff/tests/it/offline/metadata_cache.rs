@@ -14,7 +14,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
-use castoff_test_support::workspace::{assert_success, repository_root};
+use castoff_test_support::workspace::{assert_success, copy_fixture, repository_root};
 
 /// Longer than the cache's clock slack (1 s): files written before it count as settled.
 const SETTLE: Duration = Duration::from_millis(1100);
@@ -34,12 +34,8 @@ impl Fixture {
             .join(name);
         let _ = fs::remove_dir_all(&scratch);
         let workspace = scratch.join("workspace");
-        let source = repository_root().join("tests/fixtures/single-cli");
-        fs::create_dir_all(workspace.join("src")).unwrap();
-        for file in ["README.md", "LICENSE", "Cargo.lock", "src/main.rs"] {
-            fs::copy(source.join(file), workspace.join(file)).unwrap();
-        }
-        let manifest = fs::read_to_string(source.join("Cargo.toml"))
+        copy_fixture("single-cli", &workspace);
+        let manifest = fs::read_to_string(workspace.join("Cargo.toml"))
             .unwrap()
             .replace("bins = [\"greeter\"]\n", "");
         fs::write(workspace.join("Cargo.toml"), manifest).unwrap();

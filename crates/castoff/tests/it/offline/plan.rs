@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use castoff_plan::Manifest;
-use castoff_test_support::workspace::repository_root;
+use castoff_test_support::workspace::{fixture_dir, repository_root};
 use expect_test::{ExpectFile, expect_file};
 
 fn castoff(args: &[&str]) -> Output {
@@ -29,17 +29,15 @@ pub(crate) fn plan(manifest: &Path, format: &str) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-pub(crate) fn fixture(name: &str) -> PathBuf {
-    repository_root()
-        .join("tests/fixtures")
-        .join(name)
-        .join("Cargo.toml")
+/// The `Cargo.toml` of `tests/fixtures/<name>`.
+pub(crate) fn fixture_manifest(name: &str) -> PathBuf {
+    fixture_dir(name).join("Cargo.toml")
 }
 
 /// The dependent app's publish steps wait for those of the app it depends on.
 #[test]
 fn dependent_app_is_published_after_its_dependency() {
-    let json = plan(&fixture("two-apps"), "json");
+    let json = plan(&fixture_manifest("two-apps"), "json");
     let manifest = Manifest::from_json(&json).unwrap();
     let step = |id: &str| {
         manifest
@@ -79,7 +77,7 @@ fn dependent_app_is_published_after_its_dependency() {
 /// `--package` and `--target` narrow the plan; unknown values are usage errors.
 #[test]
 fn narrowing() {
-    let manifest = fixture("two-apps");
+    let manifest = fixture_manifest("two-apps");
     let manifest = manifest.to_str().unwrap();
     let output = castoff(&[
         "plan",
@@ -127,7 +125,7 @@ fn narrowing() {
 /// Each broken fixture fails before any work with exit code 2 and a message naming the
 /// file, the key, the value and a fix.
 fn check_broken(name: &str, expect: ExpectFile) {
-    let manifest = fixture(&format!("broken/{name}"));
+    let manifest = fixture_manifest(&format!("broken/{name}"));
     let output = castoff(&["plan", "--manifest-path", manifest.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2), "{name}: exit code");
     assert!(output.stdout.is_empty(), "{name}: nothing on stdout");
