@@ -1,8 +1,8 @@
 //! One function per fuzz target: each takes arbitrary bytes, feeds them to a parser of
 //! untrusted input and checks the invariants that must hold for every input (no panic, and
 //! where stated, properties of the result). Shared by the `cargo fuzz` targets (`fuzz/`) and
-//! by the seed-corpus test of the normal suite (`crates/castoff/tests/fuzz_seeds.rs`, which
-//! includes this file with `#[path]`), so both exercise exactly the same code.
+//! by the seed-corpus test of the normal suite (`crates/castoff/tests/it/offline/fuzz_seeds.rs`,
+//! which includes this file with `#[path]`), so both exercise exactly the same code.
 
 use std::collections::BTreeMap;
 use std::path::Path;

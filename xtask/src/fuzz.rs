@@ -4,7 +4,8 @@
 //! Installs cargo-fuzz (`cargo install --locked cargo-fuzz`) when it is missing and needs a
 //! nightly toolchain (libFuzzer's sanitizer instrumentation). A crash stops the run, naming
 //! the input under `fuzz/artifacts/<target>/`: copy it to `fuzz/regressions/<target>/`, where
-//! the normal suite (`crates/castoff/tests/fuzz_seeds.rs`) replays it, and fix the parser.
+//! the normal suite (`crates/castoff/tests/it/offline/fuzz_seeds.rs`) replays it, and fix the
+//! parser.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -86,7 +87,7 @@ pub(crate) fn main(args: &[std::ffi::OsString]) -> ExitCode {
     let chosen = if chosen.is_empty() { targets } else { chosen };
     if !has_nightly() {
         eprintln!(
-            "error: cargo fuzz needs a nightly toolchain\nhint: `rustup toolchain install nightly`; the seed corpora also run in the normal suite (crates/castoff/tests/fuzz_seeds.rs)"
+            "error: cargo fuzz needs a nightly toolchain\nhint: `rustup toolchain install nightly`; the seed corpora also run in the normal suite (crates/castoff/tests/it/offline/fuzz_seeds.rs)"
         );
         return ExitCode::FAILURE;
     }

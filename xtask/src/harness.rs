@@ -1,9 +1,12 @@
 //! `cargo xtask test`: installs the tools the suite needs, starts real registries on free
 //! loopback ports, runs fmt, clippy and the tests against them, and stops everything it started.
-//! `cargo xtask test --serve` only starts the servers (and writes `target/castoff-test/env.sh`)
-//! until Ctrl-C, for running single tests during development. See docs/testing.md.
+//! `cargo xtask test --offline` is the inner loop: no installs and no servers, only the tests
+//! that need neither. `cargo xtask test --serve` only starts the servers (and writes
+//! `target/castoff-test/env.sh`) until Ctrl-C, for running single tests during development.
+//! See docs/testing.md.
 
 mod install;
+mod offline;
 mod process;
 mod servers;
 
@@ -55,19 +58,27 @@ impl Paths {
 
 struct Options {
     serve: bool,
+    offline: bool,
     /// Everything after `--`, passed to `cargo test`.
     test_args: Vec<OsString>,
 }
 
-const USAGE: &str = "usage: cargo xtask test [--serve] [-- <cargo test args>]
+const USAGE: &str = "usage: cargo xtask test [--offline | --serve] [-- <cargo test args>]
 
-  (no flag)  install tools, start the test servers, run fmt, clippy and cargo test, stop servers;
-             arguments after `--` go to `cargo test --workspace --no-fail-fast`
-  --serve    install tools, start the servers, write target/castoff-test/env.sh, wait for Ctrl-C";
+  (no flag)  everything, as CI runs it: install tools, start the test servers, run fmt, clippy
+             and cargo test, stop the servers; arguments after `--` go to
+             `cargo test --workspace --no-fail-fast`
+  --offline  the inner loop: no installs, no servers, no fmt or clippy; unit tests, doc tests
+             and the `offline` module of every crate's test binary (`-- --skip live::`), then
+             how many `live` tests it left to the full run; arguments after `--` as above
+  --serve    install tools, start the servers, write target/castoff-test/env.sh, wait for
+             Ctrl-C; then `source` it and run single tests, for example
+             `cargo test -p castoff-registry --test it -- live::servers`";
 
 fn parse(args: &[OsString]) -> Result<Options> {
     let mut options = Options {
         serve: false,
+        offline: false,
         test_args: Vec::new(),
     };
     let mut iter = args.iter();
@@ -78,9 +89,13 @@ fn parse(args: &[OsString]) -> Result<Options> {
                 break;
             }
             Some("--serve") => options.serve = true,
+            Some("--offline") => options.offline = true,
             Some("-h" | "--help") => bail!("{USAGE}"),
             _ => bail!("unknown argument {arg:?}\n{USAGE}"),
         }
+    }
+    if options.serve && options.offline {
+        bail!("--offline starts no servers: use one of --offline and --serve\n{USAGE}");
     }
     Ok(options)
 }
@@ -114,6 +129,11 @@ pub(crate) fn main(args: &[OsString]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if options.offline {
+        // No servers and no state of its own: neither the run lock nor the signal handler
+        // (Ctrl-C reaches cargo and the tests through the terminal's process group).
+        return offline::run(&paths, &options.test_args);
+    }
     let lock = match process::RunLock::acquire(&paths.test_dir) {
         Ok(lock) => lock,
         Err(error) => {
@@ -258,11 +278,7 @@ fn run_suite(paths: &Paths, options: &Options, steps: &mut Vec<Step>) {
     run_step(steps, "test", || {
         // --no-fail-fast: one failing test binary must not hide the results of the others.
         // `-p`/`--package` after `--` narrows the run, so --workspace is left out then.
-        let narrowed = options.test_args.iter().any(|arg| {
-            arg.to_str()
-                .is_some_and(|a| a == "-p" || a.starts_with("--package") || a.starts_with("-p"))
-        });
-        let base: &[&str] = if narrowed {
+        let base: &[&str] = if names_a_package(&options.test_args) {
             &["test", "--no-fail-fast"]
         } else {
             &["test", "--workspace", "--no-fail-fast"]
@@ -298,7 +314,10 @@ fn serve_until_signal(paths: &Paths, steps: &mut Vec<Step>) {
     }
     println!("\nServers are running. In another shell:\n");
     println!("    source {}", paths.env_file().display());
-    println!("    cargo test -p castoff-registry --test servers\n");
+    println!("    cargo test -p castoff-registry --test it -- live::servers\n");
+    println!(
+        "(every crate's integration tests are `--test it`, in modules `offline::` and `live::`)"
+    );
     println!(
         "Press Ctrl-C (or send SIGTERM to pid {}) to stop them.",
         std::process::id()
@@ -306,6 +325,36 @@ fn serve_until_signal(paths: &Paths, steps: &mut Vec<Step>) {
     // The signal handler stops the servers and exits; nothing else ends this loop.
     loop {
         thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Whether `cargo test` arguments select packages (`-p`, `--package`): then the run leaves
+/// out `--workspace`.
+fn names_a_package(args: &[OsString]) -> bool {
+    args.iter().any(|arg| {
+        arg.to_str()
+            .is_some_and(|a| a.starts_with("-p") || a.starts_with("--package"))
+    })
+}
+
+/// Removes the variables `cargo run` set for xtask itself from a nested cargo's environment.
+/// Build scripts that watch them (ring's watches `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`)
+/// would otherwise rerun whenever `cargo test` and `cargo xtask test` take turns, rebuilding
+/// ring, rustls, reqwest and everything above them each time.
+fn without_xtask_cargo_env(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(name);
+        }
     }
 }
 
@@ -319,6 +368,7 @@ fn cargo(
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.args(args).args(extra).current_dir(&paths.workspace);
+    without_xtask_cargo_env(&mut command);
     for (name, value) in env {
         command.env(name, value);
     }

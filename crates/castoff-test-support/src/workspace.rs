@@ -1,6 +1,7 @@
 //! Helpers every end-to-end test needs around fixture workspaces and output trees: where the
-//! repository is, copying a fixture without its build output, reading a tree back, and
-//! turning a finished process into readable text.
+//! repository is, where a fixture is, copying one without its build output, planning its
+//! release, reading a tree back, and turning a finished process into readable text. The tests
+//! of every crate use these; none keeps a copy of its own.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,6 +19,25 @@ pub fn repository_root() -> PathBuf {
 /// `tests/fixtures/<name>` of the repository.
 pub fn fixture_dir(name: &str) -> PathBuf {
     repository_root().join("tests/fixtures").join(name)
+}
+
+/// Copies the fixture workspace `tests/fixtures/<name>` to `target` (created if needed), without
+/// its build output, so a test can edit and build its own copy.
+pub fn copy_fixture(name: &str, target: &Path) {
+    copy_tree(&fixture_dir(name), target);
+}
+
+/// The release plan of the fixture workspace `tests/fixtures/<name>`, made the way the CLI
+/// makes it: `cargo metadata --no-deps`, then [`castoff_plan::plan`] with default options.
+pub fn fixture_release(name: &str) -> castoff_plan::Release {
+    let manifest = fixture_dir(name).join("Cargo.toml");
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .manifest_path(&manifest)
+        .exec()
+        .unwrap_or_else(|error| panic!("cargo metadata of {}: {error}", manifest.display()));
+    castoff_plan::plan(&metadata, &castoff_plan::PlanOptions::default())
+        .unwrap_or_else(|error| panic!("plan of fixture {name}: {error}"))
 }
 
 /// Copies a directory tree, leaving out build output (`target/`, `dist/`), so a test can

@@ -1,0 +1,5 @@
+//! Tests that need the harness's tools or servers: only `cargo xtask test` (or `cargo test`
+//! after sourcing the env.sh of `cargo xtask test --serve`) runs them.
+
+mod npm_pack;
+mod real_clients;

@@ -1,0 +1,3 @@
+//! Tests that need no server and no installed tool: `cargo xtask test --offline` runs them.
+
+mod packages;

@@ -1,0 +1,417 @@
+//! The images, checked by the tools people use on them: `oci-image-tool validate`, `skopeo
+//! inspect`, GNU `tar`, `umoci unpack` + `chroot` and `runc run`, `kubernetes-validate`,
+//! `docker-compose config` and check-jsonschema's compose schema. The harness
+//! (`cargo xtask test`) provides every tool; a missing one fails the test with the reason.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use castoff_oci::{BuiltIndex, LAYER_ZSTD_MEDIA_TYPE};
+use castoff_plan::plan::{BaseImage, LayerCompression};
+use castoff_plan::{AppId, Release};
+use castoff_test_support::TestEnv;
+use castoff_test_support::workspace::fixture_release;
+
+use crate::common::*;
+use serde_json::Value;
+
+/// A fixture built with the real static host binary and fake binaries for other platforms.
+fn build_real(env: &TestEnv, fixture: &str, scratch: &str) -> (Release, BuiltIndex, PathBuf) {
+    let release = fixture_release(fixture);
+    build_release(env, release, fixture, scratch)
+}
+
+fn build_release(
+    env: &TestEnv,
+    release: Release,
+    fixture: &str,
+    scratch: &str,
+) -> (Release, BuiltIndex, PathBuf) {
+    let dir = env.scratch_dir(scratch);
+    let fake_dir = dir.join("fake-bin");
+    let inputs = inputs(&release, AppId(0), |target, bin| {
+        if target.triple == HOST_TRIPLE {
+            fixture_binary(fixture, bin, Linking::Static)
+        } else {
+            fake_static_elf(&fake_dir.join(target.triple), bin, EM_AARCH64, "fake\n")
+        }
+    });
+    let built = build(&release, inputs, &dir.join("dist"));
+    (release, built, dir)
+}
+
+/// Extracts a `docker load` archive (a one-platform OCI layout) into `dir`.
+fn extract(env: &TestEnv, archive: &Path, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    run(Command::new(env.tool("tar"))
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(dir));
+}
+
+#[test]
+fn oci_image_tool_skopeo_and_gnu_tar_accept_the_layout() {
+    let env = TestEnv::get();
+    let (_, built, dir) = build_real(&env, "http-service", "oci-tools");
+    let layout = &built.layout_dir;
+
+    // The whole layout. oci-image-tool does not descend into a nested index (it warns), so
+    // each platform's archive, whose index.json names the manifest directly, is validated too.
+    let said = run(Command::new(env.tool("oci-image-tool"))
+        .args(["validate", "--type", "image", "--ref", "name=1.4.0"])
+        .arg(layout));
+    assert!(said.contains("Validation succeeded"), "{said}");
+    for image in &built.images {
+        let unpacked = dir.join("archive").join(image.platform.replace('/', "-"));
+        extract(&env, &image.archive, &unpacked);
+        let said = run(Command::new(env.tool("oci-image-tool"))
+            .args(["validate", "--type", "image", "--ref", "name=1.4.0"])
+            .arg(&unpacked));
+        assert!(said.contains("Validation succeeded"), "{image:?}: {said}");
+        let legacy: Value =
+            serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(legacy[0]["RepoTags"][0], "ghcr.io/acme/pinger:1.4.0");
+        assert_eq!(
+            legacy[0]["Config"],
+            format!(
+                "blobs/sha256/{}",
+                image.config_digest.strip_prefix("sha256:").unwrap()
+            )
+        );
+        // skopeo reads the archive's layout and finds exactly our manifest.
+        let raw = run(Command::new(env.tool("skopeo"))
+            .args(["inspect", "--raw"])
+            .arg(format!("oci:{}:1.4.0", unpacked.display())));
+        assert_eq!(raw.as_bytes(), blob(layout, &image.manifest_digest));
+        let inspect: Value = serde_json::from_str(&run(Command::new(env.tool("skopeo"))
+            .arg("inspect")
+            .arg(format!("oci:{}:1.4.0", unpacked.display()))))
+        .unwrap();
+        assert_eq!(inspect["Digest"], image.manifest_digest.as_str());
+    }
+
+    // skopeo: the raw index is ours byte for byte; per platform, the config is ours.
+    let reference = format!("oci:{}:1.4.0", layout.display());
+    let raw = run(Command::new(env.tool("skopeo")).args(["inspect", "--raw", &reference]));
+    assert_eq!(raw.as_bytes(), blob(layout, &built.index_digest));
+    let inspect: Value = serde_json::from_str(&run(
+        Command::new(env.tool("skopeo")).args(["inspect", &reference])
+    ))
+    .unwrap();
+    assert_eq!(inspect["Digest"], built.index_digest.as_str());
+    for image in &built.images {
+        let platform: Vec<&str> = image.platform.split('/').collect();
+        let mut command = Command::new(env.tool("skopeo"));
+        command.args(["--override-os", platform[0], "--override-arch", platform[1]]);
+        if let Some(variant) = platform.get(2) {
+            command.args(["--override-variant", variant]);
+        }
+        let config = run(command.args(["inspect", "--config", "--raw", &reference]));
+        assert_eq!(
+            config.as_bytes(),
+            blob(layout, &image.config_digest),
+            "{}",
+            image.platform
+        );
+        let mut command = Command::new(env.tool("skopeo"));
+        command.args(["--override-os", platform[0], "--override-arch", platform[1]]);
+        if let Some(variant) = platform.get(2) {
+            command.args(["--override-variant", variant]);
+        }
+        let inspect: Value =
+            serde_json::from_str(&run(command.args(["inspect", &reference]))).unwrap();
+        assert_eq!(inspect["Architecture"], platform[1]);
+        assert_eq!(inspect["Created"], "2023-11-14T22:13:20Z");
+        assert_eq!(
+            inspect["Labels"]["org.opencontainers.image.version"],
+            "1.4.0"
+        );
+        let layers: Vec<&str> = inspect["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|layer| layer.as_str().unwrap())
+            .collect();
+        let ours: Vec<&str> = image
+            .layers
+            .iter()
+            .map(|layer| layer.digest.as_str())
+            .collect();
+        assert_eq!(layers, ours);
+    }
+
+    // GNU tar lists every layer (the files, then the binary), with our modes, owners and times.
+    for image in &built.images {
+        let mut lines = Vec::new();
+        for layer in &image.layers {
+            let path = layout
+                .join("blobs/sha256")
+                .join(layer.digest.strip_prefix("sha256:").unwrap());
+            let listing = run(Command::new(env.tool("tar"))
+                .args(["--utc", "--numeric-owner", "-tvzf"])
+                .arg(&path));
+            lines.extend(listing.lines().map(|line| {
+                // mode owner size date time path: drop the size (it differs per platform).
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                format!(
+                    "{} {} {} {} {}",
+                    fields[0], fields[1], fields[3], fields[4], fields[5]
+                )
+            }));
+        }
+        assert_eq!(
+            lines,
+            [
+                "drwxr-xr-x 0/0 2023-11-14 22:13 etc/",
+                "-rw-r--r-- 0/0 2023-11-14 22:13 etc/group",
+                "-rw-r--r-- 0/0 2023-11-14 22:13 etc/passwd",
+                "drwxrwxrwt 0/0 2023-11-14 22:13 tmp/",
+                "drwxr-xr-x 0/0 2023-11-14 22:13 usr/",
+                "drwxr-xr-x 0/0 2023-11-14 22:13 usr/local/",
+                "drwxr-xr-x 0/0 2023-11-14 22:13 usr/local/bin/",
+                "-rwxr-xr-x 0/0 2023-11-14 22:13 usr/local/bin/pinger",
+            ],
+            "{}",
+            image.platform
+        );
+    }
+    // The docker archives are plain tars GNU tar reads too.
+    for image in &built.images {
+        run(Command::new(env.tool("tar")).arg("-tf").arg(&image.archive));
+    }
+}
+
+/// The host platform's `docker load` archive, extracted to `dir/host-layout`.
+fn host_layout(env: &TestEnv, built: &BuiltIndex, dir: &Path) -> PathBuf {
+    let image = built
+        .images
+        .iter()
+        .find(|image| image.target.triple == HOST_TRIPLE)
+        .expect("a host image");
+    let layout = dir.join("host-layout");
+    extract(env, &image.archive, &layout);
+    layout
+}
+
+/// `umoci unpack` of `layout:tag` into `dir/bundle`; returns the bundle directory.
+fn umoci_unpack(env: &TestEnv, layout: &Path, tag: &str, dir: &Path) -> PathBuf {
+    let bundle = dir.join("bundle");
+    run(Command::new(env.tool("umoci"))
+        .args(["unpack", "--image"])
+        .arg(format!("{}:{tag}", layout.display()))
+        .arg(&bundle));
+    bundle
+}
+
+/// Unpacks the host platform's image with umoci; returns the bundle directory.
+fn unpack_host_image(env: &TestEnv, built: &BuiltIndex, dir: &Path) -> PathBuf {
+    let layout = host_layout(env, built, dir);
+    umoci_unpack(env, &layout, &built.tag, dir)
+}
+
+/// `chroot <rootfs> <program> --version`.
+fn chroot_version(env: &TestEnv, bundle: &Path, program: &str) -> String {
+    run(Command::new(env.tool("chroot"))
+        .arg(bundle.join("rootfs"))
+        .args([program, "--version"]))
+}
+
+/// `runc run` of the bundle with `args`, non-interactive, then `runc delete`.
+fn runc_run(env: &TestEnv, bundle: &Path, args: &[&str]) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let config_path = bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    // umoci writes `terminal: true`; without a TTY runc fails on /dev/tty.
+    config["process"]["terminal"] = Value::Bool(false);
+    config["process"]["args"] = args.iter().map(|arg| Value::from(*arg)).collect();
+    std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let id = format!(
+        "castoff-oci-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let output = output(
+        Command::new(env.tool("runc"))
+            .args(["run", "--bundle"])
+            .arg(bundle)
+            .arg(&id),
+    );
+    // `runc run` removes a container that exited; delete in case it did not.
+    let _ = Command::new(env.tool("runc"))
+        .args(["delete", "--force", &id])
+        .output();
+    assert!(
+        output.status.success(),
+        "runc run {id} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_entrypoint_runs_in_a_chroot_and_under_runc() {
+    let env = TestEnv::get();
+    let (_, built, dir) = build_real(&env, "http-service", "oci-run");
+    let bundle = unpack_host_image(&env, &built, &dir);
+    assert_eq!(
+        chroot_version(&env, &bundle, "/usr/local/bin/pinger"),
+        "pinger 1.4.0\n"
+    );
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    // umoci turned the image config into the runtime config: our user, entrypoint and env.
+    assert_eq!(config["process"]["user"]["uid"], 65532);
+    assert_eq!(config["process"]["user"]["gid"], 65532);
+    assert_eq!(config["process"]["args"][0], "/usr/local/bin/pinger");
+    assert!(
+        config["process"]["env"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("PINGER_PORT=8080"))
+    );
+    assert_eq!(
+        runc_run(&env, &bundle, &["/usr/local/bin/pinger", "--version"]),
+        "pinger 1.4.0\n"
+    );
+    // /etc/passwd names the non-root user, /tmp is writable by it.
+    let passwd = std::fs::read_to_string(bundle.join("rootfs/etc/passwd")).unwrap();
+    assert!(passwd.contains("nonroot:x:65532:65532:"), "{passwd}");
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = std::fs::metadata(bundle.join("rootfs/tmp")).unwrap();
+    assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
+}
+
+#[test]
+fn an_image_on_a_base_layout_runs_both_binaries() {
+    let env = TestEnv::get();
+    // The base: greeter's image, built by castoff (scratch + passwd + greeter).
+    let (_, base, _) = build_real(&env, "single-cli", "oci-base-base");
+    let mut release = fixture_release("http-service");
+    release.apps[0].oci.as_mut().unwrap().base = BaseImage::Layout(base.layout_dir.clone());
+    let (_, built, dir) = build_release(&env, release, "http-service", "oci-base");
+    let bundle = unpack_host_image(&env, &built, &dir);
+    assert_eq!(
+        chroot_version(&env, &bundle, "/usr/local/bin/greeter"),
+        "greeter 0.3.1\n"
+    );
+    assert_eq!(
+        runc_run(&env, &bundle, &["/usr/local/bin/pinger", "--version"]),
+        "pinger 1.4.0\n"
+    );
+    // The base's passwd came through its layer.
+    assert!(bundle.join("rootfs/etc/passwd").is_file());
+}
+
+/// `oci.layer-compression = "zstd"`: castoff's layers are `tar+zstd`, `zstd` decompresses
+/// each to exactly the tar its diff_id names (the same tar as the gzip build's), skopeo copies
+/// the image (checking every digest) and converts it to gzip, which umoci unpacks and runc runs
+/// (umoci 0.4 reads no zstd itself).
+#[test]
+fn zstd_layers_hold_the_same_tar_and_run_under_runc() {
+    use sha2::{Digest as _, Sha256};
+    let env = TestEnv::get();
+    let (_, gzip, _) = build_real(&env, "http-service", "oci-zstd-gzip");
+    let mut release = fixture_release("http-service");
+    release.apps[0].oci.as_mut().unwrap().layer_compression = LayerCompression::Zstd;
+    let (_, built, dir) = build_release(&env, release, "http-service", "oci-zstd");
+    let layout = &built.layout_dir;
+    for (image, gzip_image) in built.images.iter().zip(&gzip.images) {
+        let manifest: Value =
+            serde_json::from_slice(&blob(layout, &image.manifest_digest)).unwrap();
+        let config: Value = serde_json::from_slice(&blob(layout, &image.config_digest)).unwrap();
+        let layers = manifest["layers"].as_array().unwrap();
+        assert!(!layers.is_empty());
+        for (layer, diff_id) in layers
+            .iter()
+            .zip(config["rootfs"]["diff_ids"].as_array().unwrap())
+        {
+            assert_eq!(layer["mediaType"], LAYER_ZSTD_MEDIA_TYPE, "{manifest}");
+            let path = layout.join("blobs/sha256").join(
+                layer["digest"]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix("sha256:")
+                    .unwrap(),
+            );
+            let tar = output(Command::new(env.tool("zstd")).arg("-dc").arg(&path));
+            assert!(tar.status.success(), "zstd -dc {}", path.display());
+            let digest = format!("sha256:{:x}", Sha256::digest(&tar.stdout));
+            assert_eq!(
+                diff_id.as_str(),
+                Some(digest.as_str()),
+                "{}",
+                path.display()
+            );
+        }
+        let gzip_config: Value =
+            serde_json::from_slice(&blob(&gzip.layout_dir, &gzip_image.config_digest)).unwrap();
+        assert_eq!(
+            config["rootfs"]["diff_ids"], gzip_config["rootfs"]["diff_ids"],
+            "{}",
+            image.platform
+        );
+        assert_ne!(image.manifest_digest, gzip_image.manifest_digest);
+    }
+    // The host image's docker-load archive, converted to gzip by skopeo, then run.
+    let archive = host_layout(&env, &built, &dir);
+    let converted = dir.join("converted");
+    run(Command::new(env.tool("skopeo"))
+        .args(["copy", "--dest-compress", "--dest-compress-format", "gzip"])
+        .arg(format!("oci:{}:{}", archive.display(), built.tag))
+        .arg(format!("oci:{}:{}", converted.display(), built.tag)));
+    let bundle = umoci_unpack(&env, &converted, &built.tag, &dir);
+    assert_eq!(
+        runc_run(&env, &bundle, &["/usr/local/bin/pinger", "--version"]),
+        "pinger 1.4.0\n"
+    );
+}
+
+#[test]
+fn deploy_examples_pass_kubernetes_validate_compose_and_its_schema() {
+    let env = TestEnv::get();
+    let (release, built, dir) = build_real(&env, "http-service", "oci-deploy");
+    let files =
+        castoff_oci::write_deploy_examples(&release, &[(AppId(0), &built)], &dir.join("dist"))
+            .unwrap();
+    let (compose, kubernetes) = (&files[0], &files[1]);
+    assert!(
+        compose.ends_with("deploy/compose.yaml") && kubernetes.ends_with("deploy/kubernetes.yaml")
+    );
+
+    let said = run(Command::new(env.tool("kubernetes-validate"))
+        .arg("--strict")
+        .arg(kubernetes));
+    let said = format!(
+        "{said}{}",
+        String::from_utf8_lossy(
+            &output(
+                Command::new(env.tool("kubernetes-validate"))
+                    .arg("--strict")
+                    .arg(kubernetes)
+            )
+            .stderr
+        )
+    );
+    assert!(
+        said.contains("passed for resource deployment/pinger")
+            && said.contains("passed for resource service/pinger")
+            && !said.contains("ERROR"),
+        "{said}"
+    );
+
+    // docker-compose (v1) only parses and validates here: no daemon is contacted.
+    run(Command::new(env.tool("docker-compose"))
+        .arg("-f")
+        .arg(compose)
+        .args(["config", "-q"])
+        .env("COMPOSE_INTERACTIVE_NO_CLI", "1"));
+    let said = run(Command::new(env.tool("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.compose-spec"])
+        .arg(compose));
+    assert!(said.contains("ok"), "{said}");
+}

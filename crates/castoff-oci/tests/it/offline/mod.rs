@@ -1,0 +1,4 @@
+//! Tests that need no server and no installed tool: `cargo xtask test --offline` runs them.
+
+mod images;
+mod refusals;

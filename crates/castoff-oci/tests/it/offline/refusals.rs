@@ -1,0 +1,361 @@
+//! Every input castoff-oci refuses, with the exact message the user sees (paths shortened to
+//! `<castoff>` and `<tmp>`), and the promise that a refused build leaves nothing in dist/.
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use castoff_oci::ImageInput;
+use castoff_plan::plan::{BaseImage, ExtraFile};
+use castoff_plan::{AppId, Release, Target};
+use castoff_test_support::workspace::fixture_release;
+
+use crate::common::*;
+use expect_test::{Expect, expect};
+
+/// Builds, expects a refusal with the `expected` message, and checks dist/ holds no image.
+fn check(release: &Release, inputs: Vec<ImageInput>, tmp: &Path, expected: Expect) {
+    let dist = tmp.join("dist");
+    let error = build_first(release, inputs, &options(release), &dist)
+        .expect_err("the build should be refused");
+    let message = error
+        .to_string()
+        .replace(&tmp.display().to_string(), "<tmp>")
+        .replace(
+            &castoff_test_support::workspace::repository_root()
+                .display()
+                .to_string(),
+            "<castoff>",
+        );
+    assert!(message.contains("\nhint: "), "no hint in: {message}");
+    expected.assert_eq(&message);
+    let leftovers: Vec<PathBuf> = std::fs::read_dir(dist.join("oci"))
+        .map(|entries| entries.map(|entry| entry.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "a refused build left {leftovers:?}");
+}
+
+/// http-service with fake static binaries for every target.
+fn pinger(tmp: &Path) -> (Release, Vec<ImageInput>) {
+    let release = fixture_release("http-service");
+    let inputs = fake_inputs(&release, AppId(0), &tmp.join("bin"));
+    (release, inputs)
+}
+
+fn triple(name: &str) -> &'static Target {
+    name.parse().unwrap()
+}
+
+#[test]
+fn dynamically_linked_binary_on_scratch() {
+    let tmp = temp_dir("refuse-dynamic");
+    let (release, mut inputs) = pinger(&tmp);
+    inputs[0].binaries[0].1 = fixture_binary("http-service", "pinger", Linking::Dynamic);
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            `<castoff>/target/fixtures/host/x86_64-unknown-linux-gnu/release/pinger` (pinger of `pinger` for x86_64-unknown-linux-gnu) is dynamically linked (ELF interpreter `/lib64/ld-linux-x86-64.so.2`), and a `scratch` image has no dynamic loader or C library to run it
+            hint: use a musl target (e.g. x86_64-unknown-linux-musl), link statically (`crt-static = true` in [package.metadata.castoff]), or set `base` in [package.metadata.castoff.oci] to an image that provides the C library (e.g. `oci-layout:<dir>` holding gcr.io/distroless/cc-debian12)"#]],
+    );
+}
+
+#[test]
+fn dynamically_linked_binary_on_a_base_is_fine() {
+    let tmp = temp_dir("dynamic-on-base");
+    let (_, base) = {
+        let release = fixture_release("single-cli");
+        let inputs = fake_inputs(&release, AppId(0), &tmp.join("base-bin"));
+        (release.clone(), build(&release, inputs, &tmp.join("base")))
+    };
+    let (mut release, mut inputs) = pinger(&tmp);
+    release.apps[0].oci.as_mut().unwrap().base = BaseImage::Layout(base.layout_dir.clone());
+    inputs[0].binaries[0].1 = fixture_binary("http-service", "pinger", Linking::Dynamic);
+    build(&release, inputs, &tmp.join("dist"));
+}
+
+#[test]
+fn not_an_executable_on_scratch() {
+    let tmp = temp_dir("refuse-not-elf");
+    let (release, mut inputs) = pinger(&tmp);
+    let script = tmp.join("pinger.sh");
+    std::fs::write(&script, "#!/bin/sh\necho pinger\n").unwrap();
+    inputs[0].binaries[0].1 = script;
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            `<tmp>/pinger.sh` (pinger of `pinger` for x86_64-unknown-linux-gnu) is not an ELF executable, and nothing on a `scratch` image could run it
+            hint: pass the binary compiled for x86_64-unknown-linux-gnu, or set a `base` image that can run it"#]],
+    );
+}
+
+#[test]
+fn binary_for_another_machine() {
+    let tmp = temp_dir("refuse-machine");
+    let (release, mut inputs) = pinger(&tmp);
+    let arm = inputs
+        .iter()
+        .position(|i| i.target.triple == "aarch64-unknown-linux-gnu");
+    let x86 = inputs[1 - arm.unwrap()].binaries[0].1.clone();
+    inputs[arm.unwrap()].binaries[0].1 = x86;
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            `<tmp>/bin/x86_64-unknown-linux-gnu/pinger` (pinger of `pinger`) is an ELF file for machine x86-64, but the image is for linux/arm64/v8
+            hint: pass the binary compiled for aarch64-unknown-linux-gnu"#]],
+    );
+}
+
+#[test]
+fn missing_binary() {
+    let tmp = temp_dir("refuse-missing-binary");
+    let (release, mut inputs) = pinger(&tmp);
+    inputs[0].binaries.clear();
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            binary `pinger` of `pinger` for x86_64-unknown-linux-gnu was not given to the image builder
+            hint: build every binary listed in `bins` for this target"#]],
+    );
+}
+
+#[test]
+fn non_linux_target_and_duplicate_platform_and_no_platform() {
+    let tmp = temp_dir("refuse-platforms");
+    let (release, inputs) = pinger(&tmp);
+    let mut mac = inputs.clone();
+    mac[0].target = triple("aarch64-apple-darwin");
+    check(
+        &release,
+        mac,
+        &tmp,
+        expect![[r#"
+            target `aarch64-apple-darwin` of `pinger` has no container image platform (only Linux targets do)
+            hint: build images for Linux targets only"#]],
+    );
+    let mut twice = inputs.clone();
+    twice.push(ImageInput {
+        target: triple("x86_64-unknown-linux-musl"),
+        ..inputs[0].clone()
+    });
+    check(
+        &release,
+        twice,
+        &tmp,
+        expect![[r#"
+            platform linux/amd64 of `pinger` is given twice (targets x86_64-unknown-linux-gnu and x86_64-unknown-linux-musl)
+            hint: build one target per image platform, e.g. either the gnu or the musl target"#]],
+    );
+    check(
+        &release,
+        Vec::new(),
+        &tmp,
+        expect![[r#"
+            no image of `pinger` was asked for: the list of platforms is empty
+            hint: pass at least one Linux target"#]],
+    );
+}
+
+/// A scratch "workspace" under `tmp` holding `conf/` files, and the release pointed at it.
+fn with_extra_file(tmp: &Path, src: &str) -> (Release, Vec<ImageInput>) {
+    let (mut release, inputs) = pinger(tmp);
+    let workspace = tmp.join("workspace");
+    std::fs::create_dir_all(workspace.join("conf")).unwrap();
+    std::fs::create_dir_all(tmp.join("outside")).unwrap();
+    std::fs::write(tmp.join("outside/secret"), "secret\n").unwrap();
+    release.workspace_root = workspace.clone();
+    release.apps[0].oci.as_mut().unwrap().files = vec![ExtraFile {
+        src: workspace.join(src),
+        dst: "/etc/pinger.toml".to_owned(),
+        mode: 0o644,
+    }];
+    (release, inputs)
+}
+
+#[test]
+fn extra_file_missing() {
+    let tmp = temp_dir("refuse-extra-missing");
+    let (release, inputs) = with_extra_file(&tmp, "conf/pinger.toml");
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            extra file `<tmp>/workspace/conf/pinger.toml` of `pinger` (for `/etc/pinger.toml`) does not exist
+            hint: create the file, or fix `src` in [package.metadata.castoff.oci.files] (it is relative to the package directory)"#]],
+    );
+}
+
+#[test]
+fn extra_file_is_a_symlink() {
+    let tmp = temp_dir("refuse-extra-symlink");
+    let (release, inputs) = with_extra_file(&tmp, "conf/pinger.toml");
+    std::fs::write(tmp.join("workspace/conf/real.toml"), "x = 1\n").unwrap();
+    symlink("real.toml", tmp.join("workspace/conf/pinger.toml")).unwrap();
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            extra file `<tmp>/workspace/conf/pinger.toml` of `pinger` (for `/etc/pinger.toml`) is a symbolic link
+            hint: point `src` at the file itself: links are not followed, so nothing outside the workspace can end up in the image"#]],
+    );
+}
+
+#[test]
+fn extra_file_outside_the_workspace() {
+    let tmp = temp_dir("refuse-extra-outside");
+    let (release, inputs) = with_extra_file(&tmp, "conf/linked/secret");
+    // Lexically inside the workspace (the plan accepted it), but a directory on the way
+    // is a link to the outside.
+    symlink(tmp.join("outside"), tmp.join("workspace/conf/linked")).unwrap();
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            extra file `<tmp>/workspace/conf/linked/secret` of `pinger` (for `/etc/pinger.toml`) resolves to `<tmp>/outside/secret`, outside the workspace `<tmp>/workspace` (a directory on the way is a symbolic link)
+            hint: copy the file into the workspace and name that copy in `src`"#]],
+    );
+}
+
+#[test]
+fn extra_file_is_a_directory() {
+    let tmp = temp_dir("refuse-extra-directory");
+    let (release, inputs) = with_extra_file(&tmp, "conf");
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            extra file `<tmp>/workspace/conf` of `pinger` (for `/etc/pinger.toml`) is not a regular file
+            hint: list each file separately; directories, devices and sockets cannot be copied"#]],
+    );
+}
+
+#[test]
+fn extra_file_over_a_binary_or_the_scratch_files() {
+    let tmp = temp_dir("refuse-extra-duplicate");
+    let (mut release, inputs) = with_extra_file(&tmp, "conf/passwd");
+    std::fs::write(tmp.join("workspace/conf/passwd"), "root:x:0:0::/:/bin/sh\n").unwrap();
+    let oci = release.apps[0].oci.as_mut().unwrap();
+    oci.files[0].dst = "/etc/passwd".to_owned();
+    check(
+        &release,
+        inputs.clone(),
+        &tmp,
+        expect![[r#"
+            the image of `pinger` would contain `/etc/passwd` twice (the scratch image's `/etc/passwd` and the extra file `<tmp>/workspace/conf/passwd`)
+            hint: choose another `dst` for the extra file"#]],
+    );
+    let oci = release.apps[0].oci.as_mut().unwrap();
+    oci.files[0].dst = "/usr/local/bin/pinger/passwd".to_owned();
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            the image of `pinger` would contain `/usr/local/bin/pinger` twice (the binary `pinger` and the parent directory of `/usr/local/bin/pinger/passwd`)
+            hint: choose another `dst` for the extra file"#]],
+    );
+}
+
+#[test]
+fn registry_base_must_be_pulled_first() {
+    let tmp = temp_dir("refuse-registry-base");
+    let (mut release, inputs) = pinger(&tmp);
+    // castoff's `dist` pulls registry bases into `<target>/castoff/base-cache/` before
+    // building; the image builder itself never opens a socket.
+    release.target_directory = tmp.join("target");
+    release.apps[0].oci.as_mut().unwrap().base = BaseImage::Reference(
+        "gcr.io/distroless/static-debian12@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            .to_owned(),
+    );
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            the base image `gcr.io/distroless/static-debian12@sha256:0000000000000000000000000000000000000000000000000000000000000000` of `pinger` is not in the base cache `<tmp>/target/castoff/base-cache`
+            hint: `castoff dist` pulls registry bases into the cache before building; when calling the image builder directly, pull it first (castoff's `base::pull_bases`)"#]],
+    );
+}
+
+/// A base layout built by castoff itself for amd64 only.
+fn amd64_base(tmp: &Path) -> PathBuf {
+    let release = fixture_release("single-cli");
+    let mut inputs = fake_inputs(&release, AppId(0), &tmp.join("base-bin"));
+    inputs.retain(|input| input.target.triple == HOST_TRIPLE);
+    build(&release, inputs, &tmp.join("base")).layout_dir
+}
+
+#[test]
+fn base_layout_problems() {
+    let tmp = temp_dir("refuse-base-layout");
+    let (mut release, inputs) = pinger(&tmp);
+    let base = amd64_base(&tmp);
+    release.apps[0].oci.as_mut().unwrap().base = BaseImage::Layout(base.clone());
+    check(
+        &release,
+        inputs.clone(),
+        &tmp,
+        expect![[r#"
+            base image layout `<tmp>/base/oci/greeter` of `pinger`: it has no image for linux/arm64/v8 (it has: linux/amd64)
+            hint: copy every platform of the base: `skopeo copy --all docker://<image>@sha256:<digest> oci:<tmp>/base/oci/greeter:base`"#]],
+    );
+
+    // A tampered layer blob is caught while it is copied.
+    let amd64_only: Vec<ImageInput> = inputs
+        .into_iter()
+        .filter(|input| input.target.triple == HOST_TRIPLE)
+        .collect();
+    let layout_index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("index.json")).unwrap()).unwrap();
+    let index = blob_json(
+        &base,
+        layout_index["manifests"][0]["digest"].as_str().unwrap(),
+    );
+    let manifest = blob_json(&base, index["manifests"][0]["digest"].as_str().unwrap());
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let layer_path = base
+        .join("blobs/sha256")
+        .join(layer.strip_prefix("sha256:").unwrap());
+    let mut bytes = std::fs::read(&layer_path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&layer_path, bytes).unwrap();
+    let message = build_first(
+        &release,
+        amd64_only.clone(),
+        &options(&release),
+        &tmp.join("dist"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(message.contains("but its descriptor says"), "{message}");
+    check(
+        &release,
+        amd64_only.clone(),
+        &tmp,
+        expect![[r#"
+            base image layout `<tmp>/base/oci/greeter` of `pinger`: blob `<tmp>/base/oci/greeter/blobs/sha256/9a0fd2370617f870da8bec5a408794111b63d949e90a4f5bd77ee92a19f81a01` has digest sha256:e00ce029423f8927de7089e2e895efc84d628a366de9c4701e3c1f3e993c7428 and 223 bytes, but its descriptor says sha256:9a0fd2370617f870da8bec5a408794111b63d949e90a4f5bd77ee92a19f81a01 and 223 bytes
+            hint: the layout is damaged or was edited; copy the base image again with `skopeo copy`"#]],
+    );
+
+    // Not a layout at all.
+    release.apps[0].oci.as_mut().unwrap().base = BaseImage::Layout(tmp.join("nowhere"));
+    check(
+        &release,
+        amd64_only,
+        &tmp,
+        expect![[r#"
+            base image layout `<tmp>/nowhere` of `pinger`: cannot read `oci-layout`: No such file or directory (os error 2)
+            hint: create it with `skopeo copy docker://<image>@sha256:<digest> oci:<dir>:<tag>`"#]],
+    );
+}

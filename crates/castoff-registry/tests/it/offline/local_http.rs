@@ -1,0 +1,235 @@
+//! Protocol edges proven against a small in-test HTTP server: redirects never carry
+//! `Authorization` to another origin, 429/5xx are retried (honouring `Retry-After`) while
+//! other 4xx are not, a retried upload first asks whether the failed attempt landed, and the
+//! Trusted Publishing exchanges follow the documented request and response shapes.
+
+use crate::support::*;
+use castoff_registry::npm::{
+    NpmClient, NpmCredentials, NpmRegistry, NpmTarball, oidc_token_exchange,
+};
+use castoff_registry::oidc::GithubOidc;
+use castoff_registry::pypi::trusted_publishing_token;
+use castoff_registry::{Secret, UploadKind};
+use reqwest::Url;
+
+const TOKEN: &str = "npm_stand_in_secret_token";
+
+fn npm_client(registry: &str) -> NpmClient {
+    let registry = NpmRegistry::new(registry, NpmCredentials::Token(Secret::new(TOKEN))).unwrap();
+    NpmClient::new(&http(), registry).unwrap()
+}
+
+#[test]
+fn redirects_keep_authorization_on_the_same_origin_only() {
+    let other = StandIn::start(|_, _| {
+        (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json".into(),
+            r#"{"username":"elsewhere"}"#.into(),
+        )
+    });
+    let target = format!("{}/-/whoami", other.url);
+    let registry = StandIn::start(move |request, _| match request.target.as_str() {
+        "/-/whoami" => (
+            "HTTP/1.1 302 Found\r\nLocation: /moved/whoami".into(),
+            String::new(),
+        ),
+        "/moved/whoami" => (
+            format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}"),
+            String::new(),
+        ),
+        _ => ("HTTP/1.1 404 Not Found".into(), String::new()),
+    });
+    let user = npm_client(&registry.url).whoami().unwrap();
+    assert_eq!(user, "elsewhere");
+    let first = registry.requests();
+    assert_eq!(first.len(), 2);
+    for request in &first {
+        assert_eq!(
+            request.header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str()),
+            "{}",
+            request.target
+        );
+        assert_eq!(
+            request.header("user-agent"),
+            Some(castoff_registry::USER_AGENT)
+        );
+    }
+    let second = other.requests();
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        second[0].header("authorization"),
+        None,
+        "Authorization leaked to another origin"
+    );
+}
+
+#[test]
+fn server_errors_are_retried_with_retry_after_and_client_errors_are_not() {
+    let flaky = StandIn::start(|_, index| match index {
+        0 => (
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0".into(),
+            String::new(),
+        ),
+        1 => (
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1".into(),
+            String::new(),
+        ),
+        _ => ("HTTP/1.1 200 OK".into(), r#"{"username":"ci"}"#.into()),
+    });
+    let started = std::time::Instant::now();
+    assert_eq!(npm_client(&flaky.url).whoami().unwrap(), "ci");
+    assert_eq!(flaky.requests().len(), 3);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After: 1 was not honoured"
+    );
+
+    let refusing = StandIn::start(|_, _| {
+        (
+            "HTTP/1.1 400 Bad Request".into(),
+            r#"{"error":"no"}"#.into(),
+        )
+    });
+    let error = npm_client(&refusing.url).whoami().unwrap_err();
+    assert_eq!(refusing.requests().len(), 1);
+    assert!(!format!("{error} {error:?}").contains(TOKEN));
+}
+
+#[test]
+fn a_failed_upload_is_checked_before_it_is_retried() {
+    let dir = std::env::temp_dir().join(format!("castoff-registry-retry-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tarball = NpmTarball::open(&write_npm_tarball(&dir, "retry-check", "1.0.0", "x")).unwrap();
+    let integrity = tarball.integrity.clone();
+    // The PUT "fails" with a 502 although the registry stored the version (a proxy timed out):
+    // the client must find it in the packument and not PUT again.
+    let registry = StandIn::start(move |request, _| {
+        match request.method.as_str() {
+        "PUT" => ("HTTP/1.1 502 Bad Gateway".into(), String::new()),
+        _ => (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json".into(),
+            serde_json::json!({"name": "retry-check", "versions": {"1.0.0": {"dist": {"integrity": integrity}}}}).to_string(),
+        ),
+    }
+    });
+    let outcome = npm_client(&registry.url).upload(&tarball, None).unwrap();
+    assert_eq!(outcome.kind, UploadKind::AlreadyPresent);
+    let methods: Vec<String> = registry
+        .requests()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(methods, ["PUT", "GET"]);
+    // The streamed document is valid JSON carrying the tarball as base64.
+    let put = &registry.requests()[0];
+    let document: serde_json::Value = serde_json::from_slice(&put.body).unwrap();
+    use base64::Engine as _;
+    let data = document["_attachments"]["retry-check-1.0.0.tgz"]["data"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+        std::fs::read(&tarball.path).unwrap()
+    );
+    assert_eq!(
+        document["versions"]["1.0.0"]["dist"]["integrity"],
+        tarball.integrity.as_str()
+    );
+    assert_eq!(document["dist-tags"]["latest"], "1.0.0");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// PyPI Trusted Publishing against a stand-in for GitHub's token endpoint and warehouse's
+/// audience / mint-token routes (request and response shapes of the reference).
+#[test]
+fn pypi_trusted_publishing_exchange() {
+    let server = StandIn::start(|request, _| {
+        let ok = |body: &str| {
+            (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json".to_owned(),
+                body.to_owned(),
+            )
+        };
+        match (request.method.as_str(), request.target.as_str()) {
+            ("GET", "/_/oidc/audience") => ok(r#"{"audience":"testpypi"}"#),
+            ("GET", "/github/idtoken?api-version=2.0&audience=testpypi") if request.header("authorization") == Some("Bearer request-secret") => {
+                ok(r#"{"value":"jwt-secret"}"#)
+            }
+            ("POST", "/_/oidc/mint-token") if request.body == br#"{"token":"jwt-secret"}"# => {
+                ok(r#"{"success":true,"token":"pypi-minted-secret","expires":1}"#)
+            }
+            _ => ("HTTP/1.1 422 Unprocessable Entity".into(), r#"{"message":"Token request failed","errors":[{"code":"invalid-token","description":"bad"}]}"#.into()),
+        }
+    });
+    let oidc = GithubOidc {
+        request_url: Url::parse(&format!("{}/github/idtoken?api-version=2.0", server.url)).unwrap(),
+        request_token: Secret::new("request-secret"),
+    };
+    let upload = Url::parse(&format!("{}/legacy/", server.url)).unwrap();
+    let token = trusted_publishing_token(&http(), &upload, &oidc).unwrap();
+    assert_eq!(token.expose(), "pypi-minted-secret");
+    assert_eq!(server.requests().len(), 3);
+
+    let wrong = GithubOidc {
+        request_token: Secret::new("wrong-secret"),
+        ..oidc
+    };
+    let error = trusted_publishing_token(&http(), &upload, &wrong).unwrap_err();
+    let text = format!("{error} {error:?}");
+    assert!(
+        text.contains("invalid-token: bad") && text.contains("id-token: write"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("wrong-secret") && !text.contains("request-secret"),
+        "{text}"
+    );
+}
+
+#[test]
+fn npm_token_exchange() {
+    let server = StandIn::start(|request, _| {
+        if request.method == "POST"
+            && request.target == "/-/npm/v1/oidc/token/exchange/package/@acme%2ftool"
+            && request.header("authorization") == Some("Bearer id-token-secret")
+        {
+            (
+                "HTTP/1.1 201 Created\r\nContent-Type: application/json".into(),
+                r#"{"token":"npm-publish-secret"}"#.into(),
+            )
+        } else {
+            (
+                "HTTP/1.1 401 Unauthorized".into(),
+                r#"{"message":"no trusted publisher"}"#.into(),
+            )
+        }
+    });
+    let registry = Url::parse(&format!("{}/", server.url)).unwrap();
+    let token = oidc_token_exchange(
+        &http(),
+        &registry,
+        "@acme/tool",
+        &Secret::new("id-token-secret"),
+    )
+    .unwrap();
+    assert_eq!(token.expose(), "npm-publish-secret");
+    let error = oidc_token_exchange(
+        &http(),
+        &registry,
+        "@acme/tool",
+        &Secret::new("other-secret"),
+    )
+    .unwrap_err();
+    let text = format!("{error} {error:?}");
+    assert!(
+        text.contains("no trusted publisher") && !text.contains("other-secret"),
+        "{text}"
+    );
+    assert_eq!(
+        castoff_registry::npm::oidc_audience(&registry),
+        "npm:127.0.0.1"
+    );
+}

@@ -1,0 +1,5 @@
+//! Tests that need no server and no installed tool: `cargo xtask test --offline` runs them.
+
+mod debug_redaction;
+mod hostile;
+mod local_http;

@@ -1,0 +1,17 @@
+//! Tests that need the harness's tools or servers: only `cargo xtask test` (or `cargo test`
+//! after sourcing the env.sh of `cargo xtask test --serve`) runs them.
+
+mod bad_input;
+mod base_pull;
+mod cli_extras;
+mod cli_ux;
+mod credential_routing;
+mod distributed;
+mod docs_commands;
+mod faults;
+mod hardening;
+mod kill_points;
+mod plan;
+mod publish;
+mod self_release;
+mod workflows;

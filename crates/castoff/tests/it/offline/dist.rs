@@ -1,0 +1,269 @@
+//! `castoff dist` end to end, as a user runs it: every channel's artifacts land in dist/ with a
+//! manifest and checksums that stock tools verify, twice byte-identically, and a failed run
+//! leaves the previous dist/ exactly as it was.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use castoff_plan::Manifest;
+use castoff_test_support::workspace::{
+    assert_success, copy_fixture, files, fixture_dir, repository_root,
+};
+use expect_test::expect;
+
+pub(super) fn scratch(name: &str) -> PathBuf {
+    let dir = repository_root()
+        .join("target/castoff-test-scratch/dist")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A copy of the single-cli fixture in `scratch/workspace`, its Cargo.toml passed through
+/// `edit`.
+pub(super) fn single_cli_workspace(scratch: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let workspace = scratch.join("workspace");
+    copy_fixture("single-cli", &workspace);
+    let cargo_toml = edit(fs::read_to_string(workspace.join("Cargo.toml")).unwrap());
+    fs::write(workspace.join("Cargo.toml"), cargo_toml).unwrap();
+    workspace
+}
+
+fn dist(manifest: &Path, dist_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--manifest-path"])
+        .arg(manifest)
+        .arg("--dist-dir")
+        .arg(dist_dir)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .expect("running castoff dist")
+}
+
+#[test]
+fn single_cli_dist_is_complete_verified_and_reproducible() {
+    let manifest = fixture_dir("single-cli").join("Cargo.toml");
+    let scratch = scratch("single-cli");
+    let (first, second) = (scratch.join("first"), scratch.join("second"));
+    assert_success(&dist(&manifest, &first), "first dist");
+    assert_success(&dist(&manifest, &second), "second dist");
+
+    let first_files = files(&first);
+    let second_files = files(&second);
+    assert_eq!(
+        first_files.keys().collect::<Vec<_>>(),
+        second_files.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &first_files {
+        assert!(
+            bytes == &second_files[path],
+            "{path} differs between two dist runs"
+        );
+    }
+
+    // Only the blobs' names depend on the binary's bytes; the rest of the layout is fixed.
+    let listing: String = first_files
+        .keys()
+        .filter(|path| !path.contains("/blobs/sha256/"))
+        .map(|path| format!("{path}\n"))
+        .collect();
+    expect![[r#"
+        SHA256SUMS
+        archives/greeter-0.3.1-x86_64-unknown-linux-gnu.tar.gz
+        install.sh
+        manifest.json
+        npm/acme-greeter-0.3.1.tgz
+        npm/acme-greeter-linux-x64-gnu-0.3.1.tgz
+        oci/greeter-linux-amd64.tar
+        oci/greeter/index.json
+        oci/greeter/oci-layout
+        python/greeter-0.3.1-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.musllinux_1_1_x86_64.whl
+        sbom/greeter-0.3.1-x86_64-unknown-linux-gnu.cdx.json
+    "#]]
+    .assert_eq(&listing);
+
+    // The manifest describes every file it names, by size and digest.
+    let manifest_json = String::from_utf8(first_files["manifest.json"].clone()).unwrap();
+    let parsed = Manifest::from_json(&manifest_json).unwrap();
+    for artifact in &parsed.artifacts {
+        match artifact.kind.as_str() {
+            "binary" => assert!(artifact.sha256.is_some(), "{artifact:?}"),
+            "oci-index" => {
+                assert!(
+                    artifact
+                        .digest
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with("sha256:"))
+                );
+                assert_eq!(artifact.path.as_deref(), Some("oci/greeter"));
+            }
+            _ => {
+                let path = artifact.path.as_ref().expect("built artifacts have a path");
+                let bytes = &first_files[path];
+                assert_eq!(artifact.size, Some(bytes.len() as u64), "{path}");
+                assert_eq!(
+                    artifact.sha256.as_deref(),
+                    Some(
+                        castoff_archive::digest::hex(&castoff_archive::digest::sha256(bytes))
+                            .as_str()
+                    ),
+                    "{path}"
+                );
+            }
+        }
+    }
+    let npm = parsed
+        .artifacts
+        .iter()
+        .find(|a| a.kind == "npm-launcher")
+        .unwrap();
+    assert!(
+        npm.digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("sha512-")),
+        "{npm:?}"
+    );
+
+    // `sha256sum -c` (GNU coreutils) accepts SHA256SUMS as written.
+    let check = Command::new("sha256sum")
+        .args(["--check", "--strict", "SHA256SUMS"])
+        .current_dir(&first)
+        .output()
+        .expect("sha256sum (coreutils) is required");
+    assert_success(&check, "sha256sum --check");
+    let checked = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(checked.matches(": OK").count(), 7, "{checked}");
+}
+
+/// A dist that fails part-way (here: the image of a dynamically linked binary on `scratch`,
+/// after the wheel and npm packages were already built) changes nothing in dist/.
+#[test]
+fn failed_dist_leaves_the_previous_dist_untouched() {
+    use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
+    let scratch = scratch("failing");
+    let workspace = single_cli_workspace(&scratch, |toml| toml);
+    // The previous dist: a complete one, from a planted static binary.
+    write_static_elf(
+        &workspace.join("target/x86_64-unknown-linux-gnu/release"),
+        "greeter",
+        EM_X86_64,
+        "hello from greeter",
+    );
+    let dist_dir = scratch.join("dist");
+    let previous = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--no-build", "--target", "x86_64-unknown-linux-gnu"])
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .arg("--dist-dir")
+        .arg(&dist_dir)
+        .env("SOURCE_DATE_EPOCH", "1600000000")
+        .output()
+        .unwrap();
+    assert_success(&previous, "the previous dist");
+    let before = files(&dist_dir);
+    // This run builds a dynamically linked binary, which the image refuses.
+    let cargo_toml = workspace.join("Cargo.toml");
+    let text = fs::read_to_string(&cargo_toml).unwrap();
+    assert!(text.contains("crt-static = true"));
+    fs::write(
+        &cargo_toml,
+        text.replace("crt-static = true", "crt-static = false"),
+    )
+    .unwrap();
+
+    let output = dist(&workspace.join("Cargo.toml"), &dist_dir);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error: could not build the image of greeter"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("is dynamically linked"), "{stderr}");
+    assert!(stderr.contains("hint: "), "{stderr}");
+
+    assert_eq!(files(&dist_dir), before, "dist/ changed after a failed run");
+    let leftovers: Vec<String> = fs::read_dir(&scratch)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("castoff-staging"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "staging directories left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn no_build_names_the_missing_binary() {
+    let workspace = single_cli_workspace(&scratch("no-build"), |toml| toml);
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--no-build", "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error: binary `greeter` for x86_64-unknown-linux-gnu is missing at "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: build it with `cargo build --release --target x86_64-unknown-linux-gnu -p greeter`"), "{stderr}");
+    assert!(!workspace.join("dist").exists());
+}
+
+/// `oci.layer-compression = "zstd"` through the command line: the image's layers are
+/// `tar+zstd` (castoff-oci's `live::real_tools` runs such an image), the rest of dist/ is as usual.
+#[test]
+fn zstd_layers_from_the_configuration() {
+    use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
+    let workspace = single_cli_workspace(&scratch("zstd"), |toml| {
+        toml.replace(
+            "oci = { repository = \"ghcr.io/acme/greeter\",",
+            "oci = { layer-compression = \"zstd\", repository = \"ghcr.io/acme/greeter\",",
+        )
+    });
+    assert!(
+        fs::read_to_string(workspace.join("Cargo.toml"))
+            .unwrap()
+            .contains("layer-compression")
+    );
+    write_static_elf(
+        &workspace.join("target/x86_64-unknown-linux-gnu/release"),
+        "greeter",
+        EM_X86_64,
+        "hello from greeter",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--no-build", "--target", "x86_64-unknown-linux-gnu"])
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert_success(&output, "dist with zstd layers");
+    let layout = workspace.join("dist/oci/greeter");
+    let blob = |digest: &str| -> serde_json::Value {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        serde_json::from_slice(&fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let image_index = blob(index["manifests"][0]["digest"].as_str().unwrap());
+    let manifest = blob(image_index["manifests"][0]["digest"].as_str().unwrap());
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| layer["mediaType"].as_str().unwrap())
+        .collect();
+    assert!(!types.is_empty());
+    assert!(
+        types
+            .iter()
+            .all(|media_type| *media_type == "application/vnd.oci.image.layer.v1.tar+zstd"),
+        "{types:?}"
+    );
+    assert!(workspace.join("dist/python").is_dir() && workspace.join("dist/npm").is_dir());
+}

@@ -1,0 +1,209 @@
+//! The distributed release as CI runs it, simulated on one machine: four "runners" each write
+//! a partial dist (the host target with the real compiled binary; aarch64 musl Linux, macOS
+//! arm64 and Windows x64 with synthesized executables), built once per test process and shared
+//! with `live::distributed`. Here, without any tool: each partial says what it covers, and
+//! merges that must be refused are refused with a `hint:` and change nothing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use castoff_plan::Manifest;
+use castoff_test_support::binaries;
+use castoff_test_support::workspace::{
+    assert_success, copy_fixture, copy_tree, files, repository_root,
+};
+
+const EPOCH: &str = "1700000000";
+const HOST: &str = "x86_64-unknown-linux-gnu";
+const TARGETS: [&str; 4] = [
+    HOST,
+    "aarch64-unknown-linux-musl",
+    "aarch64-apple-darwin",
+    "x86_64-pc-windows-msvc",
+];
+
+fn castoff(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(args)
+        .current_dir(dir)
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env_remove("CASTOFF_SIGN_KEY")
+        .env_remove("CASTOFF_SIGN_PASSWORD")
+        .output()
+        .expect("running castoff")
+}
+
+/// The scratch copy of the `single-cli` fixture with its four partial dists, built once per
+/// test binary: `(workspace, [partial dist per target])`.
+pub(crate) fn partials() -> &'static (PathBuf, Vec<PathBuf>) {
+    static PARTIALS: OnceLock<(PathBuf, Vec<PathBuf>)> = OnceLock::new();
+    PARTIALS.get_or_init(|| {
+        // One directory per process: two suites running at once (a developer's `cargo test`
+        // beside the harness) must not delete each other's partial dists. Directories of
+        // processes that are gone are removed.
+        let parent = repository_root().join("target/castoff-test-scratch/distributed");
+        for entry in fs::read_dir(&parent).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !Path::new("/proc").join(&name).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        let root = parent.join(std::process::id().to_string());
+        let _ = fs::remove_dir_all(&root);
+        let workspace = root.join("workspace");
+        copy_fixture("single-cli", &workspace);
+        // Names of its own on every registry, so publishing it never meets another test's
+        // different bytes under the same name and version.
+        let cargo_toml = fs::read_to_string(workspace.join("Cargo.toml"))
+            .unwrap()
+            .replace(
+                r#"python = { name = "greeter" }"#,
+                r#"python = { name = "merged-greeter" }"#,
+            )
+            .replace(r#""@acme/greeter""#, r#""@castoff-merge/greeter""#)
+            .replace("ghcr.io/acme/greeter", "ghcr.io/castoff-merge/greeter");
+        assert!(cargo_toml.contains("merged-greeter") && cargo_toml.contains("castoff-merge"));
+        fs::write(workspace.join("Cargo.toml"), cargo_toml).unwrap();
+        // Runners 2-4 cannot compile here: their binaries are synthesized with valid headers.
+        let release = |triple: &str| workspace.join("target").join(triple).join("release");
+        binaries::write_static_elf(
+            &release("aarch64-unknown-linux-musl"),
+            "greeter",
+            binaries::EM_AARCH64,
+            "hello from arm64\n",
+        );
+        fs::create_dir_all(release("aarch64-apple-darwin")).unwrap();
+        fs::write(
+            release("aarch64-apple-darwin").join("greeter"),
+            binaries::macho_executable(binaries::CPU_TYPE_ARM64, 11, 0),
+        )
+        .unwrap();
+        fs::create_dir_all(release("x86_64-pc-windows-msvc")).unwrap();
+        fs::write(
+            release("x86_64-pc-windows-msvc").join("greeter.exe"),
+            binaries::pe_executable(binaries::IMAGE_FILE_MACHINE_AMD64),
+        )
+        .unwrap();
+
+        let mut parts = Vec::new();
+        for target in TARGETS {
+            let part = root.join(format!("partial-{target}"));
+            let mut args = vec!["dist", "--target", target, "--dist-dir"];
+            let part_arg = part.to_string_lossy().into_owned();
+            args.push(&part_arg);
+            // The host runner compiles for real; the others package what is there.
+            if target != HOST {
+                args.push("--no-build");
+            }
+            let output = castoff(&args, &workspace);
+            assert_success(&output, &format!("dist --target {target}"));
+            parts.push(part);
+        }
+        (workspace, parts)
+    })
+}
+
+pub(crate) fn merge(workspace: &Path, parts: &[&PathBuf], out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<String> = vec!["dist".into(), "--dist-dir".into()];
+    args.push(out.to_string_lossy().into_owned());
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    args.push("--merge".into());
+    args.extend(parts.iter().map(|part| part.to_string_lossy().into_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    castoff(&args, workspace)
+}
+
+pub(crate) fn manifest(dir: &Path) -> Manifest {
+    Manifest::from_json(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn partial_dists_say_what_they_cover() {
+    let (_, parts) = partials();
+    for (target, part) in TARGETS.iter().zip(parts) {
+        let manifest = manifest(part);
+        let partial = manifest.partial.expect("a one-target dist is partial");
+        assert_eq!(partial.targets, vec![target.to_string()]);
+        assert_eq!(partial.planned_targets.len(), 4, "{partial:?}");
+        assert_eq!(manifest.source_date_epoch, Some(1_700_000_000));
+    }
+}
+
+#[test]
+fn refused_merges_name_the_problem_and_change_nothing() {
+    let (workspace, parts) = partials();
+    let root = workspace.parent().unwrap().join("refusals");
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).unwrap();
+    // The previous dist/: a complete one (castoff replaces only a dist it wrote).
+    let out = root.join("dist");
+    copy_tree(&parts[0], &out);
+    let previous = files(&out);
+
+    let check = |parts: Vec<&PathBuf>, expected: &str| {
+        let output = merge(workspace, &parts, &out, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in:\n{stderr}"
+        );
+        assert!(stderr.contains("hint: "), "{stderr}");
+        assert_eq!(files(&out), previous, "dist/ changed after a refused merge");
+    };
+    // The same target twice (two runners built it, or a folder passed twice).
+    let copy = root.join("copy-of-host");
+    copy_tree(&parts[0], &copy);
+    check(vec![&parts[0], &copy], "is in both");
+
+    // A partial of another version (a runner that built another commit).
+    let other_version = root.join("other-version");
+    copy_tree(&parts[1], &other_version);
+    edit_manifest(
+        &other_version,
+        "\"version\": \"0.3.1\"",
+        "\"version\": \"0.3.2\"",
+    );
+    check(
+        vec![&parts[0], &other_version],
+        "but the workspace is at version 0.3.1",
+    );
+
+    // A partial written by another castoff.
+    let other_castoff = root.join("other-castoff");
+    copy_tree(&parts[1], &other_castoff);
+    edit_manifest(
+        &other_castoff,
+        &format!("\"castoff_version\": \"{}\"", env!("CARGO_PKG_VERSION")),
+        "\"castoff_version\": \"0.0.1\"",
+    );
+    check(
+        vec![&parts[0], &other_castoff],
+        "was written by castoff 0.0.1",
+    );
+
+    // A file changed after it was built.
+    let changed = root.join("changed");
+    copy_tree(&parts[1], &changed);
+    let archive = changed.join("archives/greeter-0.3.1-aarch64-unknown-linux-musl.tar.gz");
+    let mut bytes = fs::read(&archive).unwrap();
+    bytes[100] ^= 1;
+    fs::write(&archive, bytes).unwrap();
+    check(vec![&parts[0], &changed], "does not match its manifest");
+
+    let leftovers: Vec<String> = fs::read_dir(&root)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("castoff-staging"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn edit_manifest(dir: &Path, from: &str, to: &str) {
+    let path = dir.join("manifest.json");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from} not in {}", path.display());
+    fs::write(&path, text.replace(from, to)).unwrap();
+}
