@@ -82,12 +82,16 @@ pub const MIN_TRANSFER_RATE: u64 = 64 * 1024;
 
 /// Test hook (docs/testing.md, `CASTOFF_TEST_KILL_AT=<step>:mid-upload`): when non-zero, the
 /// process aborts once this many request-body bytes have been read for sending, counted from
-/// the last [`abort_after_body_bytes`]. Zero (the default) disables it.
+/// the last [`abort_after_body_bytes`]. Zero (the default) disables it. Only in debug builds
+/// (what the tests run): a release build has no tripwire and no process-wide counter.
+#[cfg(debug_assertions)]
 static ABORT_AFTER_BODY_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+#[cfg(debug_assertions)]
 static BODY_BYTES_READ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Arms the test hook above: abort the process (like SIGKILL: no cleanup) in the middle of an
 /// upload body, after `bytes` more bytes of request bodies. Only `castoff`'s test hook calls it.
+#[cfg(debug_assertions)]
 pub fn abort_after_body_bytes(bytes: u64) {
     use std::sync::atomic::Ordering;
     BODY_BYTES_READ.store(0, Ordering::SeqCst);
@@ -95,7 +99,14 @@ pub fn abort_after_body_bytes(bytes: u64) {
 }
 
 fn abort_armed() -> bool {
-    ABORT_AFTER_BODY_BYTES.load(std::sync::atomic::Ordering::SeqCst) != 0
+    #[cfg(debug_assertions)]
+    {
+        ABORT_AFTER_BODY_BYTES.load(std::sync::atomic::Ordering::SeqCst) != 0
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        false
+    }
 }
 
 /// A body reader that trips the test hook; a plain pass-through when it is not armed.
@@ -103,13 +114,17 @@ pub(crate) struct Tripwire<R>(pub(crate) R);
 
 impl<R: Read> Read for Tripwire<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use std::sync::atomic::Ordering;
         let count = self.0.read(buf)?;
-        let limit = ABORT_AFTER_BODY_BYTES.load(Ordering::SeqCst);
-        if limit != 0 {
-            let total = BODY_BYTES_READ.fetch_add(count as u64, Ordering::SeqCst) + count as u64;
-            if total >= limit {
-                std::process::abort();
+        #[cfg(debug_assertions)]
+        {
+            use std::sync::atomic::Ordering;
+            let limit = ABORT_AFTER_BODY_BYTES.load(Ordering::SeqCst);
+            if limit != 0 {
+                let total =
+                    BODY_BYTES_READ.fetch_add(count as u64, Ordering::SeqCst) + count as u64;
+                if total >= limit {
+                    std::process::abort();
+                }
             }
         }
         Ok(count)

@@ -501,8 +501,11 @@ fn swap(staging: &Path, dist_dir: &Path) -> anyhow::Result<()> {
 /// Test hook (docs/testing.md): `CASTOFF_TEST_KILL_AT=dist-swap:<phase>` aborts the process,
 /// as a SIGKILL would, `before` the swap, once the directories were `exchanged` (Linux), or
 /// once the old directory was moved `aside` (the two-rename way). Unset, it does nothing.
+/// Only in debug builds (what the tests run): a release build has no test hooks.
 fn kill_point(phase: &str) {
-    if std::env::var("CASTOFF_TEST_KILL_AT").is_ok_and(|spec| spec == format!("dist-swap:{phase}"))
+    if cfg!(debug_assertions)
+        && std::env::var("CASTOFF_TEST_KILL_AT")
+            .is_ok_and(|spec| spec == format!("dist-swap:{phase}"))
     {
         std::process::abort();
     }
