@@ -124,7 +124,7 @@ pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir:
                 target: artifact.and_then(|a| a.target.clone()),
                 size: artifact.and_then(|a| a.size),
                 sha256: artifact.and_then(sha256_of),
-                outcome: step.outcome.clone(),
+                outcome: step.outcome.as_str().to_owned(),
                 destination: if step.destination.is_empty() {
                     "-".to_owned()
                 } else {

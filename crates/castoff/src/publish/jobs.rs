@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow, bail};
 use castoff_plan::manifest::ManifestStep;
-use castoff_plan::report::StepReport;
+use castoff_plan::report::{StepOutcome, StepReport, StepState};
 use castoff_plan::{ArtifactKind, Manifest, StepKindName};
 use castoff_registry::error::display_url;
 use castoff_registry::http::UploadProgress;
@@ -574,8 +574,8 @@ pub(super) fn run_step(
     let mut report = StepReport {
         id: job.step.id.clone(),
         destination: job.destination.clone(),
-        state: state_name(state).to_owned(),
-        outcome: String::new(),
+        state: state_of(state),
+        outcome: StepOutcome::Failed,
         bytes: 0,
         attempts: 0,
         started_at_ms,
@@ -585,11 +585,10 @@ pub(super) fn run_step(
     match result {
         Ok(outcome) => {
             report.outcome = match (state.needs_upload(), outcome.kind) {
-                (false, _) => "skipped",
-                (true, UploadKind::Uploaded) => "uploaded",
-                (true, UploadKind::AlreadyPresent) => "already-present",
-            }
-            .to_owned();
+                (false, _) => StepOutcome::Skipped,
+                (true, UploadKind::Uploaded) => StepOutcome::Uploaded,
+                (true, UploadKind::AlreadyPresent) => StepOutcome::AlreadyPresent,
+            };
             report.bytes = outcome.bytes;
             report.attempts = outcome.attempts;
             // An upload printed its own line (size and rate) when it ended.
@@ -605,7 +604,7 @@ pub(super) fn run_step(
             (report, None)
         }
         Err(error) => {
-            report.outcome = "failed".to_owned();
+            report.outcome = StepOutcome::Failed;
             report.error = Some(error_text(&*error));
             reporter.line(&format!("failed           {}", job.step.id));
             (report, Some(error))
@@ -613,12 +612,12 @@ pub(super) fn run_step(
     }
 }
 
-pub(super) fn state_name(state: &RemoteState) -> &'static str {
+pub(super) fn state_of(state: &RemoteState) -> StepState {
     match state {
-        RemoteState::Absent => "absent",
-        RemoteState::Identical => "identical",
-        RemoteState::Replaceable { .. } => "replaceable",
-        RemoteState::Conflict { .. } => "conflict",
+        RemoteState::Absent => StepState::Absent,
+        RemoteState::Identical => StepState::Identical,
+        RemoteState::Replaceable { .. } => StepState::Replaceable,
+        RemoteState::Conflict { .. } => StepState::Conflict,
     }
 }
 

@@ -16,7 +16,9 @@ use std::fs;
 use anyhow::Context as _;
 use castoff_plan::Manifest;
 use castoff_plan::manifest::ManifestStep;
-use castoff_plan::report::{PublishReport, REPORT_SCHEMA_VERSION, StepReport};
+use castoff_plan::report::{
+    PublishReport, REPORT_SCHEMA_VERSION, StepOutcome, StepReport, StepState,
+};
 use castoff_registry::env::ProcessEnvironment;
 use castoff_registry::{HttpClient, RemoteState};
 
@@ -145,9 +147,12 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
                     destination: job.map_or_else(String::new, |job| job.destination.clone()),
                     state: states
                         .get(&step.id)
-                        .map_or("unknown", jobs::state_name)
-                        .to_owned(),
-                    outcome: if job.is_some() { "not-run" } else { "excluded" }.to_owned(),
+                        .map_or(StepState::Unknown, jobs::state_of),
+                    outcome: if job.is_some() {
+                        StepOutcome::NotRun
+                    } else {
+                        StepOutcome::Excluded
+                    },
                     bytes: 0,
                     attempts: 0,
                     started_at_ms: 0,
@@ -164,11 +169,10 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
                 .get_mut(&job.step.id)
                 .expect("every step has a report");
             report.outcome = if states[&job.step.id].needs_upload() {
-                "would-upload"
+                StepOutcome::WouldUpload
             } else {
-                "skipped"
-            }
-            .to_owned();
+                StepOutcome::Skipped
+            };
         }
         return finish(options, &manifest, reports, true);
     }
