@@ -22,7 +22,7 @@ use castoff_wheel::EntryData as Contents;
 
 /// An archive written into dist/.
 #[derive(Debug)]
-pub struct BuiltArchive {
+pub(crate) struct BuiltArchive {
     pub path: PathBuf,
     pub size: u64,
     pub sha256: String,
@@ -38,7 +38,7 @@ struct Entry {
 
 /// What one archive is built from.
 #[derive(Debug)]
-pub struct ArchiveInput<'a> {
+pub(crate) struct ArchiveInput<'a> {
     /// The workspace root (license files found there too).
     pub workspace_root: &'a Path,
     pub app: &'a App,
@@ -51,7 +51,7 @@ pub struct ArchiveInput<'a> {
 }
 
 /// Writes `out_dir/<app>-<version>-<target>.{tar.gz,zip}`.
-pub fn build_archive(
+pub(crate) fn build_archive(
     input: &ArchiveInput<'_>,
     deflate: &DeflateCache,
     out_dir: &Path,

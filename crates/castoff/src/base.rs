@@ -36,7 +36,7 @@ const MAX_INDEX_DEPTH: usize = 4;
 
 /// Where and how bases are pulled.
 #[derive(Debug, Clone)]
-pub struct PullOptions {
+pub(crate) struct PullOptions {
     /// The base cache (default [`castoff_oci::base_cache_dir`] of the release's target dir).
     pub cache_dir: PathBuf,
     pub http: HttpConfig,
@@ -44,7 +44,7 @@ pub struct PullOptions {
 
 impl PullOptions {
     /// The default cache of `release`, transport settings from the environment.
-    pub fn for_release(release: &Release) -> PullOptions {
+    pub(crate) fn for_release(release: &Release) -> PullOptions {
         PullOptions {
             cache_dir: castoff_oci::base_cache_dir(&release.target_directory),
             http: HttpConfig::from_env(),
@@ -54,7 +54,7 @@ impl PullOptions {
 
 /// One registry base, present in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PulledBase {
+pub(crate) struct PulledBase {
     /// The reference as configured (`registry/repo[:tag]@sha256:…`).
     pub reference: String,
     /// The apps built on it.
@@ -68,7 +68,7 @@ pub struct PulledBase {
 
 /// Pulls every registry base of `release` into the default cache, with credentials from the
 /// environment (Docker config, `CASTOFF_OCI_USERNAME` / `CASTOFF_OCI_PASSWORD`, …).
-pub fn pull_bases(release: &Release) -> anyhow::Result<Vec<PulledBase>> {
+pub(crate) fn pull_bases(release: &Release) -> anyhow::Result<Vec<PulledBase>> {
     pull_bases_with(
         release,
         &PullOptions::for_release(release),
@@ -80,7 +80,7 @@ pub fn pull_bases(release: &Release) -> anyhow::Result<Vec<PulledBase>> {
 type Wanted = (Vec<String>, Vec<OciPlatform>, Vec<String>);
 
 /// [`pull_bases`] with explicit options and environment.
-pub fn pull_bases_with(
+pub(crate) fn pull_bases_with(
     release: &Release,
     options: &PullOptions,
     environment: &dyn Environment,

@@ -8,12 +8,12 @@ use castoff_plan::target::{Libc, Os};
 use castoff_plan::{ArtifactKind, Manifest, Release, Target};
 
 /// Name of the script in dist/.
-pub const FILE_NAME: &str = "install.sh";
+pub(crate) const FILE_NAME: &str = "install.sh";
 
 const TEMPLATE: &str = include_str!("templates/install.sh");
 
 /// The script for every archive in `manifest`; none when there are no archives.
-pub fn render(release: &Release, manifest: &Manifest) -> Option<String> {
+pub(crate) fn render(release: &Release, manifest: &Manifest) -> Option<String> {
     let mut lines = Vec::new();
     for artifact in manifest
         .artifacts

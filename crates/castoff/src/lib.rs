@@ -8,23 +8,24 @@
 // The command line: parsing, handlers, progress, summaries, completions, `init`.
 pub mod cli;
 
-// The engine. `cli` calls into it; nothing here imports `cli`.
+// The engine. `cli` calls into it; nothing here imports `cli`. Public: what a run needs
+// (options, outcomes, the reporter, the keys), nothing of how it is done.
+mod archive;
 mod artifacts;
+mod base;
 mod cache;
 mod cargo;
+mod install_script;
+mod limits;
 mod metadata_cache;
 mod record;
+mod sbom;
 mod schedule;
+mod stage;
 
-pub mod archive;
-pub mod base;
 pub mod dist;
-pub mod install_script;
-pub mod limits;
 pub mod merge;
 pub mod publish;
 pub mod report;
-pub mod sbom;
 pub mod sign;
-pub mod stage;
 pub mod workspace;

@@ -8,11 +8,11 @@
 use castoff_plan::{ArtifactKind, Manifest};
 
 /// PyPI's default per-file limit (warehouse `MAX_FILESIZE`), on pypi.org and test.pypi.org.
-pub const PYPI_DEFAULT_FILE_LIMIT: u64 = 100 * 1024 * 1024;
+pub(crate) const PYPI_DEFAULT_FILE_LIMIT: u64 = 100 * 1024 * 1024;
 
 /// The channel an upload goes through, which names the configuration key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
+pub(crate) enum Channel {
     Pypi,
     Npm,
 }
@@ -35,7 +35,7 @@ impl Channel {
 
 /// Where a limit comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// `python.upload-limit` / `npm.upload-limit`.
     Configured,
     /// PyPI's default per-file limit.
@@ -44,7 +44,7 @@ pub enum Source {
 
 /// The largest file a destination takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
+pub(crate) struct Limit {
     pub bytes: u64,
     pub source: Source,
 }
@@ -65,7 +65,7 @@ fn is_pypi(url: &str) -> bool {
 }
 
 /// The limit for one destination: the configured one, else the registry's known default.
-pub fn limit_for(
+pub(crate) fn limit_for(
     channel: Channel,
     destination_url: &str,
     configured: Option<u64>,
@@ -86,7 +86,7 @@ pub fn limit_for(
 }
 
 /// A size for people, exact in bytes too: `100.0 MiB (104857600 bytes)`, `812 bytes`.
-pub fn size_text(bytes: u64) -> String {
+pub(crate) fn size_text(bytes: u64) -> String {
     if bytes < 1024 {
         format!("{bytes} bytes")
     } else {
@@ -97,7 +97,7 @@ pub fn size_text(bytes: u64) -> String {
 /// Checks one upload against its destination's limit. `artifact` names the file (wheel file
 /// name, `package@version`), `destination` is the URL as shown to people (no credentials).
 /// The refusal names the artifact, its size, the registry, the limit and a `hint:`.
-pub fn check(
+pub(crate) fn check(
     channel: Channel,
     artifact: &str,
     size: u64,
@@ -142,7 +142,7 @@ pub fn check(
 /// Warnings for `dist`: built wheels and tarballs over their configured limit, and wheels over
 /// PyPI's default when the package uploads to PyPI (its configured repositories name `pypi` or
 /// `testpypi`, or none are configured, which means PyPI unless `publish` is told otherwise).
-pub fn dist_warnings(manifest: &Manifest) -> Vec<String> {
+pub(crate) fn dist_warnings(manifest: &Manifest) -> Vec<String> {
     let mut warnings = Vec::new();
     for artifact in &manifest.artifacts {
         let (Some(size), Some(app)) = (
@@ -183,7 +183,7 @@ pub fn dist_warnings(manifest: &Manifest) -> Vec<String> {
 }
 
 /// `1.5 GiB`, `1.5 MiB`, `12.0 KiB`, `844 B`.
-pub fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     if bytes >= 1024 * 1024 * 1024 {
         format!("{:.1} GiB", bytes as f64 / (1024.0 * 1024.0 * 1024.0))
     } else if bytes >= 1024 * 1024 {

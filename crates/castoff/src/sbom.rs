@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 /// `--no-build` run on a fresh machine).
 ///
 /// The answer is remembered while nothing Cargo reads for it changes (metadata_cache.rs).
-pub fn resolve(manifest_path: &Path, target: &str) -> anyhow::Result<Metadata> {
+pub(crate) fn resolve(manifest_path: &Path, target: &str) -> anyhow::Result<Metadata> {
     let start = crate::metadata_cache::Start::for_sbom(manifest_path, target);
     if let Some(hit) = start.as_ref().and_then(|start| start.lookup()) {
         return Ok(hit.metadata);
@@ -76,7 +76,7 @@ fn ask_cargo(manifest_path: &Path, target: &str) -> anyhow::Result<Metadata> {
 /// `(name, version, source)` → sha256 hex, from the workspace's Cargo.lock. The file format is
 /// a list of `[[package]]` tables with one `key = "value"` per line, which Cargo has written
 /// the same way since lock file version 1; a missing or unreadable file gives no checksums.
-pub fn lock_checksums(workspace_root: &Path) -> BTreeMap<(String, String, String), String> {
+pub(crate) fn lock_checksums(workspace_root: &Path) -> BTreeMap<(String, String, String), String> {
     let mut checksums = BTreeMap::new();
     let Ok(text) = std::fs::read_to_string(workspace_root.join("Cargo.lock")) else {
         return checksums;
@@ -112,7 +112,7 @@ pub fn lock_checksums(workspace_root: &Path) -> BTreeMap<(String, String, String
 
 /// What one SBOM describes.
 #[derive(Debug)]
-pub struct SbomInput<'a> {
+pub(crate) struct SbomInput<'a> {
     pub metadata: &'a Metadata,
     pub checksums: &'a BTreeMap<(String, String, String), String>,
     /// The app's package name (a workspace member).
@@ -122,7 +122,7 @@ pub struct SbomInput<'a> {
 }
 
 /// The CycloneDX JSON document (pretty, with a trailing newline).
-pub fn cyclonedx(input: &SbomInput<'_>) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn cyclonedx(input: &SbomInput<'_>) -> anyhow::Result<Vec<u8>> {
     let metadata = input.metadata;
     let packages: BTreeMap<&PackageId, &cargo_metadata::Package> =
         metadata.packages.iter().map(|p| (&p.id, p)).collect();

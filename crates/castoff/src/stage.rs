@@ -31,7 +31,7 @@ const NAMED_FOREIGN_PATHS: usize = 5;
 /// castoff refuses to replace the dist directory: it is not one castoff wrote, or replacing it
 /// would delete the workspace. Nothing was touched. The CLI maps it to the usage exit code.
 #[derive(Debug)]
-pub struct RefusedDistDir {
+pub(crate) struct RefusedDistDir {
     message: String,
 }
 
@@ -51,7 +51,7 @@ fn refuse(message: String) -> RefusedDistDir {
 /// file of which castoff wrote (its `manifest.json`, `SHA256SUMS`, their artifacts and
 /// signatures, the deploy examples, `publish-report.json`). Never the workspace root or a
 /// directory that contains it, never a symbolic link or a file.
-pub fn check_dist_dir(dist_dir: &Path, workspace_root: &Path) -> Result<(), RefusedDistDir> {
+pub(crate) fn check_dist_dir(dist_dir: &Path, workspace_root: &Path) -> Result<(), RefusedDistDir> {
     let shown = dist_dir.display();
     let metadata = match fs::symlink_metadata(dist_dir) {
         Ok(metadata) => metadata,
