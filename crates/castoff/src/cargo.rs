@@ -22,8 +22,17 @@ pub fn host_target() -> anyhow::Result<String> {
         .context("`rustc -vV` printed no `host:` line")
 }
 
-/// Compiled binaries per (app, target): `(bin name, path)`.
-pub(crate) type Binaries = Vec<((AppId, &'static str), Vec<(String, PathBuf)>)>;
+/// The compiled binaries of one app for one target.
+#[derive(Debug, Clone)]
+pub(crate) struct BuiltBinaries {
+    pub(crate) app: AppId,
+    pub(crate) target: &'static str,
+    /// `(bin name, path)`, in the app's `bins` order (what the builders take).
+    pub(crate) paths: Vec<(String, PathBuf)>,
+}
+
+/// Every app's binaries for every target of the release.
+pub(crate) type Binaries = Vec<BuiltBinaries>;
 
 pub(crate) fn binaries(
     release: &Release,
@@ -55,7 +64,11 @@ pub(crate) fn binaries(
                 }
                 paths.push((bin.clone(), path));
             }
-            all.push(((AppId(index), target.triple), paths));
+            all.push(BuiltBinaries {
+                app: AppId(index),
+                target: target.triple,
+                paths,
+            });
         }
     }
     Ok(all)
@@ -115,8 +128,8 @@ pub(crate) fn binaries_for(
 ) -> Vec<(String, PathBuf)> {
     binaries
         .iter()
-        .find(|((a, t), _)| *a == app && *t == target.triple)
-        .map(|(_, paths)| paths.clone())
+        .find(|built| built.app == app && built.target == target.triple)
+        .map(|built| built.paths.clone())
         .unwrap_or_default()
 }
 

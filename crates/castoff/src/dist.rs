@@ -100,7 +100,7 @@ pub fn dist(
             archive_extras: &options.archive_extras,
             binaries: binaries
                 .iter()
-                .flat_map(|(_, paths)| paths.iter().map(|(_, path)| path.as_path()))
+                .flat_map(|built| built.paths.iter().map(|(_, path)| path.as_path()))
                 .collect(),
             revision: revision.as_deref(),
         })?),
