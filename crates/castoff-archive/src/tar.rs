@@ -37,31 +37,41 @@ impl EntryKind {
 #[derive(Debug, thiserror::Error)]
 pub enum TarError {
     #[error(
-        "tar entry `{path}` has a path ustar cannot hold (a name of at most 100 bytes after a \
-         directory prefix of at most 155 bytes)\nhint: shorten the path or the directory names"
+        "tar entry `{path}` has a path ustar cannot hold (a name of at most 100 bytes after a directory prefix of at most 155 bytes)"
     )]
     PathTooLong { path: String },
-    #[error(
-        "tar entry `{path}` is {size} bytes, larger than ustar's 8 GiB limit\nhint: ship the file \
-         outside the archive"
-    )]
+    #[error("tar entry `{path}` is {size} bytes, larger than ustar's 8 GiB limit")]
     TooLarge { path: String, size: u64 },
     #[error(
-        "tar entry `{path}` was announced as {expected} bytes but {actual} bytes were read (did \
-         the file change while it was archived?)\nhint: rebuild, making sure nothing writes to \
-         the file meanwhile"
+        "tar entry `{path}` was announced as {expected} bytes but {actual} bytes were read (did the file change while it was archived?)"
     )]
     SizeChanged {
         path: String,
         expected: u64,
         actual: u64,
     },
-    #[error("cannot write tar entry `{path}`: {source}\nhint: check free space and permissions")]
+    #[error("cannot write tar entry `{path}`: {source}")]
     Io {
         path: String,
         #[source]
         source: io::Error,
     },
+}
+
+impl TarError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            TarError::PathTooLong { .. } => {
+                Some("shorten the path or the directory names".to_owned())
+            }
+            TarError::TooLarge { .. } => Some("ship the file outside the archive".to_owned()),
+            TarError::SizeChanged { .. } => {
+                Some("rebuild, making sure nothing writes to the file meanwhile".to_owned())
+            }
+            TarError::Io { .. } => Some("check free space and permissions".to_owned()),
+        }
+    }
 }
 
 /// How the uid and gid fields of every header are written. Either way the owner is root (0)
@@ -423,7 +433,7 @@ mod tests {
             owner: OwnerFields::Empty,
         })
         .unwrap_err();
-        assert!(error.to_string().contains("\nhint: "), "{error}");
+        assert!(error.hint().is_some(), "{error}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use castoff_plan::Target;
 /// An image, index, archive or deploy example that could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    #[error("cannot {action} `{}`: {source}\nhint: check that the path exists, is readable and that the disk has room", path.display())]
+    #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -19,7 +19,8 @@ pub enum OciError {
     },
 
     #[error(
-        "cannot assemble the images of `{app}` from the partial dist `{}`: {problem}\nhint: {hint}", part.display()
+        "cannot assemble the images of `{app}` from the partial dist `{}`: {problem}",
+        part.display()
     )]
     Assemble {
         app: String,
@@ -35,19 +36,13 @@ pub enum OciError {
         source: TarError,
     },
 
-    #[error(
-        "no image of `{app}` was asked for: the list of platforms is empty\nhint: pass at least one Linux target"
-    )]
+    #[error("no image of `{app}` was asked for: the list of platforms is empty")]
     NoPlatforms { app: String },
 
-    #[error(
-        "target `{target}` of `{app}` has no container image platform (only Linux targets do)\nhint: build images for Linux targets only"
-    )]
+    #[error("target `{target}` of `{app}` has no container image platform (only Linux targets do)")]
     NotLinux { app: String, target: String },
 
-    #[error(
-        "platform {platform} of `{app}` is given twice (targets {first} and {second})\nhint: build one target per image platform, e.g. either the gnu or the musl target"
-    )]
+    #[error("platform {platform} of `{app}` is given twice (targets {first} and {second})")]
     DuplicatePlatform {
         app: String,
         platform: String,
@@ -55,9 +50,7 @@ pub enum OciError {
         second: String,
     },
 
-    #[error(
-        "binary `{bin}` of `{app}` for {target} was not given to the image builder\nhint: build every binary listed in `bins` for this target"
-    )]
+    #[error("binary `{bin}` of `{app}` for {target} was not given to the image builder")]
     MissingBinary {
         app: String,
         bin: String,
@@ -65,11 +58,7 @@ pub enum OciError {
     },
 
     #[error(
-        "`{}` ({bin} of `{app}` for {target}) is dynamically linked (ELF interpreter `{interpreter}`), \
-         and a `scratch` image has no dynamic loader or C library to run it\n\
-         hint: use a musl target (e.g. x86_64-unknown-linux-musl), link statically \
-         (`crt-static = true` in [package.metadata.castoff]), or set `base` in [package.metadata.castoff.oci] \
-         to an image that provides the C library (e.g. `oci-layout:<dir>` holding gcr.io/distroless/cc-debian12)",
+        "`{}` ({bin} of `{app}` for {target}) is dynamically linked (ELF interpreter `{interpreter}`), and a `scratch` image has no dynamic loader or C library to run it",
         path.display()
     )]
     DynamicOnScratch {
@@ -81,8 +70,7 @@ pub enum OciError {
     },
 
     #[error(
-        "`{}` ({bin} of `{app}` for {target}) is not an ELF executable, and nothing on a `scratch` image could run it\n\
-         hint: pass the binary compiled for {target}, or set a `base` image that can run it",
+        "`{}` ({bin} of `{app}` for {target}) is not an ELF executable, and nothing on a `scratch` image could run it",
         path.display()
     )]
     NotElf {
@@ -93,11 +81,8 @@ pub enum OciError {
     },
 
     #[error(
-        "`{}` ({bin} of `{app}`) is an ELF file for machine {}, but the image is for {}\n\
-         hint: pass the binary compiled for {target}",
-        path.display(),
-        castoff_archive::elf::machine_name(*machine),
-        target.oci.map(|platform| platform.to_string()).unwrap_or_default()
+        "`{}` ({bin} of `{app}`) is an ELF file for machine {}, but the image is for {}",
+        path.display(), castoff_archive::elf::machine_name(*machine), target.oci.map(|platform| platform.to_string()).unwrap_or_default()
     )]
     WrongArchitecture {
         app: String,
@@ -108,11 +93,7 @@ pub enum OciError {
         machine: u16,
     },
 
-    #[error(
-        "extra file `{}` of `{app}` (for `{dst}`) {problem}\n\
-         hint: {hint}",
-        src.display()
-    )]
+    #[error("extra file `{}` of `{app}` (for `{dst}`) {problem}", src.display())]
     ExtraFile {
         app: String,
         src: PathBuf,
@@ -121,9 +102,7 @@ pub enum OciError {
         hint: String,
     },
 
-    #[error(
-        "the image of `{app}` would contain `/{path}` twice ({what})\nhint: choose another `dst` for the extra file"
-    )]
+    #[error("the image of `{app}` would contain `/{path}` twice ({what})")]
     DuplicatePath {
         app: String,
         path: String,
@@ -131,9 +110,7 @@ pub enum OciError {
     },
 
     #[error(
-        "the base image `{reference}` of `{app}` is not in the base cache `{}`\n\
-         hint: `castoff dist` pulls registry bases into the cache before building; \
-         when calling the image builder directly, pull it first (castoff's `base::pull_bases`)",
+        "the base image `{reference}` of `{app}` is not in the base cache `{}`",
         cache.display()
     )]
     BaseNotPulled {
@@ -142,13 +119,35 @@ pub enum OciError {
         cache: PathBuf,
     },
 
-    #[error("base image layout `{}` of `{app}`: {problem}\nhint: {hint}", dir.display())]
+    #[error("base image layout `{}` of `{app}`: {problem}", dir.display())]
     BaseLayout {
         app: String,
         dir: PathBuf,
         problem: String,
         hint: String,
     },
+}
+
+impl OciError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            OciError::Io { .. } => Some("check that the path exists, is readable and that the disk has room".to_owned()),
+            OciError::Assemble { hint, .. } => Some((*hint).to_owned()),
+            OciError::Tar { source, .. } => source.hint(),
+            OciError::NoPlatforms { .. } => Some("pass at least one Linux target".to_owned()),
+            OciError::NotLinux { .. } => Some("build images for Linux targets only".to_owned()),
+            OciError::DuplicatePlatform { .. } => Some("build one target per image platform, e.g. either the gnu or the musl target".to_owned()),
+            OciError::MissingBinary { .. } => Some("build every binary listed in `bins` for this target".to_owned()),
+            OciError::DynamicOnScratch { .. } => Some("use a musl target (e.g. x86_64-unknown-linux-musl), link statically (`crt-static = true` in [package.metadata.castoff]), or set `base` in [package.metadata.castoff.oci] to an image that provides the C library (e.g. `oci-layout:<dir>` holding gcr.io/distroless/cc-debian12)".to_owned()),
+            OciError::NotElf { target, .. } => Some(format!("pass the binary compiled for {target}, or set a `base` image that can run it")),
+            OciError::WrongArchitecture { target, .. } => Some(format!("pass the binary compiled for {target}")),
+            OciError::ExtraFile { hint, .. } => Some((*hint).to_owned()),
+            OciError::DuplicatePath { .. } => Some("choose another `dst` for the extra file".to_owned()),
+            OciError::BaseNotPulled { .. } => Some("`castoff dist` pulls registry bases into the cache before building; when calling the image builder directly, pull it first (castoff's `base::pull_bases`)".to_owned()),
+            OciError::BaseLayout { hint, .. } => Some((*hint).to_owned()),
+        }
+    }
 }
 
 impl OciError {

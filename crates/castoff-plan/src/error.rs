@@ -3,9 +3,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// One problem with the configuration or the workspace.
+/// One problem with the configuration or the workspace. Its message is the problem; the
+/// hint is a field of its own ([`ConfigError::hint`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: `{key}`: {problem}\nhint: {hint}", file = file.display())]
+#[error("{file}: `{key}`: {problem}", file = file.display())]
 pub struct ConfigError {
     /// The `Cargo.toml` holding the offending key.
     pub file: PathBuf,
@@ -24,6 +25,17 @@ pub struct PlanError {
     pub errors: Vec<ConfigError>,
 }
 
+impl PlanError {
+    /// What to do, when there is one problem; with several, each item of the message carries
+    /// its own hint.
+    pub fn hint(&self) -> Option<&str> {
+        match self.errors.as_slice() {
+            [single] => Some(&single.hint),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.errors.as_slice() {
@@ -35,7 +47,12 @@ impl fmt::Display for PlanError {
                     errors.len()
                 )?;
                 for error in errors {
-                    write!(f, "\n- {}", error.to_string().replace('\n', "\n  "))?;
+                    write!(
+                        f,
+                        "\n- {}\n  hint: {}",
+                        error.to_string().replace('\n', "\n  "),
+                        error.hint.replace('\n', "\n  ")
+                    )?;
                 }
                 Ok(())
             }

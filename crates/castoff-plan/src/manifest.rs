@@ -387,13 +387,21 @@ impl Manifest {
 /// A manifest that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error(
-        "the manifest is not valid: {0}\nhint: run `dist` again to rewrite it; never edit it by hand"
-    )]
+    #[error("the manifest is not valid: {0}")]
     // Not a `#[source]`: the message already quotes it, and a cause line would repeat it.
     Invalid(serde_json::Error),
-    #[error(
-        "the manifest has schema version {found}, this castoff reads version {SCHEMA_VERSION}\nhint: run `dist` and `publish` with the same castoff version"
-    )]
+    #[error("the manifest has schema version {found}, this castoff reads version {SCHEMA_VERSION}")]
     SchemaVersion { found: u32 },
+}
+
+impl ManifestError {
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ManifestError::Invalid(_) => "run `dist` again to rewrite it; never edit it by hand",
+            ManifestError::SchemaVersion { .. } => {
+                "run `dist` and `publish` with the same castoff version"
+            }
+        }
+    }
 }

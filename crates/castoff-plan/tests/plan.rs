@@ -78,12 +78,15 @@ fn plan(fixture: &str) -> Release {
         .unwrap_or_else(|error| panic!("planning {fixture}: {error}"))
 }
 
-/// The error as the CLI shows it after `error: `, paths relative to `$FIXTURES`.
+/// The error as the CLI shows it after `error: ` (its hint, if it has one, last), paths
+/// relative to `$FIXTURES`.
 fn render_error(error: &PlanError) -> String {
     let root = fixtures_dir();
-    error
-        .to_string()
-        .replace(root.to_str().unwrap(), PLACEHOLDER)
+    let text = match error.hint() {
+        Some(hint) => format!("{error}\nhint: {hint}"),
+        None => error.to_string(),
+    };
+    text.replace(root.to_str().unwrap(), PLACEHOLDER)
 }
 
 fn names(release: &Release, ids: impl IntoIterator<Item = StepId>) -> Vec<String> {

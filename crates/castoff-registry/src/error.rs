@@ -10,9 +10,7 @@ use reqwest::Url;
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// No HTTP answer: DNS, connection refused or reset, timeout, TLS handshake.
-    #[error(
-        "{artifact}: {method} {url} failed after {attempts} attempt(s): {reason}\nhint: {hint}"
-    )]
+    #[error("{artifact}: {method} {url} failed after {attempts} attempt(s): {reason}")]
     Transport {
         artifact: String,
         method: String,
@@ -22,7 +20,7 @@ pub enum RegistryError {
         hint: String,
     },
     /// The server answered with a status the client cannot continue from.
-    #[error("{artifact}: {method} {url} answered {status}: {explanation}\nhint: {hint}")]
+    #[error("{artifact}: {method} {url} answered {status}: {explanation}")]
     Status {
         artifact: String,
         method: String,
@@ -33,7 +31,7 @@ pub enum RegistryError {
     },
     /// The registry already holds different content under the same immutable name.
     #[error(
-        "{artifact}: {url} already has {what} with different content (registry: {remote}, local: {local}); castoff never overwrites it\nhint: {hint}"
+        "{artifact}: {url} already has {what} with different content (registry: {remote}, local: {local}); castoff never overwrites it"
     )]
     Conflict {
         artifact: String,
@@ -44,7 +42,7 @@ pub enum RegistryError {
         hint: String,
     },
     /// After an upload, the registry serves something other than what was uploaded.
-    #[error("{artifact}: after the upload {url} serves {found}, expected {expected}\nhint: {hint}")]
+    #[error("{artifact}: after the upload {url} serves {found}, expected {expected}")]
     Verify {
         artifact: String,
         url: String,
@@ -53,7 +51,7 @@ pub enum RegistryError {
         hint: String,
     },
     /// The server answered, but not in a way the protocol allows (missing header, bad JSON).
-    #[error("{artifact}: unexpected answer from {url}: {message}\nhint: {hint}")]
+    #[error("{artifact}: unexpected answer from {url}: {message}")]
     Protocol {
         artifact: String,
         url: String,
@@ -61,14 +59,14 @@ pub enum RegistryError {
         hint: String,
     },
     /// A URL, CA certificate or option is unusable; found before any request is sent.
-    #[error("{what}: {message}\nhint: {hint}")]
+    #[error("{what}: {message}")]
     Config {
         what: String,
         message: String,
         hint: String,
     },
     /// The file to upload cannot be read or is not what it claims to be.
-    #[error("{}: {message}\nhint: {hint}", path.display())]
+    #[error("{}: {message}", path.display())]
     Artifact {
         path: PathBuf,
         message: String,
@@ -77,16 +75,13 @@ pub enum RegistryError {
     /// A destination cannot be used as configured: credentials missing or written into its
     /// URL, a `~/.pypirc` section or `.npmrc` line that does not parse, a bad setting.
     /// Found before any upload.
-    #[error("{message}\nhint: {hint}")]
+    #[error("{message}")]
     Setup { message: String, hint: String },
     /// A configuration file exists but cannot be read.
     #[error("{message}")]
     Unreadable { message: String },
     /// A registry refused anonymous access, and no credentials were found for it.
-    #[error(
-        "no credentials were found for this registry{}",
-        note.as_ref().map_or_else(String::new, |note| format!("\nhint: {note}"))
-    )]
+    #[error("no credentials were found for this registry")]
     Anonymous {
         /// Which variables would have applied to another host (never their values).
         note: Option<String>,
@@ -94,12 +89,31 @@ pub enum RegistryError {
         source: Box<RegistryError>,
     },
     /// Credentials could not be resolved (bad config file, failing credential helper).
-    #[error("{source_name}: {message}\nhint: {hint}")]
+    #[error("{source_name}: {message}")]
     Credentials {
         source_name: String,
         message: String,
         hint: String,
     },
+}
+
+impl RegistryError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Transport { hint, .. } => Some((*hint).to_owned()),
+            RegistryError::Status { hint, .. } => Some((*hint).to_owned()),
+            RegistryError::Conflict { hint, .. } => Some((*hint).to_owned()),
+            RegistryError::Verify { hint, .. } => Some((*hint).to_owned()),
+            RegistryError::Protocol { hint, .. } => Some((*hint).to_owned()),
+            RegistryError::Config { hint, .. } => Some((*hint).to_owned()),
+            RegistryError::Artifact { hint, .. } => Some((*hint).to_owned()),
+            RegistryError::Setup { hint, .. } => Some((*hint).to_owned()),
+            RegistryError::Unreadable { .. } => None,
+            RegistryError::Anonymous { note, .. } => note.clone(),
+            RegistryError::Credentials { hint, .. } => Some((*hint).to_owned()),
+        }
+    }
 }
 
 impl RegistryError {

@@ -917,7 +917,7 @@ mod tests {
         expect_test::expect![[r#"
             registry http://example.com/simple/: plain http:// is refused for a host that is not loopback: credentials and artifacts would travel unencrypted
             hint: use https://, or allow insecure http explicitly (--allow-insecure-http) for a trusted network"#]]
-        .assert_eq(&error.to_string());
+        .assert_eq(&format!("{error}\nhint: {}", error.hint().unwrap()));
         let insecure = HttpClient::new(HttpConfig {
             allow_insecure_http: true,
             ..HttpConfig::default()

@@ -294,6 +294,15 @@ pub fn figure(line: String) {
     }
 }
 
+/// An error's message followed by its hint line, as castoff shows errors (hints are a field
+/// of their own: `hint()`).
+pub fn with_hint(error: &impl std::fmt::Display, hint: Option<impl std::fmt::Display>) -> String {
+    match hint {
+        Some(hint) => format!("{error}\nhint: {hint}"),
+        None => error.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::TestEnv;

@@ -51,12 +51,17 @@ impl fmt::Display for WheelFileName {
 
 /// A string that is not a wheel file name, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{name}` is not a wheel file name: {reason}\nhint: wheel file names look like `greeter-0.3.1-py3-none-manylinux_2_17_x86_64.whl`"
-)]
+#[error("`{name}` is not a wheel file name: {reason}")]
 pub struct InvalidWheelFileName {
     pub name: String,
     pub reason: &'static str,
+}
+
+impl InvalidWheelFileName {
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        "wheel file names look like `greeter-0.3.1-py3-none-manylinux_2_17_x86_64.whl`"
+    }
 }
 
 impl FromStr for WheelFileName {

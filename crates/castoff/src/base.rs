@@ -17,6 +17,7 @@ use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use crate::hint::Hinted;
 use anyhow::{Context as _, bail};
 use castoff_archive::digest;
 use castoff_archive::oci::{
@@ -172,15 +173,18 @@ impl Puller<'_> {
                 .collect();
             if !missing.is_empty() {
                 let available = available_platforms(&root);
-                bail!(
-                    "it has no image for {} (it has: {})\nhint: pin an index that covers every Linux target of the app, or build images only for the targets it covers (`--target`)",
-                    missing.join(", "),
-                    if available.is_empty() {
-                        "no images".to_owned()
-                    } else {
-                        available.join(", ")
-                    }
-                );
+                bail!(Hinted::new(
+                    format!(
+                        "it has no image for {} (it has: {})",
+                        missing.join(", "),
+                        if available.is_empty() {
+                            "no images".to_owned()
+                        } else {
+                            available.join(", ")
+                        }
+                    ),
+                    "pin an index that covers every Linux target of the app, or build images only for the targets it covers (`--target`)"
+                ));
             }
         } else {
             self.image(&root)?;

@@ -7,6 +7,7 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use castoff_plan::{AppId, Release, Target};
 
+use crate::hint::Hinted;
 use crate::report::Reporter;
 
 /// The triple `rustc` builds for by default on this machine.
@@ -54,13 +55,17 @@ pub(crate) fn binaries(
             for bin in &app.bins {
                 let path = dir.join(target.executable_name(bin));
                 if !path.is_file() {
-                    bail!(
-                        "binary `{bin}` for {} is missing at {}\nhint: build it with `cargo build --release --target {} -p {}`, or run `dist` without --no-build",
-                        target.triple,
-                        path.display(),
-                        target.triple,
-                        app.package.name
-                    );
+                    bail!(Hinted::new(
+                        format!(
+                            "binary `{bin}` for {} is missing at {}",
+                            target.triple,
+                            path.display()
+                        ),
+                        format!(
+                            "build it with `cargo build --release --target {} -p {}`, or run `dist` without --no-build",
+                            target.triple, app.package.name
+                        )
+                    ));
                 }
                 paths.push((bin.clone(), path));
             }
@@ -111,11 +116,13 @@ fn cargo_build(release: &Release, app: usize, target: &Target) -> anyhow::Result
         .status()
         .with_context(|| format!("could not run cargo to build {}", app.package.name))?;
     if !status.success() {
-        bail!(
-            "`cargo build --release --target {}` failed for package `{}`\nhint: fix the build error above; for a target this machine cannot build, run `dist --target <triple>` on a machine that can (see `plan --format github-matrix`)",
-            target.triple,
-            app.package.name
-        );
+        bail!(Hinted::new(
+            format!(
+                "`cargo build --release --target {}` failed for package `{}`",
+                target.triple, app.package.name
+            ),
+            "fix the build error above; for a target this machine cannot build, run `dist --target <triple>` on a machine that can (see `plan --format github-matrix`)"
+        ));
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use castoff_plan::{AppId, ArtifactKind, Manifest, Release, Target};
 use crate::artifacts::{BuildContext, Built, build_one};
 use crate::cache::{CacheInputs, CacheKey};
 use crate::cargo::{Binaries, binaries, binaries_for, git_revision};
+use crate::hint::Hinted;
 use crate::record::{Finishing, finish, record, record_images, sbom_file_name};
 use crate::report::Reporter;
 use crate::sign::SigningKey;
@@ -58,8 +59,14 @@ pub struct DistOutcome {
 /// reproducible even when nobody sets it (npm's 1985-10-26, as `npm pack` uses).
 pub fn source_date_epoch() -> anyhow::Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) => value.trim().parse().with_context(|| {
-            format!("SOURCE_DATE_EPOCH=`{value}` is not a number of seconds\nhint: set it to a Unix timestamp, e.g. `git log -1 --format=%ct`")
+        Ok(value) => value.trim().parse().map_err(|error| {
+            anyhow::Error::new(
+                Hinted::new(
+                    format!("SOURCE_DATE_EPOCH=`{value}` is not a number of seconds"),
+                    "set it to a Unix timestamp, e.g. `git log -1 --format=%ct`",
+                )
+                .because(error),
+            )
         }),
         Err(_) => Ok(castoff_archive::NPM_EPOCH),
     }
@@ -376,9 +383,10 @@ fn compression_options(level: u32) -> anyhow::Result<DeflateOptions> {
         let value = value.to_string_lossy();
         options.threads = match value.trim().parse::<usize>() {
             Ok(threads) if threads > 0 => threads,
-            _ => bail!(
-                "CASTOFF_COMPRESSION_THREADS=`{value}` is not a number of threads\nhint: set it to a whole number of at least 1, or unset it to use every core"
-            ),
+            _ => bail!(Hinted::new(
+                format!("CASTOFF_COMPRESSION_THREADS=`{value}` is not a number of threads"),
+                "set it to a whole number of at least 1, or unset it to use every core"
+            )),
         };
     }
     Ok(options)

@@ -24,6 +24,7 @@ mod schedule;
 mod stage;
 
 pub mod dist;
+pub mod hint;
 pub mod merge;
 pub mod publish;
 pub mod report;

@@ -5,6 +5,7 @@
 //! unless the project's limit was raised. registry.npmjs.org documents no limit, and OCI
 //! registries have no general one, so neither gets a default.
 
+use crate::hint::Hinted;
 use castoff_plan::{ArtifactKind, Manifest};
 
 /// PyPI's default per-file limit (warehouse `MAX_FILESIZE`), on pypi.org and test.pypi.org.
@@ -103,7 +104,7 @@ pub(crate) fn check(
     size: u64,
     destination: &str,
     configured: Option<u64>,
-) -> Result<(), String> {
+) -> Result<(), Hinted> {
     let Some(limit) = limit_for(channel, destination, configured) else {
         return Ok(());
     };
@@ -131,11 +132,14 @@ pub(crate) fn check(
             ),
         ),
     };
-    Err(format!(
-        "the {noun} {artifact} is {}, larger than {whose} for {destination}: {}\nhint: {hint}",
-        size_text(size),
-        size_text(limit.bytes),
-        noun = channel.noun(),
+    Err(Hinted::new(
+        format!(
+            "the {noun} {artifact} is {}, larger than {whose} for {destination}: {}",
+            size_text(size),
+            size_text(limit.bytes),
+            noun = channel.noun()
+        ),
+        hint,
     ))
 }
 
@@ -172,9 +176,8 @@ pub(crate) fn dist_warnings(manifest: &Manifest) -> Vec<String> {
                 _ => continue,
             };
         for destination in destinations {
-            if let Err(message) = check(channel, name, size, destination, configured) {
-                let first = message.lines().next().unwrap_or_default();
-                warnings.push(format!("{first}; `publish` will refuse it there"));
+            if let Err(refusal) = check(channel, name, size, destination, configured) {
+                warnings.push(format!("{refusal}; `publish` will refuse it there"));
                 break;
             }
         }
@@ -289,6 +292,7 @@ mod tests {
             None,
         )
         .unwrap_err();
+        let message = crate::hint::render(&message);
         expect_test::expect![[r#"
             the wheel greeter-1.0.0-py3-none-manylinux_2_17_x86_64.whl is 120.5 MiB (126353408 bytes), larger than PyPI's default per-file limit for https://upload.pypi.org/legacy/: 100.0 MiB (104857600 bytes)
             hint: ask PyPI to raise the project's file size limit (open a "File Limit Request" at https://github.com/pypi/support; up to 1 GiB), then tell castoff with `python.upload-limit = "<new limit>"` (e.g. "300MiB") in [package.metadata.castoff] and run `dist` again; or make the wheel smaller (`strip = true` and `opt-level = "z"` in [profile.release])"#]]
@@ -305,6 +309,7 @@ mod tests {
             Some(2 * MIB),
         )
         .unwrap_err();
+        let message = crate::hint::render(&message);
         expect_test::expect![[r#"
             the package tarball @acme/greeter-linux-x64-gnu@1.0.0 is 3.0 MiB (3145728 bytes), larger than the limit set by `npm.upload-limit` for https://registry.npmjs.org/: 2.0 MiB (2097152 bytes)
             hint: if the registry accepts larger packages, raise `npm.upload-limit` in [package.metadata.castoff] and run `dist` again; or make the package smaller (`strip = true` in [profile.release])"#]]

@@ -24,6 +24,7 @@ use castoff_plan::manifest::ManifestArtifact;
 use castoff_plan::{AppId, ArtifactKind, Manifest, Release};
 
 use crate::dist::DistOutcome;
+use crate::hint::Hinted;
 use crate::record::{Finishing, finish, record, record_images};
 use crate::report::Reporter;
 use crate::sign::SigningKey;
@@ -53,9 +54,10 @@ pub struct MergeOptions {
 /// target twice. Partials come back sorted by folder, so nothing depends on argument order.
 pub fn read_partials(dirs: &[PathBuf]) -> anyhow::Result<Vec<Partial>> {
     if dirs.is_empty() {
-        bail!(
-            "--merge needs at least one partial dist folder\nhint: pass the folders `dist --target …` wrote, e.g. `--merge dist-x86_64-unknown-linux-gnu dist-aarch64-apple-darwin`"
-        );
+        bail!(Hinted::new(
+            "--merge needs at least one partial dist folder",
+            "pass the folders `dist --target …` wrote, e.g. `--merge dist-x86_64-unknown-linux-gnu dist-aarch64-apple-darwin`"
+        ));
     }
     let mut partials = Vec::new();
     for dir in dirs {
@@ -66,12 +68,9 @@ pub fn read_partials(dirs: &[PathBuf]) -> anyhow::Result<Vec<Partial>> {
                     std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")
                 })
             })
-            .with_context(|| {
-            format!(
-                "could not read {}\nhint: pass folders written by `castoff dist --target …` (each holds a manifest.json)",
-                path.display()
-            )
-        })?;
+            .map_err(|error| {
+            Hinted::new(format!("could not read {}", path.display()), "pass folders written by `castoff dist --target …` (each holds a manifest.json)")
+        }.because(error))?;
         let manifest = Manifest::from_json(&text)
             .with_context(|| format!("could not read the manifest of {}", dir.display()))?;
         partials.push(Partial {
@@ -83,23 +82,29 @@ pub fn read_partials(dirs: &[PathBuf]) -> anyhow::Result<Vec<Partial>> {
     let this_version = env!("CARGO_PKG_VERSION");
     for partial in &partials {
         if partial.manifest.castoff_version != this_version {
-            bail!(
-                "{} was written by castoff {}, this is castoff {this_version}\nhint: build every partial dist and merge them with the same castoff version (pin it in CI)",
-                partial.dir.display(),
-                partial.manifest.castoff_version
-            );
+            bail!(Hinted::new(
+                format!(
+                    "{} was written by castoff {}, this is castoff {this_version}",
+                    partial.dir.display(),
+                    partial.manifest.castoff_version
+                ),
+                "build every partial dist and merge them with the same castoff version (pin it in CI)"
+            ));
         }
     }
     let first = &partials[0];
     for partial in &partials[1..] {
         if partial.manifest.source_date_epoch != first.manifest.source_date_epoch {
-            bail!(
-                "{} was built with SOURCE_DATE_EPOCH {:?}, {} with {:?}\nhint: set the same SOURCE_DATE_EPOCH on every runner (e.g. the tagged commit's `git log -1 --format=%ct`)",
-                partial.dir.display(),
-                partial.manifest.source_date_epoch,
-                first.dir.display(),
-                first.manifest.source_date_epoch
-            );
+            bail!(Hinted::new(
+                format!(
+                    "{} was built with SOURCE_DATE_EPOCH {:?}, {} with {:?}",
+                    partial.dir.display(),
+                    partial.manifest.source_date_epoch,
+                    first.dir.display(),
+                    first.manifest.source_date_epoch
+                ),
+                "set the same SOURCE_DATE_EPOCH on every runner (e.g. the tagged commit's `git log -1 --format=%ct`)"
+            ));
         }
     }
     // Two partials holding the same artifact: refuse, naming both.
@@ -107,12 +112,15 @@ pub fn read_partials(dirs: &[PathBuf]) -> anyhow::Result<Vec<Partial>> {
     for partial in &partials {
         for artifact in built_per_target(&partial.manifest) {
             if let Some(other) = seen.insert(&artifact.id, &partial.dir) {
-                bail!(
-                    "artifact `{}` is in both {} and {}\nhint: pass each target's partial dist once (two runners built the same target?)",
-                    artifact.id,
-                    other.display(),
-                    partial.dir.display()
-                );
+                bail!(Hinted::new(
+                    format!(
+                        "artifact `{}` is in both {} and {}",
+                        artifact.id,
+                        other.display(),
+                        partial.dir.display()
+                    ),
+                    "pass each target's partial dist once (two runners built the same target?)"
+                ));
             }
         }
     }
@@ -157,10 +165,12 @@ pub fn merge(
     reporter: &dyn Reporter,
 ) -> anyhow::Result<DistOutcome> {
     check_versions(release, partials)?;
-    let source_date_epoch = partials[0]
-        .manifest
-        .source_date_epoch
-        .context("the partial dists do not record their SOURCE_DATE_EPOCH\nhint: rebuild them with this castoff")?;
+    let source_date_epoch = partials[0].manifest.source_date_epoch.ok_or_else(|| {
+        Hinted::new(
+            "the partial dists do not record their SOURCE_DATE_EPOCH",
+            "rebuild them with this castoff",
+        )
+    })?;
     let stage = crate::stage::Stage::for_release(&options.dist_dir, release, reporter)?;
     let manifest = merge_into(release, partials, stage.path())?;
     let manifest = finish(
@@ -188,20 +198,26 @@ fn check_versions(release: &Release, partials: &[Partial]) -> anyhow::Result<()>
     for partial in partials {
         for app in &partial.manifest.apps {
             let Some(planned) = release.apps.iter().find(|a| a.package.name == app.name) else {
-                bail!(
-                    "{} holds app `{}`, which this workspace does not release\nhint: merge in the workspace the partial dists were built from",
-                    partial.dir.display(),
-                    app.name
-                );
+                bail!(Hinted::new(
+                    format!(
+                        "{} holds app `{}`, which this workspace does not release",
+                        partial.dir.display(),
+                        app.name
+                    ),
+                    "merge in the workspace the partial dists were built from"
+                ));
             };
             if planned.package.version.to_string() != app.version {
-                bail!(
-                    "{} holds {} {}, but the workspace is at version {}\nhint: build every partial dist from the same commit (the release tag) and merge in that checkout",
-                    partial.dir.display(),
-                    app.name,
-                    app.version,
-                    planned.package.version
-                );
+                bail!(Hinted::new(
+                    format!(
+                        "{} holds {} {}, but the workspace is at version {}",
+                        partial.dir.display(),
+                        app.name,
+                        app.version,
+                        planned.package.version
+                    ),
+                    "build every partial dist from the same commit (the release tag) and merge in that checkout"
+                ));
             }
         }
     }
@@ -229,11 +245,14 @@ fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow
             | ArtifactKind::Wheel
             | ArtifactKind::NpmPlatform => {
                 let Some((partial, source)) = holder.get(id.as_str()) else {
-                    bail!(
-                        "no partial dist holds `{id}`\nhint: the partial dist of {} is incomplete; build it again with `dist --target {}`",
-                        artifact.target.map_or("?", |t| t.triple),
-                        artifact.target.map_or("?", |t| t.triple)
-                    );
+                    bail!(Hinted::new(
+                        format!("no partial dist holds `{id}`"),
+                        format!(
+                            "the partial dist of {} is incomplete; build it again with `dist --target {}`",
+                            artifact.target.map_or("?", |t| t.triple),
+                            artifact.target.map_or("?", |t| t.triple)
+                        )
+                    ));
                 };
                 let entry = &mut manifest.artifacts[index];
                 if artifact.kind == ArtifactKind::Binary {
@@ -287,16 +306,20 @@ fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow
                     let image_id =
                         format!("oci-image/{}/{}", app.package.name, image.target.triple);
                     let Some((_, source)) = holder.get(image_id.as_str()) else {
-                        bail!(
-                            "the image layout holds `{image_id}`, but no partial manifest lists it\nhint: rebuild that partial dist"
-                        );
+                        bail!(Hinted::new(
+                            format!(
+                                "the image layout holds `{image_id}`, but no partial manifest lists it"
+                            ),
+                            "rebuild that partial dist"
+                        ));
                     };
                     if source.sha256.as_deref() != Some(image.archive_sha256.as_str())
                         || source.digest.as_deref() != Some(image.manifest_digest.as_str())
                     {
-                        bail!(
-                            "`{image_id}` differs from what its partial manifest says\nhint: the partial dist was changed after it was built; build it again"
-                        );
+                        bail!(Hinted::new(
+                            format!("`{image_id}` differs from what its partial manifest says"),
+                            "the partial dist was changed after it was built; build it again"
+                        ));
                     }
                 }
                 record_images(&mut manifest, index, &app.package.name, &built, staging)?;
@@ -328,11 +351,14 @@ fn check_path(
     let path = source.path.as_deref().unwrap_or_default();
     match crate::record::expected_path_problem(app, kind, target, path) {
         None => Ok(()),
-        Some(expected) => bail!(
-            "`{}` in {} has the path `{path}`, but dist names it {expected}\nhint: never edit manifest.json by hand; build that partial dist again",
-            source.id,
-            partial.dir.display(),
-        ),
+        Some(expected) => bail!(Hinted::new(
+            format!(
+                "`{}` in {} has the path `{path}`, but dist names it {expected}",
+                source.id,
+                partial.dir.display()
+            ),
+            "never edit manifest.json by hand; build that partial dist again"
+        )),
     }
 }
 
@@ -352,29 +378,34 @@ fn copy_verified(
         .any(|part| part == ".." || part.is_empty())
         || relative.starts_with('/')
     {
-        bail!(
-            "`{}` in {} has the path `{relative}`, which leaves the dist folder\nhint: never edit manifest.json by hand",
-            artifact.id,
-            partial.dir.display()
-        );
+        bail!(Hinted::new(
+            format!(
+                "`{}` in {} has the path `{relative}`, which leaves the dist folder",
+                artifact.id,
+                partial.dir.display()
+            ),
+            "never edit manifest.json by hand"
+        ));
     }
     let source = partial.dir.join(relative);
-    let expected_size = artifact.size.with_context(|| {
-        format!(
-            "`{}` has no size in {}\nhint: build that partial dist again",
-            artifact.id,
-            partial.dir.display()
+    let expected_size = artifact.size.ok_or_else(|| {
+        Hinted::new(
+            format!("`{}` has no size in {}", artifact.id, partial.dir.display()),
+            "build that partial dist again",
         )
     })?;
     // Only a regular file of the recorded size, streamed (never a link, FIFO or device, and
     // never more than one byte past the size), so a tampered partial cannot hang the merge
     // or fill memory or disk.
     let (input, _) =
-        castoff_archive::foreign::open_regular(&source, expected_size).with_context(|| {
-            format!(
-                "could not read {}\nhint: upload and download the whole partial dist folder, as the files `dist` wrote",
-                source.display()
-            )
+        castoff_archive::foreign::open_regular(&source, expected_size).map_err(|error| {
+            {
+                Hinted::new(
+                    format!("could not read {}", source.display()),
+                    "upload and download the whole partial dist folder, as the files `dist` wrote",
+                )
+            }
+            .because(error)
         })?;
     let target = staging.join(relative);
     if let Some(parent) = target.parent() {
@@ -391,10 +422,13 @@ fn copy_verified(
         .with_context(|| format!("could not write {}", target.display()))?;
     let sha = digest::hex(&sha);
     if Some(sha.as_str()) != artifact.sha256.as_deref() || size != expected_size {
-        bail!(
-            "{} does not match its manifest (sha256 {sha}, {size} bytes)\nhint: the file changed after `dist` wrote it; build that partial dist again",
-            source.display(),
-        );
+        bail!(Hinted::new(
+            format!(
+                "{} does not match its manifest (sha256 {sha}, {size} bytes)",
+                source.display()
+            ),
+            "the file changed after `dist` wrote it; build that partial dist again"
+        ));
     }
     Ok(())
 }

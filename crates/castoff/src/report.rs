@@ -35,11 +35,3 @@ impl Task for NoTask {
     fn advance(&self, _bytes: u64) {}
     fn finish(&self, _outcome: &str) {}
 }
-
-/// The message of an error and its causes, on one line each.
-pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    std::iter::successors(Some(error), |error| error.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}

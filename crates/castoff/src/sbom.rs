@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
+use crate::hint::Hinted;
 use anyhow::{Context as _, bail};
 use cargo_metadata::{DependencyKind, Metadata, PackageId, TargetKind};
 use castoff_archive::date::rfc3339;
@@ -68,9 +69,12 @@ fn ask_cargo(manifest_path: &Path, target: &str) -> anyhow::Result<Metadata> {
         }
         last_error = String::from_utf8_lossy(&output.stderr).trim().to_owned();
     }
-    bail!(
-        "`cargo metadata --filter-platform {target}` failed, so the SBOM cannot list the dependencies:\n{last_error}\nhint: run `cargo fetch` (or `cargo build`) once with network access"
-    )
+    bail!(Hinted::new(
+        format!(
+            "`cargo metadata --filter-platform {target}` failed, so the SBOM cannot list the dependencies:\n{last_error}"
+        ),
+        "run `cargo fetch` (or `cargo build`) once with network access"
+    ))
 }
 
 /// `(name, version, source)` → sha256 hex, from the workspace's Cargo.lock. The file format is

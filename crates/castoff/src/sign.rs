@@ -21,6 +21,7 @@ use std::fs;
 use std::io::Read as _;
 use std::path::Path;
 
+use crate::hint::Hinted;
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -71,16 +72,23 @@ impl SigningKey {
     /// Parses a minisign secret key file's text, decrypting it with `password` when it is
     /// encrypted. Errors never include key bytes or the password.
     pub fn from_minisign(text: &str, password: Option<&Password>) -> anyhow::Result<SigningKey> {
-        let encoded = key_line(text)
-            .context("the signing key holds no key line\nhint: pass the file `minisign -G` wrote as the secret key (usually minisign.key), not the public key")?;
+        let encoded = key_line(text).ok_or_else(|| {
+            Hinted::new(
+                "the signing key holds no key line",
+                "pass the file `minisign -G` wrote as the secret key (usually minisign.key), not the public key",
+            )
+        })?;
         let bytes = BASE64
             .decode(encoded)
             .ok()
             .filter(|bytes| bytes.len() == SECRET_KEY_BYTES);
         let Some(bytes) = bytes else {
-            bail!(
-                "the signing key is not a minisign secret key (expected base64 of {SECRET_KEY_BYTES} bytes)\nhint: pass the secret key written by `minisign -G` (not the .pub file)"
-            );
+            bail!(Hinted::new(
+                format!(
+                    "the signing key is not a minisign secret key (expected base64 of {SECRET_KEY_BYTES} bytes)"
+                ),
+                "pass the secret key written by `minisign -G` (not the .pub file)"
+            ));
         };
         let (sig_alg, rest) = bytes.split_at(2);
         let (kdf_alg, rest) = rest.split_at(2);
@@ -89,18 +97,22 @@ impl SigningKey {
         let (opslimit, rest) = rest.split_at(8);
         let (memlimit, keynum_sk) = rest.split_at(8);
         if sig_alg != b"Ed" || chk_alg != b"B2" {
-            bail!(
-                "the signing key uses an unsupported algorithm\nhint: generate an Ed25519 key with `minisign -G`"
-            );
+            bail!(Hinted::new(
+                "the signing key uses an unsupported algorithm",
+                "generate an Ed25519 key with `minisign -G`"
+            ));
         }
         let mut keynum_sk: Vec<u8> = keynum_sk.to_vec();
         match kdf_alg {
             b"\0\0" => {}
             b"Sc" => {
                 let Some(password) = password else {
-                    bail!(
-                        "the signing key is encrypted and no password was given\nhint: set {SIGN_PASSWORD_ENV}, or use a key generated with `minisign -G -W` (unencrypted)"
-                    );
+                    bail!(Hinted::new(
+                        "the signing key is encrypted and no password was given",
+                        format!(
+                            "set {SIGN_PASSWORD_ENV}, or use a key generated with `minisign -G -W` (unencrypted)"
+                        )
+                    ));
                 };
                 let opslimit = u64::from_le_bytes(opslimit.try_into().expect("8 bytes"));
                 let memlimit = u64::from_le_bytes(memlimit.try_into().expect("8 bytes"));
@@ -109,9 +121,10 @@ impl SigningKey {
                     *byte ^= key;
                 }
             }
-            _ => bail!(
-                "the signing key uses an unknown key derivation\nhint: generate the key with `minisign -G`"
-            ),
+            _ => bail!(Hinted::new(
+                "the signing key uses an unknown key derivation",
+                "generate the key with `minisign -G`"
+            )),
         }
         let (key_id, rest) = keynum_sk.split_at(8);
         let (secret, checksum) = rest.split_at(64);
@@ -123,16 +136,20 @@ impl SigningKey {
         // password to check. The public half is still compared below.
         let unchecked = kdf_alg == b"\0\0" && checksum.iter().all(|byte| *byte == 0);
         if !unchecked && hasher.finalize().as_slice() != checksum {
-            bail!(
-                "the signing key's checksum does not match: wrong password, or a damaged key\nhint: check {SIGN_PASSWORD_ENV}; the key file must be exactly what `minisign -G` wrote"
-            );
+            bail!(Hinted::new(
+                "the signing key's checksum does not match: wrong password, or a damaged key",
+                format!(
+                    "check {SIGN_PASSWORD_ENV}; the key file must be exactly what `minisign -G` wrote"
+                )
+            ));
         }
         let seed: [u8; 32] = secret[..32].try_into().expect("32 bytes");
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         if key.verifying_key().as_bytes() != &secret[32..] {
-            bail!(
-                "the signing key's public half does not match its secret half\nhint: regenerate the key with `minisign -G`"
-            );
+            bail!(Hinted::new(
+                "the signing key's public half does not match its secret half",
+                "regenerate the key with `minisign -G`"
+            ));
         }
         Ok(SigningKey {
             key_id: key_id.try_into().expect("8 bytes"),
@@ -234,7 +251,10 @@ fn scrypt_stream(
         (log_n, (max_rp / r).max(1))
     };
     let params = scrypt::Params::new(log_n, r as u32, p as u32, 64).map_err(|_| {
-        anyhow::anyhow!("the signing key's scrypt limits are out of range\nhint: regenerate the key with `minisign -G`")
+        anyhow::Error::new(Hinted::new(
+            "the signing key's scrypt limits are out of range",
+            "regenerate the key with `minisign -G`",
+        ))
     })?;
     let mut stream = vec![0u8; KEYNUM_SK_BYTES];
     scrypt::scrypt(password.0.as_bytes(), salt, &params, &mut stream)
@@ -267,18 +287,18 @@ impl VerifyingKey {
     /// base64 of `Ed` ‖ key id ‖ 32-byte Ed25519 key).
     pub fn from_minisign(text: &str) -> anyhow::Result<VerifyingKey> {
         let hint = "pass the public key file `minisign -G` wrote (usually minisign.pub), not the secret key";
-        let encoded = key_line(text)
-            .with_context(|| format!("the public key holds no key line\nhint: {hint}"))?;
+        let encoded =
+            key_line(text).ok_or_else(|| Hinted::new("the public key holds no key line", hint))?;
         let bytes = BASE64
             .decode(encoded)
             .ok()
             .filter(|bytes| bytes.len() == 42 && bytes.starts_with(b"Ed"))
-            .with_context(|| format!("that is not a minisign public key\nhint: {hint}"))?;
+            .ok_or_else(|| Hinted::new("that is not a minisign public key", hint))?;
         let key_id: [u8; 8] = bytes[2..10].try_into().expect("8 bytes");
         let key_bytes: [u8; 32] = bytes[10..42].try_into().expect("32 bytes");
         let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
             .ok()
-            .with_context(|| format!("the public key is not a valid Ed25519 key\nhint: {hint}"))?;
+            .ok_or_else(|| Hinted::new("the public key is not a valid Ed25519 key", hint))?;
         Ok(VerifyingKey { key_id, key })
     }
 
@@ -295,11 +315,16 @@ impl VerifyingKey {
         signature_path.push(".minisig");
         let signature_path = std::path::PathBuf::from(signature_path);
         let refuse = |problem: &str| {
-            anyhow::anyhow!(
-                "{} is not signed by the key {} ({problem}); nothing was sent\nhint: publish only what `dist --sign-key` signed with the matching secret key, or check --verify-key / {VERIFY_KEY_ENV}",
-                path.display(),
-                self.key_id_hex()
-            )
+            anyhow::Error::new(Hinted::new(
+                format!(
+                    "{} is not signed by the key {} ({problem}); nothing was sent",
+                    path.display(),
+                    self.key_id_hex()
+                ),
+                format!(
+                    "publish only what `dist --sign-key` signed with the matching secret key, or check --verify-key / {VERIFY_KEY_ENV}"
+                ),
+            ))
         };
         let text = castoff_archive::foreign::read_regular(&signature_path, 64 * 1024)
             .ok()
@@ -365,10 +390,13 @@ impl VerifyingKey {
 /// (CI secrets are strings); none when neither is given.
 fn key_text(file: Option<&Path>, variable: &str, kind: &str) -> anyhow::Result<Option<String>> {
     match file {
-        Some(path) => fs::read_to_string(path).map(Some).with_context(|| {
-            format!(
-                "could not read the {kind} key {}\nhint: pass the minisign {kind} key file",
-                path.display()
+        Some(path) => fs::read_to_string(path).map(Some).map_err(|error| {
+            anyhow::Error::new(
+                Hinted::new(
+                    format!("could not read the {kind} key {}", path.display()),
+                    format!("pass the minisign {kind} key file"),
+                )
+                .because(error),
             )
         }),
         None => Ok(std::env::var(variable)
@@ -505,11 +533,11 @@ mod tests {
     fn refusals_say_what_to_do() {
         let error =
             SigningKey::from_minisign("untrusted comment: x\nnot base64!\n", None).unwrap_err();
-        assert!(error.to_string().contains("hint: "), "{error}");
+        assert!(crate::hint::render(&*error).contains("\nhint: "), "{error}");
         let mut damaged = key_text([9; 32]);
         damaged = damaged.replace('A', "B");
         if let Err(error) = SigningKey::from_minisign(&damaged, None) {
-            assert!(error.to_string().contains("hint: "), "{error}");
+            assert!(crate::hint::render(&*error).contains("\nhint: "), "{error}");
         }
     }
 

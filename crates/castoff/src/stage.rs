@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use castoff_archive::digest;
 use castoff_plan::Manifest;
 
+use crate::hint::Hinted;
 use crate::report::Reporter;
 
 /// Largest `manifest.json` or `SHA256SUMS` the guard reads from an existing dist directory.
@@ -31,20 +32,25 @@ const NAMED_FOREIGN_PATHS: usize = 5;
 /// castoff refuses to replace the dist directory: it is not one castoff wrote, or replacing it
 /// would delete the workspace. Nothing was touched. The CLI maps it to the usage exit code.
 #[derive(Debug)]
-pub(crate) struct RefusedDistDir {
-    message: String,
+pub(crate) struct RefusedDistDir(Hinted);
+
+impl RefusedDistDir {
+    /// What to do about it.
+    pub(crate) fn hint(&self) -> &str {
+        self.0.hint()
+    }
 }
 
 impl fmt::Display for RefusedDistDir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        self.0.fmt(f)
     }
 }
 
 impl std::error::Error for RefusedDistDir {}
 
-fn refuse(message: String) -> RefusedDistDir {
-    RefusedDistDir { message }
+fn refuse(refusal: Hinted) -> RefusedDistDir {
+    RefusedDistDir(refusal)
 }
 
 /// Checks that `dist_dir` may be replaced: absent, an empty directory, or a directory every
@@ -63,18 +69,23 @@ pub(crate) fn check_dist_dir(dist_dir: &Path, workspace_root: &Path) -> Result<(
         let target = fs::read_link(dist_dir)
             .map(|target| target.display().to_string())
             .unwrap_or_else(|_| "?".into());
-        return Err(refuse(format!(
-            "the dist directory {shown} is a symbolic link (to {target}); castoff replaces the dist directory as a whole and would replace the link, not write into its target\nhint: pass the directory itself: --dist-dir {target}"
+        return Err(refuse(Hinted::new(
+            format!(
+                "the dist directory {shown} is a symbolic link (to {target}); castoff replaces the dist directory as a whole and would replace the link, not write into its target"
+            ),
+            format!("pass the directory itself: --dist-dir {target}"),
         )));
     }
     if !metadata.is_dir() {
-        return Err(refuse(format!(
-            "the dist directory {shown} is a file, not a directory\nhint: pass a directory castoff may create and replace with --dist-dir"
+        return Err(refuse(Hinted::new(
+            format!("the dist directory {shown} is a file, not a directory"),
+            "pass a directory castoff may create and replace with --dist-dir",
         )));
     }
     let canonical = fs::canonicalize(dist_dir).map_err(|error| {
-        refuse(format!(
-            "could not resolve the dist directory {shown}: {error}\nhint: pass a directory castoff may create and replace with --dist-dir"
+        refuse(Hinted::new(
+            format!("could not resolve the dist directory {shown}: {error}"),
+            "pass a directory castoff may create and replace with --dist-dir",
         ))
     })?;
     let workspace = fs::canonicalize(workspace_root).unwrap_or_else(|_| workspace_root.into());
@@ -84,28 +95,37 @@ pub(crate) fn check_dist_dir(dist_dir: &Path, workspace_root: &Path) -> Result<(
         } else {
             "contains the workspace"
         };
-        return Err(refuse(format!(
-            "the dist directory {shown} {what} ({}); castoff replaces the dist directory as a whole\nhint: pass a directory of its own, e.g. --dist-dir {}",
-            workspace.display(),
-            workspace.join("dist").display()
+        return Err(refuse(Hinted::new(
+            format!(
+                "the dist directory {shown} {what} ({}); castoff replaces the dist directory as a whole",
+                workspace.display()
+            ),
+            format!(
+                "pass a directory of its own, e.g. --dist-dir {}",
+                workspace.join("dist").display()
+            ),
         )));
     }
     let empty = fs::read_dir(dist_dir)
-        .map_err(|error| refuse(format!("could not list the dist directory {shown}: {error}\nhint: pass a directory castoff may read and replace with --dist-dir")))?
+        .map_err(|error| {
+            refuse(Hinted::new(
+                format!("could not list the dist directory {shown}: {error}"),
+                "pass a directory castoff may read and replace with --dist-dir",
+            ))
+        })?
         .next()
         .is_none();
     if empty {
         return Ok(());
     }
     let owned = owned_paths(dist_dir).map_err(|problem| {
-        refuse(format!(
-            "the dist directory {shown} is not empty and not a castoff dist ({problem}); castoff replaces the dist directory as a whole and would delete what it holds\nhint: pass an empty or new directory with --dist-dir, or move that directory's files elsewhere"
-        ))
+        refuse(Hinted::new(format!("the dist directory {shown} is not empty and not a castoff dist ({problem}); castoff replaces the dist directory as a whole and would delete what it holds"), "pass an empty or new directory with --dist-dir, or move that directory's files elsewhere"))
     })?;
     let mut foreign = Vec::new();
     list_foreign(dist_dir, Path::new(""), &owned, &mut foreign).map_err(|error| {
-        refuse(format!(
-            "could not list the dist directory {shown}: {error}\nhint: pass a directory castoff may read and replace with --dist-dir"
+        refuse(Hinted::new(
+            format!("could not list the dist directory {shown}: {error}"),
+            "pass a directory castoff may read and replace with --dist-dir",
         ))
     })?;
     if foreign.is_empty() {
@@ -119,9 +139,12 @@ pub(crate) fn check_dist_dir(dist_dir: &Path, workspace_root: &Path) -> Result<(
     if foreign.len() > NAMED_FOREIGN_PATHS {
         named.push(format!("and {} more", foreign.len() - NAMED_FOREIGN_PATHS));
     }
-    Err(refuse(format!(
-        "the dist directory {shown} holds files castoff did not write: {}; castoff replaces the dist directory as a whole and would delete them\nhint: move them out of {shown}, or pass another directory with --dist-dir",
-        named.join(", ")
+    Err(refuse(Hinted::new(
+        format!(
+            "the dist directory {shown} holds files castoff did not write: {}; castoff replaces the dist directory as a whole and would delete them",
+            named.join(", ")
+        ),
+        format!("move them out of {shown}, or pass another directory with --dist-dir"),
     )))
 }
 
@@ -428,12 +451,17 @@ fn recover_and_sweep(dist_dir: &Path, parent: &Path) -> anyhow::Result<()> {
     });
     for (role, _, path) in leftovers {
         if role == "old" && fs::symlink_metadata(dist_dir).is_err() {
-            fs::rename(&path, dist_dir).with_context(|| {
-                format!(
-                    "could not restore the previous dist directory from {}\nhint: rename it to {} by hand",
-                    path.display(),
-                    dist_dir.display()
-                )
+            fs::rename(&path, dist_dir).map_err(|error| {
+                {
+                    Hinted::new(
+                        format!(
+                            "could not restore the previous dist directory from {}",
+                            path.display()
+                        ),
+                        format!("rename it to {} by hand", dist_dir.display()),
+                    )
+                }
+                .because(error)
             })?;
         } else {
             fs::remove_dir_all(&path)

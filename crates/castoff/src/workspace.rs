@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
+use crate::hint::Hinted;
 use cargo_metadata::Metadata;
 use castoff_plan::{PlanError, PlanOptions, Release};
 
@@ -70,15 +70,19 @@ fn cargo_metadata(manifest_path: Option<&Path>) -> Result<Metadata, LoadError> {
     }
     command
         .exec()
-        .map_err(anyhow::Error::from)
-        .with_context(|| match manifest_path {
-            Some(path) => format!(
-                "could not read the workspace at {}\nhint: fix what Cargo reports above; `cargo metadata` must succeed",
-                path.display()
-            ),
-            None => "could not read the workspace in the current directory\nhint: run castoff inside a Cargo workspace or pass --manifest-path; `cargo metadata` must succeed".to_owned(),
+        .map_err(|error| {
+            let refusal = match manifest_path {
+                Some(path) => Hinted::new(
+                    format!("could not read the workspace at {}", path.display()),
+                    "fix what Cargo reports above; `cargo metadata` must succeed",
+                ),
+                None => Hinted::new(
+                    "could not read the workspace in the current directory",
+                    "run castoff inside a Cargo workspace or pass --manifest-path; `cargo metadata` must succeed",
+                ),
+            };
+            LoadError::Cargo(refusal.because(error).into())
         })
-        .map_err(LoadError::Cargo)
 }
 
 /// Plans the release of a workspace read with [`metadata`].

@@ -133,10 +133,7 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
                     file: workspace_manifest.clone(),
                     key: "--target".to_owned(),
                     problem: format!("unknown target `{}`", unknown.triple),
-                    hint: unknown
-                        .to_string()
-                        .split_once("hint: ")
-                        .map_or_else(String::new, |(_, hint)| hint.to_owned()),
+                    hint: unknown.hint(),
                 }),
             }
         }

@@ -412,8 +412,8 @@ mod tests {
         let config = DockerConfig::parse(text, Path::new("/home/u/.docker/config.json")).unwrap();
         let error = config
             .credentials_for(&repo("ghcr.io/acme/tool"))
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
+        let error = format!("{error}\nhint: {}", error.hint().unwrap_or_default());
         assert!(
             error.contains("cannot run docker-credential-castoff-test-no-such-helper"),
             "{error}"

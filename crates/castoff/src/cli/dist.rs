@@ -10,6 +10,7 @@ use super::args::{Cli, DistArgs};
 use super::failure::{Failure, failure, usage};
 use super::output::print_stdout;
 use super::progress::{Mode, Progress};
+use crate::hint::Hinted;
 use crate::workspace;
 
 /// Runs `dist` (or `dist --merge`).
@@ -51,9 +52,10 @@ pub(super) fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
         outcome?
     } else {
         if !cli.targets.is_empty() {
-            return Err(usage(anyhow::anyhow!(
-                "--merge takes the targets from the partial dists, not from --target\nhint: drop --target; merge the folders of the targets you want"
-            )));
+            return Err(usage(anyhow::Error::new(Hinted::new(
+                "--merge takes the targets from the partial dists, not from --target",
+                "drop --target; merge the folders of the targets you want",
+            ))));
         }
         let partials = crate::merge::read_partials(&args.merge).map_err(usage)?;
         let (targets, packages) = crate::merge::coverage(&partials);

@@ -42,14 +42,16 @@ pub fn render_error(error: &anyhow::Error) -> String {
     for (depth, cause) in error.chain().enumerate() {
         let text = cause.to_string();
         for (line_number, line) in text.lines().enumerate() {
-            if line.starts_with("hint: ") {
-                hints.push(line.to_owned());
-            } else if line_number == 0 {
+            if line_number == 0 {
                 let prefix = if depth == 0 { "error: " } else { "caused by: " };
                 lines.push(format!("{prefix}{line}"));
             } else {
                 lines.push(line.to_owned());
             }
+        }
+        // The hint is the error's own field (crate::hint), never read back out of its text.
+        for hint in crate::hint::hints_of(cause) {
+            hints.push(format!("hint: {hint}"));
         }
     }
     if hints.is_empty() {

@@ -10,6 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::hint::Hinted;
 use anyhow::Context as _;
 use castoff_plan::names;
 
@@ -91,18 +92,26 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
     if let Some(path) = manifest_path {
         command.manifest_path(path);
     }
-    let metadata = command.exec().context(
-        "could not read the workspace\nhint: run `castoff init` inside a Cargo workspace (or pass --manifest-path); `cargo metadata` must succeed",
-    )?;
+    let metadata = command.exec().map_err(|error| {
+        Hinted::new(
+            "could not read the workspace",
+            "run `castoff init` inside a Cargo workspace (or pass --manifest-path); `cargo metadata` must succeed",
+        )
+        .because(error)
+    })?;
     let root = metadata.workspace_root.clone().into_std_path_buf();
     let mut changes = Vec::new();
 
     // 1. The xtask crate, a member of the workspace.
     let dependency = match &args.castoff_path {
         Some(path) => {
-            let path = path
-                .canonicalize()
-                .with_context(|| format!("--castoff-path {} does not exist\nhint: pass the `crates/castoff` folder of a castoff checkout", path.display()))?;
+            let path = path.canonicalize().map_err(|error| {
+                Hinted::new(
+                    format!("--castoff-path {} does not exist", path.display()),
+                    "pass the `crates/castoff` folder of a castoff checkout",
+                )
+                .because(error)
+            })?;
             format!(
                 "castoff = {{ path = {} }}",
                 toml_string(&path.to_string_lossy())
@@ -327,8 +336,11 @@ fn add_workspace_member(root: &Path, changes: &mut Vec<Change>) -> anyhow::Resul
             match members {
                 Some(index) => {
                     let line = lines[index].clone();
-                    let open = line.find('[').with_context(|| {
-                        format!("{}: `workspace.members` is not an array\nhint: add \"xtask\" to `workspace.members` by hand", path.display())
+                    let open = line.find('[').ok_or_else(|| {
+                        Hinted::new(
+                            format!("{}: `workspace.members` is not an array", path.display()),
+                            "add \"xtask\" to `workspace.members` by hand",
+                        )
                     })?;
                     let rest = line[open + 1..].trim_start().to_owned();
                     let new_line = if rest.starts_with(']') {

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use castoff_plan::{Manifest, PlanOptions, Release};
 use clap::Parser as _;
 
+use crate::hint::Hinted;
 use crate::workspace;
 use output::{print_bytes, print_stdout};
 
@@ -110,10 +111,13 @@ pub fn render_svg(dot: &str) -> anyhow::Result<String> {
     {
         Ok(child) => child,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            anyhow::bail!(
-                "`--format svg` needs Graphviz, but its `{}` program was not found on PATH\nhint: install Graphviz (`apt install graphviz`, `dnf install graphviz`, `brew install graphviz`, `choco install graphviz`), or print `--format dot` and render it elsewhere",
-                program.to_string_lossy()
-            )
+            anyhow::bail!(Hinted::new(
+                format!(
+                    "`--format svg` needs Graphviz, but its `{}` program was not found on PATH",
+                    program.to_string_lossy()
+                ),
+                "install Graphviz (`apt install graphviz`, `dnf install graphviz`, `brew install graphviz`, `choco install graphviz`), or print `--format dot` and render it elsewhere"
+            ))
         }
         Err(error) => {
             return Err(error)
@@ -128,11 +132,14 @@ pub fn render_svg(dot: &str) -> anyhow::Result<String> {
         .context("could not run Graphviz's `dot -Tsvg`")?;
     let _ = writer.join();
     if !output.status.success() {
-        anyhow::bail!(
-            "Graphviz's `dot -Tsvg` failed ({}): {}\nhint: check the Graphviz installation with `dot -V`; `--format dot` prints the graph without it",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        anyhow::bail!(Hinted::new(
+            format!(
+                "Graphviz's `dot -Tsvg` failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            "check the Graphviz installation with `dot -V`; `--format dot` prints the graph without it"
+        ));
     }
     String::from_utf8(output.stdout).context("Graphviz printed SVG that is not UTF-8")
 }

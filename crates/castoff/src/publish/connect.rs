@@ -16,7 +16,8 @@ use castoff_registry::oidc::GithubOidc;
 use castoff_registry::pypi::PypiClient;
 
 use super::options::{PublishOptions, vars};
-use crate::report::error_text;
+use crate::hint::Hinted;
+use crate::hint::{LIST_HINT, render_with};
 
 /// The clients of one run, one per destination. Keys carry the step's configured
 /// destination (`None`: the channel's default); npm by package, OCI by app.
@@ -46,9 +47,12 @@ fn oci_repository_of(
     if let Some(repository) = override_repository {
         let apps_with_images = manifest.apps.iter().filter(|a| a.oci.is_some()).count();
         if apps_with_images > 1 {
-            bail!(
-                "--oci-repository names one repository, but {apps_with_images} apps have images\nhint: use --oci-registry HOST[:PORT] to move every app's repository to another registry"
-            );
+            bail!(Hinted::new(
+                format!(
+                    "--oci-repository names one repository, but {apps_with_images} apps have images"
+                ),
+                "use --oci-registry HOST[:PORT] to move every app's repository to another registry"
+            ));
         }
         return Ok(repository);
     }
@@ -131,7 +135,7 @@ pub(super) fn connect(
             Err(error) => problems.push(format!(
                 "PyPI{}: {}",
                 destination.map_or_else(String::new, |d| format!(" ({d})")),
-                error_text(&error)
+                render_with(&error, LIST_HINT)
             )),
         }
     }
@@ -146,7 +150,7 @@ pub(super) fn connect(
         .collect();
     if !npm_packages.is_empty() {
         match castoff_registry::connect::npmrc(&options.workspace_root, environment) {
-            Err(error) => problems.push(format!("npm: {error}")),
+            Err(error) => problems.push(format!("npm: {}", render_with(&error, LIST_HINT))),
             Ok(npmrc) => {
                 for (package, registry) in npm_packages {
                     let url = registry.clone().or_else(|| {
@@ -169,9 +173,10 @@ pub(super) fn connect(
                         Ok(client) => {
                             destinations.npm.insert((package, registry), client);
                         }
-                        Err(error) => {
-                            problems.push(format!("npm ({package}): {}", error_text(&error)))
-                        }
+                        Err(error) => problems.push(format!(
+                            "npm ({package}): {}",
+                            render_with(&error, LIST_HINT)
+                        )),
                     }
                 }
             }
@@ -191,7 +196,10 @@ pub(super) fn connect(
         };
         match repository {
             Ok(repository) => repositories.push(((app, mirror), repository)),
-            Err(error) => problems.push(format!("image of {app}: {}", error_text(&*error))),
+            Err(error) => problems.push(format!(
+                "image of {app}: {}",
+                render_with(&*error, LIST_HINT)
+            )),
         }
     }
     let all_repositories: Vec<String> = repositories.iter().map(|(_, r)| r.clone()).collect();
@@ -218,7 +226,7 @@ pub(super) fn connect(
             Err(error) => problems.push(format!(
                 "image {}: {}",
                 castoff_plan::names::redact_userinfo(&repository),
-                error_text(&error)
+                render_with(&error, LIST_HINT)
             )),
         }
     }
@@ -229,6 +237,6 @@ pub(super) fn connect(
     bail!(
         "cannot publish: {} problem(s) found before any upload:\n  {}",
         problems.len(),
-        problems.join("\n  ").replace("\nhint: ", "\n    hint: ")
+        problems.join("\n  ")
     )
 }

@@ -17,7 +17,9 @@ use castoff_registry::{RemoteState, UploadKind, UploadOutcome};
 
 use super::connect::Destinations;
 use super::options::PublishOptions;
-use crate::report::{Reporter, Task, error_text};
+use crate::hint::Hinted;
+use crate::hint::{LIST_HINT, render, render_with};
+use crate::report::{Reporter, Task};
 
 /// One step, with everything needed to run it: its client is resolved once, here.
 pub(super) struct Job<'a> {
@@ -97,7 +99,11 @@ pub(super) fn check_upload_limits(manifest: &Manifest, jobs: &[Job<'_>]) -> anyh
             _ => Ok(()),
         };
         if let Err(problem) = checked {
-            problems.push(format!("{}: {problem}", job.step.id));
+            problems.push(format!(
+                "{}: {}",
+                job.step.id,
+                render_with(&problem, LIST_HINT)
+            ));
         }
     }
     if problems.is_empty() {
@@ -106,7 +112,7 @@ pub(super) fn check_upload_limits(manifest: &Manifest, jobs: &[Job<'_>]) -> anyh
     bail!(
         "cannot publish: {} artifact(s) too large for their registry, found before any upload:\n  {}",
         problems.len(),
-        problems.join("\n  ").replace("\nhint: ", "\n    hint: ")
+        problems.join("\n  ")
     )
 }
 
@@ -489,9 +495,10 @@ fn verify_job(job: &Job<'_>) -> anyhow::Result<()> {
         } => {
             client.verify(artifact.as_str(), artifact)?;
             if client.referrer_state(subject, artifact)? != RemoteState::Identical {
-                bail!(
-                    "{artifact} was pushed but is not findable as a referrer of {subject}\nhint: run publish again"
-                );
+                bail!(Hinted::new(
+                    format!("{artifact} was pushed but is not findable as a referrer of {subject}"),
+                    "run publish again"
+                ));
             }
         }
     }
@@ -558,10 +565,7 @@ pub(super) fn run_step(
                 .map(|text| (*text).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".to_owned());
-            Err(anyhow!(
-                "castoff panicked while publishing {}: {message}\nhint: this is a bug in castoff; please report it with the output above. Re-running publish is safe: finished steps are skipped",
-                job.step.id
-            ))
+            Err(anyhow::Error::new(Hinted::new(format!("castoff panicked while publishing {}: {message}", job.step.id), "this is a bug in castoff; please report it with the output above. Re-running publish is safe: finished steps are skipped")))
         })
     } else {
         Ok(UploadOutcome {
@@ -605,7 +609,7 @@ pub(super) fn run_step(
         }
         Err(error) => {
             report.outcome = StepOutcome::Failed;
-            report.error = Some(error_text(&*error));
+            report.error = Some(render(&*error));
             reporter.line(&format!("failed           {}", job.step.id));
             (report, Some(error))
         }

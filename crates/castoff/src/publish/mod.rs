@@ -22,6 +22,7 @@ use castoff_plan::report::{
 use castoff_registry::env::ProcessEnvironment;
 use castoff_registry::{HttpClient, RemoteState};
 
+use crate::hint::Hinted;
 use crate::report::Reporter;
 use connect::connect;
 use jobs::{Job, check_upload_limits, prepare_jobs, query_state, short_digests};
@@ -46,10 +47,14 @@ impl std::fmt::Display for ConflictError {
         for conflict in &self.conflicts {
             write!(f, "\n  {}", conflict.replace('\n', "\n    "))?;
         }
-        write!(
-            f,
-            "\nhint: a published version is immutable: bump the version and run `dist` again, or leave these steps out with --skip"
-        )
+        Ok(())
+    }
+}
+
+impl ConflictError {
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        "a published version is immutable: bump the version and run `dist` again, or leave these steps out with --skip"
     }
 }
 
@@ -58,11 +63,14 @@ impl std::error::Error for ConflictError {}
 /// Runs `publish` and returns its report (also written to `dist/publish-report.json`).
 pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Result<PublishReport> {
     let manifest_path = options.dist_dir.join("manifest.json");
-    let manifest_text = fs::read_to_string(&manifest_path).with_context(|| {
-        format!(
-            "could not read {}\nhint: run `castoff dist` first; `publish` uploads only what `dist` built",
-            manifest_path.display()
-        )
+    let manifest_text = fs::read_to_string(&manifest_path).map_err(|error| {
+        {
+            Hinted::new(
+                format!("could not read {}", manifest_path.display()),
+                "run `castoff dist` first; `publish` uploads only what `dist` built",
+            )
+        }
+        .because(error)
     })?;
     // 0. A signed dist is checked first: nothing of an unsigned or altered manifest is used.
     if let Some(key) = &options.verify_key {
@@ -188,10 +196,15 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
     let failures = execute(&jobs, &states, options.jobs.max(1), reporter, &mut reports);
     let report = finish(options, &manifest, reports, false)?;
     if let Some((step, error)) = failures.into_iter().next() {
-        return Err(error.context(format!(
-            "publishing stopped at {step}; what finished is recorded in {}\nhint: fix the cause and run `publish` again: finished steps are skipped",
-            options.dist_dir.join("publish-report.json").display()
-        )));
+        return Err(Hinted::new(
+            format!(
+                "publishing stopped at {step}; what finished is recorded in {}",
+                options.dist_dir.join("publish-report.json").display()
+            ),
+            "fix the cause and run `publish` again: finished steps are skipped",
+        )
+        .because(error)
+        .into());
     }
     Ok(report)
 }

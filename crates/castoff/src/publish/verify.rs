@@ -4,7 +4,8 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{anyhow, bail};
+use crate::hint::Hinted;
+use anyhow::bail;
 use castoff_archive::digest;
 use castoff_plan::Manifest;
 use castoff_registry::oci::{Digest, OciLayout};
@@ -33,10 +34,14 @@ pub(super) fn check_against_workspace(
         },
     )
     .map_err(|error| {
-        anyhow!(
-            "{error}\nhint: publish checks {} against the workspace's configuration; fix the configuration (or run publish in the workspace that built dist/)",
-            manifest_path.display()
-        )
+        anyhow::Error::new(Hinted::keeping_hints_of(
+            &error,
+            error.to_string(),
+            format!(
+                "publish checks {} against the workspace's configuration; fix the configuration (or run publish in the workspace that built dist/)",
+                manifest_path.display()
+            ),
+        ))
     })?;
     let planned = Manifest::from_release(&release, &manifest.castoff_version);
     let mut differences = manifest.differences_from(&planned);
@@ -70,11 +75,14 @@ pub(super) fn check_against_workspace(
         .checked_sub(10)
         .filter(|more| *more > 0)
         .map_or_else(String::new, |more| format!("\n  and {more} more"));
-    bail!(
-        "{} does not match the workspace's configuration; nothing was sent\n  {}{more}\nhint: run `castoff dist` again: dist/ was built from another configuration, or edited after it was built",
-        manifest_path.display(),
-        shown.join("\n  ")
-    )
+    bail!(Hinted::new(
+        format!(
+            "{} does not match the workspace's configuration; nothing was sent\n  {}{more}",
+            manifest_path.display(),
+            shown.join("\n  ")
+        ),
+        "run `castoff dist` again: dist/ was built from another configuration, or edited after it was built"
+    ))
 }
 
 /// Re-hashes every file the manifest names; for an image layout, every blob against its name.
@@ -137,10 +145,13 @@ pub(crate) fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Resu
     if problems.is_empty() {
         return Ok(());
     }
-    bail!(
-        "dist/ does not match its manifest; nothing was uploaded:\n  {}\nhint: run `castoff dist` again; never edit dist/ by hand",
-        problems.join("\n  ")
-    )
+    bail!(Hinted::new(
+        format!(
+            "dist/ does not match its manifest; nothing was uploaded:\n  {}",
+            problems.join("\n  ")
+        ),
+        "run `castoff dist` again; never edit dist/ by hand"
+    ))
 }
 
 fn verify_layout(dir: &Path, index_digest: Option<&str>) -> Result<(), String> {

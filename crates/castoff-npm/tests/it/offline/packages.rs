@@ -216,8 +216,7 @@ fn errors_name_the_input_and_end_with_a_hint() {
         .unwrap_err()
     };
     let check = |error: NpmError, expect: expect_test::Expect| {
-        let message = error
-            .to_string()
+        let message = castoff_test_support::with_hint(&error, error.hint())
             .replace(repository_root().to_str().unwrap(), "<workspace>");
         assert!(message.contains("\nhint: "), "{message}");
         expect.assert_eq(&message);

@@ -17,8 +17,7 @@ fn check(release: &Release, inputs: Vec<ImageInput>, tmp: &Path, expected: Expec
     let dist = tmp.join("dist");
     let error = build_first(release, inputs, &options(release), &dist)
         .expect_err("the build should be refused");
-    let message = error
-        .to_string()
+    let message = castoff_test_support::with_hint(&error, error.hint())
         .replace(&tmp.display().to_string(), "<tmp>")
         .replace(
             &castoff_test_support::workspace::repository_root()

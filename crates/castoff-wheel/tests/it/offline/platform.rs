@@ -29,7 +29,7 @@ fn check(bytes: &[u8], triple: &str, expect: Expect) {
             }
             text
         }
-        Err(error) => error.to_string(),
+        Err(error) => castoff_test_support::with_hint(&error, error.hint()),
     };
     expect.assert_eq(&rendered);
 }

@@ -529,8 +529,8 @@ fn refusal(
         &input(&release, "greeter", "x86_64-unknown-linux-gnu", &binaries),
         &out,
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap_err();
+    let error = castoff_test_support::with_hint(&error, error.hint());
     assert_eq!(
         std::fs::read_dir(&out).unwrap().count(),
         0,
@@ -622,9 +622,9 @@ fn output_directory_must_exist() {
         ),
         &scratch.path().join("missing"),
     )
-    .unwrap_err()
-    .to_string()
-    .replace(&scratch.path().display().to_string(), "<scratch>");
+    .unwrap_err();
+    let error = castoff_test_support::with_hint(&error, error.hint())
+        .replace(&scratch.path().display().to_string(), "<scratch>");
     expect![[r#"
         cannot write <scratch>/missing/.greeter-0.3.1-py3-none-manylinux_2_28_x86_64.whl.<pid>.partial: No such file or directory (os error 2)
         hint: check that the directory exists, is writable and has free space"#]].assert_eq(&error.replace(&std::process::id().to_string(), "<pid>"));

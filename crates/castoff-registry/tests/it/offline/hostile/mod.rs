@@ -161,7 +161,10 @@ fn run_case(name: &str, call: impl FnOnce() -> String + Send + 'static) -> (Stri
 fn outcome<T: std::fmt::Debug>(result: Result<T, castoff_registry::RegistryError>) -> String {
     match result {
         Ok(value) => format!("ok: {value:?}"),
-        Err(error) => format!("error: {error}"),
+        Err(error) => format!(
+            "error: {}",
+            castoff_test_support::with_hint(&error, error.hint())
+        ),
     }
 }
 

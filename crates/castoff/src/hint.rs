@@ -1,0 +1,143 @@
+//! Hints as data. Every error castoff shows ends with what to do about it; that hint travels
+//! as a field of its own from where the problem is found to where it is shown, never as a
+//! `hint:` line inside a message to be parsed out again. castoff's own errors are
+//! [`Hinted`]; each library crate's error type has a `hint()` method; [`hint_of`] asks an
+//! error of any of them for its hint.
+
+use std::error::Error;
+use std::fmt;
+
+/// A problem castoff found, what to do about it, and what caused it (if anything did).
+/// Its message is the problem; the hint is [`Hinted::hint`].
+#[derive(Debug)]
+pub struct Hinted {
+    problem: String,
+    /// What to do, first things first.
+    hints: Vec<String>,
+    source: Option<Box<dyn Error + Send + Sync + 'static>>,
+}
+
+impl Hinted {
+    pub fn new(problem: impl Into<String>, hint: impl Into<String>) -> Hinted {
+        Hinted {
+            problem: problem.into(),
+            hints: vec![hint.into()],
+            source: None,
+        }
+    }
+
+    /// A problem that comes with the hints of another error (which it replaces in the
+    /// message), then its own.
+    pub fn keeping_hints_of(
+        other: &(dyn Error + 'static),
+        problem: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Hinted {
+        let mut hinted = Hinted::new(problem, hint);
+        hinted.hints.splice(0..0, hints_of(other));
+        hinted
+    }
+
+    /// The same problem, caused by `source` (shown as a `caused by:` line).
+    pub fn because(mut self, source: impl Into<Box<dyn Error + Send + Sync + 'static>>) -> Hinted {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// What to do about it (the first hint, when there are several).
+    pub fn hint(&self) -> &str {
+        &self.hints[0]
+    }
+}
+
+impl fmt::Display for Hinted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problem)
+    }
+}
+
+impl Error for Hinted {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn Error + 'static))
+    }
+}
+
+/// The hints of one error (not of its causes), usually one: castoff's own, or a library
+/// crate's.
+pub fn hints_of(error: &(dyn Error + 'static)) -> Vec<String> {
+    if let Some(error) = error.downcast_ref::<Hinted>() {
+        return error.hints.clone();
+    }
+    hint_of(error).into_iter().collect()
+}
+
+/// The hint of one error of a library crate or of castoff (see [`hints_of`]).
+fn hint_of(error: &(dyn Error + 'static)) -> Option<String> {
+    if let Some(error) = error.downcast_ref::<crate::publish::ConflictError>() {
+        return Some(error.hint().to_owned());
+    }
+    if let Some(error) = error.downcast_ref::<crate::stage::RefusedDistDir>() {
+        return Some(error.hint().to_owned());
+    }
+    if let Some(error) = error.downcast_ref::<castoff_plan::PlanError>() {
+        return error.hint().map(str::to_owned);
+    }
+    if let Some(error) = error.downcast_ref::<castoff_plan::ConfigError>() {
+        return Some(error.hint.clone());
+    }
+    if let Some(error) = error.downcast_ref::<castoff_plan::version::VersionError>() {
+        return Some(error.hint.clone());
+    }
+    if let Some(error) = error.downcast_ref::<castoff_plan::target::UnknownTarget>() {
+        return Some(error.hint());
+    }
+    if let Some(error) = error.downcast_ref::<castoff_plan::manifest::ManifestError>() {
+        return Some(error.hint().to_owned());
+    }
+    if let Some(error) = error.downcast_ref::<castoff_archive::tar::TarError>() {
+        return error.hint();
+    }
+    if let Some(error) = error.downcast_ref::<castoff_wheel::WheelError>() {
+        return error.hint();
+    }
+    if let Some(error) = error.downcast_ref::<castoff_wheel::filename::InvalidWheelFileName>() {
+        return Some(error.hint().to_owned());
+    }
+    if let Some(error) = error.downcast_ref::<castoff_npm::NpmError>() {
+        return error.hint();
+    }
+    if let Some(error) = error.downcast_ref::<castoff_oci::OciError>() {
+        return error.hint();
+    }
+    if let Some(error) = error.downcast_ref::<castoff_registry::RegistryError>() {
+        return error.hint();
+    }
+    None
+}
+
+/// An error and its causes, one after the other, each followed by its hint line:
+/// `problem\nhint: …\ncause\nhint: …` (what a report records, and what lists of problems
+/// show).
+pub fn render(error: &(dyn Error + 'static)) -> String {
+    render_with(error, "hint: ")
+}
+
+/// How hints start in a list of problems (`cannot publish: 3 problem(s) …`): indented under
+/// their problem.
+pub const LIST_HINT: &str = "    hint: ";
+
+/// [`render`], each hint line starting with `hint_prefix` (indented hints in a list).
+pub fn render_with(error: &(dyn Error + 'static), hint_prefix: &str) -> String {
+    let mut parts = Vec::new();
+    let mut next = Some(error);
+    while let Some(error) = next {
+        next = error.source();
+        parts.push(error.to_string());
+        for hint in hints_of(error) {
+            parts.push(format!("{hint_prefix}{hint}"));
+        }
+    }
+    parts.join("\n")
+}
