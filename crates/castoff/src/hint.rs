@@ -14,7 +14,7 @@ pub struct Hinted {
     problem: String,
     /// What to do, first things first.
     hints: Vec<String>,
-    source: Option<Box<dyn Error + Send + Sync + 'static>>,
+    source: Option<anyhow::Error>,
 }
 
 impl Hinted {
@@ -38,8 +38,9 @@ impl Hinted {
         hinted
     }
 
-    /// The same problem, caused by `source` (shown as a `caused by:` line).
-    pub fn because(mut self, source: impl Into<Box<dyn Error + Send + Sync + 'static>>) -> Hinted {
+    /// The same problem, caused by `source` (shown as a `caused by:` line; its own hints are
+    /// found through it, whatever its type).
+    pub fn because(mut self, source: impl Into<anyhow::Error>) -> Hinted {
         self.source = Some(source.into());
         self
     }
@@ -59,8 +60,8 @@ impl fmt::Display for Hinted {
 impl Error for Hinted {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         self.source
-            .as_deref()
-            .map(|source| source as &(dyn Error + 'static))
+            .as_ref()
+            .map(|source| -> &(dyn Error + 'static) { source.as_ref() })
     }
 }
 
@@ -140,4 +141,39 @@ pub fn render_with(error: &(dyn Error + 'static), hint_prefix: &str) -> String {
         }
     }
     parts.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_are_found_through_every_cause() {
+        let inner = anyhow::Error::new(Hinted::new("inner problem", "inner hint"));
+        let outer = anyhow::Error::new(Hinted::new("outer problem", "outer hint").because(inner));
+        assert_eq!(
+            render(&*outer),
+            "outer problem\nhint: outer hint\ninner problem\nhint: inner hint"
+        );
+        let library = castoff_plan::target::UnknownTarget {
+            triple: "x".to_owned(),
+        };
+        let wrapped = anyhow::Error::new(Hinted::new("outer", "first").because(library));
+        let text = render_with(&*wrapped, "  > ");
+        assert!(
+            text.starts_with("outer\n  > first\nunknown target `x`\n  > supported targets are: ")
+        );
+    }
+
+    #[test]
+    fn a_problem_can_keep_the_hints_of_the_error_it_replaces() {
+        let library = castoff_plan::target::UnknownTarget {
+            triple: "x".to_owned(),
+        };
+        let hinted = Hinted::keeping_hints_of(&library, "outer", "then this");
+        let hints = hints_of(&hinted);
+        assert_eq!(hints.len(), 2);
+        assert!(hints[0].starts_with("supported targets are: "));
+        assert_eq!(hints[1], "then this");
+    }
 }

@@ -69,8 +69,12 @@ pub fn read_partials(dirs: &[PathBuf]) -> anyhow::Result<Vec<Partial>> {
                 })
             })
             .map_err(|error| {
-            Hinted::new(format!("could not read {}", path.display()), "pass folders written by `castoff dist --target …` (each holds a manifest.json)")
-        }.because(error))?;
+                Hinted::new(
+                    format!("could not read {}", path.display()),
+                    "pass folders written by `castoff dist --target …` (each holds a manifest.json)",
+                )
+                .because(error)
+            })?;
         let manifest = Manifest::from_json(&text)
             .with_context(|| format!("could not read the manifest of {}", dir.display()))?;
         partials.push(Partial {

@@ -11,7 +11,10 @@ use castoff_registry::{RegistryError, Secret};
 use castoff_test_support::TestEnv;
 
 fn check_error(env: &TestEnv, error: &RegistryError) -> String {
-    let text = format!("{error}\n{error:?}");
+    let text = format!(
+        "{}\n{error:?}",
+        castoff_test_support::with_hint(error, error.hint())
+    );
     env.assert_no_secret(&text);
     text
 }

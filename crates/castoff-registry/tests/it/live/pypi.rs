@@ -22,7 +22,10 @@ fn password(env: &TestEnv) -> PypiCredentials {
 }
 
 fn check_error(env: &TestEnv, error: &RegistryError) -> String {
-    let text = format!("{error}\n{error:?}");
+    let text = format!(
+        "{}\n{error:?}",
+        castoff_test_support::with_hint(error, error.hint())
+    );
     env.assert_no_secret(&text);
     text
 }
