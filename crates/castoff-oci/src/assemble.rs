@@ -52,6 +52,15 @@ pub fn assemble_images(
         app: name.clone(),
         part: part.to_owned(),
         problem,
+        cause_hint: None,
+        hint: hint.to_owned(),
+    };
+    // A blob that could not be copied: its own hint comes first.
+    let refuse_blob = |part: &Path, problem: BlobProblem, hint: &str| OciError::Assemble {
+        app: name.clone(),
+        part: part.to_owned(),
+        problem: problem.text,
+        cause_hint: problem.hint,
         hint: hint.to_owned(),
     };
     let rebuild = "build that partial dist again with the same castoff (`dist --target …`); never edit it by hand";
@@ -86,9 +95,9 @@ pub fn assemble_images(
                     .map_err(|error| refuse(part, error.to_string(), rebuild))?;
                 let subject = manifest["subject"]["digest"].as_str().unwrap_or_default();
                 copy_children(&store, &layout, &manifest)
-                    .map_err(|problem| refuse(part, problem, rebuild))?;
+                    .map_err(|problem| refuse_blob(part, problem, rebuild))?;
                 put_verified(&store, &layout, &descriptor)
-                    .map_err(|problem| refuse(part, problem, rebuild))?;
+                    .map_err(|problem| refuse_blob(part, problem, rebuild))?;
                 sboms.push((subject.to_owned(), descriptor));
             } else if descriptor.media_type == INDEX_MEDIA_TYPE {
                 image_index = Some(descriptor);
@@ -160,9 +169,9 @@ pub fn assemble_images(
             let manifest: Value = serde_json::from_slice(&bytes)
                 .map_err(|error| refuse(part, error.to_string(), rebuild))?;
             copy_children(&store, &layout, &manifest)
-                .map_err(|problem| refuse(part, problem, rebuild))?;
+                .map_err(|problem| refuse_blob(part, problem, rebuild))?;
             put_verified(&store, &layout, &manifest_descriptor)
-                .map_err(|problem| refuse(part, problem, rebuild))?;
+                .map_err(|problem| refuse_blob(part, problem, rebuild))?;
             let config = descriptor(&manifest["config"])
                 .map_err(|problem| refuse(part, problem, rebuild))?;
             let config_bytes = blobs::read_verified(&layout, config.digest.as_str())
@@ -293,7 +302,19 @@ fn descriptor(value: &Value) -> Result<Descriptor, String> {
 }
 
 /// Copies the config and layers a manifest names.
-fn copy_children(store: &BlobStore, layout: &Path, manifest: &Value) -> Result<(), String> {
+/// Why a blob could not be copied, with the hint of the error behind it (if any).
+struct BlobProblem {
+    text: String,
+    hint: Option<String>,
+}
+
+impl From<String> for BlobProblem {
+    fn from(text: String) -> BlobProblem {
+        BlobProblem { text, hint: None }
+    }
+}
+
+fn copy_children(store: &BlobStore, layout: &Path, manifest: &Value) -> Result<(), BlobProblem> {
     let mut children = vec![descriptor(&manifest["config"])?];
     for layer in manifest["layers"].as_array().cloned().unwrap_or_default() {
         children.push(descriptor(&layer)?);
@@ -305,12 +326,16 @@ fn copy_children(store: &BlobStore, layout: &Path, manifest: &Value) -> Result<(
 }
 
 /// Copies one blob, checking digest and size (a partial dist came from another machine).
-fn put_verified(store: &BlobStore, layout: &Path, blob: &Descriptor) -> Result<(), String> {
+fn put_verified(store: &BlobStore, layout: &Path, blob: &Descriptor) -> Result<(), BlobProblem> {
     if store.path_of_hex(blob.digest.hex()).is_file() {
         return Ok(());
     }
     let source = layout.join("blobs").join("sha256").join(blob.digest.hex());
     store
         .copy_verified(&source, blob)
-        .map_err(|error| error.to_string())?
+        .map_err(|error| BlobProblem {
+            text: error.to_string(),
+            hint: error.hint(),
+        })?
+        .map_err(BlobProblem::from)
 }

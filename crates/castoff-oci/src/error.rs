@@ -26,6 +26,8 @@ pub enum OciError {
         app: String,
         part: PathBuf,
         problem: String,
+        /// The hint of the error behind `problem`, shown before `hint`.
+        cause_hint: Option<String>,
         hint: String,
     },
 
@@ -129,6 +131,21 @@ pub enum OciError {
 }
 
 impl OciError {
+    /// Every hint, in order: [`OciError::hint`], after the hint of the error behind an
+    /// assembly's problem.
+    pub fn hints(&self) -> Vec<String> {
+        let mut hints = Vec::new();
+        if let OciError::Assemble {
+            cause_hint: Some(cause_hint),
+            ..
+        } = self
+        {
+            hints.push(cause_hint.clone());
+        }
+        hints.extend(self.hint());
+        hints
+    }
+
     /// What to do about it.
     pub fn hint(&self) -> Option<String> {
         match self {

@@ -45,6 +45,12 @@ impl Hinted {
         self
     }
 
+    /// The same problem, `hints` (of the errors behind it) shown before its own.
+    pub fn after(mut self, hints: Vec<String>) -> Hinted {
+        self.hints.splice(0..0, hints);
+        self
+    }
+
     /// What to do about it (the first hint, when there are several).
     pub fn hint(&self) -> &str {
         &self.hints[0]
@@ -70,6 +76,9 @@ impl Error for Hinted {
 pub fn hints_of(error: &(dyn Error + 'static)) -> Vec<String> {
     if let Some(error) = error.downcast_ref::<Hinted>() {
         return error.hints.clone();
+    }
+    if let Some(error) = error.downcast_ref::<castoff_oci::OciError>() {
+        return error.hints();
     }
     hint_of(error).into_iter().collect()
 }
@@ -109,10 +118,12 @@ fn hint_of(error: &(dyn Error + 'static)) -> Option<String> {
     if let Some(error) = error.downcast_ref::<castoff_npm::NpmError>() {
         return error.hint();
     }
-    if let Some(error) = error.downcast_ref::<castoff_oci::OciError>() {
+    if let Some(error) = error.downcast_ref::<castoff_registry::RegistryError>() {
         return error.hint();
     }
-    if let Some(error) = error.downcast_ref::<castoff_registry::RegistryError>() {
+    // A registry error kept as a boxed cause (`RegistryError::Anonymous`): thiserror hands
+    // out the box itself as the source.
+    if let Some(error) = error.downcast_ref::<Box<castoff_registry::RegistryError>>() {
         return error.hint();
     }
     None
@@ -162,6 +173,22 @@ mod tests {
         let text = render_with(&*wrapped, "  > ");
         assert!(
             text.starts_with("outer\n  > first\nunknown target `x`\n  > supported targets are: ")
+        );
+    }
+
+    #[test]
+    fn a_boxed_registry_cause_keeps_its_hint() {
+        let inner = castoff_registry::RegistryError::Setup {
+            message: "inner".to_owned(),
+            hint: "inner hint".to_owned(),
+        };
+        let anonymous = castoff_registry::RegistryError::Anonymous {
+            note: None,
+            source: Box::new(inner),
+        };
+        assert_eq!(
+            render(&anonymous),
+            "no credentials were found for this registry\ninner\nhint: inner hint"
         );
     }
 

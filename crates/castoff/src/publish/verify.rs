@@ -88,6 +88,8 @@ pub(super) fn check_against_workspace(
 /// Re-hashes every file the manifest names; for an image layout, every blob against its name.
 pub(crate) fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
+    // Hints of the errors behind the problems, shown before the run's own.
+    let mut hints = Vec::new();
     for artifact in &manifest.artifacts {
         let Some(relative) = &artifact.path else {
             continue;
@@ -108,7 +110,8 @@ pub(crate) fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Resu
         // and only what `dist` wrote there is published.
         if fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_dir()) {
             if let Err(problem) = verify_layout(&path, artifact.digest.as_deref()) {
-                problems.push(format!("{}: {problem}", path.display()));
+                problems.push(format!("{}: {}", path.display(), problem.text));
+                hints.extend(problem.hint);
             }
             continue;
         }
@@ -145,16 +148,40 @@ pub(crate) fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Resu
     if problems.is_empty() {
         return Ok(());
     }
-    bail!(Hinted::new(
-        format!(
-            "dist/ does not match its manifest; nothing was uploaded:\n  {}",
-            problems.join("\n  ")
-        ),
-        "run `castoff dist` again; never edit dist/ by hand"
-    ))
+    bail!(
+        Hinted::new(
+            format!(
+                "dist/ does not match its manifest; nothing was uploaded:\n  {}",
+                problems.join("\n  ")
+            ),
+            "run `castoff dist` again; never edit dist/ by hand"
+        )
+        .after(hints)
+    )
 }
 
-fn verify_layout(dir: &Path, index_digest: Option<&str>) -> Result<(), String> {
+/// Why an image layout does not match, with the hint of the error behind it (if any).
+struct LayoutProblem {
+    text: String,
+    hint: Option<String>,
+}
+
+impl From<String> for LayoutProblem {
+    fn from(text: String) -> LayoutProblem {
+        LayoutProblem { text, hint: None }
+    }
+}
+
+impl From<castoff_registry::RegistryError> for LayoutProblem {
+    fn from(error: castoff_registry::RegistryError) -> LayoutProblem {
+        LayoutProblem {
+            text: error.to_string(),
+            hint: error.hint(),
+        }
+    }
+}
+
+fn verify_layout(dir: &Path, index_digest: Option<&str>) -> Result<(), LayoutProblem> {
     let blobs = dir.join("blobs/sha256");
     let entries = fs::read_dir(&blobs).map_err(|error| format!("cannot list blobs: {error}"))?;
     for entry in entries {
@@ -164,28 +191,27 @@ fn verify_layout(dir: &Path, index_digest: Option<&str>) -> Result<(), String> {
             .map_err(|error| error.to_string())?;
         let (sha, _) = digest::sha256_reader(file).map_err(|error| error.to_string())?;
         if digest::hex(&sha) != name {
-            return Err(format!("blob {name} has sha256 {}", digest::hex(&sha)));
+            return Err(format!("blob {name} has sha256 {}", digest::hex(&sha)).into());
         }
     }
     if let Some(index) = index_digest {
         let hex = index.strip_prefix("sha256:").unwrap_or(index);
         if !blobs.join(hex).is_file() {
-            return Err(format!("the index {index} is missing"));
+            return Err(format!("the index {index} is missing").into());
         }
         // Every manifest, config and layer the index reaches must be there too, so a missing
         // blob stops the run before the first upload rather than in the middle of it.
-        let layout = OciLayout::open(dir).map_err(|error| error.to_string())?;
-        let mut pending: Vec<Digest> = vec![index.parse()?];
+        let layout = OciLayout::open(dir)?;
+        let mut pending: Vec<Digest> = vec![index.parse::<Digest>()?];
         while let Some(digest) = pending.pop() {
-            let blob = layout
-                .manifest(&digest)
-                .map_err(|error| error.to_string())?;
+            let blob = layout.manifest(&digest)?;
             for descriptor in &blob.blobs {
                 if !layout.blob_path(&descriptor.digest).is_file() {
                     return Err(format!(
                         "blob {} (referenced by {digest}) is missing",
                         descriptor.digest
-                    ));
+                    )
+                    .into());
                 }
             }
             pending.extend(blob.children.into_iter().map(|child| child.digest));
