@@ -77,6 +77,12 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         let entry = entry.unwrap();
         let path = entry.path();
         let relative = path.strip_prefix(root).unwrap().display().to_string();
+        // castoff's record of `cargo metadata` answers (metadata_cache.rs), kept in the target
+        // directory: written whenever it is missing or stale, by refused runs too (under load
+        // the first run may not have stored it), and never a file of the user's.
+        if relative.ends_with("target/castoff/metadata") {
+            continue;
+        }
         let kind = entry.file_type().unwrap();
         if kind.is_symlink() {
             out.insert(
