@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use castoff_npm::{BuiltPackage, LauncherInput, PlatformInput};
-use castoff_plan::{Release, Target};
+use castoff_plan::{App, Release, Target};
 use castoff_test_support::workspace::{fixture_release, repository_root};
 
 pub const HOST_TRIPLE: &str = "x86_64-unknown-linux-gnu";
@@ -46,6 +46,27 @@ pub fn placeholder_binary(dir: &Path, target: &Target, bin: &str) -> PathBuf {
     file
 }
 
+/// `(bin, path)` of every binary of `app` for `target`: the real greeter for `single-cli` on
+/// the host target, placeholders (written under `scratch`) everywhere else.
+pub fn fixture_binaries(
+    fixture: &str,
+    app: &App,
+    target: &'static Target,
+    scratch: &Path,
+) -> Vec<(String, PathBuf)> {
+    app.bins
+        .iter()
+        .map(|bin| {
+            let path = if fixture == "single-cli" && target.triple == HOST_TRIPLE {
+                greeter_binary()
+            } else {
+                placeholder_binary(scratch, target, bin)
+            };
+            (bin.clone(), path)
+        })
+        .collect()
+}
+
 /// Every package of every npm app of a fixture: platform packages first, then the launcher.
 #[derive(Debug)]
 pub struct BuiltFixture {
@@ -60,31 +81,17 @@ pub fn build_fixture(fixture: &str, out_dir: &Path) -> BuiltFixture {
     let release = fixture_release(fixture);
     let scratch = out_dir.join("inputs");
     let mut apps = Vec::new();
-    for (index, app) in release.apps.iter().enumerate() {
-        if app.npm.is_none() {
-            continue;
-        }
+    for app in &release.apps {
+        let Some(npm) = &app.npm else { continue };
         let mut platforms = Vec::new();
         for &target in &app.targets {
-            let binaries = app
-                .bins
-                .iter()
-                .map(|bin| {
-                    let path = if fixture == "single-cli" && target.triple == HOST_TRIPLE {
-                        greeter_binary()
-                    } else {
-                        placeholder_binary(&scratch, target, bin)
-                    };
-                    (bin.clone(), path)
-                })
-                .collect();
             let built = castoff_npm::build_platform_package(
                 &PlatformInput {
                     workspace_root: &release.workspace_root,
-                    app: &release.apps[index],
-                    npm: release.apps[index].npm.as_ref().unwrap(),
+                    app,
+                    npm,
                     target,
-                    binaries,
+                    binaries: fixture_binaries(fixture, app, target, &scratch),
                     sbom: None,
                     deflate: castoff_test_support::deflate_cache(),
                 },
@@ -96,8 +103,8 @@ pub fn build_fixture(fixture: &str, out_dir: &Path) -> BuiltFixture {
         let launcher = castoff_npm::build_launcher(
             &LauncherInput {
                 workspace_root: &release.workspace_root,
-                app: &release.apps[index],
-                npm: release.apps[index].npm.as_ref().unwrap(),
+                app,
+                npm,
                 targets: app.targets.clone(),
                 level: castoff_archive::deflate::DEFAULT_LEVEL,
             },

@@ -9,7 +9,7 @@ use std::process::Command;
 use castoff_npm::{LauncherInput, PackageContents, PlatformInput};
 use castoff_test_support::workspace::fixture_release;
 
-use crate::common::{HOST_TRIPLE, fresh_dir, greeter_binary, placeholder_binary};
+use crate::common::{fixture_binaries, fresh_dir};
 
 fn gunzip(path: &Path) -> Vec<u8> {
     let mut tar = Vec::new();
@@ -113,27 +113,15 @@ fn tarballs_match_npm_pack() {
     for fixture in ["single-cli", "two-apps"] {
         let release = fixture_release(fixture);
         let root = fresh_dir(&format!("npm-pack-{fixture}"));
-        for (index, app) in release.apps.iter().enumerate() {
+        for app in &release.apps {
             let Some(channel) = &app.npm else { continue };
             for &target in &app.targets {
-                let binaries = app
-                    .bins
-                    .iter()
-                    .map(|bin| {
-                        let path = if fixture == "single-cli" && target.triple == HOST_TRIPLE {
-                            greeter_binary()
-                        } else {
-                            placeholder_binary(&root, target, bin)
-                        };
-                        (bin.clone(), path)
-                    })
-                    .collect();
                 let contents = castoff_npm::platform_package_contents(&PlatformInput {
                     workspace_root: &release.workspace_root,
-                    app: &release.apps[index],
-                    npm: release.apps[index].npm.as_ref().unwrap(),
+                    app,
+                    npm: channel,
                     target,
-                    binaries,
+                    binaries: fixture_binaries(fixture, app, target, &root),
                     sbom: None,
                     deflate: castoff_test_support::deflate_cache(),
                 })
@@ -146,8 +134,8 @@ fn tarballs_match_npm_pack() {
             }
             let contents = castoff_npm::launcher_contents(&LauncherInput {
                 workspace_root: &release.workspace_root,
-                app: &release.apps[index],
-                npm: release.apps[index].npm.as_ref().unwrap(),
+                app,
+                npm: channel,
                 targets: app.targets.clone(),
                 level: castoff_archive::deflate::DEFAULT_LEVEL,
             })

@@ -15,7 +15,7 @@ use castoff_plan::Release;
 use castoff_test_support::TestEnv;
 use castoff_test_support::workspace::fixture_release;
 
-use crate::common::{self, HOST_TRIPLE, build_fixture, greeter_binary, placeholder_binary};
+use crate::common::{self, HOST_TRIPLE, build_fixture, fixture_binaries};
 
 /// The single-cli packages, built once per test process.
 fn greeter_packages() -> &'static common::BuiltFixture {
@@ -391,21 +391,17 @@ fn unique_release() -> Release {
 fn publish_all(env: &TestEnv, release: &Release, work: &Path) -> Vec<BuiltPackage> {
     let dist = work.join("dist");
     let app = &release.apps[0];
+    let channel = app.npm.as_ref().expect("single-cli has an npm channel");
     let mut packages = Vec::new();
     for &target in &app.targets {
-        let binary = if target.triple == HOST_TRIPLE {
-            greeter_binary()
-        } else {
-            placeholder_binary(work, target, "greeter")
-        };
         packages.push(
             castoff_npm::build_platform_package(
                 &PlatformInput {
                     workspace_root: &release.workspace_root,
-                    app: &release.apps[0],
-                    npm: release.apps[0].npm.as_ref().unwrap(),
+                    app,
+                    npm: channel,
                     target,
-                    binaries: vec![("greeter".to_owned(), binary)],
+                    binaries: fixture_binaries("single-cli", app, target, work),
                     sbom: None,
                     deflate: castoff_test_support::deflate_cache(),
                 },
@@ -418,8 +414,8 @@ fn publish_all(env: &TestEnv, release: &Release, work: &Path) -> Vec<BuiltPackag
         castoff_npm::build_launcher(
             &LauncherInput {
                 workspace_root: &release.workspace_root,
-                app: &release.apps[0],
-                npm: release.apps[0].npm.as_ref().unwrap(),
+                app,
+                npm: channel,
                 targets: app.targets.clone(),
                 level: castoff_archive::deflate::DEFAULT_LEVEL,
             },
