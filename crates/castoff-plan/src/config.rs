@@ -6,6 +6,86 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+/// Declares a configuration table that also takes the build settings: the workspace table,
+/// a package's table, and the per-target tables of both (`target.<triple>`). One list of
+/// fields, so the four tables cannot drift apart; serde's `flatten` would lose
+/// `deny_unknown_fields`.
+macro_rules! with_build_settings {
+    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($body)*
+            /// Cargo features to enable (`--features`), e.g. `["pcre2"]`.
+            #[serde(default)]
+            pub features: Option<Vec<String>>,
+            /// Enable every feature of the package (`--all-features`).
+            #[serde(default)]
+            pub all_features: Option<bool>,
+            /// Leave out the package's default features (`--no-default-features`).
+            #[serde(default)]
+            pub no_default_features: Option<bool>,
+            /// The Cargo profile to build with (`--profile`); default `release`.
+            #[serde(default)]
+            pub profile: Option<String>,
+            /// Extra environment of `cargo build`.
+            #[serde(default)]
+            pub build_env: Option<BTreeMap<String, String>>,
+            /// Extra arguments of `cargo build`, for what no other key covers.
+            #[serde(default)]
+            pub cargo_args: Option<Vec<String>>,
+            /// What builds the binaries: `cargo` (default) or `zigbuild` (cargo-zigbuild).
+            #[serde(default)]
+            pub build: Option<String>,
+            /// The oldest glibc the binaries of `*-linux-gnu*` targets run on, e.g. `"2.17"`
+            /// (with `build = "zigbuild"`).
+            #[serde(default)]
+            pub glibc: Option<String>,
+        }
+
+        impl $name {
+            /// The build settings this table sets (the others are `None`).
+            pub fn build_config(&self) -> BuildConfig {
+                BuildConfig {
+                    features: self.features.clone(),
+                    all_features: self.all_features,
+                    no_default_features: self.no_default_features,
+                    profile: self.profile.clone(),
+                    build_env: self.build_env.clone(),
+                    cargo_args: self.cargo_args.clone(),
+                    build: self.build.clone(),
+                    glibc: self.glibc.clone(),
+                }
+            }
+        }
+    };
+}
+
+with_build_settings! {
+    /// `target.<triple> = { ... }`: build settings for one target, over those of the table
+    /// it is in.
+    #[derive(Debug, Clone, Default, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct BuildConfig {}
+}
+
+impl BuildConfig {
+    /// Each key of `over` that is set replaces the same key of `self` (lists and tables as a
+    /// whole: a package's `features` is the list it names, not added to the workspace's).
+    pub fn overlay(self, over: BuildConfig) -> BuildConfig {
+        BuildConfig {
+            features: over.features.or(self.features),
+            all_features: over.all_features.or(self.all_features),
+            no_default_features: over.no_default_features.or(self.no_default_features),
+            profile: over.profile.or(self.profile),
+            build_env: over.build_env.or(self.build_env),
+            cargo_args: over.cargo_args.or(self.cargo_args),
+            build: over.build.or(self.build),
+            glibc: over.glibc.or(self.glibc),
+        }
+    }
+}
+
+with_build_settings! {
 /// `[workspace.metadata.castoff]`: defaults for every released package.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -21,8 +101,13 @@ pub struct WorkspaceConfig {
     /// archives. Default 6, zlib's default level.
     #[serde(default)]
     pub compression_level: Option<u32>,
+    /// Build settings per target, over the workspace's own.
+    #[serde(default)]
+    pub target: BTreeMap<String, BuildConfig>,
+}
 }
 
+with_build_settings! {
 /// `[package.metadata.castoff]`: its presence makes the package released.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -45,6 +130,10 @@ pub struct PackageConfig {
     /// The container image channel; absent means no image.
     #[serde(default)]
     pub oci: Option<OciConfig>,
+    /// Build settings per target, over the package's own (and the workspace's).
+    #[serde(default)]
+    pub target: BTreeMap<String, BuildConfig>,
+}
 }
 
 /// `python = { ... }`

@@ -14,7 +14,7 @@ pub mod version;
 pub use error::{ConfigError, PlanError};
 pub use manifest::Manifest;
 pub use plan::{
-    App, AppId, Artifact, ArtifactId, ArtifactKind, Channel, PlanOptions, Release, Step, StepId,
-    StepKind, StepKindName, plan,
+    App, AppId, Artifact, ArtifactId, ArtifactKind, BuildSettings, BuildTool, Channel, PlanOptions,
+    Release, Step, StepId, StepKind, StepKindName, plan,
 };
 pub use target::Target;

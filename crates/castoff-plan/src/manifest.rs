@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{ArtifactKind, Release, StepKind, StepKindName};
+use crate::plan::{ArtifactKind, BuildSettings, Release, StepKind, StepKindName};
 
 /// One line per field where `here` (from dist/manifest.json) and `there` (from the plan)
 /// differ, named by its path (`app `greeter` oci.repository`).
@@ -106,6 +106,19 @@ pub struct ManifestApp {
     pub npm: Option<NpmCoordinates>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oci: Option<OciCoordinates>,
+    /// How the binaries of each target were built, in the order of `targets`.
+    #[serde(default)]
+    pub builds: Vec<ManifestBuild>,
+}
+
+/// How the binaries of one app and target were built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestBuild {
+    pub target: String,
+    /// The settings `dist` built with (for binaries it did not build: the configured ones,
+    /// which resolved the SBOM).
+    pub settings: BuildSettings,
 }
 
 /// Where an app's wheels go.
@@ -210,6 +223,14 @@ impl Manifest {
                 version: app.package.version.to_string(),
                 bins: app.bins.clone(),
                 targets: app.targets.iter().map(|t| t.triple.to_owned()).collect(),
+                builds: app
+                    .targets
+                    .iter()
+                    .map(|target| ManifestBuild {
+                        target: target.triple.to_owned(),
+                        settings: app.build(target).clone(),
+                    })
+                    .collect(),
                 depends_on: app
                     .depends_on
                     .iter()

@@ -80,6 +80,7 @@ pub fn text(release: &Release) -> String {
         };
         for target in &app.targets {
             let _ = writeln!(out, "  {}", target.triple);
+            let _ = writeln!(out, "    {:<13} {}", "build", app.build(target).describe());
             for id in ids_of(Some(target.triple)) {
                 let kind = release.artifacts[id.0].kind.as_str();
                 let _ = writeln!(out, "    {kind:<13} {}", describe(release, id));

@@ -8,7 +8,7 @@
 //! After changing a fixture's Cargo.toml, regenerate its JSON from the repository root:
 //!
 //! ```sh
-//! cd tests/fixtures && for fixture in single-cli two-apps http-service broken/*/; do
+//! cd tests/fixtures && for fixture in single-cli two-apps http-service build-settings broken/*/; do
 //!     fixture=${fixture%/}
 //!     env -u CARGO_TARGET_DIR cargo metadata --format-version 1 --no-deps --offline \
 //!         --manifest-path "$fixture/Cargo.toml" | sed "s|$(pwd -P)|\$FIXTURES|g" \
@@ -538,7 +538,7 @@ fn unknown_keys() {
         expect![[r#"
             invalid release configuration (2 problems):
             - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.crt-statik`: unknown key `crt-statik`
-              hint: did you mean `crt-static`? known keys here: targets, crt-static, compression-level
+              hint: did you mean `crt-static`? known keys here: targets, crt-static, compression-level, target, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.intervall`: unknown key `intervall`
               hint: did you mean `interval`? known keys here: cmd, interval, timeout, start-period, retries"#]],
     );
@@ -580,7 +580,130 @@ fn checked_in_metadata_points_at_the_fixtures() {
         count += 1;
     }
     assert_eq!(
-        count, 8,
-        "single-cli, two-apps, http-service and five broken fixtures"
+        count, 9,
+        "single-cli, two-apps, http-service, build-settings and five broken fixtures"
+    );
+}
+
+/// The build-settings fixture's metadata with its castoff tables replaced.
+fn build_settings_with(workspace: Value, package: Value) -> Value {
+    let mut json = metadata_json("build-settings");
+    json["metadata"]["castoff"] = workspace;
+    json["packages"][0]["metadata"]["castoff"] = package;
+    json
+}
+
+/// Each key of a later table replaces the same key of an earlier one: workspace, workspace
+/// for the target, package, package for the target; lists as a whole.
+#[test]
+fn build_settings_layer_key_by_key() {
+    let json = build_settings_with(
+        serde_json::json!({
+            "targets": ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl", "aarch64-unknown-linux-gnu"],
+            "profile": "dist",
+            "cargo-args": ["--locked"],
+            "build-env": { "RUSTFLAGS": "-C target-cpu=x86-64-v2" },
+            "target": {
+                "aarch64-unknown-linux-gnu": { "build": "zigbuild", "glibc": "2.17" },
+                "x86_64-unknown-linux-musl": { "profile": "release" }
+            }
+        }),
+        serde_json::json!({
+            "python": {},
+            "features": ["fancy"],
+            "glibc": "2.28",
+            "target": {
+                "x86_64-unknown-linux-musl": { "no-default-features": true, "features": ["itoa/no-panic"] }
+            }
+        }),
+    );
+    let error = castoff_plan::plan(&parse(json.clone()), &PlanOptions::default())
+        .expect_err("glibc on a cargo build");
+    expect![[r#"
+        invalid release configuration: $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.glibc`: a glibc floor of 2.28 for x86_64-unknown-linux-gnu of `finder` needs zig, but it is built with cargo
+        hint: add `build = "zigbuild"` next to it (cargo-zigbuild links against that glibc version), or remove `glibc`"#]]
+    .assert_eq(&render_error(&error));
+
+    let mut json = json;
+    json["packages"][0]["metadata"]["castoff"]["target"]["x86_64-unknown-linux-gnu"] =
+        serde_json::json!({ "build": "zigbuild" });
+    let release = castoff_plan::plan(&parse(json), &PlanOptions::default()).unwrap();
+    let app = &release.apps[0];
+    let lines: Vec<String> = app
+        .targets
+        .iter()
+        .map(|target| {
+            let build = app.build(target);
+            format!(
+                "{}: {} | --target {} | {:?} | {:?}",
+                target.triple,
+                build.describe(),
+                build.target_arg(target.triple),
+                build.feature_args(),
+                build.profile_dir()
+            )
+        })
+        .collect();
+    expect![[r#"
+        x86_64-unknown-linux-gnu: zigbuild (glibc 2.28), profile dist, features fancy, env RUSTFLAGS, args --locked | --target x86_64-unknown-linux-gnu.2.28 | ["--features", "fancy"] | "dist"
+        x86_64-unknown-linux-musl: cargo, profile release, no default features, features itoa/no-panic, env RUSTFLAGS, args --locked | --target x86_64-unknown-linux-musl | ["--no-default-features", "--features", "itoa/no-panic"] | "release"
+        aarch64-unknown-linux-gnu: zigbuild (glibc 2.28), profile dist, features fancy, env RUSTFLAGS, args --locked | --target aarch64-unknown-linux-gnu.2.28 | ["--features", "fancy"] | "dist""#]]
+    .assert_eq(&lines.join("\n"));
+}
+
+/// Every build-settings mistake, at once, each naming the table that holds it.
+#[test]
+fn build_settings_mistakes_all_at_once() {
+    let json = build_settings_with(
+        serde_json::json!({
+            "targets": ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl", "x86_64-pc-windows-msvc"],
+            "build": "zigbuild",
+            "target": {
+                "riscv64gc-unknown-linux-gnu": { "profile": "release" },
+                "x86_64-unknown-linux-musl": { "glibc": "2.17" }
+            }
+        }),
+        serde_json::json!({
+            "python": {},
+            "features": ["fancy", "nope", "serde/std"],
+            "all-features": true,
+            "profile": "release lto",
+            "glibc": "2.5",
+            "cargo-args": ["--release", "-Fnope", "--target-dir=x", "--locked"],
+            "build-env": { "CARGO_TARGET_DIR": "x", "1BAD": "y" },
+            "target": { "aarch64-apple-darwin": { "profile": "dev" } }
+        }),
+    );
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration (13 problems):
+            - $FIXTURES/build-settings/Cargo.toml: `workspace.metadata.castoff.target.riscv64gc-unknown-linux-gnu`: unknown target `riscv64gc-unknown-linux-gnu`
+              hint: supported targets are: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, aarch64-unknown-linux-musl, armv7-unknown-linux-gnueabihf, armv7-unknown-linux-musleabihf, i686-unknown-linux-gnu, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, i686-pc-windows-msvc
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.target.aarch64-apple-darwin`: `aarch64-apple-darwin` is not one of the targets of package `finder`
+              hint: the package's targets are: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, x86_64-pc-windows-msvc; add the target to `targets` or remove the table
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.profile`: `release lto` is not a Cargo profile name
+              hint: a profile name has only letters, digits, `-` and `_`, e.g. "release-lto" from [profile.release-lto]
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.features`: package `finder` has no feature `nope`
+              hint: features of `finder`: fancy
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.features`: `serde/std`: `serde` is not a dependency of package `finder`
+              hint: `<dependency>/<feature>` names a feature of a dependency; dependencies of `finder`: itoa
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.all-features`: `all-features = true` and `features = ["fancy", "nope", "serde/std"]` both apply to package `finder`
+              hint: all-features already turns on every feature: keep one of the two keys
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.build-env.1BAD`: `1BAD` is not an environment variable name
+              hint: use letters, digits and `_`, not starting with a digit
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.build-env.CARGO_TARGET_DIR`: castoff decides `CARGO_TARGET_DIR` itself: dist takes the binaries from Cargo's target directory for the target
+              hint: set the target directory in .cargo/config.toml (`build.target-dir`) or CARGO_TARGET_DIR around castoff, and remove the entry
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.cargo-args`: `--release` is decided by castoff, not by `cargo-args`
+              hint: set it with the `profile` key
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.cargo-args`: `-Fnope` is decided by castoff, not by `cargo-args`
+              hint: set it with the `features` key
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.cargo-args`: `--target-dir=x` is decided by castoff, not by `cargo-args`
+              hint: set it with the Cargo configuration (`build.target-dir`)
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.glibc`: `2.5` is not a glibc version castoff can build for
+              hint: write `2.N` with N at least 17 (zig's oldest glibc and manylinux2014's), e.g. "2.17"
+            - $FIXTURES/build-settings/Cargo.toml: `workspace.metadata.castoff.build`: cargo-zigbuild cannot build `x86_64-pc-windows-msvc`: zig links the GNU ABI, not MSVC
+              hint: set `build = "cargo"` in [workspace.metadata.castoff.target.x86_64-pc-windows-msvc] and build it on a Windows runner, or pass a binary built elsewhere with `dist --prebuilt`"#]],
     );
 }

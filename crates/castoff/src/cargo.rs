@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
-use castoff_plan::{AppId, Release, Target};
+use castoff_plan::{App, AppId, BuildTool, Release, Target};
 
 use crate::hint::Hinted;
 use crate::report::Reporter;
@@ -50,7 +50,11 @@ pub(crate) fn binaries(
                 ));
                 cargo_build(release, index, target)?;
             }
-            let dir = release.target_directory.join(target.triple).join("release");
+            let build = app.build(target);
+            let dir = release
+                .target_directory
+                .join(target.triple)
+                .join(build.profile_dir());
             let mut paths = Vec::new();
             for bin in &app.bins {
                 let path = dir.join(target.executable_name(bin));
@@ -62,8 +66,8 @@ pub(crate) fn binaries(
                             path.display()
                         ),
                         format!(
-                            "build it with `cargo build --release --target {} -p {}`, or run `dist` without --no-build",
-                            target.triple, app.package.name
+                            "build it with `{}`, or run `dist` without --no-build",
+                            shown_command(app, target)
                         )
                     ));
                 }
@@ -79,49 +83,110 @@ pub(crate) fn binaries(
     Ok(all)
 }
 
-fn cargo_build(release: &Release, app: usize, target: &Target) -> anyhow::Result<()> {
-    let app = &release.apps[app];
+/// `cargo build` (or `cargo zigbuild`) of one app for one target, with its build settings.
+fn build_command(app: &App, target: &Target) -> Command {
+    let settings = app.build(target);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
+    command.arg(match settings.tool {
+        BuildTool::Cargo => "build",
+        BuildTool::Zigbuild => "zigbuild",
+    });
     command
-        .arg("build")
-        .arg("--release")
+        .arg("--profile")
+        .arg(&settings.profile)
         .arg("--manifest-path")
         .arg(&app.package.manifest_path)
         .arg("--target")
-        .arg(target.triple);
+        .arg(settings.target_arg(target.triple))
+        .args(settings.feature_args());
     for bin in &app.bins {
         command.arg("--bin").arg(bin);
     }
+    command.args(&settings.cargo_args);
+    command.envs(&settings.build_env);
     if app.crt_static && target.libc == Some(castoff_plan::target::Libc::Glibc) {
         // With an explicit --target these flags reach only the target's artifacts, never
         // build scripts or proc-macros (which cannot be static).
         let flag = "-C target-feature=+crt-static";
-        match std::env::var("RUSTFLAGS") {
-            Ok(flags) => {
+        let configured = |name: &str| {
+            settings
+                .build_env
+                .get(name)
+                .cloned()
+                .or_else(|| std::env::var(name).ok())
+        };
+        match configured("RUSTFLAGS") {
+            Some(flags) => {
                 command.env("RUSTFLAGS", format!("{flags} {flag}"));
             }
-            Err(_) => {
-                let name = format!(
-                    "CARGO_TARGET_{}_RUSTFLAGS",
-                    target.triple.to_uppercase().replace('-', "_")
-                );
-                let flags = std::env::var(&name)
-                    .map_or_else(|_| flag.to_owned(), |f| format!("{f} {flag}"));
+            None => {
+                let name = target_rustflags_variable(target);
+                let flags =
+                    configured(&name).map_or_else(|| flag.to_owned(), |f| format!("{f} {flag}"));
                 command.env(name, flags);
             }
         }
     }
+    command
+}
+
+fn target_rustflags_variable(target: &Target) -> String {
+    format!(
+        "CARGO_TARGET_{}_RUSTFLAGS",
+        target.triple.to_uppercase().replace('-', "_")
+    )
+}
+
+/// The build as a user would type it in a shell: for hints, and for `--no-build` users who
+/// build by hand.
+pub(crate) fn shown_command(app: &App, target: &Target) -> String {
+    let command = build_command(app, target);
+    let mut words: Vec<String> = command
+        .get_envs()
+        .filter_map(|(name, value)| {
+            Some(format!(
+                "{}={}",
+                name.to_string_lossy(),
+                shell_quote(&value?.to_string_lossy())
+            ))
+        })
+        .collect();
+    words.push("cargo".to_owned());
+    words.extend(
+        command
+            .get_args()
+            .map(|arg| shell_quote(&arg.to_string_lossy())),
+    );
+    words.join(" ")
+}
+
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+fn cargo_build(release: &Release, app: usize, target: &Target) -> anyhow::Result<()> {
+    let app = &release.apps[app];
+    let mut command = build_command(app, target);
     let status = command
         .status()
         .with_context(|| format!("could not run cargo to build {}", app.package.name))?;
     if !status.success() {
         bail!(Hinted::new(
             format!(
-                "`cargo build --release --target {}` failed for package `{}`",
-                target.triple, app.package.name
+                "`{}` failed for package `{}`",
+                shown_command(app, target),
+                app.package.name
             ),
-            "fix the build error above; for a target this machine cannot build, run `dist --target <triple>` on a machine that can (see `plan --format github-matrix`)"
+            "fix the build error above; for a target this machine cannot build, run `dist --target <triple>` on a machine that can (see `plan --format github-matrix`), or pass a binary built elsewhere with `dist --prebuilt`"
         ));
     }
     Ok(())
@@ -150,4 +215,75 @@ pub(crate) fn git_revision(workspace_root: &Path) -> Option<String> {
         .ok()?;
     let revision = String::from_utf8(output.stdout).ok()?.trim().to_owned();
     (output.status.success() && !revision.is_empty()).then_some(revision)
+}
+
+/// The custom profiles (not `dev`, `release`, `test` or `bench`) the builds of `building` use
+/// that nothing defines: neither the workspace's `Cargo.toml`, nor a `.cargo/config.toml` Cargo
+/// would read from here, nor `CARGO_PROFILE_<NAME>_INHERITS`. Cargo would refuse each at the
+/// start of that build; found here, they are all reported before the first one.
+pub(crate) fn undefined_profiles(
+    release: &Release,
+    building: &[(AppId, &'static Target)],
+) -> Vec<Hinted> {
+    let mut wanted: Vec<&str> = Vec::new();
+    for (app, target) in building {
+        let profile = release.apps[app.0].build(target).profile.as_str();
+        if !["dev", "release", "test", "bench"].contains(&profile) && !wanted.contains(&profile) {
+            wanted.push(profile);
+        }
+    }
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let manifest = release.workspace_root.join("Cargo.toml");
+    let mut files = vec![manifest.clone()];
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            files.push(dir.join(".cargo/config.toml"));
+            files.push(dir.join(".cargo/config"));
+        }
+    }
+    if let Some(home) = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+    {
+        files.push(home.join("config.toml"));
+        files.push(home.join("config"));
+    }
+    let mut defined: Vec<String> = Vec::new();
+    for file in &files {
+        // Cargo's own files, bounded like every file castoff reads; one it cannot read or
+        // parse is left for Cargo to complain about.
+        let Ok(bytes) = castoff_archive::foreign::read_regular(file, 16 << 20) else {
+            continue;
+        };
+        let Ok(table) = toml::from_slice::<toml::Table>(&bytes) else {
+            continue;
+        };
+        if let Some(profiles) = table.get("profile").and_then(toml::Value::as_table) {
+            defined.extend(profiles.keys().cloned());
+        }
+    }
+    wanted
+        .into_iter()
+        .filter(|profile| {
+            let variable = format!(
+                "CARGO_PROFILE_{}_INHERITS",
+                profile.to_uppercase().replace('-', "_")
+            );
+            !defined.iter().any(|name| name == profile) && std::env::var_os(variable).is_none()
+        })
+        .map(|profile| {
+            Hinted::new(
+                format!(
+                    "the Cargo profile `{profile}` (`profile` in [workspace|package.metadata.castoff]) is not defined in {}",
+                    manifest.display()
+                ),
+                format!(
+                    "add it to that file, e.g. `[profile.{profile}]` with `inherits = \"release\"`, or set `profile` to a profile that exists"
+                ),
+            )
+            .bad_input()
+        })
+        .collect()
 }

@@ -90,6 +90,22 @@ pub fn dist(
     // castoff-oci reads them there. The only network access of `dist`, none when cached.
     crate::base::pull_bases(release)?;
 
+    // Everything that would stop a build, for every build at once, before the first starts.
+    let building: Vec<(AppId, &'static Target)> = if options.no_build {
+        Vec::new()
+    } else {
+        release
+            .apps
+            .iter()
+            .enumerate()
+            .flat_map(|(index, app)| app.targets.iter().map(move |&t| (AppId(index), t)))
+            .collect()
+    };
+    crate::hint::all_at_once(
+        "cannot build",
+        crate::cargo::undefined_profiles(release, &building),
+    )?;
+
     let binaries = binaries(release, options.no_build, reporter)?;
 
     // cache.rs: unchanged inputs reuse the previous dist/ after re-verifying every file.
@@ -171,25 +187,29 @@ fn build_into(
     let checksums = crate::sbom::lock_checksums(&release.workspace_root);
     // The SBOMs' dependency graphs (`cargo metadata` per target) resolve while the binaries
     // compress: one thread, started now, joined when the first SBOM is written.
-    let mut sbom_targets: Vec<(&'static str, PathBuf)> = Vec::new();
+    // One graph per target and feature selection: apps built with the same features share it.
+    let mut sbom_graphs: Vec<(SbomGraph, PathBuf)> = Vec::new();
     for artifact in &release.artifacts {
-        if let (ArtifactKind::Sbom, Some(target)) = (artifact.kind, artifact.target)
-            && !sbom_targets
-                .iter()
-                .any(|(triple, _)| *triple == target.triple)
-        {
-            let manifest_path = release.apps[artifact.app.0].package.manifest_path.clone();
-            sbom_targets.push((target.triple, manifest_path));
+        if let (ArtifactKind::Sbom, Some(target)) = (artifact.kind, artifact.target) {
+            let app = &release.apps[artifact.app.0];
+            let graph = sbom_graph(app, target);
+            if !sbom_graphs.iter().any(|(known, _)| *known == graph) {
+                sbom_graphs.push((graph, app.package.manifest_path.clone()));
+            }
         }
     }
     let resolving = std::thread::spawn(move || {
-        sbom_targets
+        sbom_graphs
             .into_iter()
-            .map(|(triple, manifest_path)| (triple, crate::sbom::resolve(&manifest_path, triple)))
-            .collect::<BTreeMap<&'static str, anyhow::Result<cargo_metadata::Metadata>>>()
+            .map(|((triple, features), manifest_path)| {
+                let metadata = crate::sbom::resolve(&manifest_path, triple, &features);
+                ((triple, features), metadata)
+            })
+            .collect::<BTreeMap<SbomGraph, anyhow::Result<cargo_metadata::Metadata>>>()
     });
     let mut resolving = Some(resolving);
-    let mut resolved: BTreeMap<&str, anyhow::Result<cargo_metadata::Metadata>> = BTreeMap::new();
+    let mut resolved: BTreeMap<SbomGraph, anyhow::Result<cargo_metadata::Metadata>> =
+        BTreeMap::new();
     let mut sboms: BTreeMap<(AppId, &str), Vec<u8>> = BTreeMap::new();
     let mut built_indexes: Vec<(AppId, castoff_oci::BuiltIndex)> = Vec::new();
 
@@ -257,12 +277,13 @@ fn build_into(
                         anyhow::anyhow!("resolving the SBOMs' dependencies panicked")
                     })?;
                 }
-                if let Some(Err(_)) = resolved.get(target.triple)
-                    && let Some(Err(error)) = resolved.remove(target.triple)
+                let graph = sbom_graph(app, target);
+                if let Some(Err(_)) = resolved.get(&graph)
+                    && let Some(Err(error)) = resolved.remove(&graph)
                 {
                     return Err(error);
                 }
-                let Some(Ok(metadata)) = resolved.get(target.triple) else {
+                let Some(Ok(metadata)) = resolved.get(&graph) else {
                     bail!("internal error: no dependency graph for {}", target.triple);
                 };
                 let bytes = crate::sbom::cyclonedx(&crate::sbom::SbomInput {
@@ -390,4 +411,11 @@ fn compression_options(level: u32) -> anyhow::Result<DeflateOptions> {
         };
     }
     Ok(options)
+}
+
+/// What an SBOM's dependency graph depends on: the target and the feature arguments.
+type SbomGraph = (&'static str, Vec<String>);
+
+fn sbom_graph(app: &castoff_plan::App, target: &Target) -> SbomGraph {
+    (target.triple, app.build(target).feature_args())
 }

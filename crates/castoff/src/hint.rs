@@ -15,6 +15,9 @@ pub struct Hinted {
     /// What to do, first things first.
     hints: Vec<String>,
     source: Option<anyhow::Error>,
+    /// A mistake in what the user gave castoff (configuration, command line, files they
+    /// supplied), found before any work: the command line exits with the usage code.
+    bad_input: bool,
 }
 
 impl Hinted {
@@ -23,7 +26,14 @@ impl Hinted {
             problem: problem.into(),
             hints: vec![hint.into()],
             source: None,
+            bad_input: false,
         }
+    }
+
+    /// The same problem, marked as the user's input to fix (exit code 2 on the command line).
+    pub fn bad_input(mut self) -> Hinted {
+        self.bad_input = true;
+        self
     }
 
     /// A problem that comes with the hints of another error (which it replaces in the
@@ -51,9 +61,10 @@ impl Hinted {
         self
     }
 
-    /// What to do about it (the first hint, when there are several).
+    /// What to do about it (the first hint, when there are several; a list of problems made
+    /// by [`all_at_once`] has its hints in its message).
     pub fn hint(&self) -> &str {
-        &self.hints[0]
+        self.hints.first().map_or("", String::as_str)
     }
 }
 
@@ -152,6 +163,39 @@ pub fn render_with(error: &(dyn Error + 'static), hint_prefix: &str) -> String {
         }
     }
     parts.join("\n")
+}
+
+/// Whether an error, or one of its causes, is the user's input to fix ([`Hinted::bad_input`]).
+pub fn is_bad_input(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<Hinted>()
+            .is_some_and(|hinted| hinted.bad_input)
+    })
+}
+
+/// Every problem at once: `Ok` when there is none, the problem itself when there is one, and
+/// when there are several, one error listing each with its hints indented under it, behind
+/// `heading` (`cannot build: 3 problem(s)`); bad input when any of them is.
+pub fn all_at_once(heading: &str, problems: Vec<Hinted>) -> anyhow::Result<()> {
+    let mut problems = problems;
+    match problems.len() {
+        0 => Ok(()),
+        1 => Err(problems.remove(0).into()),
+        count => {
+            let listed: Vec<String> = problems
+                .iter()
+                .map(|problem| render_with(problem, LIST_HINT).replace('\n', "\n  "))
+                .collect();
+            Err(Hinted {
+                problem: format!("{heading}: {count} problem(s):\n  {}", listed.join("\n  ")),
+                hints: Vec::new(),
+                source: None,
+                bad_input: problems.iter().any(|problem| problem.bad_input),
+            }
+            .into())
+        }
+    }
 }
 
 #[cfg(test)]

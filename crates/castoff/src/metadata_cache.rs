@@ -86,9 +86,17 @@ impl Start {
     /// For the SBOM's `cargo metadata --filter-platform <target>`: the same inputs, plus
     /// Cargo.lock and the manifests of path dependencies outside the workspace. (Registry and
     /// git dependencies are pinned by the lock file and never change in place.)
-    pub(crate) fn for_sbom(manifest_path: &Path, target: &str) -> Option<Start> {
+    pub(crate) fn for_sbom(
+        manifest_path: &Path,
+        target: &str,
+        features: &[String],
+    ) -> Option<Start> {
         let mut start = Start::new(Some(manifest_path))?;
-        start.sbom_target = Some(target.to_owned());
+        start.sbom_target = Some(if features.is_empty() {
+            target.to_owned()
+        } else {
+            format!("{target} {}", features.join(" "))
+        });
         Some(start)
     }
 

@@ -29,20 +29,28 @@ use serde_json::{Value, json};
 /// `--no-build` run on a fresh machine).
 ///
 /// The answer is remembered while nothing Cargo reads for it changes (metadata_cache.rs).
-pub(crate) fn resolve(manifest_path: &Path, target: &str) -> anyhow::Result<Metadata> {
-    let start = crate::metadata_cache::Start::for_sbom(manifest_path, target);
+///
+/// `features` are the build's feature arguments (`--features a,b`, `--all-features`,
+/// `--no-default-features`): an optional dependency is in the graph only when the features
+/// the binary was built with pull it in.
+pub(crate) fn resolve(
+    manifest_path: &Path,
+    target: &str,
+    features: &[String],
+) -> anyhow::Result<Metadata> {
+    let start = crate::metadata_cache::Start::for_sbom(manifest_path, target, features);
     if let Some(hit) = start.as_ref().and_then(|start| start.lookup()) {
         return Ok(hit.metadata);
     }
     let started = std::time::SystemTime::now();
-    let metadata = ask_cargo(manifest_path, target)?;
+    let metadata = ask_cargo(manifest_path, target, features)?;
     if let Some(start) = start {
         start.store(&metadata, None, started);
     }
     Ok(metadata)
 }
 
-fn ask_cargo(manifest_path: &Path, target: &str) -> anyhow::Result<Metadata> {
+fn ask_cargo(manifest_path: &Path, target: &str, features: &[String]) -> anyhow::Result<Metadata> {
     let mut last_error = String::new();
     for offline in [true, false] {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -56,7 +64,8 @@ fn ask_cargo(manifest_path: &Path, target: &str) -> anyhow::Result<Metadata> {
                 target,
             ])
             .arg("--manifest-path")
-            .arg(manifest_path);
+            .arg(manifest_path)
+            .args(features);
         if offline {
             command.arg("--offline");
         }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use cargo_metadata::{Package as CargoPackage, TargetKind};
 
+use super::build::{Layer, resolve_builds};
 use super::channels::{npm::plan_npm, oci::plan_oci, python::plan_python};
 use super::model::{App, DEFAULT_TARGETS, Package};
 use crate::config::PackageConfig;
@@ -55,11 +56,20 @@ pub(super) fn resolve_targets(
     targets
 }
 
+/// What the workspace table decides for every package, unless the package overrides it.
+pub(super) struct Defaults<'a> {
+    pub(super) targets: Option<&'a [&'static Target]>,
+    /// The workspace table's build settings and its `target.<triple>` tables.
+    pub(super) build_layers: &'a [Layer],
+    /// `crt-static`, already resolved for this package.
+    pub(super) crt_static: bool,
+}
+
 /// Everything about one released package except its links to other apps.
 pub(super) fn plan_app(
     package: &CargoPackage,
     config: &PackageConfig,
-    workspace_targets: Option<&[&'static Target]>,
+    defaults: &Defaults<'_>,
     released: &[(&CargoPackage, PackageConfig)],
     workspace_root: &Path,
     errors: &mut Vec<ConfigError>,
@@ -118,7 +128,7 @@ pub(super) fn plan_app(
         None => cargo_bins.clone(),
     };
 
-    let targets = match (&config.targets, workspace_targets) {
+    let targets = match (&config.targets, defaults.targets) {
         (Some(triples), _) => {
             let mut target_errors = Vec::new();
             let targets = resolve_targets(triples, manifest, &key("targets"), &mut target_errors);
@@ -163,6 +173,21 @@ pub(super) fn plan_app(
             .into_std_path_buf()
     });
 
+    let own_layer = Layer {
+        file: manifest.to_owned(),
+        table: "package.metadata.castoff".to_owned(),
+        config: config.build_config(),
+    };
+    let builds = resolve_builds(
+        package,
+        defaults.build_layers,
+        &own_layer,
+        &config.target,
+        &targets,
+        defaults.crt_static,
+        errors,
+    );
+
     if errors.len() > error_count {
         return None;
     }
@@ -183,7 +208,8 @@ pub(super) fn plan_app(
         },
         bins,
         targets,
-        crt_static: false,
+        crt_static: defaults.crt_static,
+        builds,
         python,
         npm,
         oci,

@@ -9,6 +9,7 @@
 //! from this file, and other crates keep using `castoff_plan::plan::*` through the re-exports.
 
 mod app;
+mod build;
 mod channels;
 mod diagnostics;
 mod graph;
@@ -24,9 +25,10 @@ use diagnostics::parse_table;
 use graph::{assemble, link_dependencies};
 
 pub use model::{
-    App, AppId, Artifact, ArtifactId, ArtifactKind, BaseImage, Channel, DEFAULT_COMPRESSION_LEVEL,
-    DEFAULT_TARGETS, ExtraFile, Healthcheck, LayerCompression, NpmChannel, OciChannel, Package,
-    PlanOptions, PythonChannel, PythonRequirement, Release, Step, StepId, StepKind, StepKindName,
+    App, AppId, Artifact, ArtifactId, ArtifactKind, BaseImage, BuildSettings, BuildTool, Channel,
+    DEFAULT_COMPRESSION_LEVEL, DEFAULT_PROFILE, DEFAULT_TARGETS, ExtraFile, Healthcheck,
+    LayerCompression, NpmChannel, OciChannel, Package, PlanOptions, PythonChannel,
+    PythonRequirement, Release, Step, StepId, StepKind, StepKindName,
 };
 
 /// Builds the release plan of a workspace from its `cargo metadata` (`--no-deps` suffices).
@@ -64,6 +66,27 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
             &mut errors,
         )
     });
+    let mut workspace_layers = vec![build::Layer {
+        file: workspace_manifest.clone(),
+        table: "workspace.metadata.castoff".to_owned(),
+        config: workspace_config.build_config(),
+    }];
+    for (triple, config) in &workspace_config.target {
+        let table = format!("workspace.metadata.castoff.target.{triple}");
+        match triple.parse::<&'static Target>() {
+            Ok(_) => workspace_layers.push(build::Layer {
+                file: workspace_manifest.clone(),
+                table,
+                config: config.clone(),
+            }),
+            Err(unknown) => errors.push(ConfigError {
+                file: workspace_manifest.clone(),
+                key: table,
+                problem: format!("unknown target `{}`", unknown.triple),
+                hint: unknown.hint(),
+            }),
+        }
+    }
 
     // Every released package of the workspace, in the order Cargo lists members.
     let mut released: Vec<(&CargoPackage, PackageConfig)> = Vec::new();
@@ -106,19 +129,23 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
         if !options.packages.is_empty() && !options.packages.contains(&package.name.to_string()) {
             continue;
         }
+        let crt_static = config
+            .crt_static
+            .or(workspace_config.crt_static)
+            .unwrap_or(false);
         if let Some(app) = plan_app(
             package,
             config,
-            workspace_targets.as_deref(),
+            &app::Defaults {
+                targets: workspace_targets.as_deref(),
+                build_layers: &workspace_layers,
+                crt_static,
+            },
             &released,
             metadata.workspace_root.as_std_path(),
             &mut errors,
         ) {
-            let crt_static = config
-                .crt_static
-                .or(workspace_config.crt_static)
-                .unwrap_or(false);
-            apps.push(App { crt_static, ..app });
+            apps.push(app);
         }
     }
     check_unique_names(&apps, &mut errors);

@@ -62,6 +62,8 @@ pub struct App {
     pub targets: Vec<&'static Target>,
     /// Build Linux glibc targets with `-C target-feature=+crt-static`.
     pub crt_static: bool,
+    /// How each target's binaries are built, by triple (every target of `targets` has one).
+    pub builds: BTreeMap<&'static str, BuildSettings>,
     pub python: Option<PythonChannel>,
     pub npm: Option<NpmChannel>,
     pub oci: Option<OciChannel>,
@@ -87,7 +89,126 @@ pub struct Package {
     pub authors: Vec<String>,
 }
 
+/// What builds a target's binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildTool {
+    /// `cargo build`.
+    Cargo,
+    /// `cargo zigbuild` (cargo-zigbuild with zig as the linker), which can pin a glibc floor.
+    Zigbuild,
+}
+
+/// The resolved build settings of one app and target: the workspace's, then the workspace's
+/// for the target, then the package's, then the package's for the target, each key replacing
+/// the one before.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSettings {
+    pub tool: BuildTool,
+    /// Cargo profile (`release` unless configured).
+    pub profile: String,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    /// The glibc floor of a `*-linux-gnu*` target built with zigbuild, e.g. `2.17`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<String>,
+    pub build_env: BTreeMap<String, String>,
+    pub cargo_args: Vec<String>,
+}
+
+/// The profile when none is configured.
+pub const DEFAULT_PROFILE: &str = "release";
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        BuildSettings {
+            tool: BuildTool::Cargo,
+            profile: DEFAULT_PROFILE.to_owned(),
+            features: Vec::new(),
+            all_features: false,
+            no_default_features: false,
+            glibc: None,
+            build_env: BTreeMap::new(),
+            cargo_args: Vec::new(),
+        }
+    }
+}
+
+impl BuildSettings {
+    /// The directory under `target/<triple>/` where Cargo puts this profile's output: `debug`
+    /// for `dev` (and `test`), `release` for `release` (and `bench`), else the profile's name.
+    pub fn profile_dir(&self) -> &str {
+        match self.profile.as_str() {
+            "dev" | "test" => "debug",
+            "release" | "bench" => "release",
+            other => other,
+        }
+    }
+
+    /// The feature selection as `cargo` arguments (`--features a,b`, `--all-features`,
+    /// `--no-default-features`); `cargo build` and `cargo metadata` take the same ones.
+    pub fn feature_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.all_features {
+            args.push("--all-features".to_owned());
+        }
+        if self.no_default_features {
+            args.push("--no-default-features".to_owned());
+        }
+        if !self.features.is_empty() {
+            args.push("--features".to_owned());
+            args.push(self.features.join(","));
+        }
+        args
+    }
+
+    /// The `--target` value: the triple, with the glibc floor appended for zigbuild
+    /// (`x86_64-unknown-linux-gnu.2.17`).
+    pub fn target_arg(&self, triple: &str) -> String {
+        match &self.glibc {
+            Some(glibc) if self.tool == BuildTool::Zigbuild => format!("{triple}.{glibc}"),
+            _ => triple.to_owned(),
+        }
+    }
+
+    /// One line for `plan`: `cargo, profile release-lto, features pcre2`.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![match (&self.tool, &self.glibc) {
+            (BuildTool::Cargo, _) => "cargo".to_owned(),
+            (BuildTool::Zigbuild, None) => "zigbuild".to_owned(),
+            (BuildTool::Zigbuild, Some(glibc)) => format!("zigbuild (glibc {glibc})"),
+        }];
+        parts.push(format!("profile {}", self.profile));
+        if self.all_features {
+            parts.push("all features".to_owned());
+        }
+        if self.no_default_features {
+            parts.push("no default features".to_owned());
+        }
+        if !self.features.is_empty() {
+            parts.push(format!("features {}", self.features.join(",")));
+        }
+        if !self.build_env.is_empty() {
+            let names: Vec<&str> = self.build_env.keys().map(String::as_str).collect();
+            parts.push(format!("env {}", names.join(",")));
+        }
+        if !self.cargo_args.is_empty() {
+            parts.push(format!("args {}", self.cargo_args.join(" ")));
+        }
+        parts.join(", ")
+    }
+}
+
 impl App {
+    /// The build settings of one of the app's targets.
+    pub fn build(&self, target: &Target) -> &BuildSettings {
+        self.builds
+            .get(target.triple)
+            .expect("every target of an app has build settings")
+    }
+
     /// File name of the direct-download archive of one target:
     /// `greeter-0.3.1-x86_64-unknown-linux-gnu.tar.gz`, `.zip` for Windows (where a `.zip`
     /// opens without extra tools and `.tar.gz` does not).

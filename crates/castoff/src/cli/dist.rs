@@ -103,11 +103,13 @@ pub(super) fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A refused dist directory is the user's input to fix (exit 2); anything else failed.
+/// A refused dist directory or other bad input is the user's to fix (exit 2); anything else
+/// failed.
 fn dist_failure(error: anyhow::Error) -> Failure {
     if error
         .downcast_ref::<crate::stage::RefusedDistDir>()
         .is_some()
+        || crate::hint::is_bad_input(&error)
     {
         usage(error)
     } else {

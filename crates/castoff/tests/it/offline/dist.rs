@@ -209,7 +209,12 @@ fn no_build_names_the_missing_binary() {
         stderr.contains("error: binary `greeter` for x86_64-unknown-linux-gnu is missing at "),
         "{stderr}"
     );
-    assert!(stderr.contains("hint: build it with `cargo build --release --target x86_64-unknown-linux-gnu -p greeter`"), "{stderr}");
+    // The command dist would have run, with the crt-static flag the fixture configures.
+    let command = format!(
+        "hint: build it with `CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile release --manifest-path {} --target x86_64-unknown-linux-gnu --bin greeter`, or run `dist` without --no-build",
+        workspace.join("Cargo.toml").display()
+    );
+    assert!(stderr.contains(&command), "{stderr}");
     assert!(!workspace.join("dist").exists());
 }
 

@@ -1,6 +1,7 @@
 //! Tests that need no server and no installed tool: `cargo xtask test --offline` runs them.
 //! Where a file's tests are split between the two halves, the helpers both use live here.
 
+mod build_settings;
 pub(crate) mod cli_extras;
 pub(crate) mod cli_ux;
 mod dist;
