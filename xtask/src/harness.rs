@@ -20,6 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use castoff_test_support::vars;
 
 /// Where everything lives. The target directory follows `CARGO_TARGET_DIR` like cargo does.
 pub(crate) struct Paths {
@@ -159,12 +160,12 @@ pub(crate) fn main(args: &[OsString]) -> ExitCode {
     }
 
     let mut steps = Vec::new();
-    let install = run_step(&mut steps, "install", || install::install(&paths));
-    if install.is_some() {
+    let installed = run_step(&mut steps, "install", || install::install(&paths));
+    if let Some(installed) = installed {
         if options.serve {
-            serve_until_signal(&paths, &mut steps);
+            serve_until_signal(&paths, &installed, &mut steps);
         } else {
-            run_suite(&paths, &options, &mut steps);
+            run_suite(&paths, &installed, &options, &mut steps);
         }
     }
     drop(lock);
@@ -206,16 +207,22 @@ fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_owned()
 }
 
-fn run_suite(paths: &Paths, options: &Options, steps: &mut Vec<Step>) {
+fn run_suite(
+    paths: &Paths,
+    installed: &install::Installed,
+    options: &Options,
+    steps: &mut Vec<Step>,
+) {
     // The servers take a few seconds to come up (devpi, Verdaccio): start them while fmt and
     // clippy run. The thread only spawns and waits; the Started guard stops them on drop,
     // also when the tests fail or this function panics.
     let starter = {
         let paths = Paths::discover();
+        let installed = installed.clone();
         thread::spawn(move || -> Result<(servers::Started, f64)> {
             let clock = Instant::now();
             let paths = paths?;
-            let started = servers::start(&paths)?;
+            let started = servers::start(&paths, &installed)?;
             Ok((started, clock.elapsed().as_secs_f64()))
         })
     };
@@ -305,8 +312,8 @@ fn run_suite(paths: &Paths, options: &Options, steps: &mut Vec<Step>) {
     });
 }
 
-fn serve_until_signal(paths: &Paths, steps: &mut Vec<Step>) {
-    let Some(started) = run_step(steps, "servers", || servers::start(paths)) else {
+fn serve_until_signal(paths: &Paths, installed: &install::Installed, steps: &mut Vec<Step>) {
+    let Some(started) = run_step(steps, "servers", || servers::start(paths, installed)) else {
         return;
     };
     if run_step(steps, "env.sh", || write_env_file(paths, &started.env)).is_none() {
@@ -371,6 +378,9 @@ fn cargo(
     without_xtask_cargo_env(&mut command);
     for (name, value) in env {
         command.env(name, value);
+        if *name == vars::ZIG_BIN {
+            command.env("PATH", path_with(Path::new(value))?);
+        }
     }
     let status = process::run_foreground(command)
         .with_context(|| format!("running cargo {}", args.join(" ")))?;
@@ -378,6 +388,13 @@ fn cargo(
         bail!("cargo {} exited with {status}", args.join(" "));
     }
     Ok(())
+}
+
+/// This process's `PATH` with `dir` first.
+fn path_with(dir: &Path) -> Result<OsString> {
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&rest)))
+        .with_context(|| format!("putting {} on PATH", dir.display()))
 }
 
 /// `env.sh`, mode 0600 (it holds the password): `source` it to run single tests against
@@ -399,6 +416,10 @@ fn write_env_file(paths: &Paths, env: &[(&'static str, String)]) -> Result<()> {
             "export {name}='{}'\n",
             value.replace('\'', r"'\''")
         ));
+    }
+    if env.iter().any(|(name, _)| *name == vars::ZIG_BIN) {
+        // zig and cargo-zigbuild, first on PATH (as `cargo xtask test` runs the tests).
+        text.push_str(&format!("export PATH=\"${}:$PATH\"\n", vars::ZIG_BIN));
     }
     file.write_all(text.as_bytes())?;
     println!("    wrote {}", path.display());

@@ -52,6 +52,17 @@ pub mod vars {
     /// A dist/ of this repository built by the harness with `castoff dist` before the tests
     /// (the README's main job): castoff's own wheel, npm packages and image.
     pub const SELF_DIST: &str = "CASTOFF_TEST_SELF_DIST";
+    /// Directory holding `zig` (from the `ziglang` PyPI package) and `cargo-zigbuild` (from
+    /// crates.io), both kept in the castoff-test cache; the harness also puts it first on
+    /// `PATH`, for the tests and for `env.sh`.
+    pub const ZIG_BIN: &str = "CASTOFF_TEST_ZIG_BIN";
+
+    /// cargo-zigbuild's own variable, set by the harness to the zig binary of [`ZIG_BIN`]
+    /// (cargo-zigbuild asks `python3 -m ziglang` first, then this).
+    pub const CARGO_ZIGBUILD_ZIG_PATH: &str = "CARGO_ZIGBUILD_ZIG_PATH";
+    /// zig's own variable, set by the harness to a directory of the castoff-test cache, so
+    /// zig's builds of each libc outlive the clone (CI starts with an empty `target/`).
+    pub const ZIG_GLOBAL_CACHE_DIR: &str = "ZIG_GLOBAL_CACHE_DIR";
 
     /// Every variable, in the order `env.sh` lists them.
     pub const ALL: &[&str] = &[
@@ -72,6 +83,7 @@ pub mod vars {
         STATE,
         DOCKER_HOST,
         SELF_DIST,
+        ZIG_BIN,
     ];
 }
 
@@ -98,6 +110,7 @@ pub struct TestEnv {
     pub state: PathBuf,
     pub docker_host: String,
     pub self_dist: PathBuf,
+    pub zig_bin: PathBuf,
 }
 
 impl TestEnv {
@@ -136,6 +149,7 @@ impl TestEnv {
             state: path(vars::STATE),
             docker_host: text(vars::DOCKER_HOST),
             self_dist: path(vars::SELF_DIST),
+            zig_bin: path(vars::ZIG_BIN),
         }
     }
 
@@ -154,11 +168,16 @@ impl TestEnv {
         self.tools.join("node").join("node_modules")
     }
 
-    /// Path of a tool: the venv, then the Node tools, then `PATH` (Debian packages such as
-    /// skopeo, umoci, minisign, shellcheck, dot). Panics when it is missing: the harness
-    /// installs every tool the suite uses, so a missing one is a harness bug, not a skip.
+    /// Path of a tool: the venv, then the Node tools, then zig and cargo-zigbuild, then `PATH`
+    /// (Debian packages such as skopeo, umoci, minisign, shellcheck, dot). Panics when it is
+    /// missing: the harness installs every tool the suite uses, so a missing one is a harness
+    /// bug, not a skip.
     pub fn tool(&self, name: &str) -> PathBuf {
-        let mut candidates = vec![self.venv_bin().join(name), self.node_bin().join(name)];
+        let mut candidates = vec![
+            self.venv_bin().join(name),
+            self.node_bin().join(name),
+            self.zig_bin.join(name),
+        ];
         if let Some(path) = std::env::var_os("PATH") {
             candidates.extend(std::env::split_paths(&path).map(|dir| dir.join(name)));
         }
@@ -167,12 +186,23 @@ impl TestEnv {
             .find(|path| is_executable(path))
             .unwrap_or_else(|| {
                 panic!(
-                    "tool `{name}` is not installed (looked in {}, {} and PATH): add it to the \
+                    "tool `{name}` is not installed (looked in {}, {}, {} and PATH): add it to the \
                  harness install step (xtask/src/harness/install.rs) and {HOW_TO_RUN}",
                     self.venv_bin().display(),
-                    self.node_bin().display()
+                    self.node_bin().display(),
+                    self.zig_bin.display()
                 )
             })
+    }
+
+    /// `PATH` with [`TestEnv::zig_bin`] (`zig`, `cargo-zigbuild`) first, for a command that
+    /// must find them whatever the test process's `PATH` holds.
+    pub fn path_with_zig(&self) -> std::ffi::OsString {
+        let rest = std::env::var_os("PATH").unwrap_or_default();
+        std::env::join_paths(
+            std::iter::once(self.zig_bin.clone()).chain(std::env::split_paths(&rest)),
+        )
+        .unwrap_or_else(|error| panic!("cannot put {} on PATH: {error}", self.zig_bin.display()))
     }
 
     /// Reports one line of a suite's figures: see [`figure`].
@@ -232,6 +262,7 @@ impl fmt::Debug for TestEnv {
             .field("state", &self.state)
             .field("docker_host", &self.docker_host)
             .field("self_dist", &self.self_dist)
+            .field("zig_bin", &self.zig_bin)
             .finish()
     }
 }

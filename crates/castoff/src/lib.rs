@@ -3,7 +3,8 @@
 //!
 //! The API other crates use: [`cli::main_from`] (the whole command line, what `cargo xtask`
 //! calls), [`dist::dist`], [`merge::merge`] and [`publish::publish`] with their options, the
-//! [`report::Reporter`] they report through, and [`workspace`] to plan a workspace.
+//! [`report::Reporter`] they report through, [`workspace`] to plan a workspace, and
+//! [`toolchain`], the check that this machine can build the targets it is asked to.
 
 // The command line: parsing, handlers, progress, summaries, completions, `init`.
 pub mod cli;
@@ -29,4 +30,5 @@ pub mod merge;
 pub mod publish;
 pub mod report;
 pub mod sign;
+pub mod toolchain;
 pub mod workspace;

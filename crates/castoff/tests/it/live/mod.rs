@@ -14,4 +14,5 @@ mod kill_points;
 mod plan;
 mod publish;
 mod self_release;
+mod toolchain;
 mod workflows;
