@@ -101,10 +101,16 @@ pub fn dist(
             .flat_map(|(index, app)| app.targets.iter().map(move |&t| (AppId(index), t)))
             .collect()
     };
-    crate::hint::all_at_once(
-        "cannot build",
-        crate::cargo::undefined_profiles(release, &building),
-    )?;
+    let needs: Vec<crate::toolchain::Need> = building
+        .iter()
+        .map(|&(app, target)| crate::toolchain::Need {
+            target: target.triple,
+            zigbuild: release.apps[app.0].build(target).tool == castoff_plan::BuildTool::Zigbuild,
+        })
+        .collect();
+    let mut problems = crate::cargo::undefined_profiles(release, &building);
+    problems.extend(crate::toolchain::check(&needs));
+    crate::hint::all_at_once("cannot build", problems)?;
 
     let binaries = binaries(release, options.no_build, reporter)?;
 

@@ -176,7 +176,8 @@ pub fn is_bad_input(error: &anyhow::Error) -> bool {
 
 /// Every problem at once: `Ok` when there is none, the problem itself when there is one, and
 /// when there are several, one error listing each with its hints indented under it, behind
-/// `heading` (`cannot build: 3 problem(s)`); bad input when any of them is.
+/// `heading` (`cannot build: 3 problems found before any work started`); bad input when any
+/// of them is.
 pub fn all_at_once(heading: &str, problems: Vec<Hinted>) -> anyhow::Result<()> {
     let mut problems = problems;
     match problems.len() {
@@ -188,7 +189,10 @@ pub fn all_at_once(heading: &str, problems: Vec<Hinted>) -> anyhow::Result<()> {
                 .map(|problem| render_with(problem, LIST_HINT).replace('\n', "\n  "))
                 .collect();
             Err(Hinted {
-                problem: format!("{heading}: {count} problem(s):\n  {}", listed.join("\n  ")),
+                problem: format!(
+                    "{heading}: {count} problems found before any work started:\n  {}",
+                    listed.join("\n  ")
+                ),
                 hints: Vec::new(),
                 source: None,
                 bad_input: problems.iter().any(|problem| problem.bad_input),

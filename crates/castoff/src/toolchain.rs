@@ -23,7 +23,7 @@ use std::process::Command;
 use cargo_metadata::semver::Version;
 use castoff_registry::env::{Environment, ProcessEnvironment};
 
-use crate::hint::{Hinted, hints_of};
+use crate::hint::Hinted;
 
 /// The environment variables the preflight reads, named as the tools they belong to name them.
 pub mod vars {
@@ -82,37 +82,6 @@ pub fn check_in(needs: &[Need], env: &dyn Environment) -> Vec<Hinted> {
         problems.extend(zig(&zig_targets, env));
     }
     problems
-}
-
-/// [`check`], its problems as one error ([`one_error`]).
-pub fn require(needs: &[Need]) -> Result<(), Hinted> {
-    one_error(check(needs))
-}
-
-/// The problems [`check`] found as one error that lists them all, followed by every
-/// problem's hint in the same order (nothing when there is none).
-pub fn one_error(problems: Vec<Hinted>) -> Result<(), Hinted> {
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let mut hints: Vec<String> = Vec::new();
-    for hint in problems.iter().flat_map(|problem| hints_of(problem)) {
-        if !hints.contains(&hint) {
-            hints.push(hint);
-        }
-    }
-    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    let message = format!(
-        "cannot build: {} found before any build started:\n  {}",
-        match problems.len() {
-            1 => "1 problem with the Rust toolchain or the build tools".to_owned(),
-            n => format!("{n} problems with the Rust toolchain or the build tools"),
-        },
-        lines.join("\n  ")
-    );
-    // Every Hinted has a hint, so there is a last one; the others go before it.
-    let last = hints.pop().unwrap_or_default();
-    Err(Hinted::new(message, last).after(hints))
 }
 
 /// Each target once, in the order given.
@@ -431,7 +400,6 @@ mod tests {
     fn nothing_to_build_asks_nothing() {
         let env = environment(&[(vars::RUSTC, Path::new("/nonexistent/rustc"))]);
         assert!(check_in(&[], &env).is_empty());
-        assert!(one_error(Vec::new()).is_ok());
     }
 
     #[test]
@@ -471,21 +439,22 @@ mod tests {
         let needs = [need(host(), true), need(FOREIGN, true), need(host(), true)];
         let problems = check_in(&needs, &env);
         assert_eq!(problems.len(), 3, "{problems:?}");
-        let error = one_error(problems).expect_err("three problems");
+        let error = crate::hint::all_at_once("cannot build", problems).expect_err("three problems");
         let sysroot = rustc.parent().unwrap().parent().unwrap();
-        let shown = crate::hint::render(&error)
+        let shown = crate::cli::render_error(&error)
             .replace(&rustc.display().to_string(), "<rustc>")
             .replace(&sysroot.display().to_string(), "<sysroot>")
             .replace(&empty.display().to_string(), "<empty>")
             .replace(host(), "<host>");
         expect![[r#"
-            cannot build: 3 problems with the Rust toolchain or the build tools found before any build started:
+            error: cannot build: 3 problems found before any work started:
               the Rust standard library for riscv64gc-unknown-linux-gnu is not installed (the sysroot of `<rustc>`, <sysroot>, has no lib/rustlib/<target>/lib)
+                  hint: this Rust toolchain was not installed by rustup: add the standard library for riscv64gc-unknown-linux-gnu the way it was installed, or install Rust with rustup (https://rustup.rs) and run `rustup target add riscv64gc-unknown-linux-gnu` to get it
               cargo-zigbuild is not installed (looked in <empty>/.cargo/bin and on PATH); it builds <host>, riscv64gc-unknown-linux-gnu with zig
+                  hint: cargo install --locked cargo-zigbuild
               zig is not installed (no `zig` on PATH; no `python3` on PATH to run `-m ziglang`); cargo-zigbuild needs it to build <host>, riscv64gc-unknown-linux-gnu
-            hint: this Rust toolchain was not installed by rustup: add the standard library for riscv64gc-unknown-linux-gnu the way it was installed, or install Rust with rustup (https://rustup.rs) and run `rustup target add riscv64gc-unknown-linux-gnu` to get it
-            hint: cargo install --locked cargo-zigbuild
-            hint: python3 -m pip install ziglang (cargo-zigbuild runs `python3 -m ziglang`), or put zig on PATH or name it in CARGO_ZIGBUILD_ZIG_PATH"#]]
+                  hint: python3 -m pip install ziglang (cargo-zigbuild runs `python3 -m ziglang`), or put zig on PATH or name it in CARGO_ZIGBUILD_ZIG_PATH
+            hint: docs/troubleshooting.md lists castoff's errors by message; if this one is not there, please report it"#]]
         .assert_eq(&shown);
     }
 

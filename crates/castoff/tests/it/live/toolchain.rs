@@ -7,10 +7,8 @@ use std::process::Command;
 
 use castoff::toolchain::{self, Need, vars};
 use castoff_archive::elf::ElfFile;
-use castoff_plan::Target;
 use castoff_test_support::TestEnv;
 use castoff_test_support::workspace::{copy_fixture, output_text};
-use castoff_wheel::BinaryPlatform;
 
 const HOST: &str = "x86_64-unknown-linux-gnu";
 
@@ -62,28 +60,66 @@ fn the_harness_zig_tools_pass_the_check_and_build_for_glibc_2_17() {
     let problems = toolchain::check_in(&needs, &only_zig_bin);
     assert!(problems.is_empty(), "{problems:?}");
 
+    env.figure("toolchain: the harness's zig tools pass the preflight".to_owned());
+}
+
+/// `build = "zigbuild"` with `glibc = "2.17"` through `castoff dist`: the shipped binary needs
+/// no glibc symbol newer than 2.17, the wheel is tagged manylinux_2_17 and auditwheel agrees,
+/// and the binary runs here (a newer glibc) as on any glibc from 2.17 on.
+#[test]
+fn zigbuild_with_a_glibc_floor_ships_a_manylinux_2_17_wheel() {
+    let env = TestEnv::get();
     let scratch = env.scratch_dir(&format!("toolchain-zigbuild-{}", std::process::id()));
     let workspace = scratch.join("workspace");
-    copy_fixture("single-cli", &workspace);
-    let target_dir = scratch.join("target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["zigbuild", "--release", "--locked", "--target"])
-        .arg(format!("{HOST}.2.17"))
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .current_dir(&workspace)
-        .env("PATH", env.path_with_zig())
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("cargo zigbuild runs");
+    copy_fixture("build-settings", &workspace);
+    let manifest = workspace.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "python = { name = \"finder\" }\n",
+        "python = { name = \"finder\" }\nbuild = \"zigbuild\"\nglibc = \"2.17\"\n",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let castoff = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_castoff"))
+            .args(args)
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .env("PATH", env.path_with_zig())
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .expect("castoff runs")
+    };
+    let plan = castoff(&["plan"]);
+    assert!(plan.status.success(), "{}", output_text(&plan));
     assert!(
-        output.status.success(),
-        "cargo zigbuild failed:\n{}",
-        output_text(&output)
+        String::from_utf8_lossy(&plan.stdout)
+            .contains("    build         zigbuild (glibc 2.17), profile release\n"),
+        "{}",
+        output_text(&plan)
+    );
+    let dist_dir = scratch.join("dist");
+    let dist = castoff(&["dist", "--dist-dir", dist_dir.to_str().unwrap()]);
+    assert!(dist.status.success(), "{}", output_text(&dist));
+
+    // The wheel's name carries the floor, and auditwheel reads the same from the binary.
+    let wheel = dist_dir
+        .join("python/finder-1.4.0-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl");
+    assert!(wheel.is_file(), "{}", output_text(&dist));
+    let shown = Command::new(env.tool("auditwheel"))
+        .arg("show")
+        .arg(&wheel)
+        .output()
+        .expect("auditwheel runs");
+    assert!(shown.status.success(), "{}", output_text(&shown));
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    let flat = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("consistent with the following platform tag: \"manylinux_2_17_x86_64\""),
+        "{shown}"
     );
 
-    let binary = target_dir.join(HOST).join("release/greeter");
+    // The binary dist packaged (the one the archive ships).
+    let binary = workspace.join("target").join(HOST).join("release/finder");
     let data = std::fs::read(&binary).expect("the built binary");
     let newest = newest_glibc_minor(&data).expect("a dynamic glibc binary needs GLIBC_2.x");
     assert!(
@@ -91,29 +127,10 @@ fn the_harness_zig_tools_pass_the_check_and_build_for_glibc_2_17() {
         "{} needs GLIBC_2.{newest}, newer than the 2.17 floor",
         binary.display()
     );
-    let target: &'static Target = HOST.parse().expect("a known target");
-    let facts = castoff_wheel::platform::inspect_binary(&data[..], &binary, target)
-        .expect("a binary the wheel builder takes");
-    let BinaryPlatform::Manylinux { glibc_minor } = facts.platform else {
-        panic!("expected a dynamic glibc binary, got {:?}", facts.platform);
-    };
-    assert_eq!(
-        castoff_wheel::platform::platform_tags(&[facts.platform], target),
-        vec![
-            "manylinux2014_x86_64".to_owned(),
-            "manylinux_2_17_x86_64".to_owned()
-        ],
-        "glibc minor {glibc_minor}"
-    );
-
-    // It runs here (a newer glibc), as it would on any glibc from 2.17 on.
-    let run = Command::new(&binary)
-        .arg("--version")
-        .output()
-        .expect("the binary runs");
+    let run = Command::new(&binary).output().expect("the binary runs");
     assert!(run.status.success(), "{}", output_text(&run));
-    assert_eq!(String::from_utf8_lossy(&run.stdout), "greeter 0.3.1\n");
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "finder 1.4.0\n");
     env.figure(format!(
-        "toolchain: cargo zigbuild --target {HOST}.2.17 needs GLIBC_2.{newest} (manylinux_2_{glibc_minor})"
+        "toolchain: castoff dist with build = zigbuild, glibc = 2.17: the binary needs GLIBC_2.{newest}, auditwheel says manylinux_2_17_x86_64"
     ));
 }

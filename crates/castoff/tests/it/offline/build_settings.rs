@@ -161,3 +161,54 @@ fn an_undefined_profile_stops_dist_before_any_build() {
     assert!(!dist_dir.exists());
     assert!(!workspace.join("target").exists(), "nothing was built");
 }
+
+/// A target whose standard library is not installed stops `dist` before any build, naming
+/// the target and the command that installs it; targets that can build are not built either.
+#[test]
+fn a_missing_standard_library_is_named_before_any_build() {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .expect("rustup runs (castoff's tests run with a rustup toolchain)");
+    let installed = String::from_utf8(installed.stdout).unwrap();
+    let missing = castoff_plan::Target::all()
+        .iter()
+        .map(|target| target.triple)
+        .find(|triple| triple.contains("linux") && !installed.lines().any(|line| line == *triple))
+        .expect("this test needs a Linux target whose standard library is not installed");
+    let scratch = scratch("build-settings-missing-std");
+    let workspace = workspace(&scratch, "");
+    let manifest = workspace.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest).unwrap().replace(
+        "targets = [\"x86_64-unknown-linux-gnu\"]",
+        &format!("targets = [\"x86_64-unknown-linux-gnu\", \"{missing}\"]"),
+    );
+    fs::write(&manifest, text).unwrap();
+    let dist_dir = scratch.join("dist");
+    let output = castoff(
+        &workspace,
+        &[
+            "dist",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--target",
+            missing,
+            "--dist-dir",
+            dist_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", output_text(&output));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with(&format!(
+            "error: the Rust standard library for {missing} is not installed"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(&format!("hint: rustup target add {missing}\n")),
+        "{stderr}"
+    );
+    assert!(!dist_dir.exists());
+    assert!(!workspace.join("target").exists(), "nothing was built");
+}
