@@ -584,3 +584,29 @@ fn checked_in_metadata_points_at_the_fixtures() {
         "single-cli, two-apps, http-service and five broken fixtures"
     );
 }
+
+/// `builds` is what `dist` measured (how the binaries came, their digests), like artifacts'
+/// digests: a dist's manifest carrying it still agrees with the plan, while a changed
+/// destination does not.
+#[test]
+fn build_records_are_not_compared_with_the_plan() {
+    use castoff_plan::Manifest;
+    use castoff_plan::manifest::{BuildSource, ManifestBinary, ManifestBuild};
+    let planned = Manifest::from_release(&plan("single-cli"), "0.0.0");
+    let mut dist = planned.clone();
+    dist.apps[0].builds.push(ManifestBuild {
+        target: "x86_64-unknown-linux-gnu".to_owned(),
+        source: BuildSource::Prebuilt,
+        binaries: vec![ManifestBinary {
+            name: "greeter".to_owned(),
+            size: 1,
+            digest: format!("sha256:{}", "0".repeat(64)),
+        }],
+    });
+    assert_eq!(dist.differences_from(&planned), Vec::<String>::new());
+    // Round trip: the record reads back as written, and a plan has none.
+    assert_eq!(Manifest::from_json(&dist.to_json()).unwrap(), dist);
+    assert!(!planned.to_json().contains("\"builds\""));
+    dist.apps[0].version = "9.9.9".to_owned();
+    assert_eq!(dist.differences_from(&planned).len(), 1);
+}
