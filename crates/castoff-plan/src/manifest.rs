@@ -106,19 +106,45 @@ pub struct ManifestApp {
     pub npm: Option<NpmCoordinates>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oci: Option<OciCoordinates>,
-    /// How the binaries of each target were built, in the order of `targets`.
-    #[serde(default)]
+    /// How `dist` got the app's binaries, one record per target it built (a plan has none).
+    /// What `dist` measured, like artifacts' digests: `publish` does not compare it with the
+    /// plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub builds: Vec<ManifestBuild>,
 }
 
-/// How the binaries of one app and target were built.
+/// The binaries of one app for one target, as `dist` packaged them. One record per target,
+/// so what describes a build (how it came, and later its settings) has one home.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestBuild {
     pub target: String,
-    /// The settings `dist` built with (for binaries it did not build: the configured ones,
-    /// which resolved the SBOM).
+    /// The build settings of the app for the target (for supplied binaries: the configured
+    /// ones, which resolved the SBOM).
     pub settings: BuildSettings,
+    pub source: BuildSource,
+    /// Every binary of the app, in the app's `bins` order.
+    pub binaries: Vec<ManifestBinary>,
+}
+
+/// How a target's binaries came to `dist`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildSource {
+    /// From Cargo's output directory: built by `dist` (or before it, with `--no-build`).
+    Cargo,
+    /// Supplied with `--prebuilt` or `--prebuilt-dir`, built elsewhere.
+    Prebuilt,
+}
+
+/// One binary a build produced: its name, size and digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestBinary {
+    pub name: String,
+    pub size: u64,
+    /// `sha256:<64 hex digits>` of the binary's bytes.
+    pub digest: String,
 }
 
 /// Where an app's wheels go.
@@ -223,14 +249,6 @@ impl Manifest {
                 version: app.package.version.to_string(),
                 bins: app.bins.clone(),
                 targets: app.targets.iter().map(|t| t.triple.to_owned()).collect(),
-                builds: app
-                    .targets
-                    .iter()
-                    .map(|target| ManifestBuild {
-                        target: target.triple.to_owned(),
-                        settings: app.build(target).clone(),
-                    })
-                    .collect(),
                 depends_on: app
                     .depends_on
                     .iter()
@@ -256,6 +274,7 @@ impl Manifest {
                     repository: oci.repository.clone(),
                     tags: oci.tags.clone(),
                 }),
+                builds: Vec::new(),
             })
             .collect();
         let artifacts = release
@@ -342,8 +361,18 @@ impl Manifest {
     pub fn differences_from(&self, planned: &Manifest) -> Vec<String> {
         let mut differences = Vec::new();
         for app in &self.apps {
+            // Only where the app goes, not how dist got its binaries.
+            let coordinates = |a: &ManifestApp| ManifestApp {
+                builds: Vec::new(),
+                ..a.clone()
+            };
             let there = planned.apps.iter().find(|a| a.name == app.name);
-            compare(&format!("app `{}`", app.name), app, there, &mut differences);
+            compare(
+                &format!("app `{}`", app.name),
+                &coordinates(app),
+                there.map(coordinates).as_ref(),
+                &mut differences,
+            );
         }
         for artifact in &self.artifacts {
             // Only what identifies the artifact and where it goes, not what dist measured.

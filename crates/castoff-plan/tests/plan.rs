@@ -707,3 +707,30 @@ fn build_settings_mistakes_all_at_once() {
               hint: set `build = "cargo"` in [workspace.metadata.castoff.target.x86_64-pc-windows-msvc] and build it on a Windows runner, or pass a binary built elsewhere with `dist --prebuilt`"#]],
     );
 }
+
+/// `builds` is what `dist` measured (how the binaries came, their digests), like artifacts'
+/// digests: a dist's manifest carrying it still agrees with the plan, while a changed
+/// destination does not.
+#[test]
+fn build_records_are_not_compared_with_the_plan() {
+    use castoff_plan::Manifest;
+    use castoff_plan::manifest::{BuildSource, ManifestBinary, ManifestBuild};
+    let planned = Manifest::from_release(&plan("single-cli"), "0.0.0");
+    let mut dist = planned.clone();
+    dist.apps[0].builds.push(ManifestBuild {
+        target: "x86_64-unknown-linux-gnu".to_owned(),
+        settings: castoff_plan::BuildSettings::default(),
+        source: BuildSource::Prebuilt,
+        binaries: vec![ManifestBinary {
+            name: "greeter".to_owned(),
+            size: 1,
+            digest: format!("sha256:{}", "0".repeat(64)),
+        }],
+    });
+    assert_eq!(dist.differences_from(&planned), Vec::<String>::new());
+    // Round trip: the record reads back as written, and a plan has none.
+    assert_eq!(Manifest::from_json(&dist.to_json()).unwrap(), dist);
+    assert!(!planned.to_json().contains("\"builds\""));
+    dist.apps[0].version = "9.9.9".to_owned();
+    assert_eq!(dist.differences_from(&planned).len(), 1);
+}

@@ -179,11 +179,10 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
                 target.triple
             ),
         };
-        // Only the headers are read (object's ReadCache): memory stays flat whatever the size.
+        // Only the headers are read: memory stays flat whatever the size.
         let file = fs::File::open(path).map_err(read_error)?;
-        let cache = object::ReadCache::new(file);
-        let facts = platform::inspect_binary(&cache, path, target)?;
-        drop(cache);
+        let facts = platform::inspect_file(&file, path, target)?;
+        drop(file);
         let bytes = input.deflate.get(path, &|_| {}).map_err(read_error)?;
         if facts.has_debug_info {
             warnings.push(format!(

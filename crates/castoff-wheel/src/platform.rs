@@ -115,6 +115,17 @@ pub fn inspect_binary<'data, R: ReadRef<'data>>(
     })
 }
 
+/// [`inspect_binary`] of an open file, reading only its headers (object's `ReadCache`): memory
+/// stays flat whatever the binary's size. `path` only names the file in errors.
+pub fn inspect_file(
+    file: &std::fs::File,
+    path: &Path,
+    target: &'static Target,
+) -> Result<BinaryFacts, WheelError> {
+    let cache = object::ReadCache::new(file);
+    inspect_binary(&cache, path, target)
+}
+
 /// The platform tags (without `py3-none-`) of a wheel holding binaries with these needs,
 /// sorted: the wheel must satisfy the most demanding binary.
 pub fn platform_tags(platforms: &[BinaryPlatform], target: &Target) -> Vec<String> {

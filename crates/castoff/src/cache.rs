@@ -4,8 +4,9 @@
 //! building again. The record lives in `<target dir>/castoff/dist-cache/`, outside `dist/`, so
 //! a cached dist holds exactly the files of a fresh one.
 //!
-//! Large files are compared by identity, not re-hashed: a binary by (device, inode, size,
-//! mtime, ctime) — what Cargo changes whenever it links again — and every dist file by the same
+//! Large files are compared by identity, not re-hashed: a binary cargo built by (device,
+//! inode, size, mtime, ctime) — what Cargo changes whenever it links again — (a supplied one,
+//! prebuilt.rs, by the digest read when it was checked), and every dist file by the same
 //! identity recorded when it was written. Any write to a file changes its ctime, which no
 //! user-space tool can set back, so an edited, truncated or replaced file is noticed without
 //! reading it. (`publish` still re-verifies every digest before uploading.) Small inputs
@@ -20,6 +21,9 @@ use castoff_archive::digest;
 use castoff_plan::{Manifest, Release};
 use serde_json::json;
 
+use crate::cargo::Binaries;
+use crate::prebuilt::BinarySource;
+
 /// Every input of one `dist` run that its output depends on, named.
 #[derive(Debug)]
 pub(crate) struct CacheInputs<'a> {
@@ -28,8 +32,8 @@ pub(crate) struct CacheInputs<'a> {
     pub(crate) source_date_epoch: u64,
     pub(crate) planned_targets: &'a [String],
     pub(crate) archive_extras: &'a BTreeMap<String, Vec<(String, Vec<u8>)>>,
-    /// The compiled binaries (compared by identity).
-    pub(crate) binaries: Vec<&'a Path>,
+    /// The binaries: cargo's compared by identity, supplied ones by content.
+    pub(crate) binaries: &'a Binaries,
     /// The commit being released.
     pub(crate) revision: Option<&'a str>,
 }
@@ -42,14 +46,15 @@ pub(crate) struct CacheKey {
 }
 
 /// Bumped whenever the lines of the key change meaning.
-const KEY_FORMAT: u32 = 2;
+const KEY_FORMAT: u32 = 4;
 
 impl CacheKey {
     /// Hashes every input of the run into a key of named lines: the format, castoff's
     /// version, `SOURCE_DATE_EPOCH`, the planned targets, the dist directory, the plan (as the
     /// manifest JSON `plan --format json` prints: a stable serialization, not a `Debug`
-    /// rendering), generated archive files, each binary's identity, each source file's digest
-    /// and the revision. The configuration itself is covered by the sources: every
+    /// rendering), each app's build settings per target, generated archive files, each binary's identity (a supplied binary's
+    /// digest: its path is where the user keeps it, its content is what ships), each source
+    /// file's digest and the revision. The configuration itself is covered by the sources: every
     /// `Cargo.toml` of the workspace root and the released packages.
     pub(crate) fn compute(inputs: &CacheInputs<'_>) -> anyhow::Result<CacheKey> {
         let release = inputs.release;
@@ -62,6 +67,18 @@ impl CacheKey {
             inputs.dist_dir.display(),
             digest::hex(&digest::sha256(plan.as_bytes())),
         );
+        // The build settings (features, profile, …): they decide the binary, and through the
+        // features the SBOM's dependency graph.
+        for app in &release.apps {
+            for target in &app.targets {
+                key.push_str(&format!(
+                    "build {} {} {}\n",
+                    app.package.name,
+                    target.triple,
+                    serde_json::to_string(app.build(target)).expect("settings serialize")
+                ));
+            }
+        }
         for (package, files) in inputs.archive_extras {
             for (path, contents) in files {
                 key.push_str(&format!(
@@ -70,12 +87,28 @@ impl CacheKey {
                 ));
             }
         }
-        for path in &inputs.binaries {
-            key.push_str(&format!(
-                "binary {} {}\n",
-                path.display(),
-                file_identity(path)?
-            ));
+        for built in inputs.binaries {
+            match &built.source {
+                BinarySource::Cargo => {
+                    for (_, path) in &built.paths {
+                        key.push_str(&format!(
+                            "binary {} {}\n",
+                            path.display(),
+                            file_identity(path)?
+                        ));
+                    }
+                }
+                BinarySource::Prebuilt(digests) => {
+                    for ((bin, _), (size, sha256)) in built.paths.iter().zip(digests) {
+                        key.push_str(&format!(
+                            "prebuilt {} {} {bin} {size} sha256:{}\n",
+                            release.apps[built.app.0].package.name,
+                            built.target,
+                            digest::hex(sha256)
+                        ));
+                    }
+                }
+            }
         }
         // Files the builders read beside the binary (README, license, extra files, an
         // `oci-layout:` base, Cargo.lock for the SBOM): everything in the package directories

@@ -1,5 +1,6 @@
 //! Cargo and git, as `dist` runs them: this machine's target, `cargo build` of every app
-//! and target (or the binaries already built, with `--no-build`), the commit being released.
+//! and target (or the binaries already built, with `--no-build`; none for the targets whose
+//! binaries were supplied, prebuilt.rs), the commit being released.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +9,7 @@ use anyhow::{Context as _, bail};
 use castoff_plan::{App, AppId, BuildTool, Release, Target};
 
 use crate::hint::Hinted;
+use crate::prebuilt::BinarySource;
 use crate::report::Reporter;
 
 /// The triple `rustc` builds for by default on this machine.
@@ -30,19 +32,31 @@ pub(crate) struct BuiltBinaries {
     pub(crate) target: &'static str,
     /// `(bin name, path)`, in the app's `bins` order (what the builders take).
     pub(crate) paths: Vec<(String, PathBuf)>,
+    /// Cargo's, or supplied (with the digests they were checked with).
+    pub(crate) source: BinarySource,
 }
 
 /// Every app's binaries for every target of the release.
 pub(crate) type Binaries = Vec<BuiltBinaries>;
 
+/// Every app's binaries for every target: `supplied` (prebuilt.rs) where given, otherwise
+/// built by cargo (or, with `no_build`, found in its output directory).
 pub(crate) fn binaries(
     release: &Release,
     no_build: bool,
+    supplied: Binaries,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Binaries> {
     let mut all = Vec::new();
     for (index, app) in release.apps.iter().enumerate() {
         for &target in &app.targets {
+            if let Some(given) = supplied
+                .iter()
+                .find(|given| given.app == AppId(index) && given.target == target.triple)
+            {
+                all.push(given.clone());
+                continue;
+            }
             if !no_build {
                 reporter.child_output(&format!(
                     "compiling {} for {}",
@@ -77,6 +91,7 @@ pub(crate) fn binaries(
                 app: AppId(index),
                 target: target.triple,
                 paths,
+                source: BinarySource::Cargo,
             });
         }
     }

@@ -1,8 +1,8 @@
-//! `dist`: executes the artifact half of the plan. Compiles (or picks up) the binaries, runs
-//! the builders into a staging directory (`artifacts.rs`), then finishes it (`record.rs`:
-//! install script, `SHA256SUMS`, signatures, `manifest.json`) and swaps it into place
-//! (`stage.rs`), so `dist/` is never half-written. `dist --merge` (merge.rs) shares the
-//! staging, the recording and the swap.
+//! `dist`: executes the artifact half of the plan. Compiles (or picks up, or checks the
+//! supplied ones: prebuilt.rs) the binaries, runs the builders into a staging directory
+//! (`artifacts.rs`), then finishes it (`record.rs`: install script, `SHA256SUMS`,
+//! signatures, `manifest.json`) and swaps it into place (`stage.rs`), so `dist/` is never
+//! half-written. `dist --merge` (merge.rs) shares the staging, the recording and the swap.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -11,18 +11,22 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use castoff_archive::deflate::{DeflateCache, DeflateOptions};
 use castoff_archive::digest;
+use castoff_plan::manifest::{BuildSource, ManifestBinary, ManifestBuild};
 use castoff_plan::{AppId, ArtifactKind, Manifest, Release, Target};
 
 use crate::artifacts::{BuildContext, Built, build_one};
 use crate::cache::{CacheInputs, CacheKey};
 use crate::cargo::{Binaries, binaries, binaries_for, git_revision};
 use crate::hint::Hinted;
+use crate::prebuilt::BinarySource;
 use crate::record::{Finishing, finish, record, record_images, sbom_file_name};
 use crate::report::Reporter;
 use crate::sign::SigningKey;
 
 /// The triple `rustc` builds for by default on this machine.
 pub use crate::cargo::host_target;
+/// A binary built elsewhere, and why supplied binaries were refused.
+pub use crate::prebuilt::{Prebuilt, PrebuiltError};
 
 /// How to run `dist`.
 #[derive(Debug)]
@@ -31,6 +35,10 @@ pub struct DistOptions {
     pub dist_dir: PathBuf,
     /// Package binaries already built instead of running `cargo build`.
     pub no_build: bool,
+    /// Binaries built elsewhere: cargo builds nothing for their targets, which must be
+    /// supplied whole (every binary of every app built for the target). Checked against their
+    /// targets before anything is built or written ([`PrebuiltError`]).
+    pub prebuilt: Vec<Prebuilt>,
     /// `SOURCE_DATE_EPOCH`: every timestamp in every artifact.
     pub source_date_epoch: u64,
     /// Every target the workspace configures; when the release covers fewer, the manifest
@@ -81,6 +89,8 @@ pub fn dist(
     // Before any work: a dist directory castoff may not replace is refused now, not after
     // the build (stage.rs checks again under the lock).
     crate::stage::check_dist_dir(&options.dist_dir, &release.workspace_root)?;
+    // Supplied binaries are checked (and read for their digests) before any build.
+    let supplied = crate::prebuilt::take(release, &options.prebuilt, reporter)?;
     // The commit being released: part of the cache key and the images' annotations. Git
     // starts now and answers while the bases and binaries are checked.
     let root = release.workspace_root.clone();
@@ -90,7 +100,8 @@ pub fn dist(
     // castoff-oci reads them there. The only network access of `dist`, none when cached.
     crate::base::pull_bases(release)?;
 
-    // Everything that would stop a build, for every build at once, before the first starts.
+    // Everything that would stop a build, for every build at once, before the first starts
+    // (supplied binaries are not built).
     let building: Vec<(AppId, &'static Target)> = if options.no_build {
         Vec::new()
     } else {
@@ -99,6 +110,11 @@ pub fn dist(
             .iter()
             .enumerate()
             .flat_map(|(index, app)| app.targets.iter().map(move |&t| (AppId(index), t)))
+            .filter(|&(app, target)| {
+                !supplied
+                    .iter()
+                    .any(|built| built.app == app && built.target == target.triple)
+            })
             .collect()
     };
     let needs: Vec<crate::toolchain::Need> = building
@@ -112,7 +128,7 @@ pub fn dist(
     problems.extend(crate::toolchain::check(&needs));
     crate::hint::all_at_once("cannot build", problems)?;
 
-    let binaries = binaries(release, options.no_build, reporter)?;
+    let binaries = binaries(release, options.no_build, supplied, reporter)?;
 
     // cache.rs: unchanged inputs reuse the previous dist/ after re-verifying every file.
     let revision = revision
@@ -127,10 +143,7 @@ pub fn dist(
             source_date_epoch: options.source_date_epoch,
             planned_targets: &options.planned_targets,
             archive_extras: &options.archive_extras,
-            binaries: binaries
-                .iter()
-                .flat_map(|built| built.paths.iter().map(|(_, path)| path.as_path()))
-                .collect(),
+            binaries: &binaries,
             revision: revision.as_deref(),
         })?),
     };
@@ -254,9 +267,15 @@ fn build_into(
         let app = &release.apps[artifact.app.0];
         match (artifact.kind, artifact.target) {
             (ArtifactKind::Binary, Some(target)) => {
-                // Binaries are inputs, not shipped files: record their digest for provenance.
+                // Binaries are inputs, not shipped files: record their digest for provenance,
+                // and how they came (the app's `builds`).
                 let paths = binaries_of(artifact.app, target);
-                for (bin, path) in &paths {
+                let source = binaries
+                    .iter()
+                    .find(|built| built.app == artifact.app && built.target == target.triple)
+                    .map(|built| &built.source);
+                let mut recorded = Vec::new();
+                for (position, (bin, path)) in paths.iter().enumerate() {
                     let size = fs::metadata(path)
                         .with_context(|| format!("could not read {}", path.display()))?
                         .len();
@@ -270,11 +289,39 @@ fn build_into(
                     });
                     let compressed = compressed
                         .with_context(|| format!("could not compress {}", path.display()))?;
+                    // A supplied binary is packaged only as it was checked.
+                    if let Some(BinarySource::Prebuilt(digests)) = source
+                        && digests.get(position) != Some(&(compressed.size(), compressed.sha256()))
+                    {
+                        bail!(Hinted::new(
+                            format!(
+                                "{} changed after castoff checked it (now {} bytes, sha256:{})",
+                                path.display(),
+                                compressed.size(),
+                                digest::hex(&compressed.sha256())
+                            ),
+                            "leave the supplied binaries alone while `dist` runs, and run it again"
+                        ));
+                    }
                     if paths.len() == 1 {
                         entry.sha256 = Some(digest::hex(&compressed.sha256()));
                         entry.size = Some(compressed.size());
                     }
+                    recorded.push(ManifestBinary {
+                        name: bin.clone(),
+                        size: compressed.size(),
+                        digest: format!("sha256:{}", digest::hex(&compressed.sha256())),
+                    });
                 }
+                manifest.apps[artifact.app.0].builds.push(ManifestBuild {
+                    target: target.triple.to_owned(),
+                    settings: app.build(target).clone(),
+                    source: match source {
+                        Some(BinarySource::Prebuilt(_)) => BuildSource::Prebuilt,
+                        Some(BinarySource::Cargo) | None => BuildSource::Cargo,
+                    },
+                    binaries: recorded,
+                });
             }
             (ArtifactKind::Sbom, Some(target)) => {
                 reporter.line(&format!("building {}", entry.id));

@@ -102,6 +102,9 @@ fn hint_of(error: &(dyn Error + 'static)) -> Option<String> {
     if let Some(error) = error.downcast_ref::<crate::stage::RefusedDistDir>() {
         return Some(error.hint().to_owned());
     }
+    if let Some(error) = error.downcast_ref::<crate::prebuilt::PrebuiltError>() {
+        return Some(error.hint());
+    }
     if let Some(error) = error.downcast_ref::<castoff_plan::PlanError>() {
         return error.hint().map(str::to_owned);
     }

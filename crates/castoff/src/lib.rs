@@ -19,6 +19,7 @@ mod cargo;
 mod install_script;
 mod limits;
 mod metadata_cache;
+mod prebuilt;
 mod record;
 mod sbom;
 mod schedule;

@@ -8,6 +8,9 @@
 //! (from the per-platform images, see `castoff_oci::assemble_images`), the deploy examples,
 //! the install script, `SHA256SUMS`, signatures and the final manifest.
 //!
+//! Each app's build records (how its binaries came: cargo or prebuilt, with their digests) are
+//! kept from the partial that built each target.
+//!
 //! Everything is checked before anything is written (same castoff version, same
 //! `SOURCE_DATE_EPOCH`, same app versions as the workspace, each artifact in exactly one
 //! partial), and the output goes through stage.rs's staging directory and swap. The output
@@ -339,7 +342,54 @@ fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow
         castoff_oci::write_deploy_examples(release, &indexes, staging)
             .context("could not write the deploy examples")?;
     }
+    keep_builds(release, partials, &mut manifest)?;
     Ok(manifest)
+}
+
+/// Each app's build records (how its binaries came, per target) from the partial that built
+/// the target, in plan order.
+fn keep_builds(
+    release: &Release,
+    partials: &[Partial],
+    manifest: &mut Manifest,
+) -> anyhow::Result<()> {
+    for (index, app) in release.apps.iter().enumerate() {
+        for target in &app.targets {
+            let mut found = partials.iter().filter_map(|partial| {
+                partial
+                    .manifest
+                    .app(&app.package.name)
+                    .and_then(|built| built.builds.iter().find(|b| b.target == target.triple))
+                    .map(|build| (partial, build))
+            });
+            let Some((partial, build)) = found.next() else {
+                bail!(Hinted::new(
+                    format!(
+                        "no partial dist records how the binaries of {} for {} were built",
+                        app.package.name, target.triple
+                    ),
+                    format!(
+                        "build that partial dist again with this castoff (`dist --target {}`)",
+                        target.triple
+                    )
+                ));
+            };
+            if let Some((other, _)) = found.next() {
+                bail!(Hinted::new(
+                    format!(
+                        "the binaries of {} for {} are recorded in both {} and {}",
+                        app.package.name,
+                        target.triple,
+                        partial.dir.display(),
+                        other.dir.display()
+                    ),
+                    "pass each target's partial dist once (two runners built the same target?)"
+                ));
+            }
+            manifest.apps[index].builds.push(build.clone());
+        }
+    }
+    Ok(())
 }
 
 /// The path a partial manifest gives an artifact must be the one `dist` gives it: its file

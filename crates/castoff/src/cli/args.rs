@@ -165,6 +165,18 @@ pub struct DistArgs {
     /// `cargo build`.
     #[arg(long, conflicts_with = "merge")]
     pub no_build: bool,
+    /// A binary built elsewhere, packaged instead of building its target (repeatable):
+    /// `TARGET=PATH` when the release has one binary for the target, else `TARGET:BIN=PATH`.
+    /// Every binary of a supplied target must be given; each is checked against its target
+    /// before anything is built. Without --target, dist covers the supplied targets (and this
+    /// machine's, when the workspace releases for it).
+    #[arg(long, value_name = "TARGET[:BIN]=PATH", conflicts_with = "merge")]
+    pub prebuilt: Vec<String>,
+    /// A directory of binaries built elsewhere, laid out as DIR/<target>/<bin> (`<bin>.exe` on
+    /// Windows), e.g. downloaded from another CI: every target in it is packaged as with
+    /// --prebuilt; anything else in it is an error.
+    #[arg(long, value_name = "DIR", conflicts_with = "merge")]
+    pub prebuilt_dir: Option<PathBuf>,
     /// Output directory (default: `dist/` at the workspace root).
     #[arg(long, value_name = "DIR")]
     pub dist_dir: Option<PathBuf>,

@@ -29,11 +29,37 @@ pub(super) fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
     )?;
     let planned_targets: Vec<String> = all.targets().iter().map(|t| t.triple.to_owned()).collect();
     let outcome = if args.merge.is_empty() {
+        // Binaries built elsewhere, matched to the configured release before it is narrowed.
+        let prebuilt = if args.prebuilt.is_empty() && args.prebuilt_dir.is_none() {
+            Vec::new()
+        } else {
+            crate::prebuilt::resolve(
+                &all,
+                &crate::prebuilt::Request {
+                    specs: &args.prebuilt,
+                    dir: args.prebuilt_dir.as_deref(),
+                    selected: &cli.targets,
+                },
+            )
+            .map_err(|error| usage(error.into()))?
+        };
         let mut options = PlanOptions {
             packages: cli.packages.clone(),
             targets: cli.targets.clone(),
         };
-        options.targets.extend(host);
+        if cli.targets.is_empty() {
+            // This machine's target, and the supplied ones; with binaries supplied, this
+            // machine's target only when the workspace releases for it.
+            options
+                .targets
+                .extend(host.filter(|host| prebuilt.is_empty() || planned_targets.contains(host)));
+            for supplied in &prebuilt {
+                let triple = supplied.target.triple.to_owned();
+                if !options.targets.contains(&triple) {
+                    options.targets.push(triple);
+                }
+            }
+        }
         let release = workspace::plan(&metadata, &options)?;
         let dist_options = crate::dist::DistOptions {
             dist_dir: args
@@ -41,6 +67,7 @@ pub(super) fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
                 .clone()
                 .unwrap_or_else(|| release.workspace_root.join("dist")),
             no_build: args.no_build,
+            prebuilt,
             source_date_epoch: crate::dist::source_date_epoch().map_err(usage)?,
             planned_targets,
             signing_key,
@@ -103,13 +130,16 @@ pub(super) fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A refused dist directory or other bad input is the user's to fix (exit 2); anything else
-/// failed.
+/// A refused dist directory, a refused supplied binary or other bad input is the user's to
+/// fix (exit 2); anything else failed.
 fn dist_failure(error: anyhow::Error) -> Failure {
     if error
         .downcast_ref::<crate::stage::RefusedDistDir>()
         .is_some()
         || crate::hint::is_bad_input(&error)
+        || error
+            .downcast_ref::<crate::prebuilt::PrebuiltError>()
+            .is_some()
     {
         usage(error)
     } else {

@@ -10,7 +10,8 @@
 //! - `home/**`: copied into the `HOME` castoff runs with (`.npmrc`, `.pypirc`, `.docker/`);
 //! - `recipe`: one instruction a line (`#` comments):
 //!   `from built` (start from the base after a successful `castoff dist`),
-//!   `plant <path> good|text|empty|elf-aarch64|dynamic` (a binary at `<path>`),
+//!   `plant <path> good|static|text|empty|elf-aarch64|dynamic|macho-arm64` (a binary at
+//!   `<path>`; `static` is a tiny static x86_64 executable, no build needed),
 //!   `symlink <link> <target>`, `truncate <path> <bytes>`, `corrupt <path>` (flip one byte),
 //!   `remove <path>`, `remove-largest <dir>`, `append <path> <text>`, `replace <path> <old> => <new>` (in a text file),
 //!   `json-set <artifact id> <field> <JSON>` (in dist/manifest.json),
@@ -153,7 +154,16 @@ fn plant(env: &TestEnv, path: &Path, kind: &str) {
         }
         "text" => b"#!/bin/sh\necho not a binary\n".to_vec(),
         "empty" => Vec::new(),
+        "static" => castoff_test_support::binaries::static_elf(
+            castoff_test_support::binaries::EM_X86_64,
+            "hello from badin\n",
+        ),
         "elf-aarch64" => elf_header(183),
+        "macho-arm64" => castoff_test_support::binaries::macho_executable(
+            castoff_test_support::binaries::CPU_TYPE_ARM64,
+            11,
+            0,
+        ),
         // A dynamically linked x86_64 executable from the system.
         "dynamic" => fs::read("/bin/true").unwrap(),
         other => panic!("unknown plant kind {other}"),

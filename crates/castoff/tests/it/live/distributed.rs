@@ -15,7 +15,7 @@ use castoff_test_support::workspace::{assert_success, files};
 
 use crate::offline::distributed::{manifest, merge, partials};
 
-fn run(command: &mut Command, what: &str) -> String {
+pub(super) fn run(command: &mut Command, what: &str) -> String {
     let output = command
         .output()
         .unwrap_or_else(|error| panic!("{what}: cannot start: {error}"));
@@ -609,7 +609,7 @@ fn the_merged_dist_publishes_and_installs_back() {
 }
 
 /// A fresh virtual environment; one at a time, because ensurepip fails when two run at once.
-fn make_venv(env: &TestEnv, venv: &Path) {
+pub(super) fn make_venv(env: &TestEnv, venv: &Path) {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let _ = fs::remove_dir_all(venv);

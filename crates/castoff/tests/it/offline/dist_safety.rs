@@ -66,7 +66,7 @@ fn no_build(workspace: &Path, dist_dir: &Path, epoch: &str, kill_at: Option<&str
 
 /// Every file below `dir` with its bytes, and every symbolic link with its target, so a test
 /// sees anything castoff deleted, changed or added.
-fn tree(dir: &Path) -> BTreeMap<String, String> {
+pub(super) fn tree(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
     out
