@@ -18,6 +18,7 @@ use cargo_metadata::{Metadata, Package as CargoPackage};
 
 use crate::config::{PackageConfig, WorkspaceConfig};
 use crate::error::{ConfigError, PlanError};
+use crate::tag::TagPattern;
 use crate::target::Target;
 use app::{check_unique_names, plan_app, resolve_targets};
 use diagnostics::parse_table;
@@ -56,6 +57,12 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
             DEFAULT_COMPRESSION_LEVEL
         }
     };
+    let workspace_tag = tag_pattern(
+        workspace_config.tag.as_deref(),
+        &workspace_manifest,
+        "workspace.metadata.castoff.tag",
+        &mut errors,
+    );
     let workspace_targets = workspace_config.targets.as_ref().map(|triples| {
         resolve_targets(
             triples,
@@ -106,6 +113,16 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
         if !options.packages.is_empty() && !options.packages.contains(&package.name.to_string()) {
             continue;
         }
+        // Checked whatever else is wrong with the package, so every problem shows at once.
+        let tag = match &config.tag {
+            Some(_) => tag_pattern(
+                config.tag.as_deref(),
+                package.manifest_path.as_std_path(),
+                "package.metadata.castoff.tag",
+                &mut errors,
+            ),
+            None => workspace_tag.clone(),
+        };
         if let Some(app) = plan_app(
             package,
             config,
@@ -118,7 +135,11 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
                 .crt_static
                 .or(workspace_config.crt_static)
                 .unwrap_or(false);
-            apps.push(App { crt_static, ..app });
+            apps.push(App {
+                crt_static,
+                tag,
+                ..app
+            });
         }
     }
     check_unique_names(&apps, &mut errors);
@@ -162,4 +183,27 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
     );
     release.compression_level = compression_level;
     Ok(release)
+}
+
+/// A configured `tag` pattern (none: the default), or the default after recording why the
+/// configured one cannot be used.
+fn tag_pattern(
+    configured: Option<&str>,
+    file: &std::path::Path,
+    key: &str,
+    errors: &mut Vec<ConfigError>,
+) -> TagPattern {
+    match configured.map(str::parse::<TagPattern>) {
+        None => TagPattern::default(),
+        Some(Ok(pattern)) => pattern,
+        Some(Err(refused)) => {
+            errors.push(ConfigError {
+                file: file.to_owned(),
+                key: key.to_owned(),
+                problem: refused.to_string(),
+                hint: refused.hint,
+            });
+            TagPattern::default()
+        }
+    }
 }

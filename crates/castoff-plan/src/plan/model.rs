@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use semver::Version;
 
+use crate::tag::TagPattern;
 use crate::target::Target;
 use crate::version::NpmVersion;
 
@@ -67,6 +68,8 @@ pub struct App {
     pub oci: Option<OciChannel>,
     /// Apps of this release that must be published before this one.
     pub depends_on: Vec<AppId>,
+    /// The git tag pattern its versions are released under (`tag`, default `v{version}`).
+    pub tag: TagPattern,
 }
 
 /// Facts about a package, from Cargo.
@@ -88,6 +91,12 @@ pub struct Package {
 }
 
 impl App {
+    /// The git tag this version is released under: `tag` applied to the package.
+    pub fn git_tag(&self) -> String {
+        self.tag
+            .expand(&self.package.name, &self.package.version.to_string())
+    }
+
     /// File name of the direct-download archive of one target:
     /// `greeter-0.3.1-x86_64-unknown-linux-gnu.tar.gz`, `.zip` for Windows (where a `.zip`
     /// opens without extra tools and `.tar.gz` does not).
