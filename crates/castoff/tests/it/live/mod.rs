@@ -13,5 +13,6 @@ mod hardening;
 mod kill_points;
 mod plan;
 mod publish;
+pub(crate) mod release_tags;
 mod self_release;
 mod workflows;

@@ -12,3 +12,4 @@ mod fuzz_seeds;
 mod init;
 mod metadata_cache;
 pub(crate) mod plan;
+pub(crate) mod release_tags;
