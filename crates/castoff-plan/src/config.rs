@@ -101,6 +101,10 @@ pub struct WorkspaceConfig {
     /// archives. Default 6, zlib's default level.
     #[serde(default)]
     pub compression_level: Option<u32>,
+    /// The git tag a version is released under, e.g. `"v{version}"` (the default),
+    /// `"{version}"`, `"{name}-v{version}"`; for every released package unless it sets its own.
+    #[serde(default)]
+    pub tag: Option<String>,
     /// Build settings per target, over the workspace's own.
     #[serde(default)]
     pub target: BTreeMap<String, BuildConfig>,
@@ -130,6 +134,9 @@ pub struct PackageConfig {
     /// The container image channel; absent means no image.
     #[serde(default)]
     pub oci: Option<OciConfig>,
+    /// The git tag this package's versions are released under; default: the workspace's `tag`.
+    #[serde(default)]
+    pub tag: Option<String>,
     /// Build settings per target, over the package's own (and the workspace's).
     #[serde(default)]
     pub target: BTreeMap<String, BuildConfig>,

@@ -8,6 +8,7 @@ pub mod names;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod tag;
 pub mod target;
 pub mod version;
 

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{ArtifactKind, BuildSettings, Release, StepKind, StepKindName};
+use crate::tag::TagPattern;
 
 /// One line per field where `here` (from dist/manifest.json) and `there` (from the plan)
 /// differ, named by its path (`app `greeter` oci.repository`).
@@ -106,6 +107,10 @@ pub struct ManifestApp {
     pub npm: Option<NpmCoordinates>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oci: Option<OciCoordinates>,
+    /// The git tag pattern the app's versions are released under (`tag`); `publish --tag`
+    /// checks the tag against it ([`ManifestApp::git_tag`]).
+    #[serde(default)]
+    pub tag_pattern: TagPattern,
     /// How `dist` got the app's binaries, one record per target it built (a plan has none).
     /// What `dist` measured, like artifacts' digests: `publish` does not compare it with the
     /// plan.
@@ -145,6 +150,13 @@ pub struct ManifestBinary {
     pub size: u64,
     /// `sha256:<64 hex digits>` of the binary's bytes.
     pub digest: String,
+}
+
+impl ManifestApp {
+    /// The git tag this app's version is released under: `v1.2.0`, `cli-v1.2.0`.
+    pub fn git_tag(&self) -> String {
+        self.tag_pattern.expand(&self.name, &self.version)
+    }
 }
 
 /// Where an app's wheels go.
@@ -275,6 +287,7 @@ impl Manifest {
                     tags: oci.tags.clone(),
                 }),
                 builds: Vec::new(),
+                tag_pattern: app.tag.clone(),
             })
             .collect();
         let artifacts = release

@@ -57,16 +57,22 @@ pub fn text(release: &Release) -> String {
     );
     for (app_index, app) in release.apps.iter().enumerate() {
         let _ = writeln!(out);
-        let _ = write!(out, "{} {}", app.package.name, app.package.version);
+        let _ = write!(
+            out,
+            "{} {}  (git tag {}",
+            app.package.name,
+            app.package.version,
+            app.git_tag()
+        );
         if !app.depends_on.is_empty() {
             let deps: Vec<&str> = app
                 .depends_on
                 .iter()
                 .map(|dep| release.apps[dep.0].package.name.as_str())
                 .collect();
-            let _ = write!(out, "  (after {})", deps.join(", "));
+            let _ = write!(out, "; after {}", deps.join(", "));
         }
-        let _ = writeln!(out);
+        let _ = writeln!(out, ")");
         let ids_of = |target: Option<&str>| -> Vec<ArtifactId> {
             release
                 .artifacts

@@ -107,13 +107,15 @@ fn describe(release: &Release) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "app {} {}: bins [{}], targets [{}], crt-static {}, depends on [{}]",
+            "app {} {}: bins [{}], targets [{}], crt-static {}, depends on [{}], git tag {} ({})",
             app.package.name,
             app.package.version,
             app.bins.join(", "),
             targets.join(", "),
             app.crt_static,
-            depends_on.join(", ")
+            depends_on.join(", "),
+            app.git_tag(),
+            app.tag
         );
         if let Some(python) = &app.python {
             let requires: Vec<String> = python
@@ -538,7 +540,7 @@ fn unknown_keys() {
         expect![[r#"
             invalid release configuration (2 problems):
             - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.crt-statik`: unknown key `crt-statik`
-              hint: did you mean `crt-static`? known keys here: targets, crt-static, compression-level, target, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
+              hint: did you mean `crt-static`? known keys here: targets, crt-static, compression-level, tag, target, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.intervall`: unknown key `intervall`
               hint: did you mean `interval`? known keys here: cmd, interval, timeout, start-period, retries"#]],
     );
@@ -551,6 +553,73 @@ fn unknown_keys() {
         expect![[r#"
             invalid release configuration: $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.registry-url`: unknown key `registry-url`
             hint: known keys here: name, dependencies, binary-path-env, node, registries, upload-limit; see docs/configuration.md"#]],
+    );
+}
+
+/// `tag`: the default `v{version}`, the workspace's pattern for every package, a package's own
+/// pattern over it; the manifest records each app's pattern.
+#[test]
+fn tag_patterns_resolve_per_package() {
+    let tag_of = |json: Value| {
+        let release = castoff_plan::plan(&parse(json), &PlanOptions::default()).unwrap();
+        let manifest = castoff_plan::Manifest::from_release(&release, "0");
+        assert_eq!(manifest.apps[0].git_tag(), release.apps[0].git_tag());
+        (
+            release.apps[0].git_tag(),
+            manifest.apps[0].tag_pattern.to_string(),
+        )
+    };
+    assert_eq!(
+        tag_of(metadata_json("single-cli")),
+        ("v0.3.1".to_owned(), "v{version}".to_owned())
+    );
+    let workspace_wide = single_cli_with(|workspace, _| {
+        workspace["tag"] = "{version}".into();
+    });
+    assert_eq!(
+        tag_of(workspace_wide),
+        ("0.3.1".to_owned(), "{version}".to_owned())
+    );
+    let own = single_cli_with(|workspace, package| {
+        workspace["tag"] = "{version}".into();
+        package["tag"] = "{name}-v{version}".into();
+    });
+    assert_eq!(
+        tag_of(own),
+        ("greeter-v0.3.1".to_owned(), "{name}-v{version}".to_owned())
+    );
+}
+
+/// A pattern with an unknown placeholder, without `{version}` or giving tags git refuses is
+/// a configuration error, reported with the package's other problems.
+#[test]
+fn bad_tag_patterns_are_configuration_errors() {
+    let json = single_cli_with(|workspace, package| {
+        workspace["tag"] = "release-{nme}".into();
+        package["tag"] = "v {version}".into();
+        package["python"]["name"] = "-greeter".into();
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration (3 problems):
+            - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.tag`: tag pattern `release-{nme}` has an unknown placeholder `{nme}`
+              hint: the placeholders are {name} (the Cargo package name) and {version} (the Cargo version), e.g. "v{version}", "{version}" or "{name}-v{version}"
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.tag`: tag pattern `v {version}` gives tags git refuses (`v 1.0.0`): it contains a space
+              hint: a git tag cannot contain spaces, control characters, `~ ^ : ? * [ \`, `..` or `@{`, begin with `-` or `/`, end with `/` or `.`, or have a `/`-separated part that begins with `.` or ends in `.lock`
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.python.name`: `-greeter`: a PyPI name must start and end with an ASCII letter or digit
+              hint: choose a name such as `my-tool`"#]],
+    );
+    let json = single_cli_with(|_, package| {
+        package["tag"] = "latest".into();
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration: $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.tag`: tag pattern `latest` has no `{version}`
+            hint: a tag names one version of a package: put {version} in it, e.g. "v{version}" or "{name}-v{version}""#]],
     );
 }
 

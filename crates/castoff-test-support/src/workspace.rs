@@ -40,6 +40,25 @@ pub fn fixture_release(name: &str) -> castoff_plan::Release {
         .unwrap_or_else(|error| panic!("plan of fixture {name}: {error}"))
 }
 
+/// Narrows the workspace's `targets` (in its root `Cargo.toml`) to `x86_64-unknown-linux-gnu`,
+/// the target the test machine builds: a `dist` there is then the whole release, which
+/// `publish` accepts without `--allow-partial`.
+pub fn release_for_host_only(workspace: &Path) {
+    let manifest = workspace.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", manifest.display()));
+    let targets = text
+        .lines()
+        .find(|line| line.starts_with("targets = "))
+        .unwrap_or_else(|| panic!("no `targets = ` line in {}", manifest.display()))
+        .to_owned();
+    fs::write(
+        &manifest,
+        text.replace(&targets, "targets = [\"x86_64-unknown-linux-gnu\"]"),
+    )
+    .unwrap_or_else(|error| panic!("cannot write {}: {error}", manifest.display()));
+}
+
 /// Copies a directory tree, leaving out build output (`target/`, `dist/`), so a test can
 /// edit and build its own copy of a fixture.
 pub fn copy_tree(source: &Path, target: &Path) {
@@ -132,6 +151,9 @@ pub fn isolated_command(program: &Path, home: &Path) -> Command {
         "ACTIONS_ID_TOKEN_REQUEST_URL",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
         "GITHUB_ACTIONS",
+        // A run for a tag push checks the tag against the release (`publish --tag`).
+        "GITHUB_REF_TYPE",
+        "GITHUB_REF_NAME",
         "CASTOFF_SIGN_KEY",
         "CASTOFF_SIGN_PASSWORD",
     ] {

@@ -91,6 +91,9 @@ pub fn hints_of(error: &(dyn Error + 'static)) -> Vec<String> {
     if let Some(error) = error.downcast_ref::<castoff_oci::OciError>() {
         return error.hints();
     }
+    if let Some(error) = error.downcast_ref::<crate::publish::RefusedRelease>() {
+        return hints_of(error.refusal());
+    }
     hint_of(error).into_iter().collect()
 }
 

@@ -1,11 +1,11 @@
 //! `dist/install.sh`: a POSIX shell installer for the direct-download archives. The template
 //! (`templates/install.sh`, checked by `shellcheck -s sh` in the tests) gets one line per
-//! archive: app, OS, architecture, the C libraries the build runs on, file name, SHA-256 and
-//! binaries. The digests are written into the script, so one trusted download (the script,
+//! archive: app, OS, architecture, the C libraries the build runs on, file name, SHA-256, the
+//! download directory of the app's release (its tag's GitHub release) and binaries. The digests are written into the script, so one trusted download (the script,
 //! itself covered by `SHA256SUMS` and its signature) verifies every archive.
 
 use castoff_plan::target::{Libc, Os};
-use castoff_plan::{ArtifactKind, Manifest, Release, Target};
+use castoff_plan::{App, ArtifactKind, Manifest, Release, Target};
 
 /// Name of the script in dist/.
 pub(crate) const FILE_NAME: &str = "install.sh";
@@ -55,9 +55,10 @@ pub(crate) fn render(release: &Release, manifest: &Manifest) -> Option<String> {
             .map(|bin| target.executable_name(bin))
             .collect();
         lines.push(format!(
-            "{}|{os}|{}|{libcs}|{file}|{sha256}|{}",
+            "{}|{os}|{}|{libcs}|{file}|{sha256}|{}|{}",
             app.package.name,
             script_arch(target),
+            release_url(app),
             bins.join(" ")
         ));
     }
@@ -74,7 +75,6 @@ pub(crate) fn render(release: &Release, manifest: &Manifest) -> Option<String> {
     Some(
         TEMPLATE
             .replace("@@TITLE@@", &title)
-            .replace("@@BASE_URL@@", &default_base_url(release))
             .replace("@@ENTRIES@@", &lines.join("\n")),
     )
 }
@@ -91,13 +91,11 @@ fn script_arch(target: &Target) -> &'static str {
     }
 }
 
-/// The GitHub release's download directory when the first app's repository is on GitHub
-/// (release.yml uploads the archives there under the tag `v<version>`); otherwise empty, and
-/// the user passes `--base-url`. Only URL-safe characters reach the script.
-fn default_base_url(release: &Release) -> String {
-    let Some(app) = release.apps.first() else {
-        return String::new();
-    };
+/// The download directory of the GitHub release of `app`'s version when its repository is on
+/// GitHub: release.yml uploads the archives to the release of the tag it runs for, the app's
+/// tag (`tag`, default `v{version}`). Otherwise empty, and the user passes `--base-url`. Only
+/// URL-safe characters reach the script.
+fn release_url(app: &App) -> String {
     let Some(repository) = app.package.repository.as_deref() else {
         return String::new();
     };
@@ -106,8 +104,8 @@ fn default_base_url(release: &Release) -> String {
         return String::new();
     };
     let url = format!(
-        "https://github.com/{path}/releases/download/v{}",
-        app.package.version
+        "https://github.com/{path}/releases/download/{}",
+        app.git_tag()
     );
     let safe = url
         .bytes()

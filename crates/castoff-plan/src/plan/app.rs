@@ -214,6 +214,7 @@ pub(super) fn plan_app(
         npm,
         oci,
         depends_on: Vec::new(),
+        tag: Default::default(),
     })
 }
 

@@ -19,6 +19,7 @@ use cargo_metadata::{Metadata, Package as CargoPackage};
 
 use crate::config::{PackageConfig, WorkspaceConfig};
 use crate::error::{ConfigError, PlanError};
+use crate::tag::TagPattern;
 use crate::target::Target;
 use app::{check_unique_names, plan_app, resolve_targets};
 use diagnostics::parse_table;
@@ -58,6 +59,12 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
             DEFAULT_COMPRESSION_LEVEL
         }
     };
+    let workspace_tag = tag_pattern(
+        workspace_config.tag.as_deref(),
+        &workspace_manifest,
+        "workspace.metadata.castoff.tag",
+        &mut errors,
+    );
     let workspace_targets = workspace_config.targets.as_ref().map(|triples| {
         resolve_targets(
             triples,
@@ -133,6 +140,16 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
             .crt_static
             .or(workspace_config.crt_static)
             .unwrap_or(false);
+        // Checked whatever else is wrong with the package, so every problem shows at once.
+        let tag = match &config.tag {
+            Some(_) => tag_pattern(
+                config.tag.as_deref(),
+                package.manifest_path.as_std_path(),
+                "package.metadata.castoff.tag",
+                &mut errors,
+            ),
+            None => workspace_tag.clone(),
+        };
         if let Some(app) = plan_app(
             package,
             config,
@@ -145,7 +162,7 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
             metadata.workspace_root.as_std_path(),
             &mut errors,
         ) {
-            apps.push(app);
+            apps.push(App { tag, ..app });
         }
     }
     check_unique_names(&apps, &mut errors);
@@ -189,4 +206,27 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
     );
     release.compression_level = compression_level;
     Ok(release)
+}
+
+/// A configured `tag` pattern (none: the default), or the default after recording why the
+/// configured one cannot be used.
+fn tag_pattern(
+    configured: Option<&str>,
+    file: &std::path::Path,
+    key: &str,
+    errors: &mut Vec<ConfigError>,
+) -> TagPattern {
+    match configured.map(str::parse::<TagPattern>) {
+        None => TagPattern::default(),
+        Some(Ok(pattern)) => pattern,
+        Some(Err(refused)) => {
+            errors.push(ConfigError {
+                file: file.to_owned(),
+                key: key.to_owned(),
+                problem: refused.to_string(),
+                hint: refused.hint,
+            });
+            TagPattern::default()
+        }
+    }
 }

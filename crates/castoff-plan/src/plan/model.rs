@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use semver::Version;
 
+use crate::tag::TagPattern;
 use crate::target::Target;
 use crate::version::NpmVersion;
 
@@ -69,6 +70,8 @@ pub struct App {
     pub oci: Option<OciChannel>,
     /// Apps of this release that must be published before this one.
     pub depends_on: Vec<AppId>,
+    /// The git tag pattern its versions are released under (`tag`, default `v{version}`).
+    pub tag: TagPattern,
 }
 
 /// Facts about a package, from Cargo.
@@ -207,6 +210,12 @@ impl App {
         self.builds
             .get(target.triple)
             .expect("every target of an app has build settings")
+    }
+
+    /// The git tag this version is released under: `tag` applied to the package.
+    pub fn git_tag(&self) -> String {
+        self.tag
+            .expand(&self.package.name, &self.package.version.to_string())
     }
 
     /// File name of the direct-download archive of one target:

@@ -78,7 +78,7 @@ pub enum Command {
     /// runner per target (see `plan --format github-matrix`).
     Dist(DistArgs),
     /// Upload exactly what dist/ holds, in dependency order; safe to re-run.
-    Publish(PublishArgs),
+    Publish(Box<PublishArgs>),
     /// Print a shell completion script, e.g. `castoff completions bash > ~/.local/share/bash-completion/completions/castoff`.
     Completions {
         /// The shell.
@@ -141,6 +141,17 @@ pub struct PublishArgs {
     /// `CASTOFF_VERIFY_KEY` (the key file's contents), else no check.
     #[arg(long, value_name = "FILE")]
     pub verify_key: Option<PathBuf>,
+    /// Publish for this git tag: it must be the release tag (`tag` pattern, default
+    /// `v{version}`) of what dist/ holds; with a `{name}` pattern it selects the packages it
+    /// names. Default: the tag of a GitHub Actions run for a tag push (`GITHUB_REF_TYPE=tag`,
+    /// `GITHUB_REF_NAME`), else no tag check.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Publish a partial dist/ (some configured targets missing) as it is. Without it, publish
+    /// refuses one: npm and PyPI versions cannot be replaced, so the missing platforms could
+    /// never join this version.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 /// `plan --format`

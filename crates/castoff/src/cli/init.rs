@@ -100,6 +100,8 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
         .because(error)
     })?;
     let root = metadata.workspace_root.clone().into_std_path_buf();
+    // Before anything is written: a tag pattern the workflow cannot follow stops init here.
+    let tag_filters = tag_filters(&metadata)?;
     let mut changes = Vec::new();
 
     // 1. The xtask crate, a member of the workspace.
@@ -189,11 +191,12 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
         });
     }
 
-    // 4. The release workflow.
+    // 4. The release workflow, triggered by the tags the packages are released under.
     if !args.no_workflow {
         let workflow = format!(
             "# Written by `castoff init` (a copy of castoff's own release workflow; see\n\
-             # https://github.com/castoff-rs/castoff/blob/main/docs/ci.md).\n{RELEASE_WORKFLOW}"
+             # https://github.com/castoff-rs/castoff/blob/main/docs/ci.md).\n{}",
+            release_workflow(&tag_filters)
         );
         write_whole(
             &root,
@@ -204,6 +207,88 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
         )?;
     }
     Ok(changes)
+}
+
+/// The line of castoff's own release workflow that lists its tag filter (castoff releases
+/// under the default pattern, `v{version}`).
+const OWN_TAG_FILTER_LINE: &str = "      - \"v[0-9]+.[0-9]+.[0-9]+*\"\n";
+
+/// castoff's release workflow triggered by `filters` (GitHub Actions tag filters) instead of
+/// its own.
+pub fn release_workflow(filters: &[String]) -> String {
+    let lines: String = filters
+        .iter()
+        .map(|filter| {
+            format!(
+                "      - \"{}\"\n",
+                filter.replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        })
+        .collect();
+    RELEASE_WORKFLOW.replacen(OWN_TAG_FILTER_LINE, &lines, 1)
+}
+
+/// The tag filters of the release workflow: one per package released (or about to be, with
+/// the table `init` adds), from its tag pattern (its `tag`, else the workspace's, else
+/// `v{version}`); each once, in the order of the workspace's members.
+fn tag_filters(metadata: &cargo_metadata::Metadata) -> anyhow::Result<Vec<String>> {
+    use castoff_plan::tag::TagPattern;
+    let root_manifest = metadata
+        .workspace_root
+        .join("Cargo.toml")
+        .into_std_path_buf();
+    let pattern = |table: &serde_json::Value,
+                   file: &Path,
+                   key: &str|
+     -> anyhow::Result<Option<TagPattern>> {
+        let Some(text) = table.get("castoff").and_then(|castoff| castoff.get("tag")) else {
+            return Ok(None);
+        };
+        let parsed = text
+            .as_str()
+            .ok_or_else(|| format!("tag pattern `{text}` is not a string"))
+            .and_then(|text| text.parse::<TagPattern>().map_err(|e| e.to_string()));
+        parsed.map(Some).map_err(|problem| {
+            Hinted::new(
+                format!("{}: `{key}`: {problem}", file.display()),
+                "write the pattern your release tags follow, e.g. tag = \"v{version}\" or \"{name}-v{version}\" (docs/configuration.md), then run `castoff init` again",
+            )
+            .into()
+        })
+    };
+    let workspace = pattern(
+        &metadata.workspace_metadata,
+        &root_manifest,
+        "workspace.metadata.castoff.tag",
+    )?
+    .unwrap_or_default();
+    let mut filters = Vec::new();
+    for package in metadata.workspace_packages() {
+        let released = package.metadata.get("castoff").is_some()
+            || (package.name.as_str() != "xtask"
+                && package
+                    .targets
+                    .iter()
+                    .any(|target| target.kind.iter().any(|k| k.to_string() == "bin")));
+        if !released {
+            continue;
+        }
+        let own = pattern(
+            &package.metadata,
+            package.manifest_path.as_std_path(),
+            "package.metadata.castoff.tag",
+        )?;
+        let filter = own
+            .unwrap_or_else(|| workspace.clone())
+            .github_tag_filter(package.name.as_str());
+        if !filters.contains(&filter) {
+            filters.push(filter);
+        }
+    }
+    if filters.is_empty() {
+        filters.push(workspace.github_tag_filter(""));
+    }
+    Ok(filters)
 }
 
 /// The `[package.metadata.castoff]` lines for a package: every name derived from the package
@@ -424,4 +509,26 @@ fn add_alias(root: &Path, force: bool, changes: &mut Vec<Change>) -> anyhow::Res
         lines: vec![ALIAS.to_owned()],
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workflow_for_the_default_pattern_is_castoffs_own() {
+        let default = castoff_plan::tag::TagPattern::default().github_tag_filter("any");
+        assert_eq!(release_workflow(&[default]), RELEASE_WORKFLOW);
+        let filters = [
+            "cli-v[0-9]+.[0-9]+.[0-9]+*".to_owned(),
+            "c\\+\\+[0-9]+.[0-9]+.[0-9]+*".to_owned(),
+        ];
+        let workflow = release_workflow(&filters);
+        assert!(
+            workflow.contains(
+                "    tags:\n      - \"cli-v[0-9]+.[0-9]+.[0-9]+*\"\n      - \"c\\\\+\\\\+[0-9]+.[0-9]+.[0-9]+*\"\n\n"
+            ),
+            "{workflow}"
+        );
+    }
 }

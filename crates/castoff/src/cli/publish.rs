@@ -3,7 +3,7 @@
 use castoff_plan::Manifest;
 
 use super::args::{Cli, PublishArgs};
-use super::failure::{EXIT_CONFLICT, EXIT_FAILURE, Failure, usage};
+use super::failure::{EXIT_CONFLICT, EXIT_FAILURE, EXIT_USAGE, Failure, usage};
 use super::output::print_stdout;
 
 pub(super) fn run_publish(cli: &Cli, args: &PublishArgs) -> Result<(), Failure> {
@@ -34,6 +34,8 @@ pub(super) fn run_publish(cli: &Cli, args: &PublishArgs) -> Result<(), Failure> 
         oci_registry: args.oci_registry.clone(),
         http,
         jobs: args.jobs,
+        tag: crate::publish::release_tag(args.tag.as_deref()),
+        allow_partial: args.allow_partial,
     };
     let progress =
         super::progress::Progress::new(super::progress::Mode::detect(cli.quiet), cli.verbose);
@@ -62,6 +64,12 @@ pub(super) fn run_publish(cli: &Cli, args: &PublishArgs) -> Result<(), Failure> 
                 .is_some()
             {
                 EXIT_CONFLICT
+            } else if error
+                .downcast_ref::<crate::publish::RefusedRelease>()
+                .is_some()
+            {
+                // A tag that is not the release's, or a partial dist: the user's input.
+                EXIT_USAGE
             } else {
                 EXIT_FAILURE
             };

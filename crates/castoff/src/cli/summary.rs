@@ -45,6 +45,9 @@ pub struct Summary {
     pub dry_run: bool,
     /// Set for a partial dist: the targets it holds.
     pub partial_targets: Option<Vec<String>>,
+    /// Set for a partial dist: every target the workspace configures (`dist`'s table names
+    /// the missing ones).
+    pub planned_targets: Option<Vec<String>>,
     pub rows: Vec<Row>,
 }
 
@@ -94,6 +97,7 @@ pub fn of_dist(manifest: &Manifest, dist_dir: &Path) -> Summary {
         dist_dir: dist_dir.display().to_string(),
         dry_run: false,
         partial_targets: manifest.partial.as_ref().map(|p| p.targets.clone()),
+        planned_targets: manifest.partial.as_ref().map(|p| p.planned_targets.clone()),
         rows,
     }
 }
@@ -137,7 +141,11 @@ pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir:
         command: "publish",
         dist_dir: dist_dir.display().to_string(),
         dry_run: report.dry_run,
-        partial_targets: None,
+        // A partial dist published with --allow-partial.
+        partial_targets: manifest
+            .and_then(|m| m.partial.as_ref())
+            .map(|p| p.targets.clone()),
+        planned_targets: None,
         rows,
     }
 }
@@ -240,9 +248,21 @@ impl Summary {
                     self.dist_dir
                 ));
                 if let Some(targets) = &self.partial_targets {
+                    let planned = self.planned_targets.clone().unwrap_or_default();
+                    let missing: Vec<&str> = planned
+                        .iter()
+                        .filter(|target| !targets.contains(target))
+                        .map(String::as_str)
+                        .collect();
                     out.push_str(&format!(
-                        "partial dist ({}); merge the others with `dist --merge`\n",
-                        targets.join(", ")
+                        "partial dist: {} of the {} configured targets ({}); missing {}\n\
+                         `publish` refuses a partial dist: build the missing targets where they can be built (CI: one runner per target) \
+                         and combine the dists with `dist --merge DIR...`, or publish exactly this with `publish --allow-partial` \
+                         (npm and PyPI versions cannot be replaced: the missing targets could never join this version)\n",
+                        targets.len(),
+                        planned.len(),
+                        targets.join(", "),
+                        missing.join(", ")
                     ));
                 }
             }

@@ -8,6 +8,7 @@
 mod connect;
 mod jobs;
 mod options;
+mod scope;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -26,7 +27,8 @@ use crate::hint::Hinted;
 use crate::report::Reporter;
 use connect::connect;
 use jobs::{Job, check_upload_limits, prepare_jobs, query_state, short_digests};
-pub use options::{PublishOptions, vars};
+pub use options::{PublishOptions, release_tag, vars};
+pub use scope::{RefusedRelease, ReleaseTag, TagOrigin};
 use verify::check_against_workspace;
 pub(crate) use verify::verify_files;
 
@@ -85,6 +87,40 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
         .with_context(|| format!("{} is not a castoff manifest", manifest_path.display()))?;
     check_against_workspace(&manifest, &options.workspace, &manifest_path)?;
 
+    // What this run may publish: the apps of the release tag, and (unless --allow-partial)
+    // only apps dist/ holds whole. Refused here, before any file is read or request sent.
+    let apps = scope::apps_for_tag(&manifest, options.tag.as_ref(), &options.dist_dir)?;
+    if let Some(tag) = &options.tag {
+        let left_out: Vec<String> = manifest
+            .apps
+            .iter()
+            .filter(|app| !apps.contains(&app.name))
+            .map(|app| format!("{} (tag {})", app.name, app.git_tag()))
+            .collect();
+        reporter.line(&format!(
+            "tag {tag}: publishing {}{}",
+            apps.join(", "),
+            if left_out.is_empty() {
+                String::new()
+            } else {
+                format!("; leaving out {}", left_out.join(", "))
+            }
+        ));
+    }
+    let selected: Vec<&ManifestStep> = manifest
+        .steps
+        .iter()
+        .filter(|step| apps.contains(&step.app) && is_selected(step, options))
+        .collect();
+    if !options.allow_partial {
+        let publishing: Vec<String> = apps
+            .into_iter()
+            .filter(|app| selected.iter().any(|step| &step.app == app))
+            .collect();
+        let configured = scope::configured_targets(&manifest, &options.workspace)?;
+        scope::check_whole(&manifest, &configured, &publishing, &options.dist_dir)?;
+    }
+
     // 1. Every file must be exactly what `dist` described, before any network traffic.
     verify_files(&manifest, &options.dist_dir)?;
     reporter.line(&format!(
@@ -96,12 +132,6 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
             .count(),
         options.dist_dir.display()
     ));
-
-    let selected: Vec<&ManifestStep> = manifest
-        .steps
-        .iter()
-        .filter(|step| is_selected(step, options))
-        .collect();
 
     // 2. Credentials and clients for every destination; all problems at once.
     let environment = ProcessEnvironment;

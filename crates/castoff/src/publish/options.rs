@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use castoff_registry::HttpConfig;
 
+use super::scope::{ReleaseTag, TagOrigin};
+
 /// Environment variables of the publish command (beside castoff-registry's credentials).
 pub mod vars {
     /// Upload URL of the Python index (`pypi`, `testpypi` or a URL); default `pypi`.
@@ -16,6 +18,28 @@ pub mod vars {
     pub const OCI_REPOSITORY: &str = "CASTOFF_OCI_REPOSITORY";
     /// Registry host replacing the configured one in every app's repository.
     pub const OCI_REGISTRY: &str = "CASTOFF_OCI_REGISTRY";
+    /// Set by GitHub Actions: `tag` when the run is for a tag push (then `publish` checks
+    /// `GITHUB_REF_NAME` against the release's tag pattern, unless `--tag` names the tag).
+    pub const GITHUB_REF_TYPE: &str = "GITHUB_REF_TYPE";
+    /// Set by GitHub Actions: the branch or tag name of the run.
+    pub const GITHUB_REF_NAME: &str = "GITHUB_REF_NAME";
+}
+
+/// The tag a run publishes for: `--tag` when given, else the one GitHub Actions runs for
+/// (`GITHUB_REF_TYPE=tag`, `GITHUB_REF_NAME`), else none (no tag check).
+pub fn release_tag(flag: Option<&str>) -> Option<ReleaseTag> {
+    if let Some(name) = flag {
+        return Some(ReleaseTag {
+            name: name.to_owned(),
+            origin: TagOrigin::Flag,
+        });
+    }
+    let ref_type = std::env::var(vars::GITHUB_REF_TYPE).ok()?;
+    let name = std::env::var(vars::GITHUB_REF_NAME).ok()?;
+    (ref_type == "tag" && !name.is_empty()).then_some(ReleaseTag {
+        name,
+        origin: TagOrigin::GithubRef,
+    })
 }
 
 /// How to run `publish`.
@@ -46,4 +70,9 @@ pub struct PublishOptions {
     pub http: HttpConfig,
     /// Steps running at once.
     pub jobs: usize,
+    /// The release tag of this run (`release_tag`): only the apps released under it are
+    /// published, and a tag that names none of them stops the run.
+    pub tag: Option<ReleaseTag>,
+    /// Publish a dist/ that lacks some configured targets (otherwise refused).
+    pub allow_partial: bool,
 }

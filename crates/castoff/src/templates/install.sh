@@ -13,11 +13,12 @@
 #   --base-url URL  CASTOFF_INSTALL_BASE_URL  where the archives are (default: the release)
 set -eu
 
-base_url="${CASTOFF_INSTALL_BASE_URL:-@@BASE_URL@@}"
+# Empty: each app's own release (its line below).
+base_url="${CASTOFF_INSTALL_BASE_URL:-}"
 install_dir="${CASTOFF_INSTALL_DIR:-${HOME:-}/.local/bin}"
 wanted=""
 
-# app|os|arch|libc the archive runs on|archive file|sha256|binaries
+# app|os|arch|libc the archive runs on|archive file|sha256|release download URL|binaries
 entries=$(cat <<'CASTOFF_ENTRIES'
 @@ENTRIES@@
 CASTOFF_ENTRIES
@@ -78,7 +79,6 @@ while [ "$#" -gt 0 ]; do
     esac
 done
 
-[ -n "$base_url" ] || fail "no download location: pass --base-url URL or set CASTOFF_INSTALL_BASE_URL"
 [ -n "$install_dir" ] || fail "no install directory: pass --to DIR or set CASTOFF_INSTALL_DIR"
 
 case "$(uname -s)" in
@@ -136,13 +136,13 @@ sha256_of() {
 pick() {
     exact=""
     compatible=""
-    while IFS='|' read -r e_app e_os e_arch e_libc e_file e_sha e_bins; do
+    while IFS='|' read -r e_app e_os e_arch e_libc e_file e_sha e_url e_bins; do
         if [ "$e_app" != "$1" ] || [ "$e_os" != "$os" ] || [ "$e_arch" != "$2" ]; then
             continue
         fi
         case " $e_libc " in
-            " $libc "*) [ -n "$exact" ] || exact="$e_file|$e_sha|$e_bins" ;;
-            *" $libc "*) [ -n "$compatible" ] || compatible="$e_file|$e_sha|$e_bins" ;;
+            " $libc "*) [ -n "$exact" ] || exact="$e_file|$e_sha|$e_url|$e_bins" ;;
+            *" $libc "*) [ -n "$compatible" ] || compatible="$e_file|$e_sha|$e_url|$e_bins" ;;
         esac
     done <<CASTOFF_PICK
 $entries
@@ -170,10 +170,14 @@ for app in $wanted; do
     file=${choice%%|*}
     rest=${choice#*|}
     expected=${rest%%|*}
+    rest=${rest#*|}
+    release_url=${rest%%|*}
     bins=${rest#*|}
+    from=${base_url:-$release_url}
+    [ -n "$from" ] || fail "no download location for $app: pass --base-url URL or set CASTOFF_INSTALL_BASE_URL"
 
     say "downloading $file"
-    download "${base_url%/}/$file" "$workdir/$file" || fail "could not download ${base_url%/}/$file"
+    download "${from%/}/$file" "$workdir/$file" || fail "could not download ${from%/}/$file"
     actual=$(sha256_of "$workdir/$file")
     [ "$actual" = "$expected" ] || fail "checksum mismatch for $file: expected $expected, got $actual"
 

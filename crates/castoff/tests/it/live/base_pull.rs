@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use castoff_test_support::TestEnv;
-use castoff_test_support::workspace::copy_fixture;
+use castoff_test_support::workspace::{copy_fixture, release_for_host_only};
 use serde_json::Value;
 
 const EPOCH: &str = "1700000000";
@@ -247,6 +247,8 @@ fn a_registry_base_is_pulled_once_cached_and_built_upon() {
 
     let reference = format!("{host}/{repository}@{index_digest}");
     let workspace = pinger_on(&scratch, &reference);
+    // This machine's dist is then the whole release, which publish takes below.
+    release_for_host_only(&workspace);
     let good = Some((host.as_str(), env.user.as_str(), env.password.as_str()));
     let output = castoff(&workspace, &["dist"], good, &scratch);
     assert_success(&env, &output, "first dist");

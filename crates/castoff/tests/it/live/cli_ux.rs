@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use castoff_test_support::TestEnv;
-use castoff_test_support::workspace::{copy_fixture, output_text as text, repository_root};
+use castoff_test_support::workspace::{
+    copy_fixture, output_text as text, release_for_host_only, repository_root,
+};
 
 use crate::offline::cli_ux::{castoff, scratch, single_cli};
 
@@ -157,6 +159,7 @@ fn publish_summary_table_and_json() {
         .unwrap()
         .replace("name = \"greeter\" }", &format!("name = \"{name}\" }}"));
     fs::write(workspace.join("Cargo.toml"), cargo_toml).unwrap();
+    release_for_host_only(&workspace);
     let manifest = workspace.join("Cargo.toml");
 
     let built = castoff(
@@ -240,6 +243,7 @@ fn built_fixture(dir: &Path, tag: &str) -> PathBuf {
         )
         .replace("\"@acme/greeter\"", &format!("\"@{tag}/greeter\""));
     fs::write(&manifest, cargo_toml).unwrap();
+    release_for_host_only(&workspace);
     let built = castoff(
         &["dist", "--manifest-path", manifest.to_str().unwrap()],
         &[],

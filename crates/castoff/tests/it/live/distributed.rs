@@ -13,7 +13,8 @@ use std::process::{Child, Command, Stdio};
 use castoff_test_support::TestEnv;
 use castoff_test_support::workspace::{assert_success, files};
 
-use crate::offline::distributed::{manifest, merge, partials};
+use crate::live::release_tags::{held, publish};
+use crate::offline::distributed::{manifest, merge, partials, two_target_partials};
 
 pub(super) fn run(command: &mut Command, what: &str) -> String {
     let output = command
@@ -606,6 +607,107 @@ fn the_merged_dist_publishes_and_installs_back() {
     );
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "{raw}");
+}
+
+/// The npm launcher of `name@0.3.1` as Verdaccio serves it: its `optionalDependencies`.
+fn launcher_platforms(env: &TestEnv, name: &str) -> Vec<String> {
+    let packument = run(
+        Command::new("curl")
+            .args(["-s", "-f", "-H"])
+            .arg(format!("Authorization: Bearer {}", env.npm_token))
+            .arg(format!("{}{}", env.verdaccio, name.replace('/', "%2f"))),
+        "curl (packument)",
+    );
+    let packument: serde_json::Value = serde_json::from_str(&packument).unwrap();
+    let mut platforms: Vec<String> = packument["versions"]["0.3.1"]["optionalDependencies"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{packument}"))
+        .keys()
+        .cloned()
+        .collect();
+    platforms.sort();
+    platforms
+}
+
+/// A one-target dist of a two-target plan: `publish` refuses it (exit 2, naming the missing
+/// target) and the registries hold nothing; merged with the other target's dist it publishes
+/// without any flag, its launcher reaching both platforms. A second copy published with
+/// `--allow-partial` goes out as it is (a launcher with one platform), and its merged dist
+/// can never follow: a conflict (exit 3), which is why publish refuses partial dists.
+#[test]
+fn a_partial_dist_publishes_only_when_asked_or_merged() {
+    let env = TestEnv::get();
+    let registry = TestEnv::host_port(&env.registry_open).to_owned();
+    let scratch = env.scratch_dir("partial-publish");
+
+    let label = format!("whole{}", std::process::id());
+    let (workspace, parts) = two_target_partials(&scratch.join("whole"), &label);
+    let repository = format!("{registry}/{label}/greeter");
+    let (python, npm) = (format!("greeter-{label}"), format!("@{label}/greeter"));
+    let dist = |dir: &Path| vec!["--dist-dir".to_owned(), dir.to_string_lossy().into_owned()];
+    for dry_run in [false, true] {
+        let mut extra = dist(&parts[0]);
+        if dry_run {
+            extra.push("--dry-run".to_owned());
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let refused = publish(&env, &workspace, &repository, &extra, &[]);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("greeter 0.3.1: missing aarch64-unknown-linux-musl"),
+            "{stderr}"
+        );
+        assert_eq!(
+            held(&env, &python, &npm, &repository),
+            (false, false, false),
+            "a refused publish sent something"
+        );
+    }
+    let merged = workspace.parent().unwrap().join("merged");
+    assert_success(
+        &merge(&workspace, &parts.iter().collect::<Vec<_>>(), &merged, &[]),
+        "merge",
+    );
+    let extra = dist(&merged);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    assert_success(
+        &publish(&env, &workspace, &repository, &extra, &[]),
+        "publish of the merged dist",
+    );
+    assert_eq!(held(&env, &python, &npm, &repository), (true, true, true));
+    assert_eq!(
+        launcher_platforms(&env, &npm),
+        [
+            format!("{npm}-linux-arm64-musl"),
+            format!("{npm}-linux-x64-gnu")
+        ]
+    );
+
+    let label = format!("part{}", std::process::id());
+    let (workspace, parts) = two_target_partials(&scratch.join("partial"), &label);
+    let repository = format!("{registry}/{label}/greeter");
+    let npm = format!("@{label}/greeter");
+    let mut extra = dist(&parts[0]);
+    extra.push("--allow-partial".to_owned());
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let published = publish(&env, &workspace, &repository, &extra, &[]);
+    assert_success(&published, "publish --allow-partial");
+    assert_eq!(
+        launcher_platforms(&env, &npm),
+        [format!("{npm}-linux-x64-gnu")]
+    );
+    let merged = workspace.parent().unwrap().join("merged");
+    assert_success(
+        &merge(&workspace, &parts.iter().collect::<Vec<_>>(), &merged, &[]),
+        "merge",
+    );
+    let extra = dist(&merged);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let late = publish(&env, &workspace, &repository, &extra, &[]);
+    let late_text = String::from_utf8_lossy(&late.stderr);
+    assert_eq!(late.status.code(), Some(3), "{late_text}");
+    assert!(late_text.contains("npm-publish/greeter:"), "{late_text}");
 }
 
 /// A fresh virtual environment; one at a time, because ensurepip fails when two run at once.

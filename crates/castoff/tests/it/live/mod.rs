@@ -14,6 +14,7 @@ mod kill_points;
 mod plan;
 mod prebuilt;
 mod publish;
+pub(crate) mod release_tags;
 mod self_release;
 mod toolchain;
 mod workflows;

