@@ -386,6 +386,22 @@ fn keep_builds(
                     "pass each target's partial dist once (two runners built the same target?)"
                 ));
             }
+            // The binaries must be what this workspace's configuration builds: a runner on
+            // another commit (other features, another profile) would mix two programs.
+            let configured = app.build(target);
+            if &build.settings != configured {
+                bail!(Hinted::new(
+                    format!(
+                        "the partial dist in {} built {} for {} with {}, but the workspace's configuration says {}",
+                        partial.dir.display(),
+                        app.package.name,
+                        target.triple,
+                        build.settings.describe(),
+                        configured.describe()
+                    ),
+                    "build every partial dist from the same commit as the merge (the build settings live in Cargo.toml), then merge again"
+                ));
+            }
             manifest.apps[index].builds.push(build.clone());
         }
     }
