@@ -187,7 +187,7 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
         if facts.has_debug_info {
             warnings.push(format!(
                 "{} carries debug info (.debug_info), which makes the wheel larger; castoff never strips, \
-                 set `strip = \"debuginfo\"` (or `debug = false`) in the release profile to leave it out",
+                 set `strip = \"debuginfo\"` (or `debug = false`) in the profile it is built with (`profile`, default `release`) to leave it out",
                 path.display()
             ));
         }

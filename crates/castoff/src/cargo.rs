@@ -120,7 +120,7 @@ fn build_command(app: &App, target: &Target) -> Command {
     }
     command.args(&settings.cargo_args);
     command.envs(&settings.build_env);
-    if app.crt_static && target.libc == Some(castoff_plan::target::Libc::Glibc) {
+    if settings.crt_static {
         // With an explicit --target these flags reach only the target's artifacts, never
         // build scripts or proc-macros (which cannot be static).
         let flag = "-C target-feature=+crt-static";

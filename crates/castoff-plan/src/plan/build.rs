@@ -157,7 +157,10 @@ fn settings(
     push: &mut impl FnMut(&Path, String, String, String),
 ) -> BuildSettings {
     let key = |layer: &Layer, name: &str| format!("{}.{name}", layer.table);
-    let mut settings = BuildSettings::default();
+    let mut settings = BuildSettings {
+        crt_static: crt_static && target.libc == Some(Libc::Glibc),
+        ..BuildSettings::default()
+    };
 
     if let Some((tool, layer)) = resolved.winner(|c| c.build.as_deref()) {
         settings.tool = match tool {
@@ -268,14 +271,6 @@ fn settings(
             if let Some((problem, hint)) = problem {
                 push(&layer.file, key(layer, "features"), problem, hint);
             }
-        }
-        if features.is_empty() {
-            push(
-                &layer.file,
-                key(layer, "features"),
-                "the list of features is empty".to_owned(),
-                "name at least one feature, or remove the key".to_owned(),
-            );
         }
         settings.features = features.clone();
     }

@@ -119,6 +119,9 @@ pub struct BuildSettings {
     pub glibc: Option<String>,
     pub build_env: BTreeMap<String, String>,
     pub cargo_args: Vec<String>,
+    /// Linked statically (`crt-static` on a glibc target: `-C target-feature=+crt-static`).
+    #[serde(default)]
+    pub crt_static: bool,
 }
 
 /// The profile when none is configured.
@@ -135,6 +138,7 @@ impl Default for BuildSettings {
             glibc: None,
             build_env: BTreeMap::new(),
             cargo_args: Vec::new(),
+            crt_static: false,
         }
     }
 }
@@ -184,6 +188,9 @@ impl BuildSettings {
             (BuildTool::Zigbuild, Some(glibc)) => format!("zigbuild (glibc {glibc})"),
         }];
         parts.push(format!("profile {}", self.profile));
+        if self.crt_static {
+            parts.push("static (crt-static)".to_owned());
+        }
         if self.all_features {
             parts.push("all features".to_owned());
         }

@@ -58,6 +58,22 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Plan { format } => {
             let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
+            // A custom profile nothing defines is a configuration mistake plan can see too.
+            let every_build: Vec<_> = release
+                .apps
+                .iter()
+                .enumerate()
+                .flat_map(|(index, app)| {
+                    app.targets
+                        .iter()
+                        .map(move |&target| (castoff_plan::AppId(index), target))
+                })
+                .collect();
+            crate::hint::all_at_once(
+                "invalid release configuration",
+                crate::cargo::undefined_profiles(&release, &every_build),
+            )
+            .map_err(usage)?;
             let format = if cli.json { PlanFormat::Json } else { *format };
             if format == PlanFormat::Svg {
                 print_stdout(&render_svg(&castoff_plan::render::dot(&release)).map_err(failure)?);

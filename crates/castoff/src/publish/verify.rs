@@ -66,6 +66,28 @@ pub(super) fn check_against_workspace(
             ));
         }
     }
+    // The binaries must be what the configuration builds now: dist/ built with other
+    // features or another profile would publish another program under this version.
+    for app in &release.apps {
+        let Some(built) = manifest.app(&app.package.name) else {
+            continue;
+        };
+        for build in &built.builds {
+            let Some(target) = app.targets.iter().find(|t| t.triple == build.target) else {
+                continue;
+            };
+            let configured = app.build(target);
+            if &build.settings != configured {
+                differences.push(format!(
+                    "app `{}` {}: dist/ was built with {}, the configuration says {}",
+                    app.package.name,
+                    build.target,
+                    build.settings.describe(),
+                    configured.describe()
+                ));
+            }
+        }
+    }
     if differences.is_empty() {
         return Ok(());
     }

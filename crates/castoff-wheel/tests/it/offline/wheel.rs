@@ -653,7 +653,7 @@ fn debug_info_is_a_warning() {
         .warnings
         .join("\n")
         .replace(&scratch.path().display().to_string(), "<scratch>");
-    expect![[r#"<scratch>/greeter carries debug info (.debug_info), which makes the wheel larger; castoff never strips, set `strip = "debuginfo"` (or `debug = false`) in the release profile to leave it out"#]].assert_eq(&warnings);
+    expect![[r#"<scratch>/greeter carries debug info (.debug_info), which makes the wheel larger; castoff never strips, set `strip = "debuginfo"` (or `debug = false`) in the profile it is built with (`profile`, default `release`) to leave it out"#]].assert_eq(&warnings);
 }
 
 #[test]

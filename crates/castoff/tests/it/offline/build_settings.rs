@@ -160,6 +160,15 @@ fn an_undefined_profile_stops_dist_before_any_build() {
     );
     assert!(!dist_dir.exists());
     assert!(!workspace.join("target").exists(), "nothing was built");
+    // `plan` sees it too: every configuration mistake stops there.
+    let plan = castoff(&workspace, &["plan"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", output_text(&plan));
+    assert!(
+        String::from_utf8_lossy(&plan.stderr)
+            .starts_with("error: the Cargo profile `release-lto` (`profile` in"),
+        "{}",
+        output_text(&plan)
+    );
 }
 
 /// A target whose standard library is not installed stops `dist` before any build, naming

@@ -212,7 +212,8 @@ fn a_prebuilt_binary_gives_the_artifacts_of_a_cargo_build() {
               "all_features": false,
               "no_default_features": false,
               "build_env": {},
-              "cargo_args": []
+              "cargo_args": [],
+              "crt_static": true
             },
             "source": "prebuilt",
             "binaries": [
