@@ -6,6 +6,7 @@
 //! without them panics with instructions instead of skipping: a skipped test looks green.
 
 pub mod binaries;
+pub mod platforms;
 pub mod workspace;
 
 use std::fmt;
