@@ -498,10 +498,13 @@ fn holders_dir() -> PathBuf {
 
 /// The holders whose process still runs (same PID and start time); removes the others.
 fn live_holders() -> Result<Vec<String>> {
-    let dir = holders_dir();
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    live_holders_in(&holders_dir())
+}
+
+fn live_holders_in(dir: &Path) -> Result<Vec<String>> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut live = Vec::new();
-    for entry in fs::read_dir(&dir)? {
+    for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let pid = entry.file_name().to_string_lossy().into_owned();
         let recorded = fs::read_to_string(entry.path()).unwrap_or_default();
@@ -636,6 +639,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn holders_are_alive_only_with_their_pid_and_start_time() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/castoff-test-scratch/xtask-binfmt")
+            .join(format!("holders-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let own = std::process::id();
+        let started = start_time(own).expect("this process's start time");
+        fs::write(
+            dir.join(own.to_string()),
+            format!("{started}\n# a comment\n"),
+        )
+        .unwrap();
+        // pid_max is at most 2^22: this process cannot exist (a run killed long ago).
+        fs::write(dir.join("99999999"), "12345\n").unwrap();
+        // PID 1 lives, but did not start then: its PID was reused after the holder died.
+        fs::write(
+            dir.join("1"),
+            format!("{}\n", started.parse::<u64>().unwrap() + 1),
+        )
+        .unwrap();
+        assert_eq!(live_holders_in(&dir).unwrap(), [own.to_string()]);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [own.to_string()], "the dead holders are removed");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
