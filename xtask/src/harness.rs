@@ -305,7 +305,9 @@ fn run_suite(
         let _ = fs::remove_file(&figures);
         let result = cargo(paths, base, &options.test_args, &started.env);
         if let Ok(text) = fs::read_to_string(&figures) {
-            println!("\n==> figures (kill points, faults, retries)");
+            println!(
+                "\n==> figures (what the suites exercised: kill points, faults, platforms, …)"
+            );
             for line in text.lines() {
                 println!("    {line}");
             }
