@@ -5,9 +5,12 @@
 //! `target/castoff-test/env.sh`) until Ctrl-C, for running single tests during development.
 //! See docs/testing.md.
 
+mod binfmt;
 mod install;
 mod offline;
+mod probe;
 mod process;
+mod rootfs;
 mod servers;
 
 use std::ffi::OsString;
@@ -151,6 +154,12 @@ pub(crate) fn main(args: &[OsString]) -> ExitCode {
         eprintln!("\n==> interrupted: stopping the test servers");
         process::stop_all_running();
         servers::remove_docker_exec_root(&servers::docker_exec_root());
+        rootfs::unmount_all();
+        match binfmt::release_held() {
+            Ok(Some(done)) => eprintln!("    binfmt_misc: {done}"),
+            Ok(None) => {}
+            Err(error) => eprintln!("warning: releasing the binfmt_misc handlers: {error:#}"),
+        }
         let _ = fs::remove_file(&env_file);
         process::RunLock::release_path(&lock_file);
         std::process::exit(if serve { 0 } else { 130 });
@@ -296,7 +305,9 @@ fn run_suite(
         let _ = fs::remove_file(&figures);
         let result = cargo(paths, base, &options.test_args, &started.env);
         if let Ok(text) = fs::read_to_string(&figures) {
-            println!("\n==> figures (kill points, faults, retries)");
+            println!(
+                "\n==> figures (what the suites exercised: kill points, faults, platforms, …)"
+            );
             for line in text.lines() {
                 println!("    {line}");
             }
@@ -308,6 +319,10 @@ fn run_suite(
         started.stop();
         let _ = fs::remove_file(paths.env_file());
         println!("    stopped {count} servers");
+        installed.platforms.rootfs_arm64.release()?;
+        println!("    arm64 root unmounted");
+        let released = installed.platforms.emulation.release()?;
+        println!("    binfmt_misc: {released}");
         Ok(())
     });
 }

@@ -6,6 +6,7 @@
 //! without them panics with instructions instead of skipping: a skipped test looks green.
 
 pub mod binaries;
+pub mod platforms;
 pub mod workspace;
 
 use std::fmt;
@@ -57,6 +58,21 @@ pub mod vars {
     /// `PATH`, for the tests and for `env.sh`.
     pub const ZIG_BIN: &str = "CASTOFF_TEST_ZIG_BIN";
 
+    /// The platform probe (`tests/fixtures/platform-probe/greeter.c` built by zig for every
+    /// target of [`crate::platforms::PROBE_TARGETS`]), laid out as `castoff dist
+    /// --prebuilt-dir` reads it: `DIR/<rust triple>/greeter[.exe]`, nothing else. It lives in
+    /// the castoff-test cache: read only.
+    pub const PLATFORM_PROBE: &str = "CASTOFF_TEST_PLATFORM_PROBE";
+    /// An arm64 Debian bookworm root (python3, pip, venv, busybox, node in /usr/local/bin),
+    /// unpacked for this run: enter it with [`crate::platforms::Rootfs::command`].
+    pub const ROOTFS_ARM64: &str = "CASTOFF_TEST_ROOTFS_ARM64";
+    /// A musl-only x86_64 root (busybox-static, musl's loader; no glibc, no `ldd`), made for
+    /// this run.
+    pub const ROOTFS_MUSL: &str = "CASTOFF_TEST_ROOTFS_MUSL";
+    /// The binfmt_misc handler serving each emulated architecture:
+    /// `aarch64=castoff-qemu-aarch64,arm=…` (a foreign handler keeps its own name).
+    pub const BINFMT: &str = "CASTOFF_TEST_BINFMT";
+
     /// cargo-zigbuild's own variable, set by the harness to the zig binary of [`ZIG_BIN`]
     /// (cargo-zigbuild asks `python3 -m ziglang` first, then this).
     pub const CARGO_ZIGBUILD_ZIG_PATH: &str = "CARGO_ZIGBUILD_ZIG_PATH";
@@ -84,6 +100,10 @@ pub mod vars {
         DOCKER_HOST,
         SELF_DIST,
         ZIG_BIN,
+        PLATFORM_PROBE,
+        ROOTFS_ARM64,
+        ROOTFS_MUSL,
+        BINFMT,
     ];
 }
 
@@ -111,6 +131,10 @@ pub struct TestEnv {
     pub docker_host: String,
     pub self_dist: PathBuf,
     pub zig_bin: PathBuf,
+    pub platform_probe: PathBuf,
+    pub rootfs_arm64: PathBuf,
+    pub rootfs_musl: PathBuf,
+    pub binfmt: String,
 }
 
 impl TestEnv {
@@ -150,6 +174,10 @@ impl TestEnv {
             docker_host: text(vars::DOCKER_HOST),
             self_dist: path(vars::SELF_DIST),
             zig_bin: path(vars::ZIG_BIN),
+            platform_probe: path(vars::PLATFORM_PROBE),
+            rootfs_arm64: path(vars::ROOTFS_ARM64),
+            rootfs_musl: path(vars::ROOTFS_MUSL),
+            binfmt: text(vars::BINFMT),
         }
     }
 
@@ -203,6 +231,49 @@ impl TestEnv {
             std::iter::once(self.zig_bin.clone()).chain(std::env::split_paths(&rest)),
         )
         .unwrap_or_else(|error| panic!("cannot put {} on PATH: {error}", self.zig_bin.display()))
+    }
+
+    /// The platform probe's binary for `triple` (`PLATFORM_PROBE/<triple>/greeter[.exe]`).
+    pub fn probe_binary(&self, triple: &str) -> PathBuf {
+        let target = platforms::probe_target(triple);
+        self.platform_probe
+            .join(target.triple)
+            .join(target.file_name())
+    }
+
+    /// A directory of `--prebuilt-dir` layout holding the probe's builds for `triples` only
+    /// (symbolic links into the cache, which `castoff dist` follows): for a workspace that
+    /// releases fewer targets than the probe has builds. `dir` must not exist yet.
+    pub fn probe_prebuilt_dir(&self, triples: &[&str], dir: &Path) -> PathBuf {
+        for triple in triples {
+            let binary = self.probe_binary(triple);
+            let target_dir = dir.join(triple);
+            std::fs::create_dir_all(&target_dir)
+                .unwrap_or_else(|error| panic!("creating {}: {error}", target_dir.display()));
+            let link = target_dir.join(binary.file_name().expect("a file name"));
+            std::os::unix::fs::symlink(&binary, &link).unwrap_or_else(|error| {
+                panic!(
+                    "linking {} to {}: {error}",
+                    link.display(),
+                    binary.display()
+                )
+            });
+        }
+        dir.to_path_buf()
+    }
+
+    /// The arm64 Debian root of this run.
+    pub fn arm64_root(&self) -> platforms::Rootfs {
+        platforms::Rootfs {
+            dir: self.rootfs_arm64.clone(),
+        }
+    }
+
+    /// The musl-only root of this run.
+    pub fn musl_root(&self) -> platforms::Rootfs {
+        platforms::Rootfs {
+            dir: self.rootfs_musl.clone(),
+        }
     }
 
     /// Reports one line of a suite's figures: see [`figure`].
@@ -263,6 +334,10 @@ impl fmt::Debug for TestEnv {
             .field("docker_host", &self.docker_host)
             .field("self_dist", &self.self_dist)
             .field("zig_bin", &self.zig_bin)
+            .field("platform_probe", &self.platform_probe)
+            .field("rootfs_arm64", &self.rootfs_arm64)
+            .field("rootfs_musl", &self.rootfs_musl)
+            .field("binfmt", &self.binfmt)
             .finish()
     }
 }

