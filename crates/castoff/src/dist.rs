@@ -106,10 +106,7 @@ pub fn dist(
         Vec::new()
     } else {
         release
-            .apps
-            .iter()
-            .enumerate()
-            .flat_map(|(index, app)| app.targets.iter().map(move |&t| (AppId(index), t)))
+            .builds()
             .filter(|&(app, target)| {
                 !supplied
                     .iter()

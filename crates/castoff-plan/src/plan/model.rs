@@ -591,6 +591,15 @@ impl Release {
     }
 
     /// All targets of the release, in table order.
+    /// Every build of the release: each app with each of its targets, in plan order.
+    pub fn builds(&self) -> impl Iterator<Item = (AppId, &'static Target)> + '_ {
+        self.apps.iter().enumerate().flat_map(|(index, app)| {
+            app.targets
+                .iter()
+                .map(move |&target| (AppId(index), target))
+        })
+    }
+
     pub fn targets(&self) -> Vec<&'static Target> {
         let mut targets: Vec<&'static Target> = Vec::new();
         for target in Target::all() {

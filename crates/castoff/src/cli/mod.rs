@@ -59,16 +59,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Plan { format } => {
             let release = workspace::load(cli.manifest_path.as_deref(), &options)?;
             // A custom profile nothing defines is a configuration mistake plan can see too.
-            let every_build: Vec<_> = release
-                .apps
-                .iter()
-                .enumerate()
-                .flat_map(|(index, app)| {
-                    app.targets
-                        .iter()
-                        .map(move |&target| (castoff_plan::AppId(index), target))
-                })
-                .collect();
+            let every_build: Vec<_> = release.builds().collect();
             crate::hint::all_at_once(
                 "invalid release configuration",
                 crate::cargo::undefined_profiles(&release, &every_build),
