@@ -252,6 +252,10 @@ pub struct OciConfig {
     /// How castoff's layers are compressed: `gzip` (default, every runtime) or `zstd`.
     #[serde(default)]
     pub layer_compression: Option<String>,
+    /// The targets whose binaries the index holds, one per image platform; default: every
+    /// Linux target, the musl one where a platform has both.
+    #[serde(default)]
+    pub targets: Option<Vec<String>>,
 }
 
 /// `oci.healthcheck = { ... }`

@@ -91,6 +91,9 @@ pub fn text(release: &Release) -> String {
                 let kind = release.artifacts[id.0].kind.as_str();
                 let _ = writeln!(out, "    {kind:<13} {}", describe(release, id));
             }
+            if let Some(reason) = app.oci.as_ref().and_then(|oci| oci.no_image_reason(target)) {
+                let _ = writeln!(out, "    {:<13} none: {reason}", "oci-image");
+            }
         }
         for id in ids_of(None) {
             let kind = release.artifacts[id.0].kind.as_str();

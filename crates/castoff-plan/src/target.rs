@@ -100,6 +100,44 @@ impl Target {
     pub fn all() -> &'static [Target] {
         TARGETS
     }
+
+    /// The wheel platform tag, with the parts read from the binary as placeholders:
+    /// `manylinux_2_Y_x86_64`, `macosx_X_Y_arm64`, `win_amd64`.
+    pub fn python_tag_pattern(&self) -> String {
+        match self.python_family {
+            PythonPlatformFamily::Manylinux => format!("manylinux_2_Y_{}", self.python_arch),
+            PythonPlatformFamily::Musllinux => format!("musllinux_1_Y_{}", self.python_arch),
+            PythonPlatformFamily::Macosx => format!("macosx_X_Y_{}", self.python_arch),
+            PythonPlatformFamily::Windows => self.python_arch.to_owned(),
+        }
+    }
+}
+
+/// The supported targets as the Markdown table docs/configuration.md shows (kept in sync by a
+/// test): what each target becomes in every channel.
+pub fn matrix_table() -> String {
+    let mut out = String::from(
+        "| target | wheel platform tag | npm package (`os`, `cpu`, `libc`) | image platform |\n\
+         | --- | --- | --- | --- |\n",
+    );
+    for target in TARGETS {
+        let npm = format!(
+            "`<name>-{}` ({}, {}, {})",
+            target.npm_platform_suffix(),
+            target.npm_os,
+            target.npm_cpu,
+            target.npm_libc.unwrap_or("-")
+        );
+        let oci = target
+            .oci
+            .map_or_else(|| "none (Linux only)".to_owned(), |oci| format!("`{oci}`"));
+        out.push_str(&format!(
+            "| `{}` | `{}` | {npm} | {oci} |\n",
+            target.triple,
+            target.python_tag_pattern()
+        ));
+    }
+    out
 }
 
 impl fmt::Display for Target {
@@ -226,6 +264,14 @@ static TARGETS: &[Target] = &[
     linux("armv7-unknown-linux-gnueabihf", Libc::Glibc, "armv7l", "arm", oci("arm", Some("v7")), "ubuntu-latest"),
     linux("armv7-unknown-linux-musleabihf", Libc::Musl, "armv7l", "arm", oci("arm", Some("v7")), "ubuntu-latest"),
     linux("i686-unknown-linux-gnu", Libc::Glibc, "i686", "ia32", oci("386", None), "ubuntu-latest"),
+    linux("i686-unknown-linux-musl", Libc::Musl, "i686", "ia32", oci("386", None), "ubuntu-latest"),
+    linux("riscv64gc-unknown-linux-gnu", Libc::Glibc, "riscv64", "riscv64", oci("riscv64", None), "ubuntu-latest"),
+    linux("riscv64gc-unknown-linux-musl", Libc::Musl, "riscv64", "riscv64", oci("riscv64", None), "ubuntu-latest"),
+    // Node names little-endian 64-bit POWER `ppc64` (its `process.arch`); PyPI and OCI say ppc64le.
+    linux("powerpc64le-unknown-linux-gnu", Libc::Glibc, "ppc64le", "ppc64", oci("ppc64le", None), "ubuntu-latest"),
+    linux("powerpc64le-unknown-linux-musl", Libc::Musl, "ppc64le", "ppc64", oci("ppc64le", None), "ubuntu-latest"),
+    linux("s390x-unknown-linux-gnu", Libc::Glibc, "s390x", "s390x", oci("s390x", None), "ubuntu-latest"),
+    linux("s390x-unknown-linux-musl", Libc::Musl, "s390x", "s390x", oci("s390x", None), "ubuntu-latest"),
     macos("x86_64-apple-darwin", "x86_64", "x64", "macos-13"),
     macos("aarch64-apple-darwin", "arm64", "arm64", "macos-14"),
     windows("x86_64-pc-windows-msvc", "win_amd64", "x64"),
@@ -264,6 +310,13 @@ mod tests {
             "armv7-unknown-linux-gnueabihf    py=Manylinux/armv7l    npm=linux-arm-gnu oci=linux/arm/v7 exe=\"\" runner=ubuntu-latest",
             "armv7-unknown-linux-musleabihf   py=Musllinux/armv7l    npm=linux-arm-musl oci=linux/arm/v7 exe=\"\" runner=ubuntu-latest",
             "i686-unknown-linux-gnu           py=Manylinux/i686      npm=linux-ia32-gnu oci=linux/386 exe=\"\" runner=ubuntu-latest",
+            "i686-unknown-linux-musl          py=Musllinux/i686      npm=linux-ia32-musl oci=linux/386 exe=\"\" runner=ubuntu-latest",
+            "riscv64gc-unknown-linux-gnu      py=Manylinux/riscv64   npm=linux-riscv64-gnu oci=linux/riscv64 exe=\"\" runner=ubuntu-latest",
+            "riscv64gc-unknown-linux-musl     py=Musllinux/riscv64   npm=linux-riscv64-musl oci=linux/riscv64 exe=\"\" runner=ubuntu-latest",
+            "powerpc64le-unknown-linux-gnu    py=Manylinux/ppc64le   npm=linux-ppc64-gnu oci=linux/ppc64le exe=\"\" runner=ubuntu-latest",
+            "powerpc64le-unknown-linux-musl   py=Musllinux/ppc64le   npm=linux-ppc64-musl oci=linux/ppc64le exe=\"\" runner=ubuntu-latest",
+            "s390x-unknown-linux-gnu          py=Manylinux/s390x     npm=linux-s390x-gnu oci=linux/s390x exe=\"\" runner=ubuntu-latest",
+            "s390x-unknown-linux-musl         py=Musllinux/s390x     npm=linux-s390x-musl oci=linux/s390x exe=\"\" runner=ubuntu-latest",
             "x86_64-apple-darwin              py=Macosx/x86_64    npm=darwin-x64 oci=- exe=\"\" runner=macos-13",
             "aarch64-apple-darwin             py=Macosx/arm64     npm=darwin-arm64 oci=- exe=\"\" runner=macos-14",
             "x86_64-pc-windows-msvc           py=Windows/win_amd64 npm=win32-x64 oci=- exe=\".exe\" runner=windows-latest",
@@ -289,13 +342,40 @@ mod tests {
         check("x86_64-unknown-linux-gnu", Ok("x86_64-unknown-linux-gnu"));
         check("aarch64-apple-darwin", Ok("aarch64-apple-darwin"));
         check(
-            "riscv64gc-unknown-linux-gnu",
+            "loongarch64-unknown-linux-gnu",
             Err(
-                "unknown target `riscv64gc-unknown-linux-gnu`\nhint: supported targets are: x86_64-unknown-linux-gnu, ",
+                "unknown target `loongarch64-unknown-linux-gnu`\nhint: supported targets are: x86_64-unknown-linux-gnu, ",
             ),
         );
         check("X86_64-unknown-linux-gnu", Err("unknown target"));
         check("", Err("unknown target ``"));
+    }
+
+    /// docs/configuration.md shows [`matrix_table`] between its two markers;
+    /// `UPDATE_EXPECT=1` rewrites it there.
+    #[test]
+    fn the_configuration_reference_shows_this_table() {
+        const BEGIN: &str =
+            "<!-- target matrix: generated from crates/castoff-plan/src/target.rs -->\n";
+        const END: &str = "<!-- end of target matrix -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let doc = std::fs::read_to_string(path).expect("reading docs/configuration.md");
+        let start = doc
+            .find(BEGIN)
+            .expect("docs/configuration.md has the matrix's first marker")
+            + BEGIN.len();
+        let end = start + doc[start..].find(END).expect("and its last marker");
+        let table = matrix_table();
+        if doc[start..end] != table {
+            if std::env::var_os("UPDATE_EXPECT").is_some() {
+                std::fs::write(path, format!("{}{table}{}", &doc[..start], &doc[end..]))
+                    .expect("writing docs/configuration.md");
+            } else {
+                panic!(
+                    "docs/configuration.md's target matrix is out of date (UPDATE_EXPECT=1 rewrites it):\n{table}"
+                );
+            }
+        }
     }
 
     #[test]

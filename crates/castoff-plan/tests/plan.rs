@@ -453,8 +453,8 @@ fn broken_unknown_target() {
     check_broken(
         "broken/unknown-target",
         expect![[r#"
-            invalid release configuration: $FIXTURES/broken/unknown-target/Cargo.toml: `workspace.metadata.castoff.targets`: unknown target `riscv64gc-unknown-linux-gnu`
-            hint: supported targets are: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, aarch64-unknown-linux-musl, armv7-unknown-linux-gnueabihf, armv7-unknown-linux-musleabihf, i686-unknown-linux-gnu, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, i686-pc-windows-msvc"#]],
+            invalid release configuration: $FIXTURES/broken/unknown-target/Cargo.toml: `workspace.metadata.castoff.targets`: unknown target `loongarch64-unknown-linux-gnu`
+            hint: supported targets are: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, aarch64-unknown-linux-musl, armv7-unknown-linux-gnueabihf, armv7-unknown-linux-musleabihf, i686-unknown-linux-gnu, i686-unknown-linux-musl, riscv64gc-unknown-linux-gnu, riscv64gc-unknown-linux-musl, powerpc64le-unknown-linux-gnu, powerpc64le-unknown-linux-musl, s390x-unknown-linux-gnu, s390x-unknown-linux-musl, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, i686-pc-windows-msvc"#]],
     );
 }
 
@@ -522,7 +522,7 @@ fn every_problem_at_once() {
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.user`: user `nobody` is not numeric
               hint: use `uid:gid` numbers, e.g. `65532:65532`: Kubernetes `runAsNonRoot` cannot verify a user name
             - $FIXTURES/single-cli/Cargo.toml: `--target`: unknown target `sparc64-sun-solaris`
-              hint: supported targets are: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, aarch64-unknown-linux-musl, armv7-unknown-linux-gnueabihf, armv7-unknown-linux-musleabihf, i686-unknown-linux-gnu, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, i686-pc-windows-msvc"#]],
+              hint: supported targets are: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, aarch64-unknown-linux-musl, armv7-unknown-linux-gnueabihf, armv7-unknown-linux-musleabihf, i686-unknown-linux-gnu, i686-unknown-linux-musl, riscv64gc-unknown-linux-gnu, riscv64gc-unknown-linux-musl, powerpc64le-unknown-linux-gnu, powerpc64le-unknown-linux-musl, s390x-unknown-linux-gnu, s390x-unknown-linux-musl, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, i686-pc-windows-msvc"#]],
     );
 }
 
@@ -747,9 +747,7 @@ fn build_settings_mistakes_all_at_once() {
         json,
         &PlanOptions::default(),
         expect![[r#"
-            invalid release configuration (13 problems):
-            - $FIXTURES/build-settings/Cargo.toml: `workspace.metadata.castoff.target.riscv64gc-unknown-linux-gnu`: unknown target `riscv64gc-unknown-linux-gnu`
-              hint: supported targets are: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, aarch64-unknown-linux-musl, armv7-unknown-linux-gnueabihf, armv7-unknown-linux-musleabihf, i686-unknown-linux-gnu, x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, i686-pc-windows-msvc
+            invalid release configuration (12 problems):
             - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.target.aarch64-apple-darwin`: `aarch64-apple-darwin` is not one of the targets of package `finder`
               hint: the package's targets are: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, x86_64-pc-windows-msvc; add the target to `targets` or remove the table
             - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.profile`: `release lto` is not a Cargo profile name
@@ -802,4 +800,106 @@ fn build_records_are_not_compared_with_the_plan() {
     assert!(!planned.to_json().contains("\"builds\""));
     dist.apps[0].version = "9.9.9".to_owned();
     assert_eq!(dist.differences_from(&planned).len(), 1);
+}
+
+/// An index holds one image per platform: where a package releases the glibc and the musl
+/// build of one architecture, the musl one goes into the image unless `oci.targets` names
+/// others, and `plan` says why each left-out target has no image.
+#[test]
+fn one_image_per_platform() {
+    let with_oci = |oci: Value| {
+        build_settings_with(
+            serde_json::json!({
+                "targets": [
+                    "x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl",
+                    "aarch64-unknown-linux-gnu", "s390x-unknown-linux-musl", "aarch64-apple-darwin"
+                ]
+            }),
+            serde_json::json!({ "oci": oci }),
+        )
+    };
+    let image_lines = |release: &Release| -> String {
+        castoff_plan::render::text(release)
+            .lines()
+            .filter(|line| {
+                line.contains("oci-")
+                    || line.starts_with("  ")
+                        && line.trim().contains('-')
+                        && !line.starts_with("    ")
+            })
+            .filter(|line| !line.contains(". oci-"))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let release = castoff_plan::plan(
+        &parse(with_oci(
+            serde_json::json!({ "repository": "ghcr.io/acme/finder" }),
+        )),
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    expect![[r#"
+        x86_64-unknown-linux-gnu
+        oci-image     none: linux/amd64 is x86_64-unknown-linux-musl's: one image per platform, the static musl build by default (`oci.targets` chooses)
+        x86_64-unknown-linux-musl
+        oci-image     ghcr.io/acme/finder (linux/amd64)
+        aarch64-unknown-linux-gnu
+        oci-image     ghcr.io/acme/finder (linux/arm64/v8)
+        s390x-unknown-linux-musl
+        oci-image     ghcr.io/acme/finder (linux/s390x)
+        aarch64-apple-darwin
+        oci-image     none: container images are Linux only (aarch64-apple-darwin has no image platform)
+        oci-index       ghcr.io/acme/finder:1.4.0, 1.4, 1, latest"#]]
+    .assert_eq(&image_lines(&release));
+
+    let release = castoff_plan::plan(
+        &parse(with_oci(serde_json::json!({
+            "repository": "ghcr.io/acme/finder",
+            "targets": ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
+        }))),
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    expect![[r#"
+        x86_64-unknown-linux-gnu
+        oci-image     ghcr.io/acme/finder (linux/amd64)
+        x86_64-unknown-linux-musl
+        oci-image     none: linux/amd64 is x86_64-unknown-linux-gnu's (`oci.targets`)
+        aarch64-unknown-linux-gnu
+        oci-image     ghcr.io/acme/finder (linux/arm64/v8)
+        s390x-unknown-linux-musl
+        oci-image     none: linux/s390x is not in `oci.targets`
+        aarch64-apple-darwin
+        oci-image     none: container images are Linux only (aarch64-apple-darwin has no image platform)
+        oci-index       ghcr.io/acme/finder:1.4.0, 1.4, 1, latest"#]]
+    .assert_eq(&image_lines(&release));
+
+    check_error(
+        with_oci(serde_json::json!({
+            "repository": "ghcr.io/acme/finder",
+            "targets": [
+                "x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl", "aarch64-apple-darwin",
+                "armv7-unknown-linux-gnueabihf", "nonsense"
+            ]
+        })),
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration (4 problems):
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.oci.targets[1]`: `x86_64-unknown-linux-musl` and `x86_64-unknown-linux-gnu` are both linux/amd64, and an index holds one image per platform
+              hint: keep one of them
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.oci.targets[2]`: `aarch64-apple-darwin` has no image platform: container images are Linux only
+              hint: the package's Linux targets: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, s390x-unknown-linux-musl
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.oci.targets[3]`: `armv7-unknown-linux-gnueabihf` is not one of this package's targets
+              hint: the package's Linux targets: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, s390x-unknown-linux-musl
+            - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.oci.targets[4]`: `nonsense` is not one of this package's targets
+              hint: the package's Linux targets: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, s390x-unknown-linux-musl"#]],
+    );
+    check_error(
+        with_oci(serde_json::json!({ "repository": "ghcr.io/acme/finder", "targets": [] })),
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration: $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.oci.targets`: the list of image targets is empty
+            hint: name at least one Linux target, or remove the `oci` table to build no image"#]],
+    );
 }

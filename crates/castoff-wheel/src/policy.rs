@@ -160,7 +160,43 @@ pub(crate) static MANYLINUX_POLICIES: &[ManylinuxPolicy] = &[
     row("armv7l", 38, 38, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.12")),
     row("armv7l", 39, 39, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
     row("armv7l", 40, 40, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
-    row("armv7l", 41, 41, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
+    row("armv7l", 41, 41, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),    row("ppc64le", 17, 17, Some("4.7.0"), Some("3.4.19"), Some("1.3.7"), Some("1.0"), Some("1.2.5.2")),
+    row("ppc64le", 24, 24, Some("4.7.0"), Some("3.4.22"), Some("1.3.10"), Some("1.2"), Some("1.2.5.2")),
+    row("ppc64le", 26, 26, Some("7.0.0"), Some("3.4.24"), Some("1.3.11"), Some("1.2"), Some("1.2.9")),
+    row("ppc64le", 27, 27, Some("7.0.0"), Some("3.4.24"), Some("1.3.11"), Some("1.2"), Some("1.2.9")),
+    row("ppc64le", 28, 28, Some("7.0.0"), Some("3.4.24"), Some("1.3.11"), Some("1.2"), Some("1.2.9")),
+    row("ppc64le", 31, 31, Some("7.0.0"), Some("3.4.28"), Some("1.3.12"), Some("1.2"), Some("1.2.9")),
+    row("ppc64le", 34, 34, Some("7.0.0"), Some("3.4.29"), Some("1.3.13"), Some("1.2"), Some("1.2.9")),
+    row("ppc64le", 35, 35, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.9")),
+    row("ppc64le", 36, 36, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.9")),
+    row("ppc64le", 37, 36, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.12")),
+    row("ppc64le", 38, 38, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.12")),
+    row("ppc64le", 39, 39, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
+    row("ppc64le", 40, 40, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
+    row("ppc64le", 41, 41, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
+    row("s390x", 17, 17, Some("4.7.0"), Some("3.4.19"), Some("1.3.7"), None, Some("1.2.5.2")),
+    row("s390x", 24, 24, Some("4.7.0"), Some("3.4.22"), Some("1.3.10"), Some("1.2"), Some("1.2.5.2")),
+    row("s390x", 26, 26, Some("7.0.0"), Some("3.4.24"), Some("1.3.11"), Some("1.2"), Some("1.2.9")),
+    row("s390x", 27, 27, Some("7.0.0"), Some("3.4.24"), Some("1.3.11"), Some("1.2"), Some("1.2.9")),
+    row("s390x", 28, 28, Some("7.0.0"), Some("3.4.24"), Some("1.3.11"), Some("1.2"), Some("1.2.9")),
+    row("s390x", 31, 31, Some("7.0.0"), Some("3.4.28"), Some("1.3.12"), Some("1.2"), Some("1.2.9")),
+    row("s390x", 34, 34, Some("7.0.0"), Some("3.4.29"), Some("1.3.13"), Some("1.2"), Some("1.2.9")),
+    row("s390x", 35, 35, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.9")),
+    row("s390x", 36, 36, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.9")),
+    row("s390x", 37, 36, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.12")),
+    row("s390x", 38, 38, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.12")),
+    row("s390x", 39, 39, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
+    row("s390x", 40, 40, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
+    row("s390x", 41, 41, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
+    row("riscv64", 31, 31, Some("7.0.0"), Some("3.4.28"), Some("1.3.12"), Some("1.2"), Some("1.2.9")),
+    row("riscv64", 34, 34, Some("7.0.0"), Some("3.4.29"), Some("1.3.13"), Some("1.2"), Some("1.2.9")),
+    row("riscv64", 35, 35, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.9")),
+    row("riscv64", 36, 36, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.9")),
+    row("riscv64", 37, 37, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.12")),
+    row("riscv64", 38, 38, Some("7.0.0"), Some("3.4.30"), Some("1.3.13"), Some("1.2"), Some("1.2.12")),
+    row("riscv64", 39, 39, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
+    row("riscv64", 40, 40, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
+    row("riscv64", 41, 41, Some("14.0.0"), Some("3.4.33"), Some("1.3.15"), Some("1.2"), Some("1.2.12")),
 ];
 
 /// The policies of one architecture, most compatible first.
@@ -227,7 +263,9 @@ mod tests {
 
     #[test]
     fn policies_ascend_per_arch() {
-        for arch in ["x86_64", "i686", "aarch64", "armv7l"] {
+        for arch in [
+            "x86_64", "i686", "aarch64", "armv7l", "ppc64le", "s390x", "riscv64",
+        ] {
             let minors: Vec<u32> = manylinux_policies(arch).map(|p| p.glibc_minor).collect();
             assert!(minors.windows(2).all(|w| w[0] < w[1]), "{arch}: {minors:?}");
             assert_eq!(minors.last(), Some(&41), "{arch}");

@@ -86,6 +86,9 @@ fn script_arch(target: &Target) -> &'static str {
         "x86_64" => "x86_64",
         "aarch64" => "aarch64",
         "i686" | "i586" => "i686",
+        "riscv64gc" => "riscv64",
+        "powerpc64le" => "ppc64le",
+        "s390x" => "s390x",
         arch if arch.starts_with("armv7") || arch.starts_with("thumbv7") => "armv7",
         _ => "unknown",
     }

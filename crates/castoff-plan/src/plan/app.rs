@@ -153,10 +153,17 @@ pub(super) fn plan_app(
         .npm
         .as_ref()
         .and_then(|npm| plan_npm(package, npm, &version, &mut error));
-    let oci = config
-        .oci
-        .as_ref()
-        .and_then(|oci| plan_oci(package, oci, &version, &bins, workspace_root, &mut error));
+    let oci = config.oci.as_ref().and_then(|oci| {
+        plan_oci(
+            package,
+            oci,
+            &version,
+            &bins,
+            &targets,
+            workspace_root,
+            &mut error,
+        )
+    });
 
     let readme = package.readme.as_ref().map(|readme| {
         package

@@ -219,7 +219,7 @@ pub(super) fn assemble(
                     artifact(ArtifactKind::NpmPlatform, Some(target), vec![binary]),
                 ));
             }
-            if app.oci.is_some() && target.oci.is_some() {
+            if app.oci.as_ref().is_some_and(|oci| oci.has_image(target)) {
                 let image = push_artifact(
                     &mut artifacts,
                     artifact(ArtifactKind::OciImage, Some(target), vec![binary]),

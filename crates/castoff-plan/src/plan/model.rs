@@ -333,6 +333,43 @@ pub struct OciChannel {
     pub healthcheck: Option<Healthcheck>,
     pub files: Vec<ExtraFile>,
     pub layer_compression: LayerCompression,
+    /// The targets whose binaries the index holds, one per image platform, in the package's
+    /// target order.
+    pub targets: Vec<&'static Target>,
+    /// Whether `targets` was configured (`oci.targets`) rather than chosen by castoff.
+    pub targets_configured: bool,
+}
+
+impl OciChannel {
+    /// Whether the index holds an image of `target`'s binary.
+    pub fn has_image(&self, target: &Target) -> bool {
+        self.targets.iter().any(|t| t.triple == target.triple)
+    }
+
+    /// Why `target` gets no image, for `plan`; `None` when it gets one.
+    pub fn no_image_reason(&self, target: &Target) -> Option<String> {
+        if self.has_image(target) {
+            return None;
+        }
+        let Some(platform) = target.oci else {
+            return Some(format!(
+                "container images are Linux only ({} has no image platform)",
+                target.triple
+            ));
+        };
+        Some(
+            match self.targets.iter().find(|t| t.oci == Some(platform)) {
+                Some(chosen) if self.targets_configured => {
+                    format!("{platform} is {}'s (`oci.targets`)", chosen.triple)
+                }
+                Some(chosen) => format!(
+                    "{platform} is {}'s: one image per platform, the static musl build by default (`oci.targets` chooses)",
+                    chosen.triple
+                ),
+                None => format!("{platform} is not in `oci.targets`"),
+            },
+        )
+    }
 }
 
 /// How castoff's own image layers are compressed (a base image's layers stay as they are).

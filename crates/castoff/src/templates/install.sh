@@ -93,6 +93,9 @@ case "$(uname -m)" in
     aarch64 | arm64) arch=aarch64 ;;
     armv7* | armv8l) arch=armv7 ;;
     i386 | i486 | i586 | i686) arch=i686 ;;
+    riscv64) arch=riscv64 ;;
+    ppc64le) arch=ppc64le ;;
+    s390x) arch=s390x ;;
     *) fail "unsupported architecture $(uname -m)" ;;
 esac
 

@@ -9,6 +9,7 @@ use semver::Version;
 use crate::config::{self, ExtraFileConfig, HealthcheckConfig, OciConfig};
 use crate::names;
 use crate::plan::model::{BaseImage, ExtraFile, Healthcheck, LayerCompression, OciChannel};
+use crate::target::{Libc, Target};
 use crate::version;
 
 pub(in crate::plan) fn plan_oci(
@@ -16,6 +17,7 @@ pub(in crate::plan) fn plan_oci(
     config: &OciConfig,
     version: &Version,
     bins: &[String],
+    targets: &[&'static Target],
     workspace_root: &Path,
     error: &mut impl FnMut(String, String, String),
 ) -> Option<OciChannel> {
@@ -172,6 +174,10 @@ pub(in crate::plan) fn plan_oci(
             );
         }
     }
+    let image_targets = match &config.targets {
+        Some(triples) => configured_image_targets(triples, targets, &key("targets"), &mut fail),
+        None => default_image_targets(targets),
+    };
     if failed {
         return None;
     }
@@ -191,7 +197,86 @@ pub(in crate::plan) fn plan_oci(
         healthcheck,
         files,
         layer_compression,
+        targets: image_targets,
+        targets_configured: config.targets.is_some(),
     })
+}
+
+/// Every Linux target of the package, except a glibc target whose platform also has a musl
+/// target: an index holds one image per platform, and the musl build is static, so it runs on
+/// any base.
+fn default_image_targets(targets: &[&'static Target]) -> Vec<&'static Target> {
+    targets
+        .iter()
+        .copied()
+        .filter(|target| {
+            target.oci.is_some()
+                && !(target.libc == Some(Libc::Glibc)
+                    && targets
+                        .iter()
+                        .any(|other| other.oci == target.oci && other.libc == Some(Libc::Musl)))
+        })
+        .collect()
+}
+
+/// `oci.targets` checked: targets of the package, Linux, one per image platform.
+fn configured_image_targets(
+    triples: &[String],
+    targets: &[&'static Target],
+    key: &str,
+    fail: &mut impl FnMut(String, String, String),
+) -> Vec<&'static Target> {
+    let linux: Vec<&str> = targets
+        .iter()
+        .filter(|target| target.oci.is_some())
+        .map(|target| target.triple)
+        .collect();
+    if triples.is_empty() {
+        fail(
+            key.to_owned(),
+            "the list of image targets is empty".to_owned(),
+            "name at least one Linux target, or remove the `oci` table to build no image"
+                .to_owned(),
+        );
+    }
+    let mut chosen: Vec<&'static Target> = Vec::new();
+    for (index, triple) in triples.iter().enumerate() {
+        let entry = format!("{key}[{index}]");
+        let Some(target) = targets.iter().copied().find(|t| t.triple == triple) else {
+            fail(
+                entry,
+                format!("`{triple}` is not one of this package's targets"),
+                format!("the package's Linux targets: {}", linux.join(", ")),
+            );
+            continue;
+        };
+        let Some(platform) = target.oci else {
+            fail(
+                entry,
+                format!("`{triple}` has no image platform: container images are Linux only"),
+                format!("the package's Linux targets: {}", linux.join(", ")),
+            );
+            continue;
+        };
+        if let Some(earlier) = chosen.iter().find(|t| t.oci == Some(platform)) {
+            fail(
+                entry,
+                format!(
+                    "`{triple}` and `{}` are both {platform}, and an index holds one image per platform",
+                    earlier.triple
+                ),
+                "keep one of them".to_owned(),
+            );
+            continue;
+        }
+        chosen.push(target);
+    }
+    // In the package's target order, like every other per-target list.
+    targets
+        .iter()
+        .copied()
+        .filter(|target| chosen.contains(target))
+        .collect()
 }
 
 fn plan_healthcheck(
