@@ -308,8 +308,17 @@ fn run_suite(
             println!(
                 "\n==> figures (what the suites exercised: kill points, faults, platforms, …)"
             );
-            for line in text.lines() {
+            let (cells, lines): (Vec<&str>, Vec<&str>) = text
+                .lines()
+                .partition(|line| line.starts_with("matrix-cell\t"));
+            for line in lines {
                 println!("    {line}");
+            }
+            if !cells.is_empty() {
+                println!("\n==> figures: platform × client (what ran where)");
+                for line in matrix_table(&cells) {
+                    println!("    {line}");
+                }
             }
         }
         result
@@ -461,5 +470,98 @@ fn summarize(steps: &[Step]) -> ExitCode {
     } else {
         println!("cargo xtask test: failed step(s): {}", failed.join(", "));
         ExitCode::FAILURE
+    }
+}
+
+/// The `matrix-cell` figure lines (`castoff_test_support::platforms::record_cell`) as a
+/// table: one row per platform, in the order first reported, one column per client; a cell
+/// reported twice shows both outcomes.
+fn matrix_table(cells: &[&str]) -> Vec<String> {
+    let mut platforms: Vec<&str> = Vec::new();
+    let mut clients: Vec<&str> = Vec::new();
+    let mut outcomes: std::collections::BTreeMap<(&str, &str), Vec<&str>> = Default::default();
+    for line in cells {
+        let mut parts = line.splitn(4, '\t').skip(1);
+        let (Some(platform), Some(client), Some(outcome)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if !platforms.contains(&platform) {
+            platforms.push(platform);
+        }
+        if !clients.contains(&client) {
+            clients.push(client);
+        }
+        let cell = outcomes.entry((platform, client)).or_default();
+        if !cell.contains(&outcome) {
+            cell.push(outcome);
+        }
+    }
+    let text = |platform: &str, client: &str| {
+        outcomes
+            .get(&(platform, client))
+            .map_or_else(|| "-".to_owned(), |cell| cell.join(", "))
+    };
+    let first = platforms
+        .iter()
+        .map(|p| p.len())
+        .max()
+        .unwrap_or(0)
+        .max("platform".len());
+    let widths: Vec<usize> = clients
+        .iter()
+        .map(|client| {
+            platforms
+                .iter()
+                .map(|platform| text(platform, client).len())
+                .max()
+                .unwrap_or(0)
+                .max(client.len())
+        })
+        .collect();
+    let row = |head: &str, rest: Vec<String>| {
+        let mut line = format!("{head:<first$}");
+        for (cell, width) in rest.iter().zip(&widths) {
+            line.push_str(&format!("  {cell:<width$}"));
+        }
+        line.trim_end().to_owned()
+    };
+    let mut out = vec![row(
+        "platform",
+        clients.iter().map(|c| (*c).to_owned()).collect(),
+    )];
+    for platform in &platforms {
+        out.push(row(
+            platform,
+            clients
+                .iter()
+                .map(|client| text(platform, client))
+                .collect(),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod matrix_table_tests {
+    #[test]
+    fn cells_become_rows_and_columns() {
+        let table = super::matrix_table(&[
+            "matrix-cell\tx86_64-unknown-linux-gnu\tpip\tok",
+            "matrix-cell\tx86_64-unknown-linux-gnu\tnpm\tok",
+            "matrix-cell\ts390x-unknown-linux-musl\tpip\tok",
+            "matrix-cell\ts390x-unknown-linux-musl\tpip\tok",
+            "matrix-cell\tfreebsd\tpip\tnone (no wheel)",
+        ]);
+        assert_eq!(
+            table,
+            [
+                "platform                  pip              npm",
+                "x86_64-unknown-linux-gnu  ok               ok",
+                "s390x-unknown-linux-musl  ok               -",
+                "freebsd                   none (no wheel)  -",
+            ]
+        );
     }
 }

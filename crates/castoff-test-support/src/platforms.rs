@@ -199,6 +199,24 @@ impl ProbeTarget {
     }
 }
 
+/// The prefix of a figure line that is one cell of the platform × client table
+/// (`MATRIX_CELL\t<platform>\t<client>\t<outcome>`), which `cargo xtask test` prints as a table
+/// under `==> figures`.
+pub const MATRIX_CELL: &str = "matrix-cell";
+
+/// Records that `client` was proven on `platform` (a target triple, or a name such as
+/// `arm64 root`) with `outcome` (short: `ok`, `none (no wheel)`, `refused`), as one cell of
+/// the platform × client table of the figures.
+pub fn record_cell(platform: &str, client: &str, outcome: &str) {
+    for part in [platform, client, outcome] {
+        assert!(
+            !part.contains(['\t', '\n']) && !part.is_empty(),
+            "a matrix cell's parts are short text: {part:?}"
+        );
+    }
+    crate::figure(format!("{MATRIX_CELL}\t{platform}\t{client}\t{outcome}"));
+}
+
 /// Rust's armv7 baseline: ARMv7-A, VFPv3-D16, Thumb-2.
 const ARMV7_CPU: &[&str] = &["-mcpu=generic+v7a+vfp3d16+thumb2"];
 

@@ -11,6 +11,7 @@ mod docs_commands;
 mod faults;
 mod hardening;
 mod kill_points;
+pub(crate) mod matrix;
 mod plan;
 mod platforms;
 mod prebuilt;
