@@ -352,10 +352,7 @@ impl OciChannel {
             return None;
         }
         let Some(platform) = target.oci else {
-            return Some(format!(
-                "container images are Linux only ({} has no image platform)",
-                target.triple
-            ));
+            return Some("container images are Linux only".to_owned());
         };
         Some(
             match self.targets.iter().find(|t| t.oci == Some(platform)) {
