@@ -211,10 +211,17 @@ pub fn github_matrix(release: &Release) -> String {
                 .filter(|app| app.targets.contains(&target))
                 .map(|app| app.package.name.as_str())
                 .collect();
+            // The runner must install zig and cargo-zigbuild when any app builds this target
+            // with them (release.yml's "Install zig" step).
+            let zig = release.apps.iter().any(|app| {
+                app.targets.contains(&target)
+                    && app.build(target).tool == crate::plan::BuildTool::Zigbuild
+            });
             serde_json::json!({
                 "target": target.triple,
                 "runner": target.github_runner,
                 "packages": packages.join(" "),
+                "zig": zig,
             })
         })
         .collect();

@@ -697,6 +697,23 @@ fn build_settings_layer_key_by_key() {
     json["packages"][0]["metadata"]["castoff"]["target"]["x86_64-unknown-linux-gnu"] =
         serde_json::json!({ "build": "zigbuild" });
     let release = castoff_plan::plan(&parse(json), &PlanOptions::default()).unwrap();
+    // The release workflow installs zig on the runners of the targets built with it.
+    let matrix: Value =
+        serde_json::from_str(&castoff_plan::render::github_matrix(&release)).unwrap();
+    let zig: Vec<String> = matrix["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| format!("{} zig={}", entry["target"].as_str().unwrap(), entry["zig"]))
+        .collect();
+    assert_eq!(
+        zig,
+        [
+            "x86_64-unknown-linux-gnu zig=true",
+            "x86_64-unknown-linux-musl zig=false",
+            "aarch64-unknown-linux-gnu zig=true"
+        ]
+    );
     let app = &release.apps[0];
     let lines: Vec<String> = app
         .targets

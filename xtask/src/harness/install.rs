@@ -685,6 +685,25 @@ mod tests {
 
     use super::*;
 
+    /// The release workflow installs the zig and cargo-zigbuild the tests prove
+    /// (`live::toolchain`), not others.
+    #[test]
+    fn the_release_workflow_installs_the_tested_zig() {
+        let workflow = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows/release.yml"),
+        )
+        .unwrap();
+        for pin in [
+            format!("\"ziglang=={ZIGLANG_VERSION}\""),
+            format!("\"cargo-zigbuild=={CARGO_ZIGBUILD_VERSION}\""),
+        ] {
+            assert!(
+                workflow.contains(&pin),
+                "release.yml does not install {pin}"
+            );
+        }
+    }
+
     fn scratch(name: &str) -> PathBuf {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../target/castoff-test-scratch/xtask-cache")
