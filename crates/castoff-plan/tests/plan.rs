@@ -556,6 +556,45 @@ fn unknown_keys() {
     );
 }
 
+/// Every mistake of a table in one round: several unknown keys in one table and in others,
+/// a wrong value, a list with a wrong entry, and a bad name that only the plan's own checks
+/// see, which still run on what is left.
+#[test]
+fn every_mistake_at_once() {
+    let json = single_cli_with(|workspace, package| {
+        workspace["compression-levle"] = 6.into();
+        workspace["targets"] = serde_json::json!(["x86_64-unknown-linux-gnu", 7]);
+        package["python"]["nmae"] = "greeter".into();
+        package["python"]["requries"] = serde_json::json!([]);
+        package["npm"]["regsitries"] = serde_json::json!([]);
+        package["npm"]["name"] = "@Acme/Greeter".into();
+        package["oci"]["ports"] = "8080".into();
+        package["oci"]["healthcheck"] = serde_json::json!({ "interval": "1s" });
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+        invalid release configuration (8 problems):
+        - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.compression-levle`: unknown key `compression-levle`
+          hint: did you mean `compression-level`? known keys here: targets, crt-static, compression-level, tag, target, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
+        - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.targets[1]`: invalid type: integer `7`, expected a string
+          hint: see docs/configuration.md for the expected value
+        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.regsitries`: unknown key `regsitries`
+          hint: did you mean `registries`? known keys here: name, dependencies, binary-path-env, node, registries, upload-limit
+        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck`: missing field `cmd`
+          hint: see docs/configuration.md for the expected value
+        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports`: invalid type: string "8080", expected a sequence
+          hint: see docs/configuration.md for the expected value
+        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.python.nmae`: unknown key `nmae`
+          hint: did you mean `name`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit
+        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.python.requries`: unknown key `requries`
+          hint: did you mean `requires`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit
+        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.name`: `@Acme/Greeter`: an npm name may only hold lower-case ASCII letters, digits, `-`, `.`, `_` and `~`, not `A`
+          hint: choose a name such as `my-tool` or `@scope/my-tool`"#]],
+    );
+}
+
 /// `tag`: the default `v{version}`, the workspace's pattern for every package, a package's own
 /// pattern over it; the manifest records each app's pattern.
 #[test]
