@@ -232,6 +232,27 @@ pub(crate) fn git_revision(workspace_root: &Path) -> Option<String> {
     (output.status.success() && !revision.is_empty()).then_some(revision)
 }
 
+/// The commit time of HEAD (`git log -1 --format=%ct`) of the repository holding the
+/// workspace; none outside git or before the first commit.
+pub(crate) fn git_commit_time(workspace_root: &Path) -> Option<u64> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(workspace_root)
+        .args(["log", "-1", "--format=%ct", "HEAD"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    std::str::from_utf8(&output.stdout)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The custom profiles (not `dev`, `release`, `test` or `bench`) the builds of `building` use
 /// that nothing defines: neither the workspace's `Cargo.toml`, nor a `.cargo/config.toml` Cargo
 /// would read from here, nor `CARGO_PROFILE_<NAME>_INHERITS`. Cargo would refuse each at the

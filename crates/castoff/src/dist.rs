@@ -63,9 +63,11 @@ pub struct DistOutcome {
     pub cached: bool,
 }
 
-/// `SOURCE_DATE_EPOCH` from the environment, or a fixed default so that builds are
-/// reproducible even when nobody sets it (npm's 1985-10-26, as `npm pack` uses).
-pub fn source_date_epoch() -> anyhow::Result<u64> {
+/// Every timestamp of the release: `SOURCE_DATE_EPOCH` from the environment; else the commit
+/// time of HEAD when the workspace is in a git repository (what the release workflow sets, so
+/// a local dist of the same commit matches CI's); else a fixed default, so builds are
+/// reproducible even outside git (npm's 1985-10-26, as `npm pack` uses).
+pub fn source_date_epoch(workspace_root: &std::path::Path) -> anyhow::Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) => value.trim().parse().map_err(|error| {
             anyhow::Error::new(
@@ -76,7 +78,9 @@ pub fn source_date_epoch() -> anyhow::Result<u64> {
                 .because(error),
             )
         }),
-        Err(_) => Ok(castoff_archive::NPM_EPOCH),
+        Err(_) => {
+            Ok(crate::cargo::git_commit_time(workspace_root).unwrap_or(castoff_archive::NPM_EPOCH))
+        }
     }
 }
 

@@ -68,7 +68,8 @@ pub(super) fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
                 .unwrap_or_else(|| release.workspace_root.join("dist")),
             no_build: args.no_build,
             prebuilt,
-            source_date_epoch: crate::dist::source_date_epoch().map_err(usage)?,
+            source_date_epoch: crate::dist::source_date_epoch(&release.workspace_root)
+                .map_err(usage)?,
             planned_targets,
             signing_key,
             archive_extras: archive_extras(&release),

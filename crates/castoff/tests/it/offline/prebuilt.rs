@@ -630,3 +630,55 @@ fn several_binaries_are_named_and_supplied_whole() {
         );
     }
 }
+
+/// Without `SOURCE_DATE_EPOCH`, the release's timestamps are the commit time of HEAD (what the
+/// release workflow sets, so a local dist of a commit matches CI's); outside git, npm's
+/// 1985-10-26.
+#[test]
+fn without_source_date_epoch_the_head_commit_time_or_1985() {
+    let scratch = scratch("epoch-default");
+    let workspace = single_cli_workspace(&scratch, |toml| toml);
+    let binary = write_static_elf(&scratch.join("bin"), "greeter", EM_X86_64, "hello");
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(&workspace)
+            .args(args)
+            .env("GIT_AUTHOR_DATE", "@1234567890 +0000")
+            .env("GIT_COMMITTER_DATE", "@1234567890 +0000")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert_success(&output, &format!("git {}", args.join(" ")));
+    };
+    let epoch_of_dist = |ceiling: Option<&Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_castoff"));
+        command
+            .args(["dist", "--target", HOST, "--prebuilt"])
+            .arg(format!("{HOST}={}", binary.display()))
+            .arg("--manifest-path")
+            .arg(workspace.join("Cargo.toml"))
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("CASTOFF_SIGN_KEY")
+            .env("NO_COLOR", "1");
+        if let Some(ceiling) = ceiling {
+            // git stops looking for a repository here: the workspace is outside any.
+            command.env("GIT_CEILING_DIRECTORIES", ceiling);
+        }
+        let output = command.output().unwrap();
+        assert_success(&output, "dist without SOURCE_DATE_EPOCH");
+        manifest(&workspace.join("dist")).source_date_epoch
+    };
+    git(&["init", "--quiet"]);
+    git(&["add", "."]);
+    git(&["commit", "--quiet", "-m", "release"]);
+    assert_eq!(epoch_of_dist(None), Some(1_234_567_890));
+    fs::remove_dir_all(workspace.join(".git")).unwrap();
+    assert_eq!(
+        epoch_of_dist(Some(&scratch)),
+        Some(castoff_archive::NPM_EPOCH)
+    );
+}
