@@ -104,6 +104,25 @@ pub fn check_npm_name(name: &str) -> Result<(), String> {
 /// An image repository without tag or digest: `registry[:port]/path/components`. The
 /// registry part is required (castoff never guesses Docker Hub); path components follow the
 /// distribution spec: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+/// A repository as Docker reads a short name: a first component that is no registry host (no
+/// `.` or `:`, not `localhost`) means Docker Hub, so `acme/greeter` is
+/// `docker.io/acme/greeter` and a single name is in Docker Hub's `library/` namespace
+/// (`greeter` is `docker.io/library/greeter`); `index.docker.io/…` is `docker.io/…`. Anything
+/// with a scheme or credentials is left as it is, for [`check_oci_repository`] to refuse.
+pub fn normalize_oci_repository(repository: &str) -> String {
+    if repository.is_empty() || repository.contains("://") || repository.contains('@') {
+        return repository.to_owned();
+    }
+    match repository.split_once('/') {
+        None => format!("docker.io/library/{repository}"),
+        Some(("index.docker.io", path)) => format!("docker.io/{path}"),
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            repository.to_owned()
+        }
+        Some(_) => format!("docker.io/{repository}"),
+    }
+}
+
 pub fn check_oci_repository(repository: &str) -> Result<(), String> {
     let host = repository.split('/').next().unwrap_or_default();
     if repository.contains("://") || host.contains('@') {
@@ -253,6 +272,25 @@ mod tests {
             "greeter",
             Err("starts with its registry host"),
         );
+        // What Docker means by a short name, which the plan normalizes before checking.
+        for (short, full) in [
+            ("acme/greeter", "docker.io/acme/greeter"),
+            ("greeter", "docker.io/library/greeter"),
+            ("acme/tools/greeter", "docker.io/acme/tools/greeter"),
+            ("index.docker.io/acme/greeter", "docker.io/acme/greeter"),
+            ("localhost/greeter", "localhost/greeter"),
+            ("127.0.0.1:5000/greeter", "127.0.0.1:5000/greeter"),
+            ("ghcr.io/acme/greeter", "ghcr.io/acme/greeter"),
+            (
+                "https://ghcr.io/acme/greeter",
+                "https://ghcr.io/acme/greeter",
+            ),
+        ] {
+            assert_eq!(normalize_oci_repository(short), full, "{short}");
+            if !full.contains("://") {
+                check(check_oci_repository, full, Ok(()));
+            }
+        }
         check(
             check_oci_repository,
             "ghcr.io/Acme/greeter",

@@ -959,3 +959,30 @@ fn one_image_per_platform() {
             hint: name at least one Linux target, or remove the `oci` table to build no image"#]],
     );
 }
+
+/// Docker's short names: `acme/greeter` and its mirror `greeter` are Docker Hub's.
+#[test]
+fn docker_short_names_mean_docker_hub() {
+    let json = single_cli_with(|_, package| {
+        package["oci"]["repository"] = "acme/greeter".into();
+        package["oci"]["mirrors"] = serde_json::json!(["greeter", "index.docker.io/acme/tools"]);
+    });
+    let release = castoff_plan::plan(&parse(json), &PlanOptions::default()).unwrap();
+    let oci = release.apps[0].oci.as_ref().unwrap();
+    assert_eq!(oci.repository, "docker.io/acme/greeter");
+    assert_eq!(
+        oci.mirrors,
+        ["docker.io/library/greeter", "docker.io/acme/tools"]
+    );
+    let json = single_cli_with(|_, package| {
+        package["oci"]["repository"] = "acme/greeter".into();
+        package["oci"]["mirrors"] = serde_json::json!(["docker.io/acme/greeter"]);
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration: $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.mirrors[0]`: `docker.io/acme/greeter` is listed twice
+            hint: name each repository once: `repository` first, then its mirrors"#]],
+    );
+}

@@ -54,7 +54,7 @@ fn oci_repository_of(
                 "use --oci-registry HOST[:PORT] to move every app's repository to another registry"
             ));
         }
-        return Ok(repository);
+        return Ok(castoff_plan::names::normalize_oci_repository(&repository));
     }
     let registry = options
         .oci_registry

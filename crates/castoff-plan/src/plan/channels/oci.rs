@@ -22,6 +22,16 @@ pub(in crate::plan) fn plan_oci(
     error: &mut impl FnMut(String, String, String),
 ) -> Option<OciChannel> {
     let key = |name: &str| format!("package.metadata.castoff.oci.{name}");
+    // Short names as Docker reads them (`acme/greeter` is Docker Hub's).
+    let config = &OciConfig {
+        repository: names::normalize_oci_repository(&config.repository),
+        mirrors: config
+            .mirrors
+            .iter()
+            .map(|mirror| names::normalize_oci_repository(mirror))
+            .collect(),
+        ..config.clone()
+    };
     let mut failed = false;
     let mut fail = |key: String, problem: String, hint: String| {
         failed = true;
