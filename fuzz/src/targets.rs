@@ -127,7 +127,7 @@ pub fn binary_platform(data: &[u8]) {
     for target in castoff_plan::Target::all() {
         if let Ok(facts) = castoff_wheel::platform::inspect_binary(data, Path::new("fuzz"), target)
         {
-            let _ = castoff_wheel::platform::platform_tags(&[facts.platform], target);
+            let _ = castoff_wheel::platform::platform_tags(&[facts.platform], target, false);
         }
     }
 }

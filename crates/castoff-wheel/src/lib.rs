@@ -194,7 +194,12 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
         platforms.push(facts.platform);
         binaries.push((bin.clone(), target.executable_name(bin), bytes));
     }
-    let platform_tags = platform::platform_tags(&platforms, target);
+    let both_libcs = app.targets.iter().any(|other| {
+        other.os == target.os
+            && other.python_arch == target.python_arch
+            && other.libc != target.libc
+    });
+    let platform_tags = platform::platform_tags(&platforms, target, both_libcs);
 
     let (python_tag, abi_tag) = PYTHON_ABI_TAG
         .split_once('-')

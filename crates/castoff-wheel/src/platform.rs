@@ -128,7 +128,16 @@ pub fn inspect_file(
 
 /// The platform tags (without `py3-none-`) of a wheel holding binaries with these needs,
 /// sorted: the wheel must satisfy the most demanding binary.
-pub fn platform_tags(platforms: &[BinaryPlatform], target: &Target) -> Vec<String> {
+///
+/// `both_libcs`: the app also releases this architecture's Linux build for the other C
+/// library. A static binary's wheel then carries only its own C library's tags, so glibc
+/// systems get the `-gnu` wheel and musl systems the `-musl` one, never a choice between two
+/// wheels of one tag (two static builds would otherwise even get the same file name).
+pub fn platform_tags(
+    platforms: &[BinaryPlatform],
+    target: &Target,
+    both_libcs: bool,
+) -> Vec<String> {
     let arch = target.python_arch;
     let mut tags = BTreeSet::new();
     match target.os {
@@ -154,6 +163,15 @@ pub fn platform_tags(platforms: &[BinaryPlatform], target: &Target) -> Vec<Strin
                 }
                 (None, Some(musl_minor)) => {
                     tags.insert(format!("musllinux_1_{musl_minor}_{arch}"));
+                }
+                // Only static binaries, next to a build for the other C library: the wheel
+                // of the C library the target names.
+                (None, None) if both_libcs && target.libc == Some(Libc::Musl) => {
+                    tags.insert(format!("musllinux_1_{STATIC_MUSLLINUX_MINOR}_{arch}"));
+                }
+                (None, None) if both_libcs => {
+                    tags.insert(format!("manylinux_2_{STATIC_MANYLINUX_MINOR}_{arch}"));
+                    tags.extend(policy::legacy_manylinux_alias(STATIC_MANYLINUX_MINOR, arch));
                 }
                 // Only static binaries: they need nothing from the C library, so one wheel
                 // serves glibc and musl systems alike (see docs/channels/python.md).
@@ -637,11 +655,43 @@ mod tests {
         triple.parse().unwrap()
     }
 
+    /// An app releasing both C libraries' builds of an architecture: each static wheel carries
+    /// its own C library's tags only, so the two never share a tag (nor a file name).
+    #[test]
+    fn beside_the_other_libc_a_static_wheel_keeps_to_its_own() {
+        let tags = |triple: &str, platform: BinaryPlatform, both: bool| {
+            platform_tags(&[platform], target(triple), both).join(".")
+        };
+        let gnu = "i686-unknown-linux-gnu";
+        let musl = "i686-unknown-linux-musl";
+        assert_eq!(
+            tags(gnu, BinaryPlatform::StaticLinux, false),
+            "manylinux2014_i686.manylinux_2_17_i686.musllinux_1_1_i686"
+        );
+        assert_eq!(
+            tags(gnu, BinaryPlatform::StaticLinux, true),
+            "manylinux2014_i686.manylinux_2_17_i686"
+        );
+        assert_eq!(
+            tags(musl, BinaryPlatform::StaticLinux, true),
+            "musllinux_1_1_i686"
+        );
+        // A dynamic glibc build is tagged by what it needs either way.
+        assert_eq!(
+            tags(gnu, BinaryPlatform::Manylinux { glibc_minor: 28 }, true),
+            "manylinux_2_28_i686"
+        );
+    }
+
     #[test]
     fn tags_combine_to_the_most_demanding_binary() {
         let linux = target("x86_64-unknown-linux-gnu");
         let check = |platforms: &[BinaryPlatform], target: &Target, expect: &[&str]| {
-            assert_eq!(platform_tags(platforms, target), expect, "{platforms:?}");
+            assert_eq!(
+                platform_tags(platforms, target, false),
+                expect,
+                "{platforms:?}"
+            );
         };
         check(
             &[BinaryPlatform::Manylinux { glibc_minor: 34 }],
@@ -792,7 +842,7 @@ mod tests {
                 BinaryPlatform::Windows => target.os == Os::Windows,
             };
             for need in needs.into_iter().filter(fits) {
-                for tag in platform_tags(&[need], target) {
+                for tag in platform_tags(&[need], target, false) {
                     assert!(!tag.starts_with("linux_"), "{tag}");
                     // The manylinux_2_5 / 2_12 rows exist only for x86; PyPI's legacy names
                     // are checked above, the PEP 600 names accept any architecture castoff has.

@@ -11,6 +11,7 @@ use castoff_archive::digest;
 use castoff_plan::manifest::{ManifestArtifact, PartialDist};
 use castoff_plan::{ArtifactKind, Manifest, Release, Target};
 
+use crate::hint::Hinted;
 use crate::sign::SigningKey;
 
 /// What [`finish`] needs beyond the manifest.
@@ -31,6 +32,25 @@ pub(crate) fn finish(
     staging: &Path,
 ) -> anyhow::Result<Manifest> {
     manifest.source_date_epoch = Some(finishing.source_date_epoch);
+    // Two artifacts of one file: the second overwrote the first in the staging directory, and
+    // the dist would list one file twice. Stop before the dist takes its place.
+    let mut paths: Vec<(&str, &str)> = manifest
+        .artifacts
+        .iter()
+        .filter_map(|a| Some((a.path.as_deref()?, a.id.as_str())))
+        .collect();
+    paths.sort();
+    for pair in paths.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            anyhow::bail!(Hinted::new(
+                format!(
+                    "{} and {} would both be written to {}",
+                    pair[0].1, pair[1].1, pair[0].0
+                ),
+                "this is a castoff bug; please report it with your configuration. Until it is fixed, leave one of the two targets out of `targets`",
+            ));
+        }
+    }
     let covered: Vec<String> = release
         .targets()
         .iter()

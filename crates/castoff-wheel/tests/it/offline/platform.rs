@@ -23,7 +23,7 @@ fn check(bytes: &[u8], triple: &str, expect: Expect) {
             platform,
             has_debug_info,
         }) => {
-            let mut text = platform_tags(&[platform], target).join(" ");
+            let mut text = platform_tags(&[platform], target, false).join(" ");
             if has_debug_info {
                 text.push_str(" (debug info)");
             }
@@ -74,7 +74,7 @@ fn static_binary_gets_the_dual_tag() {
         let facts = inspect_binary(bytes.as_slice(), &binary, target(triple)).unwrap();
         assert_eq!(facts.platform, BinaryPlatform::StaticLinux, "{triple}");
         assert_eq!(
-            platform_tags(&[facts.platform], target(triple)),
+            platform_tags(&[facts.platform], target(triple), false),
             [
                 "manylinux2014_x86_64",
                 "manylinux_2_17_x86_64",

@@ -682,3 +682,47 @@ fn without_source_date_epoch_the_head_commit_time_or_1985() {
         Some(castoff_archive::NPM_EPOCH)
     );
 }
+
+/// The glibc and the musl build of one architecture, both static (crt-static and musl): each
+/// wheel carries its own C library's tags, so the two get different files and glibc and
+/// musl systems each get their own (the newcomer trial of #16 lost a wheel to this).
+#[test]
+fn static_glibc_and_musl_builds_get_a_wheel_each() {
+    let scratch = scratch("both-libcs");
+    let workspace = single_cli_workspace(&scratch, |toml| {
+        toml.replace(
+            "targets = [\"x86_64-unknown-linux-gnu\",",
+            "targets = [\"x86_64-unknown-linux-gnu\", \"x86_64-unknown-linux-musl\",",
+        )
+    });
+    let bins = scratch.join("bins");
+    for triple in [HOST, "x86_64-unknown-linux-musl"] {
+        write_static_elf(&bins.join(triple), "greeter", EM_X86_64, "hello");
+    }
+    let output = castoff(
+        &workspace,
+        &scratch,
+        &[
+            "dist",
+            "--target",
+            HOST,
+            "--target",
+            "x86_64-unknown-linux-musl",
+            "--prebuilt-dir",
+            bins.to_str().unwrap(),
+        ],
+    );
+    assert_success(&output, "dist of both static builds");
+    let mut wheels: Vec<String> = fs::read_dir(workspace.join("dist/python"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    wheels.sort();
+    assert_eq!(
+        wheels,
+        [
+            "greeter-0.3.1-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+            "greeter-0.3.1-py3-none-musllinux_1_1_x86_64.whl",
+        ]
+    );
+}
