@@ -2,7 +2,7 @@
 //! the license files, and the one decision they must agree on, a platform package's `libc`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use castoff_plan::Target;
 use castoff_plan::plan::Package;
@@ -87,41 +87,30 @@ fn normalize_repository(url: &str) -> String {
     }
 }
 
-/// The license files of the package: Cargo's `license-file` as `LICENSE`; without one, the
-/// `LICENSE*`, `LICENCE*` and `COPYING*` files next to the package's Cargo.toml, or else at the
-/// workspace root (where dual-licensed workspaces keep LICENSE-MIT and LICENSE-APACHE).
+/// The license files of the package ([`castoff_plan::Package::license_files`]) at the top of
+/// the tarball: Cargo's `license-file` as `LICENSE` (what `SEE LICENSE IN LICENSE` names), the
+/// others under their own names; of two files of one name, the first.
 pub(crate) fn license_files(
     name: &str,
     package: &Package,
     workspace_root: &Path,
 ) -> Result<Vec<PackageFile>, NpmError> {
-    if let Some(license_file) = &package.license_file {
-        return Ok(vec![disk_file(name, "LICENSE", license_file, FILE_MODE)?]);
-    }
-    for directory in [package.directory(), workspace_root] {
-        let mut found: Vec<(String, PathBuf)> = Vec::new();
-        let Ok(entries) = fs::read_dir(directory) else {
-            continue;
+    let mut files: Vec<PackageFile> = Vec::new();
+    for path in package.license_files(workspace_root) {
+        let inside = if package.license_file.as_deref() == Some(path.as_path()) {
+            "LICENSE".to_owned()
+        } else {
+            path.file_name().map_or_else(
+                || "LICENSE".to_owned(),
+                |n| n.to_string_lossy().into_owned(),
+            )
         };
-        for entry in entries.flatten() {
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            let upper = file_name.to_ascii_uppercase();
-            let is_license = ["LICENSE", "LICENCE", "COPYING"]
-                .iter()
-                .any(|prefix| upper.starts_with(prefix));
-            if is_license && entry.path().is_file() {
-                found.push((file_name, entry.path()));
-            }
+        if files.iter().any(|file| file.path == inside) {
+            continue;
         }
-        if !found.is_empty() {
-            found.sort();
-            return found
-                .into_iter()
-                .map(|(file_name, path)| disk_file(name, &file_name, &path, FILE_MODE))
-                .collect();
-        }
+        files.push(disk_file(name, &inside, &path, FILE_MODE)?);
     }
-    Ok(Vec::new())
+    Ok(files)
 }
 
 /// A file on disk to be packed as `inside` with `mode`.

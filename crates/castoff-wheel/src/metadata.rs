@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use base64::Engine as _;
 use castoff_plan::App;
@@ -333,66 +333,41 @@ fn issue_tracker(repository: &str) -> Option<String> {
     (path.split('/').count() == 2 && !path.contains(['?', '#'])).then(|| format!("{base}/issues"))
 }
 
-/// Cargo's `license-file`, else the usual license files (`LICENSE*`, `LICENCE*`, `COPYING*`,
-/// `NOTICE*`) of the package directory, else of the workspace root: MIT and Apache-2.0 both
-/// require the text to travel with the binary.
+/// The package's license files ([`castoff_plan::Package::license_files`]), read, each under
+/// the path PEP 639 gives it.
 fn collect_license_files(workspace_root: &Path, app: &App) -> Result<Vec<LicenseFile>, WheelError> {
     let package = &app.package;
-    let read = |path: &Path, hint: String| {
-        fs::read(path).map_err(|source| WheelError::Read {
-            path: path.to_owned(),
-            source,
-            hint,
-        })
-    };
-    if let Some(license_file) = &package.license_file {
-        let contents = read(
-            license_file,
+    let mut files: Vec<LicenseFile> = Vec::new();
+    for path in package.license_files(workspace_root) {
+        let hint = if package.license_file.as_deref() == Some(path.as_path()) {
             format!(
                 "`license-file` of package `{}` in {} names this file; create it or correct the key",
                 package.name,
                 package.manifest_path.display()
-            ),
-        )?;
-        return Ok(vec![LicenseFile {
-            path: license_path(license_file, package.directory()),
-            contents,
-        }]);
-    }
-    for directory in [package.directory(), workspace_root] {
-        let mut found: Vec<PathBuf> = fs::read_dir(directory)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| path.is_file() && is_license_file_name(path))
-            .collect();
-        if found.is_empty() {
-            continue;
+            )
+        } else {
+            "check the file's permissions".to_owned()
+        };
+        let contents = fs::read(&path).map_err(|source| WheelError::Read {
+            path: path.clone(),
+            source,
+            hint,
+        })?;
+        let directory = if path.starts_with(package.directory()) {
+            package.directory()
+        } else {
+            workspace_root
+        };
+        let inside = license_path(&path, directory);
+        // Two files of one name (a `license-file` elsewhere and a LICENSE here): the first.
+        if !files.iter().any(|file| file.path == inside) {
+            files.push(LicenseFile {
+                path: inside,
+                contents,
+            });
         }
-        found.sort();
-        return found
-            .iter()
-            .map(|path| {
-                Ok(LicenseFile {
-                    path: license_path(path, directory),
-                    contents: read(path, "check the file's permissions".to_owned())?,
-                })
-            })
-            .collect();
     }
-    Ok(Vec::new())
-}
-
-fn is_license_file_name(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    ["LICENSE", "LICENCE", "COPYING", "NOTICE"]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
+    Ok(files)
 }
 
 /// The path under `licenses/`: relative to the package directory when the file is inside

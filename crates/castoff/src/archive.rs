@@ -134,38 +134,14 @@ fn documents(workspace_root: &Path, app: &App) -> Vec<(String, PathBuf)> {
     {
         found.push((name.to_string_lossy().into_owned(), readme.clone()));
     }
-    if let Some(license) = &package.license_file {
+    for license in package.license_files(workspace_root) {
         let name = license.file_name().map_or_else(
             || "LICENSE".to_owned(),
             |n| n.to_string_lossy().into_owned(),
         );
-        found.push((name, license.clone()));
-        return found;
-    }
-    // Like npm: license files of the package directory, else of the workspace root.
-    for directory in [package.directory(), workspace_root] {
-        let mut licenses: Vec<(String, PathBuf)> = fs::read_dir(directory)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|entry| entry.path().is_file())
-            .map(|entry| {
-                (
-                    entry.file_name().to_string_lossy().into_owned(),
-                    entry.path(),
-                )
-            })
-            .filter(|(name, _)| {
-                let upper = name.to_ascii_uppercase();
-                ["LICENSE", "LICENCE", "COPYING"]
-                    .iter()
-                    .any(|prefix| upper.starts_with(prefix))
-            })
-            .collect();
-        if !licenses.is_empty() {
-            licenses.sort();
-            found.extend(licenses);
-            break;
+        // Two files of one name (a `license-file` elsewhere and a LICENSE here): the first.
+        if !found.iter().any(|(known, _)| known == &name) {
+            found.push((name, license));
         }
     }
     found

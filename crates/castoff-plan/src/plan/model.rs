@@ -246,7 +246,53 @@ impl Package {
     pub fn directory(&self) -> &Path {
         self.manifest_path.parent().unwrap_or(Path::new("."))
     }
+
+    /// The license files every channel ships (MIT and Apache-2.0 require the text to travel
+    /// with the binary; the Unlicense and NOTICE files are part of a license too): Cargo's
+    /// `license-file` first, then every `LICENSE*`, `LICENCE*`, `COPYING*`, `UNLICENSE*` and
+    /// `NOTICE*` file of the package directory or, when it has none, of the workspace root
+    /// (where dual-licensed workspaces keep `LICENSE-MIT` and `LICENSE-APACHE`), sorted by
+    /// name. Each path once. `license-file` is listed whether it exists or not: the builders
+    /// report a missing one.
+    pub fn license_files(&self, workspace_root: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.license_file.iter().cloned().collect();
+        for directory in [self.directory(), workspace_root] {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(directory)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .filter(|entry| {
+                    let name = entry.file_name().to_string_lossy().to_ascii_uppercase();
+                    LICENSE_FILE_PREFIXES
+                        .iter()
+                        .any(|prefix| name.starts_with(prefix))
+                        && entry.file_type().is_ok_and(|kind| kind.is_file())
+                })
+                .map(|entry| entry.path())
+                .collect();
+            if found.is_empty() {
+                continue;
+            }
+            found.sort();
+            let same = |a: &Path, b: &Path| {
+                a == b
+                    || a.canonicalize()
+                        .ok()
+                        .is_some_and(|a| b.canonicalize().ok() == Some(a))
+            };
+            for path in found {
+                if !files.iter().any(|known| same(known, &path)) {
+                    files.push(path);
+                }
+            }
+            break;
+        }
+        files
+    }
 }
+
+/// The names of license files, upper-cased: what `Package::license_files` picks up.
+const LICENSE_FILE_PREFIXES: [&str; 5] = ["LICENSE", "LICENCE", "COPYING", "UNLICENSE", "NOTICE"];
 
 /// The wheel channel of an app.
 #[derive(Debug, Clone)]

@@ -726,3 +726,83 @@ fn static_glibc_and_musl_builds_get_a_wheel_each() {
         ]
     );
 }
+
+/// Every license file ships in every channel: Cargo's `license-file` and each `LICENSE*`,
+/// `LICENCE*`, `COPYING*`, `UNLICENSE*` and `NOTICE*` file (ripgrep's `Unlicense OR MIT`
+/// lost its UNLICENSE before), each a `License-File` of the wheel (PEP 639).
+#[test]
+fn every_license_file_ships_in_every_channel() {
+    let scratch = scratch("license-files");
+    let workspace = single_cli_workspace(&scratch, |toml| toml);
+    for name in ["UNLICENSE", "COPYING", "NOTICE.md", "LICENSE-MIT"] {
+        fs::write(workspace.join(name), format!("{name} text\n")).unwrap();
+    }
+    let binary = write_static_elf(&scratch.join("bin"), "greeter", EM_X86_64, "hello");
+    let prebuilt = format!("{HOST}={}", binary.display());
+    assert_success(
+        &castoff(
+            &workspace,
+            &scratch,
+            &["dist", "--target", HOST, "--prebuilt", &prebuilt],
+        ),
+        "dist",
+    );
+    let dist = workspace.join("dist");
+    let wanted = [
+        "COPYING",
+        "LICENSE",
+        "LICENSE-MIT",
+        "NOTICE.md",
+        "UNLICENSE",
+    ];
+    let listing = |program: &str, args: &[&str], file: &Path| -> String {
+        let output = Command::new(program).args(args).arg(file).output().unwrap();
+        assert_success(&output, &format!("{program} {}", file.display()));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let python = |code: &str, file: &Path| listing("python3", &["-c", code], file);
+    let only = |dir: &str, suffix: &str| -> PathBuf {
+        fs::read_dir(dist.join(dir))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| path.to_string_lossy().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no *{suffix} in dist/{dir}"))
+    };
+    let wheel = only("python", ".whl");
+    let names = python(
+        "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))",
+        &wheel,
+    );
+    let metadata = python(
+        "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.read([n for n in z.namelist() if n.endswith('.dist-info/METADATA')][0]).decode())",
+        &wheel,
+    );
+    let archive = listing("tar", &["-tzf"], &only("archives", ".tar.gz"));
+    let npm: Vec<String> = fs::read_dir(dist.join("npm"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with(".tgz"))
+        .map(|path| listing("tar", &["-tzf"], &path))
+        .collect();
+    assert_eq!(npm.len(), 2, "the launcher and one platform package");
+    for name in wanted {
+        assert!(
+            names.contains(&format!(".dist-info/licenses/{name}\n")),
+            "wheel lacks {name}:\n{names}"
+        );
+        assert!(
+            metadata.contains(&format!("License-File: {name}\n")),
+            "METADATA lacks License-File: {name}:\n{metadata}"
+        );
+        assert!(
+            archive.contains(&format!("/{name}\n")),
+            "archive lacks {name}:\n{archive}"
+        );
+        for tarball in &npm {
+            assert!(
+                tarball.contains(&format!("package/{name}\n")),
+                "npm package lacks {name}:\n{tarball}"
+            );
+        }
+    }
+}
