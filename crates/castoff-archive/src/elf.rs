@@ -83,6 +83,20 @@ impl<'data, R: ReadRef<'data>> ElfFile<'data, R> {
         self.endian.is_big_endian()
     }
 
+    /// `EI_CLASS` is `ELFCLASS64`.
+    pub fn is_64(&self) -> bool {
+        matches!(self.header, Header::Elf64(_))
+    }
+
+    /// Machine, class and byte order.
+    pub fn kind(&self) -> ElfKind {
+        ElfKind {
+            machine: self.machine(),
+            elf64: self.is_64(),
+            big_endian: self.is_big_endian(),
+        }
+    }
+
     /// `e_type` (`ET_EXEC`, `ET_DYN`, …).
     pub fn file_type(&self) -> u16 {
         match self.header {
@@ -189,18 +203,50 @@ fn dynamic_tables<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>
     Ok(linking)
 }
 
-/// The ELF machine that runs images of an OCI architecture (`amd64` → `EM_X86_64`).
-pub fn machine_of_oci_architecture(architecture: &str) -> Option<u16> {
-    Some(match architecture {
-        "amd64" => elf::EM_X86_64,
-        "arm64" => elf::EM_AARCH64,
-        "arm" => elf::EM_ARM,
-        "386" => elf::EM_386,
-        "ppc64le" => elf::EM_PPC64,
-        "s390x" => elf::EM_S390,
-        "riscv64" => elf::EM_RISCV,
-        _ => return None,
-    })
+/// What an executable is built for, as far as the kernel's loader cares: the ELF machine, the
+/// class (32- or 64-bit) and the byte order. The machine alone does not tell `ppc64le` from
+/// big-endian `ppc64`, `s390x` from 31-bit `s390`, riscv64 from riscv32 or x86-64 from x32:
+/// each pair shares its `e_machine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElfKind {
+    /// `e_machine` (`EM_X86_64`, `EM_AARCH64`, …).
+    pub machine: u16,
+    /// `EI_CLASS` is `ELFCLASS64`.
+    pub elf64: bool,
+    /// `EI_DATA` is `ELFDATA2MSB`.
+    pub big_endian: bool,
+}
+
+impl ElfKind {
+    /// The executables that run in images of an OCI architecture (`amd64`: 64-bit
+    /// little-endian x86-64). `None` for an architecture castoff has no image platform for.
+    pub fn of_oci_architecture(architecture: &str) -> Option<ElfKind> {
+        let (machine, elf64, big_endian) = match architecture {
+            "amd64" => (elf::EM_X86_64, true, false),
+            "arm64" => (elf::EM_AARCH64, true, false),
+            "arm" => (elf::EM_ARM, false, false),
+            "386" => (elf::EM_386, false, false),
+            "ppc64le" => (elf::EM_PPC64, true, false),
+            "s390x" => (elf::EM_S390, true, true),
+            "riscv64" => (elf::EM_RISCV, true, false),
+            _ => return None,
+        };
+        Some(ElfKind {
+            machine,
+            elf64,
+            big_endian,
+        })
+    }
+
+    /// For messages: `ppc64 (64-bit, big-endian)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}-bit, {}-endian)",
+            machine_name(self.machine),
+            if self.elf64 { 64 } else { 32 },
+            if self.big_endian { "big" } else { "little" }
+        )
+    }
 }
 
 /// A readable name of an ELF machine (for error messages).
@@ -259,10 +305,76 @@ mod tests {
 
     #[test]
     fn oci_architectures_and_machine_names() {
-        assert_eq!(machine_of_oci_architecture("amd64"), Some(elf::EM_X86_64));
-        assert_eq!(machine_of_oci_architecture("arm64"), Some(elf::EM_AARCH64));
-        assert_eq!(machine_of_oci_architecture("mips64le"), None);
-        assert_eq!(machine_name(elf::EM_AARCH64), "aarch64");
+        let describe =
+            |architecture| ElfKind::of_oci_architecture(architecture).map(|kind| kind.describe());
+        let described: Vec<(&str, Option<String>)> = [
+            "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le",
+        ]
+        .into_iter()
+        .map(|architecture| (architecture, describe(architecture)))
+        .collect();
+        let expected = [
+            ("amd64", Some("x86-64 (64-bit, little-endian)")),
+            ("arm64", Some("aarch64 (64-bit, little-endian)")),
+            ("arm", Some("arm (32-bit, little-endian)")),
+            ("386", Some("i386 (32-bit, little-endian)")),
+            ("ppc64le", Some("ppc64 (64-bit, little-endian)")),
+            ("s390x", Some("s390 (64-bit, big-endian)")),
+            ("riscv64", Some("riscv (64-bit, little-endian)")),
+            ("mips64le", None),
+        ]
+        .map(|(architecture, text)| (architecture, text.map(str::to_owned)));
+        assert_eq!(described, expected);
         assert_eq!(machine_name(0xbeef), "#48879");
+    }
+
+    #[test]
+    fn kind_reads_class_and_byte_order() {
+        // The file header alone: identification, then e_type, e_machine, e_version in the
+        // file's byte order, zeros after (no program headers).
+        let header = |elf64: bool, big_endian: bool, machine: u16| {
+            let mut bytes = vec![
+                0x7f,
+                b'E',
+                b'L',
+                b'F',
+                1 + u8::from(elf64),
+                1 + u8::from(big_endian),
+                1,
+                0,
+            ];
+            bytes.resize(16, 0);
+            let (e_type, e_machine) = if big_endian {
+                (2u16.to_be_bytes(), machine.to_be_bytes())
+            } else {
+                (2u16.to_le_bytes(), machine.to_le_bytes())
+            };
+            bytes.extend_from_slice(&e_type);
+            bytes.extend_from_slice(&e_machine);
+            bytes.extend_from_slice(&if big_endian {
+                1u32.to_be_bytes()
+            } else {
+                1u32.to_le_bytes()
+            });
+            bytes.resize(if elf64 { 64 } else { 52 }, 0);
+            bytes
+        };
+        for (elf64, big_endian, machine) in [
+            (true, true, elf::EM_PPC64),
+            (true, false, elf::EM_PPC64),
+            (false, true, elf::EM_S390),
+            (false, false, elf::EM_RISCV),
+        ] {
+            let data = header(elf64, big_endian, machine);
+            let file = ElfFile::parse(data.as_slice()).unwrap().unwrap();
+            assert_eq!(
+                file.kind(),
+                ElfKind {
+                    machine,
+                    elf64,
+                    big_endian
+                }
+            );
+        }
     }
 }

@@ -83,16 +83,18 @@ pub enum OciError {
     },
 
     #[error(
-        "`{}` ({bin} of `{app}`) is an ELF file for machine {}, but the image is for {}",
-        path.display(), castoff_archive::elf::machine_name(*machine), target.oci.map(|platform| platform.to_string()).unwrap_or_default()
+        "`{}` ({bin} of `{app}`) is an ELF file for {}, but the image for {} runs {}",
+        path.display(), found.describe(), target.oci.map(|platform| platform.to_string()).unwrap_or_default(), expected.describe()
     )]
     WrongArchitecture {
         app: String,
         bin: String,
         target: &'static Target,
         path: PathBuf,
-        /// The binary's ELF `e_machine`.
-        machine: u16,
+        /// The binary's machine, class and byte order.
+        found: castoff_archive::elf::ElfKind,
+        /// What the image's platform runs.
+        expected: castoff_archive::elf::ElfKind,
     },
 
     #[error("extra file `{}` of `{app}` (for `{dst}`) {problem}", src.display())]

@@ -31,7 +31,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use castoff_archive::deflate::DeflateCache;
-use castoff_archive::elf::{ElfFile, Interpreter, machine_of_oci_architecture};
+use castoff_archive::elf::{ElfFile, ElfKind, Interpreter};
 use castoff_plan::Target;
 use castoff_plan::plan::{App, BaseImage, LayerCompression, OciChannel};
 use castoff_plan::target::OciPlatform;
@@ -521,15 +521,16 @@ fn check_binaries(app: &App, oci: &OciChannel, input: &ImageInput) -> Result<(),
             }
             None => {}
             Some(facts) => {
-                if let Some(expected) = machine_of_oci_architecture(platform.architecture)
-                    && facts.machine != expected
+                if let Some(expected) = ElfKind::of_oci_architecture(platform.architecture)
+                    && facts.kind != expected
                 {
                     return Err(OciError::WrongArchitecture {
                         app: app.package.name.clone(),
                         bin: bin.clone(),
                         target,
                         path: path.clone(),
-                        machine: facts.machine,
+                        found: facts.kind,
+                        expected,
                     });
                 }
                 if let (true, Some(interpreter)) = (on_scratch, facts.interpreter) {
@@ -547,8 +548,9 @@ fn check_binaries(app: &App, oci: &OciChannel, input: &ImageInput) -> Result<(),
     Ok(())
 }
 
-/// What the image needs to know about a binary before putting it on an image: its machine (so
-/// an arm64 binary never lands in an amd64 image) and whether it asks for a dynamic loader,
+/// What the image needs to know about a binary before putting it on an image: its machine,
+/// class and byte order (so an arm64 binary never lands in an amd64 image, nor a big-endian
+/// ppc64 one in a ppc64le image) and whether it asks for a dynamic loader,
 /// which `scratch` does not have. Only the headers are read (binaries can be large).
 /// `Ok(None)` when the file is not ELF, or its headers cannot be read as ELF.
 fn elf_facts(path: &Path) -> std::io::Result<Option<ElfFacts>> {
@@ -560,7 +562,7 @@ fn elf_facts(path: &Path) -> std::io::Result<Option<ElfFacts>> {
         return Ok(None);
     };
     Ok(Some(ElfFacts {
-        machine: file.machine(),
+        kind: file.kind(),
         interpreter: interpreter.map(|interpreter| match interpreter {
             Interpreter::Path(path) => path,
             Interpreter::Unreadable(_) => "(unreadable)".to_owned(),
@@ -571,8 +573,8 @@ fn elf_facts(path: &Path) -> std::io::Result<Option<ElfFacts>> {
 /// The facts of one ELF file that decide whether it fits an image.
 #[derive(Debug)]
 struct ElfFacts {
-    /// `e_machine` (`EM_X86_64`, `EM_AARCH64`, …).
-    machine: u16,
+    /// Machine, class and byte order.
+    kind: ElfKind,
     /// The requested program interpreter (`/lib64/ld-linux-x86-64.so.2`), if any.
     interpreter: Option<String>,
 }

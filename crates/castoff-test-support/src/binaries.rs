@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 /// ELF machine numbers.
 pub const EM_X86_64: u16 = 62;
 pub const EM_AARCH64: u16 = 183;
+pub const EM_386: u16 = 3;
+pub const EM_ARM: u16 = 40;
+pub const EM_PPC64: u16 = 21;
+pub const EM_S390: u16 = 22;
+pub const EM_RISCV: u16 = 243;
 /// Mach-O CPU types.
 pub const CPU_TYPE_X86_64: u32 = 0x0100_0007;
 pub const CPU_TYPE_ARM64: u32 = 0x0100_000c;
@@ -63,6 +68,59 @@ pub fn write_static_elf(dir: &Path, name: &str, machine: u16, text: &str) -> Pat
     let path = dir.join(name);
     std::fs::write(&path, static_elf(machine, text)).unwrap();
     path
+}
+
+/// An ELF executable's file header alone (`ET_EXEC`, no program headers: nothing asks for a
+/// loader) for `machine` with the given class and byte order: enough for the builders' checks
+/// of what a binary is for, on machines whose variants share `e_machine` (big-endian ppc64 and
+/// ppc64le, 31-bit s390 and s390x, riscv32 and riscv64, x32 and x86-64). It does not run.
+pub fn elf_header(machine: u16, elf64: bool, big_endian: bool) -> Vec<u8> {
+    let mut elf = vec![
+        0x7f,
+        b'E',
+        b'L',
+        b'F',
+        1 + u8::from(elf64),
+        1 + u8::from(big_endian),
+        1,
+        0,
+    ];
+    elf.resize(16, 0);
+    let (e_type, e_machine, e_version) = if big_endian {
+        (
+            2u16.to_be_bytes(),
+            machine.to_be_bytes(),
+            1u32.to_be_bytes(),
+        )
+    } else {
+        (
+            2u16.to_le_bytes(),
+            machine.to_le_bytes(),
+            1u32.to_le_bytes(),
+        )
+    };
+    elf.extend_from_slice(&e_type);
+    elf.extend_from_slice(&e_machine);
+    elf.extend_from_slice(&e_version);
+    // An entry point, so the file passes for an executable rather than a library; the
+    // offsets stay 0 (no program or section headers).
+    let entry: u64 = 0x40_1000;
+    match (elf64, big_endian) {
+        (true, true) => elf.extend_from_slice(&entry.to_be_bytes()),
+        (true, false) => elf.extend_from_slice(&entry.to_le_bytes()),
+        (false, true) => elf.extend_from_slice(&(entry as u32).to_be_bytes()),
+        (false, false) => elf.extend_from_slice(&(entry as u32).to_le_bytes()),
+    }
+    let size: u16 = if elf64 { 64 } else { 52 };
+    elf.resize(usize::from(size), 0);
+    let ehsize_at = if elf64 { 52 } else { 40 };
+    let ehsize = if big_endian {
+        size.to_be_bytes()
+    } else {
+        size.to_le_bytes()
+    };
+    elf[ehsize_at..ehsize_at + 2].copy_from_slice(&ehsize);
+    elf
 }
 
 /// A thin 64-bit Mach-O executable (`MH_EXECUTE`) with `LC_BUILD_VERSION` macOS

@@ -205,6 +205,89 @@ fn single_cli_snapshots_and_no_deploy_examples() {
     assert!(!dist.join("deploy").exists());
 }
 
+/// One image for each Linux architecture castoff has a platform for, from binaries of the
+/// right machine, class and byte order (s390x is big-endian): the index lists the seven
+/// platforms in order, each config names its own, each archive is named after it.
+#[test]
+fn one_image_per_linux_architecture() {
+    use castoff_test_support::binaries::{
+        EM_386, EM_AARCH64, EM_ARM, EM_PPC64, EM_RISCV, EM_S390, EM_X86_64, elf_header,
+    };
+    let release = fixture_release("single-cli");
+    let dir = temp_dir("every-architecture");
+    // (target, ELF machine, 64-bit, big-endian, platform, archive)
+    #[rustfmt::skip]
+    let cases = [
+        ("x86_64-unknown-linux-musl", EM_X86_64, true, false, "linux/amd64", "greeter-linux-amd64.tar"),
+        ("aarch64-unknown-linux-musl", EM_AARCH64, true, false, "linux/arm64/v8", "greeter-linux-arm64.tar"),
+        ("armv7-unknown-linux-musleabihf", EM_ARM, false, false, "linux/arm/v7", "greeter-linux-arm-v7.tar"),
+        ("i686-unknown-linux-musl", EM_386, false, false, "linux/386", "greeter-linux-386.tar"),
+        ("riscv64gc-unknown-linux-musl", EM_RISCV, true, false, "linux/riscv64", "greeter-linux-riscv64.tar"),
+        ("powerpc64le-unknown-linux-musl", EM_PPC64, true, false, "linux/ppc64le", "greeter-linux-ppc64le.tar"),
+        ("s390x-unknown-linux-musl", EM_S390, true, true, "linux/s390x", "greeter-linux-s390x.tar"),
+    ];
+    let inputs = cases
+        .iter()
+        .map(|&(triple, machine, elf64, big_endian, _, _)| {
+            let path = dir.join("bin").join(triple);
+            std::fs::create_dir_all(&path).unwrap();
+            let path = path.join("greeter");
+            std::fs::write(&path, elf_header(machine, elf64, big_endian)).unwrap();
+            castoff_oci::ImageInput {
+                target: triple.parse().unwrap(),
+                binaries: vec![("greeter".to_owned(), path)],
+                sbom: None,
+            }
+        })
+        .collect();
+    let built = build(&release, inputs, &dir.join("dist"));
+
+    let platform_of = |value: &Value| {
+        let mut platform = format!(
+            "{}/{}",
+            value["os"].as_str().unwrap(),
+            value["architecture"].as_str().unwrap()
+        );
+        if let Some(variant) = value.get("variant").and_then(Value::as_str) {
+            platform = format!("{platform}/{variant}");
+        }
+        platform
+    };
+    let index = blob_json(&built.layout_dir, &built.index_digest);
+    let listed: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| platform_of(&entry["platform"]))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "linux/386",
+            "linux/amd64",
+            "linux/arm/v7",
+            "linux/arm64/v8",
+            "linux/ppc64le",
+            "linux/riscv64",
+            "linux/s390x"
+        ]
+    );
+    for (triple, _, _, _, platform, archive) in cases {
+        let image = built
+            .images
+            .iter()
+            .find(|image| image.target.triple == triple)
+            .unwrap();
+        assert_eq!(image.platform, platform);
+        let config = blob_json(&built.layout_dir, &image.config_digest);
+        assert_eq!(platform_of(&config), platform, "{triple}'s config");
+        assert_eq!(
+            image.archive.file_name().unwrap().to_str().unwrap(),
+            archive
+        );
+    }
+}
+
 #[test]
 fn two_builds_are_byte_identical() {
     let (_, first) = build_fake("http-service", "reproducible-1");

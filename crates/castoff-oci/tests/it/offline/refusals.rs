@@ -14,6 +14,11 @@ use expect_test::{Expect, expect};
 
 /// Builds, expects a refusal with the `expected` message, and checks dist/ holds no image.
 fn check(release: &Release, inputs: Vec<ImageInput>, tmp: &Path, expected: Expect) {
+    expected.assert_eq(&refusal(release, inputs, tmp));
+}
+
+/// Builds, expects a refusal, checks dist/ holds no image; the message, paths shortened.
+fn refusal(release: &Release, inputs: Vec<ImageInput>, tmp: &Path) -> String {
     let dist = tmp.join("dist");
     let error = build_first(release, inputs, &options(release), &dist)
         .expect_err("the build should be refused");
@@ -26,11 +31,11 @@ fn check(release: &Release, inputs: Vec<ImageInput>, tmp: &Path, expected: Expec
             "<castoff>",
         );
     assert!(message.contains("\nhint: "), "no hint in: {message}");
-    expected.assert_eq(&message);
     let leftovers: Vec<PathBuf> = std::fs::read_dir(dist.join("oci"))
         .map(|entries| entries.map(|entry| entry.unwrap().path()).collect())
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "a refused build left {leftovers:?}");
+    message
 }
 
 /// http-service with fake static binaries for every target.
@@ -104,9 +109,57 @@ fn binary_for_another_machine() {
         inputs,
         &tmp,
         expect![[r#"
-            `<tmp>/bin/x86_64-unknown-linux-gnu/pinger` (pinger of `pinger`) is an ELF file for machine x86-64, but the image is for linux/arm64/v8
+            `<tmp>/bin/x86_64-unknown-linux-gnu/pinger` (pinger of `pinger`) is an ELF file for x86-64 (64-bit, little-endian), but the image for linux/arm64/v8 runs aarch64 (64-bit, little-endian)
             hint: pass the binary compiled for aarch64-unknown-linux-gnu"#]],
     );
+}
+
+/// Binaries whose ELF machine number is the image's but whose class or byte order is not: a
+/// big-endian ppc64 build in the ppc64le image, 31-bit s390 in s390x, riscv32 in riscv64, x32
+/// in amd64, big-endian aarch64 in arm64. None of them would start there.
+#[test]
+fn binary_of_the_machine_but_another_class_or_byte_order() {
+    use castoff_test_support::binaries::{
+        EM_AARCH64, EM_PPC64, EM_RISCV, EM_S390, EM_X86_64, elf_header,
+    };
+    let tmp = temp_dir("refuse-look-alike");
+    let (release, _) = pinger(&tmp);
+    #[rustfmt::skip]
+    let cases = [
+        ("powerpc64le-unknown-linux-musl", "ppc64", EM_PPC64, true, true),
+        ("s390x-unknown-linux-musl", "s390", EM_S390, false, true),
+        ("riscv64gc-unknown-linux-musl", "riscv32", EM_RISCV, false, false),
+        ("x86_64-unknown-linux-musl", "x32", EM_X86_64, false, false),
+        ("aarch64-unknown-linux-musl", "aarch64_be", EM_AARCH64, true, true),
+    ];
+    let mut messages = Vec::new();
+    for (target, name, machine, elf64, big_endian) in cases {
+        let path = tmp.join("bin").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, elf_header(machine, elf64, big_endian)).unwrap();
+        let input = ImageInput {
+            target: triple(target),
+            binaries: vec![("pinger".to_owned(), path)],
+            sbom: None,
+        };
+        messages.push(refusal(&release, vec![input], &tmp));
+    }
+    expect![[r#"
+        `<tmp>/bin/ppc64` (pinger of `pinger`) is an ELF file for ppc64 (64-bit, big-endian), but the image for linux/ppc64le runs ppc64 (64-bit, little-endian)
+        hint: pass the binary compiled for powerpc64le-unknown-linux-musl
+
+        `<tmp>/bin/s390` (pinger of `pinger`) is an ELF file for s390 (32-bit, big-endian), but the image for linux/s390x runs s390 (64-bit, big-endian)
+        hint: pass the binary compiled for s390x-unknown-linux-musl
+
+        `<tmp>/bin/riscv32` (pinger of `pinger`) is an ELF file for riscv (32-bit, little-endian), but the image for linux/riscv64 runs riscv (64-bit, little-endian)
+        hint: pass the binary compiled for riscv64gc-unknown-linux-musl
+
+        `<tmp>/bin/x32` (pinger of `pinger`) is an ELF file for x86-64 (32-bit, little-endian), but the image for linux/amd64 runs x86-64 (64-bit, little-endian)
+        hint: pass the binary compiled for x86_64-unknown-linux-musl
+
+        `<tmp>/bin/aarch64_be` (pinger of `pinger`) is an ELF file for aarch64 (64-bit, big-endian), but the image for linux/arm64/v8 runs aarch64 (64-bit, little-endian)
+        hint: pass the binary compiled for aarch64-unknown-linux-musl"#]]
+    .assert_eq(&messages.join("\n\n"));
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! - `home/**`: copied into the `HOME` castoff runs with (`.npmrc`, `.pypirc`, `.docker/`);
 //! - `recipe`: one instruction a line (`#` comments):
 //!   `from built` (start from the base after a successful `castoff dist`),
-//!   `plant <path> good|static|text|empty|elf-aarch64|dynamic|macho-arm64` (a binary at
+//!   `plant <path> good|static|text|empty|elf-aarch64|elf-x32|dynamic|macho-arm64` (a binary at
 //!   `<path>`; `static` is a tiny static x86_64 executable, no build needed),
 //!   `symlink <link> <target>`, `truncate <path> <bytes>`, `corrupt <path>` (flip one byte),
 //!   `remove <path>`, `remove-largest <dir>`, `append <path> <text>`, `replace <path> <old> => <new>` (in a text file),
@@ -159,6 +159,12 @@ fn plant(env: &TestEnv, path: &Path, kind: &str) {
             "hello from badin\n",
         ),
         "elf-aarch64" => elf_header(183),
+        // x86-64's machine number in a 32-bit file (the x32 ABI): not an amd64 executable.
+        "elf-x32" => castoff_test_support::binaries::elf_header(
+            castoff_test_support::binaries::EM_X86_64,
+            false,
+            false,
+        ),
         "macho-arm64" => castoff_test_support::binaries::macho_executable(
             castoff_test_support::binaries::CPU_TYPE_ARM64,
             11,
