@@ -262,20 +262,29 @@ fn has_debug_info<'data, R: ReadRef<'data>>(data: R) -> bool {
     }
 }
 
-/// Python's name of an ELF machine (what `target.python_arch` holds for Linux).
-fn elf_arch(machine: u16, big_endian: bool) -> String {
-    match machine {
-        elf::EM_X86_64 => "x86_64".to_owned(),
-        elf::EM_386 => "i686".to_owned(),
-        elf::EM_AARCH64 => "aarch64".to_owned(),
-        elf::EM_ARM => "armv7l".to_owned(),
-        elf::EM_RISCV => "riscv64".to_owned(),
-        elf::EM_PPC64 if big_endian => "ppc64".to_owned(),
-        elf::EM_PPC64 => "ppc64le".to_owned(),
-        elf::EM_S390 => "s390x".to_owned(),
-        elf::EM_LOONGARCH => "loongarch64".to_owned(),
-        other => format!("ELF machine {other}"),
-    }
+/// Python's name of an ELF machine (what `target.python_arch` holds for Linux). Machines whose
+/// variants share `e_machine` are told apart by class and byte order: x32 is not x86_64, 31-bit
+/// s390 not s390x, riscv32 not riscv64, big-endian ppc64 not ppc64le.
+fn elf_arch(machine: u16, big_endian: bool, elf64: bool) -> String {
+    let name = match (machine, elf64) {
+        (elf::EM_X86_64, true) => "x86_64",
+        (elf::EM_X86_64, false) => "x32",
+        (elf::EM_386, false) => "i686",
+        (elf::EM_AARCH64, true) => "aarch64",
+        (elf::EM_AARCH64, false) => "aarch64_ilp32",
+        (elf::EM_ARM, false) => "armv7l",
+        (elf::EM_RISCV, true) => "riscv64",
+        (elf::EM_RISCV, false) => "riscv32",
+        (elf::EM_PPC64, true) if big_endian => "ppc64",
+        (elf::EM_PPC64, true) => "ppc64le",
+        (elf::EM_S390, true) => "s390x",
+        (elf::EM_S390, false) => "s390",
+        (elf::EM_LOONGARCH, true) => "loongarch64",
+        (other, elf64) => {
+            return format!("ELF machine {other} ({}-bit)", if elf64 { 64 } else { 32 });
+        }
+    };
+    name.to_owned()
 }
 
 fn inspect_elf<'data, R: ReadRef<'data>>(
@@ -287,7 +296,7 @@ fn inspect_elf<'data, R: ReadRef<'data>>(
     let file = ElfFile::parse(data)
         .map_err(malformed)?
         .ok_or_else(|| not_executable(path, describe_unknown(data)))?;
-    let arch = elf_arch(file.machine(), file.is_big_endian());
+    let arch = elf_arch(file.machine(), file.is_big_endian(), file.is_64());
     if arch != target.python_arch {
         return Err(WheelError::WrongArchitecture {
             path: path.to_owned(),
@@ -653,6 +662,45 @@ mod tests {
 
     fn target(triple: &str) -> &'static Target {
         triple.parse().unwrap()
+    }
+
+    /// Variants of one `e_machine` are other architectures: a binary of each is refused for
+    /// the target whose machine number it shares.
+    #[test]
+    fn class_and_byte_order_tell_look_alike_machines_apart() {
+        use castoff_test_support::binaries::elf_header;
+        for (triple, machine, elf64, big_endian, found) in [
+            (
+                "x86_64-unknown-linux-gnu",
+                elf::EM_X86_64,
+                false,
+                false,
+                "x32",
+            ),
+            ("s390x-unknown-linux-gnu", elf::EM_S390, false, true, "s390"),
+            (
+                "riscv64gc-unknown-linux-gnu",
+                elf::EM_RISCV,
+                false,
+                false,
+                "riscv32",
+            ),
+            (
+                "powerpc64le-unknown-linux-gnu",
+                elf::EM_PPC64,
+                true,
+                true,
+                "ppc64",
+            ),
+        ] {
+            let data = elf_header(machine, elf64, big_endian);
+            match inspect_binary(&data[..], Path::new("bin"), target(triple)) {
+                Err(WheelError::WrongArchitecture { found: got, .. }) => {
+                    assert_eq!(got, found, "{triple}");
+                }
+                other => panic!("{triple}: {found} accepted or refused otherwise: {other:?}"),
+            }
+        }
     }
 
     /// An app releasing both C libraries' builds of an architecture: each static wheel carries
