@@ -74,8 +74,9 @@ pub enum Command {
     },
     /// Build the artifacts into dist/ (reproducible, no network, no Docker daemon).
     ///
-    /// Without --target, builds for this machine's target only; CI builds the others, one
-    /// runner per target (see `plan --format github-matrix`).
+    /// Without --target, builds for this machine's target only (plus the targets whose binaries
+    /// --prebuilt or --prebuilt-dir supply); CI builds the others, one runner per target (see
+    /// `plan --format github-matrix`).
     Dist(DistArgs),
     /// Upload exactly what dist/ holds, in dependency order; safe to re-run.
     Publish(Box<PublishArgs>),
