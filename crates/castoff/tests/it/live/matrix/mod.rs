@@ -5,6 +5,8 @@
 //! beside this one prove that each platform's users get the right build from it, with the
 //! clients they install with.
 
+mod npm;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
