@@ -66,8 +66,8 @@ pub mod vars {
     /// An arm64 Debian bookworm root (python3, pip, venv, busybox, node in /usr/local/bin),
     /// unpacked for this run: enter it with [`crate::platforms::Rootfs::command`].
     pub const ROOTFS_ARM64: &str = "CASTOFF_TEST_ROOTFS_ARM64";
-    /// A musl-only x86_64 root (busybox-static, musl's loader; no glibc, no `ldd`), made for
-    /// this run.
+    /// A musl-only x86_64 root (busybox-static, musl's loader, a musl node in
+    /// `/usr/local/bin`; no glibc, no `ldd`), made for this run.
     pub const ROOTFS_MUSL: &str = "CASTOFF_TEST_ROOTFS_MUSL";
     /// The binfmt_misc handler serving each emulated architecture:
     /// `aarch64=castoff-qemu-aarch64,arm=…` (a foreign handler keeps its own name).

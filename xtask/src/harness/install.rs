@@ -61,8 +61,10 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("time", "time"),
     // Other platforms (docs/testing.md): qemu-user for the foreign Linux architectures
     // (binfmt.rs registers it), mmdebstrap (with arch-test, its check of a foreign
-    // architecture) for the arm64 Debian root, busybox-static and musl's loader for the
-    // musl-only root.
+    // architecture) for the arm64 Debian root and for the musl root's loader (trixie's
+    // musl), busybox-static for the musl root; musl, so this glibc machine has musl's loader
+    // on disk as a Rust developer's often has (the launcher's libc detection must not be
+    // misled by it: live::matrix::npm).
     ("qemu-user-static", "qemu-aarch64-static"),
     ("mmdebstrap", "mmdebstrap"),
     ("arch-test", "arch-test"),
@@ -270,7 +272,8 @@ struct Roots {
 }
 
 /// The binfmt_misc handlers, then the arm64 root (built into the cache once, mounted for
-/// every run through an overlay) and the musl root (made for every run), in
+/// every run through an overlay) and the musl root (its loader and node fetched into the
+/// cache once, the root made for every run), in
 /// `TARGET/castoff-test/rootfs/`.
 fn install_roots(paths: &Paths, cache: &Path) -> Result<Roots> {
     let clock = Instant::now();
@@ -285,11 +288,14 @@ fn install_roots(paths: &Paths, cache: &Path) -> Result<Roots> {
     let lower = timed("arm64 root", || {
         rootfs::debian_arm64(cache, &paths.test_dir.join("install-rootfs.log"))
     })?;
+    let musl_tree = timed("musl node", || {
+        rootfs::musl_node(cache, &paths.test_dir.join("install-musl-node.log"))
+    })?;
     let roots = paths.test_dir.join("rootfs");
     let clock = Instant::now();
     let arm64 = Overlay::mount(&lower, &roots.join("debian-arm64"))?;
     let musl = roots.join("musl");
-    rootfs::musl_root(&musl, &paths.test_dir.join("rootfs.log"))?;
+    rootfs::musl_root(&musl, &musl_tree, &paths.test_dir.join("rootfs.log"))?;
     println!(
         "    {:<14} arm64 mounted (overlay), musl made ({:.1} s)",
         "roots",

@@ -175,26 +175,107 @@ test("the override variable wins: a file, or a directory holding the binary", ()
   );
 });
 
-test("libc detection: the diagnostic report first, then musl's loader, never ldd", () => {
-  const detect = (report, listing = {}) =>
+/**
+ * An ELF file as `read(offset, length)` sees it: a header of `bits` and byte order, one
+ * PT_LOAD and (unless null) one PT_INTERP whose path lies at `interpreterAt` (far beyond the
+ * header, as patchelf leaves it, when large). Sparse: bytes nobody wrote read as zeros.
+ */
+function elfFile({ bits = 64, little = true, interpreter = null, interpreterAt = 0x200 }) {
+  const is64 = bits === 64;
+  const header = Buffer.alloc(0x200);
+  header.writeUInt32BE(0x7f454c46, 0);
+  header[4] = is64 ? 2 : 1;
+  header[5] = little ? 1 : 2;
+  header[6] = 1;
+  const w16 = (value, at) => (little ? header.writeUInt16LE(value, at) : header.writeUInt16BE(value, at));
+  const w32 = (value, at) => (little ? header.writeUInt32LE(value, at) : header.writeUInt32BE(value, at));
+  const word = (value, at) =>
+    is64 ? (little ? header.writeBigUInt64LE(BigInt(value), at) : header.writeBigUInt64BE(BigInt(value), at)) : w32(value, at);
+  const phoff = is64 ? 64 : 52;
+  const entrySize = is64 ? 56 : 32;
+  const headers = interpreter === null ? [1] : [1, 3];
+  word(phoff, is64 ? 0x20 : 0x1c);
+  w16(entrySize, is64 ? 0x36 : 0x2a);
+  w16(headers.length, is64 ? 0x38 : 0x2c);
+  const path = interpreter === null ? null : Buffer.from(`${interpreter}\0`, "latin1");
+  headers.forEach((type, index) => {
+    const at = phoff + index * entrySize;
+    w32(type, at);
+    if (type === 3) {
+      word(interpreterAt, at + (is64 ? 8 : 4));
+      word(path.length, at + (is64 ? 0x20 : 0x10));
+    }
+  });
+  const size = Math.max(header.length, path === null ? 0 : interpreterAt + path.length);
+  return (offset, length) => {
+    const out = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+    for (let index = 0; index < out.length; index++) {
+      const at = offset + index;
+      if (path !== null && at >= interpreterAt && at < interpreterAt + path.length) out[index] = path[at - interpreterAt];
+      else if (at < header.length) out[index] = header[at];
+    }
+    return out;
+  };
+}
+
+test("the program interpreter is read from ELF headers of every kind", () => {
+  for (const bits of [32, 64]) {
+    for (const little of [true, false]) {
+      for (const interpreterAt of [0x100, 0x7ad2058]) {
+        const read = elfFile({ bits, little, interpreter: "/lib/ld-musl-x86_64.so.1", interpreterAt });
+        assert.equal(platform.elfInterpreter(read), "/lib/ld-musl-x86_64.so.1", `${bits} ${little} ${interpreterAt}`);
+      }
+      assert.equal(platform.elfInterpreter(elfFile({ bits, little })), null, "static: no interpreter");
+    }
+  }
+  // Not ELF, truncated, or an empty file: no answer, no exception.
+  assert.equal(platform.elfInterpreter(() => Buffer.from("#!/bin/sh\necho hello\n")), null);
+  assert.equal(platform.elfInterpreter((offset, length) => elfFile({ interpreter: "/lib64/ld-linux-x86-64.so.2" })(offset, Math.min(length, 40))), null);
+  assert.equal(platform.elfInterpreter(() => Buffer.alloc(0)), null);
+});
+
+test("libc detection: the diagnostic report, the executable's loader, the loaders on disk, never ldd", () => {
+  const detect = (report, listing = {}, executable = null) =>
     platform.detectLibc({
       platform: "linux",
       getReport: () => {
         if (report instanceof Error) throw report;
         return report;
       },
+      readExecutable:
+        executable === null
+          ? () => {
+              throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+            }
+          : executable,
       listDirectory: (directory) => {
         if (!(directory in listing)) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
         return listing[directory];
       },
     });
-  assert.equal(detect({ header: { glibcVersionRuntime: "2.36" }, sharedObjects: [] }), "glibc");
+  const glibcAndMuslLoaders = { "/lib": ["ld-musl-x86_64.so.1"], "/lib64": ["ld-linux-x86-64.so.2"] };
+  // 1. The report: node links the glibc it names, or has musl's loader among its shared objects.
+  assert.equal(detect({ header: { glibcVersionRuntime: "2.36" }, sharedObjects: [] }, glibcAndMuslLoaders), "glibc");
   assert.equal(detect({ header: {}, sharedObjects: ["/lib/ld-musl-x86_64.so.1"] }), "musl");
   assert.equal(detect({ header: {}, sharedObjects: ["/usr/lib/libc.musl-aarch64.so.1"] }), "musl");
-  // No usable report (old Node, report disabled): the loaders on disk decide.
-  assert.equal(detect(new Error("report unavailable"), { "/lib": ["ld-musl-aarch64.so.1", "libz.so"] }), "musl");
+  // 2. A report that says neither (Bun's on musl), or none: the running executable's loader,
+  // which settles a machine with both loaders on disk (Debian with the musl package, Alpine
+  // with gcompat).
+  const executable = (interpreter) => elfFile({ interpreter, interpreterAt: 0x5000 });
+  assert.equal(detect({ header: {}, sharedObjects: [] }, glibcAndMuslLoaders, executable("/lib64/ld-linux-x86-64.so.2")), "glibc");
+  assert.equal(detect(null, glibcAndMuslLoaders, executable("/lib/ld-musl-x86_64.so.1")), "musl");
+  for (const loader of ["/lib/ld-linux.so.2", "/lib/ld-linux-armhf.so.3", "/lib64/ld64.so.2", "/lib/ld64.so.1", "/lib/ld-linux-riscv64-lp64d.so.1", "/lib/ld-linux-aarch64.so.1"]) {
+    assert.equal(detect(null, {}, executable(loader)), "glibc", loader);
+  }
+  // 3. A static executable (no loader) or an unreadable one: the loaders on disk.
+  assert.equal(detect(new Error("report unavailable"), { "/lib": ["ld-musl-aarch64.so.1", "libz.so"] }, elfFile({})), "musl");
   assert.equal(detect(null, { "/lib": [], "/lib64": ["ld-linux-x86-64.so.2"] }), "glibc");
   assert.equal(detect({ header: {} }, { "/lib": ["ld-linux-aarch64.so.1"] }), "glibc");
+  assert.equal(detect(null, { "/lib64": ["ld64.so.2"] }), "glibc", "ppc64le's loader");
+  assert.equal(detect(null, { "/lib": ["ld64.so.1"] }), "glibc", "s390x's loader");
+  assert.equal(detect(null, { "/lib": ["ld-linux-not-a-loader.txt", "ld64.so.2.bak"] }), null);
+  // An unknown loader in the executable is no answer either.
+  assert.equal(detect(null, {}, executable("/system/bin/linker64")), null);
   assert.equal(detect(null, {}), null);
   assert.equal(
     platform.detectLibc({ platform: "darwin", getReport: () => assert.fail("not on darwin"), listDirectory: () => [] }),

@@ -19,10 +19,17 @@ class LauncherError extends Error {
 
 /**
  * The C library of the running Linux system: "glibc", "musl", or null when unknown (or not
- * Linux). Node's diagnostic report first: it names the glibc Node runs against, or lists musl's
- * loader among the loaded shared objects. The fallback looks for musl's dynamic loader
- * (`/lib/ld-musl-<arch>.so.1`) instead of running `ldd`, whose output goes to stdout on glibc and
- * stderr on musl and which Alpine images may not have at all.
+ * Linux). `ldd` is never run (its output goes to stdout on glibc and stderr on musl, and Alpine
+ * and distroless images may not have it). In order, the first answer wins:
+ *
+ * 1. Node's diagnostic report: `header.glibcVersionRuntime` names the glibc Node runs against;
+ *    a `libc.musl-`/`ld-musl-` file among `sharedObjects` is musl's loader, loaded.
+ * 2. The program interpreter in the ELF header of the running executable (`process.execPath`):
+ *    the loader it was linked for, so the libc it runs on, even where both loaders are on disk
+ *    (a glibc distribution with the `musl` package, Alpine with gcompat). For runtimes whose
+ *    report names neither (Bun's lists no shared objects, so on musl it names neither).
+ * 3. The loaders on disk: musl's `/lib/ld-musl-*`, else glibc's `ld-linux*` or `ld64.so*`
+ *    (ppc64le, s390x) in `/lib` or `/lib64`. For a statically linked runtime.
  */
 function detectLibc(effects) {
   const { platform, getReport, listDirectory } = effects;
@@ -36,10 +43,16 @@ function detectLibc(effects) {
   if (report && typeof report === "object") {
     if (report.header && report.header.glibcVersionRuntime) return "glibc";
     const sharedObjects = Array.isArray(report.sharedObjects) ? report.sharedObjects : [];
-    if (sharedObjects.some((file) => /(?:libc\.musl-|ld-musl-)/.test(String(file)))) {
-      return "musl";
-    }
+    if (sharedObjects.some((file) => MUSL_FILE.test(String(file)))) return "musl";
   }
+  let interpreter = null;
+  try {
+    interpreter = elfInterpreter(effects.readExecutable);
+  } catch {
+    interpreter = null;
+  }
+  const fromLoader = interpreter === null ? null : libcOfLoader(path.posix.basename(interpreter));
+  if (fromLoader !== null) return fromLoader;
   const entries = (directory) => {
     try {
       return listDirectory(directory);
@@ -47,10 +60,80 @@ function detectLibc(effects) {
       return [];
     }
   };
-  if (entries("/lib").some((name) => name.startsWith("ld-musl-"))) return "musl";
-  const glibcLoader = (name) => name.startsWith("ld-linux");
+  if (entries("/lib").some((name) => libcOfLoader(name) === "musl")) return "musl";
+  const glibcLoader = (name) => libcOfLoader(name) === "glibc";
   if (entries("/lib").some(glibcLoader) || entries("/lib64").some(glibcLoader)) return "glibc";
   return null;
+}
+
+const MUSL_FILE = /(?:libc\.musl-|ld-musl-)/;
+
+/** The libc whose dynamic loader has the file name `name`, or null for any other file. */
+function libcOfLoader(name) {
+  if (name.startsWith("ld-musl-")) return "musl";
+  // ld-linux-x86-64.so.2, ld-linux-aarch64.so.1, ld-linux-armhf.so.3, ld-linux.so.2 (i386),
+  // ld-linux-riscv64-lp64d.so.1, ld64.so.2 (ppc64le), ld64.so.1 (s390x).
+  if (/^ld-linux[^/]*\.so\.\d+$/.test(name) || /^ld64\.so\.\d+$/.test(name)) return "glibc";
+  return null;
+}
+
+/** How much of the executable is read for its program headers (they follow the ELF header). */
+const ELF_HEADER_BYTES = 4096;
+/** The longest program interpreter path read (PATH_MAX). */
+const ELF_INTERPRETER_BYTES = 4096;
+
+/**
+ * The program interpreter (PT_INTERP) of an ELF file, or null: a statically linked file has
+ * none; anything but ELF, or headers beyond the first ELF_HEADER_BYTES, give null.
+ * `read(offset, length)` returns that part of the file (shorter at its end): the header is
+ * read first, then the path where the header says it is (patchelf, which auditwheel runs,
+ * moves it to the end of a large file).
+ */
+function elfInterpreter(read) {
+  const bytes = read(0, ELF_HEADER_BYTES);
+  if (!Buffer.isBuffer(bytes) || bytes.length < 52) return null;
+  if (bytes.readUInt32BE(0) !== 0x7f454c46) return null;
+  const is64 = bytes[4] === 2;
+  const little = bytes[5] === 1;
+  if ((bytes[4] !== 1 && !is64) || (bytes[5] !== 1 && bytes[5] !== 2)) return null;
+  if (is64 && bytes.length < 64) return null;
+  const u16 = (at) => (little ? bytes.readUInt16LE(at) : bytes.readUInt16BE(at));
+  const u32 = (at) => (little ? bytes.readUInt32LE(at) : bytes.readUInt32BE(at));
+  const word = (at) => {
+    if (!is64) return u32(at);
+    const value = little ? bytes.readBigUInt64LE(at) : bytes.readBigUInt64BE(at);
+    return value > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(value);
+  };
+  const programHeaders = word(is64 ? 0x20 : 0x1c);
+  const entrySize = u16(is64 ? 0x36 : 0x2a);
+  const count = u16(is64 ? 0x38 : 0x2c);
+  if (entrySize < (is64 ? 56 : 32)) return null;
+  const PT_INTERP = 3;
+  for (let index = 0; index < count; index++) {
+    const at = programHeaders + index * entrySize;
+    if (!(at + entrySize <= bytes.length)) return null;
+    if (u32(at) !== PT_INTERP) continue;
+    const offset = word(at + (is64 ? 8 : 4));
+    const size = word(at + (is64 ? 0x20 : 0x10));
+    if (!(size >= 2 && size <= ELF_INTERPRETER_BYTES && Number.isSafeInteger(offset))) return null;
+    const text = read(offset, size);
+    if (!Buffer.isBuffer(text) || text.length !== size) return null;
+    const name = text.toString("latin1").replace(/\0+$/, "");
+    return name.startsWith("/") && !name.includes("\0") ? name : null;
+  }
+  return null;
+}
+
+/** `length` bytes of the running executable from `offset` (fewer at its end). */
+function readExecutable(offset, length) {
+  const file = fs.openSync(process.execPath, "r");
+  try {
+    const buffer = Buffer.alloc(length);
+    const read = fs.readSync(file, buffer, 0, length, offset);
+    return buffer.subarray(0, read);
+  } finally {
+    fs.closeSync(file);
+  }
 }
 
 /** The diagnostic report without the slow parts (network interfaces, on Node versions that know how). */
@@ -71,6 +154,7 @@ function currentHost() {
       libc: detectLibc({
         platform: process.platform,
         getReport: nodeReport,
+        readExecutable,
         listDirectory: (directory) => fs.readdirSync(directory),
       }),
     };
@@ -221,6 +305,7 @@ module.exports = {
   currentHost,
   describeHost,
   detectLibc,
+  elfInterpreter,
   processEffects,
   resolveBinary,
   selectPlatform,

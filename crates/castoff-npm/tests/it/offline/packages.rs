@@ -89,7 +89,7 @@ fn tarball_entries() {
         644     3495 package/lib/cli.js
         755      188 package/bin/greeter.js
         644     3387 package/index.js
-        644     8589 package/lib/platform.js
+        644    12575 package/lib/platform.js
         644      999 package/examples/run.js
         644      808 package/lib/config.json
         644     1081 package/package.json

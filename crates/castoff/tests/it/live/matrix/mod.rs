@@ -6,6 +6,8 @@
 //! clients they install with.
 
 mod images;
+mod npm;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
