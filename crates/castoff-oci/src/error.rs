@@ -69,6 +69,9 @@ pub enum OciError {
         target: String,
         path: PathBuf,
         interpreter: String,
+        /// The configuration links this target statically (`crt-static`): the binary is not
+        /// the one that configuration builds.
+        crt_static: bool,
     },
 
     #[error(
@@ -158,6 +161,7 @@ impl OciError {
             OciError::NotLinux { .. } => Some("build images for Linux targets only".to_owned()),
             OciError::DuplicatePlatform { .. } => Some("build one target per image platform, e.g. either the gnu or the musl target".to_owned()),
             OciError::MissingBinary { .. } => Some("build every binary listed in `bins` for this target".to_owned()),
+            OciError::DynamicOnScratch { crt_static: true, .. } => Some("`crt-static = true` is set, so this binary was built some other way: `dist --no-build` took one built before the setting, or `--prebuilt` one linked dynamically; run `castoff dist` without --no-build, or pass a statically linked binary".to_owned()),
             OciError::DynamicOnScratch { .. } => Some("use a musl target (e.g. x86_64-unknown-linux-musl), link statically (`crt-static = true` in [package.metadata.castoff]), or set `base` in [package.metadata.castoff.oci] to an image that provides the C library (e.g. `oci-layout:<dir>` holding gcr.io/distroless/cc-debian12)".to_owned()),
             OciError::NotElf { target, .. } => Some(format!("pass the binary compiled for {target}, or set a `base` image that can run it")),
             OciError::WrongArchitecture { target, .. } => Some(format!("pass the binary compiled for {target}")),

@@ -540,6 +540,7 @@ fn check_binaries(app: &App, oci: &OciChannel, input: &ImageInput) -> Result<(),
                         target: target.triple.to_owned(),
                         path: path.clone(),
                         interpreter,
+                        crt_static: app.build(target).crt_static,
                     });
                 }
             }

@@ -866,6 +866,7 @@ fn one_image_per_platform() {
     let with_oci = |oci: Value| {
         build_settings_with(
             serde_json::json!({
+                "crt-static": true,
                 "targets": [
                     "x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl",
                     "aarch64-unknown-linux-gnu", "s390x-unknown-linux-musl", "aarch64-apple-darwin"
@@ -950,6 +951,22 @@ fn one_image_per_platform() {
               hint: the package's Linux targets: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, s390x-unknown-linux-musl
             - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.oci.targets[4]`: `nonsense` is not one of this package's targets
               hint: the package's Linux targets: x86_64-unknown-linux-gnu, x86_64-unknown-linux-musl, aarch64-unknown-linux-gnu, s390x-unknown-linux-musl"#]],
+    );
+    // On `scratch`, a dynamic glibc build could not start: refused now, not after the build.
+    let mut dynamic = with_oci(serde_json::json!({
+        "repository": "ghcr.io/acme/finder",
+        "targets": ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
+    }));
+    dynamic["metadata"]["castoff"]["crt-static"] = false.into();
+    check_error(
+        dynamic,
+        &PlanOptions::default(),
+        expect![[r#"
+        invalid release configuration (2 problems):
+        - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.oci`: the image for linux/amd64 holds the x86_64-unknown-linux-gnu build, which links glibc dynamically, and the `scratch` base has no C library to run it
+          hint: set `crt-static = true` (a static glibc build), add `x86_64-unknown-linux-musl` to `targets` (the image then takes it), or set `oci.base` to an image with glibc, e.g. gcr.io/distroless/cc-debian12 pinned by digest
+        - $FIXTURES/build-settings/Cargo.toml: `package.metadata.castoff.oci`: the image for linux/arm64/v8 holds the aarch64-unknown-linux-gnu build, which links glibc dynamically, and the `scratch` base has no C library to run it
+          hint: set `crt-static = true` (a static glibc build), add `aarch64-unknown-linux-musl` to `targets` (the image then takes it), or set `oci.base` to an image with glibc, e.g. gcr.io/distroless/cc-debian12 pinned by digest"#]],
     );
     check_error(
         with_oci(serde_json::json!({ "repository": "ghcr.io/acme/finder", "targets": [] })),

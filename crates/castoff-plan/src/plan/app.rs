@@ -195,6 +195,38 @@ pub(super) fn plan_app(
         errors,
     );
 
+    // A dynamic glibc build cannot start in an image without a C library: known now, before
+    // the build, not after it. Only on an otherwise sound configuration: a misspelled or
+    // wrong `crt-static`, already reported, would make this one noise.
+    if let Some(oci) = &oci
+        && oci.base == crate::plan::model::BaseImage::Scratch
+        && errors.is_empty()
+    {
+        for target in &oci.targets {
+            let static_build = builds
+                .get(target.triple)
+                .is_some_and(|build| build.crt_static);
+            if target.libc == Some(crate::target::Libc::Glibc) && !static_build {
+                let musl = target
+                    .triple
+                    .replace("-gnueabihf", "-musleabihf")
+                    .replace("-gnu", "-musl");
+                errors.push(ConfigError {
+                    file: manifest.to_owned(),
+                    key: "package.metadata.castoff.oci".to_owned(),
+                    problem: format!(
+                        "the image for {} holds the {} build, which links glibc dynamically, and the `scratch` base has no C library to run it",
+                        target.oci.map_or_else(String::new, |p| p.to_string()),
+                        target.triple
+                    ),
+                    hint: format!(
+                        "set `crt-static = true` (a static glibc build), add `{musl}` to `targets` (the image then takes it), or set `oci.base` to an image with glibc, e.g. gcr.io/distroless/cc-debian12 pinned by digest"
+                    ),
+                });
+            }
+        }
+    }
+
     if errors.len() > error_count {
         return None;
     }
