@@ -127,7 +127,13 @@ pub fn binary_platform(data: &[u8]) {
     for target in castoff_plan::Target::all() {
         if let Ok(facts) = castoff_wheel::platform::inspect_binary(data, Path::new("fuzz"), target)
         {
-            let _ = castoff_wheel::platform::platform_tags(&[facts.platform], target, false);
+            for static_tags in [
+                castoff_wheel::platform::StaticLinuxTags::BothLibcs,
+                castoff_wheel::platform::StaticLinuxTags::OwnLibc,
+            ] {
+                let _ =
+                    castoff_wheel::platform::platform_tags(&[facts.platform], target, static_tags);
+            }
         }
     }
 }

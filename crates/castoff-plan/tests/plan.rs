@@ -123,7 +123,7 @@ fn describe(release: &Release) -> String {
                 .iter()
                 .map(|requirement| requirement.to_requires_dist())
                 .collect();
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "  python {} {} (module {}), requires [{}]",
                 python.name,
@@ -131,6 +131,14 @@ fn describe(release: &Release) -> String {
                 python.module,
                 requires.join(", ")
             );
+            if !python.glibc_and_musl_arches.is_empty() {
+                let _ = write!(
+                    out,
+                    ", glibc and musl wheels apart on [{}]",
+                    python.glibc_and_musl_arches.join(", ")
+                );
+            }
+            out.push('\n');
         }
         if let Some(npm) = &app.npm {
             let dependencies: Vec<String> = npm
@@ -374,6 +382,10 @@ fn narrowing() {
             .target
             .is_none_or(|t| t.triple == options.targets[0])
     }));
+    // Wheels are tagged from the configured targets, so a partial dist's musl wheel is the
+    // whole release's: it still leaves manylinux to the glibc wheel built elsewhere.
+    let python = release.apps[0].python.as_ref().expect("a wheel");
+    assert_eq!(python.glibc_and_musl_arches, ["x86_64"]);
 }
 
 /// A channel with several destinations publishes to each in turn: every step for a later

@@ -194,12 +194,12 @@ pub fn wheel_contents(input: &WheelInput<'_>) -> Result<WheelContents, WheelErro
         platforms.push(facts.platform);
         binaries.push((bin.clone(), target.executable_name(bin), bytes));
     }
-    let both_libcs = app.targets.iter().any(|other| {
-        other.os == target.os
-            && other.python_arch == target.python_arch
-            && other.libc != target.libc
-    });
-    let platform_tags = platform::platform_tags(&platforms, target, both_libcs);
+    let static_tags = if python.glibc_and_musl_arches.contains(&target.python_arch) {
+        platform::StaticLinuxTags::OwnLibc
+    } else {
+        platform::StaticLinuxTags::BothLibcs
+    };
+    let platform_tags = platform::platform_tags(&platforms, target, static_tags);
 
     let (python_tag, abi_tag) = PYTHON_ABI_TAG
         .split_once('-')

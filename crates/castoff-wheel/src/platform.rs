@@ -24,8 +24,31 @@ pub const RUST_MUSL_MINOR: u32 = 2;
 
 /// The glibc minor of the manylinux half of a static binary's tag: `manylinux_2_17`
 /// (`manylinux2014`), the oldest glibc/kernel generation Rust's std supports (Rust 1.64+:
-/// glibc 2.17, kernel 3.2). A lower tag would promise more than Rust does.
+/// glibc 2.17, kernel 3.2). A lower tag would promise more than Rust does. An architecture
+/// whose first manylinux policy is newer takes that one ([`static_manylinux_minor`]).
 pub const STATIC_MANYLINUX_MINOR: u32 = 17;
+
+/// The glibc minor of a static binary's manylinux tag on `arch` (a `python_arch`): Rust's
+/// floor, or the architecture's first manylinux policy when that is newer (riscv64:
+/// `manylinux_2_31`; glibc gained riscv64 in 2.27 and no manylinux platform predates 2.31
+/// there, so `auditwheel show` names 2.31 for a static binary as well).
+pub fn static_manylinux_minor(arch: &str) -> u32 {
+    policy::manylinux_policies(arch)
+        .next()
+        .map_or(STATIC_MANYLINUX_MINOR, |first| {
+            first.glibc_minor.max(STATIC_MANYLINUX_MINOR)
+        })
+}
+
+/// Which C libraries' platforms a wheel of static Linux binaries is tagged for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaticLinuxTags {
+    /// manylinux and musllinux: one wheel serves glibc and musl systems alike.
+    BothLibcs,
+    /// Only the target's own C library: the release also has a wheel of the same
+    /// architecture for the other one, which installers on those systems must take.
+    OwnLibc,
+}
 
 /// The musl minor of the musllinux half of a static binary's tag: `musllinux_1_1`, the oldest
 /// musllinux platform PyPI lists, so pip on every Alpine since 3.13 installs the wheel.
@@ -127,16 +150,12 @@ pub fn inspect_file(
 }
 
 /// The platform tags (without `py3-none-`) of a wheel holding binaries with these needs,
-/// sorted: the wheel must satisfy the most demanding binary.
-///
-/// `both_libcs`: the app also releases this architecture's Linux build for the other C
-/// library. A static binary's wheel then carries only its own C library's tags, so glibc
-/// systems get the `-gnu` wheel and musl systems the `-musl` one, never a choice between two
-/// wheels of one tag (two static builds would otherwise even get the same file name).
+/// sorted: the wheel must satisfy the most demanding binary. `static_tags` matters only when
+/// every binary is a static Linux one.
 pub fn platform_tags(
     platforms: &[BinaryPlatform],
     target: &Target,
-    both_libcs: bool,
+    static_tags: StaticLinuxTags,
 ) -> Vec<String> {
     let arch = target.python_arch;
     let mut tags = BTreeSet::new();
@@ -164,21 +183,22 @@ pub fn platform_tags(
                 (None, Some(musl_minor)) => {
                     tags.insert(format!("musllinux_1_{musl_minor}_{arch}"));
                 }
-                // Only static binaries, next to a build for the other C library: the wheel
-                // of the C library the target names.
-                (None, None) if both_libcs && target.libc == Some(Libc::Musl) => {
-                    tags.insert(format!("musllinux_1_{STATIC_MUSLLINUX_MINOR}_{arch}"));
-                }
-                (None, None) if both_libcs => {
-                    tags.insert(format!("manylinux_2_{STATIC_MANYLINUX_MINOR}_{arch}"));
-                    tags.extend(policy::legacy_manylinux_alias(STATIC_MANYLINUX_MINOR, arch));
-                }
                 // Only static binaries: they need nothing from the C library, so one wheel
                 // serves glibc and musl systems alike (see docs/channels/python.md).
+                // With a wheel of the same architecture for the other C library in the
+                // release, only the target's own: pip and uv rank a glibc system's tags by
+                // glibc version, and would take a static musl wheel's manylinux_2_17 over a
+                // glibc wheel's manylinux_2_5 (or pick either of two equal tags).
                 (None, None) => {
-                    tags.insert(format!("manylinux_2_{STATIC_MANYLINUX_MINOR}_{arch}"));
-                    tags.extend(policy::legacy_manylinux_alias(STATIC_MANYLINUX_MINOR, arch));
-                    tags.insert(format!("musllinux_1_{STATIC_MUSLLINUX_MINOR}_{arch}"));
+                    let musl_target = target.libc == Some(Libc::Musl);
+                    if static_tags == StaticLinuxTags::BothLibcs || !musl_target {
+                        let minor = static_manylinux_minor(arch);
+                        tags.insert(format!("manylinux_2_{minor}_{arch}"));
+                        tags.extend(policy::legacy_manylinux_alias(minor, arch));
+                    }
+                    if static_tags == StaticLinuxTags::BothLibcs || musl_target {
+                        tags.insert(format!("musllinux_1_{STATIC_MUSLLINUX_MINOR}_{arch}"));
+                    }
                 }
             }
         }
@@ -703,40 +723,12 @@ mod tests {
         }
     }
 
-    /// An app releasing both C libraries' builds of an architecture: each static wheel carries
-    /// its own C library's tags only, so the two never share a tag (nor a file name).
-    #[test]
-    fn beside_the_other_libc_a_static_wheel_keeps_to_its_own() {
-        let tags = |triple: &str, platform: BinaryPlatform, both: bool| {
-            platform_tags(&[platform], target(triple), both).join(".")
-        };
-        let gnu = "i686-unknown-linux-gnu";
-        let musl = "i686-unknown-linux-musl";
-        assert_eq!(
-            tags(gnu, BinaryPlatform::StaticLinux, false),
-            "manylinux2014_i686.manylinux_2_17_i686.musllinux_1_1_i686"
-        );
-        assert_eq!(
-            tags(gnu, BinaryPlatform::StaticLinux, true),
-            "manylinux2014_i686.manylinux_2_17_i686"
-        );
-        assert_eq!(
-            tags(musl, BinaryPlatform::StaticLinux, true),
-            "musllinux_1_1_i686"
-        );
-        // A dynamic glibc build is tagged by what it needs either way.
-        assert_eq!(
-            tags(gnu, BinaryPlatform::Manylinux { glibc_minor: 28 }, true),
-            "manylinux_2_28_i686"
-        );
-    }
-
     #[test]
     fn tags_combine_to_the_most_demanding_binary() {
         let linux = target("x86_64-unknown-linux-gnu");
         let check = |platforms: &[BinaryPlatform], target: &Target, expect: &[&str]| {
             assert_eq!(
-                platform_tags(platforms, target, false),
+                platform_tags(platforms, target, StaticLinuxTags::BothLibcs),
                 expect,
                 "{platforms:?}"
             );
@@ -778,6 +770,12 @@ mod tests {
             target("x86_64-unknown-linux-musl"),
             &["musllinux_1_2_x86_64"],
         );
+        // No manylinux platform of riscv64 predates glibc 2.31.
+        check(
+            &[BinaryPlatform::StaticLinux],
+            target("riscv64gc-unknown-linux-musl"),
+            &["manylinux_2_31_riscv64", "musllinux_1_1_riscv64"],
+        );
         let mac = |major, minor, universal2| BinaryPlatform::Macos {
             major,
             minor,
@@ -812,6 +810,64 @@ mod tests {
             &[BinaryPlatform::Windows],
             target("i686-pc-windows-msvc"),
             &["win32"],
+        );
+    }
+
+    /// Next to a wheel of the other C library, a static build's wheel keeps only its own
+    /// target's tags; dynamic builds have only one C library anyway.
+    #[test]
+    fn static_wheels_beside_the_other_libc_keep_their_own_tags() {
+        let own = |platforms: &[BinaryPlatform], triple: &str| {
+            platform_tags(platforms, target(triple), StaticLinuxTags::OwnLibc)
+        };
+        let static_build = [BinaryPlatform::StaticLinux];
+        assert_eq!(
+            own(&static_build, "x86_64-unknown-linux-musl"),
+            ["musllinux_1_1_x86_64"]
+        );
+        assert_eq!(
+            own(&static_build, "aarch64-unknown-linux-gnu"),
+            ["manylinux2014_aarch64", "manylinux_2_17_aarch64"]
+        );
+        assert_eq!(
+            own(&static_build, "riscv64gc-unknown-linux-gnu"),
+            ["manylinux_2_31_riscv64"]
+        );
+        assert_eq!(
+            own(
+                &[BinaryPlatform::Manylinux { glibc_minor: 5 }],
+                "x86_64-unknown-linux-gnu"
+            ),
+            ["manylinux1_x86_64", "manylinux_2_5_x86_64"]
+        );
+        assert_eq!(
+            own(
+                &[BinaryPlatform::Musllinux { musl_minor: 2 }],
+                "s390x-unknown-linux-musl"
+            ),
+            ["musllinux_1_2_s390x"]
+        );
+    }
+
+    #[test]
+    fn static_manylinux_tags_start_at_rust_s_floor_or_the_first_policy() {
+        let minors: Vec<(&str, u32)> = [
+            "x86_64", "i686", "aarch64", "armv7l", "ppc64le", "s390x", "riscv64",
+        ]
+        .into_iter()
+        .map(|arch| (arch, static_manylinux_minor(arch)))
+        .collect();
+        assert_eq!(
+            minors,
+            [
+                ("x86_64", 17),
+                ("i686", 17),
+                ("aarch64", 17),
+                ("armv7l", 17),
+                ("ppc64le", 17),
+                ("s390x", 17),
+                ("riscv64", 31)
+            ]
         );
     }
 
@@ -890,7 +946,10 @@ mod tests {
                 BinaryPlatform::Windows => target.os == Os::Windows,
             };
             for need in needs.into_iter().filter(fits) {
-                for tag in platform_tags(&[need], target, false) {
+                let tags = [StaticLinuxTags::BothLibcs, StaticLinuxTags::OwnLibc]
+                    .into_iter()
+                    .flat_map(|static_tags| platform_tags(&[need], target, static_tags));
+                for tag in tags {
                     assert!(!tag.starts_with("linux_"), "{tag}");
                     // The manylinux_2_5 / 2_12 rows exist only for x86; PyPI's legacy names
                     // are checked above, the PEP 600 names accept any architecture castoff has.

@@ -148,7 +148,7 @@ pub(super) fn plan_app(
     let python = config
         .python
         .as_ref()
-        .and_then(|python| plan_python(package, python, &version, released, &mut error));
+        .and_then(|python| plan_python(package, python, &version, &targets, released, &mut error));
     let npm = config
         .npm
         .as_ref()

@@ -309,6 +309,12 @@ pub struct PythonChannel {
     pub repositories: Vec<String>,
     /// `python.upload-limit` in bytes; none: each index's known default.
     pub upload_limit: Option<u64>,
+    /// Linux architectures (`Target::python_arch`) the app is released for with both glibc
+    /// and musl, from the configured targets (not narrowed by `--target`, so a partial dist
+    /// tags its wheels as the whole release does). Each of their wheels carries only its own
+    /// C library's tags: a static musl build is otherwise tagged manylinux too, and pip and uv
+    /// on a glibc system could take it instead of the glibc build.
+    pub glibc_and_musl_arches: Vec<&'static str>,
 }
 
 /// One `Requires-Dist` entry.

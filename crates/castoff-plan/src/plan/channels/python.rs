@@ -8,12 +8,14 @@ use crate::config::{PackageConfig, PythonConfig};
 use crate::names;
 use crate::plan::diagnostics::{upload_limit, version_error};
 use crate::plan::model::{PythonChannel, PythonRequirement};
+use crate::target::{Libc, Target};
 use crate::version;
 
 pub(in crate::plan) fn plan_python(
     package: &CargoPackage,
     config: &PythonConfig,
     version: &Version,
+    targets: &[&'static Target],
     released: &[(&CargoPackage, PackageConfig)],
     error: &mut impl FnMut(String, String, String),
 ) -> Option<PythonChannel> {
@@ -105,5 +107,27 @@ pub(in crate::plan) fn plan_python(
         classifiers: config.classifiers.clone(),
         repositories: config.repositories.clone(),
         upload_limit: upload_limit("python", &config.upload_limit, error),
+        glibc_and_musl_arches: glibc_and_musl_arches(targets),
     })
+}
+
+/// The architectures of `targets` with both a glibc and a musl target, in table order.
+fn glibc_and_musl_arches(targets: &[&'static Target]) -> Vec<&'static str> {
+    let has = |arch: &str, libc: Libc| {
+        targets
+            .iter()
+            .any(|target| target.python_arch == arch && target.libc == Some(libc))
+    };
+    let mut arches: Vec<&'static str> = Vec::new();
+    for target in Target::all() {
+        let arch = target.python_arch;
+        if target.libc == Some(Libc::Glibc)
+            && has(arch, Libc::Glibc)
+            && has(arch, Libc::Musl)
+            && !arches.contains(&arch)
+        {
+            arches.push(arch);
+        }
+    }
+    arches
 }

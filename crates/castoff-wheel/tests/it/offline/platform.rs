@@ -8,7 +8,9 @@ use crate::support::{
     self, CPU_TYPE_ARM64, CPU_TYPE_X86_64, Elf, IMAGE_FILE_MACHINE_AMD64, IMAGE_FILE_MACHINE_ARM64,
     IMAGE_FILE_MACHINE_I386, MinimumOs, Variant, fat, greeter_binary, target,
 };
-use castoff_wheel::platform::{BinaryFacts, BinaryPlatform, inspect_binary, platform_tags};
+use castoff_wheel::platform::{
+    BinaryFacts, BinaryPlatform, StaticLinuxTags, inspect_binary, platform_tags,
+};
 use expect_test::{Expect, expect};
 
 const MH_EXECUTE: u32 = 2;
@@ -23,7 +25,7 @@ fn check(bytes: &[u8], triple: &str, expect: Expect) {
             platform,
             has_debug_info,
         }) => {
-            let mut text = platform_tags(&[platform], target, false).join(" ");
+            let mut text = platform_tags(&[platform], target, StaticLinuxTags::BothLibcs).join(" ");
             if has_debug_info {
                 text.push_str(" (debug info)");
             }
@@ -74,7 +76,11 @@ fn static_binary_gets_the_dual_tag() {
         let facts = inspect_binary(bytes.as_slice(), &binary, target(triple)).unwrap();
         assert_eq!(facts.platform, BinaryPlatform::StaticLinux, "{triple}");
         assert_eq!(
-            platform_tags(&[facts.platform], target(triple), false),
+            platform_tags(
+                &[facts.platform],
+                target(triple),
+                StaticLinuxTags::BothLibcs
+            ),
             [
                 "manylinux2014_x86_64",
                 "manylinux_2_17_x86_64",

@@ -6,13 +6,14 @@
 //! installs back.
 
 use std::fs;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use castoff_test_support::TestEnv;
 use castoff_test_support::workspace::{assert_success, files};
 
+use crate::live::http_server::HttpServer;
 use crate::live::release_tags::{held, publish};
 use crate::offline::distributed::{manifest, merge, partials, two_target_partials};
 
@@ -366,47 +367,6 @@ fn signatures_verify_with_stock_minisign() {
     );
     assert!(!stderr.contains("not the password"), "{stderr}");
     assert!(!refused.exists());
-}
-
-/// Serves `dir` over HTTP on a free loopback port; killed on drop.
-struct HttpServer {
-    child: Child,
-    url: String,
-}
-
-impl HttpServer {
-    fn start(dir: &Path) -> HttpServer {
-        let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 is required");
-        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .split(" port ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no port in `{line}`"))
-            .to_owned();
-        HttpServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

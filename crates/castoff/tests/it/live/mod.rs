@@ -10,6 +10,7 @@ mod distributed;
 mod docs_commands;
 mod faults;
 mod hardening;
+mod http_server;
 mod kill_points;
 pub(crate) mod matrix;
 mod plan;

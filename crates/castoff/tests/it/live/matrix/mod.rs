@@ -16,6 +16,9 @@ use castoff_plan::{Manifest, Target};
 use castoff_test_support::TestEnv;
 use castoff_test_support::workspace::{assert_success, copy_fixture, isolated_command};
 
+mod downloads;
+mod wheels;
+
 /// The release every module here reads; made by the first test that asks.
 #[allow(dead_code)] // the modules proving each channel read the rest
 pub(crate) struct Matrix {
