@@ -60,7 +60,7 @@ fn dynamically_linked_binary_on_scratch() {
         &tmp,
         expect![[r#"
             `<castoff>/target/fixtures/host/x86_64-unknown-linux-gnu/release/pinger` (pinger of `pinger` for x86_64-unknown-linux-gnu) is dynamically linked (ELF interpreter `/lib64/ld-linux-x86-64.so.2`), and a `scratch` image has no dynamic loader or C library to run it
-            hint: use a musl target (e.g. x86_64-unknown-linux-musl), link statically (`crt-static = true` in [package.metadata.castoff]), or set `base` in [package.metadata.castoff.oci] to an image that provides the C library (e.g. `oci-layout:<dir>` holding gcr.io/distroless/cc-debian12)"#]],
+            hint: `crt-static = true` is set, so this binary was built some other way: `dist --no-build` took one built before the setting, or `--prebuilt` one linked dynamically; run `castoff dist` without --no-build, or pass a statically linked binary"#]],
     );
 }
 
