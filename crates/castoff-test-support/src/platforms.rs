@@ -199,6 +199,37 @@ impl ProbeTarget {
     }
 }
 
+/// Ends a running `greeter sleep 60` (maybe behind a launcher), spawned with its stdout piped:
+/// once it says it sleeps (its SIGTERM handler is in place), SIGTERM to `child`, then its exit
+/// code and the rest of its output, trimmed. `what` names it in a failure.
+pub fn terminate_sleeping_probe(
+    child: &mut std::process::Child,
+    what: &str,
+) -> (Option<i32>, String) {
+    use std::io::{BufRead as _, Read as _};
+    let stdout = child
+        .stdout
+        .take()
+        .unwrap_or_else(|| panic!("{what}: spawn it with its stdout piped"));
+    let mut out = std::io::BufReader::new(stdout);
+    let mut first = String::new();
+    out.read_line(&mut first)
+        .unwrap_or_else(|error| panic!("{what}: reading its first line: {error}"));
+    assert_eq!(first.trim(), "greeter: sleeping 60 s", "{what}");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .output()
+        .unwrap_or_else(|error| panic!("{what}: cannot run kill: {error}"));
+    assert!(kill.status.success(), "{what}: kill -TERM failed: {kill:?}");
+    let status = child
+        .wait()
+        .unwrap_or_else(|error| panic!("{what}: waiting: {error}"));
+    let mut rest = String::new();
+    out.read_to_string(&mut rest)
+        .unwrap_or_else(|error| panic!("{what}: reading its output: {error}"));
+    (status.code(), rest.trim().to_owned())
+}
+
 /// The prefix of a figure line that is one cell of the platform × client table
 /// (`MATRIX_CELL\t<platform>\t<client>\t<outcome>`), which `cargo xtask test` prints as a table
 /// under `==> figures`.

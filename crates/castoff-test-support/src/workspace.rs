@@ -118,6 +118,20 @@ pub fn output_text(output: &Output) -> String {
     )
 }
 
+/// Runs `command` to its end with no input and returns what it did; panics, naming `what`,
+/// only when it cannot start (the caller judges the outcome).
+pub fn run_to_end(mut command: Command, what: &str) -> Output {
+    command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("{what}: cannot run {command:?}: {error}"))
+}
+
+/// A process's standard output as text, trimmed.
+pub fn stdout_trimmed(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// Panics with the process's output unless it succeeded.
 pub fn assert_success(output: &Output, what: &str) {
     assert!(

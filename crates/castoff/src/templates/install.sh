@@ -102,8 +102,12 @@ esac
 libc=none
 if [ "$os" = linux ]; then
     libc=gnu
-    # musl's loader names itself; glibc's `ldd --version` never mentions musl.
-    if ls /lib/ld-musl-* >/dev/null 2>&1 || (ldd --version 2>&1 || true) | grep -qi musl; then
+    # glibc's getconf names glibc (a glibc system may have musl's loader too, from a `musl`
+    # package); otherwise musl's loader names itself, and glibc's `ldd --version` never
+    # mentions musl. `ldd` may be missing (Alpine, distroless).
+    if getconf GNU_LIBC_VERSION >/dev/null 2>&1; then
+        libc=gnu
+    elif ls /lib/ld-musl-* >/dev/null 2>&1 || (ldd --version 2>&1 || true) | grep -qi musl; then
         libc=musl
     fi
 fi

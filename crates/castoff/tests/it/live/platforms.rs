@@ -5,7 +5,6 @@
 //! root (Python and node say aarch64 and arm64), the musl-only root (musl runs, glibc does
 //! not, no `ldd`), and the package managers.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::thread;
@@ -14,22 +13,12 @@ use castoff_plan::Target;
 use castoff_test_support::TestEnv;
 use castoff_test_support::platforms::{
     EMULATORS, PROBE_BIN, PROBE_SIGTERM_EXIT, PROBE_SIGTERM_LINE, PROBE_TARGETS, PROBE_VERSION,
-    ProbeOs, ProbeTarget, Rootfs,
+    ProbeOs, ProbeTarget, Rootfs, terminate_sleeping_probe,
 };
 use castoff_test_support::workspace::{output_text, repository_root};
+use castoff_test_support::workspace::{run_to_end as run, stdout_trimmed as stdout};
 use castoff_wheel::WheelError;
 use castoff_wheel::platform::{BinaryPlatform, inspect_binary};
-
-fn run(mut command: Command, what: &str) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("{what}: cannot run: {error}"))
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 /// Runs one probe build with `args` as this machine runs any program (binfmt_misc hands a
 /// foreign one to qemu).
@@ -128,25 +117,9 @@ fn sigterm_reaches_the_probe_under_every_emulator() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|error| panic!("{}: {error}", target.triple));
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        out.read_line(&mut first).unwrap();
-        assert_eq!(first.trim(), "greeter: sleeping 60 s", "{}", target.triple);
-        let kill = run(
-            {
-                let mut kill = Command::new("kill");
-                kill.args(["-TERM", &child.id().to_string()]);
-                kill
-            },
-            "kill",
-        );
-        assert!(kill.status.success(), "{}", output_text(&kill));
-        let status = child.wait().unwrap();
-        let mut rest = String::new();
-        out.read_to_string(&mut rest).unwrap();
         assert_eq!(
-            (status.code(), rest.trim()),
-            (Some(PROBE_SIGTERM_EXIT), PROBE_SIGTERM_LINE),
+            terminate_sleeping_probe(&mut child, target.triple),
+            (Some(PROBE_SIGTERM_EXIT), PROBE_SIGTERM_LINE.to_owned()),
             "{}",
             target.triple
         );

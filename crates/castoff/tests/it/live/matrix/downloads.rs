@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use castoff_plan::Target;
 use castoff_plan::target::Os;
@@ -18,17 +18,7 @@ use castoff_test_support::workspace::{assert_success, isolated_command, output_t
 use super::wheels::{list_archives, probe_facts};
 use super::{Matrix, matrix};
 use crate::live::http_server::HttpServer;
-
-fn run(mut command: Command, what: &str) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("{what}: cannot run: {error}"))
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
+use castoff_test_support::workspace::{run_to_end as run, stdout_trimmed as stdout};
 
 /// A directory of this test's own inside a root (`/opt/castoff-matrix-<name>-<pid>`), fresh.
 fn own_dir(root: &Rootfs, name: &str) -> String {
@@ -203,6 +193,54 @@ fn install_sh_in_the_musl_root_installs_the_x86_64_musl_build() {
     env.figure(
         "matrix downloads: install.sh under busybox sh in the musl-only root (no ldd) chose musl and installed the x86_64 musl build, which ran"
             .to_owned(),
+    );
+}
+
+/// This machine: glibc, with Debian's `musl` package (the harness installs it), so musl's
+/// loader `/lib/ld-musl-x86_64.so.1` is there too. glibc's `getconf` decides: the script takes
+/// the glibc build, not the musl one the loader alone would suggest (the launcher's detection
+/// had the same trap).
+#[test]
+fn install_sh_on_glibc_with_musl_s_loader_takes_the_glibc_build() {
+    let matrix = matrix();
+    assert!(
+        Path::new("/lib/ld-musl-x86_64.so.1").exists(),
+        "the harness installs Debian's musl, whose loader this test needs"
+    );
+    let dir = TestEnv::get().scratch_dir(&format!("matrix-install-host-{}", std::process::id()));
+    let server = HttpServer::start(&matrix.dist.join("archives"));
+    let mut command = Command::new("sh");
+    command
+        .arg(matrix.dist.join("install.sh"))
+        .args(["--base-url", &server.url, "--to"])
+        .arg(dir.join("bin"))
+        .env_remove("CASTOFF_INSTALL_DIR")
+        .env_remove("CASTOFF_INSTALL_BASE_URL");
+    let output = run(command, "sh install.sh on this machine");
+    let served = server.stop();
+    assert_success(&output, "install.sh on this machine");
+    let archive = archive_name("x86_64-unknown-linux-gnu".parse().unwrap());
+    assert_eq!(served, [format!("/{archive}")], "{}", output_text(&output));
+    let ran = run(
+        {
+            let mut command = Command::new(dir.join("bin/greeter"));
+            command.arg("platform");
+            command
+        },
+        "the installed greeter",
+    );
+    assert_eq!(
+        stdout(&ran),
+        probe_target("x86_64-unknown-linux-gnu")
+            .platform_line_here()
+            .unwrap(),
+        "{}",
+        output_text(&ran)
+    );
+    record_cell(
+        "x86_64 glibc + musl loader",
+        "install.sh (dash)",
+        "ok: x86_64-unknown-linux-gnu",
     );
 }
 

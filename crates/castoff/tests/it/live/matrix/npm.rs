@@ -10,7 +10,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
@@ -21,10 +20,12 @@ use castoff_plan::Target;
 use castoff_test_support::TestEnv;
 use castoff_test_support::platforms::{
     PROBE_SIGTERM_EXIT, PROBE_SIGTERM_LINE, PROBE_VERSION, ProbeOs, probe_target, record_cell,
+    terminate_sleeping_probe,
 };
 use castoff_test_support::workspace::output_text;
 
 use super::{Matrix, matrix};
+use castoff_test_support::workspace::{run_to_end as run, stdout_trimmed as stdout};
 
 const HOST_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 /// Where the harness puts node in its roots (`xtask/src/harness/rootfs.rs`): the arm64 one
@@ -186,16 +187,6 @@ fn scope(matrix: &Matrix) -> &str {
         .split_once('/')
         .map(|(scope, _)| scope)
         .expect("a scoped launcher name")
-}
-
-fn run(mut command: Command, what: &str) -> Output {
-    command
-        .output()
-        .unwrap_or_else(|error| panic!("{what}: cannot run {command:?}: {error}"))
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 fn target(triple: &str) -> &'static Target {
@@ -785,25 +776,9 @@ fn arm64_node_in_the_arm64_root_installs_with_npm_and_runs_the_aarch64_build() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting the launcher in the arm64 root");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    assert_eq!(first.trim(), "greeter: sleeping 60 s");
-    let kill = run(
-        {
-            let mut command = Command::new("kill");
-            command.args(["-TERM", &child.id().to_string()]);
-            command
-        },
-        "kill -TERM",
-    );
-    assert!(kill.status.success(), "{}", output_text(&kill));
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).unwrap();
     assert_eq!(
-        (status.code(), rest.trim()),
-        (Some(PROBE_SIGTERM_EXIT), PROBE_SIGTERM_LINE),
+        terminate_sleeping_probe(&mut child, "SIGTERM through the launcher"),
+        (Some(PROBE_SIGTERM_EXIT), PROBE_SIGTERM_LINE.to_owned()),
         "SIGTERM through the launcher"
     );
     fs::remove_dir_all(root.host_path(&inside)).unwrap();

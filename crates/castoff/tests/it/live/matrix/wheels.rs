@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::thread;
 
 use castoff_archive::digest::{hex, sha256};
@@ -21,23 +21,13 @@ use castoff_test_support::workspace::{
 use castoff_wheel::platform::STATIC_MANYLINUX_MINOR;
 
 use super::{Matrix, matrix};
+use castoff_test_support::workspace::{run_to_end as run, stdout_trimmed as stdout};
 
 /// The glibc of the Linux machines pip resolves for: Debian 12's (2.36), newer than every
 /// glibc build's floor, and what the arm64 root runs.
 const MACHINE_GLIBC_MINOR: u32 = 36;
 /// The musl of the musl machines: Alpine's (1.2).
 const MACHINE_MUSL_MINOR: u32 = 2;
-
-fn run(mut command: Command, what: &str) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("{what}: cannot run: {error}"))
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 /// The wheel of `target` in the release: its file and its manifest digest.
 fn wheel_of(matrix: &Matrix, target: &Target) -> (PathBuf, String) {
