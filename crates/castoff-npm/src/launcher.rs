@@ -91,7 +91,7 @@ pub fn launcher_contents(input: &LauncherInput<'_>) -> Result<PackageContents, N
             .field("name", Json::string(&name))
             .field("version", Json::string(&version)),
         &app.package,
-        app.package.description.clone(),
+        app.package.summary(),
     )
     .field("type", Json::string("commonjs"))
     .field("bin", Json::Object(bin_entries))

@@ -34,7 +34,7 @@ pub(crate) fn app_annotations(
         }
     };
     put("created", Some(&rfc3339(source_date_epoch)));
-    put("description", package.description.as_deref());
+    put("description", package.summary().as_deref());
     put("licenses", package.license.as_deref());
     put("revision", revision);
     put("source", package.repository.as_deref());

@@ -75,11 +75,7 @@ impl CoreMetadata {
             hint,
         };
 
-        let summary = package
-            .description
-            .as_deref()
-            .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
-            .filter(|text| !text.is_empty());
+        let summary = package.summary();
         if let Some(summary) = &summary
             && summary.chars().count() > SUMMARY_MAX_CHARS
         {

@@ -247,6 +247,16 @@ impl Package {
         self.manifest_path.parent().unwrap_or(Path::new("."))
     }
 
+    /// `description` as one line (Cargo keeps a multi-line TOML string's newlines; PyPI's
+    /// Summary, npm's `description` and the image's description annotation are shown as one
+    /// line): runs of whitespace become one space. `None` when empty.
+    pub fn summary(&self) -> Option<String> {
+        self.description
+            .as_deref()
+            .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|text| !text.is_empty())
+    }
+
     /// The license files every channel ships (MIT and Apache-2.0 require the text to travel
     /// with the binary; the Unlicense and NOTICE files are part of a license too): Cargo's
     /// `license-file` first, then every `LICENSE*`, `LICENCE*`, `COPYING*`, `UNLICENSE*` and

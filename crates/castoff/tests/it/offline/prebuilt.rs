@@ -806,3 +806,71 @@ fn every_license_file_ships_in_every_channel() {
         }
     }
 }
+
+/// Cargo keeps the newlines of a multi-line `description`; every registry shows it as one
+/// line: PyPI's Summary, npm's `description` and the image's description annotation get it
+/// with each run of whitespace made one space.
+#[test]
+fn a_multi_line_description_is_one_line_in_every_channel() {
+    let scratch = scratch("description-lines");
+    let workspace = single_cli_workspace(&scratch, |toml| {
+        toml.replace(
+            "description = \"Greets people; castoff's single-app test fixture\"",
+            "description = \"\"\"\nGreets people;\n    castoff's single-app\ttest fixture\n\"\"\"",
+        )
+    });
+    let binary = write_static_elf(&scratch.join("bin"), "greeter", EM_X86_64, "hello");
+    let prebuilt = format!("{HOST}={}", binary.display());
+    assert_success(
+        &castoff(
+            &workspace,
+            &scratch,
+            &["dist", "--target", HOST, "--prebuilt", &prebuilt],
+        ),
+        "dist",
+    );
+    let one_line = "Greets people; castoff's single-app test fixture";
+    let dist = workspace.join("dist");
+    let launcher = dist.join("npm/acme-greeter-0.3.1.tgz");
+    let output = Command::new("tar")
+        .args(["-xzOf"])
+        .arg(&launcher)
+        .arg("package/package.json")
+        .output()
+        .unwrap();
+    assert_success(&output, "tar of the launcher");
+    let package: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(package["description"], one_line);
+    let blob = |digest: &str| -> serde_json::Value {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        serde_json::from_slice(&fs::read(dist.join("oci/greeter/blobs/sha256").join(hex)).unwrap())
+            .unwrap()
+    };
+    let layout: serde_json::Value =
+        serde_json::from_slice(&fs::read(dist.join("oci/greeter/index.json")).unwrap()).unwrap();
+    let index = blob(layout["manifests"][0]["digest"].as_str().unwrap());
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.description"],
+        one_line
+    );
+    let metadata = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.read([n for n in z.namelist() if n.endswith('.dist-info/METADATA')][0]).decode())",
+        ])
+        .arg(
+            fs::read_dir(dist.join("python"))
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_success(&metadata, "METADATA");
+    assert!(
+        String::from_utf8_lossy(&metadata.stdout).contains(&format!("\nSummary: {one_line}\n")),
+        "{}",
+        String::from_utf8_lossy(&metadata.stdout)
+    );
+}
