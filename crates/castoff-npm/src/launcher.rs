@@ -140,12 +140,19 @@ pub fn launcher_contents(input: &LauncherInput<'_>) -> Result<PackageContents, N
             .replace("{{BIN}}", bin)
     };
     let project_readme = match &app.package.readme {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|source| NpmError::Read {
-            name: name.clone(),
-            path: path.clone(),
-            source,
-            hint: "check the `readme` key of the package's Cargo.toml and that the file is UTF-8 text",
-        })?),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| NpmError::Read {
+                name: name.clone(),
+                path: path.clone(),
+                source,
+                hint: "check the `readme` key of the package's Cargo.toml and that the file is UTF-8 text",
+            })?;
+            Some(castoff_plan::readme::for_registries(
+                app,
+                input.workspace_root,
+                &text,
+            ))
+        }
         None => None,
     };
     let first_bin = app.bins.first().map_or("", String::as_str);

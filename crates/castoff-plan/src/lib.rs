@@ -6,6 +6,7 @@ pub mod error;
 pub mod manifest;
 pub mod names;
 pub mod plan;
+pub mod readme;
 pub mod render;
 pub mod report;
 pub mod tag;

@@ -148,6 +148,7 @@ impl CoreMetadata {
                     problem: "is not valid UTF-8, which METADATA requires".to_owned(),
                     hint: "save the README as UTF-8".to_owned(),
                 })?;
+                let text = castoff_plan::readme::for_registries(app, workspace_root, &text);
                 (text.replace("\r\n", "\n"), readme_content_type(readme))
             }
             None => (

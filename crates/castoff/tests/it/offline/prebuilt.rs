@@ -874,3 +874,54 @@ fn a_multi_line_description_is_one_line_in_every_channel() {
         String::from_utf8_lossy(&metadata.stdout)
     );
 }
+
+/// The README's relative links and images lead nowhere on PyPI's and npm's pages: they become
+/// absolute URLs into the repository at the release's tag, in the wheel's description and the
+/// launcher's README; absolute links, anchors and code stay as they are.
+#[test]
+fn readme_links_are_absolute_on_the_registries() {
+    let scratch = scratch("readme-links");
+    let workspace = single_cli_workspace(&scratch, |toml| toml);
+    fs::write(
+        workspace.join("README.md"),
+        "# greeter ![logo](docs/logo.png)\n\nSee [the guide](GUIDE.md), [usage](#usage) and [home](https://greeter.example.com).\n\n    [indented code](GUIDE.md)\n",
+    )
+    .unwrap();
+    let binary = write_static_elf(&scratch.join("bin"), "greeter", EM_X86_64, "hello");
+    let prebuilt = format!("{HOST}={}", binary.display());
+    assert_success(
+        &castoff(
+            &workspace,
+            &scratch,
+            &["dist", "--target", HOST, "--prebuilt", &prebuilt],
+        ),
+        "dist",
+    );
+    let expected = "# greeter ![logo](https://raw.githubusercontent.com/acme/greeter/v0.3.1/docs/logo.png)\n\nSee [the guide](https://github.com/acme/greeter/blob/v0.3.1/GUIDE.md), [usage](#usage) and [home](https://greeter.example.com).\n\n    [indented code](GUIDE.md)";
+    let dist = workspace.join("dist");
+    let output = Command::new("tar")
+        .args(["-xzOf"])
+        .arg(dist.join("npm/acme-greeter-0.3.1.tgz"))
+        .arg("package/README.md")
+        .output()
+        .unwrap();
+    assert_success(&output, "tar of the launcher");
+    let npm_readme = String::from_utf8_lossy(&output.stdout);
+    assert!(npm_readme.starts_with(expected), "{npm_readme}");
+    let wheel = fs::read_dir(dist.join("python"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
+        .unwrap();
+    let metadata = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.read([n for n in z.namelist() if n.endswith('.dist-info/METADATA')][0]).decode())",
+        ])
+        .arg(&wheel)
+        .output()
+        .unwrap();
+    assert_success(&metadata, "METADATA");
+    let metadata = String::from_utf8_lossy(&metadata.stdout);
+    assert!(metadata.contains(expected), "{metadata}");
+}
