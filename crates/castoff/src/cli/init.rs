@@ -1,11 +1,13 @@
 //! `castoff init`: sets an existing workspace up for castoff. Adds the `xtask` crate (a
 //! `main` that runs castoff's CLI), the `cargo xtask` alias in `.cargo/config.toml`, a
-//! commented `[package.metadata.castoff]` table for each binary package (names derived from
-//! the package and checked with castoff-plan's registry name rules) and the release workflow.
+//! `[package.metadata.castoff]` table for each binary package (names derived from
+//! the package and checked with castoff-plan's registry name rules), the release workflow and
+//! `/dist` in `.gitignore`.
 //!
 //! Idempotent: a second run changes nothing. Files castoff writes whole are replaced only with
-//! `--force` when they differ (the user changed them); tables and lines castoff adds to the
-//! user's files are added once and never rewritten.
+//! `--force` when they differ (the user changed them), and never when they lack castoff's mark
+//! (the user's own file); tables and lines castoff adds to the user's files are added once and
+//! never rewritten.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,15 @@ pub struct InitArgs {
     /// Leave out the release workflow (.github/workflows/release.yml).
     #[arg(long)]
     pub no_workflow: bool,
+    /// Write the release workflow to this file (relative to the workspace root) instead of
+    /// .github/workflows/release.yml, e.g. when the project has a release.yml of its own.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_workflow")]
+    pub workflow_path: Option<PathBuf>,
 }
+
+/// The first line of every file castoff writes whole, in the file's comment syntax: a file
+/// without it is the user's, and `init` never replaces it, not even with `--force`.
+const MARK: &str = "Written by `castoff init`";
 
 /// What `init` did to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +62,9 @@ pub enum Change {
     Kept(String),
     /// Replaced with `--force`: `~ path (overwritten)`.
     Overwritten(String),
+    /// A file of the user's where castoff would write one of its own: kept, and castoff's is
+    /// not installed (`why` says what that means and how to install it).
+    NotInstalled { path: String, why: String },
 }
 
 /// The diff-style summary: one line per file, added lines indented under it.
@@ -71,13 +84,28 @@ pub fn render(changes: &[Change]) -> String {
                 "! {path} differs from what castoff writes: kept (run with --force to overwrite)\n"
             )),
             Change::Overwritten(path) => out.push_str(&format!("~ {path} (overwritten)\n")),
+            Change::NotInstalled { path, why } => out.push_str(&format!(
+                "! {path} is not castoff's (it lacks the `{MARK}` line): kept; {why}\n"
+            )),
         }
     }
+    let missing: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::NotInstalled { path, .. } => Some(path.as_str()),
+            _ => None,
+        })
+        .collect();
     let changed = changes
         .iter()
         .filter(|c| !matches!(c, Change::Unchanged(_) | Change::Kept(_)))
         .count();
-    if changed == 0 {
+    if !missing.is_empty() {
+        out.push_str(&format!(
+            "not set up completely: castoff did not install {} (see above)\n",
+            missing.join(", ")
+        ));
+    } else if changed == 0 {
         out.push_str("nothing to do: the workspace is set up\n");
     } else {
         out.push_str("next: `cargo xtask plan`, then `cargo xtask dist`\n");
@@ -126,7 +154,7 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
          [package]\nname = \"xtask\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
          [dependencies]\n{dependency}\n"
     );
-    let xtask_main = "//! `cargo xtask …`: castoff's commands on this workspace (written by `castoff init`).\n\n\
+    let xtask_main = "//! Written by `castoff init`: `cargo xtask …` runs castoff's commands on this workspace.\n\n\
                       fn main() -> std::process::ExitCode {\n    \
                       castoff::cli::main_from(std::env::args_os())\n}\n";
     let already_member = metadata
@@ -198,14 +226,21 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
              # https://github.com/castoff-rs/castoff/blob/main/docs/ci.md).\n{}",
             release_workflow(&tag_filters)
         );
-        write_whole(
-            &root,
-            ".github/workflows/release.yml",
-            &workflow,
-            args.force,
-            &mut changes,
-        )?;
+        let path = args.workflow_path.as_deref().map_or_else(
+            || ".github/workflows/release.yml".to_owned(),
+            |path| path.to_string_lossy().into_owned(),
+        );
+        write_whole(&root, &path, &workflow, args.force, &mut changes)?;
+        if let Some(Change::NotInstalled { why, .. }) = changes.last_mut() {
+            *why = "castoff's release workflow is not installed: write it beside yours with \
+                    `castoff init --workflow-path .github/workflows/castoff-release.yml` (then \
+                    remove or change one, or both will release on a tag), see docs/ci.md"
+                .to_owned();
+        }
     }
+
+    // 5. dist/ is build output: out of git, and out of what build scripts watch.
+    ignore_dist(&root, &mut changes)?;
     Ok(changes)
 }
 
@@ -366,7 +401,8 @@ fn relative(root: &Path, path: &Path) -> String {
         .into_owned()
 }
 
-/// A file castoff owns whole: created when missing, replaced only with `--force`.
+/// A file castoff owns whole: created when missing, replaced only with `--force`, and never
+/// when it is the user's (it lacks castoff's mark, [`MARK`]).
 fn write_whole(
     root: &Path,
     relative: &str,
@@ -377,6 +413,18 @@ fn write_whole(
     let path = root.join(relative);
     let change = match fs::read_to_string(&path) {
         Ok(existing) if existing == contents => Change::Unchanged(relative.to_owned()),
+        // Case aside: castoff's first xtask main.rs said "written by `castoff init`".
+        Ok(existing)
+            if !existing.lines().next().is_some_and(|line| {
+                line.to_ascii_lowercase()
+                    .contains(&MARK.to_ascii_lowercase())
+            }) =>
+        {
+            Change::NotInstalled {
+                path: relative.to_owned(),
+                why: "castoff's file is not installed".to_owned(),
+            }
+        }
         Ok(_) if !force => Change::Kept(relative.to_owned()),
         Ok(_) => Change::Overwritten(relative.to_owned()),
         Err(_) => Change::Created(relative.to_owned()),
@@ -390,6 +438,43 @@ fn write_whole(
             .with_context(|| format!("could not write {}", path.display()))?;
     }
     changes.push(change);
+    Ok(())
+}
+
+/// Adds `/dist` to the workspace root's `.gitignore` (created when missing), unless a line
+/// there already ignores it. Without it a build script watching the workspace (`rerun-if-changed`
+/// on a directory) runs again after every `dist`, and `git status` lists the artifacts.
+fn ignore_dist(root: &Path, changes: &mut Vec<Change>) -> anyhow::Result<()> {
+    let path = root.join(".gitignore");
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(error) => {
+            return Err(error).with_context(|| format!("could not read {}", path.display()));
+        }
+    };
+    if text
+        .lines()
+        .any(|line| ["dist", "/dist", "dist/", "/dist/"].contains(&line.trim()))
+    {
+        changes.push(Change::Unchanged(".gitignore /dist".to_owned()));
+        return Ok(());
+    }
+    let mut new_text = text.clone();
+    if !new_text.is_empty() && !new_text.ends_with('\n') {
+        new_text.push('\n');
+    }
+    new_text.push_str("/dist\n");
+    fs::write(&path, new_text).with_context(|| format!("could not write {}", path.display()))?;
+    changes.push(if text.is_empty() {
+        Change::Created(".gitignore".to_owned())
+    } else {
+        Change::Added {
+            path: ".gitignore".to_owned(),
+            what: "castoff's output".to_owned(),
+            lines: vec!["/dist".to_owned()],
+        }
+    });
     Ok(())
 }
 

@@ -82,6 +82,7 @@ fn init_then_xtask_dist_builds_all_three_channels() {
         "    + npm = { name = \"hello-tool\" }\n",
         "    + oci = { repository = \"ghcr.io/acme/hello-tool\" }\n",
         "+ .github/workflows/release.yml\n",
+        "+ .gitignore\n",
     ] {
         assert!(first.contains(line), "`{line}` missing from:\n{first}");
     }
@@ -112,6 +113,10 @@ fn init_then_xtask_dist_builds_all_three_channels() {
         "{forced}"
     );
     assert_eq!(fs::read_to_string(&main_rs).unwrap(), original);
+    assert_eq!(
+        fs::read_to_string(dir.join(".gitignore")).unwrap(),
+        "/dist\n"
+    );
 
     // `cargo xtask dist` in the new workspace, exactly as the user runs it.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -158,4 +163,59 @@ fn init_then_xtask_dist_builds_all_three_channels() {
             .starts_with("hello_tool-1.2.0-")),
         "the wheel is named after the package"
     );
+}
+
+/// A release workflow castoff did not write (no `Written by `castoff init`` line) is the
+/// project's: kept, even with `--force`, and the summary says castoff's is not installed and
+/// how to put it beside; `--workflow-path` does. `/dist` joins an existing `.gitignore` once.
+#[test]
+fn init_never_replaces_the_project_s_own_workflow() {
+    let dir = std::env::temp_dir().join(format!(
+        "castoff-init-own-{}/hello-tool",
+        std::process::id()
+    ));
+    fresh_workspace(&dir);
+    let own = dir.join(".github/workflows/release.yml");
+    fs::create_dir_all(own.parent().unwrap()).unwrap();
+    let theirs = "name: release\non: push\njobs: {}\n";
+    fs::write(&own, theirs).unwrap();
+    fs::write(dir.join(".gitignore"), "/target").unwrap();
+    for extra in [&[][..], &["--force"][..]] {
+        let summary = init(&dir, extra);
+        assert!(
+            summary.contains(
+                "! .github/workflows/release.yml is not castoff's (it lacks the `Written by `castoff init`` line): kept; castoff's release workflow is not installed: write it beside yours with `castoff init --workflow-path .github/workflows/castoff-release.yml`"
+            ),
+            "{summary}"
+        );
+        assert!(
+            summary.ends_with(
+                "not set up completely: castoff did not install .github/workflows/release.yml (see above)\n"
+            ),
+            "{summary}"
+        );
+        assert_eq!(fs::read_to_string(&own).unwrap(), theirs);
+    }
+    assert_eq!(
+        fs::read_to_string(dir.join(".gitignore")).unwrap(),
+        "/target\n/dist\n"
+    );
+    let beside = init(
+        &dir,
+        &["--workflow-path", ".github/workflows/castoff-release.yml"],
+    );
+    assert!(
+        beside.contains("+ .github/workflows/castoff-release.yml\n"),
+        "{beside}"
+    );
+    assert!(
+        beside.ends_with("next: `cargo xtask plan`, then `cargo xtask dist`\n"),
+        "{beside}"
+    );
+    assert_eq!(fs::read_to_string(&own).unwrap(), theirs);
+    assert_eq!(
+        fs::read_to_string(dir.join(".gitignore")).unwrap(),
+        "/target\n/dist\n"
+    );
+    let _ = fs::remove_dir_all(dir.parent().unwrap());
 }
