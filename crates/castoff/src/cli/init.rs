@@ -142,9 +142,13 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
                 )
                 .because(error)
             })?;
+            // Relative to the xtask crate, as Cargo reads it: committable, and right in CI's
+            // checkout too when castoff's lies beside the project (a submodule, a sibling).
+            let xtask_dir = root.join("xtask");
+            let written = relative_path(&xtask_dir, &path).unwrap_or(path);
             format!(
                 "castoff = {{ path = {} }}",
-                toml_string(&path.to_string_lossy())
+                toml_string(&written.to_string_lossy())
             )
         }
         None => format!("castoff = \"{}\"", env!("CARGO_PKG_VERSION")),
@@ -161,13 +165,17 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
         .workspace_packages()
         .iter()
         .any(|package| package.name.as_str() == "xtask");
-    write_whole(
-        &root,
-        "xtask/Cargo.toml",
-        &xtask_manifest,
-        args.force,
-        &mut changes,
-    )?;
+    // Another --castoff-path (or castoff version) than last time: castoff's own dependency
+    // line is updated in place, the rest of the file left as the user has it.
+    if !update_castoff_dependency(&root, &dependency, &mut changes)? {
+        write_whole(
+            &root,
+            "xtask/Cargo.toml",
+            &xtask_manifest,
+            args.force,
+            &mut changes,
+        )?;
+    }
     write_whole(
         &root,
         "xtask/src/main.rs",
@@ -439,6 +447,65 @@ fn write_whole(
     }
     changes.push(change);
     Ok(())
+}
+
+/// In castoff's own `xtask/Cargo.toml`, replaces a `castoff = …` dependency line that differs
+/// from `dependency`; true when it did (the file is then done).
+fn update_castoff_dependency(
+    root: &Path,
+    dependency: &str,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<bool> {
+    let path = root.join("xtask/Cargo.toml");
+    let Ok(text) = fs::read_to_string(&path) else {
+        return Ok(false);
+    };
+    if !text.lines().next().is_some_and(|line| line.contains(MARK)) {
+        return Ok(false);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let castoff_lines: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| line.trim_start().starts_with("castoff ="))
+        .map(|(index, _)| index)
+        .collect();
+    let [index] = castoff_lines[..] else {
+        return Ok(false);
+    };
+    if lines[index] == dependency {
+        return Ok(false);
+    }
+    let mut updated: Vec<&str> = lines.clone();
+    updated[index] = dependency;
+    let mut new_text = updated.join("\n");
+    new_text.push('\n');
+    fs::write(&path, new_text).with_context(|| format!("could not write {}", path.display()))?;
+    changes.push(Change::Added {
+        path: "xtask/Cargo.toml".to_owned(),
+        what: format!("castoff's dependency (was `{}`)", lines[index].trim()),
+        lines: vec![dependency.to_owned()],
+    });
+    Ok(true)
+}
+
+/// `to` relative to the directory `from` (both absolute, `from` need not exist yet):
+/// `../../castoff/crates/castoff`. None when they share no root.
+fn relative_path(from: &Path, to: &Path) -> Option<PathBuf> {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    if from.first() != to.first() {
+        return None;
+    }
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut relative = PathBuf::new();
+    for _ in common..from.len() {
+        relative.push("..");
+    }
+    for part in &to[common..] {
+        relative.push(part);
+    }
+    Some(relative)
 }
 
 /// Adds `/dist` to the workspace root's `.gitignore` (created when missing), unless a line

@@ -118,6 +118,36 @@ fn init_then_xtask_dist_builds_all_three_channels() {
         "/dist\n"
     );
 
+    // --castoff-path is written relative to the xtask crate (committable), and another
+    // castoff (here: the released version) replaces castoff's line alone, without --force.
+    let xtask_manifest = dir.join("xtask/Cargo.toml");
+    let with_path = fs::read_to_string(&xtask_manifest).unwrap();
+    let path_line = with_path
+        .lines()
+        .find(|line| line.starts_with("castoff = { path = \"../"))
+        .unwrap_or_else(|| panic!("no relative castoff path in:\n{with_path}"))
+        .to_owned();
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .arg("init")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let released = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        released.contains(&format!(
+            "~ xtask/Cargo.toml: castoff's dependency (was `{path_line}`)\n    + castoff = \"{}\"\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{released}"
+    );
+    let back = init(&dir, &[]);
+    assert!(
+        back.contains("~ xtask/Cargo.toml: castoff's dependency"),
+        "{back}"
+    );
+    assert_eq!(fs::read_to_string(&xtask_manifest).unwrap(), with_path);
+
     // `cargo xtask dist` in the new workspace, exactly as the user runs it.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
