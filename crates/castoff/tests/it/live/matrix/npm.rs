@@ -113,7 +113,11 @@ impl Project {
             .env("npm_config_update_notifier", "false")
             .env_remove("NODE_OPTIONS")
             .env_remove("NPM_TOKEN")
-            .env_remove("NODE_AUTH_TOKEN");
+            .env_remove("NODE_AUTH_TOKEN")
+            // The clients behave otherwise on CI (yarn makes installs immutable, pnpm freezes
+            // the lockfile): these projects are made fresh, as a user's machine would.
+            .env_remove("CI")
+            .env_remove("GITHUB_ACTIONS");
         command
     }
 
@@ -526,7 +530,8 @@ fn yarn_installs_the_host_package_and_chosen_foreign_ones() {
         let mut command = project.command(&yarn);
         command
             .arg("install")
-            .env("YARN_ENABLE_PROGRESS_BARS", "false");
+            .env("YARN_ENABLE_PROGRESS_BARS", "false")
+            .env("YARN_ENABLE_IMMUTABLE_INSTALLS", "false");
         let output = run(command, "yarn install");
         assert!(
             output.status.success(),
