@@ -72,6 +72,19 @@ fn name_of(artifact: &ManifestArtifact) -> String {
         .unwrap_or_else(|| artifact.app.clone())
 }
 
+/// The repository of an image destination: `host/repo@sha256:… (…)` or `host/repo:tag`.
+fn repository_of(destination: &str) -> String {
+    let reference = destination.split_whitespace().next().unwrap_or(destination);
+    let reference = reference.split('@').next().unwrap_or(reference);
+    match reference.rsplit_once('/') {
+        Some((path, last)) => match last.split_once(':') {
+            Some((name, _tag)) => format!("{path}/{name}"),
+            None => reference.to_owned(),
+        },
+        None => reference.to_owned(),
+    }
+}
+
 /// The summary of a finished `dist`: every artifact dist/ describes.
 pub fn of_dist(manifest: &Manifest, dist_dir: &Path) -> Summary {
     let rows = manifest
@@ -124,7 +137,12 @@ pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir:
                 channel: kind
                     .map_or("binary", |kind| kind.channel().as_str())
                     .to_owned(),
-                name: artifact.map_or_else(String::new, name_of),
+                // An image step names the repository it went to (an override's, not the
+                // configured one; its SBOM's too), read from its destination.
+                name: match kind.map(|kind| kind.channel().as_str()) {
+                    Some("oci") if !step.destination.is_empty() => repository_of(&step.destination),
+                    _ => artifact.map_or_else(String::new, name_of),
+                },
                 target: artifact.and_then(|a| a.target.clone()),
                 size: artifact.and_then(|a| a.size),
                 sha256: artifact.and_then(sha256_of),
@@ -283,6 +301,22 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An image row's NAME is where it went: the repository of its destination.
+    #[test]
+    fn image_rows_name_the_repository_they_went_to() {
+        for (destination, repository) in [
+            ("127.0.0.1:5000/t/g@sha256:4d10", "127.0.0.1:5000/t/g"),
+            (
+                "127.0.0.1:5000/t/g@sha256:7352 (referrer of sha256:4d10)",
+                "127.0.0.1:5000/t/g",
+            ),
+            ("ghcr.io/acme/greeter:0.3.1", "ghcr.io/acme/greeter"),
+            ("localhost:5000/greeter:latest", "localhost:5000/greeter"),
+        ] {
+            assert_eq!(repository_of(destination), repository, "{destination}");
+        }
+    }
 
     #[test]
     fn channels_of_kinds() {
