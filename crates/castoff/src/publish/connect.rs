@@ -152,6 +152,9 @@ pub(super) fn connect(
         match castoff_registry::connect::npmrc(&options.workspace_root, environment) {
             Err(error) => problems.push(format!("npm: {}", render_with(&error, LIST_HINT))),
             Ok(npmrc) => {
+                // One problem per distinct error: a credential that fails for the launcher
+                // fails the same way for each of its platform packages.
+                let mut failures: Vec<(String, Vec<String>)> = Vec::new();
                 for (package, registry) in npm_packages {
                     let url = registry.clone().or_else(|| {
                         options
@@ -173,11 +176,24 @@ pub(super) fn connect(
                         Ok(client) => {
                             destinations.npm.insert((package, registry), client);
                         }
-                        Err(error) => problems.push(format!(
-                            "npm ({package}): {}",
-                            render_with(&error, LIST_HINT)
-                        )),
+                        Err(error) => {
+                            let text = render_with(&error, LIST_HINT);
+                            match failures.iter_mut().find(|(known, _)| *known == text) {
+                                Some((_, packages)) => packages.push(package),
+                                None => failures.push((text, vec![package])),
+                            }
+                        }
                     }
+                }
+                for (text, packages) in failures {
+                    let names = match packages.as_slice() {
+                        [one] => one.clone(),
+                        [first, rest @ ..] => {
+                            format!("{first} and {} more package(s) alike", rest.len())
+                        }
+                        [] => String::new(),
+                    };
+                    problems.push(format!("npm ({names}): {text}"));
                 }
             }
         }

@@ -460,8 +460,16 @@ fn bad_credentials_stop_the_run_before_any_upload() {
         output_text.contains("problem(s) found before any upload"),
         "{output_text}"
     );
+    // Once for the launcher and its platform packages alike, not once per package.
     assert!(
-        output_text.contains(&format!("npm (@{tag}/greeter): no credentials for")),
+        output_text.contains(&format!(
+            "npm (@{tag}/greeter and 1 more package(s) alike): no credentials for"
+        )),
+        "{output_text}"
+    );
+    assert_eq!(
+        output_text.matches("no credentials for").count(),
+        1,
         "{output_text}"
     );
     assert!(
