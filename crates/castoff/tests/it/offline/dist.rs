@@ -152,16 +152,18 @@ fn failed_dist_leaves_the_previous_dist_untouched() {
         "hello from greeter",
     );
     let dist_dir = scratch.join("dist");
-    let previous = Command::new(env!("CARGO_BIN_EXE_castoff"))
-        .args(["dist", "--no-build", "--target", "x86_64-unknown-linux-gnu"])
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .arg("--dist-dir")
-        .arg(&dist_dir)
-        .env("SOURCE_DATE_EPOCH", "1600000000")
-        .output()
-        .unwrap();
-    assert_success(&previous, "the previous dist");
+    let dist_no_build = || {
+        Command::new(env!("CARGO_BIN_EXE_castoff"))
+            .args(["dist", "--no-build", "--target", "x86_64-unknown-linux-gnu"])
+            .arg("--manifest-path")
+            .arg(workspace.join("Cargo.toml"))
+            .arg("--dist-dir")
+            .arg(&dist_dir)
+            .env("SOURCE_DATE_EPOCH", "1600000000")
+            .output()
+            .unwrap()
+    };
+    assert_success(&dist_no_build(), "the previous dist");
     let before = files(&dist_dir);
     // This run takes a dynamically linked binary (`--no-build` of one built some other way),
     // which the wheel and npm packages take and the image on `scratch` refuses.
@@ -170,15 +172,7 @@ fn failed_dist_leaves_the_previous_dist_untouched() {
         workspace.join("target/x86_64-unknown-linux-gnu/release/greeter"),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
-        .args(["dist", "--no-build", "--target", "x86_64-unknown-linux-gnu"])
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .arg("--dist-dir")
-        .arg(&dist_dir)
-        .env("SOURCE_DATE_EPOCH", "1600000000")
-        .output()
-        .unwrap();
+    let output = dist_no_build();
     assert_eq!(
         output.status.code(),
         Some(1),

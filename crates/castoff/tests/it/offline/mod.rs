@@ -14,4 +14,5 @@ mod init;
 mod metadata_cache;
 pub(crate) mod plan;
 pub(crate) mod prebuilt;
+mod registry_metadata;
 pub(crate) mod release_tags;
