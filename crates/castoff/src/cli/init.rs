@@ -583,8 +583,16 @@ fn add_workspace_member(root: &Path, changes: &mut Vec<Change>) -> anyhow::Resul
                     let new_line = if rest.starts_with(']') {
                         format!("{}\"xtask\"{}", &line[..=open], &line[open + 1..])
                     } else if rest.is_empty() {
-                        // A multi-line array: the member goes on its own line.
-                        lines.insert(index + 1, "    \"xtask\",".to_owned());
+                        // A multi-line array: the member goes on its own line, indented as
+                        // the members already there (tabs, two spaces, …).
+                        let indent = lines
+                            .get(index + 1)
+                            .filter(|next| {
+                                !next.trim().is_empty() && !next.trim_start().starts_with(']')
+                            })
+                            .map_or("    ", |next| &next[..next.len() - next.trim_start().len()])
+                            .to_owned();
+                        lines.insert(index + 1, format!("{indent}\"xtask\","));
                         line.clone()
                     } else {
                         format!("{}\"xtask\", {rest}", &line[..=open])
@@ -666,6 +674,36 @@ fn add_alias(root: &Path, force: bool, changes: &mut Vec<Change>) -> anyhow::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multi_line_members_list_keeps_its_indentation() {
+        for (indent, expected) in [
+            ("\t", "\t\"xtask\","),
+            ("  ", "  \"xtask\","),
+            ("", "\"xtask\","),
+        ] {
+            let dir = std::env::temp_dir().join(format!(
+                "castoff-init-members-{}-{}",
+                std::process::id(),
+                indent.len()
+            ));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(
+                dir.join("Cargo.toml"),
+                format!("[workspace]\nmembers = [\n{indent}\"cli\",\n]\n"),
+            )
+            .unwrap();
+            let mut changes = Vec::new();
+            add_workspace_member(&dir, &mut changes).unwrap();
+            assert_eq!(
+                fs::read_to_string(dir.join("Cargo.toml")).unwrap(),
+                format!("[workspace]\nmembers = [\n{expected}\n{indent}\"cli\",\n]\n"),
+                "indent {indent:?}"
+            );
+            fs::remove_dir_all(&dir).unwrap();
+        }
+    }
 
     #[test]
     fn the_workflow_for_the_default_pattern_is_castoffs_own() {
