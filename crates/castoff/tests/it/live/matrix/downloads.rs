@@ -13,10 +13,10 @@ use castoff_plan::Target;
 use castoff_plan::target::Os;
 use castoff_test_support::TestEnv;
 use castoff_test_support::platforms::{Rootfs, probe_target, record_cell};
-use castoff_test_support::workspace::{assert_success, isolated_command, output_text};
+use castoff_test_support::workspace::{assert_success, output_text};
 
 use super::wheels::{list_archives, probe_facts};
-use super::{Matrix, matrix};
+use super::{Matrix, dist_from_probe, matrix};
 use crate::live::http_server::HttpServer;
 use castoff_test_support::workspace::{run_to_end as run, stdout_trimmed as stdout};
 
@@ -248,22 +248,15 @@ fn install_sh_on_glibc_with_musl_s_loader_takes_the_glibc_build() {
 /// `aarch64-unknown-linux-musl` (dist from the probe's builds into a dist of its own).
 fn glibc_x86_64_and_musl_aarch64_release(env: &TestEnv, matrix: &Matrix) -> PathBuf {
     let scratch = env.scratch_dir(&format!("matrix-downloads-partial-{}", std::process::id()));
-    let binaries = env.probe_prebuilt_dir(
+    let dist = scratch.join("dist");
+    dist_from_probe(
+        env,
+        &matrix.home,
+        &matrix.workspace.join("Cargo.toml"),
         &["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-musl"],
         &scratch.join("binaries"),
+        &dist,
     );
-    let dist = scratch.join("dist");
-    let output = isolated_command(Path::new(env!("CARGO_BIN_EXE_castoff")), &matrix.home)
-        .arg("dist")
-        .arg("--manifest-path")
-        .arg(matrix.workspace.join("Cargo.toml"))
-        .arg("--prebuilt-dir")
-        .arg(&binaries)
-        .arg("--dist-dir")
-        .arg(&dist)
-        .output()
-        .expect("running castoff dist");
-    assert_success(&output, "dist of two targets");
     dist
 }
 

@@ -69,6 +69,34 @@ impl Matrix {
 
 static MATRIX: OnceLock<Matrix> = OnceLock::new();
 
+/// `castoff dist` of the workspace of `manifest_path` into `dist_dir`, from the probe's builds
+/// of `triples` (linked into `binaries`, which must not exist yet), as `home`; its manifest.
+pub(crate) fn dist_from_probe(
+    env: &TestEnv,
+    home: &Path,
+    manifest_path: &Path,
+    triples: &[&str],
+    binaries: &Path,
+    dist_dir: &Path,
+) -> Manifest {
+    let binaries = env.probe_prebuilt_dir(triples, binaries);
+    let output = isolated_command(Path::new(env!("CARGO_BIN_EXE_castoff")), home)
+        .arg("dist")
+        .arg("--manifest-path")
+        .arg(manifest_path)
+        .arg("--prebuilt-dir")
+        .arg(&binaries)
+        .arg("--dist-dir")
+        .arg(dist_dir)
+        .output()
+        .expect("running castoff dist");
+    assert_success(
+        &output,
+        &format!("dist of {} from the probe's builds", triples.join(", ")),
+    );
+    Manifest::from_json(&fs::read_to_string(dist_dir.join("manifest.json")).unwrap()).unwrap()
+}
+
 /// The release of every target, dist'ed and published (once per test process).
 pub(crate) fn matrix() -> &'static Matrix {
     MATRIX.get_or_init(make)
@@ -109,20 +137,16 @@ fn make() -> Matrix {
     );
     fs::write(&manifest_path, text).unwrap();
 
-    let binaries = env.probe_prebuilt_dir(&all, &root.join("binaries"));
-    let castoff = Path::new(env!("CARGO_BIN_EXE_castoff"));
-    let dist = isolated_command(castoff, &home)
-        .arg("dist")
-        .arg("--manifest-path")
-        .arg(&manifest_path)
-        .arg("--prebuilt-dir")
-        .arg(&binaries)
-        .output()
-        .expect("running castoff dist");
-    assert_success(&dist, "dist of every target from the probe's builds");
     let dist_dir = workspace.join("dist");
-    let manifest =
-        Manifest::from_json(&fs::read_to_string(dist_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest = dist_from_probe(
+        &env,
+        &home,
+        &manifest_path,
+        &all,
+        &root.join("binaries"),
+        &dist_dir,
+    );
+    let castoff = Path::new(env!("CARGO_BIN_EXE_castoff"));
     assert_eq!(manifest.partial, None, "every target is in the release");
 
     let registry = TestEnv::host_port(&env.registry_open).to_owned();

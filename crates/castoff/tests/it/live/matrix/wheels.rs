@@ -15,12 +15,10 @@ use castoff_plan::Target;
 use castoff_plan::target::{Libc, Os};
 use castoff_test_support::TestEnv;
 use castoff_test_support::platforms::{probe_target, record_cell};
-use castoff_test_support::workspace::{
-    assert_success, copy_fixture, isolated_command, output_text,
-};
+use castoff_test_support::workspace::{assert_success, copy_fixture, output_text};
 use castoff_wheel::platform::STATIC_MANYLINUX_MINOR;
 
-use super::{Matrix, matrix};
+use super::{Matrix, dist_from_probe, matrix};
 use castoff_test_support::workspace::{run_to_end as run, stdout_trimmed as stdout};
 
 /// The glibc of the Linux machines pip resolves for: Debian 12's (2.36), newer than every
@@ -584,20 +582,15 @@ fn musl_only_release(env: &TestEnv, matrix: &Matrix) -> Vec<(&'static Target, Pa
     let text = text.replace(&targets_line, &format!("targets = [{}]", quoted.join(", ")));
     fs::write(&manifest_path, text).unwrap();
     let triples: Vec<&str> = musl.iter().map(|target| target.triple).collect();
-    let binaries = env.probe_prebuilt_dir(&triples, &scratch.join("binaries"));
-    let output = isolated_command(Path::new(env!("CARGO_BIN_EXE_castoff")), &matrix.home)
-        .arg("dist")
-        .arg("--manifest-path")
-        .arg(&manifest_path)
-        .arg("--prebuilt-dir")
-        .arg(&binaries)
-        .output()
-        .expect("running castoff dist");
-    assert_success(&output, "dist of the musl targets alone");
     let dist = workspace.join("dist");
-    let manifest =
-        castoff_plan::Manifest::from_json(&fs::read_to_string(dist.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = dist_from_probe(
+        env,
+        &matrix.home,
+        &manifest_path,
+        &triples,
+        &scratch.join("binaries"),
+        &dist,
+    );
     musl.into_iter()
         .map(|target| {
             let id = format!("wheel/greeter/{}", target.triple);
