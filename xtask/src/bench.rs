@@ -259,12 +259,16 @@ fn run(options: &Options) -> Result<()> {
     eprintln!("== memory: castoff on the large binary and on a 500 MB one");
     let memory = memory_scaling(&mut bench, &large)?;
 
+    eprintln!("== cargo xtask: castoff through an `init`-ed xtask against the standalone binary");
+    let xtask = xtask_against_standalone(&mut bench, &out_dir, &workspace_root, &large, options)?;
+
     let results = json!({
         "castoff": bench.castoff.display().to_string(),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "rounds": options.rounds,
         "cases": cases,
         "memory": memory,
+        "xtask": xtask,
     });
     fs::create_dir_all(&out_dir)?;
     let results_path = out_dir.join("results.json");
@@ -886,8 +890,101 @@ fn bench_publish(
     }))
 }
 
+/// `cargo xtask dist --no-build` in a workspace set up by `castoff init --castoff-path` (the
+/// xtask its own workspace, its `dev` profile with castoff's hot crates optimized) against the
+/// standalone release binary, cold, paired rounds, on the large binary. The workspace lives
+/// outside `work/` so the xtask's build output survives between bench runs; the build of this
+/// run (the first one compiles castoff) is reported, not compared. Also the fixed cost of
+/// `cargo run` itself (`cargo xtask --version`), which the ratio includes.
+fn xtask_against_standalone(
+    bench: &mut Bench,
+    out_dir: &Path,
+    castoff_repository: &Path,
+    large: &Path,
+    options: &Options,
+) -> Result<Value> {
+    let dir = out_dir.join("xtask-workspace");
+    let names = Names {
+        python: "bench-xtask".to_owned(),
+        npm: "@bench/xtask".to_owned(),
+    };
+    write_workspace(bench, &dir, large, &names)?;
+    run_quiet(
+        Command::new(&bench.castoff)
+            .args(["init", "--no-workflow", "--castoff-path"])
+            .arg(castoff_repository.join("crates/castoff"))
+            .current_dir(&dir),
+    )?;
+    let cargo = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO"));
+        crate::harness::without_xtask_cargo_env(&mut command);
+        command
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH);
+        command
+    };
+    let build = bench.measure(&mut cargo(&[
+        "build",
+        "--quiet",
+        "--manifest-path",
+        "xtask/Cargo.toml",
+    ]))?;
+    let xtask_dist = |bench: &mut Bench| {
+        let _ = fs::remove_dir_all(dir.join("dist"));
+        bench.measure(&mut cargo(&["xtask", "dist", "--no-build", "--quiet"]))
+    };
+    for _ in 0..2 {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        xtask_dist(bench)?;
+        castoff_dist(bench, &dir)?;
+    }
+    let mut standalone = Vec::new();
+    let mut through_xtask = Vec::new();
+    let mut overhead = Vec::new();
+    for round in 0..options.rounds {
+        eprintln!("  xtask round {}/{}", round + 1, options.rounds);
+        if round % 2 == 0 {
+            standalone.push(castoff_dist(bench, &dir)?);
+            through_xtask.push(xtask_dist(bench)?);
+        } else {
+            through_xtask.push(xtask_dist(bench)?);
+            standalone.push(castoff_dist(bench, &dir)?);
+        }
+        overhead.push(bench.measure(&mut cargo(&["xtask", "--version"]))?);
+    }
+    Ok(json!({
+        "castoff": summary("castoff dist --no-build (standalone, release)", &standalone),
+        "xtask": summary("cargo xtask dist --no-build (init-ed xtask)", &through_xtask),
+        "cargo_run": summary("cargo xtask --version (cargo run's own cost)", &overhead),
+        "xtask_build_seconds": build.seconds,
+    }))
+}
+
 fn print_table(results: &Value) {
     print_cases(results);
+    let xtask = &results["xtask"];
+    if !xtask.is_null() {
+        let standalone = xtask["castoff"]["median_seconds"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        println!("\ncargo xtask in an `init`-ed workspace, large binary (target: <= 1.25x)");
+        println!("  {:<58} {:>9} {:>8}", "", "median s", "ratio");
+        for row in [&xtask["castoff"], &xtask["xtask"], &xtask["cargo_run"]] {
+            let median = row["median_seconds"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "  {:<58} {:>9.3} {:>7.2}x",
+                row["name"].as_str().unwrap_or(""),
+                median,
+                median / standalone
+            );
+        }
+        println!(
+            "  building the xtask in this run (castoff compiled on the first): {:.1} s",
+            xtask["xtask_build_seconds"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
     println!("\nmemory (castoff dist, one cold run each)");
     println!(
         "  {:<24} {:>14} {:>9} {:>9}",

@@ -372,7 +372,7 @@ fn names_a_package(args: &[OsString]) -> bool {
 /// Build scripts that watch them (ring's watches `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`)
 /// would otherwise rerun whenever `cargo test` and `cargo xtask test` take turns, rebuilding
 /// ring, rustls, reqwest and everything above them each time.
-fn without_xtask_cargo_env(command: &mut Command) {
+pub(crate) fn without_xtask_cargo_env(command: &mut Command) {
     for (name, _) in std::env::vars_os() {
         let Some(name) = name.to_str() else {
             continue;

@@ -16,8 +16,21 @@ use crate::hint::Hinted;
 use anyhow::Context as _;
 use castoff_plan::names;
 
-/// The alias line castoff writes into `.cargo/config.toml`.
-const ALIAS: &str = "xtask = \"run --quiet --package xtask --\"";
+/// The alias line castoff writes into `.cargo/config.toml`: the xtask is a workspace of its
+/// own, found by its manifest (so `cargo xtask` runs from the workspace root).
+const ALIAS: &str = "xtask = \"run --quiet --manifest-path xtask/Cargo.toml --\"";
+
+/// The alias of castoff 0.1's `init` (the xtask a workspace member): replaced by [`ALIAS`]
+/// without `--force`, since castoff wrote it.
+const EARLIER_ALIAS: &str = "xtask = \"run --quiet --package xtask --\"";
+
+/// The xtask's `main`.
+const XTASK_MAIN: &str = "//! Written by `castoff init`: `cargo xtask …` runs castoff's commands on this workspace.\n\n\
+                          fn main() -> std::process::ExitCode {\n    \
+                          castoff::cli::main_from(std::env::args_os())\n}\n";
+
+/// The xtask's build output stays out of git; its `Cargo.lock` is committed.
+const XTASK_GITIGNORE: &str = "# Written by `castoff init`: the xtask's build output.\n/target\n";
 
 /// The release workflow of castoff's own repository, which releases with `cargo xtask` too.
 const RELEASE_WORKFLOW: &str = include_str!("../../../../.github/workflows/release.yml");
@@ -28,10 +41,14 @@ pub struct InitArgs {
     /// Replace files castoff wrote before (xtask crate, workflow) even when they were changed.
     #[arg(long)]
     pub force: bool,
-    /// Make the xtask depend on castoff at this path (a checkout's `crates/castoff`) instead of
-    /// the released version.
+    /// Make the xtask depend on castoff at this path (a checkout's `crates/castoff`), written
+    /// relative to the xtask, instead of a released version.
     #[arg(long, value_name = "DIR")]
     pub castoff_path: Option<PathBuf>,
+    /// Make the xtask depend on this released castoff version from crates.io (default for a
+    /// new xtask: the version of the castoff running `init`; an existing xtask keeps its own).
+    #[arg(long, value_name = "VERSION", conflicts_with = "castoff_path")]
+    pub castoff_version: Option<String>,
     /// Leave out the release workflow (.github/workflows/release.yml).
     #[arg(long)]
     pub no_workflow: bool,
@@ -132,59 +149,51 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
     let tag_filters = tag_filters(&metadata)?;
     let mut changes = Vec::new();
 
-    // 1. The xtask crate, a member of the workspace.
-    let dependency = match &args.castoff_path {
-        Some(path) => {
-            let path = path.canonicalize().map_err(|error| {
-                Hinted::new(
-                    format!("--castoff-path {} does not exist", path.display()),
-                    "pass the `crates/castoff` folder of a castoff checkout",
-                )
-                .because(error)
-            })?;
-            // Relative to the xtask crate, as Cargo reads it: committable, and right in CI's
-            // checkout too when castoff's lies beside the project (a submodule, a sibling).
-            let xtask_dir = root.join("xtask");
-            let written = relative_path(&xtask_dir, &path).unwrap_or(path);
-            format!(
-                "castoff = {{ path = {} }}",
-                toml_string(&written.to_string_lossy())
-            )
-        }
-        None => format!("castoff = \"{}\"", env!("CARGO_PKG_VERSION")),
-    };
-    let xtask_manifest = format!(
-        "# Written by `castoff init`: `cargo xtask plan|dist|publish` run castoff on this workspace.\n\
-         [package]\nname = \"xtask\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [dependencies]\n{dependency}\n"
-    );
-    let xtask_main = "//! Written by `castoff init`: `cargo xtask …` runs castoff's commands on this workspace.\n\n\
-                      fn main() -> std::process::ExitCode {\n    \
-                      castoff::cli::main_from(std::env::args_os())\n}\n";
-    let already_member = metadata
-        .workspace_packages()
-        .iter()
-        .any(|package| package.name.as_str() == "xtask");
+    // 1. The xtask crate, a workspace of its own.
+    let dependency = castoff_dependency(
+        &root,
+        args.castoff_path.as_deref(),
+        args.castoff_version.as_deref(),
+    )?;
+    let xtask_manifest = xtask_manifest(&dependency);
     // Another --castoff-path (or castoff version) than last time: castoff's own dependency
     // line is updated in place, the rest of the file left as the user has it.
+    // The manifest an earlier castoff wrote (the xtask a member of the project's workspace),
+    // unchanged since: replaced by today's without --force.
+    let earlier = fs::read_to_string(root.join("xtask/Cargo.toml"))
+        .is_ok_and(|text| is_earlier_manifest(&text));
     if !update_castoff_dependency(&root, &dependency, &mut changes)? {
         write_whole(
             &root,
             "xtask/Cargo.toml",
             &xtask_manifest,
-            args.force,
+            args.force || earlier,
             &mut changes,
         )?;
     }
     write_whole(
         &root,
         "xtask/src/main.rs",
-        xtask_main,
+        XTASK_MAIN,
         args.force,
         &mut changes,
     )?;
-    if !already_member {
-        add_workspace_member(&root, &mut changes)?;
+    write_whole(
+        &root,
+        "xtask/.gitignore",
+        XTASK_GITIGNORE,
+        args.force,
+        &mut changes,
+    )?;
+    if let Some(path) = &args.castoff_path {
+        seed_lock_file(&root, path, &mut changes)?;
+    }
+    // Its own workspace only once the manifest castoff wrote says so (`[workspace]`): a
+    // manifest kept from an earlier castoff, which made the xtask a member, stays one.
+    let own_workspace = fs::read_to_string(root.join("xtask/Cargo.toml"))
+        .is_ok_and(|text| text.lines().any(|line| line.trim() == "[workspace]"));
+    if own_workspace {
+        exclude_xtask(&root, &mut changes)?;
     }
 
     // 2. The alias.
@@ -449,6 +458,153 @@ fn write_whole(
     Ok(())
 }
 
+/// Whether `text` is the xtask manifest of castoff 0.1's `init` (the xtask a member of the
+/// project's workspace), as written, whatever its castoff line.
+fn is_earlier_manifest(text: &str) -> bool {
+    let lines: Vec<&str> = text.lines().collect();
+    lines.len() == 9
+        && lines[8].starts_with("castoff = ")
+        && lines[..8].join("\n")
+            == "# Written by `castoff init`: `cargo xtask plan|dist|publish` run castoff on this workspace.\n\
+                [package]\nname = \"xtask\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+                [dependencies]"
+}
+
+/// castoff's dependency line in the xtask: `--castoff-path` written relative to the xtask
+/// crate, or `--castoff-version` pinned exactly; without either, the line an existing xtask
+/// has (re-running `init` for another reason keeps the castoff it builds), else the running
+/// castoff's exact version.
+fn castoff_dependency(
+    root: &Path,
+    castoff_path: Option<&Path>,
+    castoff_version: Option<&str>,
+) -> anyhow::Result<String> {
+    if let Some(path) = castoff_path {
+        let path = castoff_checkout(path)?;
+        // Relative to the xtask crate, as Cargo reads it: committable, and right in CI's
+        // checkout too when castoff's lies beside the project (a submodule, a sibling).
+        let written = relative_path(&root.join("xtask"), &path).unwrap_or(path);
+        return Ok(format!(
+            "castoff = {{ path = {} }}",
+            toml_string(&written.to_string_lossy())
+        ));
+    }
+    if let Some(version) = castoff_version {
+        let version = version.strip_prefix('=').unwrap_or(version);
+        semver::Version::parse(version).map_err(|error| {
+            Hinted::new(
+                format!("--castoff-version {version} is not a version"),
+                "pass a released castoff version, e.g. --castoff-version 0.1.0",
+            )
+            .because(error)
+        })?;
+        return Ok(format!("castoff = \"={version}\""));
+    }
+    let existing = fs::read_to_string(root.join("xtask/Cargo.toml")).unwrap_or_default();
+    if is_earlier_manifest(&existing)
+        || (existing
+            .lines()
+            .next()
+            .is_some_and(|line| line.contains(MARK))
+            && existing.lines().any(|line| line.trim() == "[workspace]"))
+    {
+        let lines: Vec<&str> = existing
+            .lines()
+            .filter(|line| line.trim_start().starts_with("castoff ="))
+            .collect();
+        if let [line] = lines[..] {
+            return Ok(line.to_owned());
+        }
+    }
+    Ok(format!("castoff = \"={}\"", env!("CARGO_PKG_VERSION")))
+}
+
+/// `--castoff-path`, made absolute and checked to be castoff's crate.
+fn castoff_checkout(path: &Path) -> anyhow::Result<PathBuf> {
+    let absolute = path.canonicalize().map_err(|error| {
+        Hinted::new(
+            format!("--castoff-path {} does not exist", path.display()),
+            "pass the `crates/castoff` folder of a castoff checkout",
+        )
+        .because(error)
+    })?;
+    let manifest = fs::read_to_string(absolute.join("Cargo.toml")).unwrap_or_default();
+    if !manifest
+        .lines()
+        .any(|line| line.trim() == "name = \"castoff\"")
+    {
+        return Err(Hinted::new(
+            format!(
+                "--castoff-path {}: no castoff crate there (its Cargo.toml does not name the package `castoff`)",
+                path.display()
+            ),
+            "pass the `crates/castoff` folder of a castoff checkout",
+        )
+        .into());
+    }
+    Ok(absolute)
+}
+
+/// The xtask's manifest: a workspace of its own (`[workspace]`), so castoff's dependencies
+/// stay out of the project's `Cargo.lock` and `cargo build --workspace`, built in the `dev`
+/// profile without debug info and with the crates that do the heavy work (compression, digests,
+/// the archive walk, key derivation) optimized: as fast as a release build where it counts, at
+/// well under half of its first compile (ARCHITECTURE.md, "The xtask of a user's workspace").
+fn xtask_manifest(dependency: &str) -> String {
+    let mut text = format!(
+        "# Written by `castoff init`: `cargo xtask plan|dist|publish` run castoff on this workspace.\n\
+         # A workspace of its own (own Cargo.lock, own target/), out of the project's.\n\
+         [package]\nname = \"xtask\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [dependencies]\n{dependency}\n\n[workspace]\n\n\
+         # castoff's hot crates optimized, the rest compiled fast.\n\
+         [profile.dev]\ndebug = false\n"
+    );
+    for package in HOT_CRATES {
+        text.push_str(&format!("[profile.dev.package.{package}]\nopt-level = 3\n"));
+    }
+    text
+}
+
+/// The crates where castoff spends its time, optimized in the xtask's `dev` profile. Each one
+/// must be in castoff's dependency graph (Cargo warns about a profile naming a package that is
+/// not): a test checks them against `cargo metadata`.
+pub const HOT_CRATES: &[&str] = &[
+    "castoff-archive",
+    "libdeflate-sys",
+    "zlib-rs",
+    "sha2",
+    "sha1",
+    "scrypt",
+    "salsa20",
+    "pbkdf2",
+];
+
+/// With `--castoff-path`, starts the xtask's `Cargo.lock` as a copy of the checkout's (when the
+/// xtask has none): the versions castoff was tested with, and a build that needs no index
+/// download when they are already in Cargo's cache. Cargo drops the entries the xtask does not
+/// use on its first build.
+fn seed_lock_file(
+    root: &Path,
+    castoff_path: &Path,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<()> {
+    let lock = root.join("xtask/Cargo.lock");
+    if lock.exists() {
+        return Ok(());
+    }
+    let Some(source) = castoff_checkout(castoff_path)?
+        .ancestors()
+        .map(|dir| dir.join("Cargo.lock"))
+        .find(|candidate| candidate.is_file())
+    else {
+        return Ok(());
+    };
+    fs::copy(&source, &lock)
+        .with_context(|| format!("could not copy {} to {}", source.display(), lock.display()))?;
+    changes.push(Change::Created("xtask/Cargo.lock".to_owned()));
+    Ok(())
+}
+
 /// In castoff's own `xtask/Cargo.toml`, replaces a `castoff = …` dependency line that differs
 /// from `dependency`; true when it did (the file is then done).
 fn update_castoff_dependency(
@@ -460,7 +616,11 @@ fn update_castoff_dependency(
     let Ok(text) = fs::read_to_string(&path) else {
         return Ok(false);
     };
-    if !text.lines().next().is_some_and(|line| line.contains(MARK)) {
+    // Only a manifest of today's shape (a workspace of its own); an earlier one is replaced
+    // whole, with `--force`.
+    if !text.lines().next().is_some_and(|line| line.contains(MARK))
+        || !text.lines().any(|line| line.trim() == "[workspace]")
+    {
         return Ok(false);
     }
     let lines: Vec<&str> = text.lines().collect();
@@ -545,81 +705,149 @@ fn ignore_dist(root: &Path, changes: &mut Vec<Change>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes `xtask` a member of the workspace in the root `Cargo.toml`.
-fn add_workspace_member(root: &Path, changes: &mut Vec<Change>) -> anyhow::Result<()> {
+/// Keeps the xtask out of the project's workspace: `"xtask"` in the root's
+/// `workspace.exclude` (so a `members` glob cannot pull it in), and out of `workspace.members`
+/// where an earlier castoff put it. A root without `[workspace]` is left alone: the xtask's own
+/// `[workspace]` already keeps it out.
+fn exclude_xtask(root: &Path, changes: &mut Vec<Change>) -> anyhow::Result<()> {
     let path = root.join("Cargo.toml");
     let text =
         fs::read_to_string(&path).with_context(|| format!("could not read {}", path.display()))?;
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    let workspace = lines.iter().position(|line| line.trim() == "[workspace]");
-    let added: Vec<String>;
-    match workspace {
-        None => {
-            added = vec!["[workspace]".to_owned(), "members = [\"xtask\"]".to_owned()];
-            lines.push(String::new());
-            lines.extend(added.iter().cloned());
-        }
-        Some(start) => {
-            let end = lines[start + 1..]
+    let Some(start) = lines.iter().position(|line| line.trim() == "[workspace]") else {
+        return Ok(());
+    };
+    let mut done = Vec::new();
+    if remove_member(&mut lines, start) {
+        done.push("no longer a workspace member".to_owned());
+    }
+    let end = table_end(&lines, start);
+    let key_line = |lines: &[String], key: &str| {
+        (start + 1..end).find(|&index| {
+            lines[index]
+                .trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+    };
+    let mut added = Vec::new();
+    match key_line(&lines, "exclude") {
+        Some(index)
+            if array_items(&lines, index)
                 .iter()
-                .position(|line| line.trim_start().starts_with('['))
-                .map_or(lines.len(), |offset| start + 1 + offset);
-            let members = (start + 1..end).find(|&index| {
-                lines[index]
-                    .trim_start()
-                    .strip_prefix("members")
-                    .is_some_and(|rest| rest.trim_start().starts_with('='))
-            });
-            match members {
-                Some(index) => {
-                    let line = lines[index].clone();
-                    let open = line.find('[').ok_or_else(|| {
-                        Hinted::new(
-                            format!("{}: `workspace.members` is not an array", path.display()),
-                            "add \"xtask\" to `workspace.members` by hand",
-                        )
-                    })?;
-                    let rest = line[open + 1..].trim_start().to_owned();
-                    let new_line = if rest.starts_with(']') {
-                        format!("{}\"xtask\"{}", &line[..=open], &line[open + 1..])
-                    } else if rest.is_empty() {
-                        // A multi-line array: the member goes on its own line, indented as
-                        // the members already there (tabs, two spaces, …).
-                        let indent = lines
-                            .get(index + 1)
-                            .filter(|next| {
-                                !next.trim().is_empty() && !next.trim_start().starts_with(']')
-                            })
-                            .map_or("    ", |next| &next[..next.len() - next.trim_start().len()])
-                            .to_owned();
-                        lines.insert(index + 1, format!("{indent}\"xtask\","));
-                        line.clone()
-                    } else {
-                        format!("{}\"xtask\", {rest}", &line[..=open])
-                    };
-                    lines[index] = new_line.clone();
-                    added = vec![if rest.is_empty() {
-                        "\"xtask\",".to_owned()
-                    } else {
-                        new_line
-                    }];
-                }
-                None => {
-                    added = vec!["members = [\"xtask\"]".to_owned()];
-                    lines.insert(start + 1, added[0].clone());
-                }
+                .any(|item| item == "xtask") => {}
+        Some(index) => {
+            let line = lines[index].clone();
+            let open = line.find('[').ok_or_else(|| {
+                Hinted::new(
+                    format!("{}: `workspace.exclude` is not an array", path.display()),
+                    "add \"xtask\" to `workspace.exclude` by hand",
+                )
+            })?;
+            let rest = line[open + 1..].trim_start().to_owned();
+            if rest.is_empty() {
+                // A multi-line array: the entry goes on its own line, indented as the ones
+                // already there (tabs, two spaces, …).
+                let indent = lines
+                    .get(index + 1)
+                    .filter(|next| !next.trim().is_empty() && !next.trim_start().starts_with(']'))
+                    .map_or("    ", |next| &next[..next.len() - next.trim_start().len()])
+                    .to_owned();
+                lines.insert(index + 1, format!("{indent}\"xtask\","));
+                added.push("\"xtask\",".to_owned());
+            } else {
+                let separator = if rest.starts_with(']') { "" } else { ", " };
+                lines[index] = format!("{}\"xtask\"{separator}{rest}", &line[..=open]);
+                added.push(lines[index].clone());
             }
         }
+        None => {
+            let at = key_line(&lines, "members").map_or(start + 1, |index| {
+                // After the members array, wherever it ends.
+                (index..end)
+                    .find(|&i| lines[i].contains(']'))
+                    .map_or(index + 1, |i| i + 1)
+            });
+            lines.insert(at, "exclude = [\"xtask\"]".to_owned());
+            added.push("exclude = [\"xtask\"]".to_owned());
+        }
+    }
+    if done.is_empty() && added.is_empty() {
+        changes.push(Change::Unchanged("Cargo.toml workspace.exclude".to_owned()));
+        return Ok(());
     }
     let mut new_text = lines.join("\n");
     new_text.push('\n');
     fs::write(&path, new_text).with_context(|| format!("could not write {}", path.display()))?;
+    if !added.is_empty() {
+        done.insert(0, "the xtask out of the workspace".to_owned());
+    }
     changes.push(Change::Added {
         path: "Cargo.toml".to_owned(),
-        what: "workspace member `xtask`".to_owned(),
+        what: done.join(", "),
         lines: added,
     });
     Ok(())
+}
+
+/// The index after the last line of the TOML table whose header is at `start`.
+fn table_end(lines: &[String], start: usize) -> usize {
+    lines[start + 1..]
+        .iter()
+        .position(|line| line.trim_start().starts_with('['))
+        .map_or(lines.len(), |offset| start + 1 + offset)
+}
+
+/// The string items of the array that starts on line `index` (one line or several).
+fn array_items(lines: &[String], index: usize) -> Vec<String> {
+    let mut text = String::new();
+    for line in &lines[index..] {
+        text.push_str(line.split('#').next().unwrap_or_default());
+        if line.contains(']') {
+            break;
+        }
+    }
+    text.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Removes `"xtask"` from the `members` array of the `[workspace]` at `start`, in the forms an
+/// earlier `castoff init` wrote it (first item of a one-line array, or a line of its own in a
+/// multi-line one); true when it did.
+fn remove_member(lines: &mut Vec<String>, start: usize) -> bool {
+    let end = table_end(lines, start);
+    let Some(index) = (start + 1..end).find(|&index| {
+        lines[index]
+            .trim_start()
+            .strip_prefix("members")
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    }) else {
+        return false;
+    };
+    for i in index..end {
+        let line = &lines[i];
+        if i > index && line.trim() == "\"xtask\"," {
+            lines.remove(i);
+            return true;
+        }
+        for (from, to) in [
+            ("[\"xtask\", ", "["),
+            ("[\"xtask\"]", "[]"),
+            (", \"xtask\"", ""),
+        ] {
+            if line.contains(from) {
+                lines[i] = line.replacen(from, to, 1);
+                return true;
+            }
+        }
+        if line.contains(']') {
+            break;
+        }
+    }
+    false
 }
 
 /// Adds the `cargo xtask` alias to `.cargo/config.toml`.
@@ -646,7 +874,7 @@ fn add_alias(root: &Path, force: bool, changes: &mut Vec<Change>) -> anyhow::Res
             changes.push(Change::Unchanged(relative.to_owned()));
             return Ok(());
         }
-        Some(_) if !force => {
+        Some(index) if !force && lines[index].trim() != EARLIER_ALIAS => {
             changes.push(Change::Kept(relative.to_owned()));
             return Ok(());
         }
@@ -675,33 +903,55 @@ fn add_alias(root: &Path, force: bool, changes: &mut Vec<Change>) -> anyhow::Res
 mod tests {
     use super::*;
 
+    fn excluded(before: &str) -> String {
+        let dir = std::env::temp_dir().join(format!(
+            "castoff-init-exclude-{}-{:x}",
+            std::process::id(),
+            before.len() * 31 + before.bytes().map(usize::from).sum::<usize>()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("Cargo.toml"), before).unwrap();
+        let mut changes = Vec::new();
+        exclude_xtask(&dir, &mut changes).unwrap();
+        let after = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        after
+    }
+
     #[test]
-    fn a_multi_line_members_list_keeps_its_indentation() {
-        for (indent, expected) in [
-            ("\t", "\t\"xtask\","),
-            ("  ", "  \"xtask\","),
-            ("", "\"xtask\","),
+    fn the_xtask_is_excluded_from_the_project_s_workspace() {
+        for (before, after) in [
+            // No [workspace]: nothing to keep it out of.
+            ("[package]\nname = \"a\"\n", "[package]\nname = \"a\"\n"),
+            (
+                "[workspace]\nmembers = [\"cli\"]\n",
+                "[workspace]\nmembers = [\"cli\"]\nexclude = [\"xtask\"]\n",
+            ),
+            (
+                "[workspace]\nmembers = [\n  \"cli\",\n]\nresolver = \"2\"\n",
+                "[workspace]\nmembers = [\n  \"cli\",\n]\nexclude = [\"xtask\"]\nresolver = \"2\"\n",
+            ),
+            // An earlier castoff's member entry goes; an exclude list keeps its indentation.
+            (
+                "[workspace]\nmembers = [\"xtask\", \"cli\"]\nexclude = [\n\t\"old\",\n]\n",
+                "[workspace]\nmembers = [\"cli\"]\nexclude = [\n\t\"xtask\",\n\t\"old\",\n]\n",
+            ),
+            (
+                "[workspace]\nmembers = [\n    \"xtask\",\n    \"cli\",\n]\nexclude = [\"old\"]\n",
+                "[workspace]\nmembers = [\n    \"cli\",\n]\nexclude = [\"xtask\", \"old\"]\n",
+            ),
+            (
+                "[package]\nname = \"a\"\n\n[workspace]\nmembers = [\"xtask\"]\n",
+                "[package]\nname = \"a\"\n\n[workspace]\nmembers = []\nexclude = [\"xtask\"]\n",
+            ),
+            // Already excluded: untouched.
+            (
+                "[workspace]\nexclude = [\"xtask\"]\n",
+                "[workspace]\nexclude = [\"xtask\"]\n",
+            ),
         ] {
-            let dir = std::env::temp_dir().join(format!(
-                "castoff-init-members-{}-{}",
-                std::process::id(),
-                indent.len()
-            ));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(
-                dir.join("Cargo.toml"),
-                format!("[workspace]\nmembers = [\n{indent}\"cli\",\n]\n"),
-            )
-            .unwrap();
-            let mut changes = Vec::new();
-            add_workspace_member(&dir, &mut changes).unwrap();
-            assert_eq!(
-                fs::read_to_string(dir.join("Cargo.toml")).unwrap(),
-                format!("[workspace]\nmembers = [\n{expected}\n{indent}\"cli\",\n]\n"),
-                "indent {indent:?}"
-            );
-            fs::remove_dir_all(&dir).unwrap();
+            assert_eq!(excluded(before), after, "from:\n{before}");
         }
     }
 

@@ -28,8 +28,6 @@ fn fresh_workspace(dir: &Path) {
         "fn main() {\n    println!(\"hello\");\n}\n",
     )
     .unwrap();
-    // The versions this repository is tested with, so the xtask builds offline.
-    fs::copy(repository_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
 }
 
 fn init(dir: &Path, extra: &[&str]) -> String {
@@ -51,6 +49,7 @@ fn snapshot(dir: &Path) -> Vec<(String, String)> {
         ".cargo/config.toml",
         "xtask/Cargo.toml",
         "xtask/src/main.rs",
+        "xtask/.gitignore",
         ".github/workflows/release.yml",
     ]
     .iter()
@@ -75,7 +74,8 @@ fn init_then_xtask_dist_builds_all_three_channels() {
     for line in [
         "+ xtask/Cargo.toml\n",
         "+ xtask/src/main.rs\n",
-        "~ Cargo.toml: workspace member `xtask`\n",
+        "+ xtask/.gitignore\n",
+        "+ xtask/Cargo.lock\n",
         "+ .cargo/config.toml\n",
         "~ Cargo.toml: [package.metadata.castoff] for `hello-tool`\n",
         "    + python = { name = \"hello-tool\" }\n",
@@ -119,7 +119,8 @@ fn init_then_xtask_dist_builds_all_three_channels() {
     );
 
     // --castoff-path is written relative to the xtask crate (committable), and another
-    // castoff (here: the released version) replaces castoff's line alone, without --force.
+    // castoff (`--castoff-version`, `--castoff-path`) replaces castoff's line alone, without
+    // --force.
     let xtask_manifest = dir.join("xtask/Cargo.toml");
     let with_path = fs::read_to_string(&xtask_manifest).unwrap();
     let path_line = with_path
@@ -127,8 +128,16 @@ fn init_then_xtask_dist_builds_all_three_channels() {
         .find(|line| line.starts_with("castoff = { path = \"../"))
         .unwrap_or_else(|| panic!("no relative castoff path in:\n{with_path}"))
         .to_owned();
-    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+    // Plain `init` keeps the castoff the xtask has; `--castoff-version` pins a release.
+    let plain = Command::new(env!("CARGO_BIN_EXE_castoff"))
         .arg("init")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(plain.status.success(), "{}", text(&plain));
+    assert_eq!(fs::read_to_string(&xtask_manifest).unwrap(), with_path);
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["init", "--castoff-version", env!("CARGO_PKG_VERSION")])
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -136,7 +145,7 @@ fn init_then_xtask_dist_builds_all_three_channels() {
     let released = String::from_utf8(output.stdout).unwrap();
     assert!(
         released.contains(&format!(
-            "~ xtask/Cargo.toml: castoff's dependency (was `{path_line}`)\n    + castoff = \"{}\"\n",
+            "~ xtask/Cargo.toml: castoff's dependency (was `{path_line}`)\n    + castoff = \"={}\"\n",
             env!("CARGO_PKG_VERSION")
         )),
         "{released}"
@@ -168,6 +177,29 @@ fn init_then_xtask_dist_builds_all_three_channels() {
         "cargo xtask dist: {}",
         text(&output)
     );
+    // The xtask is a workspace of its own: the project's lock file and workspace know
+    // nothing of castoff.
+    let project_lock = fs::read_to_string(dir.join("Cargo.lock")).unwrap();
+    assert!(
+        !project_lock.contains("castoff") && !project_lock.contains("name = \"xtask\""),
+        "{project_lock}"
+    );
+    assert!(
+        fs::read_to_string(dir.join("xtask/Cargo.lock"))
+            .unwrap()
+            .contains("name = \"castoff\"")
+    );
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .current_dir(&dir)
+        .exec()
+        .unwrap();
+    let members: Vec<&str> = metadata
+        .workspace_packages()
+        .iter()
+        .map(|package| package.name.as_str())
+        .collect();
+    assert_eq!(members, ["hello-tool"]);
     let manifest =
         Manifest::from_json(&fs::read_to_string(dir.join("dist/manifest.json")).unwrap()).unwrap();
     for kind in [
@@ -246,6 +278,127 @@ fn init_never_replaces_the_project_s_own_workflow() {
     assert_eq!(
         fs::read_to_string(dir.join(".gitignore")).unwrap(),
         "/target\n/dist\n"
+    );
+    let _ = fs::remove_dir_all(dir.parent().unwrap());
+}
+
+/// Every crate the xtask's `dev` profile optimizes is one castoff depends on (a normal
+/// dependency, so also in a user's xtask): Cargo warns on every build about a profile naming a
+/// package outside the graph.
+#[test]
+fn the_xtask_s_hot_crates_are_castoff_dependencies() {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .current_dir(repository_root())
+        // This machine's platform only: the others' crates are not downloaded here.
+        .other_options(vec![
+            "--offline".to_owned(),
+            "--filter-platform".to_owned(),
+            castoff::dist::host_target().unwrap(),
+        ])
+        .exec()
+        .unwrap();
+    let resolve = metadata.resolve.as_ref().unwrap();
+    let name = |id: &cargo_metadata::PackageId| metadata[id].name.to_string();
+    let castoff = metadata
+        .workspace_packages()
+        .into_iter()
+        .find(|package| package.name.as_str() == "castoff")
+        .unwrap()
+        .id
+        .clone();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut queue = vec![castoff];
+    while let Some(id) = queue.pop() {
+        if !seen.insert(name(&id)) {
+            continue;
+        }
+        let node = resolve.nodes.iter().find(|node| node.id == id).unwrap();
+        for dep in &node.deps {
+            if dep
+                .dep_kinds
+                .iter()
+                .any(|kind| kind.kind == cargo_metadata::DependencyKind::Normal)
+            {
+                queue.push(dep.pkg.clone());
+            }
+        }
+    }
+    // castoff's own `cargo xtask` runs castoff optimized the same way.
+    let own: toml::Table = fs::read_to_string(repository_root().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let own_dev = &own["profile"]["dev"]["package"];
+    for hot in castoff::cli::init::HOT_CRATES {
+        assert!(seen.contains(*hot), "{hot} is not a dependency of castoff");
+        assert_eq!(
+            own_dev.get(*hot).and_then(|p| p.get("opt-level")),
+            Some(&toml::Value::Integer(3)),
+            "castoff's own Cargo.toml does not optimize {hot} in the dev profile"
+        );
+    }
+}
+
+/// A workspace set up by castoff 0.1's `init` (the xtask a member of the project's workspace,
+/// the `--package xtask` alias), untouched since: `init` moves it to today's layout without
+/// `--force`, keeping its castoff line.
+#[test]
+fn init_moves_an_earlier_xtask_out_of_the_workspace() {
+    let dir = std::env::temp_dir().join(format!(
+        "castoff-init-earlier-{}/hello-tool",
+        std::process::id()
+    ));
+    fresh_workspace(&dir);
+    let manifest = dir.join("Cargo.toml");
+    let mut root_toml = fs::read_to_string(&manifest).unwrap();
+    root_toml.push_str("\n[workspace]\nmembers = [\"xtask\"]\n");
+    fs::write(&manifest, root_toml).unwrap();
+    fs::create_dir_all(dir.join("xtask/src")).unwrap();
+    fs::create_dir_all(dir.join(".cargo")).unwrap();
+    fs::write(
+        dir.join("xtask/Cargo.toml"),
+        "# Written by `castoff init`: `cargo xtask plan|dist|publish` run castoff on this workspace.\n\
+         [package]\nname = \"xtask\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [dependencies]\ncastoff = \"0.1.0\"\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("xtask/src/main.rs"),
+        "//! Written by `castoff init`: `cargo xtask …` runs castoff's commands on this workspace.\n\n\
+         fn main() -> std::process::ExitCode {\n    castoff::cli::main_from(std::env::args_os())\n}\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join(".cargo/config.toml"),
+        "[alias]\nxtask = \"run --quiet --package xtask --\"\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["init", "--no-workflow"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let summary = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        summary.contains("~ xtask/Cargo.toml (overwritten)\n"),
+        "{summary}"
+    );
+    let xtask = fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap();
+    assert!(
+        xtask.contains("\ncastoff = \"0.1.0\"\n") && xtask.contains("\n[workspace]\n"),
+        "{xtask}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join(".cargo/config.toml")).unwrap(),
+        "[alias]\nxtask = \"run --quiet --manifest-path xtask/Cargo.toml --\"\n"
+    );
+    assert!(
+        fs::read_to_string(&manifest)
+            .unwrap()
+            .contains("\n[workspace]\nmembers = []\nexclude = [\"xtask\"]\n"),
+        "{}",
+        fs::read_to_string(&manifest).unwrap()
     );
     let _ = fs::remove_dir_all(dir.parent().unwrap());
 }
