@@ -343,6 +343,7 @@ fn serve_until_signal(paths: &Paths, installed: &install::Installed, steps: &mut
     if run_step(steps, "env.sh", || write_env_file(paths, &started.env)).is_none() {
         return;
     }
+    print!("{}", server_table(&started.env, &paths.env_file()));
     println!("\nServers are running. In another shell:\n");
     println!("    source {}", paths.env_file().display());
     println!("    cargo test -p castoff-registry --test it -- live::servers\n");
@@ -357,6 +358,87 @@ fn serve_until_signal(paths: &Paths, installed: &install::Installed, steps: &mut
     loop {
         thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// What `--serve` prints about the servers: each one's URL and which variables of env.sh
+/// (mode 0600) hold its credentials; no secret is printed.
+fn server_table(env: &[(&'static str, String)], env_file: &Path) -> String {
+    let value = |name: &str| {
+        env.iter()
+            .find(|(key, _)| *key == name)
+            .map_or("(not started)", |(_, value)| value.as_str())
+    };
+    let rows = [
+        (
+            "OCI registry, no auth",
+            vars::REGISTRY_OPEN,
+            "none".to_owned(),
+        ),
+        (
+            "OCI registry, Basic auth",
+            vars::REGISTRY_BASIC,
+            format!("${}, ${}", vars::USER, vars::PASSWORD),
+        ),
+        (
+            "OCI registry, Basic over TLS",
+            vars::REGISTRY_TLS,
+            format!(
+                "${}, ${}; CA ${}",
+                vars::USER,
+                vars::PASSWORD,
+                vars::CA_CERT
+            ),
+        ),
+        (
+            "OCI registry, token auth",
+            vars::REGISTRY_TOKEN,
+            format!(
+                "${}, ${} at ${}",
+                vars::USER,
+                vars::PASSWORD,
+                vars::TOKEN_SERVER
+            ),
+        ),
+        (
+            "pypiserver (upload URL)",
+            vars::PYPISERVER,
+            format!("${}, ${}", vars::USER, vars::PASSWORD),
+        ),
+        (
+            "devpi (upload URL)",
+            vars::DEVPI,
+            format!("${}, ${}", vars::USER, vars::PASSWORD),
+        ),
+        (
+            "Verdaccio",
+            vars::VERDACCIO,
+            format!("token ${}", vars::NPM_TOKEN),
+        ),
+    ];
+    let mut out = format!(
+        "\nTest servers (credentials: the variables named, in {}; never printed):\n",
+        env_file.display()
+    );
+    for (what, variable, credentials) in rows {
+        out.push_str(&format!(
+            "    {what:<30} {:<36} {variable}\n    {:<30} credentials: {credentials}\n",
+            value(variable),
+            ""
+        ));
+    }
+    out.push_str(&format!(
+        "  A workspace of yours, published to them (docs/publishing.md, \"Rehearse on registries of your own\"):\n\
+         \x20   CASTOFF_PYPI_URL=${} TWINE_USERNAME=${} TWINE_PASSWORD=${} \\\n\
+         \x20   CASTOFF_NPM_REGISTRY=${} NPM_TOKEN=${} \\\n\
+         \x20   CASTOFF_OCI_REGISTRY=<host:port of ${}> cargo xtask publish\n",
+        vars::PYPISERVER,
+        vars::USER,
+        vars::PASSWORD,
+        vars::VERDACCIO,
+        vars::NPM_TOKEN,
+        vars::REGISTRY_OPEN
+    ));
+    out
 }
 
 /// Whether `cargo test` arguments select packages (`-p`, `--package`): then the run leaves
@@ -541,6 +623,34 @@ fn matrix_table(cells: &[&str]) -> Vec<String> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod serve_tests {
+    use super::*;
+
+    #[test]
+    fn the_server_table_names_urls_and_credential_variables_never_secrets() {
+        let env = vec![
+            (vars::REGISTRY_OPEN, "http://127.0.0.1:5001".to_owned()),
+            (vars::PYPISERVER, "http://127.0.0.1:5002/".to_owned()),
+            (vars::VERDACCIO, "http://127.0.0.1:5003/".to_owned()),
+            (vars::NPM_TOKEN, "npm-secret-token".to_owned()),
+            (vars::PASSWORD, "secret-password".to_owned()),
+        ];
+        let table = server_table(&env, Path::new("/x/env.sh"));
+        for needle in [
+            "http://127.0.0.1:5001",
+            "http://127.0.0.1:5002/",
+            "http://127.0.0.1:5003/",
+            "token $CASTOFF_TEST_NPM_TOKEN",
+            "in /x/env.sh",
+            "(not started)",
+        ] {
+            assert!(table.contains(needle), "{needle} missing:\n{table}");
+        }
+        assert!(!table.contains("secret"), "a secret in the table:\n{table}");
+    }
 }
 
 #[cfg(test)]

@@ -14,15 +14,15 @@ use clap::Parser as _;
 const MIRRORED: &[(&str, &str)] = &[
     (
         "dist",
-        "live::cli_ux::dist_summary_table_json_and_plain_progress, offline::init::init_then_xtask_dist_builds_all_three_channels",
+        "live::cli_ux::dist_summary_table_json_and_plain_progress, offline::init::init_then_xtask_dist_builds_all_three_channels, live::getting_started",
     ),
     (
         "publish",
-        "live::cli_ux::publish_summary_table_and_json (publish), live::publish (--dry-run)",
+        "live::cli_ux::publish_summary_table_and_json (publish), live::publish (--dry-run), live::getting_started",
     ),
     (
         "init",
-        "offline::init::init_then_xtask_dist_builds_all_three_channels",
+        "offline::init::init_then_xtask_dist_builds_all_three_channels, live::getting_started",
     ),
 ];
 

@@ -9,6 +9,7 @@ mod credential_routing;
 mod distributed;
 mod docs_commands;
 mod faults;
+mod getting_started;
 mod hardening;
 mod http_server;
 mod kill_points;
