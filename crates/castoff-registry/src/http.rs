@@ -16,6 +16,7 @@ use reqwest::{Method, StatusCode, Url};
 use crate::error::{RegistryError, display_url, explain_body};
 use crate::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::secret::Secret;
+use crate::source::SentCredentials;
 
 /// Transport settings shared by all clients of one run.
 #[derive(Debug, Clone)]
@@ -858,13 +859,24 @@ pub(crate) fn status_error(
     }
 }
 
-/// A hint for a status that means "who are you" or "not you".
-pub(crate) fn auth_hint(status: StatusCode, credentials_configured: bool, how_to: &str) -> String {
-    match (status.as_u16(), credentials_configured) {
-        (401 | 403, false) => format!("no credentials were configured for this registry: {how_to}"),
-        (401, true) => format!("the registry rejected the credentials: {how_to}"),
-        (403, true) => format!(
+/// A hint for a status that means "who are you" or "not you", naming the source of the
+/// credentials that were sent when it is known.
+pub(crate) fn auth_hint(status: StatusCode, sent: SentCredentials<'_>, how_to: &str) -> String {
+    match (status.as_u16(), sent) {
+        (401 | 403, SentCredentials::None) => {
+            format!("no credentials were configured for this registry: {how_to}")
+        }
+        (401, SentCredentials::Given) => {
+            format!("the registry rejected the credentials: {how_to}")
+        }
+        (401, SentCredentials::From(source)) => format!(
+            "the registry rejected the credentials from {source}: correct them there, or log in another way: {how_to}"
+        ),
+        (403, SentCredentials::Given) => format!(
             "the credentials are valid but lack permission for this name, or the name belongs to someone else: {how_to}"
+        ),
+        (403, SentCredentials::From(source)) => format!(
+            "the credentials from {source} are valid but lack permission for this name, or the name belongs to someone else: {how_to}"
         ),
         _ => how_to.to_owned(),
     }

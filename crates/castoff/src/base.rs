@@ -265,13 +265,16 @@ impl Puller<'_> {
                 .iter()
                 .find(|host| **host == base_host)
                 .map(String::as_str);
-            let credentials = castoff_registry::oci::resolve_credentials(
+            let (credentials, source) = castoff_registry::oci::resolve_credentials(
                 self.environment,
                 &pinned.repository,
                 push_host,
             )?;
             let http = HttpClient::new(self.http.clone())?;
-            self.client = Some(OciClient::for_pull(&http, pinned.repository, credentials)?);
+            self.client = Some(
+                OciClient::for_pull(&http, pinned.repository, credentials)?
+                    .with_credential_source(source),
+            );
         }
         Ok(self.client.as_ref().expect("set above"))
     }

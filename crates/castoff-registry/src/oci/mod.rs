@@ -30,6 +30,7 @@ use crate::http::{
     status_error,
 };
 use crate::secret::Secret;
+use crate::source::{CredentialSource, SentCredentials};
 use crate::{RemoteState, UploadKind, UploadOutcome};
 
 /// Longest a token server's `expires_in` is believed: a token is fetched again after an
@@ -192,6 +193,8 @@ pub struct OciClient {
     /// scope"), then pull on every mount source.
     scopes: Vec<String>,
     state: Mutex<AuthState>,
+    /// Where the credentials came from, named when the registry refuses them.
+    credential_source: Option<CredentialSource>,
 }
 
 impl OciClient {
@@ -220,7 +223,25 @@ impl OciClient {
                 scheme: Scheme::Unknown,
                 token: None,
             }),
+            credential_source: None,
         })
+    }
+
+    /// The client, naming `source` as where its credentials came from when the registry
+    /// refuses them.
+    pub fn with_credential_source(self, source: Option<CredentialSource>) -> OciClient {
+        OciClient {
+            credential_source: source,
+            ..self
+        }
+    }
+
+    /// The credentials this client sends, for a refusal's hint.
+    fn sent_credentials(&self) -> SentCredentials<'_> {
+        SentCredentials::of(
+            !matches!(self.credentials, OciCredentials::Anonymous),
+            self.credential_source.as_ref(),
+        )
     }
 
     pub fn repository(&self) -> &OciRepository {
@@ -354,11 +375,7 @@ impl OciClient {
             }
         };
         if !response.status().is_success() {
-            let hint = auth_hint(
-                response.status(),
-                !matches!(self.credentials, OciCredentials::Anonymous),
-                HOW_TO_LOG_IN,
-            );
+            let hint = auth_hint(response.status(), self.sent_credentials(), HOW_TO_LOG_IN);
             return Err(status_error(
                 artifact,
                 &Method::GET,
@@ -426,11 +443,7 @@ impl OciClient {
     ) -> RegistryError {
         let status = response.status();
         let hint = match status.as_u16() {
-            401 | 403 => auth_hint(
-                status,
-                !matches!(self.credentials, OciCredentials::Anonymous),
-                HOW_TO_LOG_IN,
-            ),
+            401 | 403 => auth_hint(status, self.sent_credentials(), HOW_TO_LOG_IN),
             _ => hint.to_owned(),
         };
         status_error(artifact, method, url, response, hint)
@@ -472,7 +485,7 @@ impl OciClient {
                 ),
                 hint: auth_hint(
                     StatusCode::FORBIDDEN,
-                    !matches!(self.credentials, OciCredentials::Anonymous),
+                    self.sent_credentials(),
                     HOW_TO_LOG_IN,
                 ),
             });

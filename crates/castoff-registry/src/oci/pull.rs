@@ -75,6 +75,7 @@ impl OciClient {
                 scheme: Scheme::Unknown,
                 token: None,
             }),
+            credential_source: None,
         })
     }
 

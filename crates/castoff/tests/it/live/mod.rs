@@ -5,6 +5,7 @@ mod bad_input;
 mod base_pull;
 mod cli_extras;
 mod cli_ux;
+mod credential_hints;
 mod credential_routing;
 mod distributed;
 mod docs_commands;
