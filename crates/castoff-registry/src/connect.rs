@@ -362,7 +362,7 @@ pub fn oci(
         .iter()
         .filter(|other| other.as_str() != destination.repository)
         .filter_map(|other| OciRepository::parse(other).ok())
-        .filter(|other| other.registry == parsed.registry)
+        .filter(|other| other.host() == parsed.host())
         .map(|other| other.name)
         .collect();
     let anonymous = matches!(credentials, OciCredentials::Anonymous);

@@ -76,6 +76,7 @@ impl OciClient {
                 token: None,
             }),
             credential_source: None,
+            registry: std::sync::OnceLock::new(),
         })
     }
 
@@ -259,13 +260,13 @@ mod tests {
         };
         check(
             format!("127.0.0.1:5000/base/greeter@sha256:{hex}"),
-            "http://127.0.0.1:5000/",
+            "https://127.0.0.1:5000/",
             "base/greeter",
             None,
         );
         check(
             format!("127.0.0.1:5000/base/greeter:1@sha256:{hex}"),
-            "http://127.0.0.1:5000/",
+            "https://127.0.0.1:5000/",
             "base/greeter",
             Some("1"),
         );

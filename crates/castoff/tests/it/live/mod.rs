@@ -13,6 +13,7 @@ mod faults;
 mod hardening;
 mod http_server;
 mod kill_points;
+mod loopback_scheme;
 pub(crate) mod matrix;
 mod plan;
 mod platforms;
