@@ -21,7 +21,10 @@ use crate::npm::{NpmClient, NpmCredentials, NpmRegistry, Npmrc};
 use crate::oci::{OciClient, OciCredentials, OciRepository, PushOptions};
 use crate::oidc::GithubOidc;
 use crate::pypi::{PypiClient, PypiCredentials, PypiRepository, Pypirc, PypircRepository};
-use crate::{HttpClient, RegistryError, Secret};
+use crate::{CredentialSource, HttpClient, RegistryError, Secret};
+
+/// Where a Trusted Publishing exchange in GitHub Actions takes its ID token from.
+const GITHUB_OIDC: &str = "the GitHub Actions OIDC token";
 
 /// Where the sources of credentials are: the process environment (or a stand-in) and, in
 /// GitHub Actions with `id-token: write`, the OIDC token endpoint.
@@ -77,7 +80,7 @@ pub fn pypi(
             };
             let url = match (&section, is_url || builtin) {
                 (_, true) => name.to_owned(),
-                (Some(section), false) => section.repository.clone().ok_or_else(|| {
+                (Some((section, _)), false) => section.repository.clone().ok_or_else(|| {
                     setup(
                         format!("the ~/.pypirc section [{name}] has no `repository` URL"),
                         "add `repository = <upload URL>` to it",
@@ -98,7 +101,7 @@ pub fn pypi(
                 .or_else(|| {
                     pypirc_repository
                         .as_ref()
-                        .and_then(|r| r.repository.clone())
+                        .and_then(|(r, _)| r.repository.clone())
                 })
                 .unwrap_or_else(|| "pypi".to_owned());
             (
@@ -116,8 +119,12 @@ pub fn pypi(
     // then its ~/.pypirc section (PypiCredentials::resolve), then Trusted Publishing.
     let key = pypi_destination_key(destination.configured, &url);
     let sole = destination.sole_destination;
-    let mut credentials =
-        PypiCredentials::resolve(environment, pypirc_repository.as_ref(), Some(&key), sole);
+    let (mut credentials, mut source) = PypiCredentials::resolve(
+        environment,
+        pypirc_repository.as_ref().map(|(r, source)| (r, source)),
+        Some(&key),
+        sole,
+    );
     if credentials == PypiCredentials::None {
         let repository = PypiRepository::new(&url, index.as_deref(), PypiCredentials::None)?;
         match sources.oidc {
@@ -125,6 +132,9 @@ pub fn pypi(
                 let token =
                     crate::pypi::trusted_publishing_token(http, &repository.upload_url, oidc)?;
                 credentials = PypiCredentials::Token(token);
+                source = Some(CredentialSource::TrustedPublishing {
+                    id_token: GITHUB_OIDC.to_owned(),
+                });
             }
             None if !sole => {
                 return Err(setup(
@@ -144,7 +154,7 @@ pub fn pypi(
         }
     }
     let repository = PypiRepository::new(&url, index.as_deref(), credentials)?;
-    let client = PypiClient::new(http, repository)?;
+    let client = PypiClient::new(http, repository)?.with_credential_source(source);
     client.check_credentials()?;
     Ok(client)
 }
@@ -171,11 +181,12 @@ fn url_host(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_owned())
 }
 
+/// The `~/.pypirc` section `name` and where it is (the source its credentials come from).
 fn read_pypirc_section(
     environment: &dyn Environment,
     name: &str,
     required: bool,
-) -> Result<Option<PypircRepository>, RegistryError> {
+) -> Result<Option<(PypircRepository, CredentialSource)>, RegistryError> {
     let path = home_dir(environment).join(".pypirc");
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
@@ -199,7 +210,13 @@ fn read_pypirc_section(
         )
     })?;
     match pypirc.repository(name) {
-        Some(section) => Ok(Some(section)),
+        Some(section) => Ok(Some((
+            section,
+            CredentialSource::PypircSection {
+                path,
+                section: name.to_owned(),
+            },
+        ))),
         None if !required => Ok(None),
         None => Err(setup(
             format!("{} has no repository `{name}`", path.display()),
@@ -213,12 +230,14 @@ fn read_pypirc_section(
 pub fn npmrc(workspace_root: &Path, environment: &dyn Environment) -> Result<Npmrc, RegistryError> {
     let read = |path: PathBuf| -> Result<Npmrc, RegistryError> {
         match fs::read_to_string(&path) {
-            Ok(text) => Npmrc::parse(&text, environment).map_err(|problem| {
-                setup(
-                    format!("{}: {problem}", path.display()),
-                    "fix the line, or the variable it names",
-                )
-            }),
+            Ok(text) => Npmrc::parse(&text, environment)
+                .map(|npmrc| npmrc.read_from(&path))
+                .map_err(|problem| {
+                    setup(
+                        format!("{}: {problem}", path.display()),
+                        "fix the line, or the variable it names",
+                    )
+                }),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Npmrc::default()),
             Err(error) => Err(RegistryError::Unreadable {
                 message: format!("cannot read {}: {error}", path.display()),
@@ -267,20 +286,27 @@ pub fn npm(
     )?;
     let registry = NpmRegistry::new(&url, NpmCredentials::None)?;
     let sole = destination.sole_destination;
-    let mut credentials = NpmCredentials::resolve(environment, npmrc, &registry.url, sole);
+    let (mut credentials, mut source) =
+        NpmCredentials::resolve(environment, npmrc, &registry.url, sole);
     if credentials == NpmCredentials::None {
         let id_token = match environment.var(env::NPM_ID_TOKEN) {
-            Some(token) => Some(Secret::new(token)),
+            Some(token) => Some((Secret::new(token), env::NPM_ID_TOKEN)),
             None => match sources.oidc {
-                Some(oidc) => Some(oidc.id_token(http, &crate::npm::oidc_audience(&registry.url))?),
+                Some(oidc) => Some((
+                    oidc.id_token(http, &crate::npm::oidc_audience(&registry.url))?,
+                    GITHUB_OIDC,
+                )),
                 None => None,
             },
         };
         match id_token {
-            Some(id_token) => {
+            Some((id_token, from)) => {
                 let token =
                     crate::npm::oidc_token_exchange(http, &registry.url, package, &id_token)?;
                 credentials = NpmCredentials::Token(token);
+                source = Some(CredentialSource::TrustedPublishing {
+                    id_token: from.to_owned(),
+                });
             }
             None if !sole => {
                 return Err(setup(
@@ -301,7 +327,8 @@ pub fn npm(
             }
         }
     }
-    let client = NpmClient::new(http, NpmRegistry::new(&url, credentials)?)?;
+    let client =
+        NpmClient::new(http, NpmRegistry::new(&url, credentials)?)?.with_credential_source(source);
     client.whoami()?;
     Ok(client)
 }
@@ -326,7 +353,8 @@ pub fn oci(
 ) -> Result<OciClient, RegistryError> {
     let environment = sources.environment;
     let parsed = OciRepository::parse(destination.repository)?;
-    let credentials = crate::oci::resolve_credentials(environment, &parsed, destination.push_host)?;
+    let (credentials, source) =
+        crate::oci::resolve_credentials(environment, &parsed, destination.push_host)?;
     let unbound_note =
         crate::oci::unbound_variables_note(environment, &parsed, destination.push_host);
     let mount_from = destination
@@ -334,7 +362,7 @@ pub fn oci(
         .iter()
         .filter(|other| other.as_str() != destination.repository)
         .filter_map(|other| OciRepository::parse(other).ok())
-        .filter(|other| other.registry == parsed.registry)
+        .filter(|other| other.host() == parsed.host())
         .map(|other| other.name)
         .collect();
     let anonymous = matches!(credentials, OciCredentials::Anonymous);
@@ -355,7 +383,7 @@ pub fn oci(
         };
         options = options.with_max_body(max_body);
     }
-    let client = OciClient::new(http, parsed, credentials, options)?;
+    let client = OciClient::new(http, parsed, credentials, options)?.with_credential_source(source);
     client.preflight().map_err(|error| {
         if anonymous {
             RegistryError::Anonymous {

@@ -16,6 +16,7 @@ use reqwest::{Method, StatusCode, Url};
 use crate::error::{RegistryError, display_url, explain_body};
 use crate::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::secret::Secret;
+use crate::source::SentCredentials;
 
 /// Transport settings shared by all clients of one run.
 #[derive(Debug, Clone)]
@@ -232,7 +233,15 @@ impl<R: Read> Read for Counted<R> {
 pub struct HttpClient {
     client: Client,
     config: HttpConfig,
+    /// The scheme each loopback registry written without one answered on (`host[:port]` →
+    /// `https` or `http`), shared by every clone of this client: one probe per registry and
+    /// run ([`HttpClient::loopback_scheme`]).
+    loopback_schemes: Arc<std::sync::Mutex<std::collections::BTreeMap<String, &'static str>>>,
 }
+
+/// The longest the https probe of a loopback registry waits for a TLS answer (Docker's TLS
+/// handshake timeout), or the connect timeout when that is shorter.
+const HTTPS_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An `Authorization` header value bound to the origin (scheme, host, port) it was issued for.
 /// It is attached only to requests to that origin, so neither a redirect nor an absolute upload
@@ -420,7 +429,46 @@ impl HttpClient {
             message: error_chain(&error),
             hint: "this is a bug in castoff's TLS setup; please report it".to_owned(),
         })?;
-        Ok(HttpClient { client, config })
+        Ok(HttpClient {
+            client,
+            config,
+            loopback_schemes: Arc::default(),
+        })
+    }
+
+    /// The scheme of a registry on a loopback `host` (`host[:port]`) that was written without
+    /// one, by Docker's rule for its insecure registries: `https` when a TLS server answers
+    /// `GET https://<host>/v2/` (whatever its status, and also when its certificate is not
+    /// trusted: the request that follows reports that), `http` only when the TLS connection
+    /// itself fails (refused, reset, not TLS, no answer in time). Probed once per host, without
+    /// credentials, and remembered by this client and its clones, so every later request of
+    /// the run, in every client, uses the same scheme; `https` for a host that is not loopback.
+    pub(crate) fn loopback_scheme(&self, host: &str) -> &'static str {
+        let mut known = self
+            .loopback_schemes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The lock is held through the probe: clients starting together wait for one probe.
+        if let Some(scheme) = known.get(host) {
+            return scheme;
+        }
+        let scheme = match Url::parse(&format!("https://{host}/v2/")) {
+            Ok(url) if is_loopback(&url) => {
+                let answered = self
+                    .client
+                    .get(url)
+                    .timeout(self.config.connect_timeout.min(HTTPS_PROBE_TIMEOUT))
+                    .send();
+                match answered {
+                    Ok(_) => "https",
+                    Err(error) if is_certificate_error(&error) => "https",
+                    Err(_) => "http",
+                }
+            }
+            _ => "https",
+        };
+        known.insert(host.to_owned(), scheme);
+        scheme
     }
 
     pub fn config(&self) -> &HttpConfig {
@@ -736,8 +784,14 @@ fn is_retryable_error(error: &reqwest::Error) -> bool {
         return false;
     }
     // A certificate the client does not trust stays untrusted on the next attempt.
+    !is_certificate_error(error)
+}
+
+/// Whether the TLS handshake failed on the server's certificate (a TLS server answered, but
+/// castoff does not trust it), rather than on the connection.
+fn is_certificate_error(error: &reqwest::Error) -> bool {
     let text = error_chain(error).to_lowercase();
-    !(text.contains("certificate") || text.contains("unknownissuer"))
+    text.contains("certificate") || text.contains("unknownissuer")
 }
 
 /// The error and its sources as one line, without the URL (reqwest's `Display` includes the
@@ -858,13 +912,24 @@ pub(crate) fn status_error(
     }
 }
 
-/// A hint for a status that means "who are you" or "not you".
-pub(crate) fn auth_hint(status: StatusCode, credentials_configured: bool, how_to: &str) -> String {
-    match (status.as_u16(), credentials_configured) {
-        (401 | 403, false) => format!("no credentials were configured for this registry: {how_to}"),
-        (401, true) => format!("the registry rejected the credentials: {how_to}"),
-        (403, true) => format!(
+/// A hint for a status that means "who are you" or "not you", naming the source of the
+/// credentials that were sent when it is known.
+pub(crate) fn auth_hint(status: StatusCode, sent: SentCredentials<'_>, how_to: &str) -> String {
+    match (status.as_u16(), sent) {
+        (401 | 403, SentCredentials::None) => {
+            format!("no credentials were configured for this registry: {how_to}")
+        }
+        (401, SentCredentials::Given) => {
+            format!("the registry rejected the credentials: {how_to}")
+        }
+        (401, SentCredentials::From(source)) => format!(
+            "the registry rejected the credentials from {source}: correct them there, or log in another way: {how_to}"
+        ),
+        (403, SentCredentials::Given) => format!(
             "the credentials are valid but lack permission for this name, or the name belongs to someone else: {how_to}"
+        ),
+        (403, SentCredentials::From(source)) => format!(
+            "the credentials from {source} are valid but lack permission for this name, or the name belongs to someone else: {how_to}"
         ),
         _ => how_to.to_owned(),
     }
@@ -893,6 +958,34 @@ mod tests {
         ] {
             assert!(!is_loopback(&Url::parse(url).unwrap()), "{url}");
         }
+    }
+
+    /// The https probe of a loopback registry: a server that closes a TLS handshake (as a
+    /// plain-http server does) means http; the answer is asked once and shared by every clone
+    /// of the client; a host that is not loopback is https without any probe.
+    #[test]
+    fn a_loopback_registry_is_probed_once_per_client() {
+        use std::sync::atomic::AtomicUsize;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        let client = HttpClient::new(HttpConfig::default()).unwrap();
+        let clone = client.clone();
+        assert_eq!(client.loopback_scheme(&host), "http");
+        assert_eq!(clone.loopback_scheme(&host), "http");
+        assert_eq!(connections.load(Ordering::SeqCst), 1, "one probe");
+        // Another run (another client) asks again.
+        let next = HttpClient::new(HttpConfig::default()).unwrap();
+        assert_eq!(next.loopback_scheme(&host), "http");
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        assert_eq!(client.loopback_scheme("ghcr.io"), "https");
     }
 
     #[test]

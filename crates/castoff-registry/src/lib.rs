@@ -29,11 +29,13 @@ pub mod oidc;
 pub mod pypi;
 pub mod retry;
 pub mod secret;
+pub mod source;
 
 pub use error::RegistryError;
 pub use http::{FailedAttempt, HttpClient, HttpConfig, RetryDecision};
 pub use retry::RetryPolicy;
 pub use secret::Secret;
+pub use source::CredentialSource;
 
 /// `User-Agent` sent with every request.
 pub const USER_AGENT: &str = concat!("castoff/", env!("CARGO_PKG_VERSION"));

@@ -108,11 +108,15 @@ pub(crate) fn pull_bases_with(
         }
     }
     let mut pulled = Vec::new();
+    // One transport for every base: what it learns (the scheme of a loopback registry
+    // written without one) holds for the whole run.
+    let transport = std::cell::OnceCell::new();
     for (reference, (apps, platforms, push_hosts)) in wanted {
         let mut puller = Puller {
             reference,
             cache: &options.cache_dir,
             http: &options.http,
+            transport: &transport,
             environment,
             push_hosts,
             client: None,
@@ -144,6 +148,8 @@ struct Puller<'a> {
     reference: &'a str,
     cache: &'a Path,
     http: &'a HttpConfig,
+    /// The run's HTTP client, made on the first cache miss of any base.
+    transport: &'a std::cell::OnceCell<HttpClient>,
     environment: &'a dyn Environment,
     /// Registries the apps built on this base push to: `CASTOFF_OCI_USERNAME` /
     /// `CASTOFF_OCI_PASSWORD` reach the base's registry only when it is one of them.
@@ -265,13 +271,23 @@ impl Puller<'_> {
                 .iter()
                 .find(|host| **host == base_host)
                 .map(String::as_str);
-            let credentials = castoff_registry::oci::resolve_credentials(
+            let (credentials, source) = castoff_registry::oci::resolve_credentials(
                 self.environment,
                 &pinned.repository,
                 push_host,
             )?;
-            let http = HttpClient::new(self.http.clone())?;
-            self.client = Some(OciClient::for_pull(&http, pinned.repository, credentials)?);
+            let http = match self.transport.get() {
+                Some(http) => http.clone(),
+                None => {
+                    let http = HttpClient::new(self.http.clone())?;
+                    self.transport.get_or_init(|| http.clone());
+                    http
+                }
+            };
+            self.client = Some(
+                OciClient::for_pull(&http, pinned.repository, credentials)?
+                    .with_credential_source(source),
+            );
         }
         Ok(self.client.as_ref().expect("set above"))
     }

@@ -16,6 +16,7 @@ mod artifacts;
 mod base;
 mod cache;
 mod cargo;
+mod contents;
 mod install_script;
 mod limits;
 mod metadata_cache;

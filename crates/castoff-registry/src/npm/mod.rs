@@ -20,6 +20,7 @@ use crate::http::{
 };
 use crate::oidc::json_string_field;
 use crate::secret::Secret;
+use crate::source::{CredentialSource, SentCredentials};
 use crate::{RemoteState, UploadKind, UploadOutcome};
 
 /// The public npm registry.
@@ -42,27 +43,30 @@ pub enum NpmCredentials {
 
 impl NpmCredentials {
     /// The `.npmrc` credentials for the registry, else `NODE_AUTH_TOKEN`, else `NPM_TOKEN`,
-    /// the variables only when the registry is the release's `sole_destination`. The file
-    /// comes first because it names the registry a token belongs to; with several registries
-    /// (`npm.registries`) a bare variable is sent to none of them, since it names none.
+    /// the variables only when the registry is the release's `sole_destination`, with where
+    /// they came from. The file comes first because it names the registry a token belongs
+    /// to; with several registries (`npm.registries`) a bare variable is sent to none of
+    /// them, since it names none.
     pub fn resolve(
         environment: &dyn Environment,
         npmrc: &Npmrc,
         registry: &Url,
         sole_destination: bool,
-    ) -> NpmCredentials {
-        match npmrc.credentials_for(registry) {
-            NpmCredentials::None => {}
-            found => return found,
+    ) -> (NpmCredentials, Option<CredentialSource>) {
+        if let Some((credentials, source)) = npmrc.credentials_with_source(registry) {
+            return (credentials, Some(source));
         }
         if !sole_destination {
-            return NpmCredentials::None;
+            return (NpmCredentials::None, None);
         }
         [env::NODE_AUTH_TOKEN, env::NPM_TOKEN]
             .iter()
-            .find_map(|name| environment.var(name))
-            .map_or(NpmCredentials::None, |token| {
-                NpmCredentials::Token(Secret::new(token))
+            .find_map(|name| Some((*name, environment.var(name)?)))
+            .map_or((NpmCredentials::None, None), |(name, token)| {
+                (
+                    NpmCredentials::Token(Secret::new(token)),
+                    Some(CredentialSource::variables([name])),
+                )
             })
     }
 }
@@ -100,6 +104,8 @@ pub struct NpmClient {
     http: HttpClient,
     registry: NpmRegistry,
     auth: Option<Authorization>,
+    /// Where the credentials came from, named when the registry refuses them.
+    credential_source: Option<CredentialSource>,
 }
 
 const HOW_TO_LOG_IN: &str = "set NODE_AUTH_TOKEN (or NPM_TOKEN), or add `//<registry host>/:_authToken=…` to .npmrc, or use npm trusted publishing in GitHub Actions";
@@ -122,7 +128,22 @@ impl NpmClient {
             http: http.clone(),
             registry,
             auth,
+            credential_source: None,
         })
+    }
+
+    /// The client, naming `source` as where its credentials came from when the registry
+    /// refuses them.
+    pub fn with_credential_source(self, source: Option<CredentialSource>) -> NpmClient {
+        NpmClient {
+            credential_source: source,
+            ..self
+        }
+    }
+
+    /// The credentials this client sends, for a refusal's hint.
+    fn sent_credentials(&self) -> SentCredentials<'_> {
+        SentCredentials::of(self.auth.is_some(), self.credential_source.as_ref())
     }
 
     pub fn registry(&self) -> &NpmRegistry {
@@ -149,7 +170,7 @@ impl NpmClient {
             .auth(self.auth.as_ref());
         let (response, _) = self.http.send_simple(&request, &what)?;
         if !response.status().is_success() {
-            let hint = auth_hint(response.status(), self.auth.is_some(), HOW_TO_LOG_IN);
+            let hint = auth_hint(response.status(), self.sent_credentials(), HOW_TO_LOG_IN);
             return Err(status_error(&what, &Method::GET, &url, response, hint));
         }
         let body = crate::http::read_answer(response, 64 * 1024, &what, &Method::GET, &url)?;
@@ -159,7 +180,11 @@ impl NpmClient {
             url: display_url(&url),
             message: "the registry does not know these credentials (whoami names no user)"
                 .to_owned(),
-            hint: auth_hint(StatusCode::UNAUTHORIZED, self.auth.is_some(), HOW_TO_LOG_IN),
+            hint: auth_hint(
+                StatusCode::UNAUTHORIZED,
+                self.sent_credentials(),
+                HOW_TO_LOG_IN,
+            ),
         })
     }
 
@@ -179,7 +204,7 @@ impl NpmClient {
             return Ok(None);
         }
         if !response.status().is_success() {
-            let hint = auth_hint(response.status(), self.auth.is_some(), HOW_TO_LOG_IN);
+            let hint = auth_hint(response.status(), self.sent_credentials(), HOW_TO_LOG_IN);
             return Err(status_error(&artifact, &Method::GET, &url, response, hint));
         }
         let body =
@@ -325,7 +350,7 @@ impl NpmClient {
             .is_some_and(|h| h.to_lowercase().contains("otp"));
         let hint = match status.as_u16() {
             401 if otp => "the registry wants a one-time password: use a granular access token with \"bypass 2FA\", or trusted publishing".to_owned(),
-            401 | 403 => auth_hint(status, self.auth.is_some(), HOW_TO_LOG_IN),
+            401 | 403 => auth_hint(status, self.sent_credentials(), HOW_TO_LOG_IN),
             402 => "scoped packages are private by default on npmjs; castoff sends access: public — check that the scope belongs to you".to_owned(),
             413 => "the document is larger than the registry accepts (Verdaccio: raise max_body_size); shrink the binary (strip debug info)".to_owned(),
             _ => "run publish again: it re-checks the registry and resumes".to_owned(),

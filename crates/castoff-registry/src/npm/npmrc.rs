@@ -3,6 +3,7 @@
 //! Pure functions over text; the project file is layered over the user file.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use reqwest::Url;
@@ -10,11 +11,21 @@ use reqwest::Url;
 use super::NpmCredentials;
 use crate::env::Environment;
 use crate::secret::Secret;
+use crate::source::CredentialSource;
 
 /// Settings from one or more `.npmrc` files. Values may be secrets: `Debug` shows only keys.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Npmrc {
     values: BTreeMap<String, String>,
+    /// Where each key was set: the file (once known) and the variables its value names.
+    origins: BTreeMap<String, Origin>,
+}
+
+/// Where one key of an `.npmrc` was set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Origin {
+    file: Option<PathBuf>,
+    variables: Vec<String>,
 }
 
 impl std::fmt::Debug for Npmrc {
@@ -31,6 +42,7 @@ impl Npmrc {
     /// token would only fail later and less clearly).
     pub fn parse(text: &str, environment: &dyn Environment) -> Result<Npmrc, String> {
         let mut values = BTreeMap::new();
+        let mut origins = BTreeMap::new();
         for (number, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
@@ -45,23 +57,49 @@ impl Npmrc {
                     number + 1
                 )
             })?;
-            let value = value.trim().trim_matches('"');
-            let value = expand(value, environment).map_err(|name| {
+            let raw_value = value.trim().trim_matches('"');
+            let value = expand(raw_value, environment).map_err(|name| {
                 format!(
                     "line {}: environment variable {name} is not set",
                     number + 1
                 )
             })?;
+            origins.insert(
+                key.clone(),
+                Origin {
+                    file: None,
+                    variables: variables_in(raw_value),
+                },
+            );
             values.insert(key, value);
         }
-        Ok(Npmrc { values })
+        Ok(Npmrc { values, origins })
+    }
+
+    /// The settings, each recorded as read from `file` (named when a registry refuses a
+    /// credential from it).
+    pub fn read_from(self, file: &Path) -> Npmrc {
+        let origins = self
+            .origins
+            .into_iter()
+            .map(|(key, origin)| {
+                let origin = Origin {
+                    file: Some(file.to_owned()),
+                    ..origin
+                };
+                (key, origin)
+            })
+            .collect();
+        Npmrc { origins, ..self }
     }
 
     /// `self` (the project's file) over `user` (`~/.npmrc`): project keys win.
     pub fn layered_over(self, user: Npmrc) -> Npmrc {
         let mut values = user.values;
         values.extend(self.values);
-        Npmrc { values }
+        let mut origins = user.origins;
+        origins.extend(self.origins);
+        Npmrc { values, origins }
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -83,27 +121,62 @@ impl Npmrc {
     /// Credentials for a registry URL: the longest `//host[:port]/path/` key that prefixes the
     /// registry's, with `_authToken`, `_auth`, or `username` + `_password` (base64).
     pub fn credentials_for(&self, registry: &Url) -> NpmCredentials {
+        self.credentials_with_source(registry)
+            .map_or(NpmCredentials::None, |(credentials, _)| credentials)
+    }
+
+    /// [`Npmrc::credentials_for`] and the key (and file) they were read from.
+    pub fn credentials_with_source(
+        &self,
+        registry: &Url,
+    ) -> Option<(NpmCredentials, CredentialSource)> {
+        let source = |keys: &[&str]| {
+            let origins: Vec<&Origin> = keys.iter().filter_map(|k| self.origins.get(*k)).collect();
+            CredentialSource::NpmrcKey {
+                path: origins
+                    .iter()
+                    .find_map(|origin| origin.file.clone())
+                    .unwrap_or_else(|| PathBuf::from(".npmrc")),
+                key: keys.last().copied().unwrap_or_default().to_owned(),
+                variables: origins
+                    .iter()
+                    .flat_map(|origin| origin.variables.iter().cloned())
+                    .collect(),
+            }
+        };
         let mut key = nerf_dart(registry);
         while key.len() > 2 {
-            if let Some(token) = self.get(&format!("{key}:_authToken")) {
-                return NpmCredentials::Token(Secret::new(token));
+            let token_key = format!("{key}:_authToken");
+            if let Some(token) = self.get(&token_key) {
+                return Some((
+                    NpmCredentials::Token(Secret::new(token)),
+                    source(&[&token_key]),
+                ));
             }
-            if let Some(auth) = self.get(&format!("{key}:_auth")) {
-                return NpmCredentials::LegacyAuth(Secret::new(auth));
+            let auth_key = format!("{key}:_auth");
+            if let Some(auth) = self.get(&auth_key) {
+                return Some((
+                    NpmCredentials::LegacyAuth(Secret::new(auth)),
+                    source(&[&auth_key]),
+                ));
             }
-            if let (Some(username), Some(password)) = (
-                self.get(&format!("{key}:username")),
-                self.get(&format!("{key}:_password")),
-            ) {
+            let username_key = format!("{key}:username");
+            let password_key = format!("{key}:_password");
+            if let (Some(username), Some(password)) =
+                (self.get(&username_key), self.get(&password_key))
+            {
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(password)
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
                     .unwrap_or_else(|| password.to_owned());
-                return NpmCredentials::Basic {
-                    username: username.to_owned(),
-                    password: Secret::new(decoded),
-                };
+                return Some((
+                    NpmCredentials::Basic {
+                        username: username.to_owned(),
+                        password: Secret::new(decoded),
+                    },
+                    source(&[&username_key, &password_key]),
+                ));
             }
             // Drop the last path segment: `//host/a/b/` → `//host/a/` → `//host/`.
             let trimmed = key.trim_end_matches('/');
@@ -112,8 +185,22 @@ impl Npmrc {
                 _ => String::new(),
             };
         }
-        NpmCredentials::None
+        None
     }
+}
+
+/// The names of the `${NAME}` references in a raw value.
+fn variables_in(raw: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find("${") {
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        names.push(rest[start + 2..start + end].to_owned());
+        rest = &rest[start + end + 1..];
+    }
+    names
 }
 
 /// `https://host:port/path/` → `//host:port/path/` (npm's `toNerfDart`).

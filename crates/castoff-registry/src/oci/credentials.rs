@@ -14,6 +14,7 @@ use super::{OciCredentials, OciRepository};
 use crate::env::{self, Environment};
 use crate::error::RegistryError;
 use crate::secret::Secret;
+use crate::source::CredentialSource;
 
 /// A parsed Docker `config.json` (or podman `auth.json`). `Debug` shows no secrets.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +27,8 @@ pub struct DockerConfig {
 
 #[derive(Debug, Clone, Default)]
 struct AuthEntry {
+    /// The key as the file writes it (`https://index.docker.io/v1/`), for messages.
+    key: String,
     auth: Option<Secret>,
     username: Option<String>,
     password: Option<Secret>,
@@ -56,6 +59,7 @@ impl DockerConfig {
                 auths.insert(
                     normalize_key(key),
                     AuthEntry {
+                        key: key.clone(),
                         auth: text_field(entry, "auth").map(Secret::new),
                         username: text_field(entry, "username"),
                         password: text_field(entry, "password").map(Secret::new),
@@ -88,34 +92,64 @@ impl DockerConfig {
         &self,
         repository: &OciRepository,
     ) -> Result<Option<OciCredentials>, RegistryError> {
+        Ok(self
+            .credentials_with_source(repository)?
+            .map(|(credentials, _)| credentials))
+    }
+
+    /// [`DockerConfig::credentials_for`] and the entry or helper they came from.
+    pub fn credentials_with_source(
+        &self,
+        repository: &OciRepository,
+    ) -> Result<Option<(OciCredentials, CredentialSource)>, RegistryError> {
         let host = registry_key(&repository.host());
-        if let Some(helper) = self.cred_helpers.get(&host) {
-            return run_helper(helper, &host, &self.source);
+        let helper =
+            |name: &str| -> Result<Option<(OciCredentials, CredentialSource)>, RegistryError> {
+                Ok(run_helper(name, &host, &self.source)?.map(|credentials| {
+                    (
+                        credentials,
+                        CredentialSource::CredentialHelper {
+                            program: format!("docker-credential-{name}"),
+                            path: self.source.clone(),
+                        },
+                    )
+                }))
+            };
+        if let Some(name) = self.cred_helpers.get(&host) {
+            return helper(name);
         }
         let keys = [format!("{host}/{}", repository.name), host.clone()];
         for key in &keys {
             let Some(entry) = self.auths.get(key) else {
                 continue;
             };
+            let source = CredentialSource::DockerAuths {
+                path: self.source.clone(),
+                key: entry.key.clone(),
+            };
             if let Some(token) = &entry.identity_token {
-                return Ok(Some(OciCredentials::IdentityToken(token.clone())));
+                return Ok(Some((OciCredentials::IdentityToken(token.clone()), source)));
             }
             if let (Some(username), Some(password)) = (&entry.username, &entry.password) {
-                return Ok(Some(OciCredentials::Basic {
-                    username: username.clone(),
-                    password: password.clone(),
-                }));
+                return Ok(Some((
+                    OciCredentials::Basic {
+                        username: username.clone(),
+                        password: password.clone(),
+                    },
+                    source,
+                )));
             }
             if let Some(auth) = &entry.auth {
-                return decode_auth(auth, &self.source).map(Some);
+                return decode_auth(auth, &self.source)
+                    .map(|credentials| Some((credentials, source)));
             }
             // `{}`: stored by a credsStore.
             if let Some(store) = &self.creds_store {
-                return run_helper(store, &host, &self.source);
+                return helper(store);
             }
         }
         match &self.creds_store {
-            Some(store) => run_helper(store, &host, &self.source),
+            Some(store) => helper(store),
             None => Ok(None),
         }
     }
@@ -247,7 +281,8 @@ fn run_helper(
     }))
 }
 
-/// Credentials for a repository, first found wins:
+/// Credentials for a repository and where they came from (`None` for anonymous), first
+/// found wins:
 /// 1. `CASTOFF_OCI_USERNAME_<HOST>` + `CASTOFF_OCI_PASSWORD_<HOST>` for the repository's host
 ///    ([`env::host_qualified`]);
 /// 2. `CASTOFF_OCI_USERNAME` + `CASTOFF_OCI_PASSWORD`, only when the repository is on
@@ -264,16 +299,20 @@ pub fn resolve_credentials(
     environment: &dyn Environment,
     repository: &OciRepository,
     push_host: Option<&str>,
-) -> Result<OciCredentials, RegistryError> {
+) -> Result<(OciCredentials, Option<CredentialSource>), RegistryError> {
     let host = registry_key(&repository.host());
-    if let (Some(username), Some(password)) = (
-        environment.var(&env::host_qualified(env::CASTOFF_OCI_USERNAME, &host)),
-        environment.var(&env::host_qualified(env::CASTOFF_OCI_PASSWORD, &host)),
-    ) {
-        return Ok(OciCredentials::Basic {
-            username,
-            password: Secret::new(password),
-        });
+    let user_name = env::host_qualified(env::CASTOFF_OCI_USERNAME, &host);
+    let password_name = env::host_qualified(env::CASTOFF_OCI_PASSWORD, &host);
+    if let (Some(username), Some(password)) =
+        (environment.var(&user_name), environment.var(&password_name))
+    {
+        return Ok((
+            OciCredentials::Basic {
+                username,
+                password: Secret::new(password),
+            },
+            Some(CredentialSource::Variables(vec![user_name, password_name])),
+        ));
     }
     if push_host.is_some_and(|push_host| same_registry(push_host, &host))
         && let (Some(username), Some(password)) = (
@@ -281,10 +320,16 @@ pub fn resolve_credentials(
             environment.var(env::CASTOFF_OCI_PASSWORD),
         )
     {
-        return Ok(OciCredentials::Basic {
-            username,
-            password: Secret::new(password),
-        });
+        return Ok((
+            OciCredentials::Basic {
+                username,
+                password: Secret::new(password),
+            },
+            Some(CredentialSource::variables([
+                env::CASTOFF_OCI_USERNAME,
+                env::CASTOFF_OCI_PASSWORD,
+            ])),
+        ));
     }
     let mut files: Vec<PathBuf> = Vec::new();
     if let Some(file) = environment.var(env::REGISTRY_AUTH_FILE) {
@@ -308,23 +353,30 @@ pub fn resolve_credentials(
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        if let Some(credentials) = DockerConfig::parse(&text, &file)?.credentials_for(repository)? {
-            return Ok(credentials);
+        if let Some((credentials, source)) =
+            DockerConfig::parse(&text, &file)?.credentials_with_source(repository)?
+        {
+            return Ok((credentials, Some(source)));
         }
     }
     if repository.host() == "ghcr.io"
         && environment.var(env::GITHUB_ACTIONS).as_deref() == Some("true")
         && let Some(token) = environment.var(env::GITHUB_TOKEN)
     {
-        let username = environment
-            .var(env::GITHUB_ACTOR)
-            .unwrap_or_else(|| "github-actions".to_owned());
-        return Ok(OciCredentials::Basic {
-            username,
-            password: Secret::new(token),
-        });
+        let actor = environment.var(env::GITHUB_ACTOR);
+        let names = match actor {
+            Some(_) => vec![env::GITHUB_ACTOR, env::GITHUB_TOKEN],
+            None => vec![env::GITHUB_TOKEN],
+        };
+        return Ok((
+            OciCredentials::Basic {
+                username: actor.unwrap_or_else(|| "github-actions".to_owned()),
+                password: Secret::new(token),
+            },
+            Some(CredentialSource::variables(names)),
+        ));
     }
-    Ok(OciCredentials::Anonymous)
+    Ok((OciCredentials::Anonymous, None))
 }
 
 /// Whether two `host[:port]` spellings name one registry (Docker Hub has several names).
@@ -439,7 +491,9 @@ mod tests {
             ("HOME", "/nonexistent"),
         ]);
         assert_eq!(
-            resolve_credentials(&explicit, &ghcr, Some("ghcr.io")).unwrap(),
+            resolve_credentials(&explicit, &ghcr, Some("ghcr.io"))
+                .unwrap()
+                .0,
             OciCredentials::Basic {
                 username: "me".into(),
                 password: Secret::new("pw")
@@ -449,11 +503,13 @@ mod tests {
         // elsewhere never receives it, and the note says why.
         let quay = repo("quay.io/base/image");
         assert_eq!(
-            resolve_credentials(&explicit, &quay, Some("ghcr.io")).unwrap(),
+            resolve_credentials(&explicit, &quay, Some("ghcr.io"))
+                .unwrap()
+                .0,
             OciCredentials::Anonymous
         );
         assert_eq!(
-            resolve_credentials(&explicit, &quay, None).unwrap(),
+            resolve_credentials(&explicit, &quay, None).unwrap().0,
             OciCredentials::Anonymous
         );
         expect_test::expect![[r#"
@@ -474,14 +530,18 @@ mod tests {
             ("HOME", "/nonexistent"),
         ]);
         assert_eq!(
-            resolve_credentials(&qualified, &quay, Some("ghcr.io")).unwrap(),
+            resolve_credentials(&qualified, &quay, Some("ghcr.io"))
+                .unwrap()
+                .0,
             OciCredentials::Basic {
                 username: "quay-user".into(),
                 password: Secret::new("quay-pw")
             }
         );
         assert_eq!(
-            resolve_credentials(&qualified, &repo("docker.io/library/alpine"), None).unwrap(),
+            resolve_credentials(&qualified, &repo("docker.io/library/alpine"), None)
+                .unwrap()
+                .0,
             OciCredentials::Basic {
                 username: "hub-user".into(),
                 password: Secret::new("hub-pw")
@@ -494,14 +554,16 @@ mod tests {
             ("HOME", "/nonexistent"),
         ]);
         assert_eq!(
-            resolve_credentials(&actions, &ghcr, None).unwrap(),
+            resolve_credentials(&actions, &ghcr, None).unwrap().0,
             OciCredentials::Basic {
                 username: "octocat".into(),
                 password: Secret::new("ghs_x")
             }
         );
         assert_eq!(
-            resolve_credentials(&actions, &repo("quay.io/a/b"), None).unwrap(),
+            resolve_credentials(&actions, &repo("quay.io/a/b"), None)
+                .unwrap()
+                .0,
             OciCredentials::Anonymous
         );
     }

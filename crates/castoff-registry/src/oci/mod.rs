@@ -30,6 +30,7 @@ use crate::http::{
     status_error,
 };
 use crate::secret::Secret;
+use crate::source::{CredentialSource, SentCredentials};
 use crate::{RemoteState, UploadKind, UploadOutcome};
 
 /// Longest a token server's `expires_in` is believed: a token is fetched again after an
@@ -41,15 +42,31 @@ const HOW_TO_LOG_IN: &str = "log in with `docker login <registry>` (Docker confi
 /// A repository in a registry: `https://ghcr.io` + `acme/greeter`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OciRepository {
-    /// `scheme://host[:port]/`.
+    /// `scheme://host[:port]/`: https until a probe says otherwise ([`RegistryScheme`]).
     pub registry: Url,
     pub name: String,
+    /// Whether `registry`'s scheme is settled or left to a probe.
+    pub scheme: RegistryScheme,
+}
+
+/// How an [`OciRepository`]'s scheme is decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryScheme {
+    /// Written in the reference (`https://`, `http://`), or https for a host that is not
+    /// loopback.
+    Settled,
+    /// A loopback host written without a scheme: Docker's rule for its insecure registries,
+    /// https when a TLS server answers there, else plain http at `http` (the host as written,
+    /// so a port written is kept and none means http's own). The client's first request
+    /// probes it, once per run ([`crate::HttpClient`] remembers the answer).
+    HttpsElseHttp { http: Url },
 }
 
 impl OciRepository {
-    /// `ghcr.io/acme/app`, `127.0.0.1:5000/team/app` (loopback hosts default to http, like
-    /// Docker's built-in insecure range), or with an explicit `http://` / `https://`.
-    /// `docker.io/x` is Docker Hub's API host, single names get `library/`.
+    /// `ghcr.io/acme/app`; `127.0.0.1:5000/team/app` (a loopback host without a scheme:
+    /// https if a TLS server answers there, else http, as Docker does for its built-in
+    /// insecure range; [`RegistryScheme::HttpsElseHttp`]); or with an explicit `http://` /
+    /// `https://`. `docker.io/x` is Docker Hub's API host, single names get `library/`.
     pub fn parse(reference: &str) -> Result<OciRepository, RegistryError> {
         let fail = |message: &str| RegistryError::Config {
             what: format!("image repository `{reference}`"),
@@ -96,15 +113,21 @@ impl OciRepository {
                 "repository names use lower-case letters, digits and . _ - / only",
             ));
         }
-        let guess = Url::parse(&format!("http://{host}/")).map_err(|_| fail("invalid host"))?;
-        let scheme = scheme.unwrap_or(if crate::http::is_loopback(&guess) {
-            "http"
-        } else {
-            "https"
-        });
+        let http = Url::parse(&format!("http://{host}/")).map_err(|_| fail("invalid host"))?;
+        let (registry_scheme, scheme) = match scheme {
+            Some(scheme) => (RegistryScheme::Settled, scheme),
+            None if crate::http::is_loopback(&http) => {
+                (RegistryScheme::HttpsElseHttp { http }, "https")
+            }
+            None => (RegistryScheme::Settled, "https"),
+        };
         let registry =
             Url::parse(&format!("{scheme}://{host}/")).map_err(|_| fail("invalid host"))?;
-        Ok(OciRepository { registry, name })
+        Ok(OciRepository {
+            registry,
+            name,
+            scheme: registry_scheme,
+        })
     }
 
     /// `host[:port]`, the key of credential stores.
@@ -192,6 +215,11 @@ pub struct OciClient {
     /// scope"), then pull on every mount source.
     scopes: Vec<String>,
     state: Mutex<AuthState>,
+    /// Where the credentials came from, named when the registry refuses them.
+    credential_source: Option<CredentialSource>,
+    /// The registry's base URL with its scheme settled, on the first request
+    /// ([`OciClient::registry`]).
+    registry: std::sync::OnceLock<Url>,
 }
 
 impl OciClient {
@@ -220,7 +248,43 @@ impl OciClient {
                 scheme: Scheme::Unknown,
                 token: None,
             }),
+            credential_source: None,
+            registry: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The registry's base URL for requests. A loopback registry written without a scheme
+    /// is probed here, on the first request, not when the client is made (a client that
+    /// sends nothing opens no connection): https when a TLS server answers, else http
+    /// ([`RegistryScheme::HttpsElseHttp`]), the same for every client of the run. http is
+    /// chosen for loopback hosts only, which [`HttpClient::check_url`] allows.
+    fn registry(&self) -> &Url {
+        self.registry.get_or_init(|| match &self.repository.scheme {
+            RegistryScheme::Settled => self.repository.registry.clone(),
+            RegistryScheme::HttpsElseHttp { http } => {
+                match self.http.loopback_scheme(&self.repository.host()) {
+                    "http" => http.clone(),
+                    _ => self.repository.registry.clone(),
+                }
+            }
+        })
+    }
+
+    /// The client, naming `source` as where its credentials came from when the registry
+    /// refuses them.
+    pub fn with_credential_source(self, source: Option<CredentialSource>) -> OciClient {
+        OciClient {
+            credential_source: source,
+            ..self
+        }
+    }
+
+    /// The credentials this client sends, for a refusal's hint.
+    fn sent_credentials(&self) -> SentCredentials<'_> {
+        SentCredentials::of(
+            !matches!(self.credentials, OciCredentials::Anonymous),
+            self.credential_source.as_ref(),
+        )
     }
 
     pub fn repository(&self) -> &OciRepository {
@@ -228,8 +292,7 @@ impl OciClient {
     }
 
     fn url(&self, path: &str) -> Url {
-        self.repository
-            .registry
+        self.registry()
             .join(&format!("v2/{}/{path}", self.repository.name))
             .expect("valid repository path")
     }
@@ -242,7 +305,7 @@ impl OciClient {
     /// cached unexpired Bearer token, or a fresh one from the token server.
     fn authorization(&self, artifact: &str) -> Result<Option<Authorization>, RegistryError> {
         let mut state = self.state.lock().expect("auth state lock");
-        let origin = &self.repository.registry;
+        let origin = self.registry();
         match state.scheme.clone() {
             Scheme::Unknown => Ok(None),
             Scheme::Basic => Ok(match &self.credentials {
@@ -354,11 +417,7 @@ impl OciClient {
             }
         };
         if !response.status().is_success() {
-            let hint = auth_hint(
-                response.status(),
-                !matches!(self.credentials, OciCredentials::Anonymous),
-                HOW_TO_LOG_IN,
-            );
+            let hint = auth_hint(response.status(), self.sent_credentials(), HOW_TO_LOG_IN);
             return Err(status_error(
                 artifact,
                 &Method::GET,
@@ -426,11 +485,7 @@ impl OciClient {
     ) -> RegistryError {
         let status = response.status();
         let hint = match status.as_u16() {
-            401 | 403 => auth_hint(
-                status,
-                !matches!(self.credentials, OciCredentials::Anonymous),
-                HOW_TO_LOG_IN,
-            ),
+            401 | 403 => auth_hint(status, self.sent_credentials(), HOW_TO_LOG_IN),
             _ => hint.to_owned(),
         };
         status_error(artifact, method, url, response, hint)
@@ -441,7 +496,7 @@ impl OciClient {
     /// silent about the rest, so without this check a missing permission shows up mid-push).
     pub fn preflight(&self) -> Result<(), RegistryError> {
         let artifact = self.artifact("");
-        let url = self.repository.registry.join("v2/").expect("static path");
+        let url = self.registry().join("v2/").expect("static path");
         let response = self.execute(&artifact, true, &|auth| {
             Request::new(Method::GET, url.clone()).auth(auth)
         })?;
@@ -472,7 +527,7 @@ impl OciClient {
                 ),
                 hint: auth_hint(
                     StatusCode::FORBIDDEN,
-                    !matches!(self.credentials, OciCredentials::Anonymous),
+                    self.sent_credentials(),
                     HOW_TO_LOG_IN,
                 ),
             });
@@ -1209,12 +1264,37 @@ mod tests {
             );
         };
         check("ghcr.io/acme/greeter", "https://ghcr.io/", "acme/greeter");
+        // A loopback host without a scheme: https first, the http URL kept for the probe.
         check(
             "127.0.0.1:5000/team/app",
+            "https://127.0.0.1:5000/",
+            "team/app",
+        );
+        check("localhost:5000/app", "https://localhost:5000/", "app");
+        for (reference, http) in [
+            ("127.0.0.1:5000/team/app", Some("http://127.0.0.1:5000/")),
+            ("localhost/app", Some("http://localhost/")),
+            ("localhost:443/app", Some("http://localhost:443/")),
+            ("[::1]:5000/app", Some("http://[::1]:5000/")),
+            ("http://127.0.0.1:5000/team/app", None),
+            ("https://127.0.0.1:5000/team/app", None),
+            ("ghcr.io/acme/greeter", None),
+            ("registry.example:5000/acme/greeter", None),
+        ] {
+            let scheme = OciRepository::parse(reference).unwrap().scheme;
+            let expected = match http {
+                Some(http) => RegistryScheme::HttpsElseHttp {
+                    http: Url::parse(http).unwrap(),
+                },
+                None => RegistryScheme::Settled,
+            };
+            assert_eq!(scheme, expected, "{reference}");
+        }
+        check(
+            "http://127.0.0.1:5000/team/app",
             "http://127.0.0.1:5000/",
             "team/app",
         );
-        check("localhost:5000/app", "http://localhost:5000/", "app");
         check(
             "https://127.0.0.1:5443/team/app",
             "https://127.0.0.1:5443/",

@@ -75,6 +75,8 @@ impl OciClient {
                 scheme: Scheme::Unknown,
                 token: None,
             }),
+            credential_source: None,
+            registry: std::sync::OnceLock::new(),
         })
     }
 
@@ -258,13 +260,13 @@ mod tests {
         };
         check(
             format!("127.0.0.1:5000/base/greeter@sha256:{hex}"),
-            "http://127.0.0.1:5000/",
+            "https://127.0.0.1:5000/",
             "base/greeter",
             None,
         );
         check(
             format!("127.0.0.1:5000/base/greeter:1@sha256:{hex}"),
-            "http://127.0.0.1:5000/",
+            "https://127.0.0.1:5000/",
             "base/greeter",
             Some("1"),
         );

@@ -25,6 +25,7 @@ use crate::http::{
 };
 use crate::oidc::{GithubOidc, json_string_field};
 use crate::secret::Secret;
+use crate::source::{CredentialSource, SentCredentials};
 use crate::{RemoteState, UploadKind, UploadOutcome};
 
 /// PyPI's upload URL.
@@ -46,56 +47,85 @@ pub enum PypiCredentials {
 }
 
 impl PypiCredentials {
-    /// Credentials for one upload destination, first found wins:
+    /// Credentials for one upload destination and where they came from, first found wins:
     /// 1. `CASTOFF_PYPI_TOKEN_<KEY>`, else `CASTOFF_PYPI_USERNAME_<KEY>` +
     ///    `CASTOFF_PYPI_PASSWORD_<KEY>`, for the destination `key` (a `python.repositories`
     ///    name such as `testpypi` or a `.pypirc` section, or an upload URL's host;
     ///    [`env::host_qualified`]);
     /// 2. `CASTOFF_PYPI_TOKEN`, else `TWINE_USERNAME` + `TWINE_PASSWORD`, only when
     ///    `sole_destination`: with several indexes, one token is never sent to all of them;
-    /// 3. the `.pypirc` repository's username and password;
+    /// 3. the `.pypirc` repository's username and password (`pypirc`: the section and where
+    ///    it was read);
     /// 4. none.
     pub fn resolve(
         environment: &dyn Environment,
-        pypirc_repository: Option<&PypircRepository>,
+        pypirc: Option<(&PypircRepository, &CredentialSource)>,
         key: Option<&str>,
         sole_destination: bool,
-    ) -> PypiCredentials {
-        if let Some(key) = key
-            && let Some(token) = environment.var(&env::host_qualified(env::CASTOFF_PYPI_TOKEN, key))
-        {
-            return PypiCredentials::Token(Secret::new(token));
-        }
-        if let Some(key) = key
-            && let Some(password) =
-                environment.var(&env::host_qualified(env::CASTOFF_PYPI_PASSWORD, key))
-        {
-            let username = environment
-                .var(&env::host_qualified(env::CASTOFF_PYPI_USERNAME, key))
-                .unwrap_or_else(|| "__token__".to_owned());
-            return PypiCredentials::from_user_password(username, Secret::new(password));
+    ) -> (PypiCredentials, Option<CredentialSource>) {
+        // A user name variable counts as a source only when it was set.
+        let with_user = |user_variable: String, password_variable: String| {
+            let username = environment.var(&user_variable);
+            let names = match &username {
+                Some(_) => vec![user_variable, password_variable],
+                None => vec![password_variable],
+            };
+            (
+                username.unwrap_or_else(|| "__token__".to_owned()),
+                CredentialSource::Variables(names),
+            )
+        };
+        if let Some(key) = key {
+            let name = env::host_qualified(env::CASTOFF_PYPI_TOKEN, key);
+            if let Some(token) = environment.var(&name) {
+                return (
+                    PypiCredentials::Token(Secret::new(token)),
+                    Some(CredentialSource::Variables(vec![name])),
+                );
+            }
+            let password_name = env::host_qualified(env::CASTOFF_PYPI_PASSWORD, key);
+            if let Some(password) = environment.var(&password_name) {
+                let (username, source) = with_user(
+                    env::host_qualified(env::CASTOFF_PYPI_USERNAME, key),
+                    password_name,
+                );
+                return (
+                    PypiCredentials::from_user_password(username, Secret::new(password)),
+                    Some(source),
+                );
+            }
         }
         if sole_destination {
             if let Some(token) = environment.var(env::CASTOFF_PYPI_TOKEN) {
-                return PypiCredentials::Token(Secret::new(token));
+                return (
+                    PypiCredentials::Token(Secret::new(token)),
+                    Some(CredentialSource::variables([env::CASTOFF_PYPI_TOKEN])),
+                );
             }
             if let Some(password) = environment.var(env::TWINE_PASSWORD) {
-                let username = environment
-                    .var(env::TWINE_USERNAME)
-                    .unwrap_or_else(|| "__token__".to_owned());
-                return PypiCredentials::from_user_password(username, Secret::new(password));
+                let (username, source) = with_user(
+                    env::TWINE_USERNAME.to_owned(),
+                    env::TWINE_PASSWORD.to_owned(),
+                );
+                return (
+                    PypiCredentials::from_user_password(username, Secret::new(password)),
+                    Some(source),
+                );
             }
         }
-        if let Some(repository) = pypirc_repository
+        if let Some((repository, source)) = pypirc
             && let Some(password) = &repository.password
         {
             let username = repository
                 .username
                 .clone()
                 .unwrap_or_else(|| "__token__".to_owned());
-            return PypiCredentials::from_user_password(username, password.clone());
+            return (
+                PypiCredentials::from_user_password(username, password.clone()),
+                Some(source.clone()),
+            );
         }
-        PypiCredentials::None
+        (PypiCredentials::None, None)
     }
 
     fn from_user_password(username: String, password: Secret) -> PypiCredentials {
@@ -164,6 +194,8 @@ pub struct PypiClient {
     http: HttpClient,
     repository: PypiRepository,
     auth: Option<Authorization>,
+    /// Where the credentials came from, named when the index refuses them.
+    credential_source: Option<CredentialSource>,
 }
 
 const HOW_TO_LOG_IN: &str = "set CASTOFF_PYPI_TOKEN to an API token (or TWINE_USERNAME/TWINE_PASSWORD, or a .pypirc entry), or use Trusted Publishing in GitHub Actions";
@@ -184,7 +216,22 @@ impl PypiClient {
             http: http.clone(),
             repository,
             auth,
+            credential_source: None,
         })
+    }
+
+    /// The client, naming `source` as where its credentials came from when the index
+    /// refuses them.
+    pub fn with_credential_source(self, source: Option<CredentialSource>) -> PypiClient {
+        PypiClient {
+            credential_source: source,
+            ..self
+        }
+    }
+
+    /// The credentials this client sends, for a refusal's hint.
+    fn sent_credentials(&self) -> SentCredentials<'_> {
+        SentCredentials::of(self.auth.is_some(), self.credential_source.as_ref())
     }
 
     pub fn repository(&self) -> &PypiRepository {
@@ -226,7 +273,7 @@ impl PypiClient {
             } else {
                 auth_hint(
                     status,
-                    self.auth.is_some(),
+                    self.sent_credentials(),
                     "check --pypi-index-url and the credentials",
                 )
             };
@@ -335,9 +382,16 @@ impl PypiClient {
         let (response, _) = self.http.send_simple(&request, "credential check")?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let hint = match (status.as_u16(), self.auth.is_some()) {
-                (_, false) => format!("no credentials were configured: {HOW_TO_LOG_IN}"),
-                _ => format!("the index rejected the credentials: {HOW_TO_LOG_IN}"),
+            let hint = match self.sent_credentials() {
+                SentCredentials::None => {
+                    format!("no credentials were configured: {HOW_TO_LOG_IN}")
+                }
+                SentCredentials::Given => {
+                    format!("the index rejected the credentials: {HOW_TO_LOG_IN}")
+                }
+                SentCredentials::From(source) => format!(
+                    "the index rejected the credentials from {source}: correct them there, or log in another way: {HOW_TO_LOG_IN}"
+                ),
             };
             return Err(status_error(
                 "credential check",
@@ -438,7 +492,7 @@ impl PypiClient {
             });
         }
         let hint = match status.as_u16() {
-            401 | 403 => auth_hint(status, self.auth.is_some(), HOW_TO_LOG_IN),
+            401 | 403 => auth_hint(status, self.sent_credentials(), HOW_TO_LOG_IN),
             301..=308 => format!(
                 "the upload URL redirects to {}: use that URL",
                 crate::http::header(&response, "location").unwrap_or_default()

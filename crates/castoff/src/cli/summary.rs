@@ -6,10 +6,11 @@
 use std::path::Path;
 
 use castoff_plan::manifest::ManifestArtifact;
-use castoff_plan::report::PublishReport;
+use castoff_plan::report::{PublishReport, StepOutcome};
 use castoff_plan::{Manifest, StepKindName};
 use serde_json::{Value, json};
 
+use crate::contents::{Contents, OUTCOME_ORDER, Unit, combined};
 use crate::limits::human_size;
 
 /// Version of the JSON summary's shape; bumped on any incompatible change.
@@ -49,6 +50,14 @@ pub struct Summary {
     /// the missing ones).
     pub planned_targets: Option<Vec<String>>,
     pub rows: Vec<Row>,
+    /// The release in the units its users count (`4 wheels, 5 npm packages, 1 image (2
+    /// platforms)`), counted from the manifest the same way for `dist` and `publish`;
+    /// `None` for a `publish` whose manifest could not be read back.
+    pub units: Option<String>,
+    /// `dist`: what dist/ holds besides those units (`4 archives, 4 SBOMs`).
+    pub extras: Option<String>,
+    /// `publish`: one outcome per unit, combined from its steps' outcomes.
+    pub unit_outcomes: Vec<StepOutcome>,
 }
 
 fn sha256_of(artifact: &ManifestArtifact) -> Option<String> {
@@ -105,6 +114,7 @@ pub fn of_dist(manifest: &Manifest, dist_dir: &Path) -> Summary {
                 .unwrap_or_else(|| "(packaged into the artifacts below)".to_owned()),
         })
         .collect();
+    let contents = Contents::of(manifest);
     Summary {
         command: "dist",
         dist_dir: dist_dir.display().to_string(),
@@ -112,6 +122,9 @@ pub fn of_dist(manifest: &Manifest, dist_dir: &Path) -> Summary {
         partial_targets: manifest.partial.as_ref().map(|p| p.targets.clone()),
         planned_targets: manifest.partial.as_ref().map(|p| p.planned_targets.clone()),
         rows,
+        units: Some(contents.units()),
+        extras: contents.extras(),
+        unit_outcomes: Vec::new(),
     }
 }
 
@@ -155,6 +168,20 @@ pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir:
             }
         })
         .collect();
+    // Each unit's steps, wherever they went (every index, registry and mirror).
+    let mut units: Vec<(Unit, Vec<StepOutcome>)> = Vec::new();
+    for step in &report.steps {
+        let Some(step_of_manifest) =
+            manifest.and_then(|m| m.steps.iter().find(|s| s.id == step.id))
+        else {
+            continue;
+        };
+        let unit = Unit::of_step(step_of_manifest);
+        match units.iter_mut().find(|(known, _)| *known == unit) {
+            Some((_, outcomes)) => outcomes.push(step.outcome),
+            None => units.push((unit, vec![step.outcome])),
+        }
+    }
     Summary {
         command: "publish",
         dist_dir: dist_dir.display().to_string(),
@@ -165,6 +192,12 @@ pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir:
             .map(|p| p.targets.clone()),
         planned_targets: None,
         rows,
+        units: manifest.map(|m| Contents::of(m).units()),
+        extras: None,
+        unit_outcomes: units
+            .into_iter()
+            .filter_map(|(_, outcomes)| combined(outcomes))
+            .collect(),
     }
 }
 
@@ -253,17 +286,15 @@ impl Summary {
         for line in &cells {
             push_line(line);
         }
-        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-        for row in &self.rows {
-            *counts.entry(row.outcome.as_str()).or_default() += 1;
-        }
-        let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         match self.command {
             "dist" => {
                 out.push_str(&format!(
-                    "dist: {} artifact(s) in {}\n",
-                    self.rows.len(),
-                    self.dist_dir
+                    "dist: {} in {}{}\n",
+                    self.units.as_deref().unwrap_or("nothing to publish"),
+                    self.dist_dir,
+                    self.extras
+                        .as_deref()
+                        .map_or_else(String::new, |extras| format!(" (also {extras})"))
                 ));
                 if let Some(targets) = &self.partial_targets {
                     let planned = self.planned_targets.clone().unwrap_or_default();
@@ -284,15 +315,37 @@ impl Summary {
                     ));
                 }
             }
-            _ => out.push_str(&format!(
-                "{}: {}\n",
-                if self.dry_run {
+            _ => {
+                let command = if self.dry_run {
                     "publish (dry run)"
                 } else {
                     "publish"
-                },
-                counts.join(", ")
-            )),
+                };
+                // Without the manifest, the steps are all there is to count.
+                let (units, outcomes): (String, Vec<&str>) = match &self.units {
+                    Some(units) => (
+                        units.clone(),
+                        self.unit_outcomes.iter().map(|o| o.as_str()).collect(),
+                    ),
+                    None => (
+                        format!("{} step(s)", self.rows.len()),
+                        self.rows.iter().map(|row| row.outcome.as_str()).collect(),
+                    ),
+                };
+                let counts: Vec<String> = OUTCOME_ORDER
+                    .iter()
+                    .map(|outcome| outcome.as_str())
+                    .filter_map(|outcome| {
+                        let count = outcomes.iter().filter(|o| **o == outcome).count();
+                        (count > 0).then(|| format!("{count} {outcome}"))
+                    })
+                    .collect();
+                if counts.is_empty() {
+                    out.push_str(&format!("{command}: {units}\n"));
+                } else {
+                    out.push_str(&format!("{command}: {units}: {}\n", counts.join(", ")));
+                }
+            }
         }
         out
     }
@@ -316,6 +369,98 @@ mod tests {
         ] {
             assert_eq!(repository_of(destination), repository, "{destination}");
         }
+    }
+
+    /// `dist` and `publish` of one release end with the same units: wheels, npm packages,
+    /// images with their platforms, never files or steps; `publish` then says what became of
+    /// each unit, combined from its steps.
+    #[test]
+    fn dist_and_publish_count_the_same_units() {
+        use castoff_plan::report::{StepReport, StepState};
+        let manifest = Manifest::from_json(include_str!(
+            "../../tests/snapshots/dist-bytes/single-cli/manifest.json"
+        ))
+        .unwrap();
+        let dist = of_dist(&manifest, Path::new("dist")).to_table();
+        assert_eq!(
+            dist.lines().last(),
+            Some(
+                "dist: 4 wheels, 5 npm packages, 1 image (2 platforms) in dist (also 4 archives, 4 SBOMs)"
+            ),
+            "{dist}"
+        );
+        let publish = |outcome: &dyn Fn(&str) -> StepOutcome, dry_run: bool| {
+            let report = PublishReport {
+                schema_version: 1,
+                castoff_version: "0".to_owned(),
+                dry_run,
+                steps: manifest
+                    .steps
+                    .iter()
+                    .map(|step| StepReport {
+                        id: step.id.clone(),
+                        destination: "somewhere".to_owned(),
+                        state: StepState::Absent,
+                        outcome: outcome(&step.id),
+                        bytes: 0,
+                        attempts: 1,
+                        started_at_ms: 0,
+                        finished_at_ms: 0,
+                        error: None,
+                    })
+                    .collect(),
+            };
+            let table = of_publish(Some(&manifest), &report, Path::new("dist")).to_table();
+            table.lines().last().unwrap_or_default().to_owned()
+        };
+        assert_eq!(
+            publish(&|_| StepOutcome::Uploaded, false),
+            "publish: 4 wheels, 5 npm packages, 1 image (2 platforms): 10 uploaded"
+        );
+        assert_eq!(
+            publish(&|_| StepOutcome::WouldUpload, true),
+            "publish (dry run): 4 wheels, 5 npm packages, 1 image (2 platforms): 10 would-upload"
+        );
+        // One tag of the image failed after everything else went up: the image is not
+        // complete. The wheels were left out; one npm package was there already.
+        let mixed = |id: &str| {
+            if id.starts_with("pypi-upload/") {
+                StepOutcome::Excluded
+            } else if id == "oci-tag/greeter/latest" {
+                StepOutcome::Failed
+            } else if id == "npm-publish/greeter" {
+                StepOutcome::Skipped
+            } else {
+                StepOutcome::Uploaded
+            }
+        };
+        assert!(
+            manifest
+                .steps
+                .iter()
+                .any(|s| s.id == "oci-tag/greeter/latest")
+                && manifest.steps.iter().any(|s| s.id == "npm-publish/greeter"),
+            "step ids: {:?}",
+            manifest.steps.iter().map(|s| &s.id).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            publish(&mixed, false),
+            "publish: 4 wheels, 5 npm packages, 1 image (2 platforms): 4 uploaded, 1 skipped, 4 excluded, 1 failed"
+        );
+        // Without the manifest (unreadable after the run), the steps are counted as such.
+        let report = PublishReport {
+            schema_version: 1,
+            castoff_version: "0".to_owned(),
+            dry_run: false,
+            steps: Vec::new(),
+        };
+        assert_eq!(
+            of_publish(None, &report, Path::new("dist"))
+                .to_table()
+                .lines()
+                .last(),
+            Some("publish: 0 step(s)")
+        );
     }
 
     #[test]

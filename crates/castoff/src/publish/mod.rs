@@ -124,12 +124,13 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
     // 1. Every file must be exactly what `dist` described, before any network traffic.
     verify_files(&manifest, &options.dist_dir)?;
     reporter.line(&format!(
-        "verified {} artifact(s) in {}",
+        "verified {} file(s) of {} in {}",
         manifest
             .artifacts
             .iter()
             .filter(|a| a.path.is_some())
             .count(),
+        crate::contents::Contents::of(&manifest).units(),
         options.dist_dir.display()
     ));
 

@@ -186,9 +186,17 @@ fn basic_auth_and_npmrc_token_resolution() {
         [("CASTOFF_REG_TEST_TOKEN".to_owned(), env.npm_token.clone())].into();
     let npmrc = Npmrc::parse(&text, &vars).unwrap();
     let registry = reqwest::Url::parse(npmrc.registry_for("anything").unwrap()).unwrap();
-    let credentials =
+    let (credentials, source) =
         NpmCredentials::resolve(&std::collections::BTreeMap::new(), &npmrc, &registry, true);
-    env.assert_no_secret(&format!("{credentials:?} {npmrc:?}"));
+    env.assert_no_secret(&format!("{credentials:?} {npmrc:?} {source:?}"));
+    assert_eq!(
+        source.map(|source| source.to_string()).as_deref(),
+        Some(
+            format!("`//{host}/:_authToken` in .npmrc (set from ${{CASTOFF_REG_TEST_TOKEN}})")
+                .as_str()
+        ),
+        "the source names the key and its variable"
+    );
     assert_eq!(
         client(&env, credentials)
             .whoami()

@@ -197,10 +197,18 @@ fn basic_auth_chunked_upload_and_cross_repository_mount() {
     .unwrap();
     let vars: BTreeMap<String, String> =
         [("DOCKER_CONFIG".to_owned(), config_dir.display().to_string())].into();
-    let credentials = resolve_credentials(&vars, &repository(&env.registry_basic, &first), None)
-        .expect("credentials");
+    let (credentials, source) =
+        resolve_credentials(&vars, &repository(&env.registry_basic, &first), None)
+            .expect("credentials");
     assert_eq!(credentials, basic(&env));
-    env.assert_no_secret(&format!("{credentials:?}"));
+    env.assert_no_secret(&format!("{credentials:?} {source:?}"));
+    assert_eq!(
+        source.map(|source| source.to_string()),
+        Some(format!(
+            "the auths entry `{host}` of {}",
+            config_dir.join("config.json").display()
+        ))
+    );
 
     let chunked = PushOptions {
         chunk_threshold: 64 * 1024,

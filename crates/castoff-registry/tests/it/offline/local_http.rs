@@ -233,3 +233,99 @@ fn npm_token_exchange() {
         "npm:127.0.0.1"
     );
 }
+
+/// A token minted by Trusted Publishing that the index or registry then refuses: the hint
+/// names Trusted Publishing and where its ID token came from, never a token. (No server of
+/// the harness speaks OIDC; the refusals of every other source are proven against the real
+/// ones in castoff's `live::credential_hints`.)
+#[test]
+fn a_refused_trusted_publishing_token_is_named_as_such() {
+    use castoff_registry::connect::{NpmDestination, PypiDestination, Sources};
+    use castoff_registry::npm::Npmrc;
+    let server = StandIn::start(|request, _| {
+        let ok = |body: &str| {
+            (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json".to_owned(),
+                body.to_owned(),
+            )
+        };
+        match (request.method.as_str(), request.target.as_str()) {
+            ("GET", "/_/oidc/audience") => ok(r#"{"audience":"pypi"}"#),
+            ("GET", "/github/idtoken?api-version=2.0&audience=pypi") => {
+                ok(r#"{"value":"jwt-secret"}"#)
+            }
+            ("POST", "/_/oidc/mint-token") => {
+                ok(r#"{"success":true,"token":"pypi-minted-secret"}"#)
+            }
+            ("POST", "/-/npm/v1/oidc/token/exchange/package/tool") => (
+                "HTTP/1.1 201 Created\r\nContent-Type: application/json".into(),
+                r#"{"token":"npm-minted-secret"}"#.into(),
+            ),
+            // The upload URL's credential check, npm's whoami: the minted tokens are refused.
+            ("POST", "/legacy/") => (
+                "HTTP/1.1 403 Forbidden".into(),
+                "Invalid API Token: project-scoped token is not valid for this project".into(),
+            ),
+            _ => (
+                "HTTP/1.1 401 Unauthorized".into(),
+                r#"{"error":"not you"}"#.into(),
+            ),
+        }
+    });
+    let oidc = GithubOidc {
+        request_url: Url::parse(&format!("{}/github/idtoken?api-version=2.0", server.url)).unwrap(),
+        request_token: Secret::new("request-secret"),
+    };
+    let environment: std::collections::BTreeMap<String, String> =
+        [("NPM_ID_TOKEN".to_owned(), "npm-id-secret".to_owned())].into();
+    let sources = Sources {
+        environment: &environment,
+        oidc: Some(&oidc),
+    };
+    let upload_url = format!("{}/legacy/", server.url);
+    let index_url = format!("{}/simple/", server.url);
+    let pypi = castoff_registry::connect::pypi(
+        &http(),
+        sources,
+        &PypiDestination {
+            url: Some(&upload_url),
+            index_url: Some(&index_url),
+            sole_destination: true,
+            ..PypiDestination::default()
+        },
+    )
+    .expect_err("the index refuses the minted token");
+    let npm = castoff_registry::connect::npm(
+        &http(),
+        sources,
+        &Npmrc::default(),
+        &NpmDestination {
+            package: "tool",
+            url: Some(&format!("{}/", server.url)),
+            sole_destination: true,
+        },
+    )
+    .expect_err("the registry refuses the minted token");
+    for (error, source) in [
+        (
+            pypi,
+            "the index rejected the credentials from Trusted Publishing (a token minted from the GitHub Actions OIDC token): ",
+        ),
+        (
+            npm,
+            "the registry rejected the credentials from Trusted Publishing (a token minted from NPM_ID_TOKEN): ",
+        ),
+    ] {
+        let text = castoff_test_support::with_hint(&error, error.hint());
+        assert!(text.contains(source), "{text}");
+        for secret in [
+            "request-secret",
+            "jwt-secret",
+            "pypi-minted-secret",
+            "npm-id-secret",
+            "npm-minted-secret",
+        ] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+}

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use castoff_test_support::TestEnv;
 use castoff_test_support::workspace::{
-    copy_fixture, output_text as text, release_for_host_only, repository_root,
+    copy_fixture, isolated_command, output_text as text, release_for_host_only, repository_root,
 };
 
 use crate::offline::cli_ux::{castoff, scratch, single_cli};
@@ -49,7 +49,14 @@ fn dist_summary_table_json_and_plain_progress() {
     ] {
         assert!(stdout.contains(needle), "`{needle}` missing: {stdout}");
     }
-    assert!(stdout.contains("dist: 8 artifact(s) in "), "{stdout}");
+    // The host's target alone: its wheel, its npm package and the launcher, one image.
+    assert!(
+        stdout.contains(&format!(
+            "\ndist: 1 wheel, 2 npm packages, 1 image (1 platform) in {} (also 1 archive, 1 SBOM)\n",
+            dist_dir.display()
+        )),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("compiling greeter for x86_64-unknown-linux-gnu\n"),
         "{stderr}"
@@ -226,7 +233,13 @@ fn publish_summary_table_and_json() {
         wheel_line.contains(&name) && wheel_line.contains(" skipped "),
         "{table}"
     );
-    assert!(table.contains("publish: "), "{table}");
+    // Counted in the units `dist` counts: the wheel skipped, the rest left out.
+    assert!(
+        table.ends_with(
+            "\npublish: 1 wheel, 2 npm packages, 1 image (1 platform): 1 skipped, 3 excluded\n"
+        ),
+        "{table}"
+    );
 }
 
 /// A copy of the single-cli fixture whose wheel and npm names are unique to `tag`, built
@@ -455,4 +468,155 @@ fn publish_progress_bars_on_a_terminal_and_lines_on_a_pipe() {
         timed(&format!("uploaded oci {registry}/{tag}/verbose@sha256:")),
         "{stderr}"
     );
+}
+
+/// `dist` and `publish` of one release name it in the same units with the same words, and
+/// the numbers are what the registries then hold: four targets (two with images) give 4
+/// wheels on pypiserver, 5 npm packages on Verdaccio (4 platforms and the launcher) and one
+/// image of 2 platforms on the registry; a second publish counts the same units, skipped.
+#[test]
+fn dist_and_publish_count_the_same_units() {
+    let env = TestEnv::get();
+    let dir = scratch("same-units");
+    let tag = format!("units{}", std::process::id());
+    let workspace = dir.join("workspace");
+    let home = dir.join("home");
+    fs::create_dir_all(&home).unwrap();
+    copy_fixture("single-cli", &workspace);
+    let manifest_path = workspace.join("Cargo.toml");
+    let triples = [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "aarch64-apple-darwin",
+        "x86_64-pc-windows-msvc",
+    ];
+    let cargo_toml = fs::read_to_string(&manifest_path).unwrap();
+    let targets_line = cargo_toml
+        .lines()
+        .find(|line| line.starts_with("targets = "))
+        .expect("single-cli names its targets")
+        .to_owned();
+    let quoted: Vec<String> = triples.iter().map(|t| format!("\"{t}\"")).collect();
+    let cargo_toml = cargo_toml
+        .replace(&targets_line, &format!("targets = [{}]", quoted.join(", ")))
+        .replace(
+            "name = \"greeter\" }",
+            &format!("name = \"greeter-{tag}\" }}"),
+        )
+        .replace("\"@acme/greeter\"", &format!("\"@{tag}/greeter\""));
+    fs::write(&manifest_path, cargo_toml).unwrap();
+    let binaries = env.probe_prebuilt_dir(&triples, &dir.join("binaries"));
+    let castoff_program = Path::new(env!("CARGO_BIN_EXE_castoff"));
+
+    let dist = isolated_command(castoff_program, &home)
+        .arg("dist")
+        .arg("--manifest-path")
+        .arg(&manifest_path)
+        .arg("--prebuilt-dir")
+        .arg(&binaries)
+        .output()
+        .unwrap();
+    assert!(dist.status.success(), "{}", text(&dist));
+    let dist_stdout = String::from_utf8(dist.stdout).unwrap();
+    let dist_line = dist_stdout
+        .lines()
+        .find(|line| line.starts_with("dist: "))
+        .unwrap_or_else(|| panic!("no `dist:` line: {dist_stdout}"));
+    let (dist_units, _) = dist_line["dist: ".len()..]
+        .split_once(" in ")
+        .unwrap_or_else(|| panic!("`dist: <units> in <dir>`: {dist_line}"));
+    let expected = "4 wheels, 5 npm packages, 1 image (2 platforms)";
+    assert_eq!(dist_units, expected, "{dist_stdout}");
+    assert!(
+        dist_line.ends_with(" (also 4 archives, 4 SBOMs)"),
+        "{dist_line}"
+    );
+
+    let registry = TestEnv::host_port(&env.registry_open).to_owned();
+    let repository = format!("{registry}/{tag}/greeter");
+    let publish = || {
+        let output = isolated_command(castoff_program, &home)
+            .arg("publish")
+            .arg("--manifest-path")
+            .arg(&manifest_path)
+            .args(["--pypi-url", &env.pypiserver])
+            .args(["--npm-registry", &env.verdaccio])
+            .args(["--oci-repository", &repository])
+            .env("TWINE_USERNAME", &env.user)
+            .env("TWINE_PASSWORD", &env.password)
+            .env("NPM_TOKEN", &env.npm_token)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let line = stdout
+            .lines()
+            .find(|line| line.starts_with("publish: "))
+            .unwrap_or_else(|| panic!("no `publish:` line: {stdout}"))
+            .to_owned();
+        let (units, outcomes) = line["publish: ".len()..]
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("`publish: <units>: <outcomes>`: {line}"));
+        (units.to_owned(), outcomes.to_owned())
+    };
+    let (units, outcomes) = publish();
+    assert_eq!(units, dist_units, "publish counts what dist counted");
+    assert_eq!(outcomes, "10 uploaded");
+
+    // The registries hold exactly that many of each.
+    let fetch = |url: &str, accept: &str| -> Vec<u8> {
+        let output = Command::new("curl")
+            .args(["-sSf", "-H", &format!("Accept: {accept}"), url])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{url}: {}", text(&output));
+        output.stdout
+    };
+    let get = |url: &str, accept: &str| -> serde_json::Value {
+        serde_json::from_slice(&fetch(url, accept))
+            .unwrap_or_else(|error| panic!("{url}: not JSON ({error})"))
+    };
+    // pypiserver's simple page is HTML: one link per file.
+    let project = String::from_utf8(fetch(
+        &format!("{}simple/greeter-{tag}/", env.pypiserver),
+        "text/html",
+    ))
+    .unwrap();
+    let wheels = project.matches(".whl</a>").count();
+    let manifest: castoff_plan::Manifest = castoff_plan::Manifest::from_json(
+        &fs::read_to_string(workspace.join("dist/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let npm_packages = manifest
+        .artifacts
+        .iter()
+        .filter(|artifact| {
+            matches!(
+                artifact.kind,
+                castoff_plan::ArtifactKind::NpmPlatform | castoff_plan::ArtifactKind::NpmLauncher
+            )
+        })
+        .map(|artifact| artifact.registry_name.clone().unwrap())
+        .filter(|name| {
+            let packument = get(
+                &format!("{}{}", env.verdaccio, name.replace('/', "%2f")),
+                "application/json",
+            );
+            packument["versions"]["0.3.1"].is_object()
+        })
+        .count();
+    let index = get(
+        &format!("{}/v2/{tag}/greeter/manifests/0.3.1", env.registry_open),
+        "application/vnd.oci.image.index.v1+json",
+    );
+    let platforms = index["manifests"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        format!("{wheels} wheels, {npm_packages} npm packages, 1 image ({platforms} platforms)"),
+        expected,
+        "what the registries hold"
+    );
+
+    let (units, outcomes) = publish();
+    assert_eq!(units, dist_units, "a second publish counts the same units");
+    assert_eq!(outcomes, "10 skipped");
 }

@@ -112,8 +112,8 @@ fn npm(url: &str) -> NpmClient {
 }
 
 fn oci(url: &str, credentials: OciCredentials) -> OciClient {
-    let host = url.trim_start_matches("http://");
-    let repository = OciRepository::parse(&format!("{host}/hostile/app")).unwrap();
+    // Written with its scheme: these servers speak plain http only (no https probe).
+    let repository = OciRepository::parse(&format!("{url}/hostile/app")).unwrap();
     OciClient::new(&client(), repository, credentials, Default::default()).unwrap()
 }
 

@@ -5,7 +5,8 @@
 //! scripted refusal (any status and body) for requests matching a path fragment, or a scripted
 //! cut: a request whose body breaks off after some bytes reached the server. It logs every
 //! request (and how much of its body went upstream) and counts retries: requests that repeat
-//! (same method and path) one that got a fault earlier in the same run.
+//! (same method and path) one that got a fault earlier in the same run. A connection that
+//! opens with a TLS handshake is counted and closed, as a plain-http server closes it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -102,6 +103,8 @@ pub struct Proxy {
     refused: Arc<AtomicU64>,
     /// Requests that arrived carrying an `Authorization` header.
     authorized: Arc<AtomicU64>,
+    /// Connections that opened with a TLS handshake instead of a request.
+    tls_hellos: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -117,6 +120,7 @@ impl Proxy {
             injected: Arc::default(),
             refused: Arc::default(),
             authorized: Arc::default(),
+            tls_hellos: Arc::default(),
             stop: Arc::default(),
         };
         let schedule = proxy.schedule.clone();
@@ -124,6 +128,7 @@ impl Proxy {
         let injected = proxy.injected.clone();
         let refused = proxy.refused.clone();
         let authorized = proxy.authorized.clone();
+        let tls_hellos = proxy.tls_hellos.clone();
         let stop = proxy.stop.clone();
         let upstream = upstream.to_owned();
         std::thread::spawn(move || {
@@ -137,6 +142,7 @@ impl Proxy {
                     injected: injected.clone(),
                     refused: refused.clone(),
                     authorized: authorized.clone(),
+                    tls_hellos: tls_hellos.clone(),
                 };
                 let (schedule, upstream) = (schedule.clone(), upstream.clone());
                 std::thread::spawn(move || {
@@ -181,6 +187,11 @@ impl Proxy {
 
     pub fn authorized(&self) -> u64 {
         self.authorized.load(Ordering::SeqCst)
+    }
+
+    /// Connections that opened with a TLS handshake (answered by closing them).
+    pub fn tls_hellos(&self) -> u64 {
+        self.tls_hellos.load(Ordering::SeqCst)
     }
 
     /// Cut the request described by `cut` (see [`Cut`]).
@@ -228,6 +239,7 @@ struct Counters {
     injected: Arc<Mutex<Vec<Fault>>>,
     refused: Arc<AtomicU64>,
     authorized: Arc<AtomicU64>,
+    tls_hellos: Arc<AtomicU64>,
 }
 
 impl Drop for Proxy {
@@ -307,8 +319,16 @@ fn serve(
         injected,
         refused,
         authorized,
+        tls_hellos,
     } = counters;
     let mut reader = BufReader::new(client.try_clone()?);
+    // A TLS handshake record (castoff's https probe of a loopback registry written without a
+    // scheme): counted, and the connection closed, as a plain-http server does, so the
+    // client falls back to http.
+    if reader.fill_buf()?.first() == Some(&0x16) {
+        tls_hellos.fetch_add(1, Ordering::SeqCst);
+        return Ok(());
+    }
     let Some((head, body)) = read_request(&mut reader)? else {
         return Ok(());
     };
