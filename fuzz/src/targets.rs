@@ -84,7 +84,7 @@ pub fn manifest_json(data: &[u8]) {
 }
 
 /// OCI layout documents: a manifest or index blob, and a layout whose `index.json` (and the
-/// one blob it may name) is the input.
+/// one blob it may name, or name as its referrers index) is the input.
 pub fn oci_layout(data: &[u8]) {
     let _ = ManifestBlob::parse(&Digest::of(data), data.to_vec());
     with_scratch("layout", |dir| {
@@ -100,6 +100,7 @@ pub fn oci_layout(data: &[u8]) {
             for (descriptor, _) in roots {
                 let _ = layout.manifest(&descriptor.digest);
             }
+            let _ = layout.referrers();
         }
     });
 }

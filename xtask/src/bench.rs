@@ -860,11 +860,8 @@ fn bench_publish(
                 "--insecure-policy",
                 "--dest-tls-verify=false",
             ])
-            // The layout also holds the SBOM referrer: name the image index by its tag.
-            .arg(format!(
-                "oci:{}:1.0.0",
-                dist.join("oci").join(BIN).display()
-            ))
+            // The layout's index.json has one entry, the image index: no tag needed.
+            .arg(format!("oci:{}", dist.join("oci").join(BIN).display()))
             .arg(format!(
                 "docker://{}/bench{nonce}/{label}-p{round}:1.0.0",
                 env.registry

@@ -47,6 +47,17 @@ pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
 /// reference of a pulled base).
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
+/// castoff's annotation on the one entry of its image layout's `index.json`: the digest of the
+/// layout's *referrers index*, a blob listing the artifacts (the SBOMs) whose `subject` is an
+/// image of that entry. The artifacts are not `index.json` entries themselves: skopeo, podman
+/// and Buildah open `oci:<dir>` without a tag only when `index.json` lists exactly one entry
+/// (docs/channels/oci.md, "What dist/ gets").
+pub const LAYOUT_REFERRERS_ANNOTATION: &str = "io.github.castoff-rs.referrers";
+
+/// castoff's annotation on each descriptor of a layout's referrers index: the digest of the
+/// artifact's `subject`, so a reader finds the artifact of one image without opening the others.
+pub const REFERRER_SUBJECT_ANNOTATION: &str = "io.github.castoff-rs.referrer.subject";
+
 /// The `oci-layout` file of an image layout.
 pub const LAYOUT_MARKER: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -127,13 +138,15 @@ impl PartialEq<str> for Digest {
 }
 
 /// A content descriptor: what a manifest or index says about a blob or a child manifest,
-/// with the optional platform and annotations of an index entry.
+/// with the optional platform, artifact type and annotations of an index entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Descriptor {
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,
     pub platform: Option<Value>,
+    /// OCI 1.1's `artifactType`: what an artifact manifest (an SBOM, a signature) holds.
+    pub artifact_type: Option<String>,
     pub annotations: Map<String, Value>,
 }
 
@@ -144,6 +157,7 @@ impl Descriptor {
             digest,
             size,
             platform: None,
+            artifact_type: None,
             annotations: Map::new(),
         }
     }
@@ -166,6 +180,10 @@ impl Descriptor {
             .ok_or("a descriptor without size")?;
         Ok(Descriptor {
             platform: value.get("platform").cloned(),
+            artifact_type: value
+                .get("artifactType")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             annotations: value
                 .get("annotations")
                 .and_then(Value::as_object)
@@ -175,7 +193,7 @@ impl Descriptor {
         })
     }
 
-    /// The JSON object, with `platform` and `annotations` only when present.
+    /// The JSON object, with `platform`, `artifactType` and `annotations` only when present.
     pub fn to_json(&self) -> Value {
         let mut value = json!({
             "mediaType": self.media_type,
@@ -184,6 +202,9 @@ impl Descriptor {
         });
         if let Some(platform) = &self.platform {
             value["platform"] = platform.clone();
+        }
+        if let Some(artifact_type) = &self.artifact_type {
+            value["artifactType"] = json!(artifact_type);
         }
         if !self.annotations.is_empty() {
             value["annotations"] = Value::Object(self.annotations.clone());

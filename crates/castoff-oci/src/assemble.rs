@@ -1,6 +1,7 @@
 //! Assembling one app's multi-platform image from per-platform images that other machines
 //! already built (the partial dist folders of a distributed release): every blob is copied and
-//! re-verified, the index and the layout's `index.json` are written by the same code as
+//! re-verified (the SBOM artifacts found through each layout's referrers index), the index,
+//! the referrers index and the layout's `index.json` are written by the same code as
 //! [`crate::build_images`], and each platform's `docker load` archive is copied as it is.
 //!
 //! Nothing is rebuilt from binaries, so the merged layout holds exactly the image manifests
@@ -15,13 +16,13 @@ use castoff_plan::plan::{App, OciChannel};
 use castoff_plan::target::OciPlatform;
 use serde_json::{Map, Value};
 
-use castoff_archive::oci::{Descriptor, INDEX_MEDIA_TYPE};
+use castoff_archive::oci::{Descriptor, INDEX_MEDIA_TYPE, LAYOUT_REFERRERS_ANNOTATION};
 
 use crate::blobs::{self, BlobStore};
 use crate::error::OciError;
 use crate::{
     BuiltImage, BuiltIndex, BuiltLayer, PartialDir, SBOM_ARTIFACT_TYPE, archive_name,
-    write_layout_index,
+    referrer_descriptor, write_layout_index,
 };
 
 /// One platform's image found in a partial dist.
@@ -80,36 +81,97 @@ pub fn assemble_images(
         }
         let layout_index = read_json(&layout.join("index.json"))
             .map_err(|problem| refuse(part, problem, rebuild))?;
+        // castoff writes one entry: the image index, which names the referrers index of the
+        // SBOM artifacts (crate::write_layout_index).
         let entries = layout_index["manifests"]
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let mut sboms: Vec<(String, Descriptor)> = Vec::new();
-        let mut image_index: Option<Descriptor> = None;
-        for entry in &entries {
-            let descriptor = descriptor(entry).map_err(|problem| refuse(part, problem, rebuild))?;
-            if entry["artifactType"] == SBOM_ARTIFACT_TYPE {
-                let bytes = blobs::read_verified(&layout, descriptor.digest.as_str())
-                    .map_err(|problem| refuse(part, problem, rebuild))?;
-                let manifest: Value = serde_json::from_slice(&bytes)
-                    .map_err(|error| refuse(part, error.to_string(), rebuild))?;
-                let subject = manifest["subject"]["digest"].as_str().unwrap_or_default();
-                copy_children(&store, &layout, &manifest)
-                    .map_err(|problem| refuse_blob(part, problem, rebuild))?;
-                put_verified(&store, &layout, &descriptor)
-                    .map_err(|problem| refuse_blob(part, problem, rebuild))?;
-                sboms.push((subject.to_owned(), descriptor));
-            } else if descriptor.media_type == INDEX_MEDIA_TYPE {
-                image_index = Some(descriptor);
+        let image_index = match entries.as_slice() {
+            [entry] => descriptor(entry).map_err(|problem| refuse(part, problem, rebuild))?,
+            _ => {
+                return Err(refuse(
+                    part,
+                    format!(
+                        "its `index.json` lists {} entries; castoff writes exactly one, the image index",
+                        entries.len()
+                    ),
+                    rebuild,
+                ));
             }
-        }
-        let Some(image_index) = image_index else {
+        };
+        if image_index.media_type != INDEX_MEDIA_TYPE {
             return Err(refuse(
                 part,
                 "its `index.json` names no image index".to_owned(),
                 rebuild,
             ));
-        };
+        }
+        let mut sboms: Vec<(String, Descriptor)> = Vec::new();
+        if let Some(referrers) = image_index.annotations.get(LAYOUT_REFERRERS_ANNOTATION) {
+            let referrers = referrers
+                .as_str()
+                .and_then(castoff_archive::oci::sha256_hex)
+                .ok_or_else(|| {
+                    refuse(
+                        part,
+                        format!(
+                            "its `index.json` annotation `{LAYOUT_REFERRERS_ANNOTATION}` is {referrers}, not a sha256 digest"
+                        ),
+                        rebuild,
+                    )
+                })?;
+            let bytes = blobs::read_verified(&layout, &format!("sha256:{referrers}"))
+                .map_err(|problem| refuse(part, problem, rebuild))?;
+            let referrers_index: Value = serde_json::from_slice(&bytes)
+                .map_err(|error| refuse(part, error.to_string(), rebuild))?;
+            for entry in referrers_index["manifests"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let listed =
+                    descriptor(&entry).map_err(|problem| refuse(part, problem, rebuild))?;
+                if listed.artifact_type.as_deref() != Some(SBOM_ARTIFACT_TYPE) {
+                    return Err(refuse(
+                        part,
+                        format!(
+                            "its referrers index lists {} of artifact type {}; castoff writes SBOMs ({SBOM_ARTIFACT_TYPE}) only",
+                            listed.digest,
+                            listed.artifact_type.as_deref().unwrap_or("(none)")
+                        ),
+                        rebuild,
+                    ));
+                }
+                let bytes = blobs::read_verified(&layout, listed.digest.as_str())
+                    .map_err(|problem| refuse(part, problem, rebuild))?;
+                let manifest: Value = serde_json::from_slice(&bytes)
+                    .map_err(|error| refuse(part, error.to_string(), rebuild))?;
+                let referrer = referrer_descriptor(&listed, &manifest)
+                    .map_err(|problem| refuse(part, problem, rebuild))?;
+                if referrer != listed {
+                    return Err(refuse(
+                        part,
+                        format!(
+                            "its referrers index lists {} as {}, but the artifact manifest says {}",
+                            listed.digest,
+                            listed.to_json(),
+                            referrer.to_json()
+                        ),
+                        rebuild,
+                    ));
+                }
+                let subject = manifest["subject"]["digest"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                copy_children(&store, &layout, &manifest)
+                    .map_err(|problem| refuse_blob(part, problem, rebuild))?;
+                put_verified(&store, &layout, &listed)
+                    .map_err(|problem| refuse_blob(part, problem, rebuild))?;
+                sboms.push((subject, referrer));
+            }
+        }
         let bytes = blobs::read_verified(&layout, image_index.digest.as_str())
             .map_err(|problem| refuse(part, problem, rebuild))?;
         let index: Value = serde_json::from_slice(&bytes)
@@ -210,6 +272,20 @@ pub fn assemble_images(
                 sbom,
                 part: part.clone(),
             });
+        }
+        if let Some((subject, sbom)) = sboms.iter().find(|(subject, _)| {
+            !found
+                .iter()
+                .any(|image| image.part == *part && image.manifest.digest == **subject)
+        }) {
+            return Err(refuse(
+                part,
+                format!(
+                    "its SBOM artifact {} is attached to {subject}, which is not an image of its index",
+                    sbom.digest
+                ),
+                rebuild,
+            ));
         }
     }
     let Some((annotations, _)) = annotations else {

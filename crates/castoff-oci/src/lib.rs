@@ -4,8 +4,10 @@
 //! [`build_images`] writes, for one app:
 //!
 //! - `dist/oci/<app>/`: an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`)
-//!   with every platform's image and the multi-platform index, which `index.json` names with
-//!   `org.opencontainers.image.ref.name` = the version tag;
+//!   with every platform's image and the multi-platform index, which `index.json` names, as
+//!   its only entry, with `org.opencontainers.image.ref.name` = the version tag; the SBOM
+//!   artifacts are listed in a referrers index that entry names
+//!   ([`LAYOUT_REFERRERS_ANNOTATION`]);
 //! - `dist/oci/<app>-<os>-<arch>[-<variant>].tar`, one per platform: a `docker load`-able
 //!   archive (that platform's OCI layout plus the legacy `manifest.json`).
 //!
@@ -40,7 +42,8 @@ use serde_json::json;
 pub use assemble::assemble_images;
 pub use castoff_archive::oci::{
     CONFIG_MEDIA_TYPE, EMPTY_MEDIA_TYPE, INDEX_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE,
-    LAYER_ZSTD_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
+    LAYER_ZSTD_MEDIA_TYPE, LAYOUT_REFERRERS_ANNOTATION, MANIFEST_MEDIA_TYPE,
+    REFERRER_SUBJECT_ANNOTATION,
 };
 pub use deploy::write_deploy_examples;
 pub use error::OciError;
@@ -386,8 +389,11 @@ pub fn build_images(
 }
 
 /// Writes the multi-platform index over `manifests` (already in platform order) into the
-/// store, then the layout's `oci-layout` and `index.json`: the index named by the version tag,
-/// followed by the SBOM artifacts (`referrers`) in the same order as their subjects. One code
+/// store, then the layout's `oci-layout` and `index.json`: **one** entry, the index named by
+/// the version tag. When there are `referrers` (the SBOM artifacts, in the order of their
+/// subjects, each described by [`referrer_descriptor`]), they are listed in the layout's
+/// referrers index, a blob that entry names with [`LAYOUT_REFERRERS_ANNOTATION`]: skopeo and
+/// podman open `oci:<dir>` without a tag only when `index.json` has a single entry. One code
 /// path for `build_images` and `assemble_images`, so a merged layout is byte-identical to one
 /// built in a single run.
 pub(crate) fn write_layout_index(
@@ -403,24 +409,54 @@ pub(crate) fn write_layout_index(
     entry
         .annotations
         .insert(REF_NAME_ANNOTATION.to_owned(), json!(tag));
-    let mut entries = vec![entry.to_json()];
-    entries.extend(referrers.iter().map(|referrer| {
-        let mut value = referrer.to_json();
-        value["artifactType"] = json!(SBOM_ARTIFACT_TYPE);
-        value
-    }));
+    if !referrers.is_empty() {
+        let referrers_index = json!({
+            "schemaVersion": 2,
+            "mediaType": INDEX_MEDIA_TYPE,
+            "manifests": referrers.iter().map(Descriptor::to_json).collect::<Vec<_>>(),
+        });
+        let referrers_index = store.put(INDEX_MEDIA_TYPE, &canonical(&referrers_index))?;
+        entry.annotations.insert(
+            LAYOUT_REFERRERS_ANNOTATION.to_owned(),
+            json!(referrers_index.digest.as_str()),
+        );
+    }
     let layout_index = json!({
         "schemaVersion": 2,
         "mediaType": INDEX_MEDIA_TYPE,
-        "manifests": entries,
+        "manifests": [entry.to_json()],
     });
     blobs::write_file_atomically(&store.root().join("oci-layout"), LAYOUT_MARKER)?;
     blobs::write_file_atomically(&store.root().join("index.json"), &canonical(&layout_index))?;
     Ok(index)
 }
 
+/// How the layout's referrers index lists an artifact manifest stored as `artifact`: as a
+/// referrers API answer lists it (`artifactType` and the manifest's annotations), plus
+/// [`REFERRER_SUBJECT_ANNOTATION`] = its `subject`'s digest. Derived from the manifest alone,
+/// so a build and a merge that reads the manifest back list it identically.
+pub(crate) fn referrer_descriptor(
+    artifact: &Descriptor,
+    manifest: &serde_json::Value,
+) -> Result<Descriptor, String> {
+    let subject = manifest["subject"]["digest"]
+        .as_str()
+        .ok_or_else(|| format!("the artifact manifest {} has no subject", artifact.digest))?;
+    let mut annotations = manifest["annotations"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    annotations.insert(REFERRER_SUBJECT_ANNOTATION.to_owned(), json!(subject));
+    Ok(Descriptor {
+        artifact_type: manifest["artifactType"].as_str().map(str::to_owned),
+        annotations,
+        platform: None,
+        ..Descriptor::new(&artifact.media_type, artifact.digest.clone(), artifact.size)
+    })
+}
+
 /// Stores `sbom` and an OCI 1.1 artifact manifest (empty config, the SBOM as its one layer)
-/// whose `subject` is `image`; returns the artifact manifest's descriptor.
+/// whose `subject` is `image`; returns how the layout's referrers index lists it.
 fn put_sbom_artifact(
     store: &BlobStore,
     app: &str,
@@ -446,7 +482,8 @@ fn put_sbom_artifact(
             "org.opencontainers.image.created": castoff_archive::date::rfc3339(source_date_epoch),
         },
     });
-    store.put(MANIFEST_MEDIA_TYPE, &canonical(&manifest))
+    let artifact = store.put(MANIFEST_MEDIA_TYPE, &canonical(&manifest))?;
+    Ok(referrer_descriptor(&artifact, &manifest).expect("the manifest names its subject"))
 }
 
 /// `<app>-<os>-<arch>.tar`, with `-<variant>` for 32-bit arm where the variant matters.

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use castoff_archive::oci::{
-    Descriptor, Digest, REF_NAME_ANNOTATION, is_index_media_type, manifest_media_type,
+    Descriptor, Digest, LAYOUT_REFERRERS_ANNOTATION, REF_NAME_ANNOTATION, is_index_media_type,
+    manifest_media_type,
 };
 
 use crate::error::RegistryError;
@@ -65,13 +66,14 @@ impl OciLayout {
     /// The descriptors `index.json` lists, with their `org.opencontainers.image.ref.name`.
     pub fn roots(&self) -> Result<Vec<(Descriptor, Option<String>)>, RegistryError> {
         let path = self.root.join("index.json");
-        let bytes = std::fs::read(&path).map_err(|error| {
-            RegistryError::artifact_file(
-                &path,
-                format!("cannot read: {error}"),
-                "rebuild the image layout",
-            )
-        })?;
+        let bytes =
+            castoff_archive::foreign::read_regular(&path, MANIFEST_LIMIT).map_err(|error| {
+                RegistryError::artifact_file(
+                    &path,
+                    format!("cannot read: {error}"),
+                    "rebuild the image layout",
+                )
+            })?;
         let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
             RegistryError::artifact_file(
                 &path,
@@ -97,6 +99,33 @@ impl OciLayout {
                 Ok((descriptor, name))
             })
             .collect()
+    }
+
+    /// The artifacts castoff attached to the layout's images (the SBOMs): the descriptors of
+    /// the referrers index that an `index.json` entry names with
+    /// `io.github.castoff-rs.referrers` (docs/channels/oci.md), each with its `artifactType`
+    /// and its subject's digest (`io.github.castoff-rs.referrer.subject`). Empty when no entry
+    /// names one. The referrers index is read like any manifest: bounded, digest checked.
+    pub fn referrers(&self) -> Result<Vec<Descriptor>, RegistryError> {
+        let mut referrers = Vec::new();
+        for (root, _) in self.roots()? {
+            let Some(value) = root.annotations.get(LAYOUT_REFERRERS_ANNOTATION) else {
+                continue;
+            };
+            let digest: Digest = value
+                .as_str()
+                .ok_or_else(|| format!("`{value}` is not a digest"))
+                .and_then(str::parse)
+                .map_err(|message| {
+                    RegistryError::artifact_file(
+                        &self.root.join("index.json"),
+                        format!("annotation `{LAYOUT_REFERRERS_ANNOTATION}`: {message}"),
+                        "rebuild the image layout",
+                    )
+                })?;
+            referrers.extend(self.manifest(&digest)?.children);
+        }
+        Ok(referrers)
     }
 
     /// Reads a manifest or index blob, checks its digest, and lists what it references.

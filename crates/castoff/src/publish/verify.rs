@@ -221,10 +221,17 @@ fn verify_layout(dir: &Path, index_digest: Option<&str>) -> Result<(), LayoutPro
         if !blobs.join(hex).is_file() {
             return Err(format!("the index {index} is missing").into());
         }
-        // Every manifest, config and layer the index reaches must be there too, so a missing
-        // blob stops the run before the first upload rather than in the middle of it.
+        // Every manifest, config and layer the index reaches must be there too, and so must
+        // every SBOM artifact the layout's referrers index lists, so a missing blob stops the
+        // run before the first upload rather than in the middle of it.
         let layout = OciLayout::open(dir)?;
         let mut pending: Vec<Digest> = vec![index.parse::<Digest>()?];
+        pending.extend(
+            layout
+                .referrers()?
+                .into_iter()
+                .map(|referrer| referrer.digest),
+        );
         while let Some(digest) = pending.pop() {
             let blob = layout.manifest(&digest)?;
             for descriptor in &blob.blobs {

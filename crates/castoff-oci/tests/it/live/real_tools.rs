@@ -371,6 +371,244 @@ fn zstd_layers_hold_the_same_tar_and_run_under_runc() {
     );
 }
 
+/// The SBOM castoff attaches to each image in these tests: small, and different per target.
+fn test_sbom(target: &castoff_plan::Target) -> Vec<u8> {
+    format!(
+        "{{\"bomFormat\":\"CycloneDX\",\"target\":\"{}\"}}",
+        target.triple
+    )
+    .into_bytes()
+}
+
+/// The ```sh block of docs/channels/oci.md that lists the layout's SBOMs, its `cd` aimed at
+/// `layout`.
+fn documented_sbom_listing(layout: &Path) -> String {
+    let doc = std::fs::read_to_string(
+        castoff_test_support::workspace::repository_root().join("docs/channels/oci.md"),
+    )
+    .unwrap();
+    let block = doc
+        .split("```sh\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .find(|block| block.contains("io.github.castoff-rs.referrers"))
+        .expect("docs/channels/oci.md shows how to list the SBOMs");
+    let script = block.replacen(
+        "cd dist/oci/pinger\n",
+        &format!("cd '{}'\n", layout.display()),
+        1,
+    );
+    assert_ne!(
+        script, block,
+        "the listing starts with `cd dist/oci/pinger`"
+    );
+    script
+}
+
+/// Issue 17: the layout opens without a tag. `index.json` has one entry, so skopeo inspects
+/// `oci:<dir>` and copies it to the registry (`--all`: the index, byte for byte; without:
+/// this machine's image), per platform too; `oci:<dir>:<version>` still works. umoci, which
+/// has no platform option, lists the tag but unpacks neither `latest` (its default) nor the
+/// multi-platform tag; it unpacks one platform that skopeo copied out under `latest` without a
+/// tag, and a one-platform release by its tag. The SBOMs are found as docs/channels/oci.md
+/// says, with its own commands; `umoci gc` deletes them, as documented.
+#[test]
+fn skopeo_and_umoci_open_the_layout_without_a_tag_and_the_sboms_are_listed() {
+    let env = TestEnv::get();
+    let release = fixture_release("http-service");
+    let dir = env.scratch_dir("oci-tagless");
+    let fake_dir = dir.join("fake-bin");
+    let mut image_inputs = inputs(&release, AppId(0), |target, bin| {
+        if target.triple == HOST_TRIPLE {
+            fixture_binary("http-service", bin, Linking::Static)
+        } else {
+            fake_static_elf(&fake_dir.join(target.triple), bin, EM_AARCH64, "fake\n")
+        }
+    });
+    for input in &mut image_inputs {
+        input.sbom = Some(test_sbom(input.target));
+    }
+    let built = build(&release, image_inputs, &dir.join("dist"));
+    assert_eq!(built.images.len(), 2);
+    let layout = &built.layout_dir;
+    let tagless = format!("oci:{}", layout.display());
+    let skopeo = || Command::new(env.tool("skopeo"));
+    let said = run(Command::new(env.tool("oci-image-tool"))
+        .args(["validate", "--type", "image", "--ref", "name=1.4.0"])
+        .arg(layout));
+    assert!(said.contains("Validation succeeded"), "{said}");
+
+    // skopeo inspect: the index, and each platform's config.
+    let raw = run(skopeo().args(["inspect", "--raw", &tagless]));
+    assert_eq!(raw.as_bytes(), blob(layout, &built.index_digest));
+    let inspect: Value = serde_json::from_str(&run(skopeo().args(["inspect", &tagless]))).unwrap();
+    assert_eq!(inspect["Digest"], built.index_digest.as_str());
+    for image in &built.images {
+        let platform: Vec<&str> = image.platform.split('/').collect();
+        let mut command = skopeo();
+        command.args(["--override-os", platform[0], "--override-arch", platform[1]]);
+        if let Some(variant) = platform.get(2) {
+            command.args(["--override-variant", variant]);
+        }
+        let config = run(command.args(["inspect", "--config", "--raw", &tagless]));
+        assert_eq!(config.as_bytes(), blob(layout, &image.config_digest));
+    }
+
+    // skopeo copy to the registry: `--all` pushes the index as it is, under a tag or not in
+    // the source; without `--all`, the image of this machine's platform, its manifest intact.
+    let repository = format!(
+        "{}/tagless{}/pinger",
+        TestEnv::host_port(&env.registry_open),
+        std::process::id()
+    );
+    let pushed = |source: &str, all: bool, tag: &str| -> Vec<u8> {
+        let mut command = skopeo();
+        command.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        if all {
+            command.arg("--all");
+        }
+        run(command
+            .arg(source)
+            .arg(format!("docker://{repository}:{tag}")));
+        run(skopeo()
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{repository}:{tag}")))
+        .into_bytes()
+    };
+    let index_bytes = blob(layout, &built.index_digest);
+    assert_eq!(pushed(&tagless, true, "1.4.0"), index_bytes);
+    assert_eq!(
+        pushed(&format!("{tagless}:1.4.0"), true, "by-tag"),
+        index_bytes
+    );
+    let host_image = built
+        .images
+        .iter()
+        .find(|image| image.target.triple == HOST_TRIPLE)
+        .unwrap();
+    assert_eq!(
+        pushed(&tagless, false, "host"),
+        blob(layout, &host_image.manifest_digest)
+    );
+
+    // umoci: the tag is listed; `latest` (the default) is not there, and the multi-platform
+    // tag is ambiguous to it.
+    let umoci = || Command::new(env.tool("umoci"));
+    assert_eq!(run(umoci().args(["ls", "--layout"]).arg(layout)), "1.4.0\n");
+    for (image, says) in [
+        (layout.display().to_string(), "tag is not found: latest"),
+        (
+            format!("{}:1.4.0", layout.display()),
+            "tag is ambiguous: 1.4.0",
+        ),
+    ] {
+        let refused = output(
+            umoci()
+                .args(["unpack", "--image", &image])
+                .arg(dir.join("refused-bundle")),
+        );
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && stderr.contains(says),
+            "umoci unpack --image {image}: expected `{says}`:\n{stderr}"
+        );
+    }
+    // One platform copied out under `latest`: same manifest, and umoci needs no tag.
+    let one = dir.join("pinger-amd64");
+    run(skopeo()
+        .args(["--override-arch", "amd64", "copy", "--quiet", &tagless])
+        .arg(format!("oci:{}:latest", one.display())));
+    let copied: Value =
+        serde_json::from_slice(&std::fs::read(one.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        copied["manifests"][0]["digest"],
+        host_image.manifest_digest.as_str()
+    );
+    let bundle = dir.join("bundle");
+    run(umoci().args(["unpack", "--image"]).arg(&one).arg(&bundle));
+    assert_eq!(
+        runc_run(&env, &bundle, &["/usr/local/bin/pinger", "--version"]),
+        "pinger 1.4.0\n"
+    );
+    // A release of one Linux platform unpacks by its tag (umoci descends into an index of one).
+    let mut single = fixture_release("http-service");
+    single.apps[0]
+        .targets
+        .retain(|target| target.triple == HOST_TRIPLE);
+    let (_, single_built, single_dir) = build_release(&env, single, "http-service", "oci-single");
+    assert_eq!(single_built.images.len(), 1);
+    let bundle = umoci_unpack(&env, &single_built.layout_dir, "1.4.0", &single_dir);
+    assert_eq!(
+        runc_run(&env, &bundle, &["/usr/local/bin/pinger", "--version"]),
+        "pinger 1.4.0\n"
+    );
+
+    // The SBOMs, listed by the documented commands: `<image> <artifact>` per image, in
+    // platform order; each artifact names its image as subject and holds the SBOM given.
+    let listing = run(Command::new(env.tool("bash"))
+        .arg("-c")
+        .arg(documented_sbom_listing(layout))
+        .env("PATH", env.tool("jq").parent().unwrap()));
+    let expected: String = built
+        .images
+        .iter()
+        .map(|image| {
+            format!(
+                "{} {}\n",
+                image.manifest_digest,
+                image.sbom_manifest_digest.as_deref().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(listing, expected);
+    for image in &built.images {
+        let artifact = blob_json(layout, image.sbom_manifest_digest.as_deref().unwrap());
+        assert_eq!(
+            artifact["subject"]["digest"],
+            image.manifest_digest.as_str()
+        );
+        assert_eq!(
+            blob(layout, artifact["layers"][0]["digest"].as_str().unwrap()),
+            test_sbom(image.target)
+        );
+    }
+
+    // `umoci gc` keeps what index.json reaches: the SBOMs go, the images stay.
+    let collected = dir.join("collected");
+    run(Command::new(env.tool("cp"))
+        .arg("-r")
+        .arg(layout)
+        .arg(&collected));
+    run(umoci().args(["gc", "--layout"]).arg(&collected));
+    let blobs = |dir: &Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(dir.join("blobs/sha256"))
+            .unwrap()
+            .map(|entry| format!("sha256:{}", entry.unwrap().file_name().to_string_lossy()))
+            .collect()
+    };
+    let layout_index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let mut sbom_blobs = std::collections::BTreeSet::new();
+    sbom_blobs.insert(
+        layout_index["manifests"][0]["annotations"][castoff_oci::LAYOUT_REFERRERS_ANNOTATION]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    for image in &built.images {
+        let digest = image.sbom_manifest_digest.clone().unwrap();
+        let artifact = blob_json(layout, &digest);
+        sbom_blobs.insert(digest);
+        sbom_blobs.insert(artifact["config"]["digest"].as_str().unwrap().to_owned());
+        sbom_blobs.insert(artifact["layers"][0]["digest"].as_str().unwrap().to_owned());
+    }
+    let removed: std::collections::BTreeSet<String> = blobs(layout)
+        .difference(&blobs(&collected))
+        .cloned()
+        .collect();
+    assert_eq!(removed, sbom_blobs);
+}
+
 #[test]
 fn deploy_examples_pass_kubernetes_validate_compose_and_its_schema() {
     let env = TestEnv::get();

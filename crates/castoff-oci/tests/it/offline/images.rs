@@ -288,6 +288,70 @@ fn one_image_per_linux_architecture() {
     }
 }
 
+/// With SBOMs, the layout's `index.json` still lists one entry, the index under its version,
+/// so `oci:<dir>` needs no tag (docs/channels/oci.md): the SBOM artifacts hang off it through
+/// the referrers index its `io.github.castoff-rs.referrers` annotation names, one descriptor
+/// per image in platform order, each naming its subject; the artifact manifests name the same
+/// subjects and hold the SBOMs as given.
+#[test]
+fn sboms_are_listed_by_the_one_index_json_entry() {
+    let release = fixture_release("http-service");
+    let dir = temp_dir("sboms");
+    let mut inputs = fake_inputs(&release, AppId(0), &dir.join("bin"));
+    for input in &mut inputs {
+        input.sbom = Some(format!("{{\"sbom of\":\"{}\"}}", input.target.triple).into_bytes());
+    }
+    let built = build(&release, inputs, &dir.join("dist"));
+    let layout = &built.layout_dir;
+    let layout_index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    expect_file!["../../snapshots/http-service-sboms.layout-index.json"]
+        .assert_eq(&pretty(&layout_index));
+    let entries = layout_index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{layout_index:#}");
+    assert_eq!(entries[0]["digest"], built.index_digest.as_str());
+    assert_eq!(
+        entries[0]["annotations"]["org.opencontainers.image.ref.name"],
+        "1.4.0"
+    );
+    let referrers_digest = entries[0]["annotations"][castoff_oci::LAYOUT_REFERRERS_ANNOTATION]
+        .as_str()
+        .unwrap();
+    assert_canonical(layout, referrers_digest);
+    let referrers = blob_json(layout, referrers_digest);
+    expect_file!["../../snapshots/http-service-sboms.referrers.json"]
+        .assert_eq(&pretty(&referrers));
+    let listed = referrers["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), built.images.len());
+    for (entry, image) in listed.iter().zip(&built.images) {
+        let artifact_digest = image.sbom_manifest_digest.as_deref().unwrap();
+        assert_eq!(entry["digest"], artifact_digest, "{}", image.platform);
+        assert_eq!(entry["artifactType"], castoff_oci::SBOM_ARTIFACT_TYPE);
+        assert_eq!(
+            entry["annotations"][castoff_oci::REFERRER_SUBJECT_ANNOTATION],
+            image.manifest_digest.as_str()
+        );
+        assert_canonical(layout, artifact_digest);
+        let artifact = blob_json(layout, artifact_digest);
+        assert_eq!(
+            artifact["subject"]["digest"],
+            image.manifest_digest.as_str()
+        );
+        assert_eq!(artifact["artifactType"], castoff_oci::SBOM_ARTIFACT_TYPE);
+        assert_eq!(
+            entry["annotations"]["org.opencontainers.image.created"],
+            artifact["annotations"]["org.opencontainers.image.created"]
+        );
+        assert_eq!(
+            blob(layout, artifact["layers"][0]["digest"].as_str().unwrap()),
+            format!("{{\"sbom of\":\"{}\"}}", image.target.triple).into_bytes()
+        );
+    }
+    // The image index itself is the one an SBOM-less build writes: the SBOMs are not in it.
+    let (_, without) = build_fake("http-service", "sboms-without");
+    assert_eq!(built.index_digest, without.index_digest);
+}
+
 #[test]
 fn two_builds_are_byte_identical() {
     let (_, first) = build_fake("http-service", "reproducible-1");

@@ -101,8 +101,9 @@ fn merging_in_any_order_gives_the_same_complete_dist() {
     let optional = launcher["optionalDependencies"].as_object().unwrap();
     assert_eq!(optional.len(), 4, "{launcher}");
 
-    // The image layout holds both Linux platforms and an SBOM artifact for each.
-    let layout = format!("oci:{}:0.3.1", forward.join("oci/greeter").display());
+    // The image layout holds both Linux platforms and an SBOM artifact for each; it opens
+    // without a tag.
+    let layout = format!("oci:{}", forward.join("oci/greeter").display());
     let raw = run(
         Command::new(env.tool("skopeo")).args(["inspect", "--raw", &layout]),
         "skopeo inspect --raw",
@@ -125,16 +126,21 @@ fn merging_in_any_order_gives_the_same_complete_dist() {
             "{inspected}"
         );
     }
+    // index.json's one entry names the referrers index, which lists one SBOM per image.
     let layout_index: serde_json::Value =
         serde_json::from_slice(&a["oci/greeter/index.json"]).unwrap();
-    let sboms: Vec<&serde_json::Value> = layout_index["manifests"]
-        .as_array()
+    let entries = layout_index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{layout_index:#}");
+    let referrers = entries[0]["annotations"]["io.github.castoff-rs.referrers"]
+        .as_str()
         .unwrap()
-        .iter()
-        .filter(|m| m["artifactType"] == "application/vnd.cyclonedx+json")
-        .collect();
-    assert_eq!(sboms.len(), 2, "{layout_index}");
+        .trim_start_matches("sha256:");
+    let referrers: serde_json::Value =
+        serde_json::from_slice(&a[&format!("oci/greeter/blobs/sha256/{referrers}")]).unwrap();
+    let sboms = referrers["manifests"].as_array().unwrap();
+    assert_eq!(sboms.len(), 2, "{referrers}");
     for sbom in sboms {
+        assert_eq!(sbom["artifactType"], "application/vnd.cyclonedx+json");
         let hex = sbom["digest"]
             .as_str()
             .unwrap()
@@ -142,6 +148,10 @@ fn merging_in_any_order_gives_the_same_complete_dist() {
         let artifact: serde_json::Value =
             serde_json::from_slice(&a[&format!("oci/greeter/blobs/sha256/{hex}")]).unwrap();
         let subject = artifact["subject"]["digest"].as_str().unwrap();
+        assert_eq!(
+            sbom["annotations"]["io.github.castoff-rs.referrer.subject"],
+            subject
+        );
         assert!(
             index["manifests"]
                 .as_array()

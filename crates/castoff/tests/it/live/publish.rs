@@ -338,6 +338,49 @@ fn publish_installs_back_and_a_rerun_skips_everything() {
         fallback["manifests"][0]["artifactType"],
         "application/vnd.cyclonedx+json"
     );
+    // It is the artifact that dist/'s layout lists for that image: its `index.json` has the
+    // one entry, whose referrers index names the artifact and its subject
+    // (docs/channels/oci.md, "The SBOMs in the layout").
+    let layout = workspace.join("dist/oci/greeter");
+    let layout_index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        layout_index["manifests"].as_array().unwrap().len(),
+        1,
+        "{layout_index:#}"
+    );
+    let referrers = layout_index["manifests"][0]["annotations"]["io.github.castoff-rs.referrers"]
+        .as_str()
+        .unwrap();
+    let referrers: serde_json::Value = serde_json::from_slice(
+        &fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(referrers.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let listed: Vec<(&str, &str)> = referrers["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["annotations"]["io.github.castoff-rs.referrer.subject"]
+                    .as_str()
+                    .unwrap(),
+                entry["digest"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [(
+            image.digest.as_deref().unwrap(),
+            sbom.digest.as_deref().unwrap()
+        )]
+    );
     let artifact = run(
         &env.tool("skopeo"),
         &[

@@ -259,6 +259,132 @@ fn a_partial_dist_is_announced_and_refused_by_publish() {
     assert_eq!(manifest(&merged).partial, None);
 }
 
+/// `dist --merge` of one-target partial dists writes the image layout that one `dist` of both
+/// targets writes, byte for byte (docs/ci.md): `index.json`'s one entry, the referrers index
+/// listing both SBOM artifacts, every blob, and each platform's `docker load` archive. An SBOM
+/// blob missing from the layout stops `publish` before it sends anything.
+#[test]
+fn a_merged_image_layout_is_the_one_run_layout_byte_for_byte() {
+    let root = repository_root()
+        .join("target/castoff-test-scratch/merge-identical")
+        .join(std::process::id().to_string());
+    let (workspace, parts) = two_target_partials(&root, "identical");
+    let merged = root.join("merged");
+    assert_success(
+        &merge(&workspace, &parts.iter().collect::<Vec<_>>(), &merged, &[]),
+        "merge",
+    );
+    let one_run = root.join("one-run");
+    assert_success(
+        &castoff(
+            &[
+                "dist",
+                "--no-build",
+                "--target",
+                HOST,
+                "--target",
+                TARGETS[1],
+                "--dist-dir",
+                one_run.to_str().unwrap(),
+            ],
+            &workspace,
+        ),
+        "dist of both targets",
+    );
+    let (a, b) = (files(&merged.join("oci")), files(&one_run.join("oci")));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (path, bytes) in &a {
+        assert!(
+            bytes == &b[path],
+            "oci/{path} differs from the one-run dist's"
+        );
+    }
+
+    // The SBOMs came along: the referrers index lists the artifact of each image, as recorded.
+    let layout_index: serde_json::Value = serde_json::from_slice(&a["greeter/index.json"]).unwrap();
+    let entries = layout_index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{layout_index:#}");
+    let referrers = entries[0]["annotations"]["io.github.castoff-rs.referrers"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let referrers: serde_json::Value =
+        serde_json::from_slice(&a[&format!("greeter/blobs/sha256/{referrers}")]).unwrap();
+    let mut listed: Vec<(String, String)> = referrers["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["annotations"]["io.github.castoff-rs.referrer.subject"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                entry["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    listed.sort();
+    let recorded = manifest(&merged);
+    let digest_of = |kind: &str, target: &str| {
+        recorded
+            .artifacts
+            .iter()
+            .find(|artifact| artifact.kind == kind && artifact.target.as_deref() == Some(target))
+            .and_then(|artifact| artifact.digest.clone())
+            .unwrap()
+    };
+    let mut expected: Vec<(String, String)> = [HOST, TARGETS[1]]
+        .iter()
+        .map(|target| (digest_of("oci-image", target), digest_of("sbom", target)))
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    // `publish` checks every blob the referrers index reaches before anything is sent: without
+    // an SBOM's layer, it stops naming the blob and the artifact.
+    let artifact_digest = &expected[0].1;
+    let artifact: serde_json::Value = serde_json::from_slice(
+        &a[&format!(
+            "greeter/blobs/sha256/{}",
+            artifact_digest.trim_start_matches("sha256:")
+        )],
+    )
+    .unwrap();
+    let sbom_layer = artifact["layers"][0]["digest"].as_str().unwrap();
+    fs::remove_file(
+        one_run
+            .join("oci/greeter/blobs/sha256")
+            .join(sbom_layer.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    let refused = castoff(
+        &[
+            "publish",
+            "--dry-run",
+            "--dist-dir",
+            one_run.to_str().unwrap(),
+            "--pypi-url",
+            "http://127.0.0.1:9/",
+            "--npm-registry",
+            "http://127.0.0.1:9/",
+            "--oci-repository",
+            "127.0.0.1:9/identical/greeter",
+        ],
+        &workspace,
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && stderr.contains("dist/ does not match its manifest; nothing was uploaded")
+            && stderr.contains(&format!(
+                "blob {sbom_layer} (referenced by {artifact_digest}) is missing"
+            )),
+        "{stderr}"
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
 #[test]
 fn refused_merges_name_the_problem_and_change_nothing() {
     let (workspace, parts) = partials();
@@ -320,6 +446,36 @@ fn refused_merges_name_the_problem_and_change_nothing() {
     bytes[100] ^= 1;
     fs::write(&archive, bytes).unwrap();
     check(vec![&parts[0], &changed], "does not match its manifest");
+
+    // An image layout whose `index.json` lists its SBOM artifact beside the index (as castoff
+    // wrote it before the referrers index): merged, the SBOM would be lost, so it is refused.
+    let two_entries = root.join("two-entries");
+    copy_tree(&parts[1], &two_entries);
+    let index_path = two_entries.join("oci/greeter/index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
+    let entry = &mut index["manifests"][0];
+    let referrers = entry["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("io.github.castoff-rs.referrers")
+        .unwrap();
+    let referrers: serde_json::Value = serde_json::from_slice(
+        &fs::read(
+            two_entries
+                .join("oci/greeter/blobs/sha256")
+                .join(referrers.as_str().unwrap().trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let artifact = referrers["manifests"][0].clone();
+    index["manifests"].as_array_mut().unwrap().push(artifact);
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    check(
+        vec![&parts[0], &two_entries],
+        "its `index.json` lists 2 entries; castoff writes exactly one, the image index",
+    );
 
     let leftovers: Vec<String> = fs::read_dir(&root)
         .unwrap()

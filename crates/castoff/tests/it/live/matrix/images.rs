@@ -158,8 +158,8 @@ fn platform_of(value: &Value) -> String {
 
 /// The index on the registry under every version tag is dist/'s index, byte for byte, and
 /// lists exactly the seven Linux platforms, each the manifest of its musl target's image,
-/// whose config names the same platform. The layout's `index.json` holds the index and one
-/// SBOM artifact per image (docs/ci.md), nothing else.
+/// whose config names the same platform. The layout's `index.json` holds the index alone; its
+/// referrers index lists one SBOM artifact per image (docs/channels/oci.md).
 #[test]
 fn the_index_lists_one_image_per_linux_platform() {
     let env = TestEnv::get();
@@ -247,10 +247,12 @@ fn the_index_lists_one_image_per_linux_platform() {
         );
     }
 
-    // The layout: the index under its version, then one SBOM artifact per image.
+    // The layout: one entry, the index under its version, whose referrers index lists one
+    // SBOM artifact per image (docs/channels/oci.md).
     let layout_index: Value =
         serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
     let layout_entries = layout_index["manifests"].as_array().unwrap();
+    assert_eq!(layout_entries.len(), 1, "{layout_index:#}");
     assert_eq!(
         layout_entries[0]["digest"], index_digest,
         "{layout_index:#}"
@@ -259,15 +261,28 @@ fn the_index_lists_one_image_per_linux_platform() {
         layout_entries[0]["annotations"]["org.opencontainers.image.ref.name"],
         "0.3.1"
     );
-    let mut subjects: Vec<String> = layout_entries[1..]
+    let referrers = layout_blob(
+        &layout,
+        layout_entries[0]["annotations"]["io.github.castoff-rs.referrers"]
+            .as_str()
+            .unwrap(),
+    );
+    let mut subjects: Vec<String> = referrers["manifests"]
+        .as_array()
+        .unwrap()
         .iter()
         .map(|entry| {
             assert_eq!(
                 entry["artifactType"], "application/vnd.cyclonedx+json",
-                "{layout_index:#}"
+                "{referrers:#}"
             );
             let artifact = layout_blob(&layout, entry["digest"].as_str().unwrap());
-            artifact["subject"]["digest"].as_str().unwrap().to_owned()
+            let subject = artifact["subject"]["digest"].as_str().unwrap().to_owned();
+            assert_eq!(
+                entry["annotations"]["io.github.castoff-rs.referrer.subject"], subject,
+                "{referrers:#}"
+            );
+            subject
         })
         .collect();
     subjects.sort_unstable();
@@ -463,7 +478,7 @@ fn pick_unpack_and_run(env: &TestEnv, matrix: &Matrix, image: &Image, scratch: &
     record_cell(image.target.triple, "skopeo --override-arch", "ok");
 
     // umoci needs one manifest: given the multi-platform tag of dist/oci/greeter it says
-    // "tag is ambiguous". skopeo's copy is that one manifest.
+    // "tag is ambiguous" (docs/channels/oci.md). skopeo's copy is that one manifest.
     checked(
         Command::new(env.tool("umoci"))
             .args(["unpack", "--image"])
