@@ -256,6 +256,14 @@ pub struct OciConfig {
     /// Linux target, the musl one where a platform has both.
     #[serde(default)]
     pub targets: Option<Vec<String>>,
+    /// A layer with Mozilla's root certificates at `/etc/ssl/certs/ca-certificates.crt`
+    /// (`scratch` only); default `false`.
+    #[serde(default)]
+    pub ca_certificates: bool,
+    /// A layer with the IANA time zone database under `/usr/share/zoneinfo/` (`scratch`
+    /// only); default `false`.
+    #[serde(default)]
+    pub tzdata: bool,
 }
 
 /// `oci.healthcheck = { ... }`

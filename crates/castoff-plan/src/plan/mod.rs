@@ -29,7 +29,7 @@ pub use model::{
     App, AppId, Artifact, ArtifactId, ArtifactKind, BaseImage, BuildSettings, BuildTool, Channel,
     DEFAULT_COMPRESSION_LEVEL, DEFAULT_PROFILE, DEFAULT_TARGETS, ExtraFile, Healthcheck,
     LayerCompression, NpmChannel, OciChannel, Package, PlanOptions, PythonChannel,
-    PythonRequirement, Release, Step, StepId, StepKind, StepKindName,
+    PythonRequirement, Release, Step, StepId, StepKind, StepKindName, Userland,
 };
 
 /// Builds the release plan of a workspace from its `cargo metadata` (`--no-deps` suffices).
