@@ -242,7 +242,7 @@ fn run(options: &Options) -> Result<()> {
         None => large_binary()?,
     };
 
-    let publish_env = if options.publish {
+    let publish_env = if options.publish && !options.xtask_only {
         Some(PublishEnv::read(&target_dir.join("castoff-test/env.sh"))?)
     } else {
         None
