@@ -157,6 +157,12 @@ impl BuiltIndex {
     pub fn pinned_reference(&self) -> String {
         format!("{}@{}", self.repository, self.index_digest)
     }
+
+    /// The image by its version tag, `ghcr.io/acme/pinger:1.4.0`: the name `docker load` of a
+    /// platform archive registers, and the tag `publish` pushes.
+    pub fn tagged_reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
+    }
 }
 
 /// The base cache under a Cargo target directory: `<target>/castoff/base-cache/`, one OCI image
