@@ -130,7 +130,11 @@ fn compose_yaml(services: &[(&App, &OciChannel, &BuiltIndex)]) -> String {
     for (app, oci, built) in services {
         let w = &mut out;
         let _ = writeln!(w, "  {}:", quote(&app.package.name));
-        let _ = writeln!(w, "    # pinned: image: {}", quote(&built.pinned_reference()));
+        let _ = writeln!(
+            w,
+            "    # pinned: image: {}",
+            quote(&built.pinned_reference())
+        );
         let _ = writeln!(w, "    image: {}", quote(&built.tagged_reference()));
         let _ = writeln!(w, "    restart: {}", quote(oci.deploy.restart.as_str()));
         let _ = writeln!(w, "    user: {}", quote(&oci.user));
@@ -201,8 +205,14 @@ fn is_kubernetes_label(key: &str, value: &str) -> bool {
             && text
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            && text.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && text.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+            && text
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && text
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
     }
     let (prefix, name) = match key.rsplit_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
@@ -459,7 +469,10 @@ mod tests {
         assert_eq!(compose_port(53, PortProtocol::Udp), "53:53/udp");
         assert!(is_kubernetes_label("team", "payments"));
         assert!(is_kubernetes_label("acme.com/tier", ""));
-        assert!(!is_kubernetes_label("org.opencontainers.image.vendor", "Acme Inc."));
+        assert!(!is_kubernetes_label(
+            "org.opencontainers.image.vendor",
+            "Acme Inc."
+        ));
         assert!(!is_kubernetes_label("Acme.com/tier", "x"));
         assert!(!is_kubernetes_label("tier", "-x"));
     }

@@ -295,7 +295,9 @@ impl<'de> Deserialize<'de> for PortConfig {
         impl<'de> serde::de::Visitor<'de> for PortVisitor {
             type Value = PortConfig;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a port number, a string like \"53/udp\", or a table { name, port, protocol }")
+                f.write_str(
+                    "a port number, a string like \"53/udp\", or a table { name, port, protocol }",
+                )
             }
             fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<PortConfig, E> {
                 Ok(PortConfig::Number(value))
@@ -306,7 +308,10 @@ impl<'de> Deserialize<'de> for PortConfig {
             fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<PortConfig, E> {
                 Ok(PortConfig::Text(value.to_owned()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<PortConfig, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<PortConfig, A::Error> {
                 PortTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(PortConfig::Table)
             }

@@ -29,8 +29,7 @@ pub use model::{
     App, AppId, Artifact, ArtifactId, ArtifactKind, BaseImage, BuildSettings, BuildTool, Channel,
     DEFAULT_COMPRESSION_LEVEL, DEFAULT_PROFILE, DEFAULT_TARGETS, Deploy, ExtraFile, Healthcheck,
     LayerCompression, NpmChannel, OciChannel, Package, PlanOptions, Port, PortProtocol, Probe,
-    PythonChannel, PythonRequirement, Release, RestartPolicy, Step, StepId, StepKind,
-    StepKindName,
+    PythonChannel, PythonRequirement, Release, RestartPolicy, Step, StepId, StepKind, StepKindName,
 };
 
 /// Builds the release plan of a workspace from its `cargo metadata` (`--no-deps` suffices).

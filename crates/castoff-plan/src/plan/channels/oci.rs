@@ -346,7 +346,8 @@ fn quantity(text: &str, cpu: bool) -> Option<u128> {
     if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    if !fraction.bytes().all(|b| b.is_ascii_digit()) || (number.contains('.') && fraction.is_empty())
+    if !fraction.bytes().all(|b| b.is_ascii_digit())
+        || (number.contains('.') && fraction.is_empty())
     {
         return None;
     }
@@ -366,7 +367,11 @@ fn quantity(text: &str, cpu: bool) -> Option<u128> {
     };
     // (whole.fraction × scale) exactly, or nothing: no quantity finer than the unit.
     let places = 10_u128.checked_pow(u32::try_from(fraction.len()).ok()?)?;
-    let digits: u128 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
+    let digits: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().ok()?
+    };
     let scaled = whole
         .parse::<u128>()
         .ok()?
@@ -394,7 +399,10 @@ fn plan_deploy(
             None => {
                 fail(
                     key(name),
-                    format!("`{text}` is not a {} quantity", if cpu { "CPU" } else { "memory" }),
+                    format!(
+                        "`{text}` is not a {} quantity",
+                        if cpu { "CPU" } else { "memory" }
+                    ),
                     if cpu {
                         "write CPU as millicores or cores, e.g. \"500m\" or \"2\"".to_owned()
                     } else {
@@ -482,7 +490,9 @@ fn plan_deploy(
         replicas: config.replicas.unwrap_or(defaults.replicas),
         cpu_request: cpu.map(|(text, _)| text).unwrap_or(defaults.cpu_request),
         cpu_limit: cpu_limit.map(|(text, _)| text),
-        memory_request: memory.map(|(text, _)| text).unwrap_or(defaults.memory_request),
+        memory_request: memory
+            .map(|(text, _)| text)
+            .unwrap_or(defaults.memory_request),
         memory_limit: memory_limit
             .map(|(text, _)| text)
             .unwrap_or(defaults.memory_limit),
