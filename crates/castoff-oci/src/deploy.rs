@@ -197,6 +197,9 @@ fn compose_yaml(services: &[(&App, &OciChannel, &BuiltIndex)]) -> String {
     out
 }
 
+/// A label or annotation: key and value.
+type KeyValue<'a> = (&'a str, &'a str);
+
 /// Whether `key = value` is a valid Kubernetes label (`[prefix/]name`, values of up to 63
 /// characters); configured labels that are not become annotations.
 fn is_kubernetes_label(key: &str, value: &str) -> bool {
@@ -234,7 +237,7 @@ fn is_kubernetes_label(key: &str, value: &str) -> bool {
 
 /// The configured labels split into Kubernetes labels and annotations; castoff's own
 /// `app.kubernetes.io/name` and `/version` keep their values (the selector uses the name).
-fn kubernetes_labels(oci: &OciChannel) -> (Vec<(&str, &str)>, Vec<(&str, &str)>) {
+fn kubernetes_labels(oci: &OciChannel) -> (Vec<KeyValue<'_>>, Vec<KeyValue<'_>>) {
     let (mut labels, mut annotations) = (Vec::new(), Vec::new());
     for (key, value) in &oci.labels {
         let own = matches!(
@@ -389,8 +392,8 @@ fn kubernetes_yaml(services: &[(&App, &OciChannel, &BuiltIndex)]) -> String {
 struct Metadata<'a> {
     name: &'a str,
     version: &'a str,
-    labels: &'a [(&'a str, &'a str)],
-    annotations: &'a [(&'a str, &'a str)],
+    labels: &'a [KeyValue<'a>],
+    annotations: &'a [KeyValue<'a>],
 }
 
 fn write_metadata(w: &mut String, meta: &Metadata<'_>) {
