@@ -281,7 +281,7 @@ fn zstd_layers_from_the_configuration() {
 }
 
 /// Runs git in `dir` with a fixed identity; panics with its output when it fails.
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -320,15 +320,11 @@ fn image_revision(dist_dir: &Path) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Revision honesty on a scratch git repository: a clean tree gives the plain commit (an
-/// untracked file and the untracked dist/ and target/ do not count); a modified tracked file,
-/// staged or not, gives `<commit>-dirty` and the summary's "built from a dirty tree" line; with
-/// `--require-clean` the run refuses, naming the file, and writes nothing.
-#[test]
-fn a_dirty_tree_is_named_and_require_clean_refuses_it() {
+/// The single-cli fixture committed to a fresh git repository in `scratch/workspace`, with an
+/// untracked note and a planted x86_64 binary (`dist --no-build`); returns it and the commit.
+pub(crate) fn committed_single_cli(scratch: &Path) -> (PathBuf, String) {
     use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
-    let scratch = scratch("dirty-tree");
-    let workspace = single_cli_workspace(&scratch, |toml| toml);
+    let workspace = single_cli_workspace(scratch, |toml| toml);
     git(&workspace, &["init", "--quiet"]);
     git(&workspace, &["add", "--all"]);
     git(&workspace, &["commit", "--quiet", "--message", "release"]);
@@ -341,6 +337,17 @@ fn a_dirty_tree_is_named_and_require_clean_refuses_it() {
         EM_X86_64,
         "hello from greeter",
     );
+    (workspace, commit)
+}
+
+/// Revision honesty on a scratch git repository: a clean tree gives the plain commit (an
+/// untracked file and the untracked dist/ and target/ do not count); a modified tracked file,
+/// staged or not, gives `<commit>-dirty` and the summary's "built from a dirty tree" line; with
+/// `--require-clean` the run refuses, naming the file, and writes nothing.
+#[test]
+fn a_dirty_tree_is_named_and_require_clean_refuses_it() {
+    let scratch = scratch("dirty-tree");
+    let (workspace, commit) = committed_single_cli(&scratch);
     let dist_dir = workspace.join("dist");
     let dist_run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_castoff"))
