@@ -1,6 +1,7 @@
 //! The `docker load` archives in a real Docker engine: load each host-platform archive, run
 //! the HTTP service fixture with `--network host`, watch Docker's health check (from the image
-//! config) report `healthy`, and ask `/healthz` ourselves.
+//! config) report `healthy`, and ask `/healthz` ourselves; then the generated compose file,
+//! as written, right after `docker load`.
 //!
 //! The harness runs `dockerd` on a private socket (no bridge, no iptables) and names it in
 //! `CASTOFF_TEST_DOCKER_HOST`; without it this test fails with the reason, never skips.
@@ -108,7 +109,9 @@ fn docker_loads_runs_and_reports_healthy() {
     let greeter = build(&greeter_release, greeter_inputs, &dir.join("greeter-dist"));
 
     // The service fixture.
-    let release = fixture_release("http-service");
+    // With issue 23's settings: a UDP port and a start interval in the image config, which
+    // the harness's Docker Engine (older than 25) ignores while running the check.
+    let release = service_release_with_deploy_settings();
     let service_inputs = inputs(&release, AppId(0), |target, bin| {
         if target.triple == HOST_TRIPLE {
             fixture_binary("http-service", bin, Linking::Static)
@@ -222,6 +225,18 @@ fn docker_loads_runs_and_reports_healthy() {
         &container.name,
     ]));
     assert_eq!(user.trim(), "65532:65532");
+    // Docker reads the exposed ports with their protocols.
+    let exposed = run(docker(&env, &docker_host, &config).args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.ExposedPorts}}",
+        &pinger_name,
+    ]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&exposed).unwrap(),
+        serde_json::json!({ "53/udp": {}, "8080/tcp": {}, "9090/tcp": {} })
+    );
     drop(container);
 }
 
