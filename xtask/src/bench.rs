@@ -24,13 +24,15 @@ const USAGE: &str =
   --rounds N       paired rounds per measurement (default 5; publish uses at most 3)
   --large PATH     the large binary (default: the toolchain's own `cargo`, resolved)
   --castoff PATH   the castoff binary to measure (default: `cargo build --release -p castoff`)
-  --no-publish     skip the publish comparison (it needs `cargo xtask test --serve` running)";
+  --no-publish     skip the publish comparison (it needs `cargo xtask test --serve` running)
+  --xtask-only     only the `cargo xtask` against standalone row";
 
 struct Options {
     rounds: usize,
     large: Option<PathBuf>,
     castoff: Option<PathBuf>,
     publish: bool,
+    xtask_only: bool,
 }
 
 fn parse(args: &[OsString]) -> Result<Options> {
@@ -39,6 +41,7 @@ fn parse(args: &[OsString]) -> Result<Options> {
         large: None,
         castoff: None,
         publish: true,
+        xtask_only: false,
     };
     let mut args = args.iter().map(|arg| arg.to_string_lossy().into_owned());
     while let Some(arg) = args.next() {
@@ -57,6 +60,7 @@ fn parse(args: &[OsString]) -> Result<Options> {
                 options.castoff = Some(args.next().context("--castoff needs a path")?.into());
             }
             "--no-publish" => options.publish = false,
+            "--xtask-only" => options.xtask_only = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -245,7 +249,8 @@ fn run(options: &Options) -> Result<()> {
     };
 
     let mut cases = Vec::new();
-    for (label, binary) in [("large", &large), ("small", &small)] {
+    let all_cases = [("large", &large), ("small", &small)];
+    for (label, binary) in all_cases.into_iter().filter(|_| !options.xtask_only) {
         eprintln!("== {label}: {}", binary.display());
         cases.push(bench_case(
             &mut bench,
@@ -256,8 +261,12 @@ fn run(options: &Options) -> Result<()> {
         )?);
     }
 
-    eprintln!("== memory: castoff on the large binary and on a 500 MB one");
-    let memory = memory_scaling(&mut bench, &large)?;
+    let memory = if options.xtask_only {
+        Value::Null
+    } else {
+        eprintln!("== memory: castoff on the large binary and on a 500 MB one");
+        memory_scaling(&mut bench, &large)?
+    };
 
     eprintln!("== cargo xtask: castoff through an `init`-ed xtask against the standalone binary");
     let xtask = xtask_against_standalone(&mut bench, &out_dir, &workspace_root, &large, options)?;
@@ -982,12 +991,15 @@ fn print_table(results: &Value) {
             xtask["xtask_build_seconds"].as_f64().unwrap_or(f64::NAN)
         );
     }
-    println!("\nmemory (castoff dist, one cold run each)");
-    println!(
-        "  {:<24} {:>14} {:>9} {:>9}",
-        "binary", "bytes", "seconds", "peak MiB"
-    );
-    for row in results["memory"].as_array().into_iter().flatten() {
+    let memory = results["memory"].as_array();
+    if memory.is_some() {
+        println!("\nmemory (castoff dist, one cold run each)");
+        println!(
+            "  {:<24} {:>14} {:>9} {:>9}",
+            "binary", "bytes", "seconds", "peak MiB"
+        );
+    }
+    for row in memory.into_iter().flatten() {
         println!(
             "  {:<24} {:>14} {:>9.2} {:>9.1}",
             row["binary"].as_str().unwrap_or(""),

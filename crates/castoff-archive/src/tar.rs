@@ -74,8 +74,8 @@ impl TarError {
     }
 }
 
-/// How the uid and gid fields of every header are written. Either way the owner is root (0)
-/// and the user and group names are empty.
+/// How the uid and gid fields of a header are written. The user and group names are always
+/// empty: an image's `/etc/passwd` is what names its users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnerFields {
     /// Left as NUL bytes, as node-tar's portable mode (`npm pack`) writes them. GNU tar, Go's
@@ -83,9 +83,11 @@ pub enum OwnerFields {
     Empty,
     /// Written as the octal number 0 (`000000 \0`), which every reader accepts: for OCI layers.
     Zero,
+    /// Written as these octal numbers: an OCI layer entry a non-root user owns (its home).
+    Numeric { uid: u32, gid: u32 },
 }
 
-/// One entry's header fields. Owner and group are always 0 with empty names.
+/// One entry's header fields. Owner and group names are always empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryHeader<'a> {
     /// `/`-separated relative path; a directory's trailing `/` is added when missing.
@@ -119,9 +121,14 @@ pub fn encode_header(header: &EntryHeader<'_>) -> Result<[u8; BLOCK], TarError> 
     let mut block = [0u8; BLOCK];
     block[..name.len()].copy_from_slice(name.as_bytes());
     write_octal(&mut block[100..108], u64::from(header.mode & 0o7777));
-    if header.owner == OwnerFields::Zero {
-        write_octal(&mut block[108..116], 0);
-        write_octal(&mut block[116..124], 0);
+    let ids = match header.owner {
+        OwnerFields::Empty => None,
+        OwnerFields::Zero => Some((0, 0)),
+        OwnerFields::Numeric { uid, gid } => Some((uid, gid)),
+    };
+    if let Some((uid, gid)) = ids {
+        write_octal(&mut block[108..116], u64::from(uid));
+        write_octal(&mut block[116..124], u64::from(gid));
     }
     write_octal(&mut block[124..136], size);
     write_octal(&mut block[136..148], header.mtime);
@@ -232,13 +239,25 @@ impl<W: Write> TarWriter<W> {
 
     /// Appends a directory entry (npm tarballs have none; OCI layers list their parents).
     pub fn append_directory(&mut self, path: &str, mode: u32, mtime: u64) -> Result<(), TarError> {
+        self.append_directory_owned_by(path, mode, mtime, self.owner)
+    }
+
+    /// Appends a directory entry owned by `owner` rather than the writer's owner (a home
+    /// directory its user must be able to write to).
+    pub fn append_directory_owned_by(
+        &mut self,
+        path: &str,
+        mode: u32,
+        mtime: u64,
+        owner: OwnerFields,
+    ) -> Result<(), TarError> {
         let header = encode_header(&EntryHeader {
             path,
             mode,
             mtime,
             size: 0,
             kind: EntryKind::Directory,
-            owner: self.owner,
+            owner,
         })?;
         self.out.write_all(&header).map_err(|source| TarError::Io {
             path: path.to_owned(),
@@ -475,6 +494,12 @@ mod tests {
             tar.append_directory("package", 0o755, 7).unwrap();
             tar.append_bytes("package/bin/tool", 0o755, 499_162_500, b"#!/bin/sh\n")
                 .unwrap();
+            let nonroot = OwnerFields::Numeric {
+                uid: 65532,
+                gid: 65533,
+            };
+            tar.append_directory_owned_by("home/nonroot", 0o755, 7, nonroot)
+                .unwrap();
         });
         let mut reader = tar::Archive::new(&bytes[..]);
         let entries: Vec<(String, u32, u64, u64, u64, u64)> = reader
@@ -498,6 +523,7 @@ mod tests {
             [
                 ("package/".to_owned(), 0o755, 7, 0, 0, 0),
                 ("package/bin/tool".to_owned(), 0o755, 499_162_500, 0, 0, 10),
+                ("home/nonroot/".to_owned(), 0o755, 7, 65532, 65533, 0),
             ]
         );
     }

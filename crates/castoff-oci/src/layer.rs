@@ -1,8 +1,9 @@
-//! The one layer castoff adds to an image: the app's binaries under `/usr/local/bin`, the
+//! The layers castoff adds to an image: the app's binaries under `/usr/local/bin`, the
 //! minimum a non-root service needs when the base is `scratch` (`/etc/passwd`, `/etc/group`,
-//! `/tmp`), and the configured extra files, with every parent directory listed explicitly.
+//! the homes they name, `/tmp`), the configured extra files, and the optional system data of
+//! `userland.rs`, with every parent directory listed explicitly.
 //!
-//! Entries are sorted by path, owned by 0:0 with empty owner names, stamped with
+//! Entries are sorted by path, owned by 0:0 (a home by its user) with empty owner names, stamped with
 //! `SOURCE_DATE_EPOCH`, in plain ustar (no PAX records, no xattrs), so the uncompressed bytes —
 //! the `diff_id` — depend on nothing but the inputs.
 
@@ -26,10 +27,18 @@ use castoff_archive::tar::{OwnerFields, TarWriter};
 pub const BIN_DIR: &str = "/usr/local/bin";
 
 /// `/etc/passwd` of a scratch image: root and distroless' `nonroot` (65532), no login shells.
+/// Each home it names is in [`HOMES`].
 pub(crate) const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
                                  nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
+/// The homes [`PASSWD`] names, `(path, mode, uid, gid)`: owned by their users, root's private
+/// as on every distribution, nonroot's 0755 as the user's own directory.
+pub(crate) const HOMES: [(&str, u32, u32, u32); 2] =
+    [("root", 0o700, 0, 0), ("home/nonroot", 0o755, 65532, 65532)];
 /// `/etc/group` of a scratch image.
 pub(crate) const GROUP: &str = "root:x:0:\nnonroot:x:65532:\n";
+
+/// The origin of the directories [`LayerPlan::entries`] adds.
+pub(crate) const PARENT_ORIGIN: &str = "a parent directory";
 
 /// What one layer entry holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +58,8 @@ pub(crate) struct LayerEntry {
     pub(crate) content: EntryContent,
     /// What put it there, for the duplicate-path error.
     pub(crate) origin: String,
+    /// `Zero` but for a home directory, which its user owns.
+    pub(crate) owner: OwnerFields,
 }
 
 /// The entries of a layer, keyed (and therefore sorted) by path, with parents added.
@@ -99,7 +110,8 @@ impl LayerPlan {
                                 path: dir.to_owned(),
                                 mode: 0o755,
                                 content: EntryContent::Directory,
-                                origin: "a parent directory".to_owned(),
+                                origin: PARENT_ORIGIN.to_owned(),
+                                owner: OwnerFields::Zero,
                             },
                         );
                     }
@@ -192,7 +204,7 @@ pub(crate) fn write_layer(
     for entry in entries {
         match &entry.content {
             EntryContent::Directory => tar
-                .append_directory(&entry.path, entry.mode, mtime)
+                .append_directory_owned_by(&entry.path, entry.mode, mtime, entry.owner)
                 .map_err(tar_error)?,
             EntryContent::Bytes(bytes) => tar
                 .append_bytes(&entry.path, entry.mode, mtime, bytes)

@@ -28,6 +28,7 @@ mod document;
 mod error;
 mod json;
 mod layer;
+mod userland;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,10 @@ pub use castoff_archive::oci::{
 pub use deploy::write_deploy_examples;
 pub use error::OciError;
 pub use layer::{BIN_DIR, binary_layer_prefix};
+pub use userland::{
+    CA_BUNDLE_PATH, CA_SOURCE, LAYER_SOURCE_ANNOTATION, TZDATA_SOURCE, ZONEINFO_DIR, ca_bundle,
+    ca_certificate_count, tzdata_version,
+};
 
 use castoff_archive::oci::{Descriptor, LAYOUT_MARKER, REF_NAME_ANNOTATION};
 
@@ -55,6 +60,7 @@ use crate::blobs::BlobStore;
 use crate::document::ConfigInput;
 use crate::json::canonical;
 use crate::layer::{EntryContent, LayerEntry, LayerPlan};
+use castoff_archive::tar::OwnerFields;
 
 /// One platform's image to build: the target and its compiled binaries.
 #[derive(Debug, Clone)]
@@ -230,16 +236,45 @@ pub fn build_images(
             what,
         };
         // Every path once across all of castoff's layers (checked on the union), then: the
-        // files (extra files, and what a scratch image needs) in one layer, and each binary in
-        // a layer of its own, last, so a new release changes only the binary layers.
-        let (layer_plan, files_plan) = plan_layer(app, oci, input, base_image.is_none())?;
+        // system data (CA certificates, time zones), each in a layer of its own, the files
+        // (extra files, and what a scratch image needs) in one layer, and each binary in a
+        // layer of its own, last, so a new release changes only the binary layers.
+        let (mut layer_plan, files_plan) = plan_layer(app, oci, input, base_image.is_none())?;
+        let mut data_layers = Vec::new();
+        if oci.userland.ca_certificates {
+            data_layers.push(userland::ca_certificates_layer());
+        }
+        if oci.userland.tzdata {
+            data_layers.push(userland::tzdata_layer());
+        }
+        for data in &data_layers {
+            for entry in &data.entries {
+                layer_plan.add(entry.clone()).map_err(duplicate)?;
+            }
+        }
         layer_plan.entries().map_err(duplicate)?;
         let files_entries = files_plan.entries().map_err(duplicate)?;
         let compression = layer::Compression {
             format: oci.layer_compression,
             level: options.deflate.level(),
         };
-        let mut own_layers: Vec<(layer::WrittenLayer, String)> = Vec::new();
+        // Each layer with its history line and, for system data, where the data comes from.
+        let mut own_layers: Vec<(layer::WrittenLayer, String, Option<String>)> = Vec::new();
+        for data in data_layers {
+            let mut plan = LayerPlan::default();
+            for entry in data.entries {
+                plan.add(entry).map_err(duplicate)?;
+            }
+            let entries = plan.entries().map_err(duplicate)?;
+            let layer = layer::write_layer(
+                &name,
+                &entries,
+                options.source_date_epoch,
+                compression,
+                &store,
+            )?;
+            own_layers.push((layer, data.summary, Some(data.source)));
+        }
         if !files_entries.is_empty() {
             let layer = layer::write_layer(
                 &name,
@@ -248,7 +283,7 @@ pub fn build_images(
                 compression,
                 &store,
             )?;
-            own_layers.push((layer, layer_summary(&files_entries)));
+            own_layers.push((layer, layer_summary(&files_entries), None));
         }
         for bin in &app.bins {
             let path = input.binary(bin);
@@ -264,7 +299,7 @@ pub fn build_images(
                 compression,
                 &store,
             )?;
-            own_layers.push((layer, format!("added {BIN_DIR}/{bin}")));
+            own_layers.push((layer, format!("added {BIN_DIR}/{bin}"), None));
         }
 
         let mut layers: Vec<Descriptor> = Vec::new();
@@ -284,16 +319,18 @@ pub fn build_images(
                 json!(base_name),
             );
         }
-        for (layer, _) in &own_layers {
+        for (layer, _, source) in &own_layers {
             let media_type = match oci.layer_compression {
                 LayerCompression::Gzip => LAYER_GZIP_MEDIA_TYPE,
                 LayerCompression::Zstd => LAYER_ZSTD_MEDIA_TYPE,
             };
-            layers.push(Descriptor::new(
-                media_type,
-                layer.digest.clone(),
-                layer.size,
-            ));
+            let mut descriptor = Descriptor::new(media_type, layer.digest.clone(), layer.size);
+            if let Some(source) = source {
+                descriptor
+                    .annotations
+                    .insert(LAYER_SOURCE_ANNOTATION.to_owned(), json!(source));
+            }
+            layers.push(descriptor);
             diff_ids.push(layer.diff_id.clone());
         }
 
@@ -307,7 +344,7 @@ pub fn build_images(
             source_date_epoch: options.source_date_epoch,
             layer_summaries: own_layers
                 .iter()
-                .map(|(_, summary)| summary.clone())
+                .map(|(_, summary, _)| summary.clone())
                 .collect(),
         });
         let config = store.put(CONFIG_MEDIA_TYPE, &canonical(&config))?;
@@ -699,6 +736,7 @@ fn plan_layer(
             mode: 0o755,
             content: EntryContent::File(path.clone()),
             origin: format!("the binary `{bin}`"),
+            owner: OwnerFields::Zero,
         })
         .map_err(duplicate)?;
     }
@@ -713,12 +751,23 @@ fn plan_layer(
             // World-writable with the sticky bit, like every /tmp.
             ("tmp", 0o1777, EntryContent::Directory),
         ];
-        for (path, mode, content) in fixed {
+        let fixed = fixed
+            .into_iter()
+            .map(|(path, mode, content)| (path, mode, content, OwnerFields::Zero));
+        let homes = layer::HOMES.into_iter().map(|(path, mode, uid, gid)| {
+            let owner = match (uid, gid) {
+                (0, 0) => OwnerFields::Zero,
+                (uid, gid) => OwnerFields::Numeric { uid, gid },
+            };
+            (path, mode, EntryContent::Directory, owner)
+        });
+        for (path, mode, content, owner) in fixed.chain(homes) {
             let entry = LayerEntry {
                 path: path.to_owned(),
                 mode,
                 content,
                 origin: format!("the scratch image's `/{path}`"),
+                owner,
             };
             plan.add(entry.clone()).map_err(duplicate)?;
             files.add(entry).map_err(duplicate)?;
@@ -730,6 +779,7 @@ fn plan_layer(
             mode: file.mode,
             content: EntryContent::File(file.src.clone()),
             origin: format!("the extra file `{}`", file.src.display()),
+            owner: OwnerFields::Zero,
         };
         plan.add(entry.clone()).map_err(duplicate)?;
         files.add(entry).map_err(duplicate)?;
@@ -741,7 +791,9 @@ fn plan_layer(
 fn layer_summary(entries: &[LayerEntry]) -> String {
     let files: Vec<String> = entries
         .iter()
-        .filter(|entry| entry.content != EntryContent::Directory || entry.path == "tmp")
+        .filter(|entry| {
+            entry.content != EntryContent::Directory || entry.origin != layer::PARENT_ORIGIN
+        })
         .map(|entry| format!("/{}", entry.path))
         .collect();
     format!("added {}", files.join(", "))

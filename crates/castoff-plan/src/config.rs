@@ -260,6 +260,14 @@ pub struct OciConfig {
     /// How the deploy examples run the image (replicas, resources, restart, stop grace).
     #[serde(default)]
     pub deploy: Option<DeployConfig>,
+    /// A layer with Mozilla's root certificates at `/etc/ssl/certs/ca-certificates.crt`
+    /// (`scratch` only); default `false`.
+    #[serde(default)]
+    pub ca_certificates: bool,
+    /// A layer with the IANA time zone database under `/usr/share/zoneinfo/` (`scratch`
+    /// only); default `false`.
+    #[serde(default)]
+    pub tzdata: bool,
 }
 
 /// One entry of `oci.ports`: a number (TCP), a string `"<port>[/tcp|/udp]"`, or a table.

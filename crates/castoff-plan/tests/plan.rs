@@ -607,6 +607,56 @@ fn every_mistake_at_once() {
     );
 }
 
+/// `oci.ca-certificates` and `oci.tzdata`: booleans, off by default, for `scratch` only (a
+/// base brings its own system data, which castoff's layer would shadow).
+#[test]
+fn userland_keys_take_booleans_on_scratch_only() {
+    let release = plan("single-cli");
+    let oci = release.apps[0].oci.as_ref().unwrap();
+    assert_eq!(oci.userland, castoff_plan::plan::Userland::default());
+    let json = single_cli_with(|_, package| {
+        package["oci"]["ca-certificates"] = true.into();
+        package["oci"]["tzdata"] = true.into();
+    });
+    let release = castoff_plan::plan(&parse(json), &PlanOptions::default()).unwrap();
+    let userland = release.apps[0].oci.as_ref().unwrap().userland;
+    assert!(userland.ca_certificates && userland.tzdata, "{userland:?}");
+
+    let json = single_cli_with(|_, package| {
+        package["oci"]["ca-certificates"] = "yes".into();
+        package["oci"]["tzdata"] = 1.into();
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration (2 problems):
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ca-certificates`: invalid type: string "yes", expected a boolean
+              hint: see docs/configuration.md for the expected value
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.tzdata`: invalid type: integer `1`, expected a boolean
+              hint: see docs/configuration.md for the expected value"#]],
+    );
+    let json = single_cli_with(|_, package| {
+        package["oci"]["base"] = format!(
+            "gcr.io/distroless/static-debian12@sha256:{}",
+            "ab".repeat(32)
+        )
+        .into();
+        package["oci"]["ca-certificates"] = true.into();
+        package["oci"]["tzdata"] = true.into();
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+        invalid release configuration (2 problems):
+        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ca-certificates`: `ca-certificates = true` adds `/etc/ssl/certs/ca-certificates.crt` to a `scratch` image, but `base` is `gcr.io/distroless/static-debian12@sha256:abababababababababababababababababababababababababababababababab`
+          hint: remove `ca-certificates` and take `/etc/ssl/certs/ca-certificates.crt` from the base image (e.g. a distroless or Debian base), or set `base = "scratch"`
+        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.tzdata`: `tzdata = true` adds `/usr/share/zoneinfo/` to a `scratch` image, but `base` is `gcr.io/distroless/static-debian12@sha256:abababababababababababababababababababababababababababababababab`
+          hint: remove `tzdata` and take `/usr/share/zoneinfo/` from the base image (e.g. a distroless or Debian base), or set `base = "scratch"`"#]],
+    );
+}
+
 /// `tag`: the default `v{version}`, the workspace's pattern for every package, a package's own
 /// pattern over it; the manifest records each app's pattern.
 #[test]

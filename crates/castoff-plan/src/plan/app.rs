@@ -236,7 +236,10 @@ pub(super) fn plan_app(
             version,
             manifest_path: manifest.to_owned(),
             description: package.description.clone(),
-            license: package.license.clone(),
+            // Cargo still accepts the legacy `MIT/Apache-2.0`; every registry (and SPDX) spells
+            // it `MIT OR Apache-2.0`: one spelling for the wheel, the npm packages, the image
+            // label and the SBOM.
+            license: package.license.as_deref().map(spdx_license),
             license_file,
             repository: package.repository.clone(),
             homepage: package.homepage.clone(),
@@ -280,5 +283,28 @@ pub(super) fn check_unique_names(apps: &[App], errors: &mut Vec<ConfigError>) {
                 });
             }
         }
+    }
+}
+
+/// Cargo's `license` as an SPDX expression: the legacy `/` separator (`MIT/Apache-2.0`) becomes
+/// ` OR `; an expression already in SPDX form is kept as written.
+fn spdx_license(license: &str) -> String {
+    if !license.contains('/') {
+        return license.to_owned();
+    }
+    license
+        .split('/')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+#[cfg(test)]
+mod license_tests {
+    #[test]
+    fn legacy_slashes_become_or() {
+        assert_eq!(super::spdx_license("MIT/Apache-2.0"), "MIT OR Apache-2.0");
+        assert_eq!(super::spdx_license("MIT / Apache-2.0"), "MIT OR Apache-2.0");
+        assert_eq!(super::spdx_license("Unlicense OR MIT"), "Unlicense OR MIT");
     }
 }

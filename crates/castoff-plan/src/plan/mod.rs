@@ -30,6 +30,7 @@ pub use model::{
     DEFAULT_COMPRESSION_LEVEL, DEFAULT_PROFILE, DEFAULT_TARGETS, Deploy, ExtraFile, Healthcheck,
     LayerCompression, NpmChannel, OciChannel, Package, PlanOptions, Port, PortProtocol, Probe,
     PythonChannel, PythonRequirement, Release, RestartPolicy, Step, StepId, StepKind, StepKindName,
+    Userland,
 };
 
 /// Builds the release plan of a workspace from its `cargo metadata` (`--no-deps` suffices).

@@ -402,6 +402,18 @@ pub struct OciChannel {
     pub targets_configured: bool,
     /// How the deploy examples run the image.
     pub deploy: Deploy,
+    /// What castoff adds to a `scratch` image besides `/etc/passwd`, `/etc/group` and `/tmp`.
+    pub userland: Userland,
+}
+
+/// The optional system data of a `scratch` image (`oci.ca-certificates`, `oci.tzdata`), each
+/// a layer of its own. Always off on another base, which brings its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Userland {
+    /// Mozilla's root certificates as one PEM bundle.
+    pub ca_certificates: bool,
+    /// The IANA time zone database as TZif files.
+    pub tzdata: bool,
 }
 
 /// A port the service listens on.

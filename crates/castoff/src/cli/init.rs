@@ -17,8 +17,9 @@ use anyhow::Context as _;
 use castoff_plan::names;
 
 /// The alias line castoff writes into `.cargo/config.toml`: the xtask is a workspace of its
-/// own, found by its manifest (so `cargo xtask` runs from the workspace root).
-const ALIAS: &str = "xtask = \"run --quiet --manifest-path xtask/Cargo.toml --\"";
+/// own, found by its manifest (so `cargo xtask` runs from the workspace root). Not `--quiet`:
+/// the first run compiles castoff for a minute or more, which must not look like a hang.
+const ALIAS: &str = "xtask = \"run --manifest-path xtask/Cargo.toml --\"";
 
 /// The alias of castoff 0.1's `init` (the xtask a workspace member): replaced by [`ALIAS`]
 /// without `--force`, since castoff wrote it.
@@ -82,6 +83,10 @@ pub enum Change {
     /// A file of the user's where castoff would write one of its own: kept, and castoff's is
     /// not installed (`why` says what that means and how to install it).
     NotInstalled { path: String, why: String },
+    /// Something to look at, nothing written: `! path: why`.
+    Note { path: String, why: String },
+    /// Left out, as an earlier run left it: `- path: why`.
+    LeftOut { path: String, why: String },
 }
 
 /// The diff-style summary: one line per file, added lines indented under it.
@@ -104,6 +109,8 @@ pub fn render(changes: &[Change]) -> String {
             Change::NotInstalled { path, why } => out.push_str(&format!(
                 "! {path} is not castoff's (it lacks the `{MARK}` line): kept; {why}\n"
             )),
+            Change::Note { path, why } => out.push_str(&format!("! {path}: {why}\n")),
+            Change::LeftOut { path, why } => out.push_str(&format!("- {path}: {why}\n")),
         }
     }
     let missing: Vec<&str> = changes
@@ -115,13 +122,26 @@ pub fn render(changes: &[Change]) -> String {
         .collect();
     let changed = changes
         .iter()
-        .filter(|c| !matches!(c, Change::Unchanged(_) | Change::Kept(_)))
+        .filter(|c| {
+            !matches!(
+                c,
+                Change::Unchanged(_)
+                    | Change::Kept(_)
+                    | Change::Note { .. }
+                    | Change::LeftOut { .. }
+            )
+        })
         .count();
+    let notes = changes.iter().any(|c| matches!(c, Change::Note { .. }));
     if !missing.is_empty() {
         out.push_str(&format!(
             "not set up completely: castoff did not install {} (see above)\n",
             missing.join(", ")
         ));
+    } else if notes {
+        out.push_str(
+            "next: look at the `!` lines above, then `cargo xtask plan`, then `cargo xtask dist`\n",
+        );
     } else if changed == 0 {
         out.push_str("nothing to do: the workspace is set up\n");
     } else {
@@ -148,6 +168,10 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
     // Before anything is written: a tag pattern the workflow cannot follow stops init here.
     let tag_filters = tag_filters(&metadata)?;
     let mut changes = Vec::new();
+
+    // Set up by an earlier run: what that run left out (the workflow) stays out.
+    let set_up_before = fs::read_to_string(root.join("xtask/Cargo.toml"))
+        .is_ok_and(|text| text.lines().next().is_some_and(|line| line.contains(MARK)));
 
     // 1. The xtask crate, a workspace of its own.
     let dependency = castoff_dependency(
@@ -237,15 +261,25 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
     }
 
     // 4. The release workflow, triggered by the tags the packages are released under.
-    if !args.no_workflow {
+    let default_path = ".github/workflows/release.yml";
+    let path = args.workflow_path.as_deref().map_or_else(
+        || default_path.to_owned(),
+        |path| path.to_string_lossy().into_owned(),
+    );
+    if args.no_workflow {
+        // Left out on purpose.
+    } else if set_up_before && args.workflow_path.is_none() && !root.join(&path).exists() {
+        changes.push(Change::LeftOut {
+            path: path.clone(),
+            why: "not written: an earlier `castoff init` left it out (--no-workflow, or it was \
+                  removed); `castoff init --workflow-path .github/workflows/release.yml` writes it"
+                .to_owned(),
+        });
+    } else {
         let workflow = format!(
             "# Written by `castoff init` (a copy of castoff's own release workflow; see\n\
              # https://github.com/castoff-rs/castoff/blob/main/docs/ci.md).\n{}",
             release_workflow(&tag_filters)
-        );
-        let path = args.workflow_path.as_deref().map_or_else(
-            || ".github/workflows/release.yml".to_owned(),
-            |path| path.to_string_lossy().into_owned(),
         );
         write_whole(&root, &path, &workflow, args.force, &mut changes)?;
         if let Some(Change::NotInstalled { why, .. }) = changes.last_mut() {
@@ -253,12 +287,52 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
                     `castoff init --workflow-path .github/workflows/castoff-release.yml` (then \
                     remove or change one, or both will release on a tag), see docs/ci.md"
                 .to_owned();
+        } else {
+            other_tag_workflows(&root, &path, &mut changes);
         }
     }
 
     // 5. dist/ is build output: out of git, and out of what build scripts watch.
     ignore_dist(&root, &mut changes)?;
     Ok(changes)
+}
+
+/// A note for each workflow of the project's own (no castoff mark) that runs on tag pushes:
+/// with castoff's installed, a release tag starts both.
+fn other_tag_workflows(root: &Path, castoffs: &str, changes: &mut Vec<Change>) {
+    let dir = root.join(".github/workflows");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    let mut found: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yml" || extension == "yaml")
+        })
+        .filter_map(|path| {
+            let relative = relative(root, &path);
+            // A workflow file is small; a huge one is not read (and not mentioned).
+            let small = fs::metadata(&path).is_ok_and(|meta| meta.len() <= 1 << 20);
+            let text = small.then(|| fs::read_to_string(&path).ok()).flatten()?;
+            let ours = text.lines().next().is_some_and(|line| line.contains(MARK));
+            let on_tags = text.lines().any(|line| {
+                let line = line.trim_start().trim_start_matches('-').trim_start();
+                line.starts_with("tags:") || line.starts_with("tags :")
+            });
+            (relative != castoffs && !ours && on_tags).then_some(relative)
+        })
+        .collect();
+    found.sort();
+    for path in found {
+        changes.push(Change::Note {
+            path,
+            why: "runs on tag pushes too: make sure it and castoff's workflow do not both \
+                  release (remove one, or narrow its `tags:`), see docs/ci.md"
+                .to_owned(),
+        });
+    }
 }
 
 /// The line of castoff's own release workflow that lists its tag filter (castoff releases
@@ -520,14 +594,18 @@ fn castoff_dependency(
 }
 
 /// `--castoff-path`, made absolute and checked to be castoff's crate.
+/// The path is kept as written, made absolute and normalized without following symbolic
+/// links: a checkout reached through a link beside the project is written as that link
+/// (`../castoff/crates/castoff`), not as wherever the link points on this machine.
 fn castoff_checkout(path: &Path) -> anyhow::Result<PathBuf> {
-    let absolute = path.canonicalize().map_err(|error| {
+    path.canonicalize().map_err(|error| {
         Hinted::new(
             format!("--castoff-path {} does not exist", path.display()),
             "pass the `crates/castoff` folder of a castoff checkout",
         )
         .because(error)
     })?;
+    let absolute = lexically_normal(&std::path::absolute(path)?);
     let manifest = fs::read_to_string(absolute.join("Cargo.toml")).unwrap_or_default();
     if !manifest
         .lines()
@@ -543,6 +621,21 @@ fn castoff_checkout(path: &Path) -> anyhow::Result<PathBuf> {
         .into());
     }
     Ok(absolute)
+}
+
+/// `path` with `.` and `..` resolved by their names alone (no symbolic link followed).
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
 }
 
 /// The xtask's manifest: a workspace of its own (`[workspace]`), so castoff's dependencies
@@ -858,7 +951,9 @@ fn add_alias(root: &Path, force: bool, changes: &mut Vec<Change>) -> anyhow::Res
         return write_whole(
             root,
             relative,
-            &format!("[alias]\n{ALIAS}\n"),
+            &format!(
+                "# {MARK}: the `cargo xtask` alias (add your own settings below).\n[alias]\n{ALIAS}\n"
+            ),
             force,
             changes,
         );

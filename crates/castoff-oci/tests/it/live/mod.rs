@@ -3,3 +3,4 @@
 
 mod docker;
 mod real_tools;
+mod userland;

@@ -22,7 +22,7 @@ fn build_real(env: &TestEnv, fixture: &str, scratch: &str) -> (Release, BuiltInd
     build_release(env, release, fixture, scratch)
 }
 
-fn build_release(
+pub(super) fn build_release(
     env: &TestEnv,
     release: Release,
     fixture: &str,
@@ -143,7 +143,8 @@ fn oci_image_tool_skopeo_and_gnu_tar_accept_the_layout() {
         assert_eq!(layers, ours);
     }
 
-    // GNU tar lists every layer (the files, then the binary), with our modes, owners and times.
+    // GNU tar lists every layer (the files, then the binary), with our modes, owners (the
+    // non-root user's home is its own) and times.
     for image in &built.images {
         let mut lines = Vec::new();
         for layer in &image.layers {
@@ -168,6 +169,9 @@ fn oci_image_tool_skopeo_and_gnu_tar_accept_the_layout() {
                 "drwxr-xr-x 0/0 2023-11-14 22:13 etc/",
                 "-rw-r--r-- 0/0 2023-11-14 22:13 etc/group",
                 "-rw-r--r-- 0/0 2023-11-14 22:13 etc/passwd",
+                "drwxr-xr-x 0/0 2023-11-14 22:13 home/",
+                "drwxr-xr-x 65532/65532 2023-11-14 22:13 home/nonroot/",
+                "drwx------ 0/0 2023-11-14 22:13 root/",
                 "drwxrwxrwt 0/0 2023-11-14 22:13 tmp/",
                 "drwxr-xr-x 0/0 2023-11-14 22:13 usr/",
                 "drwxr-xr-x 0/0 2023-11-14 22:13 usr/local/",
@@ -207,7 +211,7 @@ fn umoci_unpack(env: &TestEnv, layout: &Path, tag: &str, dir: &Path) -> PathBuf 
 }
 
 /// Unpacks the host platform's image with umoci; returns the bundle directory.
-fn unpack_host_image(env: &TestEnv, built: &BuiltIndex, dir: &Path) -> PathBuf {
+pub(super) fn unpack_host_image(env: &TestEnv, built: &BuiltIndex, dir: &Path) -> PathBuf {
     let layout = host_layout(env, built, dir);
     umoci_unpack(env, &layout, &built.tag, dir)
 }
@@ -219,8 +223,23 @@ fn chroot_version(env: &TestEnv, bundle: &Path, program: &str) -> String {
         .args([program, "--version"]))
 }
 
-/// `runc run` of the bundle with `args`, non-interactive, then `runc delete`.
-fn runc_run(env: &TestEnv, bundle: &Path, args: &[&str]) -> String {
+/// `runc run` of the bundle with `args`, non-interactive, then `runc delete`; fails unless
+/// the program exits 0.
+pub(super) fn runc_run(env: &TestEnv, bundle: &Path, args: &[&str]) -> String {
+    let output = runc_output(env, bundle, args);
+    assert!(
+        output.status.success(),
+        "runc run {args:?} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `runc run` of the bundle with `args`, non-interactive, then `runc delete`: what the
+/// program printed and how it exited.
+pub(super) fn runc_output(env: &TestEnv, bundle: &Path, args: &[&str]) -> std::process::Output {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let config_path = bundle.join("config.json");
     let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
@@ -243,14 +262,7 @@ fn runc_run(env: &TestEnv, bundle: &Path, args: &[&str]) -> String {
     let _ = Command::new(env.tool("runc"))
         .args(["delete", "--force", &id])
         .output();
-    assert!(
-        output.status.success(),
-        "runc run {id} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    output
 }
 
 #[test]

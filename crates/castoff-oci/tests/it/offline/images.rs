@@ -487,6 +487,9 @@ fn extra_files_land_with_their_mode_and_parents() {
         0644 0:0       94 1700000000 etc/passwd
         0755 0:0        0 1700000000 etc/pinger/
         0640 0:0       12 1700000000 etc/pinger/pinger.toml
+        0755 0:0        0 1700000000 home/
+        0755 65532:65532        0 1700000000 home/nonroot/
+        0700 0:0        0 1700000000 root/
         0755 0:0        0 1700000000 srv/
         0755 0:0        0 1700000000 srv/share/
         0644 0:0        6 1700000000 srv/share/motd

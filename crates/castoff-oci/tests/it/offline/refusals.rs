@@ -396,7 +396,7 @@ fn base_layout_problems() {
         amd64_only.clone(),
         &tmp,
         expect![[r#"
-            base image layout `<tmp>/base/oci/greeter` of `pinger`: blob `<tmp>/base/oci/greeter/blobs/sha256/9a0fd2370617f870da8bec5a408794111b63d949e90a4f5bd77ee92a19f81a01` has digest sha256:e00ce029423f8927de7089e2e895efc84d628a366de9c4701e3c1f3e993c7428 and 223 bytes, but its descriptor says sha256:9a0fd2370617f870da8bec5a408794111b63d949e90a4f5bd77ee92a19f81a01 and 223 bytes
+            base image layout `<tmp>/base/oci/greeter` of `pinger`: blob `<tmp>/base/oci/greeter/blobs/sha256/75b91adb6c6bc0bd33d370104acc3157d6afa3a18f0463cf97eb60b55570e4e7` has digest sha256:cb0c15d2bb5633f57ecfcf2b5e724f3589a72cae21094f6cf6c8ccf6a300db2c and 270 bytes, but its descriptor says sha256:75b91adb6c6bc0bd33d370104acc3157d6afa3a18f0463cf97eb60b55570e4e7 and 270 bytes
             hint: the layout is damaged or was edited; copy the base image again with `skopeo copy`"#]],
     );
 

@@ -12,7 +12,7 @@ use crate::config::{
 use crate::names;
 use crate::plan::model::{
     BaseImage, Deploy, ExtraFile, Healthcheck, LayerCompression, OciChannel, Port, PortProtocol,
-    Probe, RestartPolicy,
+    Probe, RestartPolicy, Userland,
 };
 use crate::target::{Libc, Target};
 use crate::version;
@@ -184,6 +184,31 @@ pub(in crate::plan) fn plan_oci(
             );
         }
     }
+    // A base brings its own system data (or deliberately none); castoff's would shadow it.
+    if base != BaseImage::Scratch {
+        let data = [
+            (
+                config.ca_certificates,
+                "ca-certificates",
+                "/etc/ssl/certs/ca-certificates.crt",
+            ),
+            (config.tzdata, "tzdata", "/usr/share/zoneinfo/"),
+        ];
+        for (enabled, name, path) in data {
+            if enabled {
+                fail(
+                    key(name),
+                    format!(
+                        "`{name} = true` adds `{path}` to a `scratch` image, but `base` is `{}`",
+                        config.base.as_deref().unwrap_or_default()
+                    ),
+                    format!(
+                        "remove `{name}` and take `{path}` from the base image (e.g. a distroless or Debian base), or set `base = \"scratch\"`"
+                    ),
+                );
+            }
+        }
+    }
     let image_targets = match &config.targets {
         Some(triples) => configured_image_targets(triples, targets, &key("targets"), &mut fail),
         None => default_image_targets(targets),
@@ -210,6 +235,10 @@ pub(in crate::plan) fn plan_oci(
         targets: image_targets,
         targets_configured: config.targets.is_some(),
         deploy,
+        userland: Userland {
+            ca_certificates: config.ca_certificates,
+            tzdata: config.tzdata,
+        },
     })
 }
 

@@ -42,7 +42,7 @@ fn newcomer_workspace(dir: &Path, name: &str) -> PathBuf {
         project.join("Cargo.toml"),
         format!(
             "[package]\nname = \"{name}\"\nversion = \"1.2.3\"\nedition = \"2021\"\n\
-             description = \"Says hello\"\nlicense = \"MIT\"\n\
+             description = \"Says hello\"\nlicense = \"MIT/Apache-2.0\"\n\
              repository = \"https://github.com/Acme/{name}\"\n\n\
              [workspace]\n\n\
              [workspace.metadata.castoff]\ntargets = [\"{}\"]\n",
@@ -204,9 +204,46 @@ fn the_getting_started_guide_runs_as_written() {
         "the project's own workflow was changed"
     );
     let xtask = fs::read_to_string(project.join("xtask/Cargo.toml")).unwrap();
+    // The checkout as the guide names it, through the link beside the project: committable.
     assert!(
-        xtask.contains("castoff = { path = \"../") && xtask.contains("\n[workspace]\n"),
+        xtask.contains("castoff = { path = \"../../castoff/crates/castoff\" }")
+            && xtask.contains("\n[workspace]\n"),
         "{xtask}"
+    );
+    // Cargo's legacy `MIT/Apache-2.0`, spelled as SPDX in every channel.
+    let launcher = fs::read_dir(project.join("dist/npm"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{name}-1.2.3"))
+        })
+        .expect("the npm launcher tarball");
+    let package_json = Command::new("tar")
+        .args(["-xzOf"])
+        .arg(&launcher)
+        .arg("package/package.json")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&package_json.stdout)
+            .contains("\"license\": \"MIT OR Apache-2.0\""),
+        "{}",
+        text(&package_json)
+    );
+    let blobs = project.join(format!("dist/oci/{name}/blobs/sha256"));
+    let labelled = fs::read_dir(&blobs)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| fs::metadata(path).unwrap().len() < 65536)
+        .map(|path| fs::read_to_string(path).unwrap_or_default())
+        .find(|text| text.contains("\"org.opencontainers.image.licenses\""))
+        .expect("an image config with the licenses label");
+    assert!(
+        labelled.contains("\"org.opencontainers.image.licenses\":\"MIT OR Apache-2.0\""),
+        "{labelled}"
     );
     let lock = fs::read_to_string(project.join("Cargo.lock")).unwrap();
     assert!(

@@ -391,7 +391,7 @@ fn init_moves_an_earlier_xtask_out_of_the_workspace() {
     );
     assert_eq!(
         fs::read_to_string(dir.join(".cargo/config.toml")).unwrap(),
-        "[alias]\nxtask = \"run --quiet --manifest-path xtask/Cargo.toml --\"\n"
+        "[alias]\nxtask = \"run --manifest-path xtask/Cargo.toml --\"\n"
     );
     assert!(
         fs::read_to_string(&manifest)
@@ -399,6 +399,54 @@ fn init_moves_an_earlier_xtask_out_of_the_workspace() {
             .contains("\n[workspace]\nmembers = []\nexclude = [\"xtask\"]\n"),
         "{}",
         fs::read_to_string(&manifest).unwrap()
+    );
+    let _ = fs::remove_dir_all(dir.parent().unwrap());
+}
+
+/// A workflow left out (`--no-workflow`) stays out when `init` runs again; another workflow of
+/// the project's that runs on tag pushes is pointed out next to castoff's.
+#[test]
+fn init_remembers_a_left_out_workflow_and_names_other_tag_workflows() {
+    let dir = std::env::temp_dir().join(format!(
+        "castoff-init-workflows-{}/hello-tool",
+        std::process::id()
+    ));
+    fresh_workspace(&dir);
+    let first = init(&dir, &["--no-workflow"]);
+    assert!(!first.contains("release.yml"), "{first}");
+    let again = init(&dir, &[]);
+    assert!(
+        again.contains(
+            "- .github/workflows/release.yml: not written: an earlier `castoff init` left it out"
+        ),
+        "{again}"
+    );
+    assert!(!dir.join(".github/workflows/release.yml").exists());
+
+    let ci = dir.join(".github/workflows/CICD.yml");
+    fs::create_dir_all(ci.parent().unwrap()).unwrap();
+    fs::write(
+        &ci,
+        "name: CICD\non:\n  push:\n    branches: [main]\n    tags:\n      - '*'\njobs: {}\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join(".github/workflows/lint.yml"),
+        "name: lint\non: [pull_request]\njobs: {}\n",
+    )
+    .unwrap();
+    let with = init(&dir, &["--workflow-path", ".github/workflows/release.yml"]);
+    assert!(with.contains("+ .github/workflows/release.yml\n"), "{with}");
+    assert!(
+        with.contains("! .github/workflows/CICD.yml: runs on tag pushes too"),
+        "{with}"
+    );
+    assert!(!with.contains("lint.yml"), "{with}");
+    assert!(
+        with.ends_with(
+            "next: look at the `!` lines above, then `cargo xtask plan`, then `cargo xtask dist`\n"
+        ),
+        "{with}"
     );
     let _ = fs::remove_dir_all(dir.parent().unwrap());
 }
