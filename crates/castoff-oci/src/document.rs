@@ -157,7 +157,7 @@ pub(crate) fn image_config(input: &ConfigInput<'_>) -> Value {
             *ports = json!({});
         }
         for port in &oci.ports {
-            ports[format!("{port}/tcp")] = json!({});
+            ports[format!("{}/{}", port.number, port.protocol.as_str())] = json!({});
         }
     }
     if let Some(signal) = &oci.stop_signal {
@@ -199,6 +199,10 @@ pub(crate) fn image_config(input: &ConfigInput<'_>) -> Value {
         }
         if let Some(nanos) = check.start_period_nanos {
             healthcheck["StartPeriod"] = json!(nanos);
+        }
+        // Docker Engine 25 (API 1.44) and later; older engines ignore the field.
+        if let Some(nanos) = check.start_interval_nanos {
+            healthcheck["StartInterval"] = json!(nanos);
         }
         if let Some(retries) = check.retries {
             healthcheck["Retries"] = json!(retries);

@@ -12,8 +12,8 @@
 //!   archive (that platform's OCI layout plus the legacy `manifest.json`).
 //!
 //! [`write_deploy_examples`] then writes `dist/deploy/compose.yaml` and
-//! `dist/deploy/kubernetes.yaml` for the apps that have ports or a health check, referring to
-//! the images by digest.
+//! `dist/deploy/kubernetes.yaml` for the apps that have ports or a health check: compose names
+//! the image by its version tag (what `docker load` registers), Kubernetes by the index digest.
 //!
 //! Same inputs and `SOURCE_DATE_EPOCH` give the same bytes, hence the same digests. Nothing is
 //! half-written: the layout is assembled under a temporary name and renamed into place, and
@@ -162,6 +162,12 @@ impl BuiltIndex {
     /// The multi-platform image by digest: `ghcr.io/acme/pinger@sha256:…`.
     pub fn pinned_reference(&self) -> String {
         format!("{}@{}", self.repository, self.index_digest)
+    }
+
+    /// The image by its version tag, `ghcr.io/acme/pinger:1.4.0`: the name `docker load` of a
+    /// platform archive registers, and the tag `publish` pushes.
+    pub fn tagged_reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
     }
 }
 

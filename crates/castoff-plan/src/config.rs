@@ -228,9 +228,10 @@ pub struct OciConfig {
     /// `Env` entries.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// TCP ports the service listens on (`ExposedPorts`).
+    /// Ports the service listens on (`ExposedPorts`, the deploy examples): `8080` (TCP),
+    /// `"53/udp"`, or `{ name = "metrics", port = 9090, protocol = "tcp" }`.
     #[serde(default)]
-    pub ports: Vec<u16>,
+    pub ports: Vec<PortConfig>,
     /// `Labels`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -256,6 +257,9 @@ pub struct OciConfig {
     /// Linux target, the musl one where a platform has both.
     #[serde(default)]
     pub targets: Option<Vec<String>>,
+    /// How the deploy examples run the image (replicas, resources, restart, stop grace).
+    #[serde(default)]
+    pub deploy: Option<DeployConfig>,
     /// A layer with Mozilla's root certificates at `/etc/ssl/certs/ca-certificates.crt`
     /// (`scratch` only); default `false`.
     #[serde(default)]
@@ -264,6 +268,92 @@ pub struct OciConfig {
     /// only); default `false`.
     #[serde(default)]
     pub tzdata: bool,
+}
+
+/// One entry of `oci.ports`: a number (TCP), a string `"<port>[/tcp|/udp]"`, or a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortConfig {
+    Number(i64),
+    Text(String),
+    Table(PortTable),
+}
+
+/// `oci.ports = [{ name, port, protocol }]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PortTable {
+    /// The port number.
+    pub port: i64,
+    /// `tcp` (default) or `udp`.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// The Kubernetes port name (`IANA_SVC_NAME`: up to 15 lowercase letters, digits, `-`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for PortConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The key walker (config/keys.rs) says it is not human readable: it walks the table
+        // form, the only one with keys of its own. TOML and JSON are human readable.
+        if !deserializer.is_human_readable() {
+            return PortTable::deserialize(deserializer).map(PortConfig::Table);
+        }
+        struct PortVisitor;
+        impl<'de> serde::de::Visitor<'de> for PortVisitor {
+            type Value = PortConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a port number, a string like \"53/udp\", or a table { name, port, protocol }",
+                )
+            }
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<PortConfig, E> {
+                Ok(PortConfig::Number(value))
+            }
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<PortConfig, E> {
+                Ok(PortConfig::Number(i64::try_from(value).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<PortConfig, E> {
+                Ok(PortConfig::Text(value.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<PortConfig, A::Error> {
+                PortTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(PortConfig::Table)
+            }
+        }
+        deserializer.deserialize_any(PortVisitor)
+    }
+}
+
+/// `oci.deploy = { ... }`: the deploy examples (`dist/deploy/`), not the image.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeployConfig {
+    /// Kubernetes `replicas`; default 1.
+    #[serde(default)]
+    pub replicas: Option<u32>,
+    /// Kubernetes CPU request, e.g. `"500m"`; default `"50m"`.
+    #[serde(default)]
+    pub cpu: Option<String>,
+    /// Kubernetes CPU limit; default none.
+    #[serde(default)]
+    pub cpu_limit: Option<String>,
+    /// Kubernetes memory request, e.g. `"128Mi"`; default `"64Mi"`.
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// Kubernetes memory limit (compose `mem_limit`); default `memory` when set, else `"256Mi"`.
+    #[serde(default)]
+    pub memory_limit: Option<String>,
+    /// Compose `restart`: `no`, `always`, `on-failure`, `unless-stopped` (default).
+    #[serde(default)]
+    pub restart: Option<String>,
+    /// Time between the stop signal and SIGKILL (compose `stop_grace_period`, Kubernetes
+    /// `terminationGracePeriodSeconds`); default `"10s"`.
+    #[serde(default)]
+    pub stop_grace_period: Option<String>,
 }
 
 /// `oci.healthcheck = { ... }`
@@ -281,7 +371,32 @@ pub struct HealthcheckConfig {
     /// Grace period after start during which failures do not count.
     #[serde(default)]
     pub start_period: Option<String>,
+    /// Time between checks during the start period (Docker Engine 25 and later).
+    #[serde(default)]
+    pub start_interval: Option<String>,
     /// Consecutive failures before the container is unhealthy.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// The Kubernetes readiness probe, where it differs from the health check (which is the
+    /// liveness probe).
+    #[serde(default)]
+    pub readiness: Option<ProbeConfig>,
+}
+
+/// `oci.healthcheck.readiness = { ... }`: each key set replaces the health check's own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProbeConfig {
+    /// Command run inside the container (exec form).
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    /// Time between probes.
+    #[serde(default)]
+    pub interval: Option<String>,
+    /// Time one probe may take.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Consecutive failures before the pod is taken out of its Service.
     #[serde(default)]
     pub retries: Option<u32>,
 }

@@ -554,7 +554,7 @@ fn unknown_keys() {
             - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.crt-statik`: unknown key `crt-statik`
               hint: did you mean `crt-static`? known keys here: targets, crt-static, compression-level, tag, target, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.intervall`: unknown key `intervall`
-              hint: did you mean `interval`? known keys here: cmd, interval, timeout, start-period, retries"#]],
+              hint: did you mean `interval`? known keys here: cmd, interval, timeout, start-period, start-interval, retries, readiness"#]],
     );
     let json = single_cli_with(|_, package| {
         package["npm"]["registry-url"] = "https://npm.example.com/".into();
@@ -1063,5 +1063,94 @@ fn docker_short_names_mean_docker_hub() {
         expect![[r#"
             invalid release configuration: $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.mirrors[0]`: `docker.io/acme/greeter` is listed twice
             hint: name each repository once: `repository` first, then its mirrors"#]],
+    );
+}
+
+/// Issue 23's deploy keys: ports in their three forms, the readiness probe over the health
+/// check, the start interval and `oci.deploy`, planned with their defaults filled in.
+#[test]
+fn ports_probes_and_deploy_settings() {
+    let json = single_cli_with(|_, package| {
+        package["oci"]["ports"] = serde_json::json!([
+            8080,
+            "53/udp",
+            "8443/tcp",
+            { "name": "metrics", "port": 9090, "protocol": "tcp" },
+        ]);
+        package["oci"]["healthcheck"] = serde_json::json!({
+            "cmd": ["/usr/local/bin/greeter", "healthcheck"],
+            "interval": "10s",
+            "start-period": "30s",
+            "start-interval": "1s",
+            "retries": 5,
+            "readiness": { "cmd": ["/usr/local/bin/greeter", "ready"], "interval": "2s" },
+        });
+        package["oci"]["deploy"] = serde_json::json!({
+            "replicas": 2, "cpu": "500m", "memory": "128Mi", "restart": "always",
+            "stop-grace-period": "45s",
+        });
+    });
+    let release = castoff_plan::plan(&parse(json), &PlanOptions::default()).unwrap();
+    let oci = release.apps[0].oci.as_ref().unwrap();
+    expect![[r#"
+        [Port { number: 8080, protocol: Tcp, name: "tcp-8080" }, Port { number: 53, protocol: Udp, name: "udp-53" }, Port { number: 8443, protocol: Tcp, name: "tcp-8443" }, Port { number: 9090, protocol: Tcp, name: "metrics" }]
+        Some(Healthcheck { cmd: ["/usr/local/bin/greeter", "healthcheck"], interval_nanos: Some(10000000000), timeout_nanos: None, start_period_nanos: Some(30000000000), start_interval_nanos: Some(1000000000), retries: Some(5), readiness: Probe { cmd: ["/usr/local/bin/greeter", "ready"], interval_nanos: Some(2000000000), timeout_nanos: None, retries: Some(5) } })
+        Deploy { replicas: 2, cpu_request: "500m", cpu_limit: None, memory_request: "128Mi", memory_limit: "128Mi", restart: Always, stop_grace_period_nanos: 45000000000 }"#]]
+    .assert_eq(&format!(
+        "{:?}\n{:?}\n{:?}",
+        oci.ports, oci.healthcheck, oci.deploy
+    ));
+}
+
+/// Every mistake in ports, probes and `oci.deploy` is reported at once, each naming its key.
+#[test]
+fn port_probe_and_deploy_mistakes_all_at_once() {
+    let json = single_cli_with(|_, package| {
+        package["oci"]["ports"] = serde_json::json!([
+            0, 70000, "53/sctp", "http", 8080, "8080/tcp",
+            { "name": "Metrics", "port": 9090 },
+            { "name": "web", "port": 80 }, { "name": "web", "port": 81 },
+        ]);
+        package["oci"]["healthcheck"] = serde_json::json!({
+            "cmd": ["/x"], "start-interval": "soon", "readiness": { "cmd": [] },
+        });
+        package["oci"]["deploy"] = serde_json::json!({
+            "replicas": 0, "cpu": "half", "memory": "256Mi", "memory-limit": "128Mi",
+            "restart": "sometimes", "stop-grace-period": "10",
+        });
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration (14 problems):
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports[0]`: 0 is not a port number (1 to 65535)
+              hint: write a port as 8080 (TCP), "53/udp", or { name = "metrics", port = 9090, protocol = "tcp" }
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports[1]`: 70000 is not a port number (1 to 65535)
+              hint: write a port as 8080 (TCP), "53/udp", or { name = "metrics", port = 9090, protocol = "tcp" }
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports[2]`: `sctp` is not a protocol castoff writes (port 53)
+              hint: use `tcp` (the default) or `udp`
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports[3]`: `http` is not a port
+              hint: write a port as 8080 (TCP), "53/udp", or { name = "metrics", port = 9090, protocol = "tcp" }
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports[5]`: port 8080/tcp is listed twice
+              hint: list each port once
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports[6].name`: `Metrics` has characters other than lowercase letters, digits and `-`
+              hint: Kubernetes port names are up to 15 lowercase letters, digits and `-`, with at least one letter, e.g. "metrics"
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports[8].name`: the port name `web` is used twice
+              hint: give each port its own name
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.deploy.cpu`: `half` is not a CPU quantity
+              hint: write CPU as millicores or cores, e.g. "500m" or "2"
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.deploy.memory-limit`: the memory limit `128Mi` is below the request `256Mi` (`memory`)
+              hint: raise `memory-limit` or lower `memory`: Kubernetes refuses a limit below the request
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.deploy.restart`: `sometimes` is not a compose restart policy
+              hint: use `unless-stopped` (the default), `always`, `on-failure` or `no`
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.deploy.stop-grace-period`: `10` is not a duration
+              hint: write durations like "10s", "1m30s" or "500ms"
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.deploy.replicas`: 0 replicas run nothing
+              hint: give the number of pods to run, e.g. 2 (default 1)
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.start-interval`: `soon` is not a duration
+              hint: write durations like "10s", "1m30s" or "500ms"
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.readiness.cmd`: the readiness command is empty
+              hint: give the command and its arguments, or leave `cmd` out to use the health check's"#]],
     );
 }

@@ -30,12 +30,22 @@ pub fn copy_fixture(name: &str, target: &Path) {
 /// The release plan of the fixture workspace `tests/fixtures/<name>`, made the way the CLI
 /// makes it: `cargo metadata --no-deps`, then [`castoff_plan::plan`] with default options.
 pub fn fixture_release(name: &str) -> castoff_plan::Release {
+    fixture_release_with(name, |_| {})
+}
+
+/// The plan of a fixture whose `cargo metadata` `edit` changed first (a configuration the
+/// fixture does not have, planned through the same parsing as the CLI's).
+pub fn fixture_release_with(
+    name: &str,
+    edit: impl FnOnce(&mut cargo_metadata::Metadata),
+) -> castoff_plan::Release {
     let manifest = fixture_dir(name).join("Cargo.toml");
-    let metadata = cargo_metadata::MetadataCommand::new()
+    let mut metadata = cargo_metadata::MetadataCommand::new()
         .no_deps()
         .manifest_path(&manifest)
         .exec()
         .unwrap_or_else(|error| panic!("cargo metadata of {}: {error}", manifest.display()));
+    edit(&mut metadata);
     castoff_plan::plan(&metadata, &castoff_plan::PlanOptions::default())
         .unwrap_or_else(|error| panic!("plan of fixture {name}: {error}"))
 }

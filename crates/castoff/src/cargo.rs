@@ -220,16 +220,92 @@ pub(crate) fn binaries_for(
         .unwrap_or_default()
 }
 
-/// The commit being released, for the image's `revision` annotation; none outside git.
-pub(crate) fn git_revision(workspace_root: &Path) -> Option<String> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(workspace_root)
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()?;
-    let revision = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-    (output.status.success() && !revision.is_empty()).then_some(revision)
+/// The commit being released and how the working tree differs from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// `git rev-parse HEAD`.
+    pub commit: String,
+    /// Tracked files with uncommitted changes (modified, staged, deleted, renamed), relative to
+    /// the repository's top directory, sorted. Untracked and ignored files do not count, nor
+    /// anything under the dist or target directory.
+    pub changed_files: Vec<String>,
+}
+
+impl Revision {
+    /// What the images record as `org.opencontainers.image.revision`: the commit, with
+    /// `-dirty` when tracked files differ from it (as `git describe --dirty` marks it).
+    pub fn label(&self) -> String {
+        if self.changed_files.is_empty() {
+            self.commit.clone()
+        } else {
+            format!("{}-dirty", self.commit)
+        }
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        !self.changed_files.is_empty()
+    }
+}
+
+/// The commit being released, for the image's `revision` annotation, and the tracked files
+/// that differ from it outside `outputs` (the dist and target directories); none outside git
+/// or before the first commit.
+pub(crate) fn git_revision(workspace_root: &Path, outputs: &[&Path]) -> Option<Revision> {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(workspace_root)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+    };
+    let output = git(&["rev-parse", "--show-toplevel", "HEAD"])?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let mut lines = text.lines();
+    let top = PathBuf::from(lines.next()?);
+    let commit = lines.next()?.trim().to_owned();
+    if commit.is_empty() {
+        return None;
+    }
+    // Porcelain v1 with NUL separators: `XY path`, and for renames and copies the original
+    // path as the next field. `--untracked-files=no`: a file git does not track is not part
+    // of any commit, so it cannot make the tree differ from HEAD.
+    let status = git(&[
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=no",
+        "--ignore-submodules=none",
+    ])?;
+    let outputs: Vec<PathBuf> = outputs
+        .iter()
+        .map(|dir| std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()))
+        .collect();
+    let mut changed_files = Vec::new();
+    let mut fields = status.stdout.split(|byte| *byte == 0);
+    while let Some(field) = fields.next() {
+        if field.len() < 4 {
+            continue;
+        }
+        if matches!(field[0], b'R' | b'C') {
+            fields.next();
+        }
+        let path = String::from_utf8_lossy(&field[3..]).into_owned();
+        let full = top.join(&path);
+        if outputs.iter().any(|dir| full.starts_with(dir)) {
+            continue;
+        }
+        changed_files.push(path);
+    }
+    changed_files.sort();
+    changed_files.dedup();
+    Some(Revision {
+        commit,
+        changed_files,
+    })
 }
 
 /// The commit time of HEAD (`git log -1 --format=%ct`) of the repository holding the

@@ -23,6 +23,8 @@ use crate::record::{Finishing, finish, record, record_images, sbom_file_name};
 use crate::report::Reporter;
 use crate::sign::SigningKey;
 
+/// The commit `dist` built from, and the uncommitted changes of the working tree.
+pub use crate::cargo::Revision;
 /// The triple `rustc` builds for by default on this machine.
 pub use crate::cargo::host_target;
 /// A binary built elsewhere, and why supplied binaries were refused.
@@ -50,6 +52,9 @@ pub struct DistOptions {
     /// `(path in the archive, contents)` (castoff's own completions and man page, which only
     /// the CLI can generate).
     pub archive_extras: BTreeMap<String, Vec<(String, Vec<u8>)>>,
+    /// Refuse to build when tracked files of the workspace's git repository have uncommitted
+    /// changes (`dist --require-clean`), instead of labelling the revision `<commit>-dirty`.
+    pub require_clean: bool,
 }
 
 /// What `dist` produced.
@@ -61,6 +66,8 @@ pub struct DistOutcome {
     pub warnings: Vec<String>,
     /// The inputs were unchanged: the previous dist/ was verified and reused (cache.rs).
     pub cached: bool,
+    /// The commit built from and the working tree's uncommitted changes; none outside git.
+    pub revision: Option<Revision>,
 }
 
 /// Every timestamp of the release: `SOURCE_DATE_EPOCH` from the environment; else the commit
@@ -95,10 +102,22 @@ pub fn dist(
     crate::stage::check_dist_dir(&options.dist_dir, &release.workspace_root)?;
     // Supplied binaries are checked (and read for their digests) before any build.
     let supplied = crate::prebuilt::take(release, &options.prebuilt, reporter)?;
-    // The commit being released: part of the cache key and the images' annotations. Git
-    // starts now and answers while the bases and binaries are checked.
-    let root = release.workspace_root.clone();
-    let revision = std::thread::spawn(move || git_revision(&root));
+    // The commit being released and the tree's uncommitted changes: part of the cache key and
+    // the images' annotations. `--require-clean` refuses a changed tree here, before anything
+    // is pulled, built or written.
+    let revision = git_revision(
+        &release.workspace_root,
+        &[
+            options.dist_dir.as_path(),
+            release.target_directory.as_path(),
+        ],
+    );
+    if options.require_clean
+        && let Some(revision) = revision.as_ref().filter(|revision| revision.is_dirty())
+    {
+        return Err(anyhow::Error::new(dirty_tree_refusal(revision)));
+    }
+    let revision_label = revision.as_ref().map(Revision::label);
 
     // Registry base images: pulled into the base cache before anything is built (base.rs);
     // castoff-oci reads them there. The only network access of `dist`, none when cached.
@@ -132,9 +151,6 @@ pub fn dist(
     let binaries = binaries(release, options.no_build, supplied, reporter)?;
 
     // cache.rs: unchanged inputs reuse the previous dist/ after re-verifying every file.
-    let revision = revision
-        .join()
-        .map_err(|_| anyhow::anyhow!("asking git for the commit panicked"))?;
     // Signing writes signatures with a secret key the cache cannot compare: never cached.
     let cache = match &options.signing_key {
         Some(_) => None,
@@ -145,7 +161,7 @@ pub fn dist(
             planned_targets: &options.planned_targets,
             archive_extras: &options.archive_extras,
             binaries: &binaries,
-            revision: revision.as_deref(),
+            revision: revision_label.as_deref(),
         })?),
     };
     if let Some((manifest, warnings)) = cache
@@ -161,6 +177,7 @@ pub fn dist(
             manifest,
             warnings,
             cached: true,
+            revision,
         });
     }
 
@@ -170,7 +187,7 @@ pub fn dist(
         release,
         options,
         &binaries,
-        revision.as_deref(),
+        revision_label.as_deref(),
         staging,
         reporter,
     )?;
@@ -186,11 +203,39 @@ pub fn dist(
         manifest,
         warnings,
         cached: false,
+        revision,
     };
     if let Some(cache) = &cache {
         cache.remember(&outcome.dist_dir, &outcome.warnings);
     }
     Ok(outcome)
+}
+
+/// How many changed files a refusal names before "and N more".
+const CHANGED_FILES_SHOWN: usize = 5;
+
+/// `--require-clean` and a working tree with uncommitted changes to tracked files.
+fn dirty_tree_refusal(revision: &Revision) -> Hinted {
+    let files = &revision.changed_files;
+    let mut shown: Vec<String> = files
+        .iter()
+        .take(CHANGED_FILES_SHOWN)
+        .map(|file| format!("`{file}`"))
+        .collect();
+    if files.len() > CHANGED_FILES_SHOWN {
+        shown.push(format!("and {} more", files.len() - CHANGED_FILES_SHOWN));
+    }
+    Hinted::new(
+        format!(
+            "the working tree has uncommitted changes to {} tracked file{} ({}), and `--require-clean` builds only what commit {} holds",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            shown.join(", "),
+            revision.commit
+        ),
+        "commit the changes (`git commit -a`) or set them aside (`git stash`), then run `dist` again; without `--require-clean`, dist builds the tree as it is and labels the images' revision `<commit>-dirty`",
+    )
+    .bad_input()
 }
 
 fn build_into(
@@ -472,4 +517,28 @@ type SbomGraph = (&'static str, Vec<String>);
 
 fn sbom_graph(app: &castoff_plan::App, target: &Target) -> SbomGraph {
     (target.triple, app.build(target).feature_args())
+}
+
+#[cfg(test)]
+mod revision_tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_dirty_tree_names_a_few_files() {
+        let revision = Revision {
+            commit: "0123abc".to_owned(),
+            changed_files: (1..=7).map(|n| format!("src/f{n}.rs")).collect(),
+        };
+        assert_eq!(revision.label(), "0123abc-dirty");
+        let refusal = dirty_tree_refusal(&revision).to_string();
+        assert!(
+            refusal.starts_with("the working tree has uncommitted changes to 7 tracked files (`src/f1.rs`, `src/f2.rs`, `src/f3.rs`, `src/f4.rs`, `src/f5.rs`, and 2 more)"),
+            "{refusal}"
+        );
+        let clean = Revision {
+            commit: "0123abc".to_owned(),
+            changed_files: Vec::new(),
+        };
+        assert_eq!(clean.label(), "0123abc");
+    }
 }

@@ -196,6 +196,8 @@ pub fn merge(
         manifest,
         warnings: Vec::new(),
         cached: false,
+        // A merge builds nothing: the partial dists' images carry their runs' revisions.
+        revision: None,
     })
 }
 

@@ -105,6 +105,35 @@ pub fn fake_inputs(release: &Release, app: AppId, dir: &Path) -> Vec<ImageInput>
     })
 }
 
+/// The http-service fixture with every deploy setting of issue 23 in its configuration:
+/// ports in their three forms (a UDP one, a named one), labels (one that Kubernetes takes as a
+/// label, one only as an annotation), a readiness probe of its own, a start interval, and
+/// `oci.deploy`.
+pub fn service_release_with_deploy_settings() -> Release {
+    castoff_test_support::workspace::fixture_release_with("http-service", |metadata| {
+        let oci = &mut metadata.packages[0].metadata["castoff"]["oci"];
+        oci["ports"] = serde_json::json!([
+            8080,
+            "53/udp",
+            { "name": "metrics", "port": 9090, "protocol": "tcp" },
+        ]);
+        oci["labels"] = serde_json::json!({
+            "team": "payments",
+            "org.opencontainers.image.vendor": "Acme Inc.",
+        });
+        oci["healthcheck"]["start-interval"] = serde_json::json!("500ms");
+        oci["healthcheck"]["start-period"] = serde_json::json!("10s");
+        oci["healthcheck"]["readiness"] = serde_json::json!({ "interval": "5s", "retries": 1 });
+        oci["deploy"] = serde_json::json!({
+            "replicas": 2,
+            "cpu": "500m",
+            "cpu-limit": "1",
+            "memory": "128Mi",
+            "stop-grace-period": "30s",
+        });
+    })
+}
+
 /// The options every test uses: a fixed epoch (2023-11-14T22:13:20Z) and revision.
 pub fn options(release: &Release) -> ImageOptions<'_> {
     ImageOptions {

@@ -55,6 +55,11 @@ impl<'de> Deserializer<'de> for Recorder<'_> {
         })
     }
 
+    /// Types with several forms (`oci.ports`) walk their table form when not human readable.
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_some(self)
     }
@@ -98,8 +103,12 @@ impl<'de> Deserializer<'de> for Recorder<'_> {
         visitor.visit_u64(0)
     }
 
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_i64(0)
+    }
+
     serde::forward_to_deserialize_any! {
-        i8 i16 i32 i64 i128 u8 u128 f32 f64 char bytes byte_buf unit unit_struct
+        i8 i16 i32 i128 u8 u128 f32 f64 char bytes byte_buf unit unit_struct
         newtype_struct tuple tuple_struct enum identifier ignored_any
     }
 }

@@ -386,7 +386,7 @@ pub struct OciChannel {
     pub user: String,
     pub workdir: Option<String>,
     pub env: BTreeMap<String, String>,
-    pub ports: Vec<u16>,
+    pub ports: Vec<Port>,
     pub labels: BTreeMap<String, String>,
     pub cmd: Option<Vec<String>>,
     pub stop_signal: Option<String>,
@@ -400,6 +400,8 @@ pub struct OciChannel {
     pub targets: Vec<&'static Target>,
     /// Whether `targets` was configured (`oci.targets`) rather than chosen by castoff.
     pub targets_configured: bool,
+    /// How the deploy examples run the image.
+    pub deploy: Deploy,
     /// What castoff adds to a `scratch` image besides `/etc/passwd`, `/etc/group` and `/tmp`.
     pub userland: Userland,
 }
@@ -412,6 +414,89 @@ pub struct Userland {
     pub ca_certificates: bool,
     /// The IANA time zone database as TZif files.
     pub tzdata: bool,
+}
+
+/// A port the service listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub number: u16,
+    pub protocol: PortProtocol,
+    /// The Kubernetes port name: configured, else `<protocol>-<number>` (`tcp-8080`).
+    pub name: String,
+}
+
+/// The transport protocol of a [`Port`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PortProtocol {
+    Tcp,
+    Udp,
+}
+
+impl PortProtocol {
+    /// `tcp` / `udp`: Docker's `ExposedPorts` key suffix and compose's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortProtocol::Tcp => "tcp",
+            PortProtocol::Udp => "udp",
+        }
+    }
+
+    /// `TCP` / `UDP`: Kubernetes' spelling.
+    pub fn kubernetes(self) -> &'static str {
+        match self {
+            PortProtocol::Tcp => "TCP",
+            PortProtocol::Udp => "UDP",
+        }
+    }
+}
+
+/// Compose's restart policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    No,
+    Always,
+    OnFailure,
+    #[default]
+    UnlessStopped,
+}
+
+impl RestartPolicy {
+    /// Compose's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::Always => "always",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+        }
+    }
+}
+
+/// How the deploy examples run the image (`oci.deploy`), defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deploy {
+    pub replicas: u32,
+    /// Kubernetes quantities, checked by the plan.
+    pub cpu_request: String,
+    pub cpu_limit: Option<String>,
+    pub memory_request: String,
+    pub memory_limit: String,
+    pub restart: RestartPolicy,
+    pub stop_grace_period_nanos: u64,
+}
+
+impl Default for Deploy {
+    fn default() -> Self {
+        Deploy {
+            replicas: 1,
+            cpu_request: "50m".to_owned(),
+            cpu_limit: None,
+            memory_request: "64Mi".to_owned(),
+            memory_limit: "256Mi".to_owned(),
+            restart: RestartPolicy::UnlessStopped,
+            stop_grace_period_nanos: 10_000_000_000,
+        }
+    }
 }
 
 impl OciChannel {
@@ -470,7 +555,32 @@ pub struct Healthcheck {
     pub interval_nanos: Option<u64>,
     pub timeout_nanos: Option<u64>,
     pub start_period_nanos: Option<u64>,
+    /// Docker Engine 25 and later: the interval during the start period.
+    pub start_interval_nanos: Option<u64>,
     pub retries: Option<u32>,
+    /// The Kubernetes readiness probe: the health check with `readiness`'s keys over it.
+    pub readiness: Probe,
+}
+
+/// A Kubernetes probe's command and timing (durations in nanoseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub cmd: Vec<String>,
+    pub interval_nanos: Option<u64>,
+    pub timeout_nanos: Option<u64>,
+    pub retries: Option<u32>,
+}
+
+impl Healthcheck {
+    /// The health check itself as a probe: Kubernetes' liveness probe.
+    pub fn liveness(&self) -> Probe {
+        Probe {
+            cmd: self.cmd.clone(),
+            interval_nanos: self.interval_nanos,
+            timeout_nanos: self.timeout_nanos,
+            retries: self.retries,
+        }
+    }
 }
 
 /// A file copied into the image.

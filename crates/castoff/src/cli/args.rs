@@ -203,4 +203,9 @@ pub struct DistArgs {
     /// needs CASTOFF_SIGN_PASSWORD.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// Refuse to build when tracked files of the workspace's git repository have uncommitted
+    /// changes (staged or not). Without it, such a build labels the images' revision
+    /// `<commit>-dirty` and the summary says so. Untracked files do not count.
+    #[arg(long, conflicts_with = "merge")]
+    pub require_clean: bool,
 }

@@ -73,6 +73,7 @@ pub(super) fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
             planned_targets,
             signing_key,
             archive_extras: archive_extras(&release),
+            require_clean: args.require_clean,
         };
         let progress = Progress::new(Mode::detect(cli.quiet), cli.verbose);
         let outcome = crate::dist::dist(&release, &dist_options, &progress).map_err(dist_failure);
@@ -120,7 +121,12 @@ pub(super) fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
                 eprintln!("warning: {warning}");
             }
         }
-        let summary = super::summary::of_dist(&outcome.manifest, &outcome.dist_dir);
+        let mut summary = super::summary::of_dist(&outcome.manifest, &outcome.dist_dir);
+        summary.dirty_files = outcome
+            .revision
+            .as_ref()
+            .filter(|revision| revision.is_dirty())
+            .map(|revision| revision.changed_files.clone());
         let text = if cli.json {
             summary.to_json()
         } else {

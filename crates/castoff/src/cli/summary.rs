@@ -58,6 +58,8 @@ pub struct Summary {
     pub extras: Option<String>,
     /// `publish`: one outcome per unit, combined from its steps' outcomes.
     pub unit_outcomes: Vec<StepOutcome>,
+    /// `dist` from a working tree with uncommitted changes: the changed tracked files.
+    pub dirty_files: Option<Vec<String>>,
 }
 
 fn sha256_of(artifact: &ManifestArtifact) -> Option<String> {
@@ -125,6 +127,7 @@ pub fn of_dist(manifest: &Manifest, dist_dir: &Path) -> Summary {
         units: Some(contents.units()),
         extras: contents.extras(),
         unit_outcomes: Vec::new(),
+        dirty_files: None,
     }
 }
 
@@ -198,6 +201,7 @@ pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir:
             .into_iter()
             .filter_map(|(_, outcomes)| combined(outcomes))
             .collect(),
+        dirty_files: None,
     }
 }
 
@@ -220,7 +224,7 @@ impl Summary {
                 })
             })
             .collect();
-        let document = json!({
+        let mut document = json!({
             "schema_version": SUMMARY_SCHEMA_VERSION,
             "command": self.command,
             "dist_dir": self.dist_dir,
@@ -228,6 +232,10 @@ impl Summary {
             "partial_targets": self.partial_targets,
             "artifacts": rows,
         });
+        // Only when there are some: the key's presence is the news.
+        if let Some(files) = &self.dirty_files {
+            document["dirty_files"] = json!(files);
+        }
         let mut text = serde_json::to_string_pretty(&document).expect("summary serializes");
         text.push('\n');
         text
@@ -296,6 +304,21 @@ impl Summary {
                         .as_deref()
                         .map_or_else(String::new, |extras| format!(" (also {extras})"))
                 ));
+                if let Some(files) = &self.dirty_files {
+                    const SHOWN: usize = 5;
+                    let mut shown: Vec<&str> =
+                        files.iter().take(SHOWN).map(String::as_str).collect();
+                    let more = format!("and {} more", files.len().saturating_sub(SHOWN));
+                    if files.len() > SHOWN {
+                        shown.push(&more);
+                    }
+                    out.push_str(&format!(
+                        "built from a dirty tree: {} changed file{} ({}); the images' revision ends in `-dirty` (commit, then dist again for a release; `dist --require-clean` refuses a dirty tree)\n",
+                        files.len(),
+                        if files.len() == 1 { "" } else { "s" },
+                        shown.join(", ")
+                    ));
+                }
                 if let Some(targets) = &self.partial_targets {
                     let planned = self.planned_targets.clone().unwrap_or_default();
                     let missing: Vec<&str> = planned

@@ -1,6 +1,7 @@
 //! The `docker load` archives in a real Docker engine: load each host-platform archive, run
 //! the HTTP service fixture with `--network host`, watch Docker's health check (from the image
-//! config) report `healthy`, and ask `/healthz` ourselves.
+//! config) report `healthy`, and ask `/healthz` ourselves; then the generated compose file,
+//! as written, right after `docker load`.
 //!
 //! The harness runs `dockerd` on a private socket (no bridge, no iptables) and names it in
 //! `CASTOFF_TEST_DOCKER_HOST`; without it this test fails with the reason, never skips.
@@ -108,7 +109,9 @@ fn docker_loads_runs_and_reports_healthy() {
     let greeter = build(&greeter_release, greeter_inputs, &dir.join("greeter-dist"));
 
     // The service fixture.
-    let release = fixture_release("http-service");
+    // With issue 23's settings: a UDP port and a start interval in the image config, which
+    // the harness's Docker Engine (older than 25) ignores while running the check.
+    let release = service_release_with_deploy_settings();
     let service_inputs = inputs(&release, AppId(0), |target, bin| {
         if target.triple == HOST_TRIPLE {
             fixture_binary("http-service", bin, Linking::Static)
@@ -222,5 +225,191 @@ fn docker_loads_runs_and_reports_healthy() {
         &container.name,
     ]));
     assert_eq!(user.trim(), "65532:65532");
+    // Docker reads the exposed ports with their protocols.
+    let exposed = run(docker(&env, &docker_host, &config).args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.ExposedPorts}}",
+        &pinger_name,
+    ]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&exposed).unwrap(),
+        serde_json::json!({ "53/udp": {}, "8080/tcp": {}, "9090/tcp": {} })
+    );
     drop(container);
+}
+
+/// Stops and removes a compose project however the test ends.
+struct ComposeProject<'a> {
+    name: String,
+    file: std::path::PathBuf,
+    env: &'a TestEnv,
+    docker_host: &'a str,
+    config: &'a Path,
+}
+
+impl ComposeProject<'_> {
+    fn command(&self) -> Command {
+        let mut command = Command::new(self.env.tool("docker-compose"));
+        command
+            .env("DOCKER_HOST", self.docker_host)
+            .env("DOCKER_CONFIG", self.config)
+            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+            .arg("--project-name")
+            .arg(&self.name)
+            .arg("--file")
+            .arg(&self.file);
+        command
+    }
+}
+
+impl Drop for ComposeProject<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .command()
+            .args(["down", "--volumes", "--timeout", "1"])
+            .output();
+    }
+}
+
+/// The generated compose file, as written, right after `docker load` of the dist archive (no
+/// registry anywhere: the file names the image by the tag the archive registers, not by the
+/// index digest `docker load` never knows): `docker-compose up` starts the service, which
+/// Docker's health check reports `healthy`, with the restart policy, stop grace period, UDP
+/// port and labels of the configuration.
+#[test]
+fn compose_up_right_after_docker_load_turns_healthy() {
+    let env = TestEnv::get();
+    let docker_host = env.docker_host.clone();
+    let dir = env.scratch_dir("oci-compose");
+    let config = dir.join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    // A port nobody uses, configured as a user would: the file is then run as written.
+    let port = free_port();
+    let udp_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let release = castoff_test_support::workspace::fixture_release_with("http-service", |m| {
+        let oci = &mut m.packages[0].metadata["castoff"]["oci"];
+        // A repository of its own: `docker_loads_runs_and_reports_healthy` loads
+        // `ghcr.io/acme/pinger:1.4.0` into the same engine at the same time.
+        oci["repository"] = serde_json::json!("ghcr.io/castoff-test/pinger-compose");
+        oci["ports"] = serde_json::json!([port, format!("{udp_port}/udp")]);
+        oci["env"]["PINGER_PORT"] = serde_json::json!(port.to_string());
+        oci["labels"] = serde_json::json!({ "team": "payments" });
+        oci["deploy"] = serde_json::json!({ "stop-grace-period": "3s" });
+    });
+    let inputs = inputs(&release, AppId(0), |target, bin| {
+        if target.triple == HOST_TRIPLE {
+            fixture_binary("http-service", bin, Linking::Static)
+        } else {
+            fake_static_elf(
+                &dir.join("fake").join(target.triple),
+                bin,
+                EM_AARCH64,
+                "fake\n",
+            )
+        }
+    });
+    let dist = dir.join("dist");
+    let built = build(&release, inputs, &dist);
+    let files = castoff_oci::write_deploy_examples(&release, &[(AppId(0), &built)], &dist).unwrap();
+    let compose_file = files[0].clone();
+    let compose_text = std::fs::read_to_string(&compose_file).unwrap();
+    assert!(
+        compose_text.contains(&format!("    image: \"{}\"\n", built.tagged_reference())),
+        "{compose_text}"
+    );
+
+    // Start from an engine without the image: the load alone must provide it.
+    let name = built.tagged_reference();
+    let _ = output(docker(&env, &docker_host, &config).args(["image", "rm", "--force", &name]));
+    let archive = &built
+        .images
+        .iter()
+        .find(|image| image.target.triple == HOST_TRIPLE)
+        .unwrap()
+        .archive;
+    let loaded = run(docker(&env, &docker_host, &config)
+        .arg("load")
+        .arg("-i")
+        .arg(archive));
+    assert!(
+        loaded.contains(&format!("Loaded image: {name}")),
+        "{loaded}"
+    );
+
+    let project = ComposeProject {
+        name: format!("castoff-oci-compose-{}", std::process::id()),
+        file: compose_file,
+        env: &env,
+        docker_host: &docker_host,
+        config: &config,
+    };
+    // `--no-build`, and nothing to pull: a pull would fail (no registry named in the file is
+    // reachable from here), so `up` succeeding proves the loaded image was used.
+    let up = output(project.command().args(["up", "--detach", "--no-build"]));
+    assert!(
+        up.status.success(),
+        "docker-compose up failed\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let container = run(project.command().args(["ps", "--quiet", "pinger"]));
+    let container = container.trim().to_owned();
+    assert!(!container.is_empty(), "no container for the service");
+
+    let mut statuses = Vec::new();
+    let healthy = (0..HEALTH_POLLS).any(|_| {
+        std::thread::sleep(HEALTH_POLL_INTERVAL);
+        let status = run(docker(&env, &docker_host, &config).args([
+            "inspect",
+            "--format",
+            "{{.State.Health.Status}}",
+            &container,
+        ]));
+        statuses.push(status.trim().to_owned());
+        status.trim() == "healthy"
+    });
+    if !healthy {
+        let logs = output(project.command().arg("logs"));
+        panic!(
+            "the compose service never became healthy: {statuses:?}\nlogs: {}{}",
+            String::from_utf8_lossy(&logs.stdout),
+            String::from_utf8_lossy(&logs.stderr),
+        );
+    }
+    // What the file asked for is what Docker runs.
+    let facts = run(docker(&env, &docker_host, &config).args([
+        "inspect",
+        "--format",
+        "{{.Config.Image}} {{.HostConfig.RestartPolicy.Name}} {{.Config.StopTimeout}} {{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{index .Config.Labels \"team\"}}",
+        &container,
+    ]));
+    assert_eq!(
+        facts.trim(),
+        format!("{name} unless-stopped 3 65532:65532 true payments")
+    );
+    let bindings: serde_json::Value =
+        serde_json::from_str(&run(docker(&env, &docker_host, &config).args([
+            "inspect",
+            "--format",
+            "{{json .HostConfig.PortBindings}}",
+            &container,
+        ])))
+        .unwrap();
+    assert_eq!(
+        bindings,
+        serde_json::json!({
+            format!("{port}/tcp"): [{ "HostIp": "", "HostPort": port.to_string() }],
+            format!("{udp_port}/udp"): [{ "HostIp": "", "HostPort": udp_port.to_string() }],
+        })
+    );
+    // The service answers through the published port.
+    let response = http_get(port, "/healthz");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    drop(project);
 }

@@ -621,6 +621,34 @@ fn skopeo_and_umoci_open_the_layout_without_a_tag_and_the_sboms_are_listed() {
     assert_eq!(removed, sbom_blobs);
 }
 
+/// `kubernetes-validate --strict` of a generated `kubernetes.yaml`: every object passes.
+fn kubernetes_validate(env: &TestEnv, kubernetes: &Path) {
+    let said = output(
+        Command::new(env.tool("kubernetes-validate"))
+            .arg("--strict")
+            .arg(kubernetes),
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&said.stdout),
+        String::from_utf8_lossy(&said.stderr)
+    );
+    assert!(
+        said.contains("passed for resource deployment/pinger")
+            && said.contains("passed for resource service/pinger")
+            && !said.contains("ERROR"),
+        "{said}"
+    );
+}
+
+/// check-jsonschema's copy of the compose specification's schema accepts a `compose.yaml`.
+fn compose_schema_accepts(env: &TestEnv, compose: &Path) {
+    let said = run(Command::new(env.tool("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.compose-spec"])
+        .arg(compose));
+    assert!(said.contains("ok"), "{said}");
+}
+
 #[test]
 fn deploy_examples_pass_kubernetes_validate_compose_and_its_schema() {
     let env = TestEnv::get();
@@ -632,36 +660,76 @@ fn deploy_examples_pass_kubernetes_validate_compose_and_its_schema() {
     assert!(
         compose.ends_with("deploy/compose.yaml") && kubernetes.ends_with("deploy/kubernetes.yaml")
     );
-
-    let said = run(Command::new(env.tool("kubernetes-validate"))
-        .arg("--strict")
-        .arg(kubernetes));
-    let said = format!(
-        "{said}{}",
-        String::from_utf8_lossy(
-            &output(
-                Command::new(env.tool("kubernetes-validate"))
-                    .arg("--strict")
-                    .arg(kubernetes)
-            )
-            .stderr
-        )
-    );
-    assert!(
-        said.contains("passed for resource deployment/pinger")
-            && said.contains("passed for resource service/pinger")
-            && !said.contains("ERROR"),
-        "{said}"
-    );
-
+    kubernetes_validate(&env, kubernetes);
     // docker-compose (v1) only parses and validates here: no daemon is contacted.
     run(Command::new(env.tool("docker-compose"))
         .arg("-f")
         .arg(compose)
         .args(["config", "-q"])
         .env("COMPOSE_INTERACTIVE_NO_CLI", "1"));
-    let said = run(Command::new(env.tool("check-jsonschema"))
-        .args(["--builtin-schema", "vendor.compose-spec"])
-        .arg(compose));
-    assert!(said.contains("ok"), "{said}");
+    compose_schema_accepts(&env, compose);
+}
+
+/// Every deploy setting of issue 23 (startup, liveness and readiness probes, replicas and
+/// resources, named and UDP ports, labels and annotations, the start interval): Kubernetes'
+/// schemas accept the manifests with `--strict`, and the compose specification's schema the
+/// compose file. docker-compose 1.29.2 (the harness's, Debian 12's) predates
+/// `start_interval` and refuses it, as docs/channels/oci.md says; the file without it passes.
+#[test]
+fn deploy_settings_pass_kubernetes_validate_and_the_compose_schema() {
+    let env = TestEnv::get();
+    let release = service_release_with_deploy_settings();
+    let (release, built, dir) = build_release(&env, release, "http-service", "oci-deploy-settings");
+    let files =
+        castoff_oci::write_deploy_examples(&release, &[(AppId(0), &built)], &dir.join("dist"))
+            .unwrap();
+    let (compose, kubernetes) = (&files[0], &files[1]);
+    let manifests = std::fs::read_to_string(kubernetes).unwrap();
+    for part in [
+        "startupProbe:",
+        "livenessProbe:",
+        "readinessProbe:",
+        "replicas: 2",
+        "cpu: \"500m\"",
+        "protocol: UDP",
+        "name: \"metrics\"",
+        "\"team\": \"payments\"",
+        "annotations:",
+    ] {
+        assert!(manifests.contains(part), "{part} not in\n{manifests}");
+    }
+    kubernetes_validate(&env, kubernetes);
+    compose_schema_accepts(&env, compose);
+
+    let compose_config = |file: &Path| {
+        output(
+            Command::new(env.tool("docker-compose"))
+                .arg("-f")
+                .arg(file)
+                .args(["config", "-q"])
+                .env("COMPOSE_INTERACTIVE_NO_CLI", "1"),
+        )
+    };
+    let refused = compose_config(compose);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("start_interval"),
+        "docker-compose 1.x took `start_interval`: update docs/channels/oci.md\n{said}"
+    );
+    let text = std::fs::read_to_string(compose).unwrap();
+    let without = dir.join("compose-without-start-interval.yaml");
+    std::fs::write(
+        &without,
+        text.lines()
+            .filter(|line| !line.trim_start().starts_with("start_interval:"))
+            .map(|line| format!("{line}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let taken = compose_config(&without);
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
 }

@@ -194,6 +194,71 @@ fn http_service_snapshots() {
         .assert_eq(&std::fs::read_to_string(&files[1]).unwrap());
 }
 
+/// Issue 23's settings: `ExposedPorts` with `53/udp`, `StartInterval`, the labels; compose by
+/// version tag with the digest in a comment, restart policy and stop grace period; Kubernetes
+/// with replicas, resources, startup, liveness and readiness probes, named and UDP ports and
+/// the labels (an invalid Kubernetes label as an annotation).
+#[test]
+fn deploy_settings_reach_the_config_and_the_deploy_examples() {
+    let release = service_release_with_deploy_settings();
+    let dir = temp_dir("deploy-settings");
+    let inputs = fake_inputs(&release, AppId(0), &dir.join("bin"));
+    let built = build(&release, inputs, &dir.join("dist"));
+    let config = blob_json(&built.layout_dir, &built.images[0].config_digest);
+    expect![[r#"
+        {
+          "ExposedPorts": {
+            "53/udp": {},
+            "8080/tcp": {},
+            "9090/tcp": {}
+          },
+          "Healthcheck": {
+            "Interval": 2000000000,
+            "Retries": 3,
+            "StartInterval": 500000000,
+            "StartPeriod": 10000000000,
+            "Test": [
+              "CMD",
+              "/usr/local/bin/pinger",
+              "healthcheck"
+            ],
+            "Timeout": 1000000000
+          },
+          "Labels": {
+            "org.opencontainers.image.created": "2023-11-14T22:13:20Z",
+            "org.opencontainers.image.description": "Answers pings over HTTP; castoff's service test fixture",
+            "org.opencontainers.image.licenses": "Apache-2.0 OR MIT",
+            "org.opencontainers.image.revision": "0123456789abcdef0123456789abcdef01234567",
+            "org.opencontainers.image.source": "https://github.com/acme/pinger",
+            "org.opencontainers.image.title": "pinger",
+            "org.opencontainers.image.url": "https://github.com/acme/pinger",
+            "org.opencontainers.image.vendor": "Acme Inc.",
+            "org.opencontainers.image.version": "1.4.0",
+            "team": "payments"
+          }
+        }
+    "#]]
+    .assert_eq(&pretty(&serde_json::json!({
+        "ExposedPorts": config["config"]["ExposedPorts"],
+        "Healthcheck": config["config"]["Healthcheck"],
+        "Labels": config["config"]["Labels"],
+    })));
+    let files =
+        castoff_oci::write_deploy_examples(&release, &[(AppId(0), &built)], &dir.join("dist"))
+            .unwrap();
+    let compose = std::fs::read_to_string(&files[0]).unwrap();
+    let kubernetes = std::fs::read_to_string(&files[1]).unwrap();
+    // The tag `docker load` registers, and the digest of the index in the comment.
+    assert!(compose.contains("    image: \"ghcr.io/acme/pinger:1.4.0\"\n"));
+    assert!(compose.contains(&format!(
+        "    # pinned: image: \"ghcr.io/acme/pinger@{}\"\n",
+        built.index_digest
+    )));
+    expect_file!["../../snapshots/http-service-deploy-settings.compose.yaml"].assert_eq(&compose);
+    expect_file!["../../snapshots/http-service-deploy-settings.kubernetes.yaml"]
+        .assert_eq(&kubernetes);
+}
+
 #[test]
 fn single_cli_snapshots_and_no_deploy_examples() {
     let (release, built) = build_fake("single-cli", "snapshot-single-cli");

@@ -6,10 +6,13 @@ use std::path::{Component, Path, PathBuf};
 use cargo_metadata::Package as CargoPackage;
 use semver::Version;
 
-use crate::config::{self, ExtraFileConfig, HealthcheckConfig, OciConfig};
+use crate::config::{
+    self, DeployConfig, ExtraFileConfig, HealthcheckConfig, OciConfig, PortConfig, PortTable,
+};
 use crate::names;
 use crate::plan::model::{
-    BaseImage, ExtraFile, Healthcheck, LayerCompression, OciChannel, Userland,
+    BaseImage, Deploy, ExtraFile, Healthcheck, LayerCompression, OciChannel, Port, PortProtocol,
+    Probe, RestartPolicy, Userland,
 };
 use crate::target::{Libc, Target};
 use crate::version;
@@ -139,13 +142,8 @@ pub(in crate::plan) fn plan_oci(
             );
         }
     }
-    if config.ports.contains(&0) {
-        fail(
-            key("ports"),
-            "port 0 is not a port a service listens on".to_owned(),
-            "list the TCP ports the service listens on, e.g. [8080]".to_owned(),
-        );
-    }
+    let ports = plan_ports(&config.ports, &key("ports"), &mut fail);
+    let deploy = plan_deploy(config.deploy.as_ref(), &key("deploy"), &mut fail);
     let entrypoint = config
         .entrypoint
         .clone()
@@ -226,7 +224,7 @@ pub(in crate::plan) fn plan_oci(
         user,
         workdir: config.workdir.clone(),
         env: config.env.clone(),
-        ports: config.ports.clone(),
+        ports,
         labels: config.labels.clone(),
         cmd: config.cmd.clone(),
         stop_signal: config.stop_signal.clone(),
@@ -236,11 +234,300 @@ pub(in crate::plan) fn plan_oci(
         layer_compression,
         targets: image_targets,
         targets_configured: config.targets.is_some(),
+        deploy,
         userland: Userland {
             ca_certificates: config.ca_certificates,
             tzdata: config.tzdata,
         },
     })
+}
+
+const PORTS_HINT: &str = "write a port as 8080 (TCP), \"53/udp\", or { name = \"metrics\", port = 9090, protocol = \"tcp\" }";
+
+/// `oci.ports`: numbers 1-65535, `tcp` or `udp`, Kubernetes port names; no port twice, no
+/// name twice.
+fn plan_ports(
+    entries: &[PortConfig],
+    key: &str,
+    fail: &mut impl FnMut(String, String, String),
+) -> Vec<Port> {
+    let mut ports: Vec<Port> = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let entry_key = format!("{key}[{index}]");
+        let (number, protocol, name, shown) = match entry {
+            PortConfig::Number(number) => (*number, None, None, number.to_string()),
+            PortConfig::Text(text) => {
+                let (number, protocol) = match text.split_once('/') {
+                    Some((number, protocol)) => (number, Some(protocol.to_owned())),
+                    None => (text.as_str(), None),
+                };
+                match number.parse::<i64>() {
+                    Ok(number) if !number.to_string().starts_with('+') => {
+                        (number, protocol, None, format!("\"{text}\""))
+                    }
+                    _ => {
+                        fail(
+                            entry_key,
+                            format!("`{text}` is not a port"),
+                            PORTS_HINT.to_owned(),
+                        );
+                        continue;
+                    }
+                }
+            }
+            PortConfig::Table(PortTable {
+                port,
+                protocol,
+                name,
+            }) => (*port, protocol.clone(), name.clone(), port.to_string()),
+        };
+        let Some(number) = u16::try_from(number).ok().filter(|number| *number != 0) else {
+            fail(
+                entry_key,
+                format!("{shown} is not a port number (1 to 65535)"),
+                PORTS_HINT.to_owned(),
+            );
+            continue;
+        };
+        let protocol = match protocol.as_deref() {
+            None | Some("tcp") => PortProtocol::Tcp,
+            Some("udp") => PortProtocol::Udp,
+            Some(other) => {
+                fail(
+                    entry_key,
+                    format!("`{other}` is not a protocol castoff writes (port {number})"),
+                    "use `tcp` (the default) or `udp`".to_owned(),
+                );
+                continue;
+            }
+        };
+        let name = match name {
+            Some(name) => {
+                if let Err(problem) = check_port_name(&name) {
+                    fail(
+                        format!("{entry_key}.name"),
+                        format!("`{name}` {problem}"),
+                        "Kubernetes port names are up to 15 lowercase letters, digits and `-`, with at least one letter, e.g. \"metrics\"".to_owned(),
+                    );
+                    continue;
+                }
+                name
+            }
+            None => format!("{}-{number}", protocol.as_str()),
+        };
+        if ports
+            .iter()
+            .any(|port| port.number == number && port.protocol == protocol)
+        {
+            fail(
+                entry_key,
+                format!("port {number}/{} is listed twice", protocol.as_str()),
+                "list each port once".to_owned(),
+            );
+            continue;
+        }
+        if ports.iter().any(|port| port.name == name) {
+            fail(
+                format!("{entry_key}.name"),
+                format!("the port name `{name}` is used twice"),
+                "give each port its own name".to_owned(),
+            );
+            continue;
+        }
+        ports.push(Port {
+            number,
+            protocol,
+            name,
+        });
+    }
+    ports
+}
+
+/// Kubernetes' `IANA_SVC_NAME`: 1-15 of `a-z0-9-`, a letter among them, no `-` at either end
+/// or twice in a row.
+fn check_port_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 15 {
+        return Err("is not 1 to 15 characters long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("has characters other than lowercase letters, digits and `-`");
+    }
+    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
+        return Err("has no letter");
+    }
+    if name.starts_with('-') || name.ends_with('-') || name.contains("--") {
+        return Err("starts or ends with `-`, or has `--`");
+    }
+    Ok(())
+}
+
+/// A Kubernetes quantity in its smallest unit (millicores for CPU, bytes for memory), for
+/// the plain forms castoff accepts: `500m`, `2`, `0.5` (CPU); `128Mi`, `1G`, `1048576` (memory).
+fn quantity(text: &str, cpu: bool) -> Option<u128> {
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(digits);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !fraction.bytes().all(|b| b.is_ascii_digit())
+        || (number.contains('.') && fraction.is_empty())
+    {
+        return None;
+    }
+    let scale: u128 = match (cpu, suffix) {
+        (true, "m") if fraction.is_empty() => return whole.parse().ok(),
+        (true, "") => 1000,
+        (false, "") => 1,
+        (false, "k") => 1000,
+        (false, "M") => 1000_u128.pow(2),
+        (false, "G") => 1000_u128.pow(3),
+        (false, "T") => 1000_u128.pow(4),
+        (false, "Ki") => 1 << 10,
+        (false, "Mi") => 1 << 20,
+        (false, "Gi") => 1 << 30,
+        (false, "Ti") => 1 << 40,
+        _ => return None,
+    };
+    // (whole.fraction × scale) exactly, or nothing: no quantity finer than the unit.
+    let places = 10_u128.checked_pow(u32::try_from(fraction.len()).ok()?)?;
+    let digits: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().ok()?
+    };
+    let scaled = whole
+        .parse::<u128>()
+        .ok()?
+        .checked_mul(places)?
+        .checked_add(digits)?
+        .checked_mul(scale)?;
+    let value = (scaled % places == 0).then_some(scaled / places)?;
+    (value > 0).then_some(value)
+}
+
+fn plan_deploy(
+    config: Option<&DeployConfig>,
+    key: &str,
+    fail: &mut impl FnMut(String, String, String),
+) -> Deploy {
+    let defaults = Deploy::default();
+    let Some(config) = config else {
+        return defaults;
+    };
+    let key = |name: &str| format!("{key}.{name}");
+    let mut check = |name: &str, value: &Option<String>, cpu: bool| -> Option<(String, u128)> {
+        let text = value.as_ref()?;
+        match quantity(text, cpu) {
+            Some(amount) => Some((text.clone(), amount)),
+            None => {
+                fail(
+                    key(name),
+                    format!(
+                        "`{text}` is not a {} quantity",
+                        if cpu { "CPU" } else { "memory" }
+                    ),
+                    if cpu {
+                        "write CPU as millicores or cores, e.g. \"500m\" or \"2\"".to_owned()
+                    } else {
+                        "write memory as bytes with a unit, e.g. \"128Mi\" or \"1Gi\"".to_owned()
+                    },
+                );
+                None
+            }
+        }
+    };
+    let cpu = check("cpu", &config.cpu, true);
+    let cpu_limit = check("cpu-limit", &config.cpu_limit, true);
+    let memory = check("memory", &config.memory, false);
+    let memory_limit = check("memory-limit", &config.memory_limit, false);
+    if let (Some((request, requested)), Some((limit, limited))) = (&cpu, &cpu_limit)
+        && limited < requested
+    {
+        fail(
+            key("cpu-limit"),
+            format!("the CPU limit `{limit}` is below the request `{request}` (`cpu`)"),
+            "raise `cpu-limit` or lower `cpu`: Kubernetes refuses a limit below the request"
+                .to_owned(),
+        );
+    }
+    let memory_limit = match (&memory, memory_limit) {
+        (_, Some(limit)) => Some(limit),
+        // The limit follows a configured request: a pod that uses what it asked for is safe.
+        (Some(request), None) => Some(request.clone()),
+        (None, None) => None,
+    };
+    let request_amount = memory
+        .as_ref()
+        .map(|(_, amount)| *amount)
+        .unwrap_or(64 << 20);
+    if let Some((limit, limited)) = &memory_limit
+        && *limited < request_amount
+    {
+        let request = memory
+            .as_ref()
+            .map(|(text, _)| text.clone())
+            .unwrap_or_else(|| defaults.memory_request.clone());
+        fail(
+            key("memory-limit"),
+            format!("the memory limit `{limit}` is below the request `{request}` (`memory`)"),
+            "raise `memory-limit` or lower `memory`: Kubernetes refuses a limit below the request"
+                .to_owned(),
+        );
+    }
+    let restart = match config.restart.as_deref() {
+        None | Some("unless-stopped") => RestartPolicy::UnlessStopped,
+        Some("no") => RestartPolicy::No,
+        Some("always") => RestartPolicy::Always,
+        Some("on-failure") => RestartPolicy::OnFailure,
+        Some(other) => {
+            fail(
+                key("restart"),
+                format!("`{other}` is not a compose restart policy"),
+                "use `unless-stopped` (the default), `always`, `on-failure` or `no`".to_owned(),
+            );
+            RestartPolicy::UnlessStopped
+        }
+    };
+    let stop_grace_period_nanos = match &config.stop_grace_period {
+        None => defaults.stop_grace_period_nanos,
+        Some(text) => match config::parse_duration_nanos(text) {
+            Some(nanos) => nanos,
+            None => {
+                fail(
+                    key("stop-grace-period"),
+                    format!("`{text}` is not a duration"),
+                    "write durations like \"10s\", \"1m30s\" or \"500ms\"".to_owned(),
+                );
+                defaults.stop_grace_period_nanos
+            }
+        },
+    };
+    if config.replicas == Some(0) {
+        fail(
+            key("replicas"),
+            "0 replicas run nothing".to_owned(),
+            "give the number of pods to run, e.g. 2 (default 1)".to_owned(),
+        );
+    }
+    Deploy {
+        replicas: config.replicas.unwrap_or(defaults.replicas),
+        cpu_request: cpu.map(|(text, _)| text).unwrap_or(defaults.cpu_request),
+        cpu_limit: cpu_limit.map(|(text, _)| text),
+        memory_request: memory
+            .map(|(text, _)| text)
+            .unwrap_or(defaults.memory_request),
+        memory_limit: memory_limit
+            .map(|(text, _)| text)
+            .unwrap_or(defaults.memory_limit),
+        restart,
+        stop_grace_period_nanos,
+    }
 }
 
 /// Every Linux target of the package, except a glibc target whose platform also has a musl
@@ -346,12 +633,47 @@ fn plan_healthcheck(
             nanos
         })
     };
+    let interval_nanos = duration("interval", &config.interval);
+    let timeout_nanos = duration("timeout", &config.timeout);
+    let start_period_nanos = duration("start-period", &config.start_period);
+    let start_interval_nanos = duration("start-interval", &config.start_interval);
+    let readiness = config.readiness.clone().unwrap_or_default();
+    let readiness = Probe {
+        cmd: readiness.cmd.unwrap_or_else(|| config.cmd.clone()),
+        interval_nanos: duration("readiness.interval", &readiness.interval).or(interval_nanos),
+        timeout_nanos: duration("readiness.timeout", &readiness.timeout).or(timeout_nanos),
+        retries: readiness.retries.or(config.retries),
+    };
+    if readiness.cmd.is_empty() && !config.cmd.is_empty() {
+        fail(
+            key("readiness.cmd"),
+            "the readiness command is empty".to_owned(),
+            "give the command and its arguments, or leave `cmd` out to use the health check's"
+                .to_owned(),
+        );
+    }
+    // Docker refuses intervals below 1 ms ("Interval in Healthcheck cannot be less than 1ms").
+    for (name, nanos) in [
+        ("interval", interval_nanos),
+        ("timeout", timeout_nanos),
+        ("start-interval", start_interval_nanos),
+    ] {
+        if nanos.is_some_and(|nanos| nanos < 1_000_000) {
+            fail(
+                key(name),
+                "a duration under 1ms, which Docker refuses".to_owned(),
+                "write at least \"1ms\", e.g. \"5s\"".to_owned(),
+            );
+        }
+    }
     Healthcheck {
         cmd: config.cmd.clone(),
-        interval_nanos: duration("interval", &config.interval),
-        timeout_nanos: duration("timeout", &config.timeout),
-        start_period_nanos: duration("start-period", &config.start_period),
+        interval_nanos,
+        timeout_nanos,
+        start_period_nanos,
+        start_interval_nanos,
         retries: config.retries,
+        readiness,
     }
 }
 
@@ -436,6 +758,33 @@ fn lexically_normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity("500m", true), Some(500));
+        assert_eq!(quantity("2", true), Some(2000));
+        assert_eq!(quantity("0.5", true), Some(500));
+        assert_eq!(quantity("1.5m", true), None);
+        assert_eq!(quantity("128Mi", false), Some(128 << 20));
+        assert_eq!(quantity("1G", false), Some(1_000_000_000));
+        assert_eq!(quantity("1.5Gi", false), Some(3 << 29));
+        assert_eq!(quantity("64mi", false), None);
+        assert_eq!(quantity("0", false), None);
+        assert_eq!(quantity("", false), None);
+        assert_eq!(quantity(".5", true), None);
+        assert_eq!(quantity("5.", true), None);
+    }
+
+    #[test]
+    fn port_names() {
+        assert!(check_port_name("metrics").is_ok());
+        assert!(check_port_name("http-2").is_ok());
+        assert!(check_port_name("8080").is_err());
+        assert!(check_port_name("Metrics").is_err());
+        assert!(check_port_name("a-very-long-port-name").is_err());
+        assert!(check_port_name("-web").is_err());
+        assert!(check_port_name("we--b").is_err());
+    }
 
     #[test]
     fn paths() {

@@ -137,6 +137,35 @@ fn dist_summary_table_json_and_plain_progress() {
     );
 }
 
+/// `--json dist` of a working tree with a modified tracked file: the summary's `dirty_files`
+/// validates against the documented schema.
+#[test]
+fn dirty_tree_json_summary_validates() {
+    let env = TestEnv::get();
+    let dir = scratch("dirty-summary");
+    let (workspace, _) = crate::offline::dist::committed_single_cli(&dir);
+    let readme = workspace.join("README.md");
+    fs::write(&readme, "changed\n").unwrap();
+    let output = castoff(
+        &[
+            "--json",
+            "dist",
+            "--no-build",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--manifest-path",
+            workspace.join("Cargo.toml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["dirty_files"], serde_json::json!(["README.md"]));
+    let instance = dir.join("summary.json");
+    fs::write(&instance, &output.stdout).unwrap();
+    check_schema(&env, &instance);
+}
+
 fn check_schema(env: &TestEnv, instance: &Path) {
     let schema = repository_root().join("docs/summary.schema.json");
     let checked = Command::new(env.tool("check-jsonschema"))

@@ -279,3 +279,154 @@ fn zstd_layers_from_the_configuration() {
     );
     assert!(workspace.join("dist/python").is_dir() && workspace.join("dist/npm").is_dir());
 }
+
+/// Runs git in `dir` with a fixed identity; panics with its output when it fails.
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=castoff",
+            "-c",
+            "user.email=castoff@example.com",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("running git");
+    assert_success(&output, &format!("git {}", args.join(" ")));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The `org.opencontainers.image.revision` annotation of the image index in `dist_dir`.
+fn image_revision(dist_dir: &Path) -> Option<String> {
+    let layout = dist_dir.join("oci/greeter");
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    let image_index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap();
+    image_index["annotations"]["org.opencontainers.image.revision"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The single-cli fixture committed to a fresh git repository in `scratch/workspace`, with an
+/// untracked note and a planted x86_64 binary (`dist --no-build`); returns it and the commit.
+pub(crate) fn committed_single_cli(scratch: &Path) -> (PathBuf, String) {
+    use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
+    let workspace = single_cli_workspace(scratch, |toml| toml);
+    git(&workspace, &["init", "--quiet"]);
+    git(&workspace, &["add", "--all"]);
+    git(&workspace, &["commit", "--quiet", "--message", "release"]);
+    let commit = git(&workspace, &["rev-parse", "HEAD"]).trim().to_owned();
+    // Not part of any commit: an untracked note, and the binary under target/.
+    fs::write(workspace.join("NOTES.txt"), "to do\n").unwrap();
+    write_static_elf(
+        &workspace.join("target/x86_64-unknown-linux-gnu/release"),
+        "greeter",
+        EM_X86_64,
+        "hello from greeter",
+    );
+    (workspace, commit)
+}
+
+/// Revision honesty on a scratch git repository: a clean tree gives the plain commit (an
+/// untracked file and the untracked dist/ and target/ do not count); a modified tracked file,
+/// staged or not, gives `<commit>-dirty` and the summary's "built from a dirty tree" line; with
+/// `--require-clean` the run refuses, naming the file, and writes nothing.
+#[test]
+fn a_dirty_tree_is_named_and_require_clean_refuses_it() {
+    let scratch = scratch("dirty-tree");
+    let (workspace, commit) = committed_single_cli(&scratch);
+    let dist_dir = workspace.join("dist");
+    let dist_run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_castoff"))
+            .args(["dist", "--no-build", "--target", "x86_64-unknown-linux-gnu"])
+            .args(extra)
+            .arg("--manifest-path")
+            .arg(workspace.join("Cargo.toml"))
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap()
+    };
+
+    let clean = dist_run(&["--require-clean"]);
+    assert_success(&clean, "dist of a clean tree");
+    assert_eq!(image_revision(&dist_dir), Some(commit.clone()));
+    let stdout = String::from_utf8_lossy(&clean.stdout);
+    assert!(!stdout.contains("built from a dirty tree"), "{stdout}");
+
+    // A second dist over the first one's dist/ (untracked) is still clean.
+    assert_success(&dist_run(&["--require-clean"]), "dist again");
+
+    let main_rs = workspace.join("src/main.rs");
+    fs::write(
+        &main_rs,
+        format!("{}// edited\n", fs::read_to_string(&main_rs).unwrap()),
+    )
+    .unwrap();
+    for staged in [false, true] {
+        if staged {
+            git(&workspace, &["add", "src/main.rs"]);
+        }
+        let dirty = dist_run(&[]);
+        assert_success(&dirty, "dist of a dirty tree");
+        assert_eq!(image_revision(&dist_dir), Some(format!("{commit}-dirty")));
+        let stdout = String::from_utf8_lossy(&dirty.stdout);
+        assert!(
+            stdout.contains("built from a dirty tree: 1 changed file (src/main.rs); the images' revision ends in `-dirty`"),
+            "{stdout}"
+        );
+    }
+    let json = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args([
+            "--json",
+            "dist",
+            "--no-build",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ])
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert_success(&json, "dist --json of a dirty tree");
+    let summary: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(summary["dirty_files"], serde_json::json!(["src/main.rs"]));
+
+    // --require-clean refuses before anything is written, into a dist dir that does not exist.
+    let fresh = scratch.join("fresh-dist");
+    let refused = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args([
+            "dist",
+            "--require-clean",
+            "--no-build",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ])
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .arg("--dist-dir")
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    expect![[r#"
+        error: the working tree has uncommitted changes to 1 tracked file (`src/main.rs`), and `--require-clean` builds only what commit <commit> holds
+        hint: commit the changes (`git commit -a`) or set them aside (`git stash`), then run `dist` again; without `--require-clean`, dist builds the tree as it is and labels the images' revision `<commit>-dirty`
+    "#]]
+    .assert_eq(&stderr.replace(&commit, "<commit>"));
+    assert!(!fresh.exists(), "a refused dist wrote {}", fresh.display());
+}

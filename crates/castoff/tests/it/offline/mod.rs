@@ -4,7 +4,7 @@
 mod build_settings;
 pub(crate) mod cli_extras;
 pub(crate) mod cli_ux;
-mod dist;
+pub(crate) mod dist;
 mod dist_bytes;
 mod dist_cache;
 mod dist_safety;
