@@ -221,7 +221,11 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
     }
 
     // 2. The alias.
-    add_alias(&root, args.force, &mut changes)?;
+    // castoff's earlier alias is replaced only when the xtask it runs is castoff's: a project's
+    // own xtask crate may have the same alias line, and that line is the project's.
+    let xtask_is_castoffs = fs::read_to_string(root.join("xtask/Cargo.toml"))
+        .is_ok_and(|text| text.lines().next().is_some_and(|line| line.contains(MARK)));
+    add_alias(&root, args.force, xtask_is_castoffs, &mut changes)?;
 
     // 3. A commented metadata table for each binary package.
     for package in metadata.workspace_packages() {
@@ -944,7 +948,12 @@ fn remove_member(lines: &mut Vec<String>, start: usize) -> bool {
 }
 
 /// Adds the `cargo xtask` alias to `.cargo/config.toml`.
-fn add_alias(root: &Path, force: bool, changes: &mut Vec<Change>) -> anyhow::Result<()> {
+fn add_alias(
+    root: &Path,
+    force: bool,
+    xtask_is_castoffs: bool,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<()> {
     let relative = ".cargo/config.toml";
     let path = root.join(relative);
     let Ok(text) = fs::read_to_string(&path) else {
@@ -969,7 +978,7 @@ fn add_alias(root: &Path, force: bool, changes: &mut Vec<Change>) -> anyhow::Res
             changes.push(Change::Unchanged(relative.to_owned()));
             return Ok(());
         }
-        Some(index) if !force && lines[index].trim() != EARLIER_ALIAS => {
+        Some(index) if !(force || (xtask_is_castoffs && lines[index].trim() == EARLIER_ALIAS)) => {
             changes.push(Change::Kept(relative.to_owned()));
             return Ok(());
         }

@@ -450,3 +450,52 @@ fn init_remembers_a_left_out_workflow_and_names_other_tag_workflows() {
     );
     let _ = fs::remove_dir_all(dir.parent().unwrap());
 }
+
+/// A project with an xtask crate of its own (no castoff mark) and the common
+/// `run --package xtask --` alias: `init` touches neither, and says castoff's xtask is not
+/// installed.
+#[test]
+fn init_leaves_a_project_s_own_xtask_and_its_alias_alone() {
+    let dir = std::env::temp_dir().join(format!(
+        "castoff-init-own-xtask-{}/hello-tool",
+        std::process::id()
+    ));
+    fresh_workspace(&dir);
+    let manifest = dir.join("Cargo.toml");
+    let mut root_toml = fs::read_to_string(&manifest).unwrap();
+    root_toml.push_str("\n[workspace]\nmembers = [\"xtask\"]\n");
+    fs::write(&manifest, root_toml).unwrap();
+    fs::create_dir_all(dir.join("xtask/src")).unwrap();
+    fs::create_dir_all(dir.join(".cargo")).unwrap();
+    let own_manifest = "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\n";
+    fs::write(dir.join("xtask/Cargo.toml"), own_manifest).unwrap();
+    fs::write(dir.join("xtask/src/main.rs"), "fn main() {}\n").unwrap();
+    let alias = "[alias]\nxtask = \"run --package xtask --\"\n";
+    fs::write(dir.join(".cargo/config.toml"), alias).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["init", "--no-workflow"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let summary = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        summary.contains("! xtask/Cargo.toml is not castoff's")
+            && summary.contains("not set up completely"),
+        "{summary}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap(),
+        own_manifest
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join(".cargo/config.toml")).unwrap(),
+        alias
+    );
+    assert!(
+        fs::read_to_string(&manifest)
+            .unwrap()
+            .contains("\n[workspace]\nmembers = [\"xtask\"]\n")
+    );
+    let _ = fs::remove_dir_all(dir.parent().unwrap());
+}
