@@ -729,7 +729,11 @@ fn plan_layer(
     Ok((plan, files))
 }
 
-/// The files of the layer, for its history entry: `/etc/group, /usr/local/bin/pinger`.
+/// How many paths a layer's history entry names before it only counts the rest.
+const SUMMARY_PATHS: usize = 16;
+
+/// The files of the layer, for its history entry: `/etc/group, /usr/local/bin/pinger`; past
+/// [`SUMMARY_PATHS`] (a copied tree), `and N more`.
 fn layer_summary(entries: &[LayerEntry]) -> String {
     let files: Vec<String> = entries
         .iter()
@@ -738,6 +742,13 @@ fn layer_summary(entries: &[LayerEntry]) -> String {
         })
         .map(|entry| format!("/{}", entry.path))
         .collect();
+    if files.len() > SUMMARY_PATHS {
+        let more = files.len() - SUMMARY_PATHS;
+        return format!(
+            "added {} and {more} more",
+            files[..SUMMARY_PATHS].join(", ")
+        );
+    }
     format!("added {}", files.join(", "))
 }
 

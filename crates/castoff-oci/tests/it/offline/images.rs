@@ -617,6 +617,8 @@ fn extra_trees_globs_and_volumes_land_sorted_with_modes_and_owners() {
         config["config"]["Volumes"],
         serde_json::json!({ "/data": {}, "/var/cache/app": {} })
     );
+    // The history names the first 16 paths of the files layer and counts the rest.
+    expect!["castoff: added /data, /etc/group, /etc/passwd, /home/nonroot, /root, /srv/css, /srv/css/app.css, /srv/css/deep, /srv/css/deep/x, /srv/css/deep/x/theme.css, /srv/www, /srv/www/a, /srv/www/a/run.sh, /srv/www/b, /srv/www/b/z.txt, /srv/www/index.html and 2 more"].assert_eq(config["history"][0]["created_by"].as_str().unwrap());
 
     // Byte-identical the second time, from a fresh output directory.
     let inputs = fake_inputs(&release, AppId(0), &dir.join("bin2"));
