@@ -65,6 +65,16 @@ fn owner_fields((uid, gid): (u32, u32)) -> OwnerFields {
     }
 }
 
+/// The state of one source's walk.
+struct Walk<'a> {
+    /// A glob's matcher; `None` for a directory source (everything).
+    matcher: Option<&'a globset::GlobMatcher>,
+    /// How many directory levels to descend: a glob's components without `**`.
+    depth: usize,
+    /// Entries looked at so far.
+    walked: usize,
+}
+
 #[derive(Default)]
 struct Budget {
     files: usize,
@@ -145,9 +155,18 @@ impl Expander<'_> {
             ),
             None => None,
         };
+        // A glob without `**` matches at one depth only: no need to look deeper.
+        let depth = match &file.glob {
+            Some(pattern) if !pattern.contains("**") => pattern.split('/').count(),
+            _ => usize::MAX,
+        };
         let mut found = Vec::new();
-        let mut walked = 0;
-        self.walk(&file.src, "", matcher.as_ref(), &mut walked, &mut found)?;
+        let mut walk = Walk {
+            matcher: matcher.as_ref(),
+            depth,
+            walked: 0,
+        };
+        self.walk(&file.src, "", 1, &mut walk, &mut found)?;
         if let Some(pattern) = &file.glob
             && !found.iter().any(|(_, is_dir, _)| !is_dir)
         {
@@ -227,10 +246,11 @@ impl Expander<'_> {
         &self,
         dir: &Path,
         relative: &str,
-        matcher: Option<&globset::GlobMatcher>,
-        walked: &mut usize,
+        level: usize,
+        walk: &mut Walk<'_>,
         found: &mut Vec<(String, bool, fs::Metadata)>,
     ) -> Result<(), OciError> {
+        let matcher = walk.matcher;
         let mut names: Vec<PathBuf> = Vec::new();
         for item in fs::read_dir(dir).map_err(OciError::io("read the directory", dir))? {
             let item = item.map_err(OciError::io("read the directory", dir))?;
@@ -238,8 +258,8 @@ impl Expander<'_> {
         }
         names.sort();
         for path in names {
-            *walked += 1;
-            if *walked > MAX_WALKED {
+            walk.walked += 1;
+            if walk.walked > MAX_WALKED {
                 return Err(self.refuse(
                     format!("has more than {MAX_WALKED} entries to look at"),
                     "start the glob deeper (`static/**/*.css`, not `**/*.css`)",
@@ -263,7 +283,9 @@ impl Expander<'_> {
                 if matcher.is_none() {
                     found.push((rel.clone(), true, metadata));
                 }
-                self.walk(&path, &rel, matcher, walked, found)?;
+                if level < walk.depth {
+                    self.walk(&path, &rel, level + 1, walk, found)?;
+                }
             } else if !wanted {
                 continue;
             } else if metadata.file_type().is_symlink() {
