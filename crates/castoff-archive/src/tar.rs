@@ -199,6 +199,11 @@ impl<W: Write> TarWriter<W> {
         TarWriter { out, owner }
     }
 
+    /// Sets the owner of the entries appended from now on; returns the previous one.
+    pub fn set_owner(&mut self, owner: OwnerFields) -> OwnerFields {
+        std::mem::replace(&mut self.owner, owner)
+    }
+
     /// Appends a regular file of `size` bytes read from `contents` (streamed, never loaded
     /// whole). Fails if `contents` yields a different number of bytes.
     pub fn append_file(

@@ -152,6 +152,14 @@ fn compose_yaml(services: &[(&App, &OciChannel, &BuiltIndex)]) -> String {
                 );
             }
         }
+        let volumes = volume_names(&oci.volumes);
+        if !volumes.is_empty() {
+            let _ = writeln!(w, "    volumes:");
+            for (volume, name) in oci.volumes.iter().zip(&volumes) {
+                let name = format!("{}-{name}", app.package.name);
+                let _ = writeln!(w, "      - {}", quote(&format!("{name}:{volume}")));
+            }
+        }
         if !oci.env.is_empty() {
             let _ = writeln!(w, "    environment:");
             for (name, value) in &oci.env {
@@ -194,7 +202,53 @@ fn compose_yaml(services: &[(&App, &OciChannel, &BuiltIndex)]) -> String {
             }
         }
     }
+    // Named volumes: Docker fills each from the image's directory on first use, owner
+    // included, so the non-root user can write to it.
+    let named: Vec<String> = services
+        .iter()
+        .flat_map(|(app, oci, _)| {
+            volume_names(&oci.volumes)
+                .into_iter()
+                .map(|name| format!("{}-{name}", app.package.name))
+        })
+        .collect();
+    if !named.is_empty() {
+        out.push_str("volumes:\n");
+        for name in named {
+            let _ = writeln!(out, "  {}: {{}}", quote(&name));
+        }
+    }
     out
+}
+
+/// One name per volume path, in the same order: the path in lowercase letters, digits and
+/// `-` (`/var/cache/app` is `var-cache-app`), unique and not `tmp`, at most 50 characters, so it is a valid
+/// Kubernetes volume name and, prefixed with the service, a Compose volume name.
+fn volume_names(volumes: &[String]) -> Vec<String> {
+    // `tmp` is the deploy examples' own volume (the plan refuses `/tmp` itself).
+    let mut names: Vec<String> = vec!["tmp".to_owned()];
+    for volume in volumes {
+        let mut base = String::new();
+        for c in volume.chars() {
+            if c.is_ascii_alphanumeric() {
+                base.push(c.to_ascii_lowercase());
+            } else if !base.is_empty() && !base.ends_with('-') {
+                base.push('-');
+            }
+        }
+        base.truncate(50);
+        let base = base.trim_end_matches('-');
+        let base = if base.is_empty() { "volume" } else { base };
+        let mut name = base.to_owned();
+        let mut index = 2;
+        while names.contains(&name) {
+            name = format!("{base}-{index}");
+            index += 1;
+        }
+        names.push(name);
+    }
+    names.remove(0);
+    names
 }
 
 /// A label or annotation: key and value.
@@ -362,12 +416,32 @@ fn kubernetes_yaml(services: &[(&App, &OciChannel, &BuiltIndex)]) -> String {
                 }
             }
         }
+        let volumes = volume_names(&oci.volumes);
         let _ = writeln!(w, "          volumeMounts:");
         let _ = writeln!(w, "            - name: tmp");
         let _ = writeln!(w, "              mountPath: /tmp");
+        for (volume, name) in oci.volumes.iter().zip(&volumes) {
+            let _ = writeln!(w, "            - name: {}", quote(name));
+            let _ = writeln!(w, "              mountPath: {}", quote(volume));
+        }
         let _ = writeln!(w, "      volumes:");
         let _ = writeln!(w, "        - name: tmp");
         let _ = writeln!(w, "          emptyDir: {{}}");
+        if !volumes.is_empty() {
+            let _ = writeln!(
+                w,
+                "        # `oci.volumes`: the root filesystem is read-only, so these are where the"
+            );
+            let _ = writeln!(
+                w,
+                "        # service writes. emptyDir lives as long as the pod; production wants a"
+            );
+            let _ = writeln!(w, "        # persistentVolumeClaim here.");
+        }
+        for name in &volumes {
+            let _ = writeln!(w, "        - name: {}", quote(name));
+            let _ = writeln!(w, "          emptyDir: {{}}");
+        }
         if !oci.ports.is_empty() {
             let _ = writeln!(w, "---");
             let _ = writeln!(w, "apiVersion: v1");
@@ -478,5 +552,22 @@ mod tests {
         ));
         assert!(!is_kubernetes_label("Acme.com/tier", "x"));
         assert!(!is_kubernetes_label("tier", "-x"));
+    }
+
+    #[test]
+    fn volume_names_are_unique_valid_and_not_tmp() {
+        let volumes = [
+            "/data", "/Data", "/var/tmp", "/a_b", "/a-b", "/__", "/tmp/x",
+        ];
+        let volumes: Vec<String> = volumes.iter().map(|v| (*v).to_owned()).collect();
+        assert_eq!(
+            volume_names(&volumes),
+            [
+                "data", "data-2", "var-tmp", "a-b", "a-b-2", "volume", "tmp-x"
+            ]
+        );
+        let long = format!("/{}", "x".repeat(80));
+        assert_eq!(volume_names(&[long])[0].len(), 50);
+        assert_eq!(volume_names(&["/tmp".to_owned()]), ["tmp-2"]);
     }
 }

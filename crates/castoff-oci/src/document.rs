@@ -160,6 +160,15 @@ pub(crate) fn image_config(input: &ConfigInput<'_>) -> Value {
             ports[format!("{}/{}", port.number, port.protocol.as_str())] = json!({});
         }
     }
+    if !oci.volumes.is_empty() {
+        let volumes = runtime.entry("Volumes").or_insert_with(|| json!({}));
+        if !volumes.is_object() {
+            *volumes = json!({});
+        }
+        for volume in &oci.volumes {
+            volumes[volume.as_str()] = json!({});
+        }
+    }
     if let Some(signal) = &oci.stop_signal {
         runtime.insert("StopSignal".to_owned(), json!(signal));
     }

@@ -210,13 +210,14 @@ pub(crate) fn write_layer(
                 .append_bytes(&entry.path, entry.mode, mtime, bytes)
                 .map_err(tar_error)?,
             EntryContent::File(source) => {
-                let file = File::open(source).map_err(OciError::io("open", source))?;
-                let size = file
-                    .metadata()
-                    .map_err(OciError::io("read the metadata of", source))?
-                    .len();
+                // Only extra files come here, checked and counted against the size limit.
+                let (file, size) =
+                    castoff_archive::foreign::open_regular(source, crate::files::MAX_TOTAL_BYTES)
+                        .map_err(OciError::io("open", source))?;
+                let previous = tar.set_owner(entry.owner);
                 tar.append_file(&entry.path, entry.mode, mtime, size, file)
                     .map_err(tar_error)?;
+                tar.set_owner(previous);
             }
         }
     }

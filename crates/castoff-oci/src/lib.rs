@@ -26,6 +26,7 @@ mod blobs;
 mod deploy;
 mod document;
 mod error;
+mod files;
 mod json;
 mod layer;
 mod userland;
@@ -193,7 +194,7 @@ pub fn build_images(
     for (_, input) in &platforms {
         check_binaries(app, oci, input)?;
     }
-    check_extra_files(options.workspace_root, app, oci)?;
+    let extra_entries = files::expand(options.workspace_root, app, oci)?;
     let base = match &oci.base {
         BaseImage::Scratch => None,
         BaseImage::Reference(reference) => Some(base::BaseLayout::open_pulled(
@@ -239,7 +240,8 @@ pub fn build_images(
         // system data (CA certificates, time zones), each in a layer of its own, the files
         // (extra files, and what a scratch image needs) in one layer, and each binary in a
         // layer of its own, last, so a new release changes only the binary layers.
-        let (mut layer_plan, files_plan) = plan_layer(app, oci, input, base_image.is_none())?;
+        let (mut layer_plan, files_plan) =
+            plan_layer(app, input, &extra_entries, base_image.is_none())?;
         let mut data_layers = Vec::new();
         if oci.userland.ca_certificates {
             data_layers.push(userland::ca_certificates_layer());
@@ -660,65 +662,12 @@ struct ElfFacts {
     interpreter: Option<String>,
 }
 
-/// Extra files must exist, be regular files (not symlinks) and resolve inside the workspace.
-/// The plan checked the paths lexically; this checks what is on disk at build time.
-fn check_extra_files(workspace_root: &Path, app: &App, oci: &OciChannel) -> Result<(), OciError> {
-    if oci.files.is_empty() {
-        return Ok(());
-    }
-    let workspace =
-        fs::canonicalize(workspace_root).map_err(OciError::io("resolve", workspace_root))?;
-    for file in &oci.files {
-        let refuse = |problem: String, hint: &str| OciError::ExtraFile {
-            app: app.package.name.clone(),
-            src: file.src.clone(),
-            dst: file.dst.clone(),
-            problem,
-            hint: hint.to_owned(),
-        };
-        let metadata = match fs::symlink_metadata(&file.src) {
-            Ok(metadata) => metadata,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Err(refuse(
-                    "does not exist".to_owned(),
-                    "create the file, or fix `src` in [package.metadata.castoff.oci.files] (it is relative to the package directory)",
-                ));
-            }
-            Err(error) => return Err(OciError::io("read the metadata of", &file.src)(error)),
-        };
-        if metadata.file_type().is_symlink() {
-            return Err(refuse(
-                "is a symbolic link".to_owned(),
-                "point `src` at the file itself: links are not followed, so nothing outside the workspace can end up in the image",
-            ));
-        }
-        if !metadata.is_file() {
-            return Err(refuse(
-                "is not a regular file".to_owned(),
-                "list each file separately; directories, devices and sockets cannot be copied",
-            ));
-        }
-        let resolved = fs::canonicalize(&file.src).map_err(OciError::io("resolve", &file.src))?;
-        if !resolved.starts_with(&workspace) {
-            return Err(refuse(
-                format!(
-                    "resolves to `{}`, outside the workspace `{}` (a directory on the way is a symbolic link)",
-                    resolved.display(),
-                    workspace.display()
-                ),
-                "copy the file into the workspace and name that copy in `src`",
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The entries castoff adds for one platform: all of them (to check that no path repeats), and
 /// those of the files layer (everything but the binaries).
 fn plan_layer(
     app: &App,
-    oci: &OciChannel,
     input: &ImageInput,
+    extra_entries: &[LayerEntry],
     on_scratch: bool,
 ) -> Result<(LayerPlan, LayerPlan), OciError> {
     let mut plan = LayerPlan::default();
@@ -773,21 +722,18 @@ fn plan_layer(
             files.add(entry).map_err(duplicate)?;
         }
     }
-    for file in &oci.files {
-        let entry = LayerEntry {
-            path: file.dst.trim_start_matches('/').to_owned(),
-            mode: file.mode,
-            content: EntryContent::File(file.src.clone()),
-            origin: format!("the extra file `{}`", file.src.display()),
-            owner: OwnerFields::Zero,
-        };
+    for entry in extra_entries.iter().cloned() {
         plan.add(entry.clone()).map_err(duplicate)?;
         files.add(entry).map_err(duplicate)?;
     }
     Ok((plan, files))
 }
 
-/// The files of the layer, for its history entry: `/etc/group, /usr/local/bin/pinger`.
+/// How many paths a layer's history entry names before it only counts the rest.
+const SUMMARY_PATHS: usize = 16;
+
+/// The files of the layer, for its history entry: `/etc/group, /usr/local/bin/pinger`; past
+/// [`SUMMARY_PATHS`] (a copied tree), `and N more`.
 fn layer_summary(entries: &[LayerEntry]) -> String {
     let files: Vec<String> = entries
         .iter()
@@ -796,6 +742,13 @@ fn layer_summary(entries: &[LayerEntry]) -> String {
         })
         .map(|entry| format!("/{}", entry.path))
         .collect();
+    if files.len() > SUMMARY_PATHS {
+        let more = files.len() - SUMMARY_PATHS;
+        return format!(
+            "added {} and {more} more",
+            files[..SUMMARY_PATHS].join(", ")
+        );
+    }
     format!("added {}", files.join(", "))
 }
 

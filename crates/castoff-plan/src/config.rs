@@ -247,9 +247,12 @@ pub struct OciConfig {
     /// Docker health check.
     #[serde(default)]
     pub healthcheck: Option<HealthcheckConfig>,
-    /// Extra files copied into the image.
+    /// Extra files copied into the image: single files, directory trees or globs.
     #[serde(default)]
     pub files: Vec<ExtraFileConfig>,
+    /// Directories the service writes to (`Volumes`), mounted by the deploy examples.
+    #[serde(default)]
+    pub volumes: Vec<String>,
     /// How castoff's layers are compressed: `gzip` (default, every runtime) or `zstd`.
     #[serde(default)]
     pub layer_compression: Option<String>,
@@ -405,13 +408,22 @@ pub struct ProbeConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ExtraFileConfig {
-    /// Source, relative to the package directory; must stay inside the workspace.
+    /// Source, relative to the package directory; must stay inside the workspace. A file, a
+    /// directory (its tree is copied) or a glob (`static/**/*.css`).
     pub src: String,
-    /// Absolute, normalized destination path in the image.
+    /// Absolute, normalized destination path in the image: the file, or the directory a tree
+    /// or the matches of a glob go under.
     pub dst: String,
-    /// Unix mode as an octal string, e.g. `"0644"`; default `"0644"`.
+    /// Unix mode of the files as an octal string, e.g. `"0644"`; default `"0755"` for a
+    /// source with an executable bit, `"0644"` otherwise.
     #[serde(default)]
     pub mode: Option<String>,
+    /// Unix mode of the directories copied or created under `dst`; default `"0755"`.
+    #[serde(default)]
+    pub dir_mode: Option<String>,
+    /// `"uid:gid"` numbers, or `"user"` for the image user; default `"0:0"`.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// Parses a duration such as `"10s"`, `"1m30s"`, `"500ms"` or `"2h"` into nanoseconds, the

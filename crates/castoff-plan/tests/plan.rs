@@ -1154,3 +1154,100 @@ fn port_probe_and_deploy_mistakes_all_at_once() {
               hint: give the command and its arguments, or leave `cmd` out to use the health check's"#]],
     );
 }
+
+/// Issue 23's `oci.files` forms (a file, a directory, a glob split at its fixed prefix; modes,
+/// `dir-mode`, owners by number or the image user) and `oci.volumes` (sorted).
+#[test]
+fn files_forms_and_volumes() {
+    let json = single_cli_with(|_, package| {
+        package["oci"]["user"] = "1000:2000".into();
+        package["oci"]["files"] = serde_json::json!([
+            { "src": "config/default.toml", "dst": "/etc/greeter/config.toml" },
+            { "src": "site", "dst": "/srv/www", "dir-mode": "0750", "owner": "user" },
+            { "src": "static/**/*.css", "dst": "/srv/css", "mode": "0444", "owner": "7:8" },
+            { "src": "assets/*", "dst": "/srv/assets" },
+        ]);
+        package["oci"]["volumes"] = serde_json::json!(["/var/cache/app", "/data"]);
+    });
+    let release = castoff_plan::plan(&parse(json), &PlanOptions::default()).unwrap();
+    let oci = release.apps[0].oci.as_ref().unwrap();
+    let package_dir = release.apps[0].package.manifest_path.parent().unwrap();
+    let files: Vec<String> = oci
+        .files
+        .iter()
+        .map(|file| {
+            format!(
+                "{} {:?} -> {} mode {:?} dir {:o} owner {:?}",
+                file.src.strip_prefix(package_dir).unwrap().display(),
+                file.glob,
+                file.dst,
+                file.mode.map(|mode| format!("{mode:o}")),
+                file.dir_mode,
+                file.owner
+            )
+        })
+        .collect();
+    expect![[r#"
+        config/default.toml None -> /etc/greeter/config.toml mode None dir 755 owner (0, 0)
+        site None -> /srv/www mode None dir 750 owner (1000, 2000)
+        static Some("**/*.css") -> /srv/css mode Some("444") dir 755 owner (7, 8)
+        assets Some("*") -> /srv/assets mode None dir 755 owner (0, 0)
+        ["/data", "/var/cache/app"]"#]]
+    .assert_eq(&format!("{}\n{:?}", files.join("\n"), oci.volumes));
+}
+
+/// Every mistake in `oci.files` and `oci.volumes` is reported at once, each naming its key.
+#[test]
+fn files_and_volumes_mistakes_all_at_once() {
+    let json = single_cli_with(|_, package| {
+        package["oci"]["files"] = serde_json::json!([
+            { "src": "/etc/passwd", "dst": "etc/passwd" },
+            { "src": "../../../outside/*", "dst": "/srv" },
+            { "src": "static/[a", "dst": "/srv/x", "mode": "0999", "dir-mode": "rwx" },
+            { "src": "static/*/../x", "dst": "/srv/y", "owner": "nobody" },
+        ]);
+        package["oci"]["volumes"] = serde_json::json!([
+            "data",
+            "/",
+            "/var/cache/",
+            "/data",
+            "/data",
+            "/data/sub",
+            "/tmp"
+        ]);
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration (14 problems):
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[0].src`: `/etc/passwd` is an absolute path
+              hint: give the source relative to the package directory
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[0].dst`: `etc/passwd` is not an absolute, normalized path
+              hint: write it like `/etc/app/config.toml` (no `..`, `.`, `//` or trailing `/`)
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[1].src`: `../../../outside/*` points outside the workspace
+              hint: copy the file into the workspace and name it relative to the package directory
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[2].src`: `static/[a` is not a valid glob: unclosed character class; missing ']'
+              hint: use `*` (within a directory), `**` (any depth), `?`, `[abc]` or `{a,b}`
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[2].mode`: `0999` is not an octal file mode
+              hint: write it like "0644" or "0755"
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[2].dir-mode`: `rwx` is not an octal file mode
+              hint: write it like "0644" or "0755"
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[3].src`: the glob `static/*/../x` has `.` or `..` after its first wildcard
+              hint: put every `..` before the first wildcard, like `../shared/**/*.css`
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[3].owner`: `nobody` is not `uid:gid` numbers or `user`
+              hint: write it like "65532:65532", or "user" for the image user
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[0]`: `data` is not an absolute, normalized directory below `/`
+              hint: write it like `/data` or `/var/cache/app` (no `..`, `.`, `//` or trailing `/`)
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[1]`: `/` is not an absolute, normalized directory below `/`
+              hint: write it like `/data` or `/var/cache/app` (no `..`, `.`, `//` or trailing `/`)
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[2]`: `/var/cache/` is not an absolute, normalized directory below `/`
+              hint: write it like `/data` or `/var/cache/app` (no `..`, `.`, `//` or trailing `/`)
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[4]`: `/data` repeats or nests with `/data`
+              hint: list each volume once; a volume inside another is already in it
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[5]`: `/data/sub` repeats or nests with `/data`
+              hint: list each volume once; a volume inside another is already in it
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[6]`: `/tmp` is already writable: the deploy examples mount a tmpfs there
+              hint: remove it, or give the service a directory of its own, e.g. `/data`"#]],
+    );
+}

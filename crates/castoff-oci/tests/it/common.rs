@@ -124,6 +124,7 @@ pub fn service_release_with_deploy_settings() -> Release {
         oci["healthcheck"]["start-interval"] = serde_json::json!("500ms");
         oci["healthcheck"]["start-period"] = serde_json::json!("10s");
         oci["healthcheck"]["readiness"] = serde_json::json!({ "interval": "5s", "retries": 1 });
+        oci["volumes"] = serde_json::json!(["/var/cache/pinger", "/data"]);
         oci["deploy"] = serde_json::json!({
             "replicas": 2,
             "cpu": "500m",

@@ -394,6 +394,9 @@ pub struct OciChannel {
     pub entrypoint: String,
     pub healthcheck: Option<Healthcheck>,
     pub files: Vec<ExtraFile>,
+    /// Absolute, normalized directories declared as `Volumes`, created in the image owned by
+    /// the image user, sorted.
+    pub volumes: Vec<String>,
     pub layer_compression: LayerCompression,
     /// The targets whose binaries the index holds, one per image platform, in the package's
     /// target order.
@@ -583,14 +586,30 @@ impl Healthcheck {
     }
 }
 
-/// A file copied into the image.
+/// A file, directory tree or glob copied into the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtraFile {
-    /// Absolute source path (inside the workspace).
+    /// Absolute source path (inside the workspace): the file or directory, or for a glob the
+    /// directory of its fixed prefix (`static` of `static/**/*.css`).
     pub src: PathBuf,
+    /// For a glob, the pattern matched against paths relative to `src` (`**/*.css`).
+    pub glob: Option<String>,
     /// Absolute, normalized path in the image.
     pub dst: String,
-    pub mode: u32,
+    /// The files' mode; `None`: 0755 for an executable source, 0644 otherwise.
+    pub mode: Option<u32>,
+    /// The mode of directories copied or created under `dst`.
+    pub dir_mode: u32,
+    /// Owner `(uid, gid)` of everything copied.
+    pub owner: (u32, u32),
+}
+
+impl OciChannel {
+    /// The image user's `(uid, gid)`; a user without a group gets group 0, as in Docker.
+    pub fn user_ids(&self) -> (u32, u32) {
+        let (uid, gid) = self.user.split_once(':').unwrap_or((&self.user, "0"));
+        (uid.parse().unwrap_or(0), gid.parse().unwrap_or(0))
+    }
 }
 
 /// What kind of thing an artifact is. Serialized (in `dist/manifest.json`) as

@@ -413,3 +413,110 @@ fn compose_up_right_after_docker_load_turns_healthy() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     drop(project);
 }
+
+/// Removes a named volume however the test ends.
+struct Volume<'a> {
+    name: String,
+    env: &'a TestEnv,
+    docker_host: &'a str,
+    config: &'a Path,
+}
+
+impl Drop for Volume<'_> {
+    fn drop(&mut self) {
+        let _ = docker(self.env, self.docker_host, self.config)
+            .args(["volume", "rm", "--force", &self.name])
+            .output();
+    }
+}
+
+/// `oci.files` with a directory and `oci.volumes` in a real engine: the image declares the
+/// volume; with a read-only root filesystem, the non-root program reads the copied tree and
+/// writes into a named volume at `/data`, which Docker filled from the image's directory,
+/// owner included, as the generated compose file mounts it.
+#[test]
+fn a_named_volume_is_writable_by_the_image_user_and_files_are_there() {
+    use castoff_plan::plan::{ExtraFile, Userland};
+    let env = TestEnv::get();
+    let docker_host = env.docker_host.clone();
+    let dir = env.scratch_dir("oci-docker-volume");
+    let config = dir.join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let workspace = dir.join("workspace");
+    std::fs::create_dir_all(workspace.join("site")).unwrap();
+    std::fs::write(workspace.join("site/index.html"), "<h1>hi</h1>\n").unwrap();
+    let mut release = fixture_release("userland-probe");
+    release.workspace_root = workspace.clone();
+    let oci = release.apps[0].oci.as_mut().unwrap();
+    oci.userland = Userland::default();
+    oci.files = vec![ExtraFile {
+        src: workspace.join("site"),
+        glob: None,
+        dst: "/srv/www".to_owned(),
+        mode: None,
+        dir_mode: 0o755,
+        owner: (0, 0),
+    }];
+    oci.volumes = vec!["/data".to_owned()];
+    let probe_inputs = inputs(&release, AppId(0), |target, bin| {
+        if target.triple == HOST_TRIPLE {
+            fixture_binary("userland-probe", bin, Linking::Static)
+        } else {
+            fake_static_elf(
+                &dir.join("fake").join(target.triple),
+                bin,
+                EM_AARCH64,
+                "fake\n",
+            )
+        }
+    });
+    let built = build(&release, probe_inputs, &dir.join("dist"));
+    let image = built
+        .images
+        .iter()
+        .find(|image| image.target.triple == HOST_TRIPLE)
+        .unwrap();
+    run(docker(&env, &docker_host, &config)
+        .arg("load")
+        .arg("-i")
+        .arg(&image.archive));
+    let name = format!("{}:{}", built.repository, built.tag);
+    let volumes = run(docker(&env, &docker_host, &config).args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Volumes}}",
+        &name,
+    ]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&volumes).unwrap(),
+        serde_json::json!({ "/data": {} })
+    );
+    let volume = Volume {
+        name: format!("castoff-oci-data-{}", std::process::id()),
+        env: &env,
+        docker_host: &docker_host,
+        config: &config,
+    };
+    let probe = |args: &[&str]| {
+        run(docker(&env, &docker_host, &config)
+            .args(["run", "--rm", "--network", "none", "--read-only"])
+            .args(["--volume", &format!("{}:/data", volume.name)])
+            .arg(&name)
+            .args(args))
+    };
+    assert_eq!(
+        probe(&["read", "/srv/www/index.html"]),
+        "/srv/www/index.html 644 0:0 <h1>hi</h1>\n"
+    );
+    assert_eq!(
+        probe(&["home", "/data"]),
+        "wrote /data/probe.txt as 65532:65532\n"
+    );
+    // The write is in the volume: a second container reads it.
+    assert_eq!(
+        probe(&["read", "/data/probe.txt"]),
+        "/data/probe.txt 644 65532:65532 written\n"
+    );
+    drop(volume);
+}

@@ -71,3 +71,58 @@ fn without_the_keys_the_program_finds_no_certificates_and_no_zones() {
         "wrote /home/nonroot/probe.txt as 65532:65532\n"
     );
 }
+
+/// `oci.files` with a directory and `oci.volumes` under runc: the program, as the image's
+/// non-root user, reads the copied tree with its modes and owner, and writes into the volume
+/// directory (owned by that user) while `/` stays read-only to it.
+#[test]
+fn a_program_under_runc_reads_a_copied_tree_and_writes_its_volume() {
+    use castoff_plan::plan::ExtraFile;
+    let env = TestEnv::get();
+    let mut release = fixture_release("userland-probe");
+    let dir = env.scratch_dir("userland-files-source");
+    let workspace = dir.join("workspace");
+    std::fs::create_dir_all(workspace.join("site/css")).unwrap();
+    std::fs::write(workspace.join("site/index.html"), "<h1>hi</h1>\n").unwrap();
+    std::fs::write(workspace.join("site/css/app.css"), "a{}\n").unwrap();
+    release.workspace_root = workspace.clone();
+    let oci = release.apps[0].oci.as_mut().unwrap();
+    oci.userland = Userland::default();
+    oci.files = vec![ExtraFile {
+        src: workspace.join("site"),
+        glob: None,
+        dst: "/srv/www".to_owned(),
+        mode: Some(0o640),
+        dir_mode: 0o750,
+        owner: (65532, 65532),
+    }];
+    oci.volumes = vec!["/data".to_owned()];
+    let (_, built, dir) = build_release(&env, release, "userland-probe", "userland-files");
+    let bundle = unpack_host_image(&env, &built, &dir);
+    // umoci turns each of the config's `Volumes` into a fresh tmpfs mount (owned by root);
+    // Docker instead fills a named volume from the image's directory, owner included. Drop
+    // the tmpfs so runc shows the image's own `/data`, the directory Docker copies.
+    let config_path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    let mounts = config["mounts"].as_array_mut().unwrap();
+    let before = mounts.len();
+    mounts.retain(|mount| mount["destination"] != "/data");
+    assert_eq!(mounts.len(), before - 1, "umoci mounted no volume at /data");
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+
+    assert_eq!(
+        runc_run(&env, &bundle, &[PROBE, "read", "/srv/www/index.html"]),
+        "/srv/www/index.html 640 65532:65532 <h1>hi</h1>\n"
+    );
+    assert_eq!(
+        runc_run(&env, &bundle, &[PROBE, "read", "/srv/www/css/app.css"]),
+        "/srv/www/css/app.css 640 65532:65532 a{}\n"
+    );
+    assert_eq!(
+        runc_run(&env, &bundle, &[PROBE, "home", "/data"]),
+        "wrote /data/probe.txt as 65532:65532\n"
+    );
+    let root = runc_output(&env, &bundle, &[PROBE, "home", "/srv"]);
+    assert_eq!(root.status.code(), Some(4), "{root:?}");
+}

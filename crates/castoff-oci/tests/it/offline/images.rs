@@ -235,6 +235,10 @@ fn deploy_settings_reach_the_config_and_the_deploy_examples() {
             "org.opencontainers.image.vendor": "Acme Inc.",
             "org.opencontainers.image.version": "1.4.0",
             "team": "payments"
+          },
+          "Volumes": {
+            "/data": {},
+            "/var/cache/pinger": {}
           }
         }
     "#]]
@@ -242,6 +246,7 @@ fn deploy_settings_reach_the_config_and_the_deploy_examples() {
         "ExposedPorts": config["config"]["ExposedPorts"],
         "Healthcheck": config["config"]["Healthcheck"],
         "Labels": config["config"]["Labels"],
+        "Volumes": config["config"]["Volumes"],
     })));
     let files =
         castoff_oci::write_deploy_examples(&release, &[(AppId(0), &built)], &dir.join("dist"))
@@ -467,13 +472,19 @@ fn extra_files_land_with_their_mode_and_parents() {
     oci.files = vec![
         ExtraFile {
             src: workspace.join("conf/pinger.toml"),
+            glob: None,
             dst: "/etc/pinger/pinger.toml".to_owned(),
-            mode: 0o640,
+            mode: Some(0o640),
+            dir_mode: 0o755,
+            owner: (0, 0),
         },
         ExtraFile {
             src: workspace.join("conf/motd"),
+            glob: None,
             dst: "/srv/share/motd".to_owned(),
-            mode: 0o644,
+            mode: None,
+            dir_mode: 0o755,
+            owner: (0, 0),
         },
     ];
     let inputs = fake_inputs(&release, AppId(0), &dir.join("bin"));
@@ -502,6 +513,118 @@ fn extra_files_land_with_their_mode_and_parents() {
         --
     "#]]
     .assert_eq(&listing);
+}
+
+/// A workspace with a small tree: `site/` (an executable script, a nested directory) and
+/// `static/` for globs.
+fn tree_workspace(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let workspace = dir.join("workspace");
+    for (path, text) in [
+        ("site/index.html", "<h1>hi</h1>\n"),
+        ("site/b/z.txt", "z\n"),
+        ("site/a/run.sh", "#!/bin/sh\n"),
+        ("static/app.css", "a{}\n"),
+        ("static/deep/x/theme.css", "b{}\n"),
+        ("static/deep/x/logo.png", "png"),
+    ] {
+        let path = workspace.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    std::fs::set_permissions(
+        workspace.join("site/a/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    workspace
+}
+
+fn tree_entries(workspace: &Path) -> Vec<ExtraFile> {
+    vec![
+        ExtraFile {
+            src: workspace.join("site"),
+            glob: None,
+            dst: "/srv/www".to_owned(),
+            mode: None,
+            dir_mode: 0o750,
+            owner: (65532, 65532),
+        },
+        ExtraFile {
+            src: workspace.join("static"),
+            glob: Some("**/*.css".to_owned()),
+            dst: "/srv/css".to_owned(),
+            mode: Some(0o444),
+            dir_mode: 0o755,
+            owner: (0, 0),
+        },
+    ]
+}
+
+/// A directory `src` copies its tree under `dst` with `dir-mode` and the owner, files keep
+/// 0755 when executable; a glob copies its matches relative to its fixed prefix; volumes are
+/// directories owned by the image user and listed in the config; everything sorted by path.
+#[test]
+fn extra_trees_globs_and_volumes_land_sorted_with_modes_and_owners() {
+    let mut release = fixture_release("http-service");
+    let dir = temp_dir("extra-trees");
+    let workspace = tree_workspace(&dir);
+    release.workspace_root = workspace.clone();
+    let oci = release.apps[0].oci.as_mut().unwrap();
+    oci.files = tree_entries(&workspace);
+    oci.volumes = vec!["/data".to_owned(), "/var/cache/app".to_owned()];
+    let inputs = fake_inputs(&release, AppId(0), &dir.join("bin"));
+    let built = build(&release, inputs, &dir.join("dist"));
+    let manifest = blob_json(&built.layout_dir, &built.images[0].manifest_digest);
+    let listing = layers_listing(&built.layout_dir, &manifest);
+    expect![[r#"
+        0755 65532:65532        0 1700000000 data/
+        0755 0:0        0 1700000000 etc/
+        0644 0:0       27 1700000000 etc/group
+        0644 0:0       94 1700000000 etc/passwd
+        0755 0:0        0 1700000000 home/
+        0755 65532:65532        0 1700000000 home/nonroot/
+        0700 0:0        0 1700000000 root/
+        0755 0:0        0 1700000000 srv/
+        0755 0:0        0 1700000000 srv/css/
+        0444 0:0        4 1700000000 srv/css/app.css
+        0755 0:0        0 1700000000 srv/css/deep/
+        0755 0:0        0 1700000000 srv/css/deep/x/
+        0444 0:0        4 1700000000 srv/css/deep/x/theme.css
+        0750 65532:65532        0 1700000000 srv/www/
+        0750 65532:65532        0 1700000000 srv/www/a/
+        0755 65532:65532       10 1700000000 srv/www/a/run.sh
+        0750 65532:65532        0 1700000000 srv/www/b/
+        0644 65532:65532        2 1700000000 srv/www/b/z.txt
+        0644 65532:65532       12 1700000000 srv/www/index.html
+        1777 0:0        0 1700000000 tmp/
+        0755 0:0        0 1700000000 var/
+        0755 0:0        0 1700000000 var/cache/
+        0755 65532:65532        0 1700000000 var/cache/app/
+        --
+        0755 0:0        0 1700000000 usr/
+        0755 0:0        0 1700000000 usr/local/
+        0755 0:0        0 1700000000 usr/local/bin/
+        0755 0:0      199 1700000000 usr/local/bin/pinger
+        --
+    "#]]
+    .assert_eq(&listing);
+    let config = blob_json(
+        &built.layout_dir,
+        manifest["config"]["digest"].as_str().unwrap(),
+    );
+    assert_eq!(
+        config["config"]["Volumes"],
+        serde_json::json!({ "/data": {}, "/var/cache/app": {} })
+    );
+    // The history names the first 16 paths of the files layer and counts the rest.
+    expect!["castoff: added /data, /etc/group, /etc/passwd, /home/nonroot, /root, /srv/css, /srv/css/app.css, /srv/css/deep, /srv/css/deep/x, /srv/css/deep/x/theme.css, /srv/www, /srv/www/a, /srv/www/a/run.sh, /srv/www/b, /srv/www/b/z.txt, /srv/www/index.html and 2 more"].assert_eq(config["history"][0]["created_by"].as_str().unwrap());
+
+    // Byte-identical the second time, from a fresh output directory.
+    let inputs = fake_inputs(&release, AppId(0), &dir.join("bin2"));
+    let again = build(&release, inputs, &dir.join("dist2"));
+    assert_eq!(again.index_digest, built.index_digest);
+    assert_eq!(again.images[0].layers, built.images[0].layers);
 }
 
 /// An image built on another image (here: the single-cli fixture's own image, as an OCI

@@ -225,7 +225,10 @@ fn with_extra_file(tmp: &Path, src: &str) -> (Release, Vec<ImageInput>) {
     release.apps[0].oci.as_mut().unwrap().files = vec![ExtraFile {
         src: workspace.join(src),
         dst: "/etc/pinger.toml".to_owned(),
-        mode: 0o644,
+        glob: None,
+        mode: Some(0o644),
+        dir_mode: 0o755,
+        owner: (0, 0),
     }];
     (release, inputs)
 }
@@ -240,7 +243,7 @@ fn extra_file_missing() {
         &tmp,
         expect![[r#"
             extra file `<tmp>/workspace/conf/pinger.toml` of `pinger` (for `/etc/pinger.toml`) does not exist
-            hint: create the file, or fix `src` in [package.metadata.castoff.oci.files] (it is relative to the package directory)"#]],
+            hint: create it, or fix `src` in [package.metadata.castoff.oci.files] (it is relative to the package directory)"#]],
     );
 }
 
@@ -256,7 +259,7 @@ fn extra_file_is_a_symlink() {
         &tmp,
         expect![[r#"
             extra file `<tmp>/workspace/conf/pinger.toml` of `pinger` (for `/etc/pinger.toml`) is a symbolic link
-            hint: point `src` at the file itself: links are not followed, so nothing outside the workspace can end up in the image"#]],
+            hint: point `src` at the file or directory itself: links are not followed, so nothing outside the workspace can end up in the image"#]],
     );
 }
 
@@ -277,17 +280,124 @@ fn extra_file_outside_the_workspace() {
     );
 }
 
+/// A directory source copies its tree; a device or FIFO in it is refused.
 #[test]
-fn extra_file_is_a_directory() {
-    let tmp = temp_dir("refuse-extra-directory");
+fn extra_tree_with_a_fifo() {
+    let tmp = temp_dir("refuse-extra-fifo");
     let (release, inputs) = with_extra_file(&tmp, "conf");
+    let fifo = tmp.join("workspace/conf/pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
     check(
         &release,
         inputs,
         &tmp,
         expect![[r#"
-            extra file `<tmp>/workspace/conf` of `pinger` (for `/etc/pinger.toml`) is not a regular file
-            hint: list each file separately; directories, devices and sockets cannot be copied"#]],
+            extra file `<tmp>/workspace/conf` of `pinger` (for `/etc/pinger.toml`) holds `<tmp>/workspace/conf/pipe`, which is not a regular file
+            hint: remove the device, FIFO or socket from the tree, or narrow `src` with a glob"#]],
+    );
+}
+
+#[test]
+fn extra_tree_with_a_link_out_of_the_workspace() {
+    let tmp = temp_dir("refuse-extra-tree-link");
+    let (release, inputs) = with_extra_file(&tmp, "conf");
+    std::fs::write(tmp.join("workspace/conf/a.toml"), "a = 1\n").unwrap();
+    symlink(
+        tmp.join("outside/secret"),
+        tmp.join("workspace/conf/secret"),
+    )
+    .unwrap();
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            extra file `<tmp>/workspace/conf` of `pinger` (for `/etc/pinger.toml`) holds the symbolic link `<tmp>/workspace/conf/secret` (to <tmp>/outside/secret, outside the workspace)
+            hint: replace the link with the file itself: links are not followed, so nothing outside the workspace can end up in the image"#]],
+    );
+}
+
+#[test]
+fn extra_glob_matching_nothing() {
+    let tmp = temp_dir("refuse-extra-glob-empty");
+    let (mut release, inputs) = with_extra_file(&tmp, "conf");
+    std::fs::write(tmp.join("workspace/conf/a.toml"), "a = 1\n").unwrap();
+    release.apps[0].oci.as_mut().unwrap().files[0].glob = Some("**/*.css".to_owned());
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            extra file `<tmp>/workspace/conf` of `pinger` (for `/etc/pinger.toml`) matches no file with `**/*.css`
+            hint: fix the pattern (`*` stays within a directory, `**/` crosses them), or remove the entry"#]],
+    );
+}
+
+/// Two sources writing one destination; a tree whose `dst` is another entry's file.
+#[test]
+fn extra_sources_colliding() {
+    let tmp = temp_dir("refuse-extra-collide");
+    let (mut release, inputs) = with_extra_file(&tmp, "conf");
+    std::fs::write(tmp.join("workspace/conf/a.toml"), "a = 1\n").unwrap();
+    std::fs::write(tmp.join("workspace/b.toml"), "b = 1\n").unwrap();
+    let oci = release.apps[0].oci.as_mut().unwrap();
+    oci.files[0].dst = "/etc/app".to_owned();
+    let mut second = oci.files[0].clone();
+    second.src = tmp.join("workspace/b.toml");
+    second.dst = "/etc/app/a.toml".to_owned();
+    oci.files.push(second);
+    check(
+        &release,
+        inputs.clone(),
+        &tmp,
+        expect![[r#"
+            the image of `pinger` would contain `/etc/app/a.toml` twice (the extra file `<tmp>/workspace/conf/a.toml` and the extra file `<tmp>/workspace/b.toml`)
+            hint: choose another `dst` for the extra file"#]],
+    );
+    let oci = release.apps[0].oci.as_mut().unwrap();
+    oci.files[1].dst = "/etc/app".to_owned();
+    oci.files.swap(0, 1);
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            the image of `pinger` would contain `/etc/app` twice (the extra file `<tmp>/workspace/b.toml` and the directory `<tmp>/workspace/conf`)
+            hint: choose another `dst` for the extra file"#]],
+    );
+}
+
+/// More than 10 000 files, or more than 1 GiB (a sparse file), is refused before any copy.
+#[test]
+fn extra_files_over_the_limits() {
+    let tmp = temp_dir("refuse-extra-limits");
+    let (release, inputs) = with_extra_file(&tmp, "conf");
+    for index in 0..=10_000 {
+        std::fs::write(tmp.join(format!("workspace/conf/{index:05}")), "").unwrap();
+    }
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            extra file `<tmp>/workspace/conf` of `pinger` (for `/etc/pinger.toml`) brings the number of extra files over 10000
+            hint: narrow `src` (a glob like `static/**/*.css`), or pack the files into an archive the service unpacks"#]],
+    );
+    let tmp = temp_dir("refuse-extra-limits-size");
+    let (release, inputs) = with_extra_file(&tmp, "conf");
+    let big = std::fs::File::create(tmp.join("workspace/conf/big")).unwrap();
+    big.set_len((1 << 30) + 1).unwrap();
+    check(
+        &release,
+        inputs,
+        &tmp,
+        expect![[r#"
+            extra file `<tmp>/workspace/conf` of `pinger` (for `/etc/pinger.toml`) brings the extra files over 1024 MiB
+            hint: leave large data out of the image: mount it as a volume (`oci.volumes`)"#]],
     );
 }
 

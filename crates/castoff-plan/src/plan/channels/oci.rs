@@ -161,18 +161,24 @@ pub(in crate::plan) fn plan_oci(
         .healthcheck
         .as_ref()
         .map(|check| plan_healthcheck(check, &mut fail));
+    let image_user = user_ok.then(|| {
+        let (uid, gid) = user.split_once(':').unwrap_or((&user, "0"));
+        (uid.parse().unwrap_or(0), gid.parse().unwrap_or(0))
+    });
     let mut files = Vec::new();
     for (index, file) in config.files.iter().enumerate() {
         if let Some(extra) = plan_extra_file(
             file,
             &package_dir,
             workspace_root,
+            image_user,
             &format!("files[{index}]"),
             &mut fail,
         ) {
             files.push(extra);
         }
     }
+    let volumes = plan_volumes(&config.volumes, &key("volumes"), &mut fail);
     for tag in version::oci_tags(version) {
         if !version::is_valid_oci_tag(&tag) {
             fail(
@@ -231,6 +237,7 @@ pub(in crate::plan) fn plan_oci(
         entrypoint,
         healthcheck,
         files,
+        volumes,
         layer_compression,
         targets: image_targets,
         targets_configured: config.targets.is_some(),
@@ -681,11 +688,18 @@ fn plan_extra_file(
     config: &ExtraFileConfig,
     package_dir: &Path,
     workspace_root: &Path,
+    image_user: Option<(u32, u32)>,
     entry: &str,
     fail: &mut impl FnMut(String, String, String),
 ) -> Option<ExtraFile> {
     let key = |name: &str| format!("package.metadata.castoff.oci.{entry}.{name}");
     let mut ok = true;
+    // A glob's fixed prefix: the components before the first one with a wildcard.
+    let is_wild = |part: &str| part.contains(['*', '?', '[', '{']);
+    let parts: Vec<&str> = config.src.split('/').collect();
+    let fixed = parts.iter().take_while(|part| !is_wild(part)).count();
+    let glob = (fixed < parts.len()).then(|| parts[fixed..].join("/"));
+    let src_text = parts[..fixed].join("/");
     if Path::new(&config.src).is_absolute() {
         fail(
             key("src"),
@@ -694,7 +708,31 @@ fn plan_extra_file(
         );
         ok = false;
     }
-    let src = lexically_normalize(&package_dir.join(&config.src));
+    if let Some(pattern) = &glob {
+        if pattern.split('/').any(|part| part == ".." || part == ".") {
+            fail(
+                key("src"),
+                format!(
+                    "the glob `{}` has `.` or `..` after its first wildcard",
+                    config.src
+                ),
+                "put every `..` before the first wildcard, like `../shared/**/*.css`".to_owned(),
+            );
+            ok = false;
+        } else if let Err(error) = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+        {
+            fail(
+                key("src"),
+                format!("`{}` is not a valid glob: {}", config.src, error.kind()),
+                "use `*` (within a directory), `**` (any depth), `?`, `[abc]` or `{a,b}`"
+                    .to_owned(),
+            );
+            ok = false;
+        }
+    }
+    let src = lexically_normalize(&package_dir.join(&src_text));
     if ok && !src.starts_with(workspace_root) {
         fail(
             key("src"),
@@ -707,28 +745,112 @@ fn plan_extra_file(
     if !is_normalized_absolute(&config.dst) || config.dst == "/" {
         fail(
             key("dst"),
-            format!("`{}` is not an absolute, normalized file path", config.dst),
+            format!("`{}` is not an absolute, normalized path", config.dst),
             "write it like `/etc/app/config.toml` (no `..`, `.`, `//` or trailing `/`)".to_owned(),
         );
         ok = false;
     }
-    let mode_text = config.mode.as_deref().unwrap_or("0644");
-    let mode = u32::from_str_radix(mode_text, 8)
-        .ok()
-        .filter(|mode| *mode <= 0o7777);
-    if mode.is_none() {
-        fail(
-            key("mode"),
-            format!("`{mode_text}` is not an octal file mode"),
-            "write it like \"0644\" or \"0755\"".to_owned(),
-        );
-        ok = false;
-    }
-    (ok).then(|| ExtraFile {
+    let mut octal = |name: &str, text: Option<&str>| {
+        let mode = text.map(|text| {
+            u32::from_str_radix(text, 8)
+                .ok()
+                .filter(|mode| *mode <= 0o7777)
+                .ok_or(text)
+        });
+        match mode {
+            Some(Err(text)) => {
+                fail(
+                    key(name),
+                    format!("`{text}` is not an octal file mode"),
+                    "write it like \"0644\" or \"0755\"".to_owned(),
+                );
+                None
+            }
+            Some(Ok(mode)) => Some(Some(mode)),
+            None => Some(None),
+        }
+    };
+    let mode = octal("mode", config.mode.as_deref());
+    let dir_mode = octal("dir-mode", config.dir_mode.as_deref());
+    let owner = match config.owner.as_deref() {
+        None => Some((0, 0)),
+        Some("user") => image_user,
+        Some(text) => {
+            let ids = text
+                .split_once(':')
+                .and_then(|(uid, gid)| Some((numeric_id(uid)?, numeric_id(gid)?)));
+            if ids.is_none() {
+                fail(
+                    key("owner"),
+                    format!("`{text}` is not `uid:gid` numbers or `user`"),
+                    "write it like \"65532:65532\", or \"user\" for the image user".to_owned(),
+                );
+            }
+            ids
+        }
+    };
+    let (Some(mode), Some(dir_mode), Some(owner), true) = (mode, dir_mode, owner, ok) else {
+        return None;
+    };
+    Some(ExtraFile {
         src,
+        glob,
         dst: config.dst.clone(),
-        mode: mode.unwrap_or(0o644),
+        mode,
+        dir_mode: dir_mode.unwrap_or(0o755),
+        owner,
     })
+}
+
+/// A decimal uid or gid.
+fn numeric_id(text: &str) -> Option<u32> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// `oci.volumes`: absolute, normalized, not `/`, no path twice, none inside another; sorted.
+fn plan_volumes(
+    volumes: &[String],
+    key: &str,
+    fail: &mut impl FnMut(String, String, String),
+) -> Vec<String> {
+    let mut planned: Vec<String> = Vec::new();
+    for (index, volume) in volumes.iter().enumerate() {
+        let key = format!("{key}[{index}]");
+        if !is_normalized_absolute(volume) || volume == "/" {
+            fail(
+                key,
+                format!("`{volume}` is not an absolute, normalized directory below `/`"),
+                "write it like `/data` or `/var/cache/app` (no `..`, `.`, `//` or trailing `/`)"
+                    .to_owned(),
+            );
+            continue;
+        }
+        if volume == "/tmp" {
+            fail(
+                key,
+                "`/tmp` is already writable: the deploy examples mount a tmpfs there".to_owned(),
+                "remove it, or give the service a directory of its own, e.g. `/data`".to_owned(),
+            );
+            continue;
+        }
+        if let Some(other) = planned.iter().find(|other| {
+            *other == volume
+                || volume.starts_with(&format!("{other}/"))
+                || other.starts_with(&format!("{volume}/"))
+        }) {
+            fail(
+                key,
+                format!("`{volume}` repeats or nests with `{other}`"),
+                "list each volume once; a volume inside another is already in it".to_owned(),
+            );
+            continue;
+        }
+        planned.push(volume.clone());
+    }
+    planned.sort();
+    planned
 }
 
 /// `/a/b` yes; `a/b`, `/a/../b`, `/a/./b`, `/a//b`, `/a/` no.
