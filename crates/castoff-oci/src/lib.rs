@@ -28,6 +28,7 @@ mod document;
 mod error;
 mod json;
 mod layer;
+mod probe;
 mod userland;
 
 use std::fs;
