@@ -5,6 +5,7 @@
 mod bench;
 mod fuzz;
 mod harness;
+mod probes;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ fn main() -> ExitCode {
         Some("test") => harness::main(&args[2..]),
         Some("fuzz") => fuzz::main(&args[2..]),
         Some("bench") => bench::main(&args[2..]),
+        Some("probes") => probes::main(&args[2..]),
         // Everything else is castoff itself, run on this workspace: the same code as the
         // standalone `castoff` binary.
         _ => castoff::cli::main_from(args),

@@ -29,6 +29,7 @@ mod error;
 mod files;
 mod json;
 mod layer;
+mod probe;
 mod userland;
 
 use std::fs;

@@ -2,5 +2,6 @@
 //! after sourcing the env.sh of `cargo xtask test --serve`) runs them.
 
 mod docker;
+mod probe;
 mod real_tools;
 mod userland;
