@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use castoff_plan::plan::{App, Healthcheck, OciChannel, PortProtocol, Probe};
+use castoff_plan::plan::{App, Check, Healthcheck, OciChannel, PortProtocol, Probe};
 use castoff_plan::{AppId, Release};
 
 use crate::BuiltIndex;
@@ -182,7 +182,7 @@ fn compose_yaml(services: &[(&App, &OciChannel, &BuiltIndex)]) -> String {
         );
         if let Some(check) = &oci.healthcheck {
             let mut test = vec!["CMD".to_owned()];
-            test.extend(check.cmd.iter().cloned());
+            test.extend(check.check.command());
             let _ = writeln!(w, "    healthcheck:");
             let _ = writeln!(w, "      test: {}", quote_list(&test));
             let durations = [
@@ -401,10 +401,10 @@ fn kubernetes_yaml(services: &[(&App, &OciChannel, &BuiltIndex)]) -> String {
         match &oci.healthcheck {
             Some(check) => {
                 if let Some(startup) = startup_probe(check) {
-                    write_exec_probe(w, "startupProbe", &startup.0, Some(startup.1));
+                    write_probe(w, "startupProbe", &startup.0, Some(startup.1));
                 }
-                write_exec_probe(w, "livenessProbe", &check.liveness(), None);
-                write_exec_probe(w, "readinessProbe", &check.readiness, None);
+                write_probe(w, "livenessProbe", &check.liveness(), None);
+                write_probe(w, "readinessProbe", &check.readiness, None);
             }
             None => {
                 if let Some(port) = first_tcp_port {
@@ -503,7 +503,7 @@ fn startup_probe(check: &Healthcheck) -> Option<(Probe, u32)> {
         .unwrap_or(u32::MAX)
         .saturating_add(check.retries.unwrap_or(DEFAULT_RETRIES).max(1));
     let probe = Probe {
-        cmd: check.cmd.clone(),
+        check: check.check.clone(),
         interval_nanos: Some(period_seconds * 1_000_000_000),
         timeout_nanos: check.timeout_nanos,
         retries: None,
@@ -511,11 +511,26 @@ fn startup_probe(check: &Healthcheck) -> Option<(Probe, u32)> {
     Some((probe, threshold))
 }
 
-/// An `exec` probe; `failure_threshold` overrides the probe's `retries`.
-fn write_exec_probe(w: &mut String, key: &str, probe: &Probe, failure_threshold: Option<u32>) {
+/// A probe: `exec` for a command, Kubernetes' own `httpGet` and `tcpSocket` for the others
+/// (the kubelet checks those from outside the container, without castoff's probe);
+/// `failure_threshold` overrides the probe's `retries`.
+fn write_probe(w: &mut String, key: &str, probe: &Probe, failure_threshold: Option<u32>) {
     let _ = writeln!(w, "          {key}:");
-    let _ = writeln!(w, "            exec:");
-    let _ = writeln!(w, "              command: {}", quote_list(&probe.cmd));
+    match &probe.check {
+        Check::Command(cmd) => {
+            let _ = writeln!(w, "            exec:");
+            let _ = writeln!(w, "              command: {}", quote_list(cmd));
+        }
+        Check::Http { path, port } => {
+            let _ = writeln!(w, "            httpGet:");
+            let _ = writeln!(w, "              path: {}", quote(path));
+            let _ = writeln!(w, "              port: {port}");
+        }
+        Check::Tcp { port } => {
+            let _ = writeln!(w, "            tcpSocket:");
+            let _ = writeln!(w, "              port: {port}");
+        }
+    }
     if let Some(nanos) = probe.interval_nanos {
         let _ = writeln!(w, "            periodSeconds: {}", probe_seconds(nanos));
     }

@@ -109,6 +109,11 @@ pub enum OciError {
         hint: String,
     },
 
+    #[error(
+        "the image of `{app}` for {platform} needs castoff's health probe, which castoff has no build of for {platform}"
+    )]
+    NoProbe { app: String, platform: String },
+
     #[error("the image of `{app}` would contain `/{path}` twice ({what})")]
     DuplicatePath {
         app: String,
@@ -166,6 +171,7 @@ impl OciError {
             OciError::NotElf { target, .. } => Some(format!("pass the binary compiled for {target}, or set a `base` image that can run it")),
             OciError::WrongArchitecture { target, .. } => Some(format!("pass the binary compiled for {target}")),
             OciError::ExtraFile { hint, .. } => Some((*hint).to_owned()),
+            OciError::NoProbe { .. } => Some("use `healthcheck.cmd` with a command of the image (`http` and `tcp` checks run castoff's probe, built for amd64, arm64, arm/v7, 386, riscv64, ppc64le and s390x)".to_owned()),
             OciError::DuplicatePath { .. } => Some("choose another `dst` for the extra file".to_owned()),
             OciError::BaseNotPulled { .. } => Some("`castoff dist` pulls registry bases into the cache before building; when calling the image builder directly, pull it first (castoff's `base::pull_bases`)".to_owned()),
             OciError::BaseLayout { hint, .. } => Some((*hint).to_owned()),

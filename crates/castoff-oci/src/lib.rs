@@ -238,7 +238,8 @@ pub fn build_images(
             what,
         };
         // Every path once across all of castoff's layers (checked on the union), then: the
-        // system data (CA certificates, time zones), each in a layer of its own, the files
+        // system data (CA certificates, time zones) and the health probe of an `http` or
+        // `tcp` check, each in a layer of its own, the files
         // (extra files, and what a scratch image needs) in one layer, and each binary in a
         // layer of its own, last, so a new release changes only the binary layers.
         let (mut layer_plan, files_plan) =
@@ -249,6 +250,18 @@ pub fn build_images(
         }
         if oci.userland.tzdata {
             data_layers.push(userland::tzdata_layer());
+        }
+        if oci
+            .healthcheck
+            .as_ref()
+            .is_some_and(|check| check.check.uses_probe())
+        {
+            data_layers.push(
+                userland::probe_layer(platform).ok_or_else(|| OciError::NoProbe {
+                    app: name.clone(),
+                    platform: platform.to_string(),
+                })?,
+            );
         }
         for data in &data_layers {
             for entry in &data.entries {

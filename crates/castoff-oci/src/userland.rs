@@ -1,10 +1,13 @@
 //! The system data a `scratch` image lacks and castoff can add from pinned crates, each as a
 //! layer of its own: Mozilla's root certificates (`oci.ca-certificates`) and the IANA time
 //! zone database (`oci.tzdata`). Both come from crates compiled into castoff, so `dist` stays
-//! offline and a given castoff always writes the same bytes.
+//! offline and a given castoff always writes the same bytes. Likewise castoff's health probe,
+//! for `http` and `tcp` health checks (`crates/castoff-oci/probe/`, compiled in).
 
 use base64::Engine as _;
 use castoff_archive::tar::OwnerFields;
+use castoff_plan::plan::PROBE_PATH;
+use castoff_plan::target::OciPlatform;
 
 use crate::layer::{EntryContent, LayerEntry};
 
@@ -85,6 +88,34 @@ pub(crate) fn ca_certificates_layer() -> DataLayer {
         summary: format!("added {CA_BUNDLE_PATH} ({source})"),
         source,
     }
+}
+
+/// Where the probe layer puts musl's license: the probe is linked statically against musl.
+const PROBE_LICENSE_PATH: &str = "usr/local/share/doc/castoff-probe/copyright";
+
+/// castoff's health probe for one platform (crates/castoff-oci/probe/), for an `http` or
+/// `tcp` health check; None for a platform castoff has no probe for.
+pub(crate) fn probe_layer(platform: &OciPlatform) -> Option<DataLayer> {
+    let binary = crate::probe::binary(platform.architecture, platform.variant)?;
+    let license = format!(
+        "{PROBE_PATH} is castoff's health probe (https://github.com/castoff-rs/castoff,\n\
+         MIT OR Apache-2.0), compiled by zig and linked statically against musl and zig's\n\
+         compiler runtime, which are under these licenses:\n\n{}\n{}",
+        include_str!("../data/musl-COPYRIGHT.txt"),
+        include_str!("../data/zig-LICENSE.txt")
+    );
+    let source = format!(
+        "castoff-probe {}: castoff's HTTP/TCP health probe, static (musl), {} bytes",
+        env!("CARGO_PKG_VERSION"),
+        binary.len()
+    );
+    let mut probe = file(PROBE_PATH.trim_start_matches('/'), binary.to_vec());
+    probe.mode = 0o755;
+    Some(DataLayer {
+        entries: vec![probe, file(PROBE_LICENSE_PATH, license.into_bytes())],
+        summary: format!("added {PROBE_PATH} (castoff's health probe)"),
+        source,
+    })
 }
 
 pub(crate) fn tzdata_layer() -> DataLayer {

@@ -364,7 +364,18 @@ pub struct DeployConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HealthcheckConfig {
     /// Command run inside the container (exec form, no shell).
-    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    /// Path of an HTTP GET on `port`: healthy on a status of 200 to 399. Docker runs it with
+    /// castoff's probe, which castoff adds to the image.
+    #[serde(default)]
+    pub http: Option<String>,
+    /// Port of a TCP connection check (castoff's probe under Docker).
+    #[serde(default)]
+    pub tcp: Option<u16>,
+    /// The port of the `http` check; default: the image's one TCP port.
+    #[serde(default)]
+    pub port: Option<u16>,
     /// Time between checks, e.g. `"10s"`.
     #[serde(default)]
     pub interval: Option<String>,
@@ -393,6 +404,16 @@ pub struct ProbeConfig {
     /// Command run inside the container (exec form).
     #[serde(default)]
     pub cmd: Option<Vec<String>>,
+    /// Path of an HTTP GET (Kubernetes `httpGet`).
+    #[serde(default)]
+    pub http: Option<String>,
+    /// Port of a TCP connection check (Kubernetes `tcpSocket`).
+    #[serde(default)]
+    pub tcp: Option<u16>,
+    /// The port of the `http` check; default: the health check's HTTP port, else the image's
+    /// one TCP port.
+    #[serde(default)]
+    pub port: Option<u16>,
     /// Time between probes.
     #[serde(default)]
     pub interval: Option<String>,

@@ -554,7 +554,7 @@ fn unknown_keys() {
             - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.crt-statik`: unknown key `crt-statik`
               hint: did you mean `crt-static`? known keys here: targets, crt-static, compression-level, tag, target, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.intervall`: unknown key `intervall`
-              hint: did you mean `interval`? known keys here: cmd, interval, timeout, start-period, start-interval, retries, readiness"#]],
+              hint: did you mean `interval`? known keys here: cmd, http, tcp, port, interval, timeout, start-period, start-interval, retries, readiness"#]],
     );
     let json = single_cli_with(|_, package| {
         package["npm"]["registry-url"] = "https://npm.example.com/".into();
@@ -587,23 +587,23 @@ fn every_mistake_at_once() {
         json,
         &PlanOptions::default(),
         expect![[r#"
-        invalid release configuration (8 problems):
-        - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.compression-levle`: unknown key `compression-levle`
-          hint: did you mean `compression-level`? known keys here: targets, crt-static, compression-level, tag, target, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
-        - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.targets[1]`: invalid type: integer `7`, expected a string
-          hint: see docs/configuration.md for the expected value
-        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.regsitries`: unknown key `regsitries`
-          hint: did you mean `registries`? known keys here: name, dependencies, binary-path-env, node, registries, upload-limit
-        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck`: missing field `cmd`
-          hint: see docs/configuration.md for the expected value
-        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports`: invalid type: string "8080", expected a sequence
-          hint: see docs/configuration.md for the expected value
-        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.python.nmae`: unknown key `nmae`
-          hint: did you mean `name`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit
-        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.python.requries`: unknown key `requries`
-          hint: did you mean `requires`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit
-        - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.name`: `@Acme/Greeter`: an npm name may only hold lower-case ASCII letters, digits, `-`, `.`, `_` and `~`, not `A`
-          hint: choose a name such as `my-tool` or `@scope/my-tool`"#]],
+            invalid release configuration (8 problems):
+            - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.compression-levle`: unknown key `compression-levle`
+              hint: did you mean `compression-level`? known keys here: targets, crt-static, compression-level, tag, target, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
+            - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.targets[1]`: invalid type: integer `7`, expected a string
+              hint: see docs/configuration.md for the expected value
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.regsitries`: unknown key `regsitries`
+              hint: did you mean `registries`? known keys here: name, dependencies, binary-path-env, node, registries, upload-limit
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports`: invalid type: string "8080", expected a sequence
+              hint: see docs/configuration.md for the expected value
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.python.nmae`: unknown key `nmae`
+              hint: did you mean `name`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.python.requries`: unknown key `requries`
+              hint: did you mean `requires`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.name`: `@Acme/Greeter`: an npm name may only hold lower-case ASCII letters, digits, `-`, `.`, `_` and `~`, not `A`
+              hint: choose a name such as `my-tool` or `@scope/my-tool`
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck`: names no check
+              hint: set one of `cmd` (a command in the image), `http = "/healthz"` (with `port`) or `tcp = 8080`"#]],
     );
 }
 
@@ -1094,7 +1094,7 @@ fn ports_probes_and_deploy_settings() {
     let oci = release.apps[0].oci.as_ref().unwrap();
     expect![[r#"
         [Port { number: 8080, protocol: Tcp, name: "tcp-8080" }, Port { number: 53, protocol: Udp, name: "udp-53" }, Port { number: 8443, protocol: Tcp, name: "tcp-8443" }, Port { number: 9090, protocol: Tcp, name: "metrics" }]
-        Some(Healthcheck { cmd: ["/usr/local/bin/greeter", "healthcheck"], interval_nanos: Some(10000000000), timeout_nanos: None, start_period_nanos: Some(30000000000), start_interval_nanos: Some(1000000000), retries: Some(5), readiness: Probe { cmd: ["/usr/local/bin/greeter", "ready"], interval_nanos: Some(2000000000), timeout_nanos: None, retries: Some(5) } })
+        Some(Healthcheck { check: Command(["/usr/local/bin/greeter", "healthcheck"]), interval_nanos: Some(10000000000), timeout_nanos: None, start_period_nanos: Some(30000000000), start_interval_nanos: Some(1000000000), retries: Some(5), readiness: Probe { check: Command(["/usr/local/bin/greeter", "ready"]), interval_nanos: Some(2000000000), timeout_nanos: None, retries: Some(5) } })
         Deploy { replicas: 2, cpu_request: "500m", cpu_limit: None, memory_request: "128Mi", memory_limit: "128Mi", restart: Always, stop_grace_period_nanos: 45000000000 }"#]]
     .assert_eq(&format!(
         "{:?}\n{:?}\n{:?}",
@@ -1150,8 +1150,116 @@ fn port_probe_and_deploy_mistakes_all_at_once() {
               hint: give the number of pods to run, e.g. 2 (default 1)
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.start-interval`: `soon` is not a duration
               hint: write durations like "10s", "1m30s" or "500ms"
-            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.readiness.cmd`: the readiness command is empty
-              hint: give the command and its arguments, or leave `cmd` out to use the health check's"#]],
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.readiness.cmd`: the command is empty
+              hint: give the command and its arguments, e.g. ["/usr/local/bin/app", "healthcheck"]"#]],
+    );
+}
+
+/// Issue 23's checks by protocol: `http` with its port from `ports` when the image has one TCP
+/// port, `tcp`, and a readiness probe with a check of its own that takes the health check's
+/// HTTP port; each `http`/`tcp` check runs castoff's probe under Docker.
+#[test]
+fn health_checks_by_protocol() {
+    let planned = |ports: serde_json::Value, healthcheck: serde_json::Value| {
+        let json = single_cli_with(|_, package| {
+            package["oci"]["ports"] = ports.clone();
+            package["oci"]["healthcheck"] = healthcheck.clone();
+        });
+        let release = castoff_plan::plan(&parse(json), &PlanOptions::default()).unwrap();
+        let check = release.apps[0]
+            .oci
+            .as_ref()
+            .unwrap()
+            .healthcheck
+            .clone()
+            .unwrap();
+        format!(
+            "{:?} / readiness {:?} / docker runs {:?}",
+            check.check,
+            check.readiness.check,
+            check.check.command()
+        )
+    };
+    expect![[r#"
+        Http { path: "/healthz", port: 8080 } / readiness Http { path: "/healthz", port: 8080 } / docker runs ["/usr/local/bin/castoff-probe", "http", "8080", "/healthz"]"#]]
+    .assert_eq(&planned(
+        serde_json::json!([8080, "53/udp"]),
+        serde_json::json!({ "http": "/healthz" }),
+    ));
+    expect![[r#"
+        Http { path: "/health?full=1", port: 9090 } / readiness Http { path: "/ready", port: 9090 } / docker runs ["/usr/local/bin/castoff-probe", "http", "9090", "/health?full=1"]"#]]
+    .assert_eq(&planned(
+        serde_json::json!([8080, 9090]),
+        serde_json::json!({ "http": "/health?full=1", "port": 9090, "readiness": { "http": "/ready" } }),
+    ));
+    expect![[r#"
+        Tcp { port: 5432 } / readiness Command(["/usr/local/bin/greeter", "ready"]) / docker runs ["/usr/local/bin/castoff-probe", "tcp", "5432"]"#]]
+    .assert_eq(&planned(
+        serde_json::json!([]),
+        serde_json::json!({ "tcp": 5432, "readiness": { "cmd": ["/usr/local/bin/greeter", "ready"] } }),
+    ));
+    expect![[r#"
+        Command(["/usr/local/bin/greeter", "healthcheck"]) / readiness Tcp { port: 8080 } / docker runs ["/usr/local/bin/greeter", "healthcheck"]"#]]
+    .assert_eq(&planned(
+        serde_json::json!([8080]),
+        serde_json::json!({ "cmd": ["/usr/local/bin/greeter", "healthcheck"], "readiness": { "tcp": 8080 } }),
+    ));
+}
+
+/// Every mistake in the checks' keys at once: two kinds in one check, no check, an `http`
+/// check whose port cannot be guessed, `port` without `http`, a path that is no path, port 0.
+#[test]
+fn health_check_mistakes_all_at_once() {
+    let check = |ports: serde_json::Value, healthcheck: serde_json::Value, expected: Expect| {
+        let json = single_cli_with(|_, package| {
+            package["oci"]["ports"] = ports.clone();
+            package["oci"]["healthcheck"] = healthcheck.clone();
+        });
+        check_error(json, &PlanOptions::default(), expected);
+    };
+    check(
+        serde_json::json!([8080, 9090]),
+        serde_json::json!({
+            "cmd": ["/x"], "http": "/healthz",
+            "readiness": { "http": "health", "port": 0 },
+        }),
+        expect![[r#"
+            invalid release configuration (3 problems):
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.http`: is set together with `cmd`, and a check is one of them
+              hint: keep one of `cmd` (a command in the image), `http` (a path, with `port`) and `tcp` (a port)
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.readiness.http`: `health` is not the path of an HTTP request
+              hint: give an absolute path without spaces, e.g. "/healthz" or "/health?full=1"
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.readiness.port`: port 0 is not a port
+              hint: give the port the service listens on, 1 to 65535"#]],
+    );
+    check(
+        serde_json::json!([8080, 9090, "53/udp"]),
+        serde_json::json!({ "http": "/healthz", "readiness": { "tcp": 0, "port": 8080 } }),
+        expect![[r#"
+            invalid release configuration (3 problems):
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.port`: is missing, and the image exposes 2 TCP ports (8080, 9090)
+              hint: set the port the service answers the check on, e.g. `port = 8080`
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.readiness.port`: is set without `http`
+              hint: `port` is the port of an `http` check; a `tcp` check takes its port itself: `tcp = 8080`
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.readiness.tcp`: port 0 is not a port
+              hint: give the port the service listens on, 1 to 65535"#]],
+    );
+    check(
+        serde_json::json!([]),
+        serde_json::json!({ "interval": "5s" }),
+        expect![[r#"
+            invalid release configuration: $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck`: names no check
+            hint: set one of `cmd` (a command in the image), `http = "/healthz"` (with `port`) or `tcp = 8080`"#]],
+    );
+    check(
+        serde_json::json!([]),
+        serde_json::json!({ "http": "/health check" }),
+        expect![[r#"
+            invalid release configuration (2 problems):
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.http`: `/health check` is not the path of an HTTP request
+              hint: give an absolute path without spaces, e.g. "/healthz" or "/health?full=1"
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.port`: is missing, and the image exposes no TCP port to take it from
+              hint: set the port the service answers the check on, e.g. `port = 8080`"#]],
     );
 }
 

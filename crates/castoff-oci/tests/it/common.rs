@@ -111,28 +111,50 @@ pub fn fake_inputs(release: &Release, app: AppId, dir: &Path) -> Vec<ImageInput>
 /// `oci.deploy`.
 pub fn service_release_with_deploy_settings() -> Release {
     castoff_test_support::workspace::fixture_release_with("http-service", |metadata| {
+        deploy_settings(&mut metadata.packages[0].metadata["castoff"]["oci"]);
+    })
+}
+
+/// [`service_release_with_deploy_settings`] with an `http` health check (castoff's probe in
+/// the image, `httpGet` probes in Kubernetes) in place of the fixture's command.
+pub fn service_release_with_http_check() -> Release {
+    castoff_test_support::workspace::fixture_release_with("http-service", |metadata| {
         let oci = &mut metadata.packages[0].metadata["castoff"]["oci"];
-        oci["ports"] = serde_json::json!([
-            8080,
-            "53/udp",
-            { "name": "metrics", "port": 9090, "protocol": "tcp" },
-        ]);
-        oci["labels"] = serde_json::json!({
-            "team": "payments",
-            "org.opencontainers.image.vendor": "Acme Inc.",
-        });
-        oci["healthcheck"]["start-interval"] = serde_json::json!("500ms");
-        oci["healthcheck"]["start-period"] = serde_json::json!("10s");
-        oci["healthcheck"]["readiness"] = serde_json::json!({ "interval": "5s", "retries": 1 });
-        oci["volumes"] = serde_json::json!(["/var/cache/pinger", "/data"]);
-        oci["deploy"] = serde_json::json!({
-            "replicas": 2,
-            "cpu": "500m",
-            "cpu-limit": "1",
-            "memory": "128Mi",
-            "stop-grace-period": "30s",
+        deploy_settings(oci);
+        oci["healthcheck"] = serde_json::json!({
+            "http": "/healthz",
+            "port": 8080,
+            "interval": "2s",
+            "timeout": "1s",
+            "start-period": "10s",
+            "start-interval": "500ms",
+            "retries": 3,
+            "readiness": { "interval": "5s", "retries": 1 },
         });
     })
+}
+
+fn deploy_settings(oci: &mut serde_json::Value) {
+    oci["ports"] = serde_json::json!([
+        8080,
+        "53/udp",
+        { "name": "metrics", "port": 9090, "protocol": "tcp" },
+    ]);
+    oci["labels"] = serde_json::json!({
+        "team": "payments",
+        "org.opencontainers.image.vendor": "Acme Inc.",
+    });
+    oci["healthcheck"]["start-interval"] = serde_json::json!("500ms");
+    oci["healthcheck"]["start-period"] = serde_json::json!("10s");
+    oci["healthcheck"]["readiness"] = serde_json::json!({ "interval": "5s", "retries": 1 });
+    oci["volumes"] = serde_json::json!(["/var/cache/pinger", "/data"]);
+    oci["deploy"] = serde_json::json!({
+        "replicas": 2,
+        "cpu": "500m",
+        "cpu-limit": "1",
+        "memory": "128Mi",
+        "stop-grace-period": "30s",
+    });
 }
 
 /// The options every test uses: a fixed epoch (2023-11-14T22:13:20Z) and revision.

@@ -27,10 +27,10 @@ use graph::{assemble, link_dependencies};
 
 pub use model::{
     App, AppId, Artifact, ArtifactId, ArtifactKind, BaseImage, BuildSettings, BuildTool, Channel,
-    DEFAULT_COMPRESSION_LEVEL, DEFAULT_PROFILE, DEFAULT_TARGETS, Deploy, ExtraFile, Healthcheck,
-    LayerCompression, NpmChannel, OciChannel, Package, PlanOptions, Port, PortProtocol, Probe,
-    PythonChannel, PythonRequirement, Release, RestartPolicy, Step, StepId, StepKind, StepKindName,
-    Userland,
+    Check, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PROFILE, DEFAULT_TARGETS, Deploy, ExtraFile,
+    Healthcheck, LayerCompression, NpmChannel, OciChannel, PROBE_PATH, Package, PlanOptions, Port,
+    PortProtocol, Probe, PythonChannel, PythonRequirement, Release, RestartPolicy, Step, StepId,
+    StepKind, StepKindName, Userland,
 };
 
 /// Builds the release plan of a workspace from its `cargo metadata` (`--no-deps` suffices).

@@ -551,10 +551,47 @@ pub enum BaseImage {
     Layout(PathBuf),
 }
 
+/// Where castoff's health probe sits in an image that has an `http` or `tcp` health check
+/// (castoff-oci's `probe` layer).
+pub const PROBE_PATH: &str = "/usr/local/bin/castoff-probe";
+
+/// What a health check or a Kubernetes probe checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// A command run inside the container (exec form, no shell).
+    Command(Vec<String>),
+    /// An HTTP GET of `path` on `port` of the container: healthy on a status of 200 to 399.
+    Http { path: String, port: u16 },
+    /// A TCP connection to `port` of the container.
+    Tcp { port: u16 },
+}
+
+impl Check {
+    /// The command Docker runs for this check: the configured one, or castoff's probe with
+    /// the check's arguments.
+    pub fn command(&self) -> Vec<String> {
+        match self {
+            Check::Command(cmd) => cmd.clone(),
+            Check::Http { path, port } => vec![
+                PROBE_PATH.to_owned(),
+                "http".to_owned(),
+                port.to_string(),
+                path.clone(),
+            ],
+            Check::Tcp { port } => vec![PROBE_PATH.to_owned(), "tcp".to_owned(), port.to_string()],
+        }
+    }
+
+    /// Whether Docker needs castoff's probe in the image to run this check.
+    pub fn uses_probe(&self) -> bool {
+        !matches!(self, Check::Command(_))
+    }
+}
+
 /// The Docker health check of an image, durations in nanoseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Healthcheck {
-    pub cmd: Vec<String>,
+    pub check: Check,
     pub interval_nanos: Option<u64>,
     pub timeout_nanos: Option<u64>,
     pub start_period_nanos: Option<u64>,
@@ -565,10 +602,10 @@ pub struct Healthcheck {
     pub readiness: Probe,
 }
 
-/// A Kubernetes probe's command and timing (durations in nanoseconds).
+/// A Kubernetes probe's check and timing (durations in nanoseconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
-    pub cmd: Vec<String>,
+    pub check: Check,
     pub interval_nanos: Option<u64>,
     pub timeout_nanos: Option<u64>,
     pub retries: Option<u32>,
@@ -578,7 +615,7 @@ impl Healthcheck {
     /// The health check itself as a probe: Kubernetes' liveness probe.
     pub fn liveness(&self) -> Probe {
         Probe {
-            cmd: self.cmd.clone(),
+            check: self.check.clone(),
             interval_nanos: self.interval_nanos,
             timeout_nanos: self.timeout_nanos,
             retries: self.retries,

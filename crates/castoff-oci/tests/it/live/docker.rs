@@ -276,8 +276,8 @@ impl Drop for ComposeProject<'_> {
 /// The generated compose file, as written, right after `docker load` of the dist archive (no
 /// registry anywhere: the file names the image by the tag the archive registers, not by the
 /// index digest `docker load` never knows): `docker-compose up` starts the service, which
-/// Docker's health check reports `healthy`, with the restart policy, stop grace period, UDP
-/// port and labels of the configuration.
+/// Docker's health check (an `http` check: castoff's probe) reports `healthy`, with the
+/// restart policy, stop grace period, UDP port and labels of the configuration.
 #[test]
 fn compose_up_right_after_docker_load_turns_healthy() {
     let env = TestEnv::get();
@@ -301,6 +301,10 @@ fn compose_up_right_after_docker_load_turns_healthy() {
         oci["env"]["PINGER_PORT"] = serde_json::json!(port.to_string());
         oci["labels"] = serde_json::json!({ "team": "payments" });
         oci["deploy"] = serde_json::json!({ "stop-grace-period": "3s" });
+        // An `http` check (castoff's probe), its port the one TCP port.
+        oci["healthcheck"] = serde_json::json!({
+            "http": "/healthz", "interval": "2s", "timeout": "1s", "start-period": "1s", "retries": 3,
+        });
     });
     let inputs = inputs(&release, AppId(0), |target, bin| {
         if target.triple == HOST_TRIPLE {
@@ -519,4 +523,126 @@ fn a_named_volume_is_writable_by_the_image_user_and_files_are_there() {
         "/data/probe.txt 644 65532:65532 written\n"
     );
     drop(volume);
+}
+
+/// Issue 23's checks by protocol, on a service with a health route and no health command of
+/// its own in use: Docker runs castoff's probe from the image config, and an `http` check of
+/// `/healthz` and a `tcp` check of the port turn `healthy`, an `http` check of a route the
+/// service does not have (404) turns `unhealthy`; the health log holds the probe's line.
+#[test]
+fn http_and_tcp_checks_turn_healthy_and_a_missing_route_unhealthy() {
+    let env = TestEnv::get();
+    let docker_host = env.docker_host.clone();
+    let dir = env.scratch_dir("oci-probe-health");
+    let config = dir.join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    // (case, health check, the status Docker must reach, a line of the health log)
+    let cases = [
+        (
+            "http",
+            serde_json::json!({ "http": "/healthz" }),
+            "healthy",
+            "HTTP 200",
+        ),
+        (
+            "tcp",
+            serde_json::json!({ "tcp": 0 }),
+            "healthy",
+            "connected",
+        ),
+        (
+            "missing-route",
+            serde_json::json!({ "http": "/missing" }),
+            "unhealthy",
+            "HTTP 404",
+        ),
+    ];
+    for (case, check, wanted, logged) in cases {
+        // `--network host` (the harness's dockerd has no bridge): a port of its own per case.
+        let port = free_port();
+        let mut check = check;
+        if check.get("tcp").is_some() {
+            check["tcp"] = serde_json::json!(port);
+        }
+        check["interval"] = serde_json::json!("1s");
+        check["timeout"] = serde_json::json!("2s");
+        check["retries"] = serde_json::json!(2);
+        let release = castoff_test_support::workspace::fixture_release_with("http-service", |m| {
+            let oci = &mut m.packages[0].metadata["castoff"]["oci"];
+            oci["repository"] = serde_json::json!(format!("ghcr.io/castoff-test/pinger-{case}"));
+            oci["ports"] = serde_json::json!([port]);
+            oci["env"]["PINGER_PORT"] = serde_json::json!(port.to_string());
+            oci["healthcheck"] = check.clone();
+        });
+        let inputs = inputs(&release, AppId(0), |target, bin| {
+            if target.triple == HOST_TRIPLE {
+                fixture_binary("http-service", bin, Linking::Static)
+            } else {
+                fake_static_elf(
+                    &dir.join("fake").join(target.triple),
+                    bin,
+                    EM_AARCH64,
+                    "fake\n",
+                )
+            }
+        });
+        let built = build(&release, inputs, &dir.join(case).join("dist"));
+        let image = built
+            .images
+            .iter()
+            .find(|image| image.target.triple == HOST_TRIPLE)
+            .unwrap();
+        let name = built.tagged_reference();
+        let loaded = run(docker(&env, &docker_host, &config)
+            .arg("load")
+            .arg("-i")
+            .arg(&image.archive));
+        assert!(
+            loaded.contains(&format!("Loaded image: {name}")),
+            "{loaded}"
+        );
+        let container = Container {
+            name: format!("castoff-oci-probe-{case}-{}", std::process::id()),
+            env: &env,
+            docker_host: &docker_host,
+            config: &config,
+        };
+        run(docker(&env, &docker_host, &config)
+            .args([
+                "run",
+                "--detach",
+                "--name",
+                &container.name,
+                "--network",
+                "host",
+            ])
+            .arg(&name));
+        let mut statuses = Vec::new();
+        let reached = (0..HEALTH_POLLS).any(|_| {
+            std::thread::sleep(HEALTH_POLL_INTERVAL);
+            let status = run(docker(&env, &docker_host, &config).args([
+                "inspect",
+                "--format",
+                "{{.State.Health.Status}}",
+                &container.name,
+            ]));
+            statuses.push(status.trim().to_owned());
+            status.trim() == wanted
+        });
+        let health = run(docker(&env, &docker_host, &config).args([
+            "inspect",
+            "--format",
+            "{{json .State.Health}}",
+            &container.name,
+        ]));
+        assert!(
+            reached,
+            "{case}: the container never became {wanted}: {statuses:?}\nhealth: {health}"
+        );
+        assert!(health.contains(logged), "{case}: {health}");
+        // The service itself answered all along.
+        let response = http_get(port, "/healthz");
+        assert!(response.starts_with("HTTP/1.1 200"), "{case}: {response}");
+        drop(container);
+    }
 }

@@ -670,6 +670,38 @@ fn deploy_examples_pass_kubernetes_validate_compose_and_its_schema() {
     compose_schema_accepts(&env, compose);
 }
 
+/// An `http` health check: the Kubernetes manifests carry `httpGet` startup, liveness and
+/// readiness probes, which `kubernetes-validate --strict` accepts, and the compose file runs
+/// castoff's probe, which the compose specification's schema and docker-compose accept.
+#[test]
+fn http_check_manifests_pass_kubernetes_validate() {
+    let env = TestEnv::get();
+    let release = service_release_with_http_check();
+    let (release, built, dir) = build_release(&env, release, "http-service", "oci-http-check");
+    let files =
+        castoff_oci::write_deploy_examples(&release, &[(AppId(0), &built)], &dir.join("dist"))
+            .unwrap();
+    let (compose, kubernetes) = (&files[0], &files[1]);
+    let manifests = std::fs::read_to_string(kubernetes).unwrap();
+    for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+        assert!(
+            manifests.contains(&format!(
+                "{probe}:\n            httpGet:\n              path: \"/healthz\"\n              port: 8080\n"
+            )),
+            "{probe} is no httpGet probe in\n{manifests}"
+        );
+    }
+    kubernetes_validate(&env, kubernetes);
+    compose_schema_accepts(&env, compose);
+    let text = std::fs::read_to_string(compose).unwrap();
+    assert!(
+        text.contains(
+            "test: [\"CMD\", \"/usr/local/bin/castoff-probe\", \"http\", \"8080\", \"/healthz\"]"
+        ),
+        "{text}"
+    );
+}
+
 /// Every deploy setting of issue 23 (startup, liveness and readiness probes, replicas and
 /// resources, named and UDP ports, labels and annotations, the start interval): Kubernetes'
 /// schemas accept the manifests with `--strict`, and the compose specification's schema the

@@ -18,9 +18,9 @@ use serde_json::Value;
 use crate::common::*;
 
 /// One layer's entries: path → (mode, uid, gid, bytes).
-type Entries = BTreeMap<String, (u32, u64, u64, Vec<u8>)>;
+pub(super) type Entries = BTreeMap<String, (u32, u64, u64, Vec<u8>)>;
 
-fn entries(layout: &Path, digest: &str) -> Entries {
+pub(super) fn entries(layout: &Path, digest: &str) -> Entries {
     let mut tar_bytes = Vec::new();
     flate2::read::GzDecoder::new(&blob(layout, digest)[..])
         .read_to_end(&mut tar_bytes)

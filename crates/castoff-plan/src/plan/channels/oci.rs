@@ -11,8 +11,8 @@ use crate::config::{
 };
 use crate::names;
 use crate::plan::model::{
-    BaseImage, Deploy, ExtraFile, Healthcheck, LayerCompression, OciChannel, Port, PortProtocol,
-    Probe, RestartPolicy, Userland,
+    BaseImage, Check, Deploy, ExtraFile, Healthcheck, LayerCompression, OciChannel, Port,
+    PortProtocol, Probe, RestartPolicy, Userland,
 };
 use crate::target::{Libc, Target};
 use crate::version;
@@ -160,7 +160,7 @@ pub(in crate::plan) fn plan_oci(
     let healthcheck = config
         .healthcheck
         .as_ref()
-        .map(|check| plan_healthcheck(check, &mut fail));
+        .map(|check| plan_healthcheck(check, &ports, &mut fail));
     let image_user = user_ok.then(|| {
         let (uid, gid) = user.split_once(':').unwrap_or((&user, "0"));
         (uid.parse().unwrap_or(0), gid.parse().unwrap_or(0))
@@ -616,17 +616,23 @@ fn configured_image_targets(
 
 fn plan_healthcheck(
     config: &HealthcheckConfig,
+    ports: &[Port],
     fail: &mut impl FnMut(String, String, String),
 ) -> Healthcheck {
     let key = |name: &str| format!("package.metadata.castoff.oci.healthcheck.{name}");
-    if config.cmd.is_empty() {
-        fail(
-            key("cmd"),
-            "the health check command is empty".to_owned(),
-            "give the command and its arguments, e.g. [\"/usr/local/bin/app\", \"healthcheck\"]"
-                .to_owned(),
-        );
-    }
+    let check = plan_check(
+        CheckKeys {
+            cmd: config.cmd.as_ref(),
+            http: config.http.as_ref(),
+            tcp: config.tcp,
+            port: config.port,
+        },
+        None,
+        ports,
+        "package.metadata.castoff.oci.healthcheck",
+        fail,
+    )
+    .unwrap_or(Check::Command(Vec::new()));
     let mut duration = |name: &str, value: &Option<String>| {
         value.as_ref().and_then(|text| {
             let nanos = config::parse_duration_nanos(text);
@@ -645,20 +651,26 @@ fn plan_healthcheck(
     let start_period_nanos = duration("start-period", &config.start_period);
     let start_interval_nanos = duration("start-interval", &config.start_interval);
     let readiness = config.readiness.clone().unwrap_or_default();
+    let readiness_interval = duration("readiness.interval", &readiness.interval);
+    let readiness_timeout = duration("readiness.timeout", &readiness.timeout);
+    let readiness_check = plan_check(
+        CheckKeys {
+            cmd: readiness.cmd.as_ref(),
+            http: readiness.http.as_ref(),
+            tcp: readiness.tcp,
+            port: readiness.port,
+        },
+        Some(&check),
+        ports,
+        "package.metadata.castoff.oci.healthcheck.readiness",
+        fail,
+    );
     let readiness = Probe {
-        cmd: readiness.cmd.unwrap_or_else(|| config.cmd.clone()),
-        interval_nanos: duration("readiness.interval", &readiness.interval).or(interval_nanos),
-        timeout_nanos: duration("readiness.timeout", &readiness.timeout).or(timeout_nanos),
+        check: readiness_check.unwrap_or_else(|| check.clone()),
+        interval_nanos: readiness_interval.or(interval_nanos),
+        timeout_nanos: readiness_timeout.or(timeout_nanos),
         retries: readiness.retries.or(config.retries),
     };
-    if readiness.cmd.is_empty() && !config.cmd.is_empty() {
-        fail(
-            key("readiness.cmd"),
-            "the readiness command is empty".to_owned(),
-            "give the command and its arguments, or leave `cmd` out to use the health check's"
-                .to_owned(),
-        );
-    }
     // Docker refuses intervals below 1 ms ("Interval in Healthcheck cannot be less than 1ms").
     for (name, nanos) in [
         ("interval", interval_nanos),
@@ -674,7 +686,7 @@ fn plan_healthcheck(
         }
     }
     Healthcheck {
-        cmd: config.cmd.clone(),
+        check,
         interval_nanos,
         timeout_nanos,
         start_period_nanos,
@@ -682,6 +694,136 @@ fn plan_healthcheck(
         retries: config.retries,
         readiness,
     }
+}
+
+/// The check keys of a health check or of its readiness probe, as configured.
+struct CheckKeys<'a> {
+    cmd: Option<&'a Vec<String>>,
+    http: Option<&'a String>,
+    tcp: Option<u16>,
+    port: Option<u16>,
+}
+
+/// The check of a health check (`over` None) or of its readiness probe (`over` the health
+/// check's): exactly one of `cmd`, `http` and `tcp`, or for the readiness probe none (None:
+/// the health check's own). An `http` check's port defaults to the health check's HTTP port,
+/// then to the image's one TCP port.
+fn plan_check(
+    keys: CheckKeys<'_>,
+    over: Option<&Check>,
+    ports: &[Port],
+    table: &str,
+    fail: &mut impl FnMut(String, String, String),
+) -> Option<Check> {
+    let key = |name: &str| format!("{table}.{name}");
+    let set: Vec<&str> = [
+        ("cmd", keys.cmd.is_some()),
+        ("http", keys.http.is_some()),
+        ("tcp", keys.tcp.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if set.len() > 1 {
+        fail(
+            key(set[1]),
+            format!("is set together with `{}`, and a check is one of them", set[0]),
+            "keep one of `cmd` (a command in the image), `http` (a path, with `port`) and `tcp` (a port)".to_owned(),
+        );
+        return None;
+    }
+    if keys.port.is_some() && keys.http.is_none() {
+        fail(
+            key("port"),
+            "is set without `http`".to_owned(),
+            "`port` is the port of an `http` check; a `tcp` check takes its port itself: `tcp = 8080`".to_owned(),
+        );
+    }
+    if let Some(cmd) = keys.cmd {
+        if cmd.is_empty() {
+            fail(
+                key("cmd"),
+                "the command is empty".to_owned(),
+                "give the command and its arguments, e.g. [\"/usr/local/bin/app\", \"healthcheck\"]"
+                    .to_owned(),
+            );
+        }
+        return Some(Check::Command(cmd.clone()));
+    }
+    if let Some(port) = keys.tcp {
+        if port == 0 {
+            fail(
+                key("tcp"),
+                "port 0 is not a port".to_owned(),
+                "give the port the service listens on, 1 to 65535".to_owned(),
+            );
+        }
+        return Some(Check::Tcp { port });
+    }
+    if let Some(path) = keys.http {
+        let valid = path.starts_with('/')
+            && path.len() <= 1024
+            && !path.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            fail(
+                key("http"),
+                format!("`{path}` is not the path of an HTTP request"),
+                "give an absolute path without spaces, e.g. \"/healthz\" or \"/health?full=1\""
+                    .to_owned(),
+            );
+        }
+        let tcp: Vec<u16> = ports
+            .iter()
+            .filter(|port| port.protocol == PortProtocol::Tcp)
+            .map(|port| port.number)
+            .collect();
+        let inherited = match over {
+            Some(Check::Http { port, .. }) => Some(*port),
+            _ => None,
+        };
+        let port = match (keys.port, inherited, tcp.as_slice()) {
+            (Some(0), ..) => {
+                fail(
+                    key("port"),
+                    "port 0 is not a port".to_owned(),
+                    "give the port the service listens on, 1 to 65535".to_owned(),
+                );
+                0
+            }
+            (Some(port), ..) | (None, Some(port), _) | (None, None, &[port]) => port,
+            (None, None, tcp) => {
+                fail(
+                    key("port"),
+                    if tcp.is_empty() {
+                        "is missing, and the image exposes no TCP port to take it from".to_owned()
+                    } else {
+                        format!(
+                            "is missing, and the image exposes {} TCP ports ({})",
+                            tcp.len(),
+                            tcp.iter()
+                                .map(u16::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    },
+                    "set the port the service answers the check on, e.g. `port = 8080`".to_owned(),
+                );
+                0
+            }
+        };
+        return Some(Check::Http {
+            path: path.clone(),
+            port,
+        });
+    }
+    if over.is_none() {
+        fail(
+            table.to_owned(),
+            "names no check".to_owned(),
+            "set one of `cmd` (a command in the image), `http = \"/healthz\"` (with `port`) or `tcp = 8080`".to_owned(),
+        );
+    }
+    None
 }
 
 fn plan_extra_file(
