@@ -277,7 +277,11 @@ fn layout_identity(layout: &Path) -> std::io::Result<Vec<String>> {
     files.sort();
     let mut lines = Vec::new();
     for path in files {
-        let relative = path.strip_prefix(layout).unwrap_or(&path).display().to_string();
+        let relative = path
+            .strip_prefix(layout)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         let metadata = fs::symlink_metadata(&path)?;
         if matches!(relative.as_str(), "index.json" | "oci-layout") && metadata.is_file() {
             let (sha, size) = digest::sha256_reader(fs::File::open(&path)?)?;

@@ -321,11 +321,7 @@ fn other_tag_workflows(root: &Path, castoffs: &str, changes: &mut Vec<Change>) {
             let small = fs::metadata(&path).is_ok_and(|meta| meta.len() <= 1 << 20);
             let text = small.then(|| fs::read_to_string(&path).ok()).flatten()?;
             let ours = text.lines().next().is_some_and(|line| line.contains(MARK));
-            let on_tags = text.lines().any(|line| {
-                let line = line.trim_start().trim_start_matches('-').trim_start();
-                line.starts_with("tags:") || line.starts_with("tags :")
-            });
-            (relative != castoffs && !ours && on_tags).then_some(relative)
+            (relative != castoffs && !ours && runs_on_tag_pushes(&text)).then_some(relative)
         })
         .collect();
     found.sort();
@@ -333,10 +329,61 @@ fn other_tag_workflows(root: &Path, castoffs: &str, changes: &mut Vec<Change>) {
         changes.push(Change::Note {
             path,
             why: "runs on tag pushes too: make sure it and castoff's workflow do not both \
-                  release (remove one, or narrow its `tags:`), see docs/ci.md"
+                  release (remove one, or narrow its `tags:` or `branches:`), see docs/ci.md"
                 .to_owned(),
         });
     }
+}
+
+/// Whether a workflow runs on tag pushes, read line by line (no YAML parser for a hint): a
+/// `tags:` filter; a job that tests for a tag (`refs/tags/`, `github.ref_type`); or a `push`
+/// trigger without a `branches:` filter, which GitHub runs for tags too
+/// (`on: [push, pull_request]`).
+fn runs_on_tag_pushes(text: &str) -> bool {
+    // Each line without its comment and indentation, list dashes dropped.
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|line| {
+            let line = line.split(" #").next().unwrap_or("");
+            let line = if line.trim_start().starts_with('#') {
+                ""
+            } else {
+                line
+            };
+            line.trim().trim_start_matches('-').trim_start()
+        })
+        .collect();
+    let key = |line: &str, name: &str| {
+        line.strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    };
+    if lines.iter().any(|line| key(line, "tags")) {
+        return true;
+    }
+    if text.contains("refs/tags/") || text.contains("github.ref_type") {
+        return true;
+    }
+    let push = lines.iter().any(|line| {
+        let trigger = line
+            .strip_prefix("on")
+            .and_then(|rest| rest.trim_start().strip_prefix(':'))
+            .map(str::trim);
+        match trigger {
+            Some(value) => {
+                value == "push"
+                    || (value.starts_with('[')
+                        && value
+                            .trim_matches(|c| c == '[' || c == ']')
+                            .split(',')
+                            .any(|event| event.trim().trim_matches(['"', '\'']) == "push"))
+            }
+            None => *line == "push:" || *line == "push",
+        }
+    });
+    let branch_filter = lines
+        .iter()
+        .any(|line| key(line, "branches") || key(line, "branches-ignore"));
+    push && !branch_filter
 }
 
 /// The line of castoff's own release workflow that lists its tag filter (castoff releases

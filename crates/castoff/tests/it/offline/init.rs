@@ -435,13 +435,39 @@ fn init_remembers_a_left_out_workflow_and_names_other_tag_workflows() {
         "name: lint\non: [pull_request]\njobs: {}\n",
     )
     .unwrap();
+    // miniserve's form: every push, a job gated on the tag.
+    fs::write(
+        dir.join(".github/workflows/build-release.yml"),
+        "name: Build/publish release\non: [push, pull_request]\njobs:\n  publish:\n    if: github.ref_type == 'tag'\n",
+    )
+    .unwrap();
+    // A push trigger without a branch filter runs on tags too; with one it does not.
+    fs::write(
+        dir.join(".github/workflows/every-push.yaml"),
+        "on:\n  push:\n    paths: ['src/**']\njobs: {}\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join(".github/workflows/main-only.yml"),
+        "on:\n  push:\n    branches: [main] # not tags\n  pull_request:\njobs: {}\n",
+    )
+    .unwrap();
     let with = init(&dir, &["--workflow-path", ".github/workflows/release.yml"]);
     assert!(with.contains("+ .github/workflows/release.yml\n"), "{with}");
     assert!(
         with.contains("! .github/workflows/CICD.yml: runs on tag pushes too"),
         "{with}"
     );
+    for tagged in ["build-release.yml", "every-push.yaml"] {
+        assert!(
+            with.contains(&format!(
+                "! .github/workflows/{tagged}: runs on tag pushes too"
+            )),
+            "{tagged}: {with}"
+        );
+    }
     assert!(!with.contains("lint.yml"), "{with}");
+    assert!(!with.contains("main-only.yml"), "{with}");
     assert!(
         with.ends_with(
             "next: look at the `!` lines above, then `cargo xtask plan`, then `cargo xtask dist`\n"
