@@ -211,6 +211,26 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
     )?;
     if let Some(path) = &args.castoff_path {
         seed_lock_file(&root, path, &mut changes)?;
+        // A checkout outside the project is not in CI's checkout of it: said when this run
+        // writes the path (a re-run that changes nothing stays quiet).
+        let checkout = castoff_checkout(path)?;
+        let written = changes.iter().any(|change| match change {
+            Change::Created(file) | Change::Overwritten(file) => file == "xtask/Cargo.toml",
+            Change::Added { path, .. } => path == "xtask/Cargo.toml",
+            _ => false,
+        });
+        if written && !checkout.starts_with(lexically_normal(&std::path::absolute(&root)?)) {
+            changes.push(Change::Note {
+                path: "xtask/Cargo.toml".to_owned(),
+                why: format!(
+                    "castoff's path `{}` lies outside the project, so the release workflow's checkout \
+                     will not have it: add castoff as a git submodule inside the project (and \
+                     `submodules: true` in the workflow's checkout steps), or run `init \
+                     --castoff-version X.Y.Z` once castoff is on crates.io",
+                    path.display()
+                ),
+            });
+        }
     }
     // Its own workspace only once the manifest castoff wrote says so (`[workspace]`): a
     // manifest kept from an earlier castoff, which made the xtask a member, stays one.

@@ -86,6 +86,12 @@ fn init_then_xtask_dist_builds_all_three_channels() {
     ] {
         assert!(first.contains(line), "`{line}` missing from:\n{first}");
     }
+    // The tests' castoff checkout is not inside the project: CI's checkout would lack it.
+    assert!(
+        first.contains("! xtask/Cargo.toml: castoff's path `")
+            && first.contains("lies outside the project"),
+        "{first}"
+    );
     let after_first = snapshot(&dir);
 
     // Idempotent.
@@ -270,8 +276,15 @@ fn init_never_replaces_the_project_s_own_workflow() {
         beside.contains("+ .github/workflows/castoff-release.yml\n"),
         "{beside}"
     );
+    // `on: push` without a branch filter runs on tags too: both workflows would run.
     assert!(
-        beside.ends_with("next: `cargo xtask plan`, then `cargo xtask dist`\n"),
+        beside.contains("! .github/workflows/release.yml: runs on tag pushes too"),
+        "{beside}"
+    );
+    assert!(
+        beside.ends_with(
+            "next: look at the `!` lines above, then `cargo xtask plan`, then `cargo xtask dist`\n"
+        ),
         "{beside}"
     );
     assert_eq!(fs::read_to_string(&own).unwrap(), theirs);
