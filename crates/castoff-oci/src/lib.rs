@@ -181,6 +181,32 @@ pub fn base_cache_dir(target_directory: &Path) -> PathBuf {
     target_directory.join("castoff").join("base-cache")
 }
 
+/// What `oci.files` and `oci.volumes` add to `app`'s image, read from disk exactly as
+/// [`build_images`] reads them, with every refusal it would make: one line per entry (its
+/// path, mode and owner) with, for a file, the source it is copied from. `dist` calls this
+/// before any build, so a missing or refused source stops the run before the compile, and
+/// keys its cache on the lines and the sources' contents (hidden files and sources outside
+/// the package directory included).
+pub fn extra_file_inputs(
+    workspace_root: &Path,
+    app: &App,
+    oci: &OciChannel,
+) -> Result<Vec<(String, Option<PathBuf>)>, OciError> {
+    Ok(files::expand(workspace_root, app, oci)?
+        .into_iter()
+        .map(|entry| {
+            let source = match entry.content {
+                EntryContent::File(path) => Some(path),
+                EntryContent::Directory | EntryContent::Bytes(_) => None,
+            };
+            (
+                format!("/{} {:o} {:?}", entry.path, entry.mode, entry.owner),
+                source,
+            )
+        })
+        .collect())
+}
+
 /// Builds one image per input platform of `app`, the index over them, the image layout
 /// `dist_dir/oci/<app>/` and one `docker load` archive per platform.
 pub fn build_images(

@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::plan::{ArtifactId, ArtifactKind, Release, StepId, StepKind};
+use crate::plan::{
+    ArtifactId, ArtifactKind, BaseImage, Check, OciChannel, Release, StepId, StepKind,
+};
 
 /// One line describing what an artifact is in its registry.
 fn describe(release: &Release, id: ArtifactId) -> String {
@@ -42,6 +44,68 @@ fn describe(release: &Release, id: ArtifactId) -> String {
             format!("{}:{}", oci.repository, oci.tags.join(", "))
         }),
     }
+}
+
+/// What an image holds and how it runs, on one line: base, user, entrypoint, ports, health
+/// check, extra files, volumes and system data.
+fn describe_image(oci: &OciChannel, workspace_root: &std::path::Path) -> String {
+    let within = |path: &std::path::Path| {
+        path.strip_prefix(workspace_root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    };
+    let mut parts = vec![match &oci.base {
+        BaseImage::Scratch => "scratch".to_owned(),
+        BaseImage::Reference(reference) => format!("on {reference}"),
+        BaseImage::Layout(path) => format!("on oci-layout:{}", within(path)),
+    }];
+    parts.push(format!("user {}", oci.user));
+    let mut run = format!("runs {}", oci.entrypoint);
+    for arg in oci.cmd.iter().flatten() {
+        run.push(' ');
+        run.push_str(arg);
+    }
+    parts.push(run);
+    if !oci.ports.is_empty() {
+        let ports: Vec<String> = oci
+            .ports
+            .iter()
+            .map(|port| format!("{}/{}", port.number, port.protocol.as_str()))
+            .collect();
+        parts.push(format!("ports {}", ports.join(", ")));
+    }
+    if let Some(check) = &oci.healthcheck {
+        parts.push(match &check.check {
+            Check::Http { path, port } => format!("health http :{port}{path} (castoff's probe)"),
+            Check::Tcp { port } => format!("health tcp :{port} (castoff's probe)"),
+            Check::Command(cmd) => format!("health {}", cmd.join(" ")),
+        });
+    }
+    if !oci.files.is_empty() {
+        let files: Vec<String> = oci
+            .files
+            .iter()
+            .map(|file| {
+                let mut src = within(&file.src);
+                if let Some(glob) = &file.glob {
+                    src = format!("{src}/{glob}");
+                }
+                format!("{src} -> {}", file.dst)
+            })
+            .collect();
+        parts.push(format!("files {}", files.join(", ")));
+    }
+    if !oci.volumes.is_empty() {
+        parts.push(format!("volumes {}", oci.volumes.join(", ")));
+    }
+    if oci.userland.ca_certificates {
+        parts.push("ca-certificates".to_owned());
+    }
+    if oci.userland.tzdata {
+        parts.push("tzdata".to_owned());
+    }
+    parts.join("; ")
 }
 
 /// A readable tree: apps → targets → artifacts, then the publish order.
@@ -98,6 +162,18 @@ pub fn text(release: &Release) -> String {
         for id in ids_of(None) {
             let kind = release.artifacts[id.0].kind.as_str();
             let _ = writeln!(out, "  {kind:<15} {}", describe(release, id));
+        }
+        let has_index = release
+            .artifacts
+            .iter()
+            .any(|artifact| artifact.app.0 == app_index && artifact.kind == ArtifactKind::OciIndex);
+        if let Some(oci) = app.oci.as_ref().filter(|_| has_index) {
+            let _ = writeln!(
+                out,
+                "  {:<15} {}",
+                "image",
+                describe_image(oci, &release.workspace_root)
+            );
         }
     }
     let _ = writeln!(out);

@@ -18,6 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use castoff_archive::digest;
+use castoff_plan::plan::BaseImage;
 use castoff_plan::{Manifest, Release};
 use serde_json::json;
 
@@ -34,6 +35,8 @@ pub(crate) struct CacheInputs<'a> {
     pub(crate) archive_extras: &'a BTreeMap<String, Vec<(String, Vec<u8>)>>,
     /// The binaries: cargo's compared by identity, supplied ones by content.
     pub(crate) binaries: &'a Binaries,
+    /// What `oci.files` and `oci.volumes` add to each image: (app, entry, source file).
+    pub(crate) extra_files: &'a [(String, String, Option<PathBuf>)],
     /// The commit being released.
     pub(crate) revision: Option<&'a str>,
 }
@@ -46,7 +49,7 @@ pub(crate) struct CacheKey {
 }
 
 /// Bumped whenever the lines of the key change meaning.
-const KEY_FORMAT: u32 = 4;
+const KEY_FORMAT: u32 = 5;
 
 impl CacheKey {
     /// Hashes every input of the run into a key of named lines: the format, castoff's
@@ -134,6 +137,27 @@ impl CacheKey {
                 path.display(),
                 digest::hex(&sha)
             ));
+        }
+        // The image's extra files, by content: a tree may hold hidden files and may lie
+        // outside the package directory, where the listing above does not look.
+        for (app, entry, source) in inputs.extra_files {
+            let content = match source {
+                Some(path) => {
+                    let (sha, size) = digest::sha256_reader(fs::File::open(path)?)?;
+                    format!("{size} {}", digest::hex(&sha))
+                }
+                None => "-".to_owned(),
+            };
+            key.push_str(&format!("oci-file {app} {entry} {content}\n"));
+        }
+        // An `oci-layout:` base, which may lie outside the package directory: its index and
+        // layout marker by content, its blobs by (digest) name and size.
+        for app in &release.apps {
+            if let Some(BaseImage::Layout(layout)) = app.oci.as_ref().map(|oci| &oci.base) {
+                for line in layout_identity(layout)? {
+                    key.push_str(&format!("oci-base {} {line}\n", app.package.name));
+                }
+            }
         }
         key.push_str(&format!("revision {}\n", inputs.revision.unwrap_or("-")));
         let dist_name = digest::hex(&digest::sha256(
@@ -232,6 +256,41 @@ fn list_files(
         }
     }
     Ok(())
+}
+
+/// An OCI image layout as cache key lines: `index.json` and `oci-layout` by content, every
+/// other file (the blobs, named by their digests, which the build verifies) by name and size.
+fn layout_identity(layout: &Path) -> std::io::Result<Vec<String>> {
+    let mut files = Vec::new();
+    let mut pending = vec![layout.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    let mut lines = Vec::new();
+    for path in files {
+        let relative = path
+            .strip_prefix(layout)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let metadata = fs::symlink_metadata(&path)?;
+        if matches!(relative.as_str(), "index.json" | "oci-layout") && metadata.is_file() {
+            let (sha, size) = digest::sha256_reader(fs::File::open(&path)?)?;
+            lines.push(format!("{relative} {size} {}", digest::hex(&sha)));
+        } else {
+            lines.push(format!("{relative} {}", metadata.len()));
+        }
+    }
+    Ok(lines)
 }
 
 /// Every regular file under `dist_dir` (relative path, `/`-separated) with its identity.

@@ -148,6 +148,23 @@ pub fn dist(
     problems.extend(crate::toolchain::check(&needs));
     crate::hint::all_at_once("cannot build", problems)?;
 
+    // `oci.files` as the image builder will read them: a missing, linked or unreadable
+    // source is refused now, before the compile; the entries and their sources' contents key
+    // the cache (cache.rs).
+    let mut extra_files = Vec::new();
+    for (index, app) in release.apps.iter().enumerate() {
+        let has_images = release.artifacts.iter().any(|artifact| {
+            artifact.app == AppId(index) && artifact.kind == ArtifactKind::OciImage
+        });
+        if let Some(oci) = app.oci.as_ref().filter(|_| has_images) {
+            for (entry, source) in
+                castoff_oci::extra_file_inputs(&release.workspace_root, app, oci)?
+            {
+                extra_files.push((app.package.name.clone(), entry, source));
+            }
+        }
+    }
+
     let binaries = binaries(release, options.no_build, supplied, reporter)?;
 
     // cache.rs: unchanged inputs reuse the previous dist/ after re-verifying every file.
@@ -161,6 +178,7 @@ pub fn dist(
             planned_targets: &options.planned_targets,
             archive_extras: &options.archive_extras,
             binaries: &binaries,
+            extra_files: &extra_files,
             revision: revision_label.as_deref(),
         })?),
     };

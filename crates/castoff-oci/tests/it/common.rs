@@ -88,6 +88,18 @@ pub fn inputs(
         .collect()
 }
 
+/// The host target's binaries built from `fixture` (static), a fake static aarch64 ELF under
+/// `fake_dir` for every other target: what the tests that run an image need.
+pub fn host_inputs(release: &Release, fixture: &str, fake_dir: &Path) -> Vec<ImageInput> {
+    inputs(release, AppId(0), |target, bin| {
+        if target.triple == HOST_TRIPLE {
+            fixture_binary(fixture, bin, Linking::Static)
+        } else {
+            fake_static_elf(&fake_dir.join(target.triple), bin, EM_AARCH64, "fake\n")
+        }
+    })
+}
+
 /// Fake static binaries for every target: `<bin> <version> (<triple>)`.
 pub fn fake_inputs(release: &Release, app: AppId, dir: &Path) -> Vec<ImageInput> {
     let version = release.apps[app.0].package.version.to_string();

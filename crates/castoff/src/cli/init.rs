@@ -211,6 +211,26 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
     )?;
     if let Some(path) = &args.castoff_path {
         seed_lock_file(&root, path, &mut changes)?;
+        // A checkout outside the project is not in CI's checkout of it: said when this run
+        // writes the path (a re-run that changes nothing stays quiet).
+        let checkout = castoff_checkout(path)?;
+        let written = changes.iter().any(|change| match change {
+            Change::Created(file) | Change::Overwritten(file) => file == "xtask/Cargo.toml",
+            Change::Added { path, .. } => path == "xtask/Cargo.toml",
+            _ => false,
+        });
+        if written && !checkout.starts_with(lexically_normal(&std::path::absolute(&root)?)) {
+            changes.push(Change::Note {
+                path: "xtask/Cargo.toml".to_owned(),
+                why: format!(
+                    "castoff's path `{}` lies outside the project, so the release workflow's checkout \
+                     will not have it: add castoff as a git submodule inside the project (and \
+                     `submodules: true` in the workflow's checkout steps), or run `init \
+                     --castoff-version X.Y.Z` once castoff is on crates.io",
+                    path.display()
+                ),
+            });
+        }
     }
     // Its own workspace only once the manifest castoff wrote says so (`[workspace]`): a
     // manifest kept from an earlier castoff, which made the xtask a member, stays one.
@@ -321,11 +341,7 @@ fn other_tag_workflows(root: &Path, castoffs: &str, changes: &mut Vec<Change>) {
             let small = fs::metadata(&path).is_ok_and(|meta| meta.len() <= 1 << 20);
             let text = small.then(|| fs::read_to_string(&path).ok()).flatten()?;
             let ours = text.lines().next().is_some_and(|line| line.contains(MARK));
-            let on_tags = text.lines().any(|line| {
-                let line = line.trim_start().trim_start_matches('-').trim_start();
-                line.starts_with("tags:") || line.starts_with("tags :")
-            });
-            (relative != castoffs && !ours && on_tags).then_some(relative)
+            (relative != castoffs && !ours && runs_on_tag_pushes(&text)).then_some(relative)
         })
         .collect();
     found.sort();
@@ -333,10 +349,61 @@ fn other_tag_workflows(root: &Path, castoffs: &str, changes: &mut Vec<Change>) {
         changes.push(Change::Note {
             path,
             why: "runs on tag pushes too: make sure it and castoff's workflow do not both \
-                  release (remove one, or narrow its `tags:`), see docs/ci.md"
+                  release (remove one, or narrow its `tags:` or `branches:`), see docs/ci.md"
                 .to_owned(),
         });
     }
+}
+
+/// Whether a workflow runs on tag pushes, read line by line (no YAML parser for a hint): a
+/// `tags:` filter; a job that tests for a tag (`refs/tags/`, `github.ref_type`); or a `push`
+/// trigger without a `branches:` filter, which GitHub runs for tags too
+/// (`on: [push, pull_request]`).
+fn runs_on_tag_pushes(text: &str) -> bool {
+    // Each line without its comment and indentation, list dashes dropped.
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|line| {
+            let line = line.split(" #").next().unwrap_or("");
+            let line = if line.trim_start().starts_with('#') {
+                ""
+            } else {
+                line
+            };
+            line.trim().trim_start_matches('-').trim_start()
+        })
+        .collect();
+    let key = |line: &str, name: &str| {
+        line.strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    };
+    if lines.iter().any(|line| key(line, "tags")) {
+        return true;
+    }
+    if text.contains("refs/tags/") || text.contains("github.ref_type") {
+        return true;
+    }
+    let push = lines.iter().any(|line| {
+        let trigger = line
+            .strip_prefix("on")
+            .and_then(|rest| rest.trim_start().strip_prefix(':'))
+            .map(str::trim);
+        match trigger {
+            Some(value) => {
+                value == "push"
+                    || (value.starts_with('[')
+                        && value
+                            .trim_matches(|c| c == '[' || c == ']')
+                            .split(',')
+                            .any(|event| event.trim().trim_matches(['"', '\'']) == "push"))
+            }
+            None => *line == "push:" || *line == "push",
+        }
+    });
+    let branch_filter = lines
+        .iter()
+        .any(|line| key(line, "branches") || key(line, "branches-ignore"));
+    push && !branch_filter
 }
 
 /// The line of castoff's own release workflow that lists its tag filter (castoff releases

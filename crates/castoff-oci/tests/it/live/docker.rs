@@ -112,18 +112,7 @@ fn docker_loads_runs_and_reports_healthy() {
     // With issue 23's settings: a UDP port and a start interval in the image config, which
     // the harness's Docker Engine (older than 25) ignores while running the check.
     let release = service_release_with_deploy_settings();
-    let service_inputs = inputs(&release, AppId(0), |target, bin| {
-        if target.triple == HOST_TRIPLE {
-            fixture_binary("http-service", bin, Linking::Static)
-        } else {
-            fake_static_elf(
-                &dir.join("fake").join(target.triple),
-                bin,
-                EM_AARCH64,
-                "fake\n",
-            )
-        }
-    });
+    let service_inputs = host_inputs(&release, "http-service", &dir.join("fake"));
     let pinger = build(&release, service_inputs, &dir.join("dist"));
 
     for built in [&greeter, &pinger] {
@@ -306,18 +295,7 @@ fn compose_up_right_after_docker_load_turns_healthy() {
             "http": "/healthz", "interval": "2s", "timeout": "1s", "start-period": "1s", "retries": 3,
         });
     });
-    let inputs = inputs(&release, AppId(0), |target, bin| {
-        if target.triple == HOST_TRIPLE {
-            fixture_binary("http-service", bin, Linking::Static)
-        } else {
-            fake_static_elf(
-                &dir.join("fake").join(target.triple),
-                bin,
-                EM_AARCH64,
-                "fake\n",
-            )
-        }
-    });
+    let inputs = host_inputs(&release, "http-service", &dir.join("fake"));
     let dist = dir.join("dist");
     let built = build(&release, inputs, &dist);
     let files = castoff_oci::write_deploy_examples(&release, &[(AppId(0), &built)], &dist).unwrap();
@@ -462,18 +440,7 @@ fn a_named_volume_is_writable_by_the_image_user_and_files_are_there() {
         owner: (0, 0),
     }];
     oci.volumes = vec!["/data".to_owned()];
-    let probe_inputs = inputs(&release, AppId(0), |target, bin| {
-        if target.triple == HOST_TRIPLE {
-            fixture_binary("userland-probe", bin, Linking::Static)
-        } else {
-            fake_static_elf(
-                &dir.join("fake").join(target.triple),
-                bin,
-                EM_AARCH64,
-                "fake\n",
-            )
-        }
-    });
+    let probe_inputs = host_inputs(&release, "userland-probe", &dir.join("fake"));
     let built = build(&release, probe_inputs, &dir.join("dist"));
     let image = built
         .images
@@ -574,18 +541,7 @@ fn http_and_tcp_checks_turn_healthy_and_a_missing_route_unhealthy() {
             oci["env"]["PINGER_PORT"] = serde_json::json!(port.to_string());
             oci["healthcheck"] = check.clone();
         });
-        let inputs = inputs(&release, AppId(0), |target, bin| {
-            if target.triple == HOST_TRIPLE {
-                fixture_binary("http-service", bin, Linking::Static)
-            } else {
-                fake_static_elf(
-                    &dir.join("fake").join(target.triple),
-                    bin,
-                    EM_AARCH64,
-                    "fake\n",
-                )
-            }
-        });
+        let inputs = host_inputs(&release, "http-service", &dir.join("fake"));
         let built = build(&release, inputs, &dir.join(case).join("dist"));
         let image = built
             .images

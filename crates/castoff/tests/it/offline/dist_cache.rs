@@ -259,3 +259,58 @@ fn artifacts_are_identical_with_one_and_many_compression_threads() {
         "{stderr}"
     );
 }
+
+/// `oci.files` by content (issue 23's newcomer trial): a hidden file of a copied tree, which
+/// the workspace listing leaves out, rebuilds when it changes; a link added to the tree is
+/// refused even though nothing else changed (the cache never hides a refusal), and before
+/// anything is built.
+#[test]
+fn a_changed_hidden_file_in_oci_files_rebuilds_and_a_link_is_refused() {
+    let workspace = workspace("oci-files");
+    let site = workspace.join("site");
+    fs::create_dir_all(site.join(".well-known")).unwrap();
+    fs::write(site.join("index.html"), "<h1>greeter</h1>\n").unwrap();
+    fs::write(
+        site.join(".well-known/security.txt"),
+        "Contact: mailto:a@example.com\n",
+    )
+    .unwrap();
+    let cargo_toml = workspace.join("Cargo.toml");
+    let text = fs::read_to_string(&cargo_toml).unwrap();
+    let configured = text.replace(
+        "oci = { repository = \"ghcr.io/acme/greeter\",",
+        "oci = { repository = \"ghcr.io/acme/greeter\", files = [{ src = \"site\", dst = \"/srv/www\" }],",
+    );
+    assert_ne!(text, configured, "the fixture's oci line moved");
+    fs::write(&cargo_toml, configured).unwrap();
+    dist(&workspace);
+    let first = files(&workspace.join("dist"));
+    assert!(cached(&dist(&workspace)), "unchanged inputs rebuilt");
+
+    fs::write(
+        site.join(".well-known/security.txt"),
+        "Contact: mailto:b@example.com\n",
+    )
+    .unwrap();
+    assert!(
+        !cached(&dist(&workspace)),
+        "a changed hidden file of `oci.files` reused the cache"
+    );
+    let second = files(&workspace.join("dist"));
+    assert_ne!(first["manifest.json"], second["manifest.json"]);
+
+    std::os::unix::fs::symlink("/etc/passwd", site.join("pw")).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["dist", "--target", TRIPLE, "--manifest-path"])
+        .arg(&cargo_toml)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("holds the symbolic link"), "{stderr}");
+    // Refused before the build: cargo never ran, and the previous dist/ is untouched.
+    assert!(!stderr.contains("Compiling"), "{stderr}");
+    assert_eq!(files(&workspace.join("dist")), second);
+}

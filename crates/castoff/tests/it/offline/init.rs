@@ -86,6 +86,12 @@ fn init_then_xtask_dist_builds_all_three_channels() {
     ] {
         assert!(first.contains(line), "`{line}` missing from:\n{first}");
     }
+    // The tests' castoff checkout is not inside the project: CI's checkout would lack it.
+    assert!(
+        first.contains("! xtask/Cargo.toml: castoff's path `")
+            && first.contains("lies outside the project"),
+        "{first}"
+    );
     let after_first = snapshot(&dir);
 
     // Idempotent.
@@ -270,8 +276,15 @@ fn init_never_replaces_the_project_s_own_workflow() {
         beside.contains("+ .github/workflows/castoff-release.yml\n"),
         "{beside}"
     );
+    // `on: push` without a branch filter runs on tags too: both workflows would run.
     assert!(
-        beside.ends_with("next: `cargo xtask plan`, then `cargo xtask dist`\n"),
+        beside.contains("! .github/workflows/release.yml: runs on tag pushes too"),
+        "{beside}"
+    );
+    assert!(
+        beside.ends_with(
+            "next: look at the `!` lines above, then `cargo xtask plan`, then `cargo xtask dist`\n"
+        ),
         "{beside}"
     );
     assert_eq!(fs::read_to_string(&own).unwrap(), theirs);
@@ -435,13 +448,39 @@ fn init_remembers_a_left_out_workflow_and_names_other_tag_workflows() {
         "name: lint\non: [pull_request]\njobs: {}\n",
     )
     .unwrap();
+    // miniserve's form: every push, a job gated on the tag.
+    fs::write(
+        dir.join(".github/workflows/build-release.yml"),
+        "name: Build/publish release\non: [push, pull_request]\njobs:\n  publish:\n    if: github.ref_type == 'tag'\n",
+    )
+    .unwrap();
+    // A push trigger without a branch filter runs on tags too; with one it does not.
+    fs::write(
+        dir.join(".github/workflows/every-push.yaml"),
+        "on:\n  push:\n    paths: ['src/**']\njobs: {}\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join(".github/workflows/main-only.yml"),
+        "on:\n  push:\n    branches: [main] # not tags\n  pull_request:\njobs: {}\n",
+    )
+    .unwrap();
     let with = init(&dir, &["--workflow-path", ".github/workflows/release.yml"]);
     assert!(with.contains("+ .github/workflows/release.yml\n"), "{with}");
     assert!(
         with.contains("! .github/workflows/CICD.yml: runs on tag pushes too"),
         "{with}"
     );
+    for tagged in ["build-release.yml", "every-push.yaml"] {
+        assert!(
+            with.contains(&format!(
+                "! .github/workflows/{tagged}: runs on tag pushes too"
+            )),
+            "{tagged}: {with}"
+        );
+    }
     assert!(!with.contains("lint.yml"), "{with}");
+    assert!(!with.contains("main-only.yml"), "{with}");
     assert!(
         with.ends_with(
             "next: look at the `!` lines above, then `cargo xtask plan`, then `cargo xtask dist`\n"
