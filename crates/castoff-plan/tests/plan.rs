@@ -1177,7 +1177,7 @@ fn health_checks_by_protocol() {
             "{:?} / readiness {:?} / docker runs {:?}",
             check.check,
             check.readiness.check,
-            check.check.command()
+            check.command()
         )
     };
     expect![[r#"
@@ -1191,6 +1191,13 @@ fn health_checks_by_protocol() {
     .assert_eq(&planned(
         serde_json::json!([8080, 9090]),
         serde_json::json!({ "http": "/health?full=1", "port": 9090, "readiness": { "http": "/ready" } }),
+    ));
+    // The check's timeout reaches the probe, rounded up to whole seconds.
+    expect![[r#"
+        Http { path: "/healthz", port: 8080 } / readiness Http { path: "/healthz", port: 8080 } / docker runs ["/usr/local/bin/castoff-probe", "--timeout", "3", "http", "8080", "/healthz"]"#]]
+    .assert_eq(&planned(
+        serde_json::json!([8080]),
+        serde_json::json!({ "http": "/healthz", "timeout": "2500ms" }),
     ));
     expect![[r#"
         Tcp { port: 5432 } / readiness Command(["/usr/local/bin/greeter", "ready"]) / docker runs ["/usr/local/bin/castoff-probe", "tcp", "5432"]"#]]
