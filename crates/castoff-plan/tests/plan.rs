@@ -1259,6 +1259,13 @@ fn health_check_mistakes_all_at_once() {
             hint: set one of `cmd` (a command in the image), `http = "/healthz"` (with `port`) or `tcp = 8080`"#]],
     );
     check(
+        serde_json::json!([8080]),
+        serde_json::json!({ "http": format!("/{}", "a".repeat(1100)) }),
+        expect![[r#"
+            invalid release configuration: $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.http`: the path is 1101 bytes long, over castoff's limit of 1024
+            hint: check a shorter route, e.g. "/healthz""#]],
+    );
+    check(
         serde_json::json!([]),
         serde_json::json!({ "http": "/health check" }),
         expect![[r#"
@@ -1328,6 +1335,7 @@ fn files_and_volumes_mistakes_all_at_once() {
             "/data",
             "/data",
             "/data/sub",
+            "/srv:ro",
             "/tmp"
         ]);
     });
@@ -1335,7 +1343,7 @@ fn files_and_volumes_mistakes_all_at_once() {
         json,
         &PlanOptions::default(),
         expect![[r#"
-            invalid release configuration (14 problems):
+            invalid release configuration (15 problems):
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[0].src`: `/etc/passwd` is an absolute path
               hint: give the source relative to the package directory
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[0].dst`: `etc/passwd` is not an absolute, normalized path
@@ -1362,7 +1370,9 @@ fn files_and_volumes_mistakes_all_at_once() {
               hint: list each volume once; a volume inside another is already in it
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[5]`: `/data/sub` repeats or nests with `/data`
               hint: list each volume once; a volume inside another is already in it
-            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[6]`: `/tmp` is already writable: the deploy examples mount a tmpfs there
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[6]`: `/srv:ro` holds `:`, `,`, a space or a control character
+              hint: name the directory without them: compose reads `:` in a volume as the start of its options (`/data:ro` would mount `/data` read-only)
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[7]`: `/tmp` is already writable: the deploy examples mount a tmpfs there
               hint: remove it, or give the service a directory of its own, e.g. `/data`"#]],
     );
 }

@@ -145,8 +145,8 @@ impl CacheKey {
                 Some(path) => {
                     // Regular files only, as the image builder reads them (a FIFO swapped in
                     // since the check would block here).
-                    let (file, _) = castoff_archive::foreign::open_regular(path, 1 << 30)
-                        .map_err(|error| {
+                    let (file, _) =
+                        castoff_archive::foreign::open_regular(path, 1 << 30).map_err(|error| {
                             anyhow::anyhow!("could not read `{}`: {error}", path.display())
                         })?;
                     let (sha, size) = digest::sha256_reader(file)?;

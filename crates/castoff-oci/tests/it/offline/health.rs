@@ -60,7 +60,15 @@ fn an_http_check_runs_castoffs_probe_from_a_layer_of_its_own() {
     assert_eq!(
         config["config"]["Healthcheck"]["Test"],
         // The check's `timeout` (1s) bounds the probe too.
-        serde_json::json!(["CMD", PROBE_PATH, "--timeout", "1", "http", "8080", "/healthz"])
+        serde_json::json!([
+            "CMD",
+            PROBE_PATH,
+            "--timeout",
+            "1",
+            "http",
+            "8080",
+            "/healthz"
+        ])
     );
     // amd64 and arm64: each image has the probe of its own machine, static.
     let probes = probe_layers(&built);
