@@ -1327,6 +1327,7 @@ fn files_and_volumes_mistakes_all_at_once() {
             { "src": "../../../outside/*", "dst": "/srv" },
             { "src": "static/[a", "dst": "/srv/x", "mode": "0999", "dir-mode": "rwx" },
             { "src": "static/*/../x", "dst": "/srv/y", "owner": "nobody" },
+            { "src": ".", "dst": "/srv/everything" },
         ]);
         package["oci"]["volumes"] = serde_json::json!([
             "data",
@@ -1343,7 +1344,7 @@ fn files_and_volumes_mistakes_all_at_once() {
         json,
         &PlanOptions::default(),
         expect![[r#"
-            invalid release configuration (15 problems):
+            invalid release configuration (16 problems):
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[0].src`: `/etc/passwd` is an absolute path
               hint: give the source relative to the package directory
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[0].dst`: `etc/passwd` is not an absolute, normalized path
@@ -1360,6 +1361,8 @@ fn files_and_volumes_mistakes_all_at_once() {
               hint: put every `..` before the first wildcard, like `../shared/**/*.css`
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[3].owner`: `nobody` is not `uid:gid` numbers or `user`
               hint: write it like "65532:65532", or "user" for the image user
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[4].src`: `.` is the whole package directory (its `target/`, `.git` and all)
+              hint: name the folder to copy, e.g. `static`, or a glob such as `*.toml`
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[0]`: `data` is not an absolute, normalized directory below `/`
               hint: write it like `/data` or `/var/cache/app` (no `..`, `.`, `//` or trailing `/`)
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[1]`: `/` is not an absolute, normalized directory below `/`

@@ -895,6 +895,18 @@ fn plan_extra_file(
         );
         ok = false;
     }
+    // A whole package or workspace copied would take `target/`, `dist/` and `.git` along.
+    if ok && glob.is_none() && (src == lexically_normalize(package_dir) || src == workspace_root) {
+        fail(
+            key("src"),
+            format!(
+                "`{}` is the whole package directory (its `target/`, `.git` and all)",
+                config.src
+            ),
+            "name the folder to copy, e.g. `static`, or a glob such as `*.toml`".to_owned(),
+        );
+        ok = false;
+    }
     if !is_normalized_absolute(&config.dst) || config.dst == "/" {
         fail(
             key("dst"),
