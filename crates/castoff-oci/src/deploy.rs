@@ -182,7 +182,7 @@ fn compose_yaml(services: &[(&App, &OciChannel, &BuiltIndex)]) -> String {
         );
         if let Some(check) = &oci.healthcheck {
             let mut test = vec!["CMD".to_owned()];
-            test.extend(check.check.command());
+            test.extend(check.command());
             let _ = writeln!(w, "    healthcheck:");
             let _ = writeln!(w, "      test: {}", quote_list(&test));
             let durations = [

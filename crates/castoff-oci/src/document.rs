@@ -198,7 +198,7 @@ pub(crate) fn image_config(input: &ConfigInput<'_>) -> Value {
 
     if let Some(check) = &oci.healthcheck {
         let mut test = vec![json!("CMD")];
-        test.extend(check.check.command().iter().map(|arg| json!(arg)));
+        test.extend(check.command().iter().map(|arg| json!(arg)));
         let mut healthcheck = json!({ "Test": test });
         if let Some(nanos) = check.interval_nanos {
             healthcheck["Interval"] = json!(nanos);

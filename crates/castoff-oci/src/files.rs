@@ -286,9 +286,14 @@ impl Expander<'_> {
                 if level < walk.depth {
                     self.walk(&path, &rel, level + 1, walk, found)?;
                 }
-            } else if !wanted {
-                continue;
             } else if metadata.file_type().is_symlink() {
+                // A link is refused when it matches, and when it leads to a directory the walk
+                // would have entered (its matches would otherwise vanish without a word).
+                let into_walked_dir =
+                    level < walk.depth && fs::metadata(&path).is_ok_and(|m| m.is_dir());
+                if !wanted && !into_walked_dir {
+                    continue;
+                }
                 let target = fs::canonicalize(&path)
                     .map(|target| target.display().to_string())
                     .unwrap_or_else(|_| "nowhere".to_owned());
@@ -301,6 +306,8 @@ impl Expander<'_> {
                     ),
                     "replace the link with the file itself: links are not followed, so nothing outside the workspace can end up in the image",
                 ));
+            } else if !wanted {
+                continue;
             } else if !metadata.is_file() {
                 return Err(self.refuse(
                     format!("holds `{}`, which is not a regular file", path.display()),

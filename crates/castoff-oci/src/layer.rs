@@ -3,7 +3,8 @@
 //! the homes they name, `/tmp`), the configured extra files, and the optional system data of
 //! `userland.rs`, with every parent directory listed explicitly.
 //!
-//! Entries are sorted by path, owned by 0:0 (a home by its user) with empty owner names, stamped with
+//! Entries are sorted by path, owned by 0:0 (a home, a volume or a file with an `owner` by theirs)
+//! with empty owner names, stamped with
 //! `SOURCE_DATE_EPOCH`, in plain ustar (no PAX records, no xattrs), so the uncompressed bytes —
 //! the `diff_id` — depend on nothing but the inputs.
 

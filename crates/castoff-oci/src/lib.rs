@@ -182,7 +182,9 @@ pub fn base_cache_dir(target_directory: &Path) -> PathBuf {
 }
 
 /// What `oci.files` and `oci.volumes` add to `app`'s image, read from disk exactly as
-/// [`build_images`] reads them, with every refusal it would make: one line per entry (its
+/// [`build_images`] reads them, with its refusals of the sources (missing, a link, not a
+/// regular file, outside the workspace, over the limits; collisions between entries and
+/// over-long tar paths are found only when the layer is planned): one line per entry (its
 /// path, mode and owner) with, for a file, the source it is copied from. `dist` calls this
 /// before any build, so a missing or refused source stops the run before the compile, and
 /// keys its cache on the lines and the sources' contents (hidden files and sources outside

@@ -89,7 +89,11 @@ fn describe_image(oci: &OciChannel, workspace_root: &std::path::Path) -> String 
             .map(|file| {
                 let mut src = within(&file.src);
                 if let Some(glob) = &file.glob {
-                    src = format!("{src}/{glob}");
+                    src = if src.is_empty() {
+                        glob.clone()
+                    } else {
+                        format!("{src}/{glob}")
+                    };
                 }
                 format!("{src} -> {}", file.dst)
             })

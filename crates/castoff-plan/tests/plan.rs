@@ -1177,7 +1177,7 @@ fn health_checks_by_protocol() {
             "{:?} / readiness {:?} / docker runs {:?}",
             check.check,
             check.readiness.check,
-            check.check.command()
+            check.command()
         )
     };
     expect![[r#"
@@ -1191,6 +1191,13 @@ fn health_checks_by_protocol() {
     .assert_eq(&planned(
         serde_json::json!([8080, 9090]),
         serde_json::json!({ "http": "/health?full=1", "port": 9090, "readiness": { "http": "/ready" } }),
+    ));
+    // The check's timeout reaches the probe, rounded up to whole seconds.
+    expect![[r#"
+        Http { path: "/healthz", port: 8080 } / readiness Http { path: "/healthz", port: 8080 } / docker runs ["/usr/local/bin/castoff-probe", "--timeout", "3", "http", "8080", "/healthz"]"#]]
+    .assert_eq(&planned(
+        serde_json::json!([8080]),
+        serde_json::json!({ "http": "/healthz", "timeout": "2500ms" }),
     ));
     expect![[r#"
         Tcp { port: 5432 } / readiness Command(["/usr/local/bin/greeter", "ready"]) / docker runs ["/usr/local/bin/castoff-probe", "tcp", "5432"]"#]]
@@ -1250,6 +1257,13 @@ fn health_check_mistakes_all_at_once() {
         expect![[r#"
             invalid release configuration: $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck`: names no check
             hint: set one of `cmd` (a command in the image), `http = "/healthz"` (with `port`) or `tcp = 8080`"#]],
+    );
+    check(
+        serde_json::json!([8080]),
+        serde_json::json!({ "http": format!("/{}", "a".repeat(1100)) }),
+        expect![[r#"
+            invalid release configuration: $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.http`: the path is 1101 bytes long, over castoff's limit of 1024
+            hint: check a shorter route, e.g. "/healthz""#]],
     );
     check(
         serde_json::json!([]),
@@ -1313,6 +1327,7 @@ fn files_and_volumes_mistakes_all_at_once() {
             { "src": "../../../outside/*", "dst": "/srv" },
             { "src": "static/[a", "dst": "/srv/x", "mode": "0999", "dir-mode": "rwx" },
             { "src": "static/*/../x", "dst": "/srv/y", "owner": "nobody" },
+            { "src": ".", "dst": "/srv/everything" },
         ]);
         package["oci"]["volumes"] = serde_json::json!([
             "data",
@@ -1321,6 +1336,7 @@ fn files_and_volumes_mistakes_all_at_once() {
             "/data",
             "/data",
             "/data/sub",
+            "/srv:ro",
             "/tmp"
         ]);
     });
@@ -1328,7 +1344,7 @@ fn files_and_volumes_mistakes_all_at_once() {
         json,
         &PlanOptions::default(),
         expect![[r#"
-            invalid release configuration (14 problems):
+            invalid release configuration (16 problems):
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[0].src`: `/etc/passwd` is an absolute path
               hint: give the source relative to the package directory
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[0].dst`: `etc/passwd` is not an absolute, normalized path
@@ -1345,6 +1361,8 @@ fn files_and_volumes_mistakes_all_at_once() {
               hint: put every `..` before the first wildcard, like `../shared/**/*.css`
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[3].owner`: `nobody` is not `uid:gid` numbers or `user`
               hint: write it like "65532:65532", or "user" for the image user
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.files[4].src`: `.` is the whole package directory (its `target/`, `.git` and all)
+              hint: name the folder to copy, e.g. `static`, or a glob such as `*.toml`
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[0]`: `data` is not an absolute, normalized directory below `/`
               hint: write it like `/data` or `/var/cache/app` (no `..`, `.`, `//` or trailing `/`)
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[1]`: `/` is not an absolute, normalized directory below `/`
@@ -1355,7 +1373,9 @@ fn files_and_volumes_mistakes_all_at_once() {
               hint: list each volume once; a volume inside another is already in it
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[5]`: `/data/sub` repeats or nests with `/data`
               hint: list each volume once; a volume inside another is already in it
-            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[6]`: `/tmp` is already writable: the deploy examples mount a tmpfs there
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[6]`: `/srv:ro` holds `:`, `,`, a space or a control character
+              hint: name the directory without them: compose reads `:` in a volume as the start of its options (`/data:ro` would mount `/data` read-only)
+            - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[7]`: `/tmp` is already writable: the deploy examples mount a tmpfs there
               hint: remove it, or give the service a directory of its own, e.g. `/data`"#]],
     );
 }

@@ -143,7 +143,13 @@ impl CacheKey {
         for (app, entry, source) in inputs.extra_files {
             let content = match source {
                 Some(path) => {
-                    let (sha, size) = digest::sha256_reader(fs::File::open(path)?)?;
+                    // Regular files only, as the image builder reads them (a FIFO swapped in
+                    // since the check would block here).
+                    let (file, _) =
+                        castoff_archive::foreign::open_regular(path, 1 << 30).map_err(|error| {
+                            anyhow::anyhow!("could not read `{}`: {error}", path.display())
+                        })?;
+                    let (sha, size) = digest::sha256_reader(file)?;
                     format!("{size} {}", digest::hex(&sha))
                 }
                 None => "-".to_owned(),
@@ -260,7 +266,16 @@ fn list_files(
 
 /// An OCI image layout as cache key lines: `index.json` and `oci-layout` by content, every
 /// other file (the blobs, named by their digests, which the build verifies) by name and size.
-fn layout_identity(layout: &Path) -> std::io::Result<Vec<String>> {
+/// A layout that cannot be read is one `unreadable` line: the image builder then refuses it
+/// with its own message, naming the layout and the fix.
+fn layout_identity(layout: &Path) -> anyhow::Result<Vec<String>> {
+    let Ok(lines) = layout_lines(layout) else {
+        return Ok(vec!["unreadable".to_owned()]);
+    };
+    Ok(lines)
+}
+
+fn layout_lines(layout: &Path) -> std::io::Result<Vec<String>> {
     let mut files = Vec::new();
     let mut pending = vec![layout.to_owned()];
     while let Some(dir) = pending.pop() {

@@ -157,9 +157,9 @@ pub fn dist(
             artifact.app == AppId(index) && artifact.kind == ArtifactKind::OciImage
         });
         if let Some(oci) = app.oci.as_ref().filter(|_| has_images) {
-            for (entry, source) in
-                castoff_oci::extra_file_inputs(&release.workspace_root, app, oci)?
-            {
+            let inputs = castoff_oci::extra_file_inputs(&release.workspace_root, app, oci)
+                .with_context(|| format!("could not build the image of {}", app.package.name))?;
+            for (entry, source) in inputs {
                 extra_files.push((app.package.name.clone(), entry, source));
             }
         }

@@ -612,6 +612,18 @@ pub struct Probe {
 }
 
 impl Healthcheck {
+    /// The command Docker runs: [`Check::command`], with the check's `timeout` handed to
+    /// castoff's probe (whole seconds, rounded up, 1 to 86400), which otherwise gives up after
+    /// 30 s of its own.
+    pub fn command(&self) -> Vec<String> {
+        let mut command = self.check.command();
+        if let (true, Some(nanos)) = (self.check.uses_probe(), self.timeout_nanos) {
+            let seconds = nanos.div_ceil(1_000_000_000).clamp(1, 86_400);
+            command.splice(1..1, ["--timeout".to_owned(), seconds.to_string()]);
+        }
+        command
+    }
+
     /// The health check itself as a probe: Kubernetes' liveness probe.
     pub fn liveness(&self) -> Probe {
         Probe {

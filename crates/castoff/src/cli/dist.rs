@@ -121,7 +121,8 @@ pub(super) fn run(cli: &Cli, args: &DistArgs) -> Result<(), Failure> {
                 eprintln!("warning: {warning}");
             }
         }
-        let mut summary = super::summary::of_dist(&outcome.manifest, &outcome.dist_dir);
+        let mut summary =
+            super::summary::of_dist(&outcome.manifest, &outcome.dist_dir, outcome.cached);
         summary.dirty_files = outcome
             .revision
             .as_ref()

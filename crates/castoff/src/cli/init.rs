@@ -219,7 +219,7 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
             Change::Added { path, .. } => path == "xtask/Cargo.toml",
             _ => false,
         });
-        if written && !checkout.starts_with(lexically_normal(&std::path::absolute(&root)?)) {
+        if written && !inside_the_project(&root, &checkout) {
             changes.push(Change::Note {
                 path: "xtask/Cargo.toml".to_owned(),
                 why: format!(
@@ -355,13 +355,35 @@ fn other_tag_workflows(root: &Path, castoffs: &str, changes: &mut Vec<Change>) {
     }
 }
 
+/// Whether `checkout` lies inside the project CI checks out: its git repository (the
+/// workspace may be a folder of it, with castoff a submodule at the top), else the workspace.
+/// Both sides resolved, so a link to a checkout elsewhere counts as elsewhere.
+fn inside_the_project(root: &Path, checkout: &Path) -> bool {
+    let top = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--show-toplevel"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .map(|text| PathBuf::from(text.trim_end()))
+        .unwrap_or_else(|| root.to_owned());
+    match (fs::canonicalize(&top), fs::canonicalize(checkout)) {
+        (Ok(top), Ok(checkout)) => checkout.starts_with(top),
+        _ => false,
+    }
+}
+
 /// Whether a workflow runs on tag pushes, read line by line (no YAML parser for a hint): a
-/// `tags:` filter; a job that tests for a tag (`refs/tags/`, `github.ref_type`); or a `push`
-/// trigger without a `branches:` filter, which GitHub runs for tags too
-/// (`on: [push, pull_request]`).
+/// `tags:` or `tags-ignore:` filter; a job that tests for a tag (`refs/tags/`,
+/// `github.ref_type`); or a `push` trigger without a `branches:` filter in its own block, which
+/// GitHub runs for tags too (`on: [push, pull_request]`).
 fn runs_on_tag_pushes(text: &str) -> bool {
-    // Each line without its comment and indentation, list dashes dropped.
-    let lines: Vec<&str> = text
+    // Each line without its comment: (indentation, text with list dashes dropped).
+    let lines: Vec<(usize, &str)> = text
         .lines()
         .map(|line| {
             let line = line.split(" #").next().unwrap_or("");
@@ -370,40 +392,52 @@ fn runs_on_tag_pushes(text: &str) -> bool {
             } else {
                 line
             };
-            line.trim().trim_start_matches('-').trim_start()
+            let indent = line.len() - line.trim_start().len();
+            (indent, line.trim().trim_start_matches('-').trim_start())
         })
         .collect();
     let key = |line: &str, name: &str| {
         line.strip_prefix(name)
             .is_some_and(|rest| rest.trim_start().starts_with(':'))
     };
-    if lines.iter().any(|line| key(line, "tags")) {
+    if lines
+        .iter()
+        .any(|(_, line)| key(line, "tags") || key(line, "tags-ignore"))
+    {
         return true;
     }
     if text.contains("refs/tags/") || text.contains("github.ref_type") {
         return true;
     }
-    let push = lines.iter().any(|line| {
+    for (index, (indent, line)) in lines.iter().enumerate() {
         let trigger = line
             .strip_prefix("on")
             .and_then(|rest| rest.trim_start().strip_prefix(':'))
             .map(str::trim);
-        match trigger {
-            Some(value) => {
-                value == "push"
-                    || (value.starts_with('[')
-                        && value
-                            .trim_matches(|c| c == '[' || c == ']')
-                            .split(',')
-                            .any(|event| event.trim().trim_matches(['"', '\'']) == "push"))
-            }
-            None => *line == "push:" || *line == "push",
+        let inline_push = trigger.is_some_and(|value| {
+            value == "push"
+                || (value.starts_with('[')
+                    && value
+                        .trim_matches(|c| c == '[' || c == ']')
+                        .split(',')
+                        .any(|event| event.trim().trim_matches(['"', '\'']) == "push"))
+        });
+        if inline_push {
+            return true;
         }
-    });
-    let branch_filter = lines
-        .iter()
-        .any(|line| key(line, "branches") || key(line, "branches-ignore"));
-    push && !branch_filter
+        if *line == "push:" || *line == "push" {
+            // The push block: the lines indented deeper than `push:`, up to the next sibling.
+            let filtered = lines[index + 1..]
+                .iter()
+                .filter(|(_, line)| !line.is_empty())
+                .take_while(|(deeper, _)| deeper > indent)
+                .any(|(_, line)| key(line, "branches") || key(line, "branches-ignore"));
+            if !filtered {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// The line of castoff's own release workflow that lists its tag filter (castoff releases

@@ -30,7 +30,7 @@ pub struct Row {
     pub size: Option<u64>,
     /// Hex sha256 of the file (for an image index: of its manifest).
     pub sha256: Option<String>,
-    /// `built` (`dist`), or the publish outcome: `uploaded`, `already-present`, `would-upload`,
+    /// `built` or `reused` (`dist`), or the publish outcome: `uploaded`, `already-present`, `would-upload`,
     /// `skipped`, `excluded`, `failed`, `not-run`.
     pub outcome: String,
     /// The file in dist/ (`dist`) or the registry destination (`publish`).
@@ -96,8 +96,9 @@ fn repository_of(destination: &str) -> String {
     }
 }
 
-/// The summary of a finished `dist`: every artifact dist/ describes.
-pub fn of_dist(manifest: &Manifest, dist_dir: &Path) -> Summary {
+/// The summary of a finished `dist`: every artifact dist/ describes, `built`, or `reused`
+/// when the dist cache found the inputs unchanged and kept the verified dist/.
+pub fn of_dist(manifest: &Manifest, dist_dir: &Path, cached: bool) -> Summary {
     let rows = manifest
         .artifacts
         .iter()
@@ -109,7 +110,7 @@ pub fn of_dist(manifest: &Manifest, dist_dir: &Path) -> Summary {
             target: artifact.target.clone(),
             size: artifact.size,
             sha256: sha256_of(artifact),
-            outcome: "built".to_owned(),
+            outcome: if cached { "reused" } else { "built" }.to_owned(),
             destination: artifact
                 .path
                 .clone()
@@ -404,7 +405,7 @@ mod tests {
             "../../tests/snapshots/dist-bytes/single-cli/manifest.json"
         ))
         .unwrap();
-        let dist = of_dist(&manifest, Path::new("dist")).to_table();
+        let dist = of_dist(&manifest, Path::new("dist"), false).to_table();
         assert_eq!(
             dist.lines().last(),
             Some(

@@ -696,7 +696,7 @@ fn http_check_manifests_pass_kubernetes_validate() {
     let text = std::fs::read_to_string(compose).unwrap();
     assert!(
         text.contains(
-            "test: [\"CMD\", \"/usr/local/bin/castoff-probe\", \"http\", \"8080\", \"/healthz\"]"
+            "test: [\"CMD\", \"/usr/local/bin/castoff-probe\", \"--timeout\", \"1\", \"http\", \"8080\", \"/healthz\"]"
         ),
         "{text}"
     );

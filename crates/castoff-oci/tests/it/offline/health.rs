@@ -59,7 +59,16 @@ fn an_http_check_runs_castoffs_probe_from_a_layer_of_its_own() {
     let config = blob_json(&built.layout_dir, &built.images[0].config_digest);
     assert_eq!(
         config["config"]["Healthcheck"]["Test"],
-        serde_json::json!(["CMD", PROBE_PATH, "http", "8080", "/healthz"])
+        // The check's `timeout` (1s) bounds the probe too.
+        serde_json::json!([
+            "CMD",
+            PROBE_PATH,
+            "--timeout",
+            "1",
+            "http",
+            "8080",
+            "/healthz"
+        ])
     );
     // amd64 and arm64: each image has the probe of its own machine, static.
     let probes = probe_layers(&built);
@@ -106,7 +115,7 @@ fn an_http_check_runs_castoffs_probe_from_a_layer_of_its_own() {
     let tcp_config = blob_json(&tcp_built.layout_dir, &tcp_built.images[0].config_digest);
     assert_eq!(
         tcp_config["config"]["Healthcheck"]["Test"],
-        serde_json::json!(["CMD", PROBE_PATH, "tcp", "8080"])
+        serde_json::json!(["CMD", PROBE_PATH, "--timeout", "1", "tcp", "8080"])
     );
     assert_eq!(probe_layers(&tcp_built), probes);
     for (digest, architecture, _) in &probes {

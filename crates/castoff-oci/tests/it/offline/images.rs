@@ -555,8 +555,9 @@ fn tree_entries(workspace: &Path) -> Vec<ExtraFile> {
             glob: Some("**/*.css".to_owned()),
             dst: "/srv/css".to_owned(),
             mode: Some(0o444),
-            dir_mode: 0o755,
-            owner: (0, 0),
+            // The directories between `dst` and a match take `dir-mode` and the owner too.
+            dir_mode: 0o705,
+            owner: (7, 8),
         },
     ]
 }
@@ -586,11 +587,11 @@ fn extra_trees_globs_and_volumes_land_sorted_with_modes_and_owners() {
         0755 65532:65532        0 1700000000 home/nonroot/
         0700 0:0        0 1700000000 root/
         0755 0:0        0 1700000000 srv/
-        0755 0:0        0 1700000000 srv/css/
-        0444 0:0        4 1700000000 srv/css/app.css
-        0755 0:0        0 1700000000 srv/css/deep/
-        0755 0:0        0 1700000000 srv/css/deep/x/
-        0444 0:0        4 1700000000 srv/css/deep/x/theme.css
+        0705 7:8        0 1700000000 srv/css/
+        0444 7:8        4 1700000000 srv/css/app.css
+        0705 7:8        0 1700000000 srv/css/deep/
+        0705 7:8        0 1700000000 srv/css/deep/x/
+        0444 7:8        4 1700000000 srv/css/deep/x/theme.css
         0750 65532:65532        0 1700000000 srv/www/
         0750 65532:65532        0 1700000000 srv/www/a/
         0755 65532:65532       10 1700000000 srv/www/a/run.sh

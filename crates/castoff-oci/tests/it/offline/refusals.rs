@@ -337,6 +337,42 @@ fn extra_glob_matching_nothing() {
     );
 }
 
+/// A glob's walk meets a link to a directory (whose `.css` files would otherwise vanish
+/// silently): refused like a link in a copied tree. A link to a file the glob does not match
+/// is left alone, and so is a link below the depth a glob without `**` reaches.
+#[test]
+fn extra_glob_meeting_a_directory_link() {
+    let tmp = temp_dir("refuse-extra-glob-dir-link");
+    let (mut release, inputs) = with_extra_file(&tmp, "conf");
+    std::fs::write(tmp.join("workspace/conf/a.css"), "a {}\n").unwrap();
+    std::fs::create_dir_all(tmp.join("workspace/vendor/deep")).unwrap();
+    std::fs::write(tmp.join("workspace/vendor/x.css"), "x {}\n").unwrap();
+    symlink(
+        tmp.join("workspace/a-file"),
+        tmp.join("workspace/conf/unmatched.txt"),
+    )
+    .unwrap();
+    symlink(
+        tmp.join("workspace/vendor"),
+        tmp.join("workspace/conf/vendor"),
+    )
+    .unwrap();
+    release.apps[0].oci.as_mut().unwrap().files[0].glob = Some("**/*.css".to_owned());
+    check(
+        &release,
+        inputs.clone(),
+        &tmp,
+        expect![[r#"
+            extra file `<tmp>/workspace/conf` of `pinger` (for `/etc/pinger.toml`) holds the symbolic link `<tmp>/workspace/conf/vendor` (to <tmp>/workspace/vendor)
+            hint: replace the link with the file itself: links are not followed, so nothing outside the workspace can end up in the image"#]],
+    );
+    // `*.css` looks at `conf/` itself only: the directory link is never entered.
+    release.apps[0].oci.as_mut().unwrap().files[0].glob = Some("*.css".to_owned());
+    let dir = tmp.join("dist-one-level");
+    let built = build(&release, inputs, &dir);
+    assert!(!built.images.is_empty(), "the one-level glob built");
+}
+
 /// Two sources writing one destination; a tree whose `dst` is another entry's file.
 #[test]
 fn extra_sources_colliding() {

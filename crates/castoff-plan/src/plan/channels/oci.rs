@@ -696,6 +696,9 @@ fn plan_healthcheck(
     }
 }
 
+/// The longest `http` path castoff accepts (its probe takes twice that).
+const MAX_HTTP_PATH: usize = 1024;
+
 /// The check keys of a health check or of its readiness probe, as configured.
 struct CheckKeys<'a> {
     cmd: Option<&'a Vec<String>>,
@@ -761,10 +764,18 @@ fn plan_check(
         return Some(Check::Tcp { port });
     }
     if let Some(path) = keys.http {
-        let valid = path.starts_with('/')
-            && path.len() <= 1024
-            && !path.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !valid {
+        let valid =
+            path.starts_with('/') && !path.chars().any(|c| c.is_whitespace() || c.is_control());
+        if path.len() > MAX_HTTP_PATH {
+            fail(
+                key("http"),
+                format!(
+                    "the path is {} bytes long, over castoff's limit of {MAX_HTTP_PATH}",
+                    path.len()
+                ),
+                "check a shorter route, e.g. \"/healthz\"".to_owned(),
+            );
+        } else if !valid {
             fail(
                 key("http"),
                 format!("`{path}` is not the path of an HTTP request"),
@@ -884,6 +895,18 @@ fn plan_extra_file(
         );
         ok = false;
     }
+    // A whole package or workspace copied would take `target/`, `dist/` and `.git` along.
+    if ok && glob.is_none() && (src == lexically_normalize(package_dir) || src == workspace_root) {
+        fail(
+            key("src"),
+            format!(
+                "`{}` is the whole package directory (its `target/`, `.git` and all)",
+                config.src
+            ),
+            "name the folder to copy, e.g. `static`, or a glob such as `*.toml`".to_owned(),
+        );
+        ok = false;
+    }
     if !is_normalized_absolute(&config.dst) || config.dst == "/" {
         fail(
             key("dst"),
@@ -965,6 +988,18 @@ fn plan_volumes(
                 key,
                 format!("`{volume}` is not an absolute, normalized directory below `/`"),
                 "write it like `/data` or `/var/cache/app` (no `..`, `.`, `//` or trailing `/`)"
+                    .to_owned(),
+            );
+            continue;
+        }
+        if volume
+            .chars()
+            .any(|c| c == ':' || c == ',' || c.is_whitespace() || c.is_control())
+        {
+            fail(
+                key,
+                format!("`{volume}` holds `:`, `,`, a space or a control character"),
+                "name the directory without them: compose reads `:` in a volume as the start of its options (`/data:ro` would mount `/data` read-only)"
                     .to_owned(),
             );
             continue;

@@ -56,6 +56,13 @@ fn unchanged_inputs_reuse_the_verified_dist() {
     let workspace = workspace("unchanged");
     let first = dist(&workspace);
     assert!(!cached(&first), "a first run cannot be cached");
+    // The summary table's outcome says which: `built`, then `reused`.
+    let table = |output: &Output| String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        table(&first).contains("  built  ") && !table(&first).contains("  reused  "),
+        "{}",
+        table(&first)
+    );
     let before = files(&workspace.join("dist"));
     let written = manifest_modified(&workspace);
 
@@ -70,6 +77,11 @@ fn unchanged_inputs_reuse_the_verified_dist() {
         manifest_modified(&workspace),
         written,
         "a cached run rewrote dist/"
+    );
+    assert!(
+        table(&second).contains("  reused  ") && !table(&second).contains("  built  "),
+        "{}",
+        table(&second)
     );
 }
 

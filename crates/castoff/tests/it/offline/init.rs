@@ -460,6 +460,12 @@ fn init_remembers_a_left_out_workflow_and_names_other_tag_workflows() {
         "on:\n  push:\n    paths: ['src/**']\njobs: {}\n",
     )
     .unwrap();
+    // A branch filter of another event does not narrow `push`.
+    fs::write(
+        dir.join(".github/workflows/push-and-pr.yml"),
+        "on:\n  push:\n  pull_request:\n    branches: [main]\njobs: {}\n",
+    )
+    .unwrap();
     fs::write(
         dir.join(".github/workflows/main-only.yml"),
         "on:\n  push:\n    branches: [main] # not tags\n  pull_request:\njobs: {}\n",
@@ -471,7 +477,7 @@ fn init_remembers_a_left_out_workflow_and_names_other_tag_workflows() {
         with.contains("! .github/workflows/CICD.yml: runs on tag pushes too"),
         "{with}"
     );
-    for tagged in ["build-release.yml", "every-push.yaml"] {
+    for tagged in ["build-release.yml", "every-push.yaml", "push-and-pr.yml"] {
         assert!(
             with.contains(&format!(
                 "! .github/workflows/{tagged}: runs on tag pushes too"
