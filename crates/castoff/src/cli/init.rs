@@ -728,7 +728,6 @@ fn castoff_checkout(path: &Path) -> anyhow::Result<PathBuf> {
     Ok(absolute)
 }
 
-
 /// The xtask's manifest: a workspace of its own (`[workspace]`), so castoff's dependencies
 /// stay out of the project's `Cargo.lock` and `cargo build --workspace`, built in the `dev`
 /// profile without debug info and with the crates that do the heavy work (compression, digests,
