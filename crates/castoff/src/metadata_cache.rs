@@ -348,8 +348,9 @@ fn state(entry: &str) -> String {
     }
 }
 
-/// `path` with `.` and `..` resolved as text, the way Cargo reads a `--manifest-path`.
-fn lexically_normal(path: &Path) -> PathBuf {
+/// `path` with `.` and `..` resolved as text (no symbolic link followed), the way Cargo reads a
+/// `--manifest-path`.
+pub(crate) fn lexically_normal(path: &Path) -> PathBuf {
     let mut normal = PathBuf::new();
     for component in path.components() {
         match component {

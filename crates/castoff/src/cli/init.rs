@@ -710,7 +710,7 @@ fn castoff_checkout(path: &Path) -> anyhow::Result<PathBuf> {
         )
         .because(error)
     })?;
-    let absolute = lexically_normal(&std::path::absolute(path)?);
+    let absolute = crate::metadata_cache::lexically_normal(&std::path::absolute(path)?);
     let manifest = fs::read_to_string(absolute.join("Cargo.toml")).unwrap_or_default();
     if !manifest
         .lines()
@@ -726,21 +726,6 @@ fn castoff_checkout(path: &Path) -> anyhow::Result<PathBuf> {
         .into());
     }
     Ok(absolute)
-}
-
-/// `path` with `.` and `..` resolved by their names alone (no symbolic link followed).
-fn lexically_normal(path: &Path) -> PathBuf {
-    let mut normal = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                normal.pop();
-            }
-            other => normal.push(other),
-        }
-    }
-    normal
 }
 
 /// The xtask's manifest: a workspace of its own (`[workspace]`), so castoff's dependencies

@@ -47,6 +47,30 @@ impl Drop for Container<'_> {
     }
 }
 
+/// Polls Docker's health status of `container` until it is `wanted` (or the polls run out):
+/// whether it got there, and every status seen.
+fn wait_for_health(
+    env: &TestEnv,
+    docker_host: &str,
+    config: &Path,
+    container: &str,
+    wanted: &str,
+) -> (bool, Vec<String>) {
+    let mut statuses = Vec::new();
+    let reached = (0..HEALTH_POLLS).any(|_| {
+        std::thread::sleep(HEALTH_POLL_INTERVAL);
+        let status = run(docker(env, docker_host, config).args([
+            "inspect",
+            "--format",
+            "{{.State.Health.Status}}",
+            container,
+        ]));
+        statuses.push(status.trim().to_owned());
+        status.trim() == wanted
+    });
+    (reached, statuses)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -176,18 +200,8 @@ fn docker_loads_runs_and_reports_healthy() {
         ])
         .args(["--env", &format!("PINGER_PORT={port}")])
         .arg(&pinger_name));
-    let mut statuses = Vec::new();
-    let healthy = (0..HEALTH_POLLS).any(|_| {
-        std::thread::sleep(HEALTH_POLL_INTERVAL);
-        let status = run(docker(&env, &docker_host, &config).args([
-            "inspect",
-            "--format",
-            "{{.State.Health.Status}}",
-            &container.name,
-        ]));
-        statuses.push(status.trim().to_owned());
-        status.trim() == "healthy"
-    });
+    let (healthy, statuses) =
+        wait_for_health(&env, &docker_host, &config, &container.name, "healthy");
     if !healthy {
         let logs = output(docker(&env, &docker_host, &config).args(["logs", &container.name]));
         let health = output(docker(&env, &docker_host, &config).args([
@@ -344,18 +358,7 @@ fn compose_up_right_after_docker_load_turns_healthy() {
     let container = container.trim().to_owned();
     assert!(!container.is_empty(), "no container for the service");
 
-    let mut statuses = Vec::new();
-    let healthy = (0..HEALTH_POLLS).any(|_| {
-        std::thread::sleep(HEALTH_POLL_INTERVAL);
-        let status = run(docker(&env, &docker_host, &config).args([
-            "inspect",
-            "--format",
-            "{{.State.Health.Status}}",
-            &container,
-        ]));
-        statuses.push(status.trim().to_owned());
-        status.trim() == "healthy"
-    });
+    let (healthy, statuses) = wait_for_health(&env, &docker_host, &config, &container, "healthy");
     if !healthy {
         let logs = output(project.command().arg("logs"));
         panic!(
@@ -573,18 +576,8 @@ fn http_and_tcp_checks_turn_healthy_and_a_missing_route_unhealthy() {
                 "host",
             ])
             .arg(&name));
-        let mut statuses = Vec::new();
-        let reached = (0..HEALTH_POLLS).any(|_| {
-            std::thread::sleep(HEALTH_POLL_INTERVAL);
-            let status = run(docker(&env, &docker_host, &config).args([
-                "inspect",
-                "--format",
-                "{{.State.Health.Status}}",
-                &container.name,
-            ]));
-            statuses.push(status.trim().to_owned());
-            status.trim() == wanted
-        });
+        let (reached, statuses) =
+            wait_for_health(&env, &docker_host, &config, &container.name, wanted);
         let health = run(docker(&env, &docker_host, &config).args([
             "inspect",
             "--format",
