@@ -963,7 +963,7 @@ fn xtask_against_standalone(
     Ok(json!({
         "castoff": summary("castoff dist --no-build (standalone, release)", &standalone),
         "xtask": summary("cargo xtask dist --no-build (init-ed xtask)", &through_xtask),
-        "cargo_run": summary("cargo xtask --version (cargo run's own cost)", &overhead),
+        "cargo_run": summary("cargo xtask --version (the alias's own cost)", &overhead),
         "xtask_build_seconds": build.seconds,
     }))
 }

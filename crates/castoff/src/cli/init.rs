@@ -16,14 +16,33 @@ use crate::hint::Hinted;
 use anyhow::Context as _;
 use castoff_plan::names;
 
-/// The alias line castoff writes into `.cargo/config.toml`: the xtask is a workspace of its
-/// own, found by its manifest (so `cargo xtask` runs from the workspace root). Not `--quiet`:
-/// the first run compiles castoff for a minute or more, which must not look like a hang.
-const ALIAS: &str = "xtask = \"run --manifest-path xtask/Cargo.toml --\"";
+/// The alias line castoff writes into `.cargo/config.toml`: it runs the launcher
+/// (`xtask/launch`, found by its manifest, so `cargo xtask` runs from the workspace root),
+/// which runs the xtask and skips Cargo's up-to-date check of castoff's ~240 crates when
+/// nothing changed (templates/launch.rs). `--quiet` hides only the launcher's own lines: the
+/// xtask's build, when there is one, shows its progress (the first compiles castoff for a
+/// minute or more, which must not look like a hang).
+const ALIAS: &str = "xtask = \"run --quiet --manifest-path xtask/launch/Cargo.toml --\"";
 
-/// The alias of castoff 0.1's `init` (the xtask a workspace member): replaced by [`ALIAS`]
-/// without `--force`, since castoff wrote it.
-const EARLIER_ALIAS: &str = "xtask = \"run --quiet --package xtask --\"";
+/// The aliases earlier castoffs' `init` wrote: replaced by [`ALIAS`] without `--force` when
+/// the xtask is castoff's. castoff 0.1's (the xtask a member of the workspace), then the xtask
+/// run directly (before the launcher).
+const EARLIER_ALIASES: &[&str] = &[
+    "xtask = \"run --quiet --package xtask --\"",
+    "xtask = \"run --manifest-path xtask/Cargo.toml --\"",
+];
+
+/// The launcher's manifest: a workspace of its own, with no dependencies (so Cargo's check of
+/// it is quick).
+const LAUNCH_MANIFEST: &str = "# Written by `castoff init`: what the `cargo xtask` alias runs (src/main.rs says why).\n\
+                               [package]\nname = \"xtask-launch\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+                               [workspace]\n";
+
+/// The launcher's `main`.
+const LAUNCH_MAIN: &str = include_str!("../templates/launch.rs");
+
+const LAUNCH_GITIGNORE: &str =
+    "# Written by `castoff init`: the launcher's build output.\n/target\n";
 
 /// The xtask's `main`.
 const XTASK_MAIN: &str = "//! Written by `castoff init`: `cargo xtask …` runs castoff's commands on this workspace.\n\n\
@@ -209,6 +228,13 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
         args.force,
         &mut changes,
     )?;
+    for (path, contents) in [
+        ("xtask/launch/Cargo.toml", LAUNCH_MANIFEST),
+        ("xtask/launch/src/main.rs", LAUNCH_MAIN),
+        ("xtask/launch/.gitignore", LAUNCH_GITIGNORE),
+    ] {
+        write_whole(&root, path, contents, args.force, &mut changes)?;
+    }
     if let Some(path) = &args.castoff_path {
         seed_lock_file(&root, path, &mut changes)?;
         // A checkout outside the project is not in CI's checkout of it: said when this run
@@ -1064,7 +1090,10 @@ fn add_alias(
             changes.push(Change::Unchanged(relative.to_owned()));
             return Ok(());
         }
-        Some(index) if !(force || (xtask_is_castoffs && lines[index].trim() == EARLIER_ALIAS)) => {
+        Some(index)
+            if !(force
+                || (xtask_is_castoffs && EARLIER_ALIASES.contains(&lines[index].trim()))) =>
+        {
             changes.push(Change::Kept(relative.to_owned()));
             return Ok(());
         }

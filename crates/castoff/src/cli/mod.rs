@@ -18,6 +18,12 @@ pub mod completions;
 mod dist;
 mod failure;
 pub mod init;
+/// The launcher `init` writes for the `cargo xtask` alias, compiled here so the lints and unit
+/// tests see it.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../templates/launch.rs"]
+mod launch_template;
 mod output;
 pub mod progress;
 mod publish;

@@ -50,6 +50,9 @@ fn snapshot(dir: &Path) -> Vec<(String, String)> {
         "xtask/Cargo.toml",
         "xtask/src/main.rs",
         "xtask/.gitignore",
+        "xtask/launch/Cargo.toml",
+        "xtask/launch/src/main.rs",
+        "xtask/launch/.gitignore",
         ".github/workflows/release.yml",
     ]
     .iter()
@@ -76,6 +79,9 @@ fn init_then_xtask_dist_builds_all_three_channels() {
         "+ xtask/src/main.rs\n",
         "+ xtask/.gitignore\n",
         "+ xtask/Cargo.lock\n",
+        "+ xtask/launch/Cargo.toml\n",
+        "+ xtask/launch/src/main.rs\n",
+        "+ xtask/launch/.gitignore\n",
         "+ .cargo/config.toml\n",
         "~ Cargo.toml: [package.metadata.castoff] for `hello-tool`\n",
         "    + python = { name = \"hello-tool\" }\n",
@@ -404,7 +410,7 @@ fn init_moves_an_earlier_xtask_out_of_the_workspace() {
     );
     assert_eq!(
         fs::read_to_string(dir.join(".cargo/config.toml")).unwrap(),
-        "[alias]\nxtask = \"run --manifest-path xtask/Cargo.toml --\"\n"
+        "[alias]\nxtask = \"run --quiet --manifest-path xtask/launch/Cargo.toml --\"\n"
     );
     assert!(
         fs::read_to_string(&manifest)
@@ -413,6 +419,38 @@ fn init_moves_an_earlier_xtask_out_of_the_workspace() {
         "{}",
         fs::read_to_string(&manifest).unwrap()
     );
+    let _ = fs::remove_dir_all(dir.parent().unwrap());
+}
+
+/// A workspace set up before the launcher (the alias ran the xtask itself): `init` adds the
+/// launcher and moves the alias to it without `--force`.
+#[test]
+fn init_puts_the_launcher_before_an_earlier_xtask() {
+    let dir = std::env::temp_dir().join(format!(
+        "castoff-init-launcher-{}/hello-tool",
+        std::process::id()
+    ));
+    fresh_workspace(&dir);
+    init(&dir, &["--no-workflow"]);
+    let config = dir.join(".cargo/config.toml");
+    let today = fs::read_to_string(&config).unwrap();
+    let earlier = today.replace(
+        "run --quiet --manifest-path xtask/launch/Cargo.toml --",
+        "run --manifest-path xtask/Cargo.toml --",
+    );
+    assert_ne!(earlier, today);
+    fs::write(&config, earlier).unwrap();
+    fs::remove_dir_all(dir.join("xtask/launch")).unwrap();
+    let summary = init(&dir, &["--no-workflow"]);
+    for line in [
+        "+ xtask/launch/Cargo.toml\n",
+        "+ xtask/launch/src/main.rs\n",
+        "+ xtask/launch/.gitignore\n",
+        "~ .cargo/config.toml: the `cargo xtask` alias\n    + xtask = \"run --quiet --manifest-path xtask/launch/Cargo.toml --\"\n",
+    ] {
+        assert!(summary.contains(line), "`{line}` missing from:\n{summary}");
+    }
+    assert_eq!(fs::read_to_string(&config).unwrap(), today);
     let _ = fs::remove_dir_all(dir.parent().unwrap());
 }
 

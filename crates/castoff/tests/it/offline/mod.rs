@@ -11,6 +11,7 @@ mod dist_safety;
 pub(crate) mod distributed;
 mod fuzz_seeds;
 mod init;
+mod launch;
 mod metadata_cache;
 pub(crate) mod plan;
 pub(crate) mod prebuilt;
