@@ -13,6 +13,7 @@ use castoff_test_support::workspace::fixture_release;
 
 use crate::common::*;
 
+#[allow(clippy::result_large_err)] // OciError as the library returns it
 fn dockerfiles(release: &Release, built: &BuiltIndex) -> Result<Vec<PathBuf>, OciError> {
     let app = &release.apps[0];
     let dist = built.layout_dir.parent().unwrap().parent().unwrap();
