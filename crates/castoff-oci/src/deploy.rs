@@ -67,7 +67,7 @@ fn quote_list(items: &[String]) -> String {
 }
 
 /// A Compose duration (Go syntax) for nanoseconds: `2s`, `1500ms`, `10us`.
-fn compose_duration(nanos: u64) -> String {
+pub(crate) fn compose_duration(nanos: u64) -> String {
     if nanos.is_multiple_of(1_000_000_000) {
         format!("{}s", nanos / 1_000_000_000)
     } else if nanos.is_multiple_of(1_000_000) {

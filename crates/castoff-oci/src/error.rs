@@ -138,6 +138,15 @@ pub enum OciError {
         problem: String,
         hint: String,
     },
+
+    #[error("cannot write a Dockerfile for `{app}`: its {what} `{value}` {problem}")]
+    NotInDockerfile {
+        app: String,
+        /// `label org.opencontainers.image.description`, `volume`.
+        what: String,
+        value: String,
+        problem: &'static str,
+    },
 }
 
 impl OciError {
@@ -175,6 +184,7 @@ impl OciError {
             OciError::DuplicatePath { .. } => Some("choose another `dst` for the extra file".to_owned()),
             OciError::BaseNotPulled { .. } => Some("`castoff dist` pulls registry bases into the cache before building; when calling the image builder directly, pull it first (castoff's `base::pull_bases`)".to_owned()),
             OciError::BaseLayout { hint, .. } => Some((*hint).to_owned()),
+            OciError::NotInDockerfile { .. } => Some("the image itself is built; to get the Dockerfiles too, keep line breaks out of the package's `description`, `oci.labels` and `oci.env`, and `$` out of `oci.volumes` and `oci.workdir`".to_owned()),
         }
     }
 }

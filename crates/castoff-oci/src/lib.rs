@@ -24,6 +24,7 @@ mod assemble;
 mod base;
 mod blobs;
 mod deploy;
+mod dockerfile;
 mod document;
 mod error;
 mod files;
@@ -49,6 +50,7 @@ pub use castoff_archive::oci::{
     REFERRER_SUBJECT_ANNOTATION,
 };
 pub use deploy::write_deploy_examples;
+pub use dockerfile::{DockerfileOptions, SOURCE_DOCKERIGNORE, write_dockerfiles};
 pub use error::OciError;
 pub use layer::{BIN_DIR, binary_layer_prefix};
 pub use userland::{

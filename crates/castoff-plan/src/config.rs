@@ -271,6 +271,10 @@ pub struct OciConfig {
     /// only); default `false`.
     #[serde(default)]
     pub tzdata: bool,
+    /// The Rust image, pinned by digest, that the `Dockerfile.source` castoff writes compiles
+    /// the binaries in (e.g. `rust:1.85-alpine@sha256:…`).
+    #[serde(default)]
+    pub builder: Option<String>,
 }
 
 /// One entry of `oci.ports`: a number (TCP), a string `"<port>[/tcp|/udp]"`, or a table.

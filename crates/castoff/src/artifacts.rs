@@ -235,3 +235,48 @@ pub(crate) fn oci_channel(app: &castoff_plan::App) -> &castoff_plan::plan::OciCh
         .as_ref()
         .expect("the plan gives images only to apps with an image channel")
 }
+
+/// The files of `dist/deploy/` for the apps with images: the compose and Kubernetes examples,
+/// and each app's Dockerfiles. The dist directory's place in the workspace (`dist_dir`, the
+/// final one, not the staging directory) is where `Dockerfile.source` finds castoff's layers.
+/// Returns the warnings: an app whose image config a Dockerfile cannot spell gets none, and
+/// says why.
+pub(crate) fn write_deploy_files(
+    release: &Release,
+    indexes: &[(AppId, &castoff_oci::BuiltIndex)],
+    staging: &Path,
+    dist_dir: &Path,
+) -> anyhow::Result<Vec<String>> {
+    castoff_oci::write_deploy_examples(release, indexes, staging)
+        .context("could not write the deploy examples")?;
+    let dist_in_workspace = std::path::absolute(dist_dir)
+        .ok()
+        .and_then(|dir| {
+            dir.strip_prefix(&release.workspace_root)
+                .ok()
+                .map(Path::to_owned)
+        })
+        .filter(|dir| !dir.as_os_str().is_empty());
+    let options = castoff_oci::DockerfileOptions {
+        workspace_root: &release.workspace_root,
+        dist_in_workspace: dist_in_workspace.as_deref(),
+    };
+    let mut warnings = Vec::new();
+    for (app, built) in indexes {
+        let app = &release.apps[app.0];
+        match castoff_oci::write_dockerfiles(app, oci_channel(app), built, staging, &options) {
+            Ok(_) => {}
+            Err(error @ castoff_oci::OciError::NotInDockerfile { .. }) => {
+                let hint = error.hint().unwrap_or_default();
+                warnings.push(format!("{error} (hint: {hint})"));
+            }
+            Err(error) => {
+                return Err(error).context(format!(
+                    "could not write the Dockerfiles of {}",
+                    app.package.name
+                ));
+            }
+        }
+    }
+    Ok(warnings)
+}

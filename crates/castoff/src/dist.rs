@@ -503,8 +503,12 @@ fn build_into(
             .iter()
             .map(|(app, built)| (*app, built))
             .collect();
-        castoff_oci::write_deploy_examples(release, &indexes, staging)
-            .context("could not write the deploy examples")?;
+        warnings.extend(crate::artifacts::write_deploy_files(
+            release,
+            &indexes,
+            staging,
+            &options.dist_dir,
+        )?);
     }
     deflate
         .clear()

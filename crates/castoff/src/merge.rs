@@ -179,7 +179,7 @@ pub fn merge(
         )
     })?;
     let stage = crate::stage::Stage::for_release(&options.dist_dir, release, reporter)?;
-    let manifest = merge_into(release, partials, stage.path())?;
+    let manifest = merge_into(release, partials, stage.path(), &options.dist_dir)?;
     let manifest = finish(
         release,
         manifest,
@@ -233,7 +233,12 @@ fn check_versions(release: &Release, partials: &[Partial]) -> anyhow::Result<()>
     Ok(())
 }
 
-fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow::Result<Manifest> {
+fn merge_into(
+    release: &Release,
+    partials: &[Partial],
+    staging: &Path,
+    dist_dir: &Path,
+) -> anyhow::Result<Manifest> {
     let mut manifest = Manifest::from_release(release, env!("CARGO_PKG_VERSION"));
     // Which partial holds each artifact id.
     let mut holder: BTreeMap<&str, (&Partial, &ManifestArtifact)> = BTreeMap::new();
@@ -341,8 +346,8 @@ fn merge_into(release: &Release, partials: &[Partial], staging: &Path) -> anyhow
             .iter()
             .map(|(app, built)| (*app, built))
             .collect();
-        castoff_oci::write_deploy_examples(release, &indexes, staging)
-            .context("could not write the deploy examples")?;
+        // Warnings were shown by the runners' `dist`, which met the same configuration.
+        crate::artifacts::write_deploy_files(release, &indexes, staging, dist_dir)?;
     }
     keep_builds(release, partials, &mut manifest)?;
     Ok(manifest)

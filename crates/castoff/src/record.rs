@@ -69,6 +69,7 @@ pub(crate) fn finish(
         fs::write(staging.join(crate::install_script::FILE_NAME), script)?;
         extra_files.push(crate::install_script::FILE_NAME.to_owned());
     }
+    extra_files.extend(deploy_files(staging)?);
     write_checksums(&manifest, &extra_files, staging)?;
     if let Some(key) = finishing.signing_key {
         let mut signed: Vec<String> = manifest
@@ -212,6 +213,32 @@ pub(crate) fn record(
     entry.size = Some(size);
     entry.sha256 = Some(sha256.to_owned());
     entry.digest = digest;
+}
+
+/// Every file under `staging/deploy/` (the deploy examples and the Dockerfiles, all castoff's),
+/// relative to `staging` with `/` separators, sorted: they are checked and signed like the
+/// artifacts, since the Dockerfiles name the layers they add by digest.
+fn deploy_files(staging: &Path) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    let mut dirs = vec![staging.join("deploy")];
+    while let Some(dir) = dirs.pop() {
+        if !dir.is_dir() {
+            continue;
+        }
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file() {
+                let path = entry.path();
+                let relative = path.strip_prefix(staging).unwrap_or(&path);
+                files.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// `SHA256SUMS` in the format `sha256sum -c` reads: `<hex>  <path>`, sorted by path; every

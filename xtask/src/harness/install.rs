@@ -102,6 +102,8 @@ const VENV_TOOLS: &[&str] = &[
     "auditwheel",
     "check-jsonschema",
     "kubernetes-validate",
+    // The Dockerfiles in dist/deploy/<app>/.
+    "hadolint",
     "devpi-server",
     "devpi-init",
     "devpi-gen-secret",

@@ -247,6 +247,7 @@ pub(super) fn plan_app(
             readme,
             keywords: package.keywords.clone(),
             authors: package.authors.clone(),
+            rust_version: package.rust_version.as_ref().map(ToString::to_string),
         },
         bins,
         targets,

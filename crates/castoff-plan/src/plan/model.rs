@@ -90,6 +90,8 @@ pub struct Package {
     pub readme: Option<PathBuf>,
     pub keywords: Vec<String>,
     pub authors: Vec<String>,
+    /// `package.rust-version`, the oldest Rust that builds it (`1.85`).
+    pub rust_version: Option<String>,
 }
 
 /// What builds a target's binaries.
@@ -407,6 +409,8 @@ pub struct OciChannel {
     pub deploy: Deploy,
     /// What castoff adds to a `scratch` image besides `/etc/passwd`, `/etc/group` and `/tmp`.
     pub userland: Userland,
+    /// `oci.builder`: the Rust image, pinned by digest, that `Dockerfile.source` compiles in.
+    pub builder: Option<String>,
 }
 
 /// The optional system data of a `scratch` image (`oci.ca-certificates`, `oci.tzdata`), each

@@ -595,3 +595,209 @@ fn http_and_tcp_checks_turn_healthy_and_a_missing_route_unhealthy() {
         drop(container);
     }
 }
+
+/// The service fixture as a Docker 20.10 builder can build its Dockerfile: an `http` health
+/// check (castoff's probe, a layer of castoff's own) on `port`, a UDP port, labels and
+/// volumes, but no `start-interval`, whose `HEALTHCHECK` flag needs Docker 25.
+fn service_release_for_dockerfile(port: u16) -> castoff_plan::Release {
+    castoff_test_support::workspace::fixture_release_with("http-service", |metadata| {
+        let oci = &mut metadata.packages[0].metadata["castoff"]["oci"];
+        oci["ports"] = serde_json::json!([port, "53/udp"]);
+        oci["env"] = serde_json::json!({ "PINGER_PORT": port.to_string(), "GREETING": "$HOME \"quoted\" a\\b" });
+        oci["labels"] = serde_json::json!({ "team": "payments", "org.opencontainers.image.vendor": "Acme Inc." });
+        oci["volumes"] = serde_json::json!(["/var/cache/pinger", "/data"]);
+        oci["workdir"] = serde_json::json!("/data");
+        oci["cmd"] = serde_json::json!(["serve"]);
+        oci["healthcheck"] = serde_json::json!({
+            "http": "/healthz", "port": port, "interval": "2s", "timeout": "1s",
+            "start-period": "1s", "retries": 3,
+        });
+    })
+}
+
+/// `docker inspect`'s image fields that a build sets, as one JSON object per field.
+fn image_fields(env: &TestEnv, docker_host: &str, config: &Path, image: &str) -> serde_json::Value {
+    let text = run(docker(env, docker_host, config).args(["image", "inspect", image]));
+    let inspected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let image = &inspected[0];
+    serde_json::json!({
+        "Architecture": image["Architecture"],
+        "Os": image["Os"],
+        "Variant": image["Variant"],
+        "Config": image["Config"],
+    })
+}
+
+#[test]
+fn the_dockerfile_builds_the_same_image_config_which_runs_and_turns_healthy() {
+    let env = TestEnv::get();
+    let docker_host = env.docker_host.clone();
+    let dir = env.scratch_dir("oci-dockerfile");
+    let config = dir.join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let port = free_port();
+    let release = service_release_for_dockerfile(port);
+    let dist = dir.join("dist");
+    let built = build(
+        &release,
+        host_inputs(&release, "http-service", &dir.join("fake")),
+        &dist,
+    );
+    assert_eq!(built.images.len(), 2, "amd64 and arm64: one stage each");
+    let app = &release.apps[0];
+    let written = castoff_oci::write_dockerfiles(
+        app,
+        app.oci.as_ref().unwrap(),
+        &built,
+        &dist,
+        &castoff_oci::DockerfileOptions {
+            workspace_root: &release.workspace_root,
+            dist_in_workspace: Some(Path::new("dist")),
+        },
+    )
+    .unwrap();
+    let deploy = dist.join("deploy").join("pinger");
+    assert_eq!(
+        written,
+        [
+            deploy.join("Dockerfile"),
+            deploy.join("Dockerfile.source"),
+            deploy.join("Dockerfile.source.dockerignore"),
+        ]
+    );
+
+    // hadolint: nothing to say about either, not even at the "style" level.
+    for file in ["Dockerfile", "Dockerfile.source"] {
+        let linted = output(
+            Command::new(env.tool("hadolint"))
+                .args(["--no-color", "--failure-threshold", "style"])
+                .arg(deploy.join(file)),
+        );
+        assert!(
+            linted.status.success() && linted.stdout.is_empty(),
+            "hadolint on {file}:\n{}{}",
+            String::from_utf8_lossy(&linted.stdout),
+            String::from_utf8_lossy(&linted.stderr)
+        );
+    }
+
+    // castoff's own image, loaded, against the Dockerfile's, built by the engine's classic
+    // builder (Debian's Docker 20.10 CLI has no BuildKit without buildx), which sets no
+    // TARGETARCH: the build names the stage.
+    let amd64 = &built.images[0];
+    assert_eq!(amd64.target.triple, HOST_TRIPLE);
+    run(docker(&env, &docker_host, &config)
+        .arg("load")
+        .arg("-i")
+        .arg(&amd64.archive));
+    let castoff_image = format!("{}:{}", built.repository, built.tag);
+    let docker_image = format!("castoff-dockerfile-test:{}", std::process::id());
+    let build_output = run(docker(&env, &docker_host, &config)
+        .env("DOCKER_BUILDKIT", "0")
+        .args([
+            "build",
+            "--network",
+            "none",
+            "--build-arg",
+            "TARGETARCH=amd64",
+        ])
+        .args(["--tag", &docker_image, "--file"])
+        .arg(deploy.join("Dockerfile"))
+        .arg(&dist));
+    struct Image<'a>(&'a TestEnv, &'a str, &'a Path, String);
+    impl Drop for Image<'_> {
+        fn drop(&mut self) {
+            let _ = docker(self.0, self.1, self.2)
+                .args(["rmi", "--force", &self.3])
+                .output();
+        }
+    }
+    let _cleanup = Image(&env, &docker_host, &config, docker_image.clone());
+    assert!(
+        build_output.contains("Successfully tagged"),
+        "{build_output}"
+    );
+
+    let castoff_fields = image_fields(&env, &docker_host, &config, &castoff_image);
+    let docker_fields = image_fields(&env, &docker_host, &config, &docker_image);
+    let mut differences = Vec::new();
+    for (section, castoff_value) in castoff_fields.as_object().unwrap() {
+        let docker_value = &docker_fields[section];
+        match (castoff_value.as_object(), docker_value.as_object()) {
+            (Some(ours), Some(theirs)) => {
+                let keys: std::collections::BTreeSet<&String> =
+                    ours.keys().chain(theirs.keys()).collect();
+                for key in keys {
+                    // The classic builder records the image it built on (the last
+                    // intermediate one) in `Config.Image`: its bookkeeping, no field of an OCI
+                    // config; `docker load` of castoff's image leaves it empty.
+                    if section == "Config" && key == "Image" {
+                        assert_eq!(ours.get(key), Some(&serde_json::json!("")));
+                        continue;
+                    }
+                    if ours.get(key) != theirs.get(key) {
+                        differences.push(format!(
+                            "{section}.{key}: castoff {:?}, Dockerfile {:?}",
+                            ours.get(key),
+                            theirs.get(key)
+                        ));
+                    }
+                }
+            }
+            _ if castoff_value != docker_value => differences.push(format!(
+                "{section}: castoff {castoff_value}, Dockerfile {docker_value}"
+            )),
+            _ => {}
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    // Fields the fixture sets, so the comparison covered them.
+    let fields = &castoff_fields["Config"];
+    for field in [
+        "Env",
+        "Labels",
+        "User",
+        "WorkingDir",
+        "ExposedPorts",
+        "Volumes",
+        "StopSignal",
+        "Healthcheck",
+        "Entrypoint",
+        "Cmd",
+    ] {
+        assert!(!fields[field].is_null(), "castoff's config has no {field}");
+    }
+
+    // The built image runs: the version, then the service until Docker's health check (the
+    // probe from castoff's layer, through the Dockerfile's ADD) says healthy.
+    let said = run(docker(&env, &docker_host, &config).args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &docker_image,
+        "--version",
+    ]));
+    assert_eq!(said, "pinger 1.4.0\n");
+    let container = Container {
+        name: format!("castoff-dockerfile-pinger-{}", std::process::id()),
+        env: &env,
+        docker_host: &docker_host,
+        config: &config,
+    };
+    run(docker(&env, &docker_host, &config)
+        .args([
+            "run",
+            "--detach",
+            "--name",
+            &container.name,
+            "--network",
+            "host",
+        ])
+        .arg(&docker_image));
+    let (healthy, statuses) =
+        wait_for_health(&env, &docker_host, &config, &container.name, "healthy");
+    assert!(healthy, "never healthy: {statuses:?}");
+    let response = http_get(port, "/healthz");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}

@@ -1,5 +1,6 @@
 //! Tests that need no server and no installed tool: `cargo xtask test --offline` runs them.
 
+mod dockerfile;
 mod health;
 mod images;
 mod refusals;

@@ -77,13 +77,7 @@ pub(in crate::plan) fn plan_oci(
         Some(base) => match base.strip_prefix("oci-layout:") {
             Some(dir) => BaseImage::Layout(package_dir.join(dir)),
             None => {
-                let pinned = base.split_once("@sha256:").is_some_and(|(_, hex)| {
-                    hex.len() == 64
-                        && hex
-                            .bytes()
-                            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-                });
-                if !pinned {
+                if !pinned_by_digest(base) {
                     fail(
                         key("base"),
                         format!("base image `{base}` is not pinned by digest"),
@@ -94,6 +88,15 @@ pub(in crate::plan) fn plan_oci(
             }
         },
     };
+    if let Some(builder) = &config.builder
+        && !pinned_by_digest(builder)
+    {
+        fail(
+            key("builder"),
+            format!("builder image `{builder}` is not pinned by digest"),
+            "pin it, e.g. `rust:1.85-alpine@sha256:<digest>` (find the digest with `skopeo inspect docker://rust:1.85-alpine`)".to_owned(),
+        );
+    }
     let user = config
         .user
         .clone()
@@ -246,6 +249,17 @@ pub(in crate::plan) fn plan_oci(
             ca_certificates: config.ca_certificates,
             tzdata: config.tzdata,
         },
+        builder: config.builder.clone(),
+    })
+}
+
+/// Whether an image reference ends in `@sha256:<64 lower-case hex digits>`.
+fn pinned_by_digest(reference: &str) -> bool {
+    reference.split_once("@sha256:").is_some_and(|(_, hex)| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     })
 }
 

@@ -72,6 +72,7 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
     expect![[r#"
         SHA256SUMS
         archives/greeter-0.3.1-x86_64-unknown-linux-gnu.tar.gz
+        deploy/greeter/Dockerfile
         install.sh
         manifest.json
         npm/acme-greeter-0.3.1.tgz
@@ -134,7 +135,8 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         .expect("sha256sum (coreutils) is required");
     assert_success(&check, "sha256sum --check");
     let checked = String::from_utf8_lossy(&check.stdout);
-    assert_eq!(checked.matches(": OK").count(), 7, "{checked}");
+    // Six artifacts, the install script and the Dockerfile (deploy files are listed too).
+    assert_eq!(checked.matches(": OK").count(), 8, "{checked}");
 }
 
 /// A dist that fails part-way (here: the image of a dynamically linked binary on `scratch`,

@@ -3,8 +3,9 @@
 //! exactly the `manifest.json` and `SHA256SUMS` checked in under `snapshots/dist-bytes/`, which
 //! castoff 53421e2 wrote before the crate's renovation (#19), except for the manifest's
 //! `builds` records (issue 15: how each target's binaries came, and their digests), the one
-//! intended change since. `SHA256SUMS` covers every file of the dist, so equal sums mean equal
-//! bytes.
+//! intended change since, and the files of `deploy/` listed in `SHA256SUMS` with each image's
+//! Dockerfiles (issue 20). `SHA256SUMS` covers every file of the dist, so equal sums mean
+//! equal bytes.
 //!
 //! `UPDATE_EXPECT=1` rewrites the expected files when a change of output is intended;
 //! `CASTOFF_BYTES_BIN=<castoff binary>` runs another build of castoff instead (how the
