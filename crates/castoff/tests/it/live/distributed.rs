@@ -68,7 +68,7 @@ fn merging_in_any_order_gives_the_same_complete_dist() {
     }
     assert!(a.contains_key("archives/greeter-0.3.1-x86_64-pc-windows-msvc.zip"));
 
-    // sha256sum -c covers every artifact file and the install script.
+    // sha256sum -c covers every artifact file, the install script and the Dockerfile.
     let check = run(
         Command::new("sha256sum")
             .args(["--check", "--strict", "SHA256SUMS"])
@@ -82,9 +82,10 @@ fn merging_in_any_order_gives_the_same_complete_dist() {
         .count();
     assert_eq!(
         check.matches(": OK").count(),
-        files_with_digest + 1,
+        files_with_digest + 2,
         "{check}"
     );
+    assert!(check.contains("deploy/greeter/Dockerfile: OK"), "{check}");
 
     // The launcher now names all four platform packages.
     let launcher = run(
