@@ -50,7 +50,9 @@ pub use castoff_archive::oci::{
     REFERRER_SUBJECT_ANNOTATION,
 };
 pub use deploy::write_deploy_examples;
-pub use dockerfile::{DockerfileOptions, SOURCE_DOCKERIGNORE, write_dockerfiles};
+pub use dockerfile::{
+    BINARY_DOCKERIGNORE, DockerfileOptions, SOURCE_DOCKERIGNORE, write_dockerfiles,
+};
 pub use error::OciError;
 pub use layer::{BIN_DIR, binary_layer_prefix};
 pub use userland::{

@@ -661,6 +661,7 @@ fn the_dockerfile_builds_the_same_image_config_which_runs_and_turns_healthy() {
         written,
         [
             deploy.join("Dockerfile"),
+            deploy.join("Dockerfile.dockerignore"),
             deploy.join("Dockerfile.source"),
             deploy.join("Dockerfile.source.dockerignore"),
         ]

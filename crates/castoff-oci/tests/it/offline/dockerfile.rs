@@ -48,14 +48,17 @@ fn two_platforms_get_a_stage_each_and_the_config_s_instructions() {
         names,
         [
             "Dockerfile",
+            "Dockerfile.dockerignore",
             "Dockerfile.source",
             "Dockerfile.source.dockerignore"
         ]
     );
     expect_file!["../../snapshots/http-service.Dockerfile"].assert_eq(&read(&files[0]));
-    expect_file!["../../snapshots/http-service.Dockerfile.source"].assert_eq(&read(&files[1]));
+    expect_file!["../../snapshots/http-service.Dockerfile.dockerignore"]
+        .assert_eq(&read(&files[1]));
+    expect_file!["../../snapshots/http-service.Dockerfile.source"].assert_eq(&read(&files[2]));
     expect_file!["../../snapshots/http-service.Dockerfile.source.dockerignore"]
-        .assert_eq(&read(&files[2]));
+        .assert_eq(&read(&files[3]));
     // Every layer of every platform is one `ADD` of its blob, which the layout holds.
     for image in &built.images {
         for layer in &image.layers {
@@ -78,7 +81,7 @@ fn a_configured_builder_is_the_source_build_s_from() {
         &dir.join("dist"),
     );
     let files = dockerfiles(&release, &built).unwrap();
-    let source = read(&files[1]);
+    let source = read(&files[2]);
     assert!(
         source.contains(&format!("FROM {builder} AS build-amd64\n")),
         "{source}"

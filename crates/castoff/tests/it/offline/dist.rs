@@ -73,6 +73,7 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         SHA256SUMS
         archives/greeter-0.3.1-x86_64-unknown-linux-gnu.tar.gz
         deploy/greeter/Dockerfile
+        deploy/greeter/Dockerfile.dockerignore
         install.sh
         manifest.json
         npm/acme-greeter-0.3.1.tgz
@@ -135,8 +136,9 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         .expect("sha256sum (coreutils) is required");
     assert_success(&check, "sha256sum --check");
     let checked = String::from_utf8_lossy(&check.stdout);
-    // Six artifacts, the install script and the Dockerfile (deploy files are listed too).
-    assert_eq!(checked.matches(": OK").count(), 8, "{checked}");
+    // Six artifacts, the install script, the Dockerfile and its ignore file (deploy files are
+    // listed too).
+    assert_eq!(checked.matches(": OK").count(), 9, "{checked}");
 }
 
 /// A dist that fails part-way (here: the image of a dynamically linked binary on `scratch`,
