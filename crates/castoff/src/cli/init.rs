@@ -199,6 +199,22 @@ pub fn init(manifest_path: Option<&Path>, args: &InitArgs) -> anyhow::Result<Vec
         args.castoff_version.as_deref(),
     )?;
     let xtask_manifest = xtask_manifest(&dependency);
+    // The running castoff's version, pinned from crates.io by a castoff that did not come from
+    // there: that version may not be published (a checkout ahead of the last release).
+    let this_version = format!("castoff = \"={}\"", env!("CARGO_PKG_VERSION"));
+    if args.castoff_version.is_none() && dependency == this_version && !built_from_a_registry() {
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+        changes.push(Change::Note {
+            path: "xtask/Cargo.toml".to_owned(),
+            why: format!(
+                "pins castoff {version} from crates.io, but this castoff was built from {}: if \
+                 {version} is not on crates.io yet, `cargo xtask` cannot build; point the xtask at \
+                 a castoff checkout instead (`castoff init --castoff-path <checkout>/crates/castoff`)",
+                checkout.display(),
+                version = env!("CARGO_PKG_VERSION"),
+            ),
+        });
+    }
     // Another --castoff-path (or castoff version) than last time: castoff's own dependency
     // line is updated in place, the rest of the file left as the user has it.
     // The manifest an earlier castoff wrote (the xtask a member of the project's workspace),
@@ -722,6 +738,16 @@ fn castoff_dependency(
         }
     }
     Ok(format!("castoff = \"={}\"", env!("CARGO_PKG_VERSION")))
+}
+
+/// Whether this castoff was compiled from a registry's copy of its sources (`cargo install
+/// castoff`), which Cargo unpacks under `registry/src/`: then its version is released.
+fn built_from_a_registry() -> bool {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .components()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|pair| pair[0].as_os_str() == "registry" && pair[1].as_os_str() == "src")
 }
 
 /// `--castoff-path`, made absolute and checked to be castoff's crate.

@@ -148,6 +148,7 @@ fn init_then_xtask_dist_builds_all_three_channels() {
         .unwrap();
     assert!(plain.status.success(), "{}", text(&plain));
     assert_eq!(fs::read_to_string(&xtask_manifest).unwrap(), with_path);
+    assert!(!text(&plain).contains("pins castoff"), "{}", text(&plain));
     let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
         .args(["init", "--castoff-version", env!("CARGO_PKG_VERSION")])
         .current_dir(&dir)
@@ -155,6 +156,8 @@ fn init_then_xtask_dist_builds_all_three_channels() {
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
     let released = String::from_utf8(output.stdout).unwrap();
+    // A version named on the command line is taken as released: no `!` about it.
+    assert!(!released.contains("pins castoff"), "{released}");
     assert!(
         released.contains(&format!(
             "~ xtask/Cargo.toml: castoff's dependency (was `{path_line}`)\n    + castoff = \"={}\"\n",
@@ -579,6 +582,44 @@ fn init_leaves_a_project_s_own_xtask_and_its_alias_alone() {
         fs::read_to_string(&manifest)
             .unwrap()
             .contains("\n[workspace]\nmembers = [\"xtask\"]\n")
+    );
+    let _ = fs::remove_dir_all(dir.parent().unwrap());
+}
+
+/// Plain `init` by a castoff built from a checkout (as the tests' is) pins its version from
+/// crates.io, and says that version may not be there.
+#[test]
+fn init_from_a_checkout_warns_that_its_version_may_be_unreleased() {
+    let dir = std::env::temp_dir().join(format!(
+        "castoff-init-unreleased-{}/hello-tool",
+        std::process::id()
+    ));
+    fresh_workspace(&dir);
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["init", "--no-workflow"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let summary = String::from_utf8(output.stdout).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        summary.contains(&format!(
+            "! xtask/Cargo.toml: pins castoff {version} from crates.io, but this castoff was built from {}",
+            repository_root().join("crates/castoff").display()
+        )) && summary.contains("--castoff-path <checkout>/crates/castoff"),
+        "{summary}"
+    );
+    assert!(
+        summary.ends_with(
+            "next: look at the `!` lines above, then `cargo xtask plan`, then `cargo xtask dist`\n"
+        ),
+        "{summary}"
+    );
+    let xtask = fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap();
+    assert!(
+        xtask.contains(&format!("\ncastoff = \"={version}\"\n")),
+        "{xtask}"
     );
     let _ = fs::remove_dir_all(dir.parent().unwrap());
 }
