@@ -39,6 +39,38 @@ struct Container<'a> {
     config: &'a Path,
 }
 
+impl<'a> Container<'a> {
+    /// `docker run --detach` of `image` on the host's network (with `extra` options) as the
+    /// container `<name>-<pid>`, removed when dropped.
+    fn start(
+        env: &'a TestEnv,
+        docker_host: &'a str,
+        config: &'a Path,
+        name: &str,
+        extra: &[&str],
+        image: &str,
+    ) -> Self {
+        let container = Container {
+            name: format!("{name}-{}", std::process::id()),
+            env,
+            docker_host,
+            config,
+        };
+        run(docker(env, docker_host, config)
+            .args([
+                "run",
+                "--detach",
+                "--name",
+                &container.name,
+                "--network",
+                "host",
+            ])
+            .args(extra)
+            .arg(image));
+        container
+    }
+}
+
 impl Drop for Container<'_> {
     fn drop(&mut self) {
         let _ = docker(self.env, self.docker_host, self.config)
@@ -183,23 +215,14 @@ fn docker_loads_runs_and_reports_healthy() {
     assert_eq!(said, "pinger 1.4.0\n");
 
     let port = free_port();
-    let container = Container {
-        name: format!("castoff-oci-pinger-{}", std::process::id()),
-        env: &env,
-        docker_host: &docker_host,
-        config: &config,
-    };
-    run(docker(&env, &docker_host, &config)
-        .args([
-            "run",
-            "--detach",
-            "--name",
-            &container.name,
-            "--network",
-            "host",
-        ])
-        .args(["--env", &format!("PINGER_PORT={port}")])
-        .arg(&pinger_name));
+    let container = Container::start(
+        &env,
+        &docker_host,
+        &config,
+        "castoff-oci-pinger",
+        &["--env", &format!("PINGER_PORT={port}")],
+        &pinger_name,
+    );
     let (healthy, statuses) =
         wait_for_health(&env, &docker_host, &config, &container.name, "healthy");
     if !healthy {
@@ -560,22 +583,14 @@ fn http_and_tcp_checks_turn_healthy_and_a_missing_route_unhealthy() {
             loaded.contains(&format!("Loaded image: {name}")),
             "{loaded}"
         );
-        let container = Container {
-            name: format!("castoff-oci-probe-{case}-{}", std::process::id()),
-            env: &env,
-            docker_host: &docker_host,
-            config: &config,
-        };
-        run(docker(&env, &docker_host, &config)
-            .args([
-                "run",
-                "--detach",
-                "--name",
-                &container.name,
-                "--network",
-                "host",
-            ])
-            .arg(&name));
+        let container = Container::start(
+            &env,
+            &docker_host,
+            &config,
+            &format!("castoff-oci-probe-{case}"),
+            &[],
+            &name,
+        );
         let (reached, statuses) =
             wait_for_health(&env, &docker_host, &config, &container.name, wanted);
         let health = run(docker(&env, &docker_host, &config).args([
@@ -780,22 +795,14 @@ fn the_dockerfile_builds_the_same_image_config_which_runs_and_turns_healthy() {
         "--version",
     ]));
     assert_eq!(said, "pinger 1.4.0\n");
-    let container = Container {
-        name: format!("castoff-dockerfile-pinger-{}", std::process::id()),
-        env: &env,
-        docker_host: &docker_host,
-        config: &config,
-    };
-    run(docker(&env, &docker_host, &config)
-        .args([
-            "run",
-            "--detach",
-            "--name",
-            &container.name,
-            "--network",
-            "host",
-        ])
-        .arg(&docker_image));
+    let container = Container::start(
+        &env,
+        &docker_host,
+        &config,
+        "castoff-dockerfile-pinger",
+        &[],
+        &docker_image,
+    );
     let (healthy, statuses) =
         wait_for_health(&env, &docker_host, &config, &container.name, "healthy");
     assert!(healthy, "never healthy: {statuses:?}");
