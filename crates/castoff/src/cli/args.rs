@@ -45,7 +45,7 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Print the result as JSON on stdout (the summary of `dist` and `publish`, the plan of
-    /// `plan`); shape in docs/cli.md and docs/summary.schema.json.
+    /// `plan`, the changes of `init`); shape in docs/cli.md and docs/summary.schema.json.
     #[arg(long, global = true)]
     pub json: bool,
     /// When to use colors.

@@ -108,6 +108,43 @@ pub enum Change {
     LeftOut { path: String, why: String },
 }
 
+/// `init --json`: every change as an object with its `kind` (the variant's name in snake
+/// case), `path` and, where the text says more, `what`, `lines` or `why`; `complete` is false
+/// when castoff did not install one of its files.
+pub fn render_json(changes: &[Change]) -> String {
+    use serde_json::json;
+    let listed: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|change| match change {
+            Change::Created(path) => json!({ "kind": "created", "path": path }),
+            Change::Added { path, what, lines } => {
+                json!({ "kind": "added", "path": path, "what": what, "lines": lines })
+            }
+            Change::Unchanged(path) => json!({ "kind": "unchanged", "path": path }),
+            Change::Kept(path) => json!({ "kind": "kept", "path": path }),
+            Change::Overwritten(path) => json!({ "kind": "overwritten", "path": path }),
+            Change::NotInstalled { path, why } => {
+                json!({ "kind": "not_installed", "path": path, "why": why })
+            }
+            Change::Note { path, why } => json!({ "kind": "note", "path": path, "why": why }),
+            Change::LeftOut { path, why } => {
+                json!({ "kind": "left_out", "path": path, "why": why })
+            }
+        })
+        .collect();
+    let complete = !changes
+        .iter()
+        .any(|change| matches!(change, Change::NotInstalled { .. }));
+    let mut text = serde_json::to_string_pretty(&json!({
+        "command": "init",
+        "complete": complete,
+        "changes": listed,
+    }))
+    .expect("JSON values serialize");
+    text.push('\n');
+    text
+}
+
 /// The diff-style summary: one line per file, added lines indented under it.
 pub fn render(changes: &[Change]) -> String {
     let mut out = String::new();

@@ -87,7 +87,9 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Init(args) => {
             let changes = init::init(cli.manifest_path.as_deref(), args).map_err(usage)?;
-            if !cli.quiet {
+            if cli.json {
+                print_stdout(&init::render_json(&changes));
+            } else if !cli.quiet {
                 print_stdout(&init::render(&changes));
             }
             Ok(())

@@ -621,5 +621,46 @@ fn init_from_a_checkout_warns_that_its_version_may_be_unreleased() {
         xtask.contains(&format!("\ncastoff = \"={version}\"\n")),
         "{xtask}"
     );
+
+    // `--json`: the same changes, as JSON; a file of the user's where castoff's workflow would
+    // go makes it incomplete.
+    fs::create_dir_all(dir.join(".github/workflows")).unwrap();
+    fs::write(dir.join(".github/workflows/release.yml"), "on: push\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args([
+            "--json",
+            "init",
+            "--workflow-path",
+            ".github/workflows/release.yml",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&output)));
+    assert_eq!(json["command"], "init");
+    assert_eq!(json["complete"], false, "{json}");
+    let changes = json["changes"].as_array().unwrap();
+    let kind_of = |path: &str| {
+        changes
+            .iter()
+            .filter(|change| change["path"] == path)
+            .map(|change| change["kind"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kind_of("xtask/src/main.rs"), ["unchanged"], "{json}");
+    assert_eq!(
+        kind_of(".github/workflows/release.yml"),
+        ["not_installed"],
+        "{json}"
+    );
+    assert_eq!(kind_of("xtask/Cargo.toml"), ["note", "unchanged"], "{json}");
+    assert!(
+        changes
+            .iter()
+            .all(|change| change["path"].is_string() && change["kind"].is_string()),
+        "{json}"
+    );
     let _ = fs::remove_dir_all(dir.parent().unwrap());
 }
