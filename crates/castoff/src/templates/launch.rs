@@ -58,7 +58,12 @@ fn main() {
         eprintln!("castoff-xtask: building: the environment could not be read whole");
     }
     let started = std::time::SystemTime::now();
-    let exe = build(&xtask);
+    // `cargo xtask -q …`: Cargo's build of the xtask is as quiet as castoff (errors only).
+    let quiet = args
+        .iter()
+        .take_while(|arg| *arg != "--")
+        .any(|arg| arg == "-q" || arg == "--quiet");
+    let exe = build(&xtask, quiet);
     if let (Some(stamp), Some(key)) = (&stamp, key) {
         match record(stamp, key, &xtask, &exe, started) {
             Ok(()) => {}
@@ -71,7 +76,7 @@ fn main() {
 
 /// Builds the xtask with Cargo (its progress and errors on stderr, as `cargo run` shows them)
 /// and returns its executable; exits with Cargo's status when the build fails.
-fn build(xtask: &Path) -> PathBuf {
+fn build(xtask: &Path, quiet: bool) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
     command
@@ -80,6 +85,9 @@ fn build(xtask: &Path) -> PathBuf {
         .arg(xtask.join("Cargo.toml"))
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped());
+    if quiet {
+        command.arg("--quiet");
+    }
     own_variables_removed(&mut command);
     let mut child = command.spawn().unwrap_or_else(|error| {
         eprintln!(

@@ -131,7 +131,25 @@ fn the_launcher_skips_cargo_only_when_nothing_the_build_read_changed() {
     let source = fs::read_to_string(&main).unwrap();
     write(&main, &source.replace("{} {}", "{}: {}"));
     let why = format!("{} changed", main.display());
-    assert_eq!(built(&xtask(&dir, &["0"], &[]), &why), "two: 0\n");
+    let rebuilt = xtask(&dir, &["0"], &[]);
+    assert_eq!(built(&rebuilt, &why), "two: 0\n");
+    assert!(
+        String::from_utf8_lossy(&rebuilt.stderr).contains("Compiling xtask"),
+        "{}",
+        text(&rebuilt)
+    );
+    // `-q` among the xtask's arguments quiets Cargo's build too.
+    write(
+        &main,
+        &format!("{}// quiet\n", source.replace("{} {}", "{}: {}")),
+    );
+    let quiet = xtask(&dir, &["0", "-q"], &[]);
+    assert_eq!(built(&quiet, &why), "two: 0|-q\n");
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("Compiling"),
+        "{}",
+        text(&quiet)
+    );
     let manifest = dir.join("words/Cargo.toml");
     let text_before = fs::read_to_string(&manifest).unwrap();
     write(&manifest, &format!("{text_before}# a comment\n"));
