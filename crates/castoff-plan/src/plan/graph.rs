@@ -227,6 +227,11 @@ pub(super) fn assemble(
                 images.push((image, sbom));
             }
         }
+        let sdist = app
+            .python
+            .as_ref()
+            .filter(|python| python.sdist)
+            .map(|_| push_artifact(&mut artifacts, artifact(ArtifactKind::Sdist, None, Vec::new())));
         let launcher = (!platform_packages.is_empty()).then(|| {
             push_artifact(
                 &mut artifacts,
@@ -260,9 +265,11 @@ pub(super) fn assemble(
                 .iter()
                 .flat_map(|dep| pypi_steps[dep.0].clone())
                 .collect();
-            let mut previous: Vec<Option<StepId>> = vec![None; wheels.len()];
+            // The sdist goes with the wheels: one more file of the same project and version.
+            let files: Vec<ArtifactId> = wheels.iter().copied().chain(sdist).collect();
+            let mut previous: Vec<Option<StepId>> = vec![None; files.len()];
             for destination in destinations(&python.repositories) {
-                for (wheel, earlier) in wheels.iter().zip(previous.iter_mut()) {
+                for (wheel, earlier) in files.iter().zip(previous.iter_mut()) {
                     let mut after = python_after.clone();
                     after.extend(*earlier);
                     let step = push_step(
