@@ -63,6 +63,8 @@ pub(crate) struct BuildContext<'a> {
     pub(crate) binaries: &'a Binaries,
     pub(crate) sboms: &'a BTreeMap<(AppId, &'static str), Vec<u8>>,
     pub(crate) revision: Option<&'a str>,
+    /// The final dist directory (`DistOptions::dist_dir`): never part of an sdist.
+    pub(crate) dist_dir: &'a Path,
     pub(crate) index: usize,
 }
 
@@ -77,6 +79,7 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
         binaries,
         sboms,
         revision,
+        dist_dir,
         index,
     } = *context;
     let artifact = &release.artifacts[index];
@@ -150,6 +153,16 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
                 warnings: wheel.warnings,
             })
         }
+        (ArtifactKind::Sdist, None) => {
+            let built = build_sdist(release, artifact.app, source_date_epoch, staging, dist_dir)
+                .with_context(|| {
+                    format!(
+                        "could not build the source distribution of {}",
+                        app.package.name
+                    )
+                })?;
+            Ok(file(built.path, built.size, built.sha256, None))
+        }
         (ArtifactKind::NpmPlatform, Some(target)) => {
             let dir = staging.join("npm");
             fs::create_dir_all(&dir)?;
@@ -220,6 +233,42 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
             target.map_or("without a target", |_| "with a target")
         ),
     }
+}
+
+/// The sdist of `app` into `staging/python/`: its Rust sources gathered (sdist.rs), built
+/// with the settings of its first target's wheel (the plan refuses differing ones).
+pub(crate) fn build_sdist(
+    release: &Release,
+    app: AppId,
+    source_date_epoch: u64,
+    staging: &Path,
+    dist_dir: &Path,
+) -> anyhow::Result<castoff_wheel::sdist::BuiltSdist> {
+    let app = &release.apps[app.0];
+    let python = app
+        .python
+        .as_ref()
+        .expect("the plan gives an sdist only to apps with a Python channel");
+    let target = app
+        .targets
+        .first()
+        .context("internal error: an app without targets")?;
+    let sources = crate::sdist::gather(release, app, dist_dir)?;
+    let dir = staging.join("python");
+    fs::create_dir_all(&dir)?;
+    Ok(castoff_wheel::sdist::build_sdist(
+        &castoff_wheel::sdist::SdistInput {
+            workspace_root: &release.workspace_root,
+            app,
+            python,
+            build: app.build(target),
+            manifest_path: sources.manifest_path,
+            sources: sources.files,
+            source_date_epoch,
+        },
+        &dir,
+        release.compression_level,
+    )?)
 }
 
 /// The npm channel of an app the plan gave npm artifacts.

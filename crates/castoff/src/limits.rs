@@ -158,7 +158,7 @@ pub(crate) fn dist_warnings(manifest: &Manifest) -> Vec<String> {
         let name = artifact.path.as_deref().unwrap_or(&artifact.id);
         let (channel, configured, destinations): (Channel, Option<u64>, Vec<&str>) =
             match artifact.kind {
-                ArtifactKind::Wheel => {
+                ArtifactKind::Wheel | ArtifactKind::Sdist => {
                     let Some(python) = &app.python else { continue };
                     let mut destinations: Vec<&str> = manifest
                         .steps
