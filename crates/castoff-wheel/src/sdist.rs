@@ -266,11 +266,7 @@ pub fn pyproject_toml(
     let _ = writeln!(out, "bindings = \"bin\"");
     let _ = writeln!(out, "manifest-path = {}", toml_string(manifest_path));
     let _ = writeln!(out, "python-source = {}", toml_string(PYTHON_SOURCE));
-    let _ = writeln!(
-        out,
-        "python-packages = {}",
-        toml_array(std::slice::from_ref(&python.module))
-    );
+    let _ = writeln!(out, "module-name = {}", toml_string(&python.module));
     let _ = writeln!(out, "profile = {}", toml_string(&build.profile));
     let mut features = build.features.clone();
     features.sort();
