@@ -52,6 +52,9 @@ pub struct SdistInput<'a> {
     pub manifest_path: String,
     /// The Rust sources: the packages' files, the workspace manifest, `Cargo.lock`.
     pub sources: Vec<SourceFile>,
+    /// SBOM documents, `(file name, contents)`, stored as `sboms/<file name>` (as a wheel's
+    /// `.dist-info/sboms/`, PEP 770).
+    pub sboms: Vec<(String, Vec<u8>)>,
     /// SOURCE_DATE_EPOCH (seconds): every entry's mtime.
     pub source_date_epoch: u64,
 }
@@ -147,6 +150,20 @@ pub fn sdist_contents(input: &SdistInput<'_>) -> Result<SdistContents, WheelErro
         format!("{PYTHON_SOURCE}/{module}/py.typed"),
         String::new(),
     ));
+
+    for (file_name, contents) in &input.sboms {
+        if file_name.is_empty() || file_name.contains(['/', '\\']) || file_name.starts_with('.') {
+            return Err(WheelError::SbomFileName {
+                package: app.package.name.clone(),
+                file_name: file_name.clone(),
+            });
+        }
+        generated.push(SourceFile {
+            path: format!("sboms/{file_name}"),
+            mode: 0o644,
+            contents: contents.clone(),
+        });
+    }
 
     let mut entries: Vec<SourceFile> = Vec::new();
     for file in input.sources.iter().cloned().chain(generated) {

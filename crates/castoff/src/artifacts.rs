@@ -254,6 +254,18 @@ pub(crate) fn build_sdist(
         .first()
         .context("internal error: an app without targets")?;
     let sources = crate::sdist::gather(release, app, dist_dir)?;
+    // Its SBOM: the dependency graph of every platform, since it is built wherever it lands.
+    let build = app.build(target);
+    let metadata =
+        crate::sbom::resolve_all_platforms(&app.package.manifest_path, &build.feature_args())?;
+    let sbom = crate::sbom::cyclonedx(&crate::sbom::SbomInput {
+        metadata: &metadata,
+        checksums: &crate::sbom::lock_checksums(&release.workspace_root),
+        package: &app.package.name,
+        target: "source",
+        source_date_epoch,
+    })
+    .with_context(|| format!("could not write the SBOM of {}'s sdist", app.package.name))?;
     let dir = staging.join("python");
     fs::create_dir_all(&dir)?;
     Ok(castoff_wheel::sdist::build_sdist(
@@ -261,9 +273,10 @@ pub(crate) fn build_sdist(
             workspace_root: &release.workspace_root,
             app,
             python,
-            build: app.build(target),
+            build,
             manifest_path: sources.manifest_path,
             sources: sources.files,
+            sboms: vec![(format!("{}.cdx.json", app.package.name), sbom)],
             source_date_epoch,
         },
         &dir,

@@ -81,6 +81,7 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         oci/greeter/index.json
         oci/greeter/oci-layout
         python/greeter-0.3.1-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.musllinux_1_1_x86_64.whl
+        python/greeter-0.3.1.tar.gz
         sbom/greeter-0.3.1-x86_64-unknown-linux-gnu.cdx.json
     "#]]
     .assert_eq(&listing);
@@ -135,8 +136,9 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         .expect("sha256sum (coreutils) is required");
     assert_success(&check, "sha256sum --check");
     let checked = String::from_utf8_lossy(&check.stdout);
-    // Six artifacts, the install script and the Dockerfile (deploy files are listed too).
-    assert_eq!(checked.matches(": OK").count(), 8, "{checked}");
+    // Seven artifacts (the sdist among them), the install script and the Dockerfile (deploy
+    // files are listed too).
+    assert_eq!(checked.matches(": OK").count(), 9, "{checked}");
 }
 
 /// A dist that fails part-way (here: the image of a dynamically linked binary on `scratch`,

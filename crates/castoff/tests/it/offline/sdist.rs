@@ -89,6 +89,7 @@ fn path_deps_sdist_holds_the_sources_and_nothing_else_and_is_reproducible() {
         hello_paths-0.2.0/python/hello_paths/__init__.py
         hello_paths-0.2.0/python/hello_paths/__main__.py
         hello_paths-0.2.0/python/hello_paths/py.typed
+        hello_paths-0.2.0/sboms/hello.cdx.json
     "#]]
     .assert_eq(&listing);
     let text = |path: &str| {
@@ -169,6 +170,13 @@ fn path_deps_sdist_holds_the_sources_and_nothing_else_and_is_reproducible() {
         text("python/hello_paths/__init__.py")
             .contains(r#"return _find_binary("hello" + _EXE_SUFFIX)"#)
     );
+
+    // Its SBOM, like a wheel's: CycloneDX, the app and the path dependency compiled into it.
+    let sbom: serde_json::Value = serde_json::from_str(&text("sboms/hello.cdx.json")).unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    assert_eq!(sbom["metadata"]["component"]["name"], "hello", "{sbom:#}");
+    let components = sbom["components"].to_string();
+    assert!(components.contains("hello-core"), "{sbom:#}");
 
     // The manifest and SHA256SUMS list it like every other artifact.
     let sums = fs::read_to_string(dist_dir.join("SHA256SUMS")).unwrap();
