@@ -167,7 +167,12 @@ fn pip_builds_the_path_deps_sdist_from_source_and_it_runs() {
     );
     // Built here, from the sources: maturin compiled the package and its path dependency.
     let shown = output_text(&install);
-    assert!(!shown.contains(".whl"), "pip took a wheel:\n{shown}");
+    let normalized = castoff_plan::names::wheel_distribution_name(&distribution);
+    assert!(
+        shown.contains(&format!("Building wheel for {distribution}"))
+            && shown.contains(&format!("filename={normalized}-0.2.0-py3-none-linux_x86_64.whl")),
+        "pip did not build the wheel here:\n{shown}"
+    );
     let module = castoff_plan::names::wheel_distribution_name(&distribution);
     assert_installed_runs(&venv, &module);
 }
