@@ -264,13 +264,21 @@ pub fn pyproject_toml(
         let _ = writeln!(out, "license = {}", toml_string(license));
     }
     if !metadata.license_files.is_empty() {
-        let _ = writeln!(out, "license-files = {}", toml_array(&metadata.license_files));
+        let _ = writeln!(
+            out,
+            "license-files = {}",
+            toml_array(&metadata.license_files)
+        );
     }
     if !metadata.keywords.is_empty() {
         let _ = writeln!(out, "keywords = {}", toml_array(&metadata.keywords));
     }
     if !metadata.requires_dist.is_empty() {
-        let _ = writeln!(out, "dependencies = {}", toml_array(&metadata.requires_dist));
+        let _ = writeln!(
+            out,
+            "dependencies = {}",
+            toml_array(&metadata.requires_dist)
+        );
     }
     let _ = writeln!(out, "classifiers = {}", toml_array(&metadata.classifiers));
     if !metadata.project_urls.is_empty() {

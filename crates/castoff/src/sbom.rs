@@ -71,7 +71,11 @@ fn ask_cargo(
         let mut command = Command::new(cargo);
         command
             .args(["metadata", "--format-version", "1"])
-            .args(target.iter().flat_map(|target| ["--filter-platform", target]))
+            .args(
+                target
+                    .iter()
+                    .flat_map(|target| ["--filter-platform", target]),
+            )
             .arg("--manifest-path")
             .arg(manifest_path)
             .args(features);

@@ -57,7 +57,11 @@ pub(crate) fn gather(release: &Release, app: &App, dist_dir: &Path) -> anyhow::R
             fs::read(absolute).with_context(|| format!("could not read {}", absolute.display()))?;
         files.push(SourceFile {
             path: relative,
-            mode: if is_executable(&metadata) { 0o755 } else { 0o644 },
+            mode: if is_executable(&metadata) {
+                0o755
+            } else {
+                0o644
+            },
             contents,
         });
         Ok(())
@@ -83,7 +87,10 @@ pub(crate) fn gather(release: &Release, app: &App, dist_dir: &Path) -> anyhow::R
                 add(&path, &mut files)?;
             }
         }
-        for outside in [&package.readme, &package.license_file].into_iter().flatten() {
+        for outside in [&package.readme, &package.license_file]
+            .into_iter()
+            .flatten()
+        {
             let path = normalize(&directory.join(outside.as_std_path()));
             if path.is_file() && path != root_manifest {
                 add(&path, &mut files)?;
@@ -149,14 +156,14 @@ pub(crate) fn package_directories(release: &Release, app: &App) -> anyhow::Resul
 /// outside the workspace is an error naming both packages and the fix.
 fn reached_packages(release: &Release, app: &App) -> anyhow::Result<Vec<cargo_metadata::Package>> {
     let root = &release.workspace_root;
-    let metadata = crate::workspace::metadata(Some(&root.join("Cargo.toml"))).map_err(|error| {
-        match error {
-            crate::workspace::LoadError::Cargo(error) | crate::workspace::LoadError::Host(error) => {
-                error
-            }
-            crate::workspace::LoadError::Config(error) => anyhow::anyhow!("{error}"),
-        }
-    })?;
+    let metadata =
+        crate::workspace::metadata(Some(&root.join("Cargo.toml"))).map_err(
+            |error| match error {
+                crate::workspace::LoadError::Cargo(error)
+                | crate::workspace::LoadError::Host(error) => error,
+                crate::workspace::LoadError::Config(error) => anyhow::anyhow!("{error}"),
+            },
+        )?;
     let members: Vec<&cargo_metadata::Package> = metadata.workspace_packages();
     let Some(start) = members
         .iter()

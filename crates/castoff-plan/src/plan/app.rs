@@ -291,7 +291,11 @@ fn differing_sdist_settings(
             "profile `{}`, features [{}]{}{}",
             build.profile,
             features.join(", "),
-            if build.all_features { ", all-features" } else { "" },
+            if build.all_features {
+                ", all-features"
+            } else {
+                ""
+            },
             if build.no_default_features {
                 ", no-default-features"
             } else {
@@ -308,10 +312,7 @@ fn differing_sdist_settings(
         match &first {
             None => first = Some((target.triple, settings)),
             Some((triple, known)) if *known != settings => {
-                return Some(format!(
-                    "{triple}: {known}; {}: {settings}",
-                    target.triple
-                ));
+                return Some(format!("{triple}: {known}; {}: {settings}", target.triple));
             }
             Some(_) => {}
         }

@@ -227,11 +227,12 @@ pub(super) fn assemble(
                 images.push((image, sbom));
             }
         }
-        let sdist = app
-            .python
-            .as_ref()
-            .filter(|python| python.sdist)
-            .map(|_| push_artifact(&mut artifacts, artifact(ArtifactKind::Sdist, None, Vec::new())));
+        let sdist = app.python.as_ref().filter(|python| python.sdist).map(|_| {
+            push_artifact(
+                &mut artifacts,
+                artifact(ArtifactKind::Sdist, None, Vec::new()),
+            )
+        });
         let launcher = (!platform_packages.is_empty()).then(|| {
             push_artifact(
                 &mut artifacts,

@@ -69,7 +69,9 @@ fn venv(env: &TestEnv, workspace: &Path, name: &str) -> PathBuf {
     let venv = workspace.parent().unwrap().join(name);
     let _ = fs::remove_dir_all(&venv);
     run(
-        Command::new(env.tool("python3")).args(["-m", "venv"]).arg(&venv),
+        Command::new(env.tool("python3"))
+            .args(["-m", "venv"])
+            .arg(&venv),
         "python3 -m venv",
     );
     let site_packages = |venv: &Path| -> PathBuf {
@@ -84,7 +86,7 @@ fn venv(env: &TestEnv, workspace: &Path, name: &str) -> PathBuf {
             .expect("lib/pythonX.Y");
         python.join("site-packages")
     };
-    let tools = site_packages(&env.venv_bin().parent().unwrap().to_owned());
+    let tools = site_packages(env.venv_bin().parent().unwrap());
     fs::write(
         site_packages(&venv).join("castoff-test-tools.pth"),
         format!("{}\n", tools.display()),
@@ -170,7 +172,9 @@ fn pip_builds_the_path_deps_sdist_from_source_and_it_runs() {
     let normalized = castoff_plan::names::wheel_distribution_name(&distribution);
     assert!(
         shown.contains(&format!("Building wheel for {distribution}"))
-            && shown.contains(&format!("filename={normalized}-0.2.0-py3-none-linux_x86_64.whl")),
+            && shown.contains(&format!(
+                "filename={normalized}-0.2.0-py3-none-linux_x86_64.whl"
+            )),
         "pip did not build the wheel here:\n{shown}"
     );
     let module = castoff_plan::names::wheel_distribution_name(&distribution);
@@ -233,7 +237,7 @@ fn published_sdist_is_what_a_platform_without_a_wheel_downloads_and_a_rerun_skip
             .steps
             .iter()
             .find(|step| step.id == "pypi-upload/hello")
-            .map(|step| step.outcome.clone())
+            .map(|step| step.outcome)
             .expect("the report has the sdist's upload")
     };
     assert_eq!(publish(), "uploaded");

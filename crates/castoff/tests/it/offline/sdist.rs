@@ -67,7 +67,10 @@ fn path_deps_sdist_holds_the_sources_and_nothing_else_and_is_reproducible() {
     // The stale dist/ is castoff's to replace only when it holds castoff's files.
     fs::remove_dir_all(&dist_dir).unwrap();
     assert_success(
-        &castoff(&["dist", "--dist-dir", dist_dir.to_str().unwrap()], &workspace),
+        &castoff(
+            &["dist", "--dist-dir", dist_dir.to_str().unwrap()],
+            &workspace,
+        ),
         "dist",
     );
     let archive = dist_dir.join(SDIST);
@@ -207,7 +210,10 @@ fn path_deps_sdist_holds_the_sources_and_nothing_else_and_is_reproducible() {
     // A second build elsewhere gives the same bytes.
     let second = scratch.join("second");
     assert_success(
-        &castoff(&["dist", "--dist-dir", second.to_str().unwrap()], &workspace),
+        &castoff(
+            &["dist", "--dist-dir", second.to_str().unwrap()],
+            &workspace,
+        ),
         "second dist",
     );
     assert!(
@@ -228,7 +234,10 @@ fn wheel_metadata(dist_dir: &Path) -> String {
     let sdist = castoff_registry::pypi::WheelFile::open(&dist_dir.join(SDIST)).unwrap();
     assert_eq!(sdist.filetype, "sdist");
     assert_eq!(sdist.python_tag, "source");
-    assert_eq!(sdist.metadata, opened.metadata, "PKG-INFO differs from METADATA");
+    assert_eq!(
+        sdist.metadata, opened.metadata,
+        "PKG-INFO differs from METADATA"
+    );
     let mut text = String::new();
     for (field, value) in &opened.metadata.headers {
         text.push_str(&format!("{field}: {value}\n"));
@@ -256,7 +265,10 @@ fn sdist_false_leaves_it_out() {
     assert!(!plan.contains("sdist"), "{plan}");
     let dist_dir = scratch.join("dist");
     assert_success(
-        &castoff(&["dist", "--dist-dir", dist_dir.to_str().unwrap()], &workspace),
+        &castoff(
+            &["dist", "--dist-dir", dist_dir.to_str().unwrap()],
+            &workspace,
+        ),
         "dist",
     );
     let python: Vec<String> = fs::read_dir(dist_dir.join("python"))
@@ -280,7 +292,9 @@ fn wheels_with_differing_features_refuse_the_sdist_at_plan_time() {
     fs::write(&root, text).unwrap();
     let manifest = workspace.join("crates/hello/Cargo.toml");
     let mut text = fs::read_to_string(&manifest).unwrap();
-    text.push_str("\n[package.metadata.castoff.target.x86_64-unknown-linux-musl]\nfeatures = [\"loud\"]\n");
+    text.push_str(
+        "\n[package.metadata.castoff.target.x86_64-unknown-linux-musl]\nfeatures = [\"loud\"]\n",
+    );
     fs::write(&manifest, &text).unwrap();
     let output = castoff(&["plan"], &workspace);
     assert!(!output.status.success(), "{}", output_text(&output));
@@ -321,12 +335,16 @@ fn a_path_dependency_outside_the_workspace_is_a_dist_error_naming_the_fix() {
     .unwrap();
     fs::write(outside.join("src/lib.rs"), "").unwrap();
     let manifest = workspace.join("crates/hello-core/Cargo.toml");
-    let text = fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("[lints]", "[dependencies]\noutside = { path = \"../../../outside\" }\n\n[lints]");
+    let text = fs::read_to_string(&manifest).unwrap().replace(
+        "[lints]",
+        "[dependencies]\noutside = { path = \"../../../outside\" }\n\n[lints]",
+    );
     fs::write(&manifest, text).unwrap();
     let dist_dir = scratch.join("dist");
-    let output = castoff(&["dist", "--dist-dir", dist_dir.to_str().unwrap()], &workspace);
+    let output = castoff(
+        &["dist", "--dist-dir", dist_dir.to_str().unwrap()],
+        &workspace,
+    );
     assert!(!output.status.success(), "{}", output_text(&output));
     let shown = output_text(&output);
     for part in [
@@ -337,5 +355,9 @@ fn a_path_dependency_outside_the_workspace_is_a_dist_error_naming_the_fix() {
     ] {
         assert!(shown.contains(part), "`{part}` missing from:\n{shown}");
     }
-    assert!(!dist_dir.exists(), "a refused dist left {}", dist_dir.display());
+    assert!(
+        !dist_dir.exists(),
+        "a refused dist left {}",
+        dist_dir.display()
+    );
 }
