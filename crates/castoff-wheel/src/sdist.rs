@@ -363,3 +363,39 @@ pub fn write_sdist(
         sha256: hex(&digest),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_strings_escape_what_toml_requires() {
+        assert_eq!(toml_string("plain"), "\"plain\"");
+        assert_eq!(
+            toml_string("a \"quote\", a \\ and\na line"),
+            r#""a \"quote\", a \\ and\na line""#
+        );
+        assert_eq!(toml_string("bell\u{7}"), r#""bell\u0007""#);
+        assert_eq!(
+            toml_array(&["x".to_owned(), "y\"".to_owned()]),
+            r#"["x", "y\""]"#
+        );
+    }
+
+    #[test]
+    fn the_sdist_finder_adds_the_platform_suffix_at_run_time() {
+        let text = module::init_py_any_platform(
+            "tk",
+            "1.0",
+            &[
+                ("tk".to_owned(), "tk".to_owned()),
+                ("tk-core".to_owned(), "tk-core".to_owned()),
+            ],
+        );
+        assert!(text.contains("_EXE_SUFFIX = \".exe\" if os.name == \"nt\" else \"\"\n"));
+        assert!(text.contains("return _find_binary(\"tk\" + _EXE_SUFFIX)"));
+        assert!(text.contains("return _find_binary(\"tk-core\" + _EXE_SUFFIX)"));
+        // The suffix is defined before any function uses it.
+        assert!(text.find("_EXE_SUFFIX =").unwrap() < text.find("def find_tk_bin").unwrap());
+    }
+}

@@ -278,4 +278,29 @@ fn published_sdist_is_what_a_platform_without_a_wheel_downloads_and_a_rerun_skip
 
     // Published again: the index holds identical bytes, so the step is skipped.
     assert_eq!(publish(), "skipped");
+
+    // Other bytes under the same name (one second later changes the sdist's tar times) are
+    // refused before any upload, with exit code 3.
+    run(
+        Command::new(env!("CARGO_BIN_EXE_castoff"))
+            .args(["dist", "--manifest-path"])
+            .arg(workspace.join("Cargo.toml"))
+            .env("SOURCE_DATE_EPOCH", "1700000001"),
+        "castoff dist one second later",
+    );
+    assert!(fs::read(&sdist).unwrap() != fs::read(&downloaded[0]).unwrap());
+    let refused = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["publish", "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .args(["--pypi-url", &env.pypiserver])
+        .env("HOME", &home)
+        .env("TWINE_USERNAME", &env.user)
+        .env("TWINE_PASSWORD", &env.password)
+        .env_remove("CASTOFF_PYPI_TOKEN")
+        .output()
+        .expect("running castoff publish");
+    let shown = output_text(&refused);
+    assert_eq!(refused.status.code(), Some(3), "{shown}");
+    let file_name = sdist.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(shown.contains(&file_name), "{shown}");
 }
