@@ -137,7 +137,12 @@ pub(crate) fn check(
             "the {noun} {artifact} is {}, larger than {whose} for {destination}: {}",
             size_text(size),
             size_text(limit.bytes),
-            noun = channel.noun()
+            // A source distribution is the one `.tar.gz` a PyPI project uploads.
+            noun = if channel == Channel::Pypi && artifact.ends_with(".tar.gz") {
+                "sdist"
+            } else {
+                channel.noun()
+            }
         ),
         hint,
     ))

@@ -70,9 +70,9 @@ fn dist_summary_table_json_and_plain_progress() {
         .lines()
         .filter(|line| line.starts_with("building ") || line.starts_with("compiling "))
         .collect();
-    // compiling, then sbom, archive, wheel, npm platform, npm launcher, oci-index (the images
-    // are built with their index).
-    assert_eq!(own_lines.len(), 7, "{stderr}");
+    // compiling, then sbom, archive, wheel, npm platform, sdist, npm launcher, oci-index (the
+    // images are built with their index).
+    assert_eq!(own_lines.len(), 8, "{stderr}");
     // The one compression of the binary, with its size, time and rate.
     assert!(
         stderr.contains("\ncompressed binary greeter (x86_64-unknown-linux-gnu): ")
@@ -88,7 +88,7 @@ fn dist_summary_table_json_and_plain_progress() {
     assert!(json.status.success(), "{}", text(&json));
     let document: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(document["command"], "dist");
-    assert_eq!(document["artifacts"].as_array().unwrap().len(), 8);
+    assert_eq!(document["artifacts"].as_array().unwrap().len(), 9);
     let instance = dir.join("summary.json");
     fs::write(&instance, &json.stdout).unwrap();
     let schema = repository_root().join("docs/summary.schema.json");
