@@ -205,7 +205,14 @@ fn uv_install(env: &TestEnv, matrix: &Matrix, platform: &str, dir: &Path) -> Com
     command
         // Wheels only, as pip's `--only-binary=:all:`: the index holds the release's sdist
         // too, which any platform could build (live::sdist).
-        .args(["pip", "install", "--no-config", "--no-cache", "--no-deps", "--no-build"])
+        .args([
+            "pip",
+            "install",
+            "--no-config",
+            "--no-cache",
+            "--no-deps",
+            "--no-build",
+        ])
         .arg("--python")
         .arg(env.venv_bin().join("python"))
         .args(["--python-platform", platform])
@@ -418,8 +425,7 @@ fn a_platform_without_a_wheel_resolves_none() {
         // With `--no-build` (the sdist is there too) uv says "no usable wheels".
         let no_wheel = stderr.contains("has no wheels with a matching platform tag")
             || stderr.contains("has no usable wheels");
-        if output.status.success() || !no_wheel || dir.join("bin").exists()
-        {
+        if output.status.success() || !no_wheel || dir.join("bin").exists() {
             failures.push(format!(
                 "{platform} (uv, {name}): expected no matching wheel and nothing installed: {}",
                 output_text(&output)
