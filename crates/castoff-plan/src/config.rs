@@ -174,6 +174,10 @@ pub struct PythonConfig {
     /// raised the project's limit.
     #[serde(default)]
     pub upload_limit: Option<String>,
+    /// Build a source distribution (`<name>-<version>.tar.gz`, built by maturin where no
+    /// wheel fits) and upload it with the wheels; default `true`.
+    #[serde(default)]
+    pub sdist: Option<bool>,
 }
 
 /// `npm = { ... }`

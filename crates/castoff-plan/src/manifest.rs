@@ -298,7 +298,9 @@ impl Manifest {
                 let app = &release.apps[artifact.app.0];
                 let registry_name = match artifact.kind {
                     ArtifactKind::Binary | ArtifactKind::Sbom | ArtifactKind::Archive => None,
-                    ArtifactKind::Wheel => app.python.as_ref().map(|p| p.name.clone()),
+                    ArtifactKind::Wheel | ArtifactKind::Sdist => {
+                        app.python.as_ref().map(|p| p.name.clone())
+                    }
                     ArtifactKind::NpmPlatform => app
                         .npm
                         .as_ref()

@@ -20,6 +20,9 @@ fn describe(release: &Release, id: ArtifactId) -> String {
         ArtifactKind::Wheel => app.python.as_ref().map_or_else(String::new, |python| {
             format!("{} {} (PyPI)", python.name, python.version)
         }),
+        ArtifactKind::Sdist => app.python.as_ref().map_or_else(String::new, |python| {
+            format!("{} {} source (PyPI)", python.name, python.version)
+        }),
         ArtifactKind::NpmPlatform => app
             .npm
             .as_ref()

@@ -240,6 +240,13 @@ fn check_edges(release: &Release) {
                     assert!(artifact.target.unwrap().oci.is_some(), "{id}: Linux only");
                 }
             }
+            // Built from the sources, once per app, only with a Python channel.
+            ArtifactKind::Sdist => {
+                assert!(artifact.inputs.is_empty(), "{id}");
+                assert!(artifact.target.is_none(), "{id}");
+                let python = release.apps[artifact.app.0].python.as_ref();
+                assert!(python.is_some_and(|python| python.sdist), "{id}");
+            }
             ArtifactKind::NpmLauncher => {
                 assert_eq!(artifact.inputs, of_app(ArtifactKind::NpmPlatform), "{id}");
             }
@@ -279,6 +286,10 @@ fn check_edges(release: &Release) {
                 "{id}: tags after the index"
             ),
             (StepKind::OciAttachSbom, kind) => assert_eq!(kind, ArtifactKind::Sbom, "{id}"),
+            (StepKind::PypiUpload, ArtifactKind::Sdist) => assert!(
+                waits_for(ArtifactKind::Wheel, &StepKind::PypiUpload),
+                "{id}: the sdist after the wheels"
+            ),
             (StepKind::PypiUpload, kind) => assert_eq!(kind, ArtifactKind::Wheel, "{id}"),
             (StepKind::OciPushImage, kind) => assert_eq!(kind, ArtifactKind::OciImage, "{id}"),
             (StepKind::NpmPublish, kind) => assert_eq!(kind, ArtifactKind::NpmPlatform, "{id}"),
@@ -343,7 +354,8 @@ fn dependent_app_waits_for_its_dependency() {
             after(&format!("pypi-upload/toolkit/{triple}")),
             [
                 "pypi-upload/toolkit-core/x86_64-unknown-linux-gnu",
-                "pypi-upload/toolkit-core/x86_64-unknown-linux-musl"
+                "pypi-upload/toolkit-core/x86_64-unknown-linux-musl",
+                "pypi-upload/toolkit-core"
             ]
         );
         assert!(after(&format!("npm-publish/toolkit/{triple}")).is_empty());
@@ -446,7 +458,7 @@ fn broken_unknown_key() {
         "broken/unknown-key",
         expect![[r#"
             invalid release configuration: $FIXTURES/broken/unknown-key/Cargo.toml: `package.metadata.castoff.python.nmae`: unknown key `nmae`
-            hint: did you mean `name`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit"#]],
+            hint: did you mean `name`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit, sdist"#]],
     );
 }
 
@@ -597,9 +609,9 @@ fn every_mistake_at_once() {
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.ports`: invalid type: string "8080", expected a sequence
               hint: see docs/configuration.md for the expected value
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.python.nmae`: unknown key `nmae`
-              hint: did you mean `name`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit
+              hint: did you mean `name`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit, sdist
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.python.requries`: unknown key `requries`
-              hint: did you mean `requires`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit
+              hint: did you mean `requires`? known keys here: name, module, requires, requires-python, classifiers, repositories, upload-limit, sdist
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.name`: `@Acme/Greeter`: an npm name may only hold lower-case ASCII letters, digits, `-`, `.`, `_` and `~`, not `A`
               hint: choose a name such as `my-tool` or `@scope/my-tool`
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck`: names no check
@@ -779,7 +791,8 @@ fn build_settings_layer_key_by_key() {
             }
         }),
         serde_json::json!({
-            "python": {},
+            // Per-target features: one sdist could not build them all.
+            "python": { "sdist": false },
             "features": ["fancy"],
             "glibc": "2.28",
             "target": {

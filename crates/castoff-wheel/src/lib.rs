@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod module;
 pub mod platform;
 mod policy;
+pub mod sdist;
 
 use std::fs;
 use std::io::BufWriter;

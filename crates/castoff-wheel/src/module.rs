@@ -102,6 +102,26 @@ def _user_scheme():
     )
 }
 
+/// The `__init__.py` of an sdist, which builds on any platform: as [`init_py`] with each
+/// binary's file name, plus `.exe` where Python runs on Windows.
+pub fn init_py_any_platform(
+    distribution: &str,
+    version: &str,
+    binaries: &[(String, String)],
+) -> String {
+    let mut text = init_py(distribution, version, binaries);
+    for (_, file_name) in binaries {
+        text = text.replace(
+            &format!("return _find_binary(\"{file_name}\")"),
+            &format!("return _find_binary(\"{file_name}\" + _EXE_SUFFIX)"),
+        );
+    }
+    text.replace(
+        "\n__all__ = [",
+        "\n# Built from source: the binary's suffix is the platform's.\n_EXE_SUFFIX = \".exe\" if os.name == \"nt\" else \"\"\n\n__all__ = [",
+    )
+}
+
 /// The `__main__.py` of `module`: runs `bin` with the interpreter's arguments.
 pub fn main_py(module: &str, bin: &str) -> String {
     let function = finder_name(bin);

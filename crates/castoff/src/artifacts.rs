@@ -63,6 +63,8 @@ pub(crate) struct BuildContext<'a> {
     pub(crate) binaries: &'a Binaries,
     pub(crate) sboms: &'a BTreeMap<(AppId, &'static str), Vec<u8>>,
     pub(crate) revision: Option<&'a str>,
+    /// The final dist directory (`DistOptions::dist_dir`): never part of an sdist.
+    pub(crate) dist_dir: &'a Path,
     pub(crate) index: usize,
 }
 
@@ -77,6 +79,7 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
         binaries,
         sboms,
         revision,
+        dist_dir,
         index,
     } = *context;
     let artifact = &release.artifacts[index];
@@ -150,6 +153,16 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
                 warnings: wheel.warnings,
             })
         }
+        (ArtifactKind::Sdist, None) => {
+            let built = build_sdist(release, artifact.app, source_date_epoch, staging, dist_dir)
+                .with_context(|| {
+                    format!(
+                        "could not build the source distribution of {}",
+                        app.package.name
+                    )
+                })?;
+            Ok(file(built.path, built.size, built.sha256, None))
+        }
         (ArtifactKind::NpmPlatform, Some(target)) => {
             let dir = staging.join("npm");
             fs::create_dir_all(&dir)?;
@@ -220,6 +233,55 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
             target.map_or("without a target", |_| "with a target")
         ),
     }
+}
+
+/// The sdist of `app` into `staging/python/`: its Rust sources gathered (sdist.rs), built
+/// with the settings of its first target's wheel (the plan refuses differing ones).
+pub(crate) fn build_sdist(
+    release: &Release,
+    app: AppId,
+    source_date_epoch: u64,
+    staging: &Path,
+    dist_dir: &Path,
+) -> anyhow::Result<castoff_wheel::sdist::BuiltSdist> {
+    let app = &release.apps[app.0];
+    let python = app
+        .python
+        .as_ref()
+        .expect("the plan gives an sdist only to apps with a Python channel");
+    let target = app
+        .targets
+        .first()
+        .context("internal error: an app without targets")?;
+    let sources = crate::sdist::gather(release, app, dist_dir)?;
+    // Its SBOM: the dependency graph of every platform, since it is built wherever it lands.
+    let build = app.build(target);
+    let metadata =
+        crate::sbom::resolve_all_platforms(&app.package.manifest_path, &build.feature_args())?;
+    let sbom = crate::sbom::cyclonedx(&crate::sbom::SbomInput {
+        metadata: &metadata,
+        checksums: &crate::sbom::lock_checksums(&release.workspace_root),
+        package: &app.package.name,
+        target: "source",
+        source_date_epoch,
+    })
+    .with_context(|| format!("could not write the SBOM of {}'s sdist", app.package.name))?;
+    let dir = staging.join("python");
+    fs::create_dir_all(&dir)?;
+    Ok(castoff_wheel::sdist::build_sdist(
+        &castoff_wheel::sdist::SdistInput {
+            workspace_root: &release.workspace_root,
+            app,
+            python,
+            build,
+            manifest_path: sources.manifest_path,
+            sources: sources.files,
+            sboms: vec![(format!("{}.cdx.json", app.package.name), sbom)],
+            source_date_epoch,
+        },
+        &dir,
+        release.compression_level,
+    )?)
 }
 
 /// The npm channel of an app the plan gave npm artifacts.

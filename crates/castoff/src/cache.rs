@@ -49,7 +49,7 @@ pub(crate) struct CacheKey {
 }
 
 /// Bumped whenever the lines of the key change meaning.
-const KEY_FORMAT: u32 = 5;
+const KEY_FORMAT: u32 = 6;
 
 impl CacheKey {
     /// Hashes every input of the run into a key of named lines: the format, castoff's
@@ -126,6 +126,14 @@ impl CacheKey {
         for app in &release.apps {
             if let Some(dir) = app.package.manifest_path.parent() {
                 list_files(dir, true, &skip, &mut sources)?;
+            }
+        }
+        // An sdist holds its path dependencies' sources too.
+        for app in &release.apps {
+            if app.python.as_ref().is_some_and(|python| python.sdist) {
+                for dir in crate::sdist::package_directories(release, app)? {
+                    list_files(&dir, true, &skip, &mut sources)?;
+                }
             }
         }
         sources.sort();

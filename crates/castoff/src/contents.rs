@@ -13,7 +13,7 @@ use castoff_plan::{ArtifactKind, Channel, Manifest};
 /// package, an image (its index, platform manifests, SBOMs and tags together).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Unit {
-    /// The wheel's artifact id.
+    /// The wheel's (or the sdist's) artifact id.
     Wheel(String),
     /// The npm package's artifact id (a platform package or the launcher).
     NpmPackage(String),
@@ -38,6 +38,8 @@ impl Unit {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Contents {
     pub(crate) wheels: usize,
+    /// Source distributions (one per app with `python.sdist`).
+    pub(crate) sdists: usize,
     pub(crate) npm_packages: usize,
     /// Platforms per app with an image.
     pub(crate) images: BTreeMap<String, usize>,
@@ -54,6 +56,7 @@ impl Contents {
         for artifact in &manifest.artifacts {
             match artifact.kind {
                 ArtifactKind::Wheel => contents.wheels += 1,
+                ArtifactKind::Sdist => contents.sdists += 1,
                 ArtifactKind::NpmPlatform | ArtifactKind::NpmLauncher => {
                     contents.npm_packages += 1;
                 }
@@ -79,6 +82,9 @@ impl Contents {
         let mut parts = Vec::new();
         if self.wheels > 0 {
             parts.push(counted(self.wheels, "wheel", "wheels"));
+        }
+        if self.sdists > 0 {
+            parts.push(counted(self.sdists, "sdist", "sdists"));
         }
         if self.npm_packages > 0 {
             parts.push(counted(self.npm_packages, "npm package", "npm packages"));

@@ -463,6 +463,7 @@ fn build_into(
                 binaries,
                 sboms: &sboms,
                 revision,
+                dist_dir: &options.dist_dir,
                 index,
             })
         },

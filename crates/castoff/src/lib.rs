@@ -24,6 +24,7 @@ mod prebuilt;
 mod record;
 mod sbom;
 mod schedule;
+mod sdist;
 mod stage;
 
 pub mod dist;

@@ -137,7 +137,12 @@ pub(crate) fn check(
             "the {noun} {artifact} is {}, larger than {whose} for {destination}: {}",
             size_text(size),
             size_text(limit.bytes),
-            noun = channel.noun()
+            // A source distribution is the one `.tar.gz` a PyPI project uploads.
+            noun = if channel == Channel::Pypi && artifact.ends_with(".tar.gz") {
+                "sdist"
+            } else {
+                channel.noun()
+            }
         ),
         hint,
     ))
@@ -158,7 +163,7 @@ pub(crate) fn dist_warnings(manifest: &Manifest) -> Vec<String> {
         let name = artifact.path.as_deref().unwrap_or(&artifact.id);
         let (channel, configured, destinations): (Channel, Option<u64>, Vec<&str>) =
             match artifact.kind {
-                ArtifactKind::Wheel => {
+                ArtifactKind::Wheel | ArtifactKind::Sdist => {
                     let Some(python) = &app.python else { continue };
                     let mut destinations: Vec<&str> = manifest
                         .steps

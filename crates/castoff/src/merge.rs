@@ -179,7 +179,13 @@ pub fn merge(
         )
     })?;
     let stage = crate::stage::Stage::for_release(&options.dist_dir, release, reporter)?;
-    let manifest = merge_into(release, partials, stage.path(), &options.dist_dir)?;
+    let manifest = merge_into(
+        release,
+        partials,
+        stage.path(),
+        &options.dist_dir,
+        source_date_epoch,
+    )?;
     let manifest = finish(
         release,
         manifest,
@@ -238,6 +244,7 @@ fn merge_into(
     partials: &[Partial],
     staging: &Path,
     dist_dir: &Path,
+    source_date_epoch: u64,
 ) -> anyhow::Result<Manifest> {
     let mut manifest = Manifest::from_release(release, env!("CARGO_PKG_VERSION"));
     // Which partial holds each artifact id.
@@ -283,6 +290,31 @@ fn merge_into(
             }
             ArtifactKind::OciImage => {
                 // Copied with the index below, which reads every platform's layout.
+            }
+            // Like the launcher, built here from the checkout the partials were built from:
+            // it spans targets, and its bytes depend only on the sources and the epoch.
+            ArtifactKind::Sdist => {
+                let built = crate::artifacts::build_sdist(
+                    release,
+                    artifact.app,
+                    source_date_epoch,
+                    staging,
+                    dist_dir,
+                )
+                .with_context(|| {
+                    format!(
+                        "could not build the source distribution of {}",
+                        app.package.name
+                    )
+                })?;
+                record(
+                    &mut manifest.artifacts[index],
+                    staging,
+                    &built.path,
+                    built.size,
+                    &built.sha256,
+                    None,
+                );
             }
             ArtifactKind::NpmLauncher => {
                 let targets = app

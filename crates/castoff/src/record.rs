@@ -111,6 +111,10 @@ pub(crate) fn expected_path_problem(
                 castoff_npm::tarball_file_name(&npm.platform_package(target), &npm.version.version)
             )
         }),
+        (ArtifactKind::Sdist, _) => app
+            .python
+            .as_ref()
+            .map(|python| format!("python/{}", castoff_wheel::sdist::sdist_file_name(python))),
         (ArtifactKind::NpmLauncher, _) => app.npm.as_ref().map(|npm| {
             format!(
                 "npm/{}",

@@ -43,26 +43,39 @@ pub(crate) fn resolve(
         return Ok(hit.metadata);
     }
     let started = std::time::SystemTime::now();
-    let metadata = ask_cargo(manifest_path, target, features)?;
+    let metadata = ask_cargo(manifest_path, Some(target), features)?;
     if let Some(start) = start {
         start.store(&metadata, None, started);
     }
     Ok(metadata)
 }
 
-fn ask_cargo(manifest_path: &Path, target: &str, features: &[String]) -> anyhow::Result<Metadata> {
+/// The dependency graph for every platform (no `--filter-platform`): what a source
+/// distribution, built wherever it is installed, may compile. Not remembered: one call per
+/// sdist.
+pub(crate) fn resolve_all_platforms(
+    manifest_path: &Path,
+    features: &[String],
+) -> anyhow::Result<Metadata> {
+    ask_cargo(manifest_path, None, features)
+}
+
+fn ask_cargo(
+    manifest_path: &Path,
+    target: Option<&str>,
+    features: &[String],
+) -> anyhow::Result<Metadata> {
     let mut last_error = String::new();
     for offline in [true, false] {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
         command
-            .args([
-                "metadata",
-                "--format-version",
-                "1",
-                "--filter-platform",
-                target,
-            ])
+            .args(["metadata", "--format-version", "1"])
+            .args(
+                target
+                    .iter()
+                    .flat_map(|target| ["--filter-platform", target]),
+            )
             .arg("--manifest-path")
             .arg(manifest_path)
             .args(features);
@@ -80,7 +93,8 @@ fn ask_cargo(manifest_path: &Path, target: &str, features: &[String]) -> anyhow:
     }
     bail!(Hinted::new(
         format!(
-            "`cargo metadata --filter-platform {target}` failed, so the SBOM cannot list the dependencies:\n{last_error}"
+            "`cargo metadata{}` failed, so the SBOM cannot list the dependencies:\n{last_error}",
+            target.map_or_else(String::new, |target| format!(" --filter-platform {target}"))
         ),
         "run `cargo fetch` (or `cargo build`) once with network access"
     ))

@@ -195,6 +195,23 @@ pub(super) fn plan_app(
         errors,
     );
 
+    // The sdist builds one binary wherever it is installed: with the features and profile of
+    // the wheels, which must then be one set for every target.
+    if let Some(python) = &python
+        && python.sdist
+        && let Some(problem) = differing_sdist_settings(&targets, &builds)
+    {
+        errors.push(ConfigError {
+            file: manifest.to_owned(),
+            key: "package.metadata.castoff.python.sdist".to_owned(),
+            problem: format!(
+                "the wheels of `{}` are built with different settings per target ({problem}), so a source distribution cannot build the same binary as the wheels",
+                package.name
+            ),
+            hint: "set `python.sdist = false` in [package.metadata.castoff], or give every target the same `features`, `all-features`, `no-default-features` and `profile`".to_owned(),
+        });
+    }
+
     // A dynamic glibc build cannot start in an image without a C library: known now, before
     // the build, not after it. Only on an otherwise sound configuration: a misspelled or
     // wrong `crt-static`, already reported, would make this one noise.
@@ -259,6 +276,48 @@ pub(super) fn plan_app(
         depends_on: Vec::new(),
         tag: Default::default(),
     })
+}
+
+/// The first difference in what an sdist's build takes from the wheels' builds (features,
+/// `all-features`, `no-default-features`, profile) between two targets, if any.
+fn differing_sdist_settings(
+    targets: &[&'static Target],
+    builds: &BTreeMap<&'static str, crate::plan::model::BuildSettings>,
+) -> Option<String> {
+    let describe = |build: &crate::plan::model::BuildSettings| {
+        let mut features = build.features.clone();
+        features.sort();
+        format!(
+            "profile `{}`, features [{}]{}{}",
+            build.profile,
+            features.join(", "),
+            if build.all_features {
+                ", all-features"
+            } else {
+                ""
+            },
+            if build.no_default_features {
+                ", no-default-features"
+            } else {
+                ""
+            }
+        )
+    };
+    let mut first: Option<(&str, String)> = None;
+    for target in targets {
+        let Some(build) = builds.get(target.triple) else {
+            continue;
+        };
+        let settings = describe(build);
+        match &first {
+            None => first = Some((target.triple, settings)),
+            Some((triple, known)) if *known != settings => {
+                return Some(format!("{triple}: {known}; {}: {settings}", target.triple));
+            }
+            Some(_) => {}
+        }
+    }
+    None
 }
 
 pub(super) fn check_unique_names(apps: &[App], errors: &mut Vec<ConfigError>) {

@@ -227,6 +227,12 @@ pub(super) fn assemble(
                 images.push((image, sbom));
             }
         }
+        let sdist = app.python.as_ref().filter(|python| python.sdist).map(|_| {
+            push_artifact(
+                &mut artifacts,
+                artifact(ArtifactKind::Sdist, None, Vec::new()),
+            )
+        });
         let launcher = (!platform_packages.is_empty()).then(|| {
             push_artifact(
                 &mut artifacts,
@@ -260,11 +266,18 @@ pub(super) fn assemble(
                 .iter()
                 .flat_map(|dep| pypi_steps[dep.0].clone())
                 .collect();
-            let mut previous: Vec<Option<StepId>> = vec![None; wheels.len()];
+            // The sdist goes with the wheels, after them: until every wheel is on the index, a
+            // platform that is about to get one would otherwise build from source.
+            let files: Vec<ArtifactId> = wheels.iter().copied().chain(sdist).collect();
+            let mut previous: Vec<Option<StepId>> = vec![None; files.len()];
             for destination in destinations(&python.repositories) {
-                for (wheel, earlier) in wheels.iter().zip(previous.iter_mut()) {
+                let mut wheel_steps = Vec::new();
+                for (wheel, earlier) in files.iter().zip(previous.iter_mut()) {
                     let mut after = python_after.clone();
                     after.extend(*earlier);
+                    if Some(*wheel) == sdist {
+                        after.extend(wheel_steps.iter().copied());
+                    }
                     let step = push_step(
                         &mut steps,
                         StepKind::PypiUpload,
@@ -273,6 +286,7 @@ pub(super) fn assemble(
                         &destination,
                     );
                     *earlier = Some(step);
+                    wheel_steps.push(step);
                     pypi_steps[app_index].push(step);
                 }
             }

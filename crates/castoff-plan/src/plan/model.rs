@@ -327,6 +327,9 @@ pub struct PythonChannel {
     /// C library's tags: a static musl build is otherwise tagged manylinux too, and pip and uv
     /// on a glibc system could take it instead of the glibc build.
     pub glibc_and_musl_arches: Vec<&'static str>,
+    /// `python.sdist` (default true): a source distribution is built and uploaded with the
+    /// wheels.
+    pub sdist: bool,
 }
 
 /// One `Requires-Dist` entry.
@@ -680,6 +683,9 @@ pub enum ArtifactKind {
     /// A direct-download archive of one target: `.tar.gz` on Unix, `.zip` on Windows.
     Archive,
     Wheel,
+    /// The Python source distribution of an app (PEP 625 `.tar.gz`, built by maturin on
+    /// machines without a wheel): one per app, no target.
+    Sdist,
     NpmPlatform,
     NpmLauncher,
     OciImage,
@@ -694,6 +700,7 @@ impl ArtifactKind {
             ArtifactKind::Sbom => "sbom",
             ArtifactKind::Archive => "archive",
             ArtifactKind::Wheel => "wheel",
+            ArtifactKind::Sdist => "sdist",
             ArtifactKind::NpmPlatform => "npm-platform",
             ArtifactKind::NpmLauncher => "npm-launcher",
             ArtifactKind::OciImage => "oci-image",
@@ -707,7 +714,7 @@ impl ArtifactKind {
             ArtifactKind::Binary => Channel::Binary,
             ArtifactKind::Sbom => Channel::Sbom,
             ArtifactKind::Archive => Channel::Archive,
-            ArtifactKind::Wheel => Channel::Python,
+            ArtifactKind::Wheel | ArtifactKind::Sdist => Channel::Python,
             ArtifactKind::NpmPlatform | ArtifactKind::NpmLauncher => Channel::Npm,
             ArtifactKind::OciImage | ArtifactKind::OciIndex => Channel::Oci,
         }

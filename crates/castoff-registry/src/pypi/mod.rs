@@ -345,7 +345,7 @@ impl PypiClient {
         let mut form = Form::new()
             .text(":action", "file_upload")
             .text("protocol_version", "1")
-            .text("filetype", "bdist_wheel")
+            .text("filetype", wheel.filetype)
             .text("pyversion", wheel.python_tag.clone());
         for (name, value) in wheel.metadata.form_fields() {
             form = form.text(name, value);

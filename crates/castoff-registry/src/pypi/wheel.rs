@@ -23,8 +23,11 @@ pub struct WheelFile {
     pub sha256: String,
     /// BLAKE2b with a 32-byte digest, lower-case hex (PyPI's `blake2_256_digest`).
     pub blake2_256: String,
-    /// The python tag(s) of the file name (`py3`; `cp311.cp312` stays as written).
+    /// The python tag(s) of the file name (`py3`; `cp311.cp312` stays as written); `source`
+    /// for an sdist (the upload form's `pyversion`).
     pub python_tag: String,
+    /// The upload form's `filetype`: `bdist_wheel`, or `sdist` for a `.tar.gz`.
+    pub filetype: &'static str,
     pub metadata: CoreMetadata,
 }
 
@@ -46,6 +49,9 @@ impl WheelFile {
             .and_then(|name| name.to_str())
             .ok_or_else(|| fail("not a file name".to_owned(), "give the path of a .whl file"))?
             .to_owned();
+        if let Some(stem) = filename.strip_suffix(".tar.gz") {
+            return Self::open_sdist(path, filename.clone(), stem.to_owned());
+        }
         let stem = filename.strip_suffix(".whl").ok_or_else(|| {
             fail(
                 "not a wheel file name (no `.whl`)".to_owned(),
@@ -92,6 +98,44 @@ impl WheelFile {
             sha256,
             blake2_256,
             python_tag,
+            filetype: "bdist_wheel",
+            metadata: CoreMetadata::parse(&text),
+        })
+    }
+
+    /// A source distribution (`{name}-{version}.tar.gz`, PEP 625): hashed in one pass, and
+    /// `{name}-{version}/PKG-INFO` read from the tar stream.
+    fn open_sdist(path: &Path, filename: String, stem: String) -> Result<WheelFile, RegistryError> {
+        let fail = |message: String, hint: &str| RegistryError::artifact_file(path, message, hint);
+        let open = || {
+            File::open(path).map_err(|error| {
+                fail(
+                    format!("cannot open: {error}"),
+                    "check that dist/ is complete",
+                )
+            })
+        };
+        let (size, sha256, blake2_256) = hash_stream(&mut open()?).map_err(|error| {
+            fail(
+                format!("cannot read: {error}"),
+                "check that dist/ is complete",
+            )
+        })?;
+        let wanted = format!("{stem}/PKG-INFO");
+        let text = read_tar_gz_entry(open()?, &wanted).map_err(|message| {
+            fail(
+                message,
+                "the sdist is damaged: rebuild it with `castoff dist`",
+            )
+        })?;
+        Ok(WheelFile {
+            path: path.to_owned(),
+            filename,
+            size,
+            sha256,
+            blake2_256,
+            python_tag: "source".to_owned(),
+            filetype: "sdist",
             metadata: CoreMetadata::parse(&text),
         })
     }
@@ -123,6 +167,58 @@ pub(crate) fn hash_stream(reader: &mut impl Read) -> std::io::Result<(u64, Strin
         size += read as u64;
     }
     Ok((size, hex(&sha.finalize()), hex(&blake.finalize())))
+}
+
+/// The text of the ustar entry `wanted` in a gzip-compressed tar stream (castoff's sdists:
+/// plain ustar headers, the name split into prefix and name).
+fn read_tar_gz_entry(file: File, wanted: &str) -> Result<String, String> {
+    let mut stream = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
+    let mut header = [0u8; 512];
+    let octal = |field: &[u8]| -> Result<u64, String> {
+        let text: String = field
+            .iter()
+            .take_while(|b| **b != 0)
+            .map(|b| char::from(*b))
+            .collect();
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(0);
+        }
+        u64::from_str_radix(text, 8).map_err(|_| "damaged tar header".to_owned())
+    };
+    let field = |bytes: &[u8]| -> String {
+        String::from_utf8_lossy(bytes.split(|b| *b == 0).next().unwrap_or_default()).into_owned()
+    };
+    loop {
+        stream
+            .read_exact(&mut header)
+            .map_err(|error| format!("cannot read the tar stream: {error}"))?;
+        if header.iter().all(|b| *b == 0) {
+            return Err(format!("no `{wanted}` in the sdist"));
+        }
+        let name = field(&header[..100]);
+        let prefix = field(&header[345..500]);
+        let path = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let size = octal(&header[124..136])?;
+        if path == wanted {
+            if size > METADATA_LIMIT {
+                return Err(format!("{wanted} is larger than {METADATA_LIMIT} bytes"));
+            }
+            let mut bytes = Vec::with_capacity(size as usize);
+            (&mut stream)
+                .take(size)
+                .read_to_end(&mut bytes)
+                .map_err(|error| format!("cannot read {wanted}: {error}"))?;
+            return String::from_utf8(bytes).map_err(|_| format!("{wanted} is not UTF-8"));
+        }
+        let padded = size.div_ceil(512) * 512;
+        std::io::copy(&mut (&mut stream).take(padded), &mut std::io::sink())
+            .map_err(|error| format!("cannot read the tar stream: {error}"))?;
+    }
 }
 
 fn u16_at(bytes: &[u8], at: usize) -> Result<u16, String> {

@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(
             dist.lines().last(),
             Some(
-                "dist: 4 wheels, 5 npm packages, 1 image (2 platforms) in dist (also 4 archives, 4 SBOMs)"
+                "dist: 4 wheels, 1 sdist, 5 npm packages, 1 image (2 platforms) in dist (also 4 archives, 4 SBOMs)"
             ),
             "{dist}"
         );
@@ -439,14 +439,14 @@ mod tests {
         };
         assert_eq!(
             publish(&|_| StepOutcome::Uploaded, false),
-            "publish: 4 wheels, 5 npm packages, 1 image (2 platforms): 10 uploaded"
+            "publish: 4 wheels, 1 sdist, 5 npm packages, 1 image (2 platforms): 11 uploaded"
         );
         assert_eq!(
             publish(&|_| StepOutcome::WouldUpload, true),
-            "publish (dry run): 4 wheels, 5 npm packages, 1 image (2 platforms): 10 would-upload"
+            "publish (dry run): 4 wheels, 1 sdist, 5 npm packages, 1 image (2 platforms): 11 would-upload"
         );
         // One tag of the image failed after everything else went up: the image is not
-        // complete. The wheels were left out; one npm package was there already.
+        // complete. The wheels and the sdist were left out; one npm package was there already.
         let mixed = |id: &str| {
             if id.starts_with("pypi-upload/") {
                 StepOutcome::Excluded
@@ -469,7 +469,7 @@ mod tests {
         );
         assert_eq!(
             publish(&mixed, false),
-            "publish: 4 wheels, 5 npm packages, 1 image (2 platforms): 4 uploaded, 1 skipped, 4 excluded, 1 failed"
+            "publish: 4 wheels, 1 sdist, 5 npm packages, 1 image (2 platforms): 4 uploaded, 1 skipped, 5 excluded, 1 failed"
         );
         // Without the manifest (unreadable after the run), the steps are counted as such.
         let report = PublishReport {
@@ -491,6 +491,7 @@ mod tests {
     fn channels_of_kinds() {
         use castoff_plan::ArtifactKind;
         assert_eq!(ArtifactKind::Wheel.channel().as_str(), "python");
+        assert_eq!(ArtifactKind::Sdist.channel().as_str(), "python");
         assert_eq!(StepKindName::PypiUpload.channel().as_str(), "python");
         assert_eq!(ArtifactKind::NpmLauncher.channel().as_str(), "npm");
         assert_eq!(

@@ -108,6 +108,7 @@ pub(in crate::plan) fn plan_python(
         repositories: config.repositories.clone(),
         upload_limit: upload_limit("python", &config.upload_limit, error),
         glibc_and_musl_arches: glibc_and_musl_arches(targets),
+        sdist: config.sdist.unwrap_or(true),
     })
 }
 

@@ -49,10 +49,11 @@ fn dist_summary_table_json_and_plain_progress() {
     ] {
         assert!(stdout.contains(needle), "`{needle}` missing: {stdout}");
     }
-    // The host's target alone: its wheel, its npm package and the launcher, one image.
+    // The host's target alone: its wheel and the sdist, its npm package and the launcher,
+    // one image.
     assert!(
         stdout.contains(&format!(
-            "\ndist: 1 wheel, 2 npm packages, 1 image (1 platform) in {} (also 1 archive, 1 SBOM)\n",
+            "\ndist: 1 wheel, 1 sdist, 2 npm packages, 1 image (1 platform) in {} (also 1 archive, 1 SBOM)\n",
             dist_dir.display()
         )),
         "{stdout}"
@@ -69,9 +70,9 @@ fn dist_summary_table_json_and_plain_progress() {
         .lines()
         .filter(|line| line.starts_with("building ") || line.starts_with("compiling "))
         .collect();
-    // compiling, then sbom, archive, wheel, npm platform, npm launcher, oci-index (the images
-    // are built with their index).
-    assert_eq!(own_lines.len(), 7, "{stderr}");
+    // compiling, then sbom, archive, wheel, npm platform, sdist, npm launcher, oci-index (the
+    // images are built with their index).
+    assert_eq!(own_lines.len(), 8, "{stderr}");
     // The one compression of the binary, with its size, time and rate.
     assert!(
         stderr.contains("\ncompressed binary greeter (x86_64-unknown-linux-gnu): ")
@@ -87,7 +88,7 @@ fn dist_summary_table_json_and_plain_progress() {
     assert!(json.status.success(), "{}", text(&json));
     let document: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(document["command"], "dist");
-    assert_eq!(document["artifacts"].as_array().unwrap().len(), 8);
+    assert_eq!(document["artifacts"].as_array().unwrap().len(), 9);
     let instance = dir.join("summary.json");
     fs::write(&instance, &json.stdout).unwrap();
     let schema = repository_root().join("docs/summary.schema.json");
@@ -240,9 +241,16 @@ fn publish_summary_table_and_json() {
     assert_eq!(wheel["channel"], "python");
     assert_eq!(wheel["name"], name.as_str());
     assert_eq!(wheel["outcome"], "uploaded", "{document}");
+    // `--only pypi-upload/` takes the sdist's upload too.
+    let sdist = rows
+        .iter()
+        .find(|row| row["id"] == "pypi-upload/greeter")
+        .expect("the sdist's step");
+    assert_eq!(sdist["channel"], "python");
+    assert_eq!(sdist["outcome"], "uploaded", "{document}");
     assert!(
         rows.iter()
-            .filter(|row| row["id"] != wheel["id"])
+            .filter(|row| row["id"] != wheel["id"] && row["id"] != sdist["id"])
             .all(|row| row["outcome"] == "excluded"),
         "{document}"
     );
@@ -262,10 +270,10 @@ fn publish_summary_table_and_json() {
         wheel_line.contains(&name) && wheel_line.contains(" skipped "),
         "{table}"
     );
-    // Counted in the units `dist` counts: the wheel skipped, the rest left out.
+    // Counted in the units `dist` counts: the wheel and the sdist skipped, the rest left out.
     assert!(
         table.ends_with(
-            "\npublish: 1 wheel, 2 npm packages, 1 image (1 platform): 1 skipped, 3 excluded\n"
+            "\npublish: 1 wheel, 1 sdist, 2 npm packages, 1 image (1 platform): 2 skipped, 3 excluded\n"
         ),
         "{table}"
     );
@@ -554,7 +562,7 @@ fn dist_and_publish_count_the_same_units() {
     let (dist_units, _) = dist_line["dist: ".len()..]
         .split_once(" in ")
         .unwrap_or_else(|| panic!("`dist: <units> in <dir>`: {dist_line}"));
-    let expected = "4 wheels, 5 npm packages, 1 image (2 platforms)";
+    let expected = "4 wheels, 1 sdist, 5 npm packages, 1 image (2 platforms)";
     assert_eq!(dist_units, expected, "{dist_stdout}");
     assert!(
         dist_line.ends_with(" (also 4 archives, 4 SBOMs)"),
@@ -590,7 +598,7 @@ fn dist_and_publish_count_the_same_units() {
     };
     let (units, outcomes) = publish();
     assert_eq!(units, dist_units, "publish counts what dist counted");
-    assert_eq!(outcomes, "10 uploaded");
+    assert_eq!(outcomes, "11 uploaded");
 
     // The registries hold exactly that many of each.
     let fetch = |url: &str, accept: &str| -> Vec<u8> {
@@ -612,6 +620,7 @@ fn dist_and_publish_count_the_same_units() {
     ))
     .unwrap();
     let wheels = project.matches(".whl</a>").count();
+    let sdists = project.matches(".tar.gz</a>").count();
     let manifest: castoff_plan::Manifest = castoff_plan::Manifest::from_json(
         &fs::read_to_string(workspace.join("dist/manifest.json")).unwrap(),
     )
@@ -640,12 +649,14 @@ fn dist_and_publish_count_the_same_units() {
     );
     let platforms = index["manifests"].as_array().map_or(0, Vec::len);
     assert_eq!(
-        format!("{wheels} wheels, {npm_packages} npm packages, 1 image ({platforms} platforms)"),
+        format!(
+            "{wheels} wheels, {sdists} sdist, {npm_packages} npm packages, 1 image ({platforms} platforms)"
+        ),
         expected,
         "what the registries hold"
     );
 
     let (units, outcomes) = publish();
     assert_eq!(units, dist_units, "a second publish counts the same units");
-    assert_eq!(outcomes, "10 skipped");
+    assert_eq!(outcomes, "11 skipped");
 }

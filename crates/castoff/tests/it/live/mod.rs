@@ -21,6 +21,7 @@ mod platforms;
 mod prebuilt;
 mod publish;
 pub(crate) mod release_tags;
+mod sdist;
 mod self_release;
 mod toolchain;
 mod workflows;

@@ -82,6 +82,7 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         oci/greeter/index.json
         oci/greeter/oci-layout
         python/greeter-0.3.1-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.musllinux_1_1_x86_64.whl
+        python/greeter-0.3.1.tar.gz
         sbom/greeter-0.3.1-x86_64-unknown-linux-gnu.cdx.json
     "#]]
     .assert_eq(&listing);
@@ -136,9 +137,9 @@ fn single_cli_dist_is_complete_verified_and_reproducible() {
         .expect("sha256sum (coreutils) is required");
     assert_success(&check, "sha256sum --check");
     let checked = String::from_utf8_lossy(&check.stdout);
-    // Six artifacts, the install script, the Dockerfile and its ignore file (deploy files are
-    // listed too).
-    assert_eq!(checked.matches(": OK").count(), 9, "{checked}");
+    // Seven artifacts (the sdist among them), the install script, the Dockerfile and its
+    // ignore file (deploy files are listed too).
+    assert_eq!(checked.matches(": OK").count(), 10, "{checked}");
 }
 
 /// A dist that fails part-way (here: the image of a dynamically linked binary on `scratch`,

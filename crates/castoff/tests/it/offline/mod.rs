@@ -17,3 +17,4 @@ pub(crate) mod plan;
 pub(crate) mod prebuilt;
 mod registry_metadata;
 pub(crate) mod release_tags;
+mod sdist;

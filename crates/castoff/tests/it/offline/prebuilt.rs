@@ -723,6 +723,8 @@ fn static_glibc_and_musl_builds_get_a_wheel_each() {
         [
             "greeter-0.3.1-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
             "greeter-0.3.1-py3-none-musllinux_1_1_x86_64.whl",
+            // The sdist, which prebuilt binaries do not change.
+            "greeter-0.3.1.tar.gz",
         ]
     );
 }

@@ -186,37 +186,46 @@ pub fn assert_served_exactly(env: &TestEnv, workspace: &Path, name: &str, point:
                 .unwrap(),
         )
     };
-    // PyPI: one file, byte for byte.
-    let wheel = path_of("wheel/");
-    let filename = wheel.file_name().unwrap().to_string_lossy().into_owned();
+    // PyPI: the wheel and the sdist, once each, byte for byte.
+    let files = [path_of("wheel/"), path_of("sdist/")];
     let (status, page) = fetch(&format!("{}simple/{name}/", env.pypiserver), &[]);
     assert_eq!(status, "200", "{point}: simple page");
     let page = String::from_utf8_lossy(&page).into_owned();
-    assert_eq!(page.matches("<a ").count(), 1, "{point}: {page}");
-    let (status, served) = fetch(&format!("{}packages/{filename}", env.pypiserver), &[]);
-    assert_eq!(status, "200", "{point}: wheel download");
-    assert!(
-        served == fs::read(&wheel).unwrap(),
-        "{point}: the wheel served differs"
-    );
-    // devpi: the same file, once, byte for byte.
+    assert_eq!(page.matches("<a ").count(), files.len(), "{point}: {page}");
+    for file in &files {
+        let filename = file.file_name().unwrap().to_string_lossy().into_owned();
+        let (status, served) = fetch(&format!("{}packages/{filename}", env.pypiserver), &[]);
+        assert_eq!(status, "200", "{point}: {filename} download");
+        assert!(
+            served == fs::read(file).unwrap(),
+            "{point}: the {filename} served differs"
+        );
+    }
+    // devpi: the same files, once each, byte for byte.
     let page_url = format!("{}+simple/{name}/", env.devpi);
     let (status, page) = fetch(&page_url, &[]);
     assert_eq!(status, "200", "{point}: devpi simple page");
     let page = String::from_utf8_lossy(&page).into_owned();
-    assert_eq!(page.matches("<a ").count(), 1, "{point}: devpi: {page}");
-    let href = page
-        .split("href=\"")
-        .nth(1)
-        .and_then(|rest| rest.split(['"', '#']).next())
-        .unwrap_or_else(|| panic!("{point}: no link on devpi's page: {page}"));
-    assert!(href.contains(&filename), "{point}: devpi links {href}");
-    let (status, served) = fetch(&resolve_url(&page_url, href), &[]);
-    assert_eq!(status, "200", "{point}: devpi wheel download");
-    assert!(
-        served == fs::read(&wheel).unwrap(),
-        "{point}: the wheel devpi serves differs"
+    assert_eq!(
+        page.matches("<a ").count(),
+        files.len(),
+        "{point}: devpi: {page}"
     );
+    for file in &files {
+        let filename = file.file_name().unwrap().to_string_lossy().into_owned();
+        let href = page
+            .split("href=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split(['"', '#']).next())
+            .find(|href| href.contains(&filename))
+            .unwrap_or_else(|| panic!("{point}: no link to {filename} on devpi's page: {page}"));
+        let (status, served) = fetch(&resolve_url(&page_url, href), &[]);
+        assert_eq!(status, "200", "{point}: devpi {filename} download");
+        assert!(
+            served == fs::read(file).unwrap(),
+            "{point}: the {filename} devpi serves differs"
+        );
+    }
     // npm: one version of each package, tarballs byte for byte.
     let bearer = format!("Authorization: Bearer {}", env.npm_token);
     for (package, kind) in [

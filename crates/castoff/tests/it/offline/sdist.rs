@@ -1,0 +1,363 @@
+//! The source distribution (issue 20): what the sdist of the path-deps fixture holds (and
+//! what it never holds: build output, `.git`, `dist/`), its PKG-INFO and pyproject.toml, two
+//! builds byte-identical, `python.sdist = false`, and the refusals: wheels built with
+//! differing features, a path dependency outside the workspace.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use castoff_test_support::workspace::{assert_success, copy_fixture, output_text};
+use expect_test::expect;
+
+use super::dist::scratch;
+
+const SDIST: &str = "python/hello_paths-0.2.0.tar.gz";
+
+fn castoff(args: &[&str], workspace: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(args)
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .expect("running castoff")
+}
+
+/// The path-deps fixture in `scratch/workspace`, with what an sdist must never hold beside
+/// its sources: a stale `dist/`, a `.git` directory, build output in `target/`.
+fn path_deps_workspace(scratch: &Path) -> PathBuf {
+    let workspace = scratch.join("workspace");
+    copy_fixture("path-deps", &workspace);
+    for (path, text) in [
+        ("dist/stale.txt", "an old dist"),
+        (".git/HEAD", "ref: refs/heads/main\n"),
+        ("target/debug/leftover", "build output"),
+        ("crates/hello/target/leftover", "build output"),
+    ] {
+        let path = workspace.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    workspace
+}
+
+/// Unpacks `archive` with the system's tar into `into`; the unpacked files, sorted, with
+/// their contents.
+fn unpack(archive: &Path, into: &Path) -> Vec<(String, Vec<u8>)> {
+    fs::create_dir_all(into).unwrap();
+    let output = Command::new("tar")
+        .arg("-xzf")
+        .arg(archive)
+        .arg("-C")
+        .arg(into)
+        .output()
+        .expect("running tar");
+    assert_success(&output, "tar -xzf");
+    castoff_test_support::workspace::files(into)
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn path_deps_sdist_holds_the_sources_and_nothing_else_and_is_reproducible() {
+    let scratch = scratch("sdist-contents");
+    let workspace = path_deps_workspace(&scratch);
+    let dist_dir = workspace.join("dist");
+    // The stale dist/ is castoff's to replace only when it holds castoff's files.
+    fs::remove_dir_all(&dist_dir).unwrap();
+    assert_success(
+        &castoff(
+            &["dist", "--dist-dir", dist_dir.to_str().unwrap()],
+            &workspace,
+        ),
+        "dist",
+    );
+    let archive = dist_dir.join(SDIST);
+    let files = unpack(&archive, &scratch.join("unpacked"));
+    let listing: String = files.iter().map(|(path, _)| format!("{path}\n")).collect();
+    // Exactly: the package and its path dependency (not `unrelated`), the workspace's
+    // manifest, lock, README and license, the generated files. No target/, .git or dist/.
+    expect![[r#"
+        hello_paths-0.2.0/Cargo.lock
+        hello_paths-0.2.0/Cargo.toml
+        hello_paths-0.2.0/LICENSE
+        hello_paths-0.2.0/PKG-INFO
+        hello_paths-0.2.0/README.md
+        hello_paths-0.2.0/crates/hello-core/Cargo.toml
+        hello_paths-0.2.0/crates/hello-core/src/lib.rs
+        hello_paths-0.2.0/crates/hello/Cargo.toml
+        hello_paths-0.2.0/crates/hello/src/main.rs
+        hello_paths-0.2.0/pyproject.toml
+        hello_paths-0.2.0/python/hello_paths/__init__.py
+        hello_paths-0.2.0/python/hello_paths/__main__.py
+        hello_paths-0.2.0/python/hello_paths/py.typed
+        hello_paths-0.2.0/sboms/hello.cdx.json
+    "#]]
+    .assert_eq(&listing);
+    let text = |path: &str| {
+        let (_, bytes) = files
+            .iter()
+            .find(|(known, _)| known == &format!("hello_paths-0.2.0/{path}"))
+            .unwrap_or_else(|| panic!("{path} is not in the sdist"));
+        String::from_utf8(bytes.clone()).unwrap()
+    };
+    expect![[r#"
+        Metadata-Version: 2.4
+        Name: hello-paths
+        Version: 0.2.0
+        Summary: Says hello; castoff's path-dependency test fixture
+        License-Expression: MIT
+        License-File: LICENSE
+        Classifier: Environment :: Console
+        Classifier: Programming Language :: Rust
+        Requires-Python: >=3.8
+        Project-URL: Source, https://github.com/acme/hello
+        Project-URL: Issues, https://github.com/acme/hello/issues
+        Description-Content-Type: text/markdown; charset=UTF-8; variant=GFM
+
+        # hello
+
+        Says hello through a library crate of its workspace.
+    "#]]
+    .assert_eq(&text("PKG-INFO"));
+    // The wheel's METADATA and the sdist's PKG-INFO are the same core metadata.
+    let wheel_metadata = wheel_metadata(&dist_dir);
+    assert_eq!(wheel_metadata, text("PKG-INFO"));
+    expect![[r#"
+        # Generated by castoff: `pip install` builds the same binary as the wheels with maturin
+        # (a Rust toolchain is needed).
+        [build-system]
+        requires = ["maturin>=1.9.2,<2.0"]
+        build-backend = "maturin"
+
+        [project]
+        name = "hello-paths"
+        version = "0.2.0"
+        description = "Says hello; castoff's path-dependency test fixture"
+        requires-python = ">=3.8"
+        license = "MIT"
+        license-files = ["LICENSE"]
+        classifiers = ["Environment :: Console", "Programming Language :: Rust"]
+
+        [project.urls]
+        "Source" = "https://github.com/acme/hello"
+        "Issues" = "https://github.com/acme/hello/issues"
+
+        [tool.maturin]
+        bindings = "bin"
+        manifest-path = "crates/hello/Cargo.toml"
+        python-source = "python"
+        module-name = "hello_paths"
+        profile = "release"
+        locked = true
+    "#]]
+    .assert_eq(&text("pyproject.toml"));
+    // The workspace manifest, trimmed: `unrelated` is no member; what members inherit stays.
+    let manifest = text("Cargo.toml");
+    assert!(
+        manifest.contains(r#"members = ["crates/hello", "crates/hello-core"]"#),
+        "{manifest}"
+    );
+    for kept in [
+        "[workspace.package]",
+        "[workspace.dependencies.hello-core]",
+        "[workspace.lints.rust]",
+        "[profile.release]",
+    ] {
+        assert!(manifest.contains(kept), "{kept} missing from:\n{manifest}");
+    }
+    assert!(!manifest.contains("unrelated"), "{manifest}");
+    // The finder works wherever the sdist is built: `.exe` on Windows only.
+    assert!(
+        text("python/hello_paths/__init__.py")
+            .contains(r#"return _find_binary("hello" + _EXE_SUFFIX)"#)
+    );
+
+    // Its SBOM, like a wheel's: CycloneDX, the app and the path dependency compiled into it.
+    let sbom: serde_json::Value = serde_json::from_str(&text("sboms/hello.cdx.json")).unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    assert_eq!(sbom["metadata"]["component"]["name"], "hello", "{sbom:#}");
+    let components = sbom["components"].to_string();
+    assert!(components.contains("hello-core"), "{sbom:#}");
+
+    // The manifest and SHA256SUMS list it like every other artifact.
+    let sums = fs::read_to_string(dist_dir.join("SHA256SUMS")).unwrap();
+    let sha = castoff_archive::digest::hex(&castoff_archive::digest::sha256(
+        &fs::read(&archive).unwrap(),
+    ));
+    assert!(sums.contains(&format!("{sha}  {SDIST}\n")), "{sums}");
+    let manifest = castoff_plan::Manifest::from_json(
+        &fs::read_to_string(dist_dir.join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let entry = manifest
+        .artifacts
+        .iter()
+        .find(|artifact| artifact.id == "sdist/hello")
+        .expect("the manifest lists the sdist");
+    assert_eq!(entry.path.as_deref(), Some(SDIST));
+    assert_eq!(entry.sha256.as_deref(), Some(sha.as_str()));
+    assert!(
+        manifest
+            .steps
+            .iter()
+            .any(|step| step.artifact == "sdist/hello" && step.kind == "pypi-upload"),
+        "{:?}",
+        manifest.steps
+    );
+
+    // A second build elsewhere gives the same bytes.
+    let second = scratch.join("second");
+    assert_success(
+        &castoff(
+            &["dist", "--dist-dir", second.to_str().unwrap()],
+            &workspace,
+        ),
+        "second dist",
+    );
+    assert!(
+        fs::read(&archive).unwrap() == fs::read(second.join(SDIST)).unwrap(),
+        "two builds of the sdist differ"
+    );
+}
+
+/// The METADATA of the one wheel in `dist_dir/python`, read with the system's unzip-free way:
+/// castoff-registry's reader.
+fn wheel_metadata(dist_dir: &Path) -> String {
+    let wheel = fs::read_dir(dist_dir.join("python"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
+        .expect("a wheel");
+    let opened = castoff_registry::pypi::WheelFile::open(&wheel).unwrap();
+    let sdist = castoff_registry::pypi::WheelFile::open(&dist_dir.join(SDIST)).unwrap();
+    assert_eq!(sdist.filetype, "sdist");
+    assert_eq!(sdist.python_tag, "source");
+    assert_eq!(
+        sdist.metadata, opened.metadata,
+        "PKG-INFO differs from METADATA"
+    );
+    let mut text = String::new();
+    for (field, value) in &opened.metadata.headers {
+        text.push_str(&format!("{field}: {value}\n"));
+    }
+    text.push('\n');
+    text.push_str(opened.metadata.body.as_deref().unwrap_or_default());
+    text
+}
+
+#[test]
+fn sdist_false_leaves_it_out() {
+    let scratch = scratch("sdist-off");
+    let workspace = scratch.join("workspace");
+    copy_fixture("path-deps", &workspace);
+    let manifest = workspace.join("crates/hello/Cargo.toml");
+    let text = fs::read_to_string(&manifest).unwrap().replace(
+        r#"python = { name = "hello-paths", requires-python = ">=3.8" }"#,
+        r#"python = { name = "hello-paths", requires-python = ">=3.8", sdist = false }"#,
+    );
+    fs::write(&manifest, text).unwrap();
+    let plan = castoff(&["plan", "--format", "json"], &workspace);
+    assert_success(&plan, "plan");
+    let plan = String::from_utf8(plan.stdout).unwrap();
+    assert!(plan.contains("wheel/hello/"), "{plan}");
+    assert!(!plan.contains("sdist"), "{plan}");
+    let dist_dir = scratch.join("dist");
+    assert_success(
+        &castoff(
+            &["dist", "--dist-dir", dist_dir.to_str().unwrap()],
+            &workspace,
+        ),
+        "dist",
+    );
+    let python: Vec<String> = fs::read_dir(dist_dir.join("python"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(python.len(), 1, "{python:?}");
+    assert!(python[0].ends_with(".whl"), "{python:?}");
+}
+
+#[test]
+fn wheels_with_differing_features_refuse_the_sdist_at_plan_time() {
+    let scratch = scratch("sdist-features");
+    let workspace = scratch.join("workspace");
+    copy_fixture("path-deps", &workspace);
+    let root = workspace.join("Cargo.toml");
+    let text = fs::read_to_string(&root).unwrap().replace(
+        r#"targets = ["x86_64-unknown-linux-gnu"]"#,
+        r#"targets = ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"]"#,
+    );
+    fs::write(&root, text).unwrap();
+    let manifest = workspace.join("crates/hello/Cargo.toml");
+    let mut text = fs::read_to_string(&manifest).unwrap();
+    text.push_str(
+        "\n[package.metadata.castoff.target.x86_64-unknown-linux-musl]\nfeatures = [\"loud\"]\n",
+    );
+    fs::write(&manifest, &text).unwrap();
+    let output = castoff(&["plan"], &workspace);
+    assert!(!output.status.success(), "{}", output_text(&output));
+    let shown = output_text(&output);
+    for part in [
+        "package.metadata.castoff.python.sdist",
+        "different settings per target",
+        "x86_64-unknown-linux-gnu: profile `release`, features []",
+        "x86_64-unknown-linux-musl: profile `release`, features [loud]",
+        "cannot build the same binary",
+        "python.sdist = false",
+    ] {
+        assert!(shown.contains(part), "`{part}` missing from:\n{shown}");
+    }
+    // The fix the hint names works.
+    fs::write(
+        &manifest,
+        text.replace(
+            r#"requires-python = ">=3.8" }"#,
+            r#"requires-python = ">=3.8", sdist = false }"#,
+        ),
+    )
+    .unwrap();
+    assert_success(&castoff(&["plan"], &workspace), "plan with sdist = false");
+}
+
+#[test]
+fn a_path_dependency_outside_the_workspace_is_a_dist_error_naming_the_fix() {
+    let scratch = scratch("sdist-outside");
+    let workspace = scratch.join("workspace");
+    copy_fixture("path-deps", &workspace);
+    let outside = scratch.join("outside");
+    fs::create_dir_all(outside.join("src")).unwrap();
+    fs::write(
+        outside.join("Cargo.toml"),
+        "[package]\nname = \"outside\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    fs::write(outside.join("src/lib.rs"), "").unwrap();
+    let manifest = workspace.join("crates/hello-core/Cargo.toml");
+    let text = fs::read_to_string(&manifest).unwrap().replace(
+        "[lints]",
+        "[dependencies]\noutside = { path = \"../../../outside\" }\n\n[lints]",
+    );
+    fs::write(&manifest, text).unwrap();
+    let dist_dir = scratch.join("dist");
+    let output = castoff(
+        &["dist", "--dist-dir", dist_dir.to_str().unwrap()],
+        &workspace,
+    );
+    assert!(!output.status.success(), "{}", output_text(&output));
+    let shown = output_text(&output);
+    for part in [
+        "cannot build the source distribution of `hello`",
+        "package `hello-core` depends on `outside` by path",
+        "outside the workspace",
+        "python.sdist = false",
+    ] {
+        assert!(shown.contains(part), "`{part}` missing from:\n{shown}");
+    }
+    assert!(
+        !dist_dir.exists(),
+        "a refused dist left {}",
+        dist_dir.display()
+    );
+}
