@@ -32,17 +32,18 @@ pub(crate) struct Sources {
 pub(crate) fn gather(release: &Release, app: &App, dist_dir: &Path) -> anyhow::Result<Sources> {
     let root = &release.workspace_root;
     let included = reached_packages(release, app)?;
-    let excluded_dirs = [
-        release.target_directory.clone(),
-        std::path::absolute(dist_dir).unwrap_or_else(|_| dist_dir.to_owned()),
-    ];
+    let dist_dir = std::path::absolute(dist_dir).unwrap_or_else(|_| dist_dir.to_owned());
+    let excluded_dirs = [release.target_directory.clone(), dist_dir.clone()];
     let mut files: Vec<SourceFile> = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut add = |absolute: &Path, files: &mut Vec<SourceFile>| -> anyhow::Result<()> {
         let Some(relative) = relative_inside(root, absolute) else {
             return Ok(());
         };
+        // The dist directory, and the staging directory this very run is filling beside it
+        // (Cargo lists it: an untracked directory `.gitignore`'s `/dist` does not cover).
         if excluded_dirs.iter().any(|dir| absolute.starts_with(dir))
+            || crate::stage::in_dist_sibling(&dist_dir, absolute)
             || relative.split('/').any(|part| part == ".git")
             || !seen.insert(relative.clone())
         {

@@ -368,6 +368,20 @@ fn dist_name(dist_dir: &Path) -> String {
         .map_or_else(|| "dist".into(), |name| name.to_string_lossy().into_owned())
 }
 
+/// Whether `path` lies in one of the directories castoff keeps beside `dist_dir` while it
+/// works (`.<dist>.castoff-staging-<pid>`, `.<dist>.castoff-old-<pid>`): transient, and this
+/// run's artifacts-in-progress, which no other artifact may take for sources.
+pub(crate) fn in_dist_sibling(dist_dir: &Path, path: &Path) -> bool {
+    let Some(parent) = dist_dir.parent() else {
+        return false;
+    };
+    let prefix = format!(".{}.castoff-", dist_name(dist_dir));
+    path.strip_prefix(parent)
+        .ok()
+        .and_then(|rest| rest.components().next())
+        .is_some_and(|first| first.as_os_str().to_string_lossy().starts_with(&prefix))
+}
+
 /// `.<dist>.castoff-<role>-<pid>` beside the dist directory.
 fn sibling(dist_dir: &Path, parent: &Path, role: &str, pid: u32) -> PathBuf {
     parent.join(format!(".{}.castoff-{role}-{pid}", dist_name(dist_dir)))

@@ -361,3 +361,72 @@ fn a_path_dependency_outside_the_workspace_is_a_dist_error_naming_the_fix() {
         dist_dir.display()
     );
 }
+
+/// In a git repository, Cargo lists untracked files that `.gitignore` does not cover; the
+/// staging directory `dist` fills beside `dist/` (`.dist.castoff-staging-<pid>`) is one, in
+/// the package's own directory when the package is the workspace root, and must not end up in
+/// the sdist (found on hexyl: its sdist held the other artifacts, and differed from run to run
+/// by the process id in their path).
+#[test]
+fn the_sdist_of_a_git_checkout_leaves_out_dist_s_staging_directory() {
+    use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
+    let scratch = scratch("sdist-git");
+    let workspace = super::dist::single_cli_workspace(&scratch, |toml| toml);
+    fs::write(workspace.join(".gitignore"), "/dist\n/target\n").unwrap();
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(&workspace)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .expect("git is required");
+        assert_success(&output, &format!("git {args:?}"));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "fixture"]);
+    write_static_elf(
+        &workspace.join("target/x86_64-unknown-linux-gnu/release"),
+        "greeter",
+        EM_X86_64,
+        "hello from greeter",
+    );
+    let dist_dir = workspace.join("dist");
+    let sdist = "python/greeter-0.3.1.tar.gz";
+    let mut sdists = Vec::new();
+    for _ in 0..2 {
+        // Nothing cached: each run lists the sources again, from another process.
+        let _ = fs::remove_dir_all(&dist_dir);
+        let _ = fs::remove_dir_all(workspace.join("target/castoff"));
+        assert_success(
+            &castoff(
+                &[
+                    "dist",
+                    "--no-build",
+                    "--target",
+                    "x86_64-unknown-linux-gnu",
+                    "--dist-dir",
+                    dist_dir.to_str().unwrap(),
+                ],
+                &workspace,
+            ),
+            "dist",
+        );
+        sdists.push(fs::read(dist_dir.join(sdist)).unwrap());
+    }
+    let files = unpack(&dist_dir.join(sdist), &scratch.join("unpacked"));
+    let listing: Vec<&str> = files.iter().map(|(path, _)| path.as_str()).collect();
+    assert!(
+        listing.contains(&"greeter-0.3.1/src/main.rs"),
+        "{listing:#?}"
+    );
+    let strays: Vec<&&str> = listing
+        .iter()
+        .filter(|path| path.contains(".castoff-") || path.contains("/dist/"))
+        .collect();
+    assert!(strays.is_empty(), "{strays:#?}");
+    assert!(sdists[0] == sdists[1], "two runs gave different sdists");
+}
