@@ -48,8 +48,9 @@ pub(crate) struct CacheKey {
     record: PathBuf,
 }
 
-/// Bumped whenever the lines of the key change meaning.
-const KEY_FORMAT: u32 = 6;
+/// Bumped whenever the lines of the key change meaning, or what the same inputs give (7: the
+/// sdist of a root package no longer holds dist's staging directory).
+const KEY_FORMAT: u32 = 7;
 
 impl CacheKey {
     /// Hashes every input of the run into a key of named lines: the format, castoff's
