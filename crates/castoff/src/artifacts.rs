@@ -154,14 +154,21 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
             })
         }
         (ArtifactKind::Sdist, None) => {
-            let built = build_sdist(release, artifact.app, source_date_epoch, staging, dist_dir)
-                .with_context(|| {
-                    format!(
-                        "could not build the source distribution of {}",
-                        app.package.name
-                    )
-                })?;
-            Ok(file(built.path, built.size, built.sha256, None))
+            let (built, warnings) =
+                build_sdist(release, artifact.app, source_date_epoch, staging, dist_dir)
+                    .with_context(|| {
+                        format!(
+                            "could not build the source distribution of {}",
+                            app.package.name
+                        )
+                    })?;
+            Ok(Built::File {
+                path: built.path,
+                size: built.size,
+                sha256: built.sha256,
+                digest: None,
+                warnings,
+            })
         }
         (ArtifactKind::NpmPlatform, Some(target)) => {
             let dir = staging.join("npm");
@@ -243,7 +250,7 @@ pub(crate) fn build_sdist(
     source_date_epoch: u64,
     staging: &Path,
     dist_dir: &Path,
-) -> anyhow::Result<castoff_wheel::sdist::BuiltSdist> {
+) -> anyhow::Result<(castoff_wheel::sdist::BuiltSdist, Vec<String>)> {
     let app = &release.apps[app.0];
     let python = app
         .python
@@ -254,6 +261,28 @@ pub(crate) fn build_sdist(
         .first()
         .context("internal error: an app without targets")?;
     let sources = crate::sdist::gather(release, app, dist_dir)?;
+    let mut warnings = Vec::new();
+    if !sources.untracked.is_empty() {
+        let shown: Vec<&str> = sources
+            .untracked
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        let more = sources.untracked.len().saturating_sub(shown.len());
+        warnings.push(format!(
+            "the source distribution of {} leaves out {} file(s) git does not track: {}{} (commit \
+             what the build needs; add the rest to .gitignore)",
+            app.package.name,
+            sources.untracked.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+        ));
+    }
     // Its SBOM: the dependency graph of every platform, since it is built wherever it lands.
     let build = app.build(target);
     let metadata =
@@ -268,7 +297,7 @@ pub(crate) fn build_sdist(
     .with_context(|| format!("could not write the SBOM of {}'s sdist", app.package.name))?;
     let dir = staging.join("python");
     fs::create_dir_all(&dir)?;
-    Ok(castoff_wheel::sdist::build_sdist(
+    let built = castoff_wheel::sdist::build_sdist(
         &castoff_wheel::sdist::SdistInput {
             workspace_root: &release.workspace_root,
             app,
@@ -281,7 +310,8 @@ pub(crate) fn build_sdist(
         },
         &dir,
         release.compression_level,
-    )?)
+    )?;
+    Ok((built, warnings))
 }
 
 /// The npm channel of an app the plan gave npm artifacts.

@@ -179,7 +179,7 @@ pub fn merge(
         )
     })?;
     let stage = crate::stage::Stage::for_release(&options.dist_dir, release, reporter)?;
-    let manifest = merge_into(
+    let (manifest, warnings) = merge_into(
         release,
         partials,
         stage.path(),
@@ -200,7 +200,7 @@ pub fn merge(
     Ok(DistOutcome {
         dist_dir: options.dist_dir.clone(),
         manifest,
-        warnings: Vec::new(),
+        warnings,
         cached: false,
         // A merge builds nothing: the partial dists' images carry their runs' revisions.
         revision: None,
@@ -245,8 +245,9 @@ fn merge_into(
     staging: &Path,
     dist_dir: &Path,
     source_date_epoch: u64,
-) -> anyhow::Result<Manifest> {
+) -> anyhow::Result<(Manifest, Vec<String>)> {
     let mut manifest = Manifest::from_release(release, env!("CARGO_PKG_VERSION"));
+    let mut warnings = Vec::new();
     // Which partial holds each artifact id.
     let mut holder: BTreeMap<&str, (&Partial, &ManifestArtifact)> = BTreeMap::new();
     for partial in partials {
@@ -294,7 +295,7 @@ fn merge_into(
             // Like the launcher, built here from the checkout the partials were built from:
             // it spans targets, and its bytes depend only on the sources and the epoch.
             ArtifactKind::Sdist => {
-                let built = crate::artifacts::build_sdist(
+                let (built, sdist_warnings) = crate::artifacts::build_sdist(
                     release,
                     artifact.app,
                     source_date_epoch,
@@ -307,6 +308,7 @@ fn merge_into(
                         app.package.name
                     )
                 })?;
+                warnings.extend(sdist_warnings);
                 record(
                     &mut manifest.artifacts[index],
                     staging,
@@ -382,7 +384,7 @@ fn merge_into(
         crate::artifacts::write_deploy_files(release, &indexes, staging, dist_dir)?;
     }
     keep_builds(release, partials, &mut manifest)?;
-    Ok(manifest)
+    Ok((manifest, warnings))
 }
 
 /// Each app's build records (how its binaries came, per target) from the partial that built

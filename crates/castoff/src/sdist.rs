@@ -26,6 +26,9 @@ pub(crate) struct Sources {
     /// The app's `Cargo.toml` relative to the sdist's top directory.
     pub(crate) manifest_path: String,
     pub(crate) files: Vec<SourceFile>,
+    /// Files Cargo lists that git does not track (in a git checkout): left out, since they are
+    /// not the commit's sources and may be anything lying about, secrets included.
+    pub(crate) untracked: Vec<String>,
 }
 
 /// The sources of `app`'s sdist. `dist_dir` is left out wherever it is.
@@ -36,6 +39,11 @@ pub(crate) fn gather(release: &Release, app: &App, dist_dir: &Path) -> anyhow::R
     let excluded_dirs = [release.target_directory.clone(), dist_dir.clone()];
     let mut files: Vec<SourceFile> = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
+    // Only where the workspace is committed: a workspace git does not track (a scratch copy
+    // inside another repository's ignored directory) has no commit to compare with.
+    let tracked = git_tracked(root).filter(|tracked| tracked.contains("Cargo.toml"));
+    let mut untracked: Vec<String> = Vec::new();
+    let real_root = fs::canonicalize(root).unwrap_or_else(|_| root.clone());
     let mut add = |absolute: &Path, files: &mut Vec<SourceFile>| -> anyhow::Result<()> {
         let Some(relative) = relative_inside(root, absolute) else {
             return Ok(());
@@ -48,6 +56,37 @@ pub(crate) fn gather(release: &Release, app: &App, dist_dir: &Path) -> anyhow::R
             || !seen.insert(relative.clone())
         {
             return Ok(());
+        }
+        if tracked
+            .as_ref()
+            .is_some_and(|tracked| !tracked.contains(&relative))
+        {
+            untracked.push(relative);
+            return Ok(());
+        }
+        // A link is followed only to a file inside the workspace: one pointing elsewhere
+        // (`creds -> ~/.aws/credentials`) would publish whatever it names.
+        let link = fs::symlink_metadata(absolute)
+            .with_context(|| format!("could not read {}", absolute.display()))?;
+        if link.file_type().is_symlink() {
+            let target = fs::canonicalize(absolute).ok();
+            if !target
+                .as_ref()
+                .is_some_and(|target| target.starts_with(&real_root))
+            {
+                bail!(Hinted::new(
+                    format!(
+                        "cannot build the source distribution: {} is a symbolic link to {}, outside the workspace at {}",
+                        absolute.display(),
+                        target.map_or_else(
+                            || "a path that does not exist".to_owned(),
+                            |t| t.display().to_string()
+                        ),
+                        root.display()
+                    ),
+                    "replace the link with the file, leave it out with `exclude` in its package's Cargo.toml, or set `python.sdist = false` in [package.metadata.castoff]",
+                ));
+            }
         }
         let metadata = fs::metadata(absolute)
             .with_context(|| format!("could not read {}", absolute.display()))?;
@@ -129,9 +168,11 @@ pub(crate) fn gather(release: &Release, app: &App, dist_dir: &Path) -> anyhow::R
 
     let manifest_path = relative_inside(root, &app.package.manifest_path)
         .context("internal error: the app's manifest is outside the workspace")?;
+    untracked.sort();
     Ok(Sources {
         manifest_path,
         files,
+        untracked,
     })
 }
 
@@ -176,6 +217,13 @@ fn reached_packages(release: &Release, app: &App) -> anyhow::Result<Vec<cargo_me
         );
     };
     let mut included: Vec<&cargo_metadata::Package> = vec![start];
+    // A package at the workspace root is a member whatever `members` says: Cargo loads it
+    // (and its path dependencies) to build any other, so the sdist holds it too.
+    if let Some(root_package) = members.iter().find(|package| {
+        package.manifest_path.as_std_path() == root.join("Cargo.toml") && package.id != start.id
+    }) {
+        included.push(root_package);
+    }
     let mut next = 0;
     while next < included.len() {
         let package = included[next];
@@ -212,6 +260,28 @@ fn reached_packages(release: &Release, app: &App) -> anyhow::Result<Vec<cargo_me
         }
     }
     Ok(included.into_iter().cloned().collect())
+}
+
+/// The files git tracks under `root` (paths relative to it, `/`-separated), or None outside a
+/// git checkout (or without git): then Cargo's list is taken as it is.
+fn git_tracked(root: &Path) -> Option<BTreeSet<String>> {
+    let output = Command::new("git")
+        .args(["ls-files", "-z", "--cached"])
+        .current_dir(root)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    Some(
+        output
+            .stdout
+            .split(|byte| *byte == 0)
+            .filter(|path| !path.is_empty())
+            .filter_map(|path| std::str::from_utf8(path).ok())
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// `cargo package --list` of one package: paths relative to its directory.

@@ -394,29 +394,37 @@ fn the_sdist_of_a_git_checkout_leaves_out_dist_s_staging_directory() {
         EM_X86_64,
         "hello from greeter",
     );
+    // A file nobody committed (nor ignored): Cargo lists it, the sdist leaves it out.
+    fs::write(workspace.join("notes-secret.txt"), "not for PyPI\n").unwrap();
     let dist_dir = workspace.join("dist");
     let sdist = "python/greeter-0.3.1.tar.gz";
     let mut sdists = Vec::new();
+    let mut said = String::new();
     for _ in 0..2 {
         // Nothing cached: each run lists the sources again, from another process.
         let _ = fs::remove_dir_all(&dist_dir);
         let _ = fs::remove_dir_all(workspace.join("target/castoff"));
-        assert_success(
-            &castoff(
-                &[
-                    "dist",
-                    "--no-build",
-                    "--target",
-                    "x86_64-unknown-linux-gnu",
-                    "--dist-dir",
-                    dist_dir.to_str().unwrap(),
-                ],
-                &workspace,
-            ),
-            "dist",
+        let output = castoff(
+            &[
+                "dist",
+                "--no-build",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+                "--dist-dir",
+                dist_dir.to_str().unwrap(),
+            ],
+            &workspace,
         );
+        assert_success(&output, "dist");
+        said = output_text(&output);
         sdists.push(fs::read(dist_dir.join(sdist)).unwrap());
     }
+    assert!(
+        said.contains(
+            "the source distribution of greeter leaves out 1 file(s) git does not track: notes-secret.txt"
+        ),
+        "{said}"
+    );
     let files = unpack(&dist_dir.join(sdist), &scratch.join("unpacked"));
     let listing: Vec<&str> = files.iter().map(|(path, _)| path.as_str()).collect();
     assert!(
@@ -425,8 +433,39 @@ fn the_sdist_of_a_git_checkout_leaves_out_dist_s_staging_directory() {
     );
     let strays: Vec<&&str> = listing
         .iter()
-        .filter(|path| path.contains(".castoff-") || path.contains("/dist/"))
+        .filter(|path| {
+            path.contains(".castoff-") || path.contains("/dist/") || path.contains("secret")
+        })
         .collect();
     assert!(strays.is_empty(), "{strays:#?}");
     assert!(sdists[0] == sdists[1], "two runs gave different sdists");
+
+    // A committed link to a file outside the workspace would publish that file: refused,
+    // naming the link, and the previous dist stays.
+    let outside = scratch.join("credentials");
+    fs::write(&outside, "token\n").unwrap();
+    std::os::unix::fs::symlink(&outside, workspace.join("creds")).unwrap();
+    git(&["add", "creds"]);
+    let _ = fs::remove_dir_all(workspace.join("target/castoff"));
+    let refused = castoff(
+        &[
+            "dist",
+            "--no-build",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--dist-dir",
+            dist_dir.to_str().unwrap(),
+        ],
+        &workspace,
+    );
+    let shown = output_text(&refused);
+    assert!(!refused.status.success(), "{shown}");
+    assert!(
+        shown.contains("creds is a symbolic link to")
+            && shown.contains("outside the workspace")
+            && shown.contains("python.sdist = false"),
+        "{shown}"
+    );
+    assert!(!shown.contains("token"), "{shown}");
+    assert_eq!(fs::read(dist_dir.join(sdist)).unwrap(), sdists[0]);
 }
