@@ -71,6 +71,19 @@ impl CacheKey {
             inputs.dist_dir.display(),
             digest::hex(&digest::sha256(plan.as_bytes())),
         );
+        // castoff's own build, beyond its version: a checkout's castoff (`init --castoff-path`)
+        // keeps its version across changes, and its artifacts must not outlive them. The
+        // running executable (the xtask, which links castoff) by size and modification time.
+        let executable = std::env::current_exe()
+            .and_then(fs::metadata)
+            .ok()
+            .and_then(|metadata| {
+                let modified = metadata.modified().ok()?;
+                let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+                Some(format!("{} {}", metadata.len(), since.as_nanos()))
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        key.push_str(&format!("castoff-executable {executable}\n"));
         // The build settings (features, profile, …): they decide the binary, and through the
         // features the SBOM's dependency graph.
         for app in &release.apps {
