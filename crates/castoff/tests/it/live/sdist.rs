@@ -215,8 +215,9 @@ fn published_sdist_is_what_a_platform_without_a_wheel_downloads_and_a_rerun_skip
     let sdist = sdist_of(&workspace, &distribution);
     let home = workspace.parent().unwrap().join("home");
     fs::create_dir_all(&home).unwrap();
-    let publish = || {
-        let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+    // `castoff publish` to the harness's pypiserver, with its credentials.
+    let publish_output = || {
+        Command::new(env!("CARGO_BIN_EXE_castoff"))
             .args(["publish", "--manifest-path"])
             .arg(workspace.join("Cargo.toml"))
             .args(["--pypi-url", &env.pypiserver])
@@ -225,7 +226,10 @@ fn published_sdist_is_what_a_platform_without_a_wheel_downloads_and_a_rerun_skip
             .env("TWINE_PASSWORD", &env.password)
             .env_remove("CASTOFF_PYPI_TOKEN")
             .output()
-            .expect("running castoff publish");
+            .expect("running castoff publish")
+    };
+    let publish = || {
+        let output = publish_output();
         let shown = output_text(&output);
         env.assert_no_secret(&shown);
         assert!(output.status.success(), "{shown}");
@@ -289,16 +293,7 @@ fn published_sdist_is_what_a_platform_without_a_wheel_downloads_and_a_rerun_skip
         "castoff dist one second later",
     );
     assert!(fs::read(&sdist).unwrap() != fs::read(&downloaded[0]).unwrap());
-    let refused = Command::new(env!("CARGO_BIN_EXE_castoff"))
-        .args(["publish", "--manifest-path"])
-        .arg(workspace.join("Cargo.toml"))
-        .args(["--pypi-url", &env.pypiserver])
-        .env("HOME", &home)
-        .env("TWINE_USERNAME", &env.user)
-        .env("TWINE_PASSWORD", &env.password)
-        .env_remove("CASTOFF_PYPI_TOKEN")
-        .output()
-        .expect("running castoff publish");
+    let refused = publish_output();
     let shown = output_text(&refused);
     assert_eq!(refused.status.code(), Some(3), "{shown}");
     let file_name = sdist.file_name().unwrap().to_string_lossy().into_owned();

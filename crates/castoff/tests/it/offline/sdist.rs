@@ -398,13 +398,11 @@ fn the_sdist_of_a_git_checkout_leaves_out_dist_s_staging_directory() {
     fs::write(workspace.join("notes-secret.txt"), "not for PyPI\n").unwrap();
     let dist_dir = workspace.join("dist");
     let sdist = "python/greeter-0.3.1.tar.gz";
-    let mut sdists = Vec::new();
-    let mut said = String::new();
-    for _ in 0..2 {
-        // Nothing cached: each run lists the sources again, from another process.
-        let _ = fs::remove_dir_all(&dist_dir);
+    // `dist` of the planted binary, with the dist cache forgotten: each run lists the sources
+    // again, from another process.
+    let dist = || {
         let _ = fs::remove_dir_all(workspace.join("target/castoff"));
-        let output = castoff(
+        castoff(
             &[
                 "dist",
                 "--no-build",
@@ -414,7 +412,13 @@ fn the_sdist_of_a_git_checkout_leaves_out_dist_s_staging_directory() {
                 dist_dir.to_str().unwrap(),
             ],
             &workspace,
-        );
+        )
+    };
+    let mut sdists = Vec::new();
+    let mut said = String::new();
+    for _ in 0..2 {
+        let _ = fs::remove_dir_all(&dist_dir);
+        let output = dist();
         assert_success(&output, "dist");
         said = output_text(&output);
         sdists.push(fs::read(dist_dir.join(sdist)).unwrap());
@@ -446,18 +450,7 @@ fn the_sdist_of_a_git_checkout_leaves_out_dist_s_staging_directory() {
     fs::write(&outside, "token\n").unwrap();
     std::os::unix::fs::symlink(&outside, workspace.join("creds")).unwrap();
     git(&["add", "creds"]);
-    let _ = fs::remove_dir_all(workspace.join("target/castoff"));
-    let refused = castoff(
-        &[
-            "dist",
-            "--no-build",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "--dist-dir",
-            dist_dir.to_str().unwrap(),
-        ],
-        &workspace,
-    );
+    let refused = dist();
     let shown = output_text(&refused);
     assert!(!refused.status.success(), "{shown}");
     assert!(
