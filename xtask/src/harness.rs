@@ -414,6 +414,11 @@ fn server_table(env: &[(&'static str, String)], env_file: &Path) -> String {
             vars::VERDACCIO,
             format!("token ${}", vars::NPM_TOKEN),
         ),
+        (
+            "kellnr (Cargo sparse index)",
+            vars::KELLNR_INDEX,
+            format!("token ${}", vars::KELLNR_TOKEN),
+        ),
     ];
     let mut out = format!(
         "\nTest servers (credentials: the variables named, in {}; never printed):\n",

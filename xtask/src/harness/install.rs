@@ -28,6 +28,12 @@ const ZIGLANG_VERSION: &str = "0.17.1";
 /// cargo-zigbuild, from crates.io (`cargo install --locked`: about 80 s to compile, once
 /// per machine).
 const CARGO_ZIGBUILD_VERSION: &str = "0.24.1";
+/// kellnr, a Cargo registry (sparse index, publish, yank, downloads; SQLite, the web UI
+/// embedded), from crates.io: the crates channel's real registry. `cargo install --locked`,
+/// a few minutes to compile once per machine. Pinned to 6.6.0: the locked dependencies of
+/// 6.11 to 6.13 need a webpki-roots release this machine's crates.io mirror lacks, and
+/// their unlocked ones a newer Rust.
+pub(crate) const KELLNR_VERSION: &str = "6.6.0";
 
 /// Debian packages, each with a command it must provide (or, for a library, an absolute path
 /// of a file it installs). openssl (certificates) is usually present already; it is listed so
@@ -109,6 +115,8 @@ const VENV_TOOLS: &[&str] = &[
     "devpi-gen-secret",
     "devpi",
     "uv",
+    // `castoff verify`'s pipx client.
+    "pipx",
     "wheel",
     "zizmor",
     // `cargo xtask bench`: the wheel peer.
@@ -127,6 +135,8 @@ const NODE_TOOLS: &[&str] = &[
     ".bin/pnpm",
     ".bin/yarn",
     ".bin/bun",
+    // `castoff verify`'s deno client (the `deno` package runs its platform package's binary).
+    ".bin/deno",
 ];
 
 /// What the installers leave for the tests beyond `TOOLS`: the zig tools, in the cache, and
@@ -139,6 +149,8 @@ pub(crate) struct Installed {
     pub(crate) zig: PathBuf,
     /// zig's global cache, in the castoff-test cache.
     pub(crate) zig_cache: PathBuf,
+    /// The kellnr binary, in the castoff-test cache.
+    pub(crate) kellnr: PathBuf,
     pub(crate) platforms: Platforms,
 }
 
@@ -201,7 +213,7 @@ pub(crate) fn install(paths: &Paths) -> Result<Installed> {
     }
     let cache = cache_dir()?;
     fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    let (apt_and_roots, zig, node, zigbuild) = thread::scope(|scope| {
+    let (apt_and_roots, zig, node, zigbuild, kellnr) = thread::scope(|scope| {
         // The handlers need qemu-user-static, the arm64 root needs them (mmdebstrap runs
         // arm64 maintainer scripts).
         let apt_and_roots = scope.spawn(|| {
@@ -225,11 +237,13 @@ pub(crate) fn install(paths: &Paths) -> Result<Installed> {
         let node = scope.spawn(|| timed("node tools", || install_node(paths)));
         let zigbuild =
             scope.spawn(|| timed("cargo-zigbuild", || install_cargo_zigbuild(paths, &cache)));
+        let kellnr = scope.spawn(|| timed("kellnr", || install_kellnr(paths, &cache)));
         (
             joined(apt_and_roots),
             joined(venv_zig_and_probe),
             joined(node),
             joined(zigbuild),
+            joined(kellnr),
         )
     });
     let failures: Vec<String> = [
@@ -237,13 +251,14 @@ pub(crate) fn install(paths: &Paths) -> Result<Installed> {
         ("python venv, zig and probe", zig.as_ref().err()),
         ("node tools", node.as_ref().err()),
         ("cargo-zigbuild", zigbuild.as_ref().err()),
+        ("kellnr", kellnr.as_ref().err()),
     ]
     .into_iter()
     .filter_map(|(name, error)| error.map(|e| format!("{name}: {e:#}")))
     .collect();
     // On failure the handlers are released as the Emulation is dropped here.
-    let (Ok(roots), Ok((zig, probe)), Ok(zigbuild), true) =
-        (apt_and_roots, zig, zigbuild, failures.is_empty())
+    let (Ok(roots), Ok((zig, probe)), Ok(zigbuild), Ok(kellnr), true) =
+        (apt_and_roots, zig, zigbuild, kellnr, failures.is_empty())
     else {
         bail!("{}", failures.join("\n"));
     };
@@ -257,6 +272,7 @@ pub(crate) fn install(paths: &Paths) -> Result<Installed> {
         zig_bin,
         zig,
         zig_cache,
+        kellnr,
         platforms: Platforms {
             emulation: roots.emulation,
             probe,
@@ -553,6 +569,35 @@ fn install_cargo_zigbuild(paths: &Paths, cache: &Path) -> Result<(PathBuf, bool)
             Command::new(temp.join(binary)).arg("--version"),
             &format!("cargo-zigbuild {CARGO_ZIGBUILD_VERSION}"),
         )
+    })?;
+    Ok((dir.join(binary), installed))
+}
+
+/// `CACHE/kellnr-<version>`: `cargo install --locked` from crates.io, built in a target
+/// directory of its own that is removed afterwards; returns the binary.
+fn install_kellnr(paths: &Paths, cache: &Path) -> Result<(PathBuf, bool)> {
+    let binary = Path::new("bin/kellnr");
+    let name = format!("kellnr-{KELLNR_VERSION}");
+    let (dir, installed) = cached(cache, &name, binary, |temp| {
+        let log = paths.test_dir.join("install-kellnr.log");
+        let _ = fs::remove_file(&log);
+        let build = temp.join("build");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .args(["install", "--locked", "--quiet", "--version"])
+            .arg(KELLNR_VERSION)
+            .arg("--root")
+            .arg(temp)
+            .arg("--target-dir")
+            .arg(&build)
+            .arg("kellnr")
+            // Away from this workspace's .cargo/config.toml.
+            .current_dir(cache);
+        without_xtask_cargo_env(&mut command);
+        run_logged(command, &log)?;
+        fs::remove_dir_all(&build).with_context(|| format!("removing {}", build.display()))?;
+        Ok(())
     })?;
     Ok((dir.join(binary), installed))
 }

@@ -1,5 +1,6 @@
 //! The real servers the suite runs against (recipe: shared/reference/real-servers-for-tests.md):
-//! four docker-registry configs plus a token server, pypiserver, devpi-server and Verdaccio.
+//! four docker-registry configs plus a token server, pypiserver, devpi-server, Verdaccio and
+//! kellnr.
 //! Writes their configs, certificates and password files into the state directory, starts them
 //! on free loopback ports, creates user `ci` where the server keeps users, and returns the
 //! environment variables that tell the tests where everything is.
@@ -71,8 +72,17 @@ pub(crate) fn start(paths: &Paths, installed: &Installed) -> Result<Started> {
     let venv_bin = paths.tools.join("venv").join("bin");
     let setup_log = state.join("setup.log");
 
-    let [open, basic, tls, token, token_server, pypi, devpi, npm] =
-        <[u16; 8]>::try_from(process::free_ports(8)?).map_err(|_| anyhow!("port count"))?;
+    let [
+        open,
+        basic,
+        tls,
+        token,
+        token_server,
+        pypi,
+        devpi,
+        npm,
+        kellnr,
+    ] = <[u16; 9]>::try_from(process::free_ports(9)?).map_err(|_| anyhow!("port count"))?;
     let plain = probe_client(None)?;
 
     // devpi-init takes over a second (mostly Python imports) and devpi-server another one:
@@ -214,6 +224,30 @@ pub(crate) fn start(paths: &Paths, installed: &Installed) -> Result<Started> {
     let probe = http_probe(plain.clone(), format!("http://127.0.0.1:{npm}/-/ping"));
     servers.push(Server::spawn(state, "verdaccio", npm, command, probe)?);
 
+    // kellnr: a Cargo registry, SQLite in the state directory, configured by its KELLNR_*
+    // variables; the admin token is set at first start (the tests publish and yank with it).
+    let kellnr_token = random_password()?;
+    let kellnr_data = state.join("kellnr-data");
+    fs::create_dir_all(&kellnr_data)?;
+    let mut command = Command::new(&installed.kellnr);
+    command
+        .arg("start")
+        .env("KELLNR_REGISTRY__DATA_DIR", &kellnr_data)
+        .env("KELLNR_LOCAL__IP", "127.0.0.1")
+        .env("KELLNR_LOCAL__PORT", kellnr.to_string())
+        .env("KELLNR_ORIGIN__HOSTNAME", "127.0.0.1")
+        .env("KELLNR_ORIGIN__PORT", kellnr.to_string())
+        .env("KELLNR_ORIGIN__PROTOCOL", "http")
+        .env("KELLNR_PROXY__ENABLED", "false")
+        .env("KELLNR_DOCS__ENABLED", "false")
+        .env("KELLNR_SETUP__ADMIN_PWD", &password)
+        .env("KELLNR_SETUP__ADMIN_TOKEN", &kellnr_token);
+    let probe = http_probe(
+        plain.clone(),
+        format!("http://127.0.0.1:{kellnr}/api/v1/health"),
+    );
+    servers.push(Server::spawn(state, "kellnr", kellnr, command, probe)?);
+
     // dockerd on a private unix socket: no bridge and no iptables (nothing on the host's
     // network changes); containers run with `--network host` or `--network none`. Its exec
     // root holds unix sockets whose paths must stay under 108 bytes, so it lives in /tmp.
@@ -286,6 +320,11 @@ pub(crate) fn start(paths: &Paths, installed: &Installed) -> Result<Started> {
         (vars::DEVPI, format!("http://127.0.0.1:{devpi}/{USER}/dev/")),
         (vars::VERDACCIO, format!("http://127.0.0.1:{npm}/")),
         (vars::NPM_TOKEN, npm_token),
+        (
+            vars::KELLNR_INDEX,
+            format!("sparse+http://127.0.0.1:{kellnr}/api/v1/crates/"),
+        ),
+        (vars::KELLNR_TOKEN, kellnr_token),
         (vars::USER, USER.to_owned()),
         (vars::PASSWORD, password),
         (vars::TOOLS, paths.tools.display().to_string()),
