@@ -108,7 +108,56 @@ pub struct WorkspaceConfig {
     /// Build settings per target, over the workspace's own.
     #[serde(default)]
     pub target: BTreeMap<String, BuildConfig>,
+    /// The crates channel: `true` publishes every publishable member of the workspace to
+    /// crates.io, in dependency order, before the binary channels; a table chooses the
+    /// registry. Default: off.
+    #[serde(default)]
+    pub crates: Option<CratesSetting>,
 }
+}
+
+/// `crates = true` or `crates = { registry = "..." }` in `[workspace.metadata.castoff]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CratesSetting {
+    Enabled(bool),
+    Table(CratesConfig),
+}
+
+/// `[workspace.metadata.castoff.crates]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CratesConfig {
+    /// The Cargo registry the crates go to, by the name Cargo's configuration gives it
+    /// (`[registries.<name>]`); default `crates-io`.
+    #[serde(default)]
+    pub registry: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for CratesSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The key walker (config/keys.rs) walks the table form, the one with keys.
+        if !deserializer.is_human_readable() {
+            return CratesConfig::deserialize(deserializer).map(CratesSetting::Table);
+        }
+        struct CratesVisitor;
+        impl<'de> serde::de::Visitor<'de> for CratesVisitor {
+            type Value = CratesSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false, or a table { registry = \"<name>\" }")
+            }
+            fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<CratesSetting, E> {
+                Ok(CratesSetting::Enabled(value))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<CratesSetting, A::Error> {
+                CratesConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(CratesSetting::Table)
+            }
+        }
+        deserializer.deserialize_any(CratesVisitor)
+    }
 }
 
 with_build_settings! {
@@ -137,10 +186,30 @@ pub struct PackageConfig {
     /// The git tag this package's versions are released under; default: the workspace's `tag`.
     #[serde(default)]
     pub tag: Option<String>,
+    /// `false` keeps this package out of the crates channel (`crates` in the workspace
+    /// table). A table holding only this key does not make the package released.
+    #[serde(default)]
+    pub crates: Option<bool>,
+    /// What `castoff verify` runs in each installed artifact.
+    #[serde(default)]
+    pub verify: Option<VerifyConfig>,
     /// Build settings per target, over the package's own (and the workspace's).
     #[serde(default)]
     pub target: BTreeMap<String, BuildConfig>,
 }
+}
+
+/// `verify = { ... }`: the smoke command `castoff verify` runs with every client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VerifyConfig {
+    /// The command: a binary of the package, then its arguments; `{version}` in an argument
+    /// is the release's version. Default: each binary with `--version`.
+    #[serde(default)]
+    pub smoke: Option<Vec<String>>,
+    /// Text the command's output must contain; default: the release's version.
+    #[serde(default)]
+    pub expect: Option<String>,
 }
 
 /// `python = { ... }`

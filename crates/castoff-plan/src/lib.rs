@@ -12,6 +12,7 @@ pub mod report;
 pub mod tag;
 pub mod target;
 pub mod version;
+pub mod yank_report;
 
 pub use error::{ConfigError, PlanError};
 pub use manifest::Manifest;

@@ -79,6 +79,52 @@ pub struct Manifest {
     pub apps: Vec<ManifestApp>,
     pub artifacts: Vec<ManifestArtifact>,
     pub steps: Vec<ManifestStep>,
+    /// The crates channel, in publish order: every crate's step runs before the steps above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crates: Vec<ManifestCrate>,
+}
+
+/// One crate of the crates channel: its `.crate` (path, size and digest filled by `dist`)
+/// and its publish step (`crate-publish/<name>`, after the crates in `after`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestCrate {
+    /// `crate/<name>`.
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    /// The registry by Cargo's name for it (`crates-io`).
+    pub registry: String,
+    /// Step ids (`crate-publish/<name>`) of the crates published first.
+    pub after: Vec<String>,
+    /// Path relative to the dist directory: `crates/<name>-<version>.crate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Hex SHA-256 of the `.crate`: the `cksum` of the registry's index entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl ManifestCrate {
+    /// `crate-publish/<name>`: the id of its publish step.
+    pub fn step_id(&self) -> String {
+        format!("crate-publish/{}", self.name)
+    }
+
+    /// Its publish step, as `publish` runs it.
+    pub fn step(&self) -> ManifestStep {
+        ManifestStep {
+            id: self.step_id(),
+            kind: StepKindName::CratePublish,
+            app: self.name.clone(),
+            artifact: self.id.clone(),
+            tag: None,
+            after: self.after.clone(),
+            destination: Some(self.registry.clone()),
+        }
+    }
 }
 
 /// What a partial dist covers, out of what the release plans.
@@ -251,6 +297,23 @@ impl Manifest {
         self.apps.iter().find(|app| app.name == name)
     }
 
+    /// Every publish step in the order `publish` runs them: the crates channel's first, then
+    /// `steps`, each of which also waits for every crate (so `cargo install` works by the
+    /// time a wheel, an npm package or an image is out).
+    pub fn publish_steps(&self) -> Vec<ManifestStep> {
+        let crate_steps: Vec<ManifestStep> = self.crates.iter().map(ManifestCrate::step).collect();
+        let crate_ids: Vec<String> = crate_steps.iter().map(|step| step.id.clone()).collect();
+        let mut steps = crate_steps;
+        steps.extend(self.steps.iter().map(|step| {
+            let mut step = step.clone();
+            let mut after = crate_ids.clone();
+            after.append(&mut step.after);
+            step.after = after;
+            step
+        }));
+        steps
+    }
+
     /// The manifest of a plan, before anything is built.
     pub fn from_release(release: &Release, castoff_version: &str) -> Manifest {
         let apps = release
@@ -354,6 +417,24 @@ impl Manifest {
                 destination: step.destination.clone(),
             })
             .collect();
+        let crates = release
+            .crates
+            .iter()
+            .map(|krate| ManifestCrate {
+                id: krate.artifact_id(),
+                name: krate.name.clone(),
+                version: krate.version.to_string(),
+                registry: krate.registry.clone(),
+                after: krate
+                    .after
+                    .iter()
+                    .map(|id| release.crates[id.0].step_id())
+                    .collect(),
+                path: None,
+                size: None,
+                sha256: None,
+            })
+            .collect();
         Manifest {
             schema_version: SCHEMA_VERSION,
             castoff_version: castoff_version.to_owned(),
@@ -362,6 +443,7 @@ impl Manifest {
             apps,
             artifacts,
             steps,
+            crates,
         }
     }
 
@@ -414,6 +496,30 @@ impl Manifest {
                 there,
                 &mut differences,
             );
+        }
+        for krate in &self.crates {
+            // Only where the crate goes and in which order, not what dist measured.
+            let identity = |c: &ManifestCrate| ManifestCrate {
+                path: None,
+                size: None,
+                sha256: None,
+                ..c.clone()
+            };
+            let there = planned.crates.iter().find(|c| c.id == krate.id);
+            compare(
+                &format!("crate `{}`", krate.name),
+                &identity(krate),
+                there.map(identity).as_ref(),
+                &mut differences,
+            );
+        }
+        for krate in &planned.crates {
+            if !self.crates.iter().any(|c| c.id == krate.id) {
+                differences.push(format!(
+                    "crate `{}` is in the workspace's plan but not in dist/manifest.json",
+                    krate.name
+                ));
+            }
         }
         for step in &planned.steps {
             if !self.steps.iter().any(|s| s.id == step.id) {

@@ -183,9 +183,41 @@ pub fn text(release: &Release) -> String {
             );
         }
     }
+    if !release.crates.is_empty() || !release.crates_skipped.is_empty() {
+        let _ = writeln!(out);
+        match release.crates.first() {
+            Some(first) => writeln!(out, "crates (to {}):", first.registry),
+            None => writeln!(out, "crates: none published"),
+        }
+        .ok();
+        for krate in &release.crates {
+            let _ = writeln!(out, "  {:<15} crates/{}", krate.name, krate.file_name());
+        }
+        for skipped in &release.crates_skipped {
+            let _ = writeln!(
+                out,
+                "  {:<15} not published: {}",
+                skipped.name, skipped.reason
+            );
+        }
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "publish order:");
+    // The crates first: `cargo install` works by the time a wheel or image is announced.
+    for (position, krate) in release.crates.iter().enumerate() {
+        let _ = write!(out, "  {:>3}. {}", position + 1, krate.step_id());
+        if !krate.after.is_empty() {
+            let names: Vec<String> = krate
+                .after
+                .iter()
+                .map(|id| release.crates[id.0].step_id())
+                .collect();
+            let _ = write!(out, "  (after {})", names.join(", "));
+        }
+        let _ = writeln!(out);
+    }
     for (position, step) in release.publish_order().into_iter().enumerate() {
+        let position = position + release.crates.len();
         let after = &release.steps[step.0].after;
         let _ = write!(out, "  {:>3}. {}", position + 1, release.step_id(step));
         if !after.is_empty() {
@@ -251,6 +283,45 @@ pub fn dot(release: &Release) -> String {
             );
         }
         let _ = writeln!(out, "  }}");
+    }
+    // The crates channel: one cluster, each `.crate` and its step, dependencies first.
+    if let Some(first) = release.crates.first() {
+        let _ = writeln!(out, "  subgraph \"cluster_crates\" {{");
+        let _ = writeln!(
+            out,
+            "    label=\"crates ({})\";",
+            dot_escape(&first.registry)
+        );
+        for krate in &release.crates {
+            let _ = writeln!(
+                out,
+                "    \"{}\" [shape=box, label=\"crate\\n{} {}\"];",
+                dot_escape(&krate.artifact_id()),
+                dot_escape(&krate.name),
+                krate.version
+            );
+            let _ = writeln!(
+                out,
+                "    \"{}\" [shape=ellipse, style=filled, fillcolor=\"#e8f0fe\", label=\"crate-publish\"];",
+                dot_escape(&krate.step_id())
+            );
+        }
+        let _ = writeln!(out, "  }}");
+        for krate in &release.crates {
+            let step_id = dot_escape(&krate.step_id());
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{step_id}\" [style=dotted];",
+                dot_escape(&krate.artifact_id())
+            );
+            for after in &krate.after {
+                let _ = writeln!(
+                    out,
+                    "  \"{}\" -> \"{step_id}\" [style=dashed];",
+                    dot_escape(&release.crates[after.0].step_id())
+                );
+            }
+        }
     }
     for (index, artifact) in release.artifacts.iter().enumerate() {
         for input in &artifact.inputs {

@@ -8,7 +8,7 @@
 //! After changing a fixture's Cargo.toml, regenerate its JSON from the repository root:
 //!
 //! ```sh
-//! cd tests/fixtures && for fixture in single-cli two-apps http-service build-settings broken/*/; do
+//! cd tests/fixtures && for fixture in single-cli two-apps http-service build-settings crates-channel broken/*/; do
 //!     fixture=${fixture%/}
 //!     env -u CARGO_TARGET_DIR cargo metadata --format-version 1 --no-deps --offline \
 //!         --manifest-path "$fixture/Cargo.toml" | sed "s|$(pwd -P)|\$FIXTURES|g" \
@@ -564,7 +564,7 @@ fn unknown_keys() {
         expect![[r#"
             invalid release configuration (2 problems):
             - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.crt-statik`: unknown key `crt-statik`
-              hint: did you mean `crt-static`? known keys here: targets, crt-static, compression-level, tag, target, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
+              hint: did you mean `crt-static`? known keys here: targets, crt-static, compression-level, tag, target, crates, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.healthcheck.intervall`: unknown key `intervall`
               hint: did you mean `interval`? known keys here: cmd, http, tcp, port, interval, timeout, start-period, start-interval, retries, readiness"#]],
     );
@@ -601,7 +601,7 @@ fn every_mistake_at_once() {
         expect![[r#"
             invalid release configuration (8 problems):
             - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.compression-levle`: unknown key `compression-levle`
-              hint: did you mean `compression-level`? known keys here: targets, crt-static, compression-level, tag, target, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
+              hint: did you mean `compression-level`? known keys here: targets, crt-static, compression-level, tag, target, crates, features, all-features, no-default-features, profile, build-env, cargo-args, build, glibc
             - $FIXTURES/single-cli/Cargo.toml: `workspace.metadata.castoff.targets[1]`: invalid type: integer `7`, expected a string
               hint: see docs/configuration.md for the expected value
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.npm.regsitries`: unknown key `regsitries`
@@ -762,8 +762,8 @@ fn checked_in_metadata_points_at_the_fixtures() {
         count += 1;
     }
     assert_eq!(
-        count, 9,
-        "single-cli, two-apps, http-service, build-settings and five broken fixtures"
+        count, 10,
+        "single-cli, two-apps, http-service, build-settings, crates-channel and five broken fixtures"
     );
 }
 
@@ -1390,5 +1390,186 @@ fn files_and_volumes_mistakes_all_at_once() {
               hint: name the directory without them: compose reads `:` in a volume as the start of its options (`/data:ro` would mount `/data` read-only)
             - $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.oci.volumes[7]`: `/tmp` is already writable: the deploy examples mount a tmpfs there
               hint: remove it, or give the service a directory of its own, e.g. `/data`"#]],
+    );
+}
+
+/// The crates channel: every publishable member, dependencies first whatever the member
+/// order, before every step of the binary channels; the members it leaves out, with why.
+#[test]
+fn crates_channel_order_and_left_out_members() {
+    let release = plan("crates-channel");
+    let order: Vec<(String, Vec<String>)> = release
+        .crates
+        .iter()
+        .map(|krate| {
+            (
+                krate.step_id(),
+                krate
+                    .after
+                    .iter()
+                    .map(|id| release.crates[id.0].step_id())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("crate-publish/cc-core".to_owned(), vec![]),
+            (
+                "crate-publish/cc-util".to_owned(),
+                vec!["crate-publish/cc-core".to_owned()]
+            ),
+            (
+                "crate-publish/cc-cli".to_owned(),
+                vec![
+                    "crate-publish/cc-core".to_owned(),
+                    "crate-publish/cc-util".to_owned()
+                ]
+            ),
+        ]
+    );
+    assert!(release.crates.iter().all(|k| k.registry == "crates-io"));
+    // cc-optout's table holds only `crates = false`: not an app.
+    let apps: Vec<&str> = release
+        .apps
+        .iter()
+        .map(|a| a.package.name.as_str())
+        .collect();
+    assert_eq!(apps, ["cc-cli"]);
+    let text = castoff_plan::render::text(&release);
+    let crates_part = &text[text.find("crates (").unwrap()..];
+    expect![[r#"
+        crates (to crates-io):
+          cc-core         crates/cc-core-0.1.0.crate
+          cc-util         crates/cc-util-0.1.0.crate
+          cc-cli          crates/cc-cli-0.1.0.crate
+          cc-internal     not published: `publish = false`
+          cc-private      not published: `publish = ["acme"]` does not name `crates-io`
+          cc-optout       not published: `crates = false` in [package.metadata.castoff]
+
+        publish order:
+            1. crate-publish/cc-core
+            2. crate-publish/cc-util  (after crate-publish/cc-core)
+            3. crate-publish/cc-cli  (after crate-publish/cc-core, crate-publish/cc-util)
+    "#]]
+    .assert_eq(crates_part);
+    let dot = castoff_plan::render::dot(&release);
+    for line in [
+        "subgraph \"cluster_crates\"",
+        "\"crate-publish/cc-core\" -> \"crate-publish/cc-util\" [style=dashed];",
+    ] {
+        assert!(dot.contains(line), "{line} not in:\n{dot}");
+    }
+    let manifest = castoff_plan::manifest::Manifest::from_release(&release, "0.0.0");
+    assert_eq!(manifest.crates.len(), 3);
+    assert!(manifest.differences_from(&manifest).is_empty());
+    let mut edited = manifest.clone();
+    edited.crates[0].registry = "elsewhere".to_owned();
+    edited.crates.pop();
+    expect![[r#"
+        [
+            "crate `cc-core` registry: dist/manifest.json has \"elsewhere\", the workspace's configuration has \"crates-io\"",
+            "crate `cc-cli` is in the workspace's plan but not in dist/manifest.json",
+        ]
+    "#]]
+    .assert_debug_eq(&edited.differences_from(&manifest));
+}
+
+/// `crates = { registry = ... }` chooses the registry, which a `publish` list must name;
+/// `crates = false` (or no key) plans no crate; bad values are configuration errors.
+#[test]
+fn crates_channel_registry_and_mistakes() {
+    let with = |crates: Value| {
+        let mut json = metadata_json("crates-channel");
+        json["metadata"]["castoff"]["crates"] = crates;
+        json
+    };
+    let release = castoff_plan::plan(
+        &parse(with(serde_json::json!({ "registry": "acme" }))),
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    let names: Vec<&str> = release.crates.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["cc-core", "cc-util", "cc-private", "cc-cli"]);
+    assert!(release.crates.iter().all(|k| k.registry == "acme"));
+    let off = castoff_plan::plan(&parse(with(false.into())), &PlanOptions::default()).unwrap();
+    assert!(off.crates.is_empty() && off.crates_skipped.is_empty());
+    // `--package` keeps the named package's crate and the crates it needs.
+    let narrowed = castoff_plan::plan(
+        &metadata("crates-channel"),
+        &PlanOptions {
+            packages: vec!["cc-cli".to_owned()],
+            targets: Vec::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(narrowed.crates.len(), 3);
+
+    check_error(
+        with(serde_json::json!({ "registry": "my registry", "index": "x" })),
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration (2 problems):
+            - $FIXTURES/crates-channel/Cargo.toml: `workspace.metadata.castoff.crates.index`: unknown key `index`
+              hint: known keys here: registry; see docs/configuration.md
+            - $FIXTURES/crates-channel/Cargo.toml: `workspace.metadata.castoff.crates.registry`: `my registry` is not a Cargo registry name
+              hint: use the name of a `[registries.<name>]` table of your Cargo configuration (letters, digits, `-`, `_`), or leave it out for crates.io"#]],
+    );
+    check_error(
+        with("yes".into()),
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration: $FIXTURES/crates-channel/Cargo.toml: `workspace.metadata.castoff.crates`: invalid type: string "yes", expected true, false, or a table { registry = "<name>" }
+            hint: see docs/configuration.md for the expected value"#]],
+    );
+    // A published crate that needs a member that is not published.
+    let mut json = metadata_json("crates-channel");
+    let cli = json["packages"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["name"] == "cc-cli")
+        .unwrap();
+    cli["dependencies"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|d| d["name"] == "cc-internal")
+        .unwrap()["kind"] = Value::Null;
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+        invalid release configuration: $FIXTURES/crates-channel/crates/cc-cli/Cargo.toml: `workspace.metadata.castoff.crates`: `cc-cli` is published to `crates-io` but depends on `cc-internal`, which is not (`publish = false`)
+        hint: publish `cc-internal` too, or leave `cc-cli` out (`publish = false` or `[package.metadata.castoff] crates = false`)"#]],
+    );
+}
+
+/// `verify`: the smoke command reaches the app; one naming a binary the package does not
+/// release, or an empty one, is refused at plan time.
+#[test]
+fn verify_smoke_names_a_released_binary() {
+    let json = single_cli_with(|_, package| {
+        package["verify"] =
+            serde_json::json!({ "smoke": ["greeter", "--help"], "expect": "Usage" });
+    });
+    let release = castoff_plan::plan(&parse(json), &PlanOptions::default()).unwrap();
+    let verify = &release.apps[0].verify;
+    assert_eq!(
+        verify.smoke.as_deref(),
+        Some(&["greeter".to_owned(), "--help".to_owned()][..])
+    );
+    assert_eq!(verify.expect.as_deref(), Some("Usage"));
+
+    let json = single_cli_with(|_, package| {
+        package["verify"] = serde_json::json!({ "smoke": ["gretter", "--version"] });
+    });
+    check_error(
+        json,
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration: $FIXTURES/single-cli/Cargo.toml: `package.metadata.castoff.verify.smoke`: the smoke command starts with `gretter`, which this package does not release
+            hint: start it with one of its binaries: greeter"#]],
     );
 }

@@ -24,7 +24,8 @@ use crate::pypi::{PypiClient, PypiCredentials, PypiRepository, Pypirc, PypircRep
 use crate::{CredentialSource, HttpClient, RegistryError, Secret};
 
 /// Where a Trusted Publishing exchange in GitHub Actions takes its ID token from.
-const GITHUB_OIDC: &str = "the GitHub Actions OIDC token";
+/// How a token minted by Trusted Publishing names its source.
+pub const GITHUB_OIDC: &str = "the GitHub Actions OIDC token";
 
 /// Where the sources of credentials are: the process environment (or a stand-in) and, in
 /// GitHub Actions with `id-token: write`, the OIDC token endpoint.

@@ -287,6 +287,14 @@ impl Authorization {
         }
     }
 
+    /// The token as it is, without a scheme (Cargo's registries).
+    pub(crate) fn raw(origin: &Url, token: &Secret) -> Authorization {
+        Authorization {
+            origin: origin.clone(),
+            value: token.clone(),
+        }
+    }
+
     fn applies_to(&self, url: &Url) -> bool {
         self.origin.origin() == url.origin()
     }

@@ -20,6 +20,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod connect;
+pub mod crates;
 pub mod env;
 pub mod error;
 pub mod http;
@@ -29,6 +30,7 @@ pub mod oidc;
 pub mod pypi;
 pub mod retry;
 pub mod secret;
+pub mod serve;
 pub mod source;
 
 pub use error::RegistryError;

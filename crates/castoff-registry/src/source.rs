@@ -26,6 +26,8 @@ pub enum CredentialSource {
     /// A Docker credential helper (`docker-credential-<name>`), named by `credHelpers` or
     /// `credsStore` in `path`.
     CredentialHelper { program: String, path: PathBuf },
+    /// A table of Cargo's `credentials.toml` (`registry`, `registries.<name>`).
+    CargoCredentials { path: PathBuf, section: String },
     /// A short-lived token minted by a Trusted Publishing exchange of an ID token from
     /// `id_token` (GitHub Actions OIDC, `NPM_ID_TOKEN`).
     TrustedPublishing { id_token: String },
@@ -72,6 +74,9 @@ impl fmt::Display for CredentialSource {
                     "the credential helper {program} (configured in {})",
                     path.display()
                 )
+            }
+            CredentialSource::CargoCredentials { path, section } => {
+                write!(f, "[{section}] in {}", path.display())
             }
             CredentialSource::TrustedPublishing { id_token } => {
                 write!(f, "Trusted Publishing (a token minted from {id_token})")

@@ -81,6 +81,11 @@ pub mod vars {
     pub const ZIG_GLOBAL_CACHE_DIR: &str = "ZIG_GLOBAL_CACHE_DIR";
 
     /// Every variable, in the order `env.sh` lists them.
+    /// kellnr, a Cargo registry: its sparse index as Cargo writes it
+    /// (`sparse+http://127.0.0.1:<port>/api/v1/crates/`).
+    pub const KELLNR_INDEX: &str = "CASTOFF_TEST_KELLNR_INDEX";
+    /// kellnr's admin token (publish, yank).
+    pub const KELLNR_TOKEN: &str = "CASTOFF_TEST_KELLNR_TOKEN";
     pub const ALL: &[&str] = &[
         REGISTRY_OPEN,
         REGISTRY_BASIC,
@@ -104,6 +109,8 @@ pub mod vars {
         ROOTFS_ARM64,
         ROOTFS_MUSL,
         BINFMT,
+        KELLNR_INDEX,
+        KELLNR_TOKEN,
     ];
 }
 
@@ -135,6 +142,8 @@ pub struct TestEnv {
     pub rootfs_arm64: PathBuf,
     pub rootfs_musl: PathBuf,
     pub binfmt: String,
+    pub kellnr_index: String,
+    pub kellnr_token: String,
 }
 
 impl TestEnv {
@@ -178,6 +187,8 @@ impl TestEnv {
             rootfs_arm64: path(vars::ROOTFS_ARM64),
             rootfs_musl: path(vars::ROOTFS_MUSL),
             binfmt: text(vars::BINFMT),
+            kellnr_index: text(vars::KELLNR_INDEX),
+            kellnr_token: text(vars::KELLNR_TOKEN),
         }
     }
 
@@ -302,7 +313,11 @@ impl TestEnv {
     /// Panics if `text` contains the password or the npm token. Use it on every error message
     /// and log a test formats, so a leaked secret fails the test instead of reaching CI logs.
     pub fn assert_no_secret(&self, text: &str) {
-        for (what, secret) in [("password", &self.password), ("npm token", &self.npm_token)] {
+        for (what, secret) in [
+            ("password", &self.password),
+            ("npm token", &self.npm_token),
+            ("kellnr token", &self.kellnr_token),
+        ] {
             // Not printing `text`: it holds the secret.
             assert!(
                 secret.is_empty() || !text.contains(secret.as_str()),
@@ -338,6 +353,8 @@ impl fmt::Debug for TestEnv {
             .field("rootfs_arm64", &self.rootfs_arm64)
             .field("rootfs_musl", &self.rootfs_musl)
             .field("binfmt", &self.binfmt)
+            .field("kellnr_index", &self.kellnr_index)
+            .field("kellnr_token", &"<redacted>")
             .finish()
     }
 }

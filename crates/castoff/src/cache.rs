@@ -39,6 +39,8 @@ pub(crate) struct CacheInputs<'a> {
     pub(crate) extra_files: &'a [(String, String, Option<PathBuf>)],
     /// The commit being released.
     pub(crate) revision: Option<&'a str>,
+    /// The crates channel's `.crate` files, by digest (what Cargo packaged this run).
+    pub(crate) crates: &'a [crate::crates::PackagedCrate],
 }
 
 /// What identifies one `dist` run's inputs, and where its record is kept.
@@ -95,6 +97,12 @@ impl CacheKey {
                     serde_json::to_string(app.build(target)).expect("settings serialize")
                 ));
             }
+        }
+        for packaged in inputs.crates {
+            key.push_str(&format!(
+                "crate {} {} sha256:{}\n",
+                release.crates[packaged.index].name, packaged.size, packaged.sha256
+            ));
         }
         for (package, files) in inputs.archive_extras {
             for (path, contents) in files {

@@ -19,6 +19,8 @@ pub(crate) enum Unit {
     NpmPackage(String),
     /// The app whose image it is.
     Image(String),
+    /// A crate of the crates channel, by name.
+    Crate(String),
 }
 
 impl Unit {
@@ -29,6 +31,7 @@ impl Unit {
         match step.kind.channel() {
             Channel::Python => Unit::Wheel(step.artifact.clone()),
             Channel::Npm => Unit::NpmPackage(step.artifact.clone()),
+            Channel::Crates => Unit::Crate(step.app.clone()),
             _ => Unit::Image(step.app.clone()),
         }
     }
@@ -37,6 +40,8 @@ impl Unit {
 /// The counted contents of one release (one manifest).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Contents {
+    /// `.crate` files of the crates channel.
+    pub(crate) crates: usize,
     pub(crate) wheels: usize,
     /// Source distributions (one per app with `python.sdist`).
     pub(crate) sdists: usize,
@@ -52,7 +57,10 @@ pub(crate) struct Contents {
 impl Contents {
     /// Counts the artifacts of `manifest`.
     pub(crate) fn of(manifest: &Manifest) -> Contents {
-        let mut contents = Contents::default();
+        let mut contents = Contents {
+            crates: manifest.crates.len(),
+            ..Contents::default()
+        };
         for artifact in &manifest.artifacts {
             match artifact.kind {
                 ArtifactKind::Wheel => contents.wheels += 1,
@@ -80,6 +88,9 @@ impl Contents {
     /// publish` when there is none.
     pub(crate) fn units(&self) -> String {
         let mut parts = Vec::new();
+        if self.crates > 0 {
+            parts.push(counted(self.crates, "crate", "crates"));
+        }
         if self.wheels > 0 {
             parts.push(counted(self.wheels, "wheel", "wheels"));
         }

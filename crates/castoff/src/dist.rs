@@ -166,6 +166,9 @@ pub fn dist(
     }
 
     let binaries = binaries(release, options.no_build, supplied, reporter)?;
+    // The crates channel's `.crate` files, packaged by Cargo before the cache key: their
+    // digests are part of it.
+    let packaged_crates = crate::crates::package(release, reporter)?;
 
     // cache.rs: unchanged inputs reuse the previous dist/ after re-verifying every file.
     // Signing writes signatures with a secret key the cache cannot compare: never cached.
@@ -180,6 +183,7 @@ pub fn dist(
             binaries: &binaries,
             extra_files: &extra_files,
             revision: revision_label.as_deref(),
+            crates: &packaged_crates,
         })?),
     };
     if let Some((manifest, warnings)) = cache
@@ -201,7 +205,7 @@ pub fn dist(
 
     let stage = crate::stage::Stage::for_release(&options.dist_dir, release, reporter)?;
     let staging = stage.path();
-    let (manifest, warnings) = build_into(
+    let (mut manifest, warnings) = build_into(
         release,
         options,
         &binaries,
@@ -209,6 +213,7 @@ pub fn dist(
         staging,
         reporter,
     )?;
+    crate::crates::stage(&packaged_crates, &mut manifest, staging)?;
     let finishing = Finishing {
         source_date_epoch: options.source_date_epoch,
         planned_targets: &options.planned_targets,

@@ -1,9 +1,9 @@
-//! castoff as a library: the engine that runs `plan`, `dist` and `publish`, and the command
+//! castoff as a library: the engine that runs `plan`, `dist`, `publish` and `verify`, and the command
 //! line over it (`cli`), callable from another workspace's xtask.
 //!
 //! The API other crates use: [`cli::main_from`] (the whole command line, what `cargo xtask`
-//! calls), [`dist::dist`], [`merge::merge`] and [`publish::publish`] with their options, the
-//! [`report::Reporter`] they report through, [`workspace`] to plan a workspace, and
+//! calls), [`dist::dist`], [`merge::merge`], [`publish::publish`] and [`verify::verify`]
+//! with their options, the [`report::Reporter`] they report through, [`workspace`] to plan a workspace, and
 //! [`toolchain`], the check that this machine can build the targets it is asked to.
 
 // The command line: parsing, handlers, progress, summaries, completions, `init`.
@@ -17,6 +17,7 @@ mod base;
 mod cache;
 mod cargo;
 mod contents;
+mod crates;
 mod install_script;
 mod limits;
 mod metadata_cache;
@@ -34,4 +35,6 @@ pub mod publish;
 pub mod report;
 pub mod sign;
 pub mod toolchain;
+pub mod verify;
 pub mod workspace;
+pub mod yank;

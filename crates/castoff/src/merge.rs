@@ -6,7 +6,8 @@
 //! describes it. What spans targets is assembled here: the npm launcher (its
 //! `optionalDependencies` list every platform), each app's OCI layout and multi-platform index
 //! (from the per-platform images, see `castoff_oci::assemble_images`), the deploy examples,
-//! the install script, `SHA256SUMS`, signatures and the final manifest.
+//! the install script, `SHA256SUMS`, signatures and the final manifest; like the sdist, the
+//! crates channel's `.crate` files are packed again from the checkout.
 //!
 //! Each app's build records (how its binaries came: cargo or prebuilt, with their digests) are
 //! kept from the partial that built each target.
@@ -178,14 +179,18 @@ pub fn merge(
             "rebuild them with this castoff",
         )
     })?;
+    // The crates channel's `.crate` files span targets: like the sdist, packed here by Cargo
+    // from the checkout the partials were built from.
+    let packaged_crates = crate::crates::package(release, reporter)?;
     let stage = crate::stage::Stage::for_release(&options.dist_dir, release, reporter)?;
-    let (manifest, warnings) = merge_into(
+    let (mut manifest, warnings) = merge_into(
         release,
         partials,
         stage.path(),
         &options.dist_dir,
         source_date_epoch,
     )?;
+    crate::crates::stage(&packaged_crates, &mut manifest, stage.path())?;
     let manifest = finish(
         release,
         manifest,

@@ -78,6 +78,7 @@ pub(crate) fn finish(
             .filter(|a| a.sha256.is_some())
             .filter_map(|a| a.path.clone())
             .collect();
+        signed.extend(manifest.crates.iter().filter_map(|k| k.path.clone()));
         signed.extend(extra_files.iter().cloned());
         signed.push("SHA256SUMS".to_owned());
         for path in signed {
@@ -257,6 +258,12 @@ fn write_checksums(
         .iter()
         .filter_map(|a| Some((a.path.clone()?, a.sha256.clone()?)))
         .collect();
+    lines.extend(
+        manifest
+            .crates
+            .iter()
+            .filter_map(|k| Some((k.path.clone()?, k.sha256.clone()?))),
+    );
     for file in extra_files {
         let bytes = fs::read(staging.join(file))?;
         lines.push((file.clone(), digest::hex(&digest::sha256(&bytes))));

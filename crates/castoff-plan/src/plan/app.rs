@@ -127,6 +127,26 @@ pub(super) fn plan_app(
         }
         None => cargo_bins.clone(),
     };
+    if let Some(smoke) = config.verify.as_ref().and_then(|v| v.smoke.as_ref()) {
+        match smoke.first() {
+            None => error(
+                key("verify.smoke"),
+                "the smoke command is empty".to_owned(),
+                format!(
+                    "name a binary and its arguments, e.g. [\"{}\", \"--version\"], or remove the key to run each binary with --version",
+                    bins.first().map_or("app", String::as_str)
+                ),
+            ),
+            Some(bin) if !bins.contains(bin) => error(
+                key("verify.smoke"),
+                format!(
+                    "the smoke command starts with `{bin}`, which this package does not release"
+                ),
+                format!("start it with one of its binaries: {}", bins.join(", ")),
+            ),
+            Some(_) => {}
+        }
+    }
 
     let targets = match (&config.targets, defaults.targets) {
         (Some(triples), _) => {
@@ -275,6 +295,7 @@ pub(super) fn plan_app(
         oci,
         depends_on: Vec::new(),
         tag: Default::default(),
+        verify: config.verify.clone().unwrap_or_default(),
     })
 }
 

@@ -383,6 +383,8 @@ pub(super) fn assemble(
         artifacts,
         steps,
         compression_level: DEFAULT_COMPRESSION_LEVEL,
+        crates: Vec::new(),
+        crates_skipped: Vec::new(),
     }
 }
 

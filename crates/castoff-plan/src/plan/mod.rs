@@ -26,11 +26,11 @@ use diagnostics::parse_table;
 use graph::{assemble, link_dependencies};
 
 pub use model::{
-    App, AppId, Artifact, ArtifactId, ArtifactKind, BaseImage, BuildSettings, BuildTool, Channel,
-    Check, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PROFILE, DEFAULT_TARGETS, Deploy, ExtraFile,
-    Healthcheck, LayerCompression, NpmChannel, OciChannel, PROBE_PATH, Package, PlanOptions, Port,
-    PortProtocol, Probe, PythonChannel, PythonRequirement, Release, RestartPolicy, Step, StepId,
-    StepKind, StepKindName, Userland,
+    App, AppId, Artifact, ArtifactId, ArtifactKind, BaseImage, BuildSettings, BuildTool, CRATES_IO,
+    Channel, Check, CrateId, CrateRelease, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PROFILE,
+    DEFAULT_TARGETS, Deploy, ExtraFile, Healthcheck, LayerCompression, NpmChannel, OciChannel,
+    PROBE_PATH, Package, PlanOptions, Port, PortProtocol, Probe, PythonChannel, PythonRequirement,
+    Release, RestartPolicy, SkippedCrate, Step, StepId, StepKind, StepKindName, Userland,
 };
 
 /// Builds the release plan of a workspace from its `cargo metadata` (`--no-deps` suffices).
@@ -96,20 +96,30 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
         }
     }
 
-    // Every released package of the workspace, in the order Cargo lists members.
+    // Every released package of the workspace, in the order Cargo lists members. A table
+    // holding nothing but `crates` only opts the package out of the crates channel.
     let mut released: Vec<(&CargoPackage, PackageConfig)> = Vec::new();
+    let mut crates_opt_outs: Vec<String> = Vec::new();
     for package in metadata.workspace_packages() {
-        if package.metadata.get("castoff").is_none() {
+        let Some(table) = package.metadata.get("castoff") else {
             continue;
-        }
+        };
         let manifest = package.manifest_path.as_std_path();
-        if let Some(config) = parse_table(
+        if let Some(config) = parse_table::<PackageConfig>(
             &package.metadata,
             manifest,
             "package.metadata.castoff",
             &mut errors,
         ) {
-            released.push((package, config));
+            if config.crates == Some(false) {
+                crates_opt_outs.push(package.name.to_string());
+            }
+            let only_crates = table
+                .as_object()
+                .is_some_and(|keys| keys.keys().all(|key| key == "crates"));
+            if !only_crates {
+                released.push((package, config));
+            }
         }
     }
 
@@ -182,8 +192,9 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
                 }),
             }
         }
+        // A release of crates alone builds for no target: any target leaves it whole.
         for target in &requested {
-            if !apps.iter().any(|app| app.targets.contains(target)) {
+            if !apps.is_empty() && !apps.iter().any(|app| app.targets.contains(target)) {
                 errors.push(ConfigError {
                     file: workspace_manifest.clone(),
                     key: "--target".to_owned(),
@@ -197,6 +208,15 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
         }
     }
 
+    let (crates, crates_skipped) = channels::crates::plan_crates(
+        metadata,
+        workspace_config.crates.as_ref(),
+        &crates_opt_outs,
+        &options.packages,
+        &workspace_manifest,
+        &mut errors,
+    );
+
     if !errors.is_empty() {
         return Err(PlanError { errors });
     }
@@ -206,6 +226,8 @@ pub fn plan(metadata: &Metadata, options: &PlanOptions) -> Result<Release, PlanE
         apps,
     );
     release.compression_level = compression_level;
+    release.crates = crates;
+    release.crates_skipped = crates_skipped;
     Ok(release)
 }
 

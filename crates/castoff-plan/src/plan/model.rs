@@ -50,6 +50,56 @@ pub struct Release {
     pub steps: Vec<Step>,
     /// Deflate level (0-9) of every compressed artifact (`workspace.compression-level`).
     pub compression_level: u32,
+    /// The crates channel (`workspace.crates`): the workspace's publishable crates in
+    /// publish order (each after the crates it depends on); empty when it is off.
+    pub crates: Vec<CrateRelease>,
+    /// Members the crates channel leaves out, and why (`publish = false`, opted out).
+    pub crates_skipped: Vec<SkippedCrate>,
+}
+
+/// Index of a crate in [`Release::crates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CrateId(pub usize);
+
+/// The Cargo name of crates.io as a registry.
+pub const CRATES_IO: &str = "crates-io";
+
+/// One workspace member published to a Cargo registry: its `.crate` (built by `dist` with
+/// `cargo package`) and the `crate-publish` step that uploads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrateRelease {
+    pub name: String,
+    pub version: Version,
+    pub manifest_path: PathBuf,
+    /// The registry by Cargo's name for it (`crates-io`, or a `[registries.<name>]`).
+    pub registry: String,
+    /// Crates of this release it depends on (normal and build dependencies), published first.
+    pub after: Vec<CrateId>,
+}
+
+impl CrateRelease {
+    /// `crate/<name>`: the artifact id of its `.crate`.
+    pub fn artifact_id(&self) -> String {
+        format!("crate/{}", self.name)
+    }
+
+    /// `crate-publish/<name>`: the id of its publish step.
+    pub fn step_id(&self) -> String {
+        format!("crate-publish/{}", self.name)
+    }
+
+    /// `<name>-<version>.crate`, the name `cargo package` gives it.
+    pub fn file_name(&self) -> String {
+        format!("{}-{}.crate", self.name, self.version)
+    }
+}
+
+/// A workspace member the crates channel does not publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedCrate {
+    pub name: String,
+    /// Why, for `plan`: `publish = false`, `crates = false`, ...
+    pub reason: String,
 }
 
 /// The deflate level when `compression-level` is not set: zlib's default.
@@ -72,6 +122,8 @@ pub struct App {
     pub depends_on: Vec<AppId>,
     /// The git tag pattern its versions are released under (`tag`, default `v{version}`).
     pub tag: TagPattern,
+    /// `verify`: the smoke command `castoff verify` runs (default: each binary `--version`).
+    pub verify: crate::config::VerifyConfig,
 }
 
 /// Facts about a package, from Cargo.
@@ -777,6 +829,9 @@ pub enum StepKindName {
     OciPushIndex,
     OciTag,
     OciAttachSbom,
+    /// A `.crate` to a Cargo registry (the crates channel; not a step of `Release::steps`:
+    /// the manifest's `crates` list holds them).
+    CratePublish,
 }
 
 impl std::str::FromStr for StepKindName {
@@ -791,6 +846,7 @@ impl std::str::FromStr for StepKindName {
             StepKindName::OciPushIndex,
             StepKindName::OciTag,
             StepKindName::OciAttachSbom,
+            StepKindName::CratePublish,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -808,6 +864,7 @@ impl StepKindName {
             StepKindName::OciPushIndex => "oci-push-index",
             StepKindName::OciTag => "oci-tag",
             StepKindName::OciAttachSbom => "oci-attach-sbom",
+            StepKindName::CratePublish => "crate-publish",
         }
     }
 
@@ -816,6 +873,7 @@ impl StepKindName {
         match self {
             StepKindName::PypiUpload => Channel::Python,
             StepKindName::NpmPublish => Channel::Npm,
+            StepKindName::CratePublish => Channel::Crates,
             _ => Channel::Oci,
         }
     }
@@ -831,6 +889,7 @@ pub enum Channel {
     Python,
     Npm,
     Oci,
+    Crates,
 }
 
 impl Channel {
@@ -843,6 +902,7 @@ impl Channel {
             Channel::Python => "python",
             Channel::Npm => "npm",
             Channel::Oci => "oci",
+            Channel::Crates => "crates",
         }
     }
 }

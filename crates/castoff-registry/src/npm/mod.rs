@@ -5,6 +5,7 @@
 mod document;
 mod npmrc;
 mod tarball;
+mod yank;
 
 use reqwest::{Method, StatusCode, Url};
 

@@ -7,6 +7,7 @@ mod auth;
 mod credentials;
 mod layout;
 mod pull;
+mod yank;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

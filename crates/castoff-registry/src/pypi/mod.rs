@@ -5,6 +5,7 @@
 mod index;
 mod pypirc;
 mod wheel;
+mod yank;
 
 use std::fs::File;
 
@@ -16,6 +17,7 @@ pub use index::{
 };
 pub use pypirc::{Pypirc, PypircRepository};
 pub use wheel::{CoreMetadata, WheelFile};
+pub use yank::{IndexKind, Removal, file_project, file_version};
 
 use crate::env::{self, Environment};
 use crate::error::{RegistryError, display_url};
@@ -252,7 +254,17 @@ impl PypiClient {
 
     /// The files the index lists for the wheel's project (empty when the project is unknown).
     pub fn list_files(&self, wheel: &WheelFile) -> Result<Vec<IndexFile>, RegistryError> {
-        let url = self.project_page(wheel.name())?;
+        self.project_files(wheel.name(), &wheel.filename)
+    }
+
+    /// The files the index lists for project `name` (empty when the project is unknown);
+    /// `artifact` names what is asked about in errors.
+    pub fn project_files(
+        &self,
+        name: &str,
+        artifact: &str,
+    ) -> Result<Vec<IndexFile>, RegistryError> {
+        let url = self.project_page(name)?;
         // The index may be on another origin (pypi.org vs upload.pypi.org): the credential is
         // bound to the upload origin and goes along only when they match (private devpi).
         let request = Request::new(Method::GET, url.clone())
@@ -262,7 +274,7 @@ impl PypiClient {
             )
             .header("Cache-Control", "no-cache")
             .auth(self.auth.as_ref());
-        let (response, _) = self.http.send_simple(&request, &wheel.filename)?;
+        let (response, _) = self.http.send_simple(&request, artifact)?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
             return Ok(Vec::new());
@@ -277,26 +289,20 @@ impl PypiClient {
                     "check --pypi-index-url and the credentials",
                 )
             };
-            return Err(status_error(
-                &wheel.filename,
-                &Method::GET,
-                &url,
-                response,
-                hint,
-            ));
+            return Err(status_error(artifact, &Method::GET, &url, response, hint));
         }
         let is_json =
             crate::http::header(&response, "content-type").is_some_and(|ct| ct.contains("json"));
         let body =
             read_text(response, 32 * 1024 * 1024).map_err(|error| RegistryError::Protocol {
-                artifact: wheel.filename.clone(),
+                artifact: artifact.to_owned(),
                 url: display_url(&url),
                 message: format!("cannot read the project page: {error}"),
                 hint: "run publish again".to_owned(),
             })?;
         if is_json {
             parse_json_page(&body).ok_or_else(|| RegistryError::Protocol {
-                artifact: wheel.filename.clone(),
+                artifact: artifact.to_owned(),
                 url: display_url(&url),
                 message: "the PEP 691 JSON page has no `files` list".to_owned(),
                 hint: "check --pypi-index-url: it must be the simple index (…/simple/)".to_owned(),

@@ -44,8 +44,9 @@ pub struct Cli {
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print the result as JSON on stdout (the summary of `dist` and `publish`, the plan of
-    /// `plan`, the changes of `init`); shape in docs/cli.md and docs/summary.schema.json.
+    /// Print the result as JSON on stdout (the summary of `dist` and `publish`, the checks of
+    /// `verify`, the plan of `plan`, the changes of `init`); shape in docs/cli.md and
+    /// docs/summary.schema.json.
     #[arg(long, global = true)]
     pub json: bool,
     /// When to use colors.
@@ -80,6 +81,16 @@ pub enum Command {
     Dist(DistArgs),
     /// Upload exactly what dist/ holds, in dependency order; safe to re-run.
     Publish(Box<PublishArgs>),
+    /// After publishing (with --dist: before, from dist/): install every package with every
+    /// client present (pip, uv, pipx, npm, pnpm, yarn, bun, deno, docker, podman, runc,
+    /// install.sh), each in a throwaway directory, and run its smoke command; one row per
+    /// client and package, exit 1 on a failure.
+    Verify(Box<VerifyArgs>),
+    /// Undo one release on every registry it reached: npm dist-tags back and the version
+    /// deprecated, floating image tags back, PyPI releases removed (or the manual steps).
+    ///
+    /// Shows the plan, then asks for confirmation (--yes in CI); safe to re-run.
+    Yank(Box<YankArgs>),
     /// Print a shell completion script, e.g. `castoff completions bash > ~/.local/share/bash-completion/completions/castoff`.
     Completions {
         /// The shell.
@@ -155,6 +166,44 @@ pub struct PublishArgs {
     pub allow_partial: bool,
 }
 
+/// `verify` options: the registries are resolved as `publish` resolves them.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The dist directory of the release (default: `dist/` at the workspace root).
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<PathBuf>,
+    /// PyPI upload URL the wheels went to: `pypi` (default), `testpypi`, or a URL.
+    #[arg(long, value_name = "URL")]
+    pub pypi_url: Option<String>,
+    /// The simple index of that upload URL, when castoff cannot derive it.
+    #[arg(long, value_name = "URL")]
+    pub pypi_index_url: Option<String>,
+    /// npm registry URL the packages went to (default: .npmrc's `registry`, else npmjs).
+    #[arg(long, value_name = "URL")]
+    pub npm_registry: Option<String>,
+    /// The repository the image went to instead of the configured one (one app only).
+    #[arg(long, value_name = "REPOSITORY")]
+    pub oci_repository: Option<String>,
+    /// The registry host every app's image went to instead of the configured one.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub oci_registry: Option<String>,
+    /// Where install.sh downloads the archives from (default: the release's download URL).
+    #[arg(long, value_name = "URL")]
+    pub install_base_url: Option<String>,
+    /// Fail when this client is not installed (repeatable): pip, uv, pipx, npm, pnpm, yarn,
+    /// bun, deno, docker, podman, runc, install.sh.
+    #[arg(long, value_name = "CLIENT")]
+    pub require: Vec<String>,
+    /// Before publishing: install what dist/ holds, served from a throwaway index on
+    /// 127.0.0.1 (a PEP 503 page, a read-only npm registry, a pull-only OCI registry), instead
+    /// of what the registries hold; install.sh takes the archives from dist/.
+    #[arg(long)]
+    pub dist: bool,
+    /// Seconds one client may take to install and run one package.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
 /// `plan --format`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
@@ -208,4 +257,57 @@ pub struct DistArgs {
     /// `<commit>-dirty` and the summary says so. Untracked files do not count.
     #[arg(long, conflicts_with = "merge")]
     pub require_clean: bool,
+}
+
+/// `yank` options. Registries and credentials are found as `publish` finds them
+/// (docs/yank.md).
+#[derive(Debug, clap::Args)]
+pub struct YankArgs {
+    /// The release to undo, as Cargo.toml spells it (e.g. 1.4.2).
+    #[arg(value_name = "VERSION", value_parser = parse_version)]
+    pub version: semver::Version,
+    /// Make the changes without asking (required without a terminal, e.g. in CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Ask the registries and show the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The deprecation message npm shows for the version (default: one naming the version).
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// Where yank-report.json goes (default: `dist/` at the workspace root).
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<PathBuf>,
+    /// PyPI upload URL: `pypi` (default), `testpypi`, or a URL.
+    #[arg(long, value_name = "URL")]
+    pub pypi_url: Option<String>,
+    /// The simple index of the upload URL, when castoff cannot derive it.
+    #[arg(long, value_name = "URL")]
+    pub pypi_index_url: Option<String>,
+    /// Take the PyPI URL and credentials from this section of ~/.pypirc.
+    #[arg(long, value_name = "NAME")]
+    pub pypi_repository: Option<String>,
+    /// npm registry URL (default: .npmrc's `registry`, else https://registry.npmjs.org/).
+    #[arg(long, value_name = "URL")]
+    pub npm_registry: Option<String>,
+    /// The image repository instead of the configured one (one app only).
+    #[arg(long, value_name = "REPOSITORY")]
+    pub oci_repository: Option<String>,
+    /// Every app's image registry host instead of the configured one.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub oci_registry: Option<String>,
+    /// Trust this CA certificate (PEM) in addition to the system's (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Allow plain http:// to registries that are not on this machine.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+}
+
+fn parse_version(text: &str) -> Result<semver::Version, String> {
+    semver::Version::parse(text).map_err(|error| {
+        format!(
+            "`{text}` is not a version as Cargo.toml writes it ({error}); e.g. 1.4.2 or 2.0.0-rc.1"
+        )
+    })
 }

@@ -28,9 +28,11 @@ mod output;
 pub mod progress;
 mod publish;
 pub mod summary;
+mod verify;
+mod yank;
 
 pub use args::EXIT_CODES_HELP;
-pub use args::{Cli, Color, Command, DistArgs, PlanFormat, PublishArgs};
+pub use args::{Cli, Color, Command, DistArgs, PlanFormat, PublishArgs, VerifyArgs, YankArgs};
 pub use failure::{EXIT_CONFLICT, EXIT_FAILURE, EXIT_USAGE, Failure, failure, render_error, usage};
 
 /// Parses `args` (the first one is the program name), runs the command and reports.
@@ -81,6 +83,8 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Dist(args) => dist::run(cli, args),
         Command::Publish(args) => publish::run_publish(cli, args),
+        Command::Verify(args) => verify::run_verify(cli, args),
+        Command::Yank(args) => yank::run_yank(cli, args),
         Command::Completions { shell } => {
             print_bytes(&completions::script(*shell));
             Ok(())

@@ -99,23 +99,37 @@ fn repository_of(destination: &str) -> String {
 /// The summary of a finished `dist`: every artifact dist/ describes, `built`, or `reused`
 /// when the dist cache found the inputs unchanged and kept the verified dist/.
 pub fn of_dist(manifest: &Manifest, dist_dir: &Path, cached: bool) -> Summary {
-    let rows = manifest
-        .artifacts
-        .iter()
-        .filter(|artifact| artifact.size.is_some() || artifact.path.is_some())
-        .map(|artifact| Row {
-            id: artifact.id.clone(),
-            channel: artifact.kind.channel().as_str().to_owned(),
-            name: name_of(artifact),
-            target: artifact.target.clone(),
-            size: artifact.size,
-            sha256: sha256_of(artifact),
-            outcome: if cached { "reused" } else { "built" }.to_owned(),
-            destination: artifact
-                .path
-                .clone()
-                .unwrap_or_else(|| "(packaged into the artifacts below)".to_owned()),
-        })
+    // The crates channel's files first, as they are published first.
+    let crate_rows = manifest.crates.iter().map(|krate| Row {
+        id: krate.id.clone(),
+        channel: castoff_plan::Channel::Crates.as_str().to_owned(),
+        name: krate.name.clone(),
+        target: None,
+        size: krate.size,
+        sha256: krate.sha256.clone(),
+        outcome: if cached { "reused" } else { "built" }.to_owned(),
+        destination: krate.path.clone().unwrap_or_default(),
+    });
+    let rows = crate_rows
+        .chain(
+            manifest
+                .artifacts
+                .iter()
+                .filter(|artifact| artifact.size.is_some() || artifact.path.is_some())
+                .map(|artifact| Row {
+                    id: artifact.id.clone(),
+                    channel: artifact.kind.channel().as_str().to_owned(),
+                    name: name_of(artifact),
+                    target: artifact.target.clone(),
+                    size: artifact.size,
+                    sha256: sha256_of(artifact),
+                    outcome: if cached { "reused" } else { "built" }.to_owned(),
+                    destination: artifact
+                        .path
+                        .clone()
+                        .unwrap_or_else(|| "(packaged into the artifacts below)".to_owned()),
+                }),
+        )
         .collect();
     let contents = Contents::of(manifest);
     Summary {
@@ -139,9 +153,29 @@ pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir:
         .iter()
         .map(|step| {
             let manifest_step = manifest.and_then(|m| m.steps.iter().find(|s| s.id == step.id));
-            let artifact = manifest_step.and_then(|s| {
-                manifest.and_then(|m| m.artifacts.iter().find(|a| a.id == s.artifact))
+            // A crate's `.crate` stands in the crates list; shown like an artifact.
+            let crate_artifact = manifest.and_then(|m| {
+                m.crates.iter().find(|k| k.step_id() == step.id).map(|k| {
+                    castoff_plan::manifest::ManifestArtifact {
+                        id: k.id.clone(),
+                        kind: castoff_plan::ArtifactKind::Binary,
+                        app: k.name.clone(),
+                        target: None,
+                        inputs: Vec::new(),
+                        registry_name: Some(k.name.clone()),
+                        platform: None,
+                        path: k.path.clone(),
+                        size: k.size,
+                        sha256: k.sha256.clone(),
+                        digest: None,
+                    }
+                })
             });
+            let artifact = manifest_step
+                .and_then(|s| {
+                    manifest.and_then(|m| m.artifacts.iter().find(|a| a.id == s.artifact))
+                })
+                .or(crate_artifact.as_ref());
             // Without a manifest, the kind is the first part of the step id.
             let kind = manifest_step.map(|s| s.kind).or_else(|| {
                 step.id
@@ -176,11 +210,11 @@ pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir:
     let mut units: Vec<(Unit, Vec<StepOutcome>)> = Vec::new();
     for step in &report.steps {
         let Some(step_of_manifest) =
-            manifest.and_then(|m| m.steps.iter().find(|s| s.id == step.id))
+            manifest.and_then(|m| m.publish_steps().into_iter().find(|s| s.id == step.id))
         else {
             continue;
         };
-        let unit = Unit::of_step(step_of_manifest);
+        let unit = Unit::of_step(&step_of_manifest);
         match units.iter_mut().find(|(known, _)| *known == unit) {
             Some((_, outcomes)) => outcomes.push(step.outcome),
             None => units.push((unit, vec![step.outcome])),

@@ -9,6 +9,7 @@ use castoff_plan::manifest::ManifestStep;
 use castoff_plan::{Channel, Manifest, StepKindName};
 use castoff_registry::HttpClient;
 use castoff_registry::connect::{NpmDestination, OciDestination, PypiDestination, Sources};
+use castoff_registry::crates::{CratesClient, CratesRegistry};
 use castoff_registry::env::{Environment, ProcessEnvironment};
 use castoff_registry::npm::NpmClient;
 use castoff_registry::oci::{OciClient, OciRepository};
@@ -21,14 +22,17 @@ use crate::hint::{LIST_HINT, render_with};
 
 /// The clients of one run, one per destination. Keys carry the step's configured
 /// destination (`None`: the channel's default); npm by package, OCI by app.
-pub(super) struct Destinations {
-    pub(super) pypi: BTreeMap<Option<String>, PypiClient>,
-    pub(super) npm: BTreeMap<(String, Option<String>), NpmClient>,
-    pub(super) oci: BTreeMap<(String, Option<String>), OciClient>,
+pub(crate) struct Destinations {
+    pub(crate) pypi: BTreeMap<Option<String>, PypiClient>,
+    pub(crate) npm: BTreeMap<(String, Option<String>), NpmClient>,
+    pub(crate) oci: BTreeMap<(String, Option<String>), OciClient>,
+    /// By Cargo's name of the registry.
+    pub(crate) crates: BTreeMap<String, CratesClient>,
 }
 
-/// The image repository an app's steps go to, after --oci-repository / --oci-registry.
-fn oci_repository_of(
+/// The image repository an app's steps go to, after --oci-repository / --oci-registry
+/// (also where `verify` pulls the image from).
+pub(crate) fn oci_repository_of(
     manifest: &Manifest,
     app: &str,
     options: &PublishOptions,
@@ -71,7 +75,7 @@ fn oci_repository_of(
 
 /// Resolves credentials and builds one client per destination. Every problem is collected
 /// and reported together, before anything is uploaded.
-pub(super) fn connect(
+pub(crate) fn connect(
     manifest: &Manifest,
     steps: &[&ManifestStep],
     options: &PublishOptions,
@@ -83,6 +87,7 @@ pub(super) fn connect(
         pypi: BTreeMap::new(),
         npm: BTreeMap::new(),
         oci: BTreeMap::new(),
+        crates: BTreeMap::new(),
     };
     let oidc = GithubOidc::from_env(environment);
     let sources = Sources {
@@ -247,6 +252,29 @@ pub(super) fn connect(
         }
     }
 
+    let registries: BTreeSet<String> = steps
+        .iter()
+        .filter(|step| step.kind == StepKindName::CratePublish)
+        .filter_map(|step| step.destination.clone())
+        .collect();
+    for name in registries {
+        match crates_client(
+            http,
+            environment,
+            oidc.as_ref(),
+            &options.workspace_root,
+            &name,
+        ) {
+            Ok(client) => {
+                destinations.crates.insert(name, client);
+            }
+            Err(error) => problems.push(format!(
+                "Cargo registry `{name}`: {}",
+                render_with(&*error, LIST_HINT)
+            )),
+        }
+    }
+
     if problems.is_empty() {
         return Ok(destinations);
     }
@@ -255,4 +283,36 @@ pub(super) fn connect(
         problems.len(),
         problems.join("\n  ")
     )
+}
+
+/// The client of the Cargo registry `name`: its index and token by Cargo's conventions, looked
+/// up from the workspace as Cargo would (castoff-registry's `crates` module).
+///
+/// Without a token, on crates.io, in a GitHub Actions job with an ID token: crates.io trusted
+/// publishing mints one (revoked when the run ends, `publish/mod.rs`).
+fn crates_client(
+    http: &HttpClient,
+    environment: &dyn Environment,
+    oidc: Option<&GithubOidc>,
+    workspace_root: &std::path::Path,
+    name: &str,
+) -> anyhow::Result<CratesClient> {
+    let (index, _) = castoff_registry::crates::index_url(environment, workspace_root, name)?;
+    let registry = CratesRegistry::new(name, &index)?;
+    let token = castoff_registry::crates::token(environment, name)?;
+    let client = CratesClient::connect(http, registry, token)?;
+    match oidc {
+        Some(oidc) if !client.has_token() && name == castoff_registry::crates::CRATES_IO => {
+            let token = castoff_registry::crates::trusted_publishing_token(
+                http,
+                &client.config().api,
+                oidc,
+            )?;
+            let source = castoff_registry::CredentialSource::TrustedPublishing {
+                id_token: castoff_registry::connect::GITHUB_OIDC.to_owned(),
+            };
+            Ok(client.with_token(token, source))
+        }
+        _ => Ok(client),
+    }
 }

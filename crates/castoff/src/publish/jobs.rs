@@ -8,6 +8,7 @@ use anyhow::{Context as _, anyhow, bail};
 use castoff_plan::manifest::ManifestStep;
 use castoff_plan::report::{StepOutcome, StepReport, StepState};
 use castoff_plan::{ArtifactKind, Manifest, StepKindName};
+use castoff_registry::crates::{CrateFile, CratesClient};
 use castoff_registry::error::display_url;
 use castoff_registry::http::UploadProgress;
 use castoff_registry::npm::{NpmClient, NpmTarball};
@@ -52,6 +53,11 @@ pub(super) enum Action<'a> {
         tag: String,
         /// Any tag but the first (the full version) may move: `latest`, `1`, `1.2`.
         floating: bool,
+    },
+    /// A `.crate` to a Cargo registry.
+    Crate {
+        client: &'a CratesClient,
+        krate: CrateFile,
     },
     /// The SBOM as an OCI artifact referring to its image.
     OciSbom {
@@ -132,6 +138,10 @@ pub(super) fn prepare_jobs<'a>(
 ) -> anyhow::Result<Vec<Job<'a>>> {
     let mut jobs = Vec::new();
     for step in steps {
+        if step.kind == StepKindName::CratePublish {
+            jobs.push(crate_job(manifest, step, options, destinations)?);
+            continue;
+        }
         let artifact = manifest
             .artifact(&step.artifact)
             .with_context(|| format!("the manifest's step {} names no known artifact", step.id))?;
@@ -179,6 +189,7 @@ pub(super) fn prepare_jobs<'a>(
                     },
                 )
             }
+            StepKindName::CratePublish => unreachable!("crate steps are prepared above"),
             kind @ (StepKindName::OciPushImage
             | StepKindName::OciPushIndex
             | StepKindName::OciTag
@@ -278,8 +289,53 @@ pub(super) fn prepare_jobs<'a>(
     Ok(jobs)
 }
 
+/// A crate step's job: its `.crate` read from dist/ (the upload's metadata comes from the
+/// crate itself) and its registry's client.
+fn crate_job<'a>(
+    manifest: &'a Manifest,
+    step: &'a ManifestStep,
+    options: &PublishOptions,
+    destinations: &'a Destinations,
+) -> anyhow::Result<Job<'a>> {
+    let krate = manifest
+        .crates
+        .iter()
+        .find(|k| k.id == step.artifact)
+        .with_context(|| format!("the manifest's step {} names no known crate", step.id))?;
+    let path = krate
+        .path
+        .as_ref()
+        .map(|path| options.dist_dir.join(path))
+        .with_context(|| format!("{} was not built: dist/ has no file for it", krate.id))?;
+    let client = destinations
+        .crates
+        .get(&krate.registry)
+        .context("internal error: no Cargo registry client")?;
+    let file = CrateFile::read(&path, &krate.name, &krate.version)?;
+    if Some(&file.sha256) != krate.sha256.as_ref() {
+        bail!(Hinted::new(
+            format!("{} changed after it was verified", path.display()),
+            "leave dist/ alone while publish runs, and run it again"
+        ));
+    }
+    Ok(Job {
+        step,
+        destination: format!(
+            "{} ({}@{})",
+            display_url(&client.registry().index),
+            krate.name,
+            krate.version
+        ),
+        action: Action::Crate {
+            client,
+            krate: file,
+        },
+    })
+}
+
 pub(super) fn query_state(job: &Job<'_>) -> anyhow::Result<RemoteState> {
     Ok(match &job.action {
+        Action::Crate { client, krate } => client.state(krate)?,
         Action::Pypi { client, wheel } => client.state(wheel)?,
         Action::Npm {
             client, tarball, ..
@@ -329,6 +385,10 @@ fn run_job(job: &Job<'_>, reporter: &dyn Reporter) -> anyhow::Result<UploadOutco
 /// so its bar may end short of the total).
 fn task_of(job: &Job<'_>) -> (String, u64) {
     match &job.action {
+        Action::Crate { krate, .. } => (
+            format!("crate {}@{}", krate.name, krate.version),
+            krate.bytes.len() as u64,
+        ),
         Action::Pypi { wheel, .. } => (format!("pypi {}", wheel.filename), wheel.size),
         Action::Npm { tarball, .. } => (
             format!("npm {}@{}", tarball.name, tarball.version),
@@ -446,6 +506,11 @@ impl Drop for CloseRelay<'_> {
 
 fn upload_job(job: &Job<'_>, progress: &UploadProgress) -> anyhow::Result<UploadOutcome> {
     Ok(match &job.action {
+        Action::Crate { client, krate } => {
+            // One small body (a `.crate` is a few hundred KiB at most): counted when sent.
+            let _ = progress;
+            client.upload(krate)?
+        }
         Action::Pypi { client, wheel } => client.upload_with_progress(wheel, progress)?,
         Action::Npm {
             client,
@@ -476,6 +541,7 @@ fn upload_job(job: &Job<'_>, progress: &UploadProgress) -> anyhow::Result<Upload
 /// After an upload: the registry serves what was sent.
 fn verify_job(job: &Job<'_>) -> anyhow::Result<()> {
     match &job.action {
+        Action::Crate { client, krate } => client.verify(krate)?,
         Action::Pypi { client, wheel } => client.verify(wheel)?,
         Action::Npm {
             client, tarball, ..

@@ -25,11 +25,12 @@ use castoff_registry::{HttpClient, RemoteState};
 
 use crate::hint::Hinted;
 use crate::report::Reporter;
-use connect::connect;
+pub(crate) use connect::connect;
+pub(crate) use connect::oci_repository_of;
 use jobs::{Job, check_upload_limits, prepare_jobs, query_state, short_digests};
 pub use options::{PublishOptions, release_tag, vars};
 pub use scope::{RefusedRelease, ReleaseTag, TagOrigin};
-use verify::check_against_workspace;
+pub(crate) use verify::check_against_workspace;
 pub(crate) use verify::verify_files;
 
 /// Several registries hold different content under names this release wants: nothing was
@@ -107,10 +108,14 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
             }
         ));
     }
-    let selected: Vec<&ManifestStep> = manifest
-        .steps
+    // The crates channel's steps first; every other step waits for them.
+    let all_steps = manifest.publish_steps();
+    let selected: Vec<&ManifestStep> = all_steps
         .iter()
-        .filter(|step| apps.contains(&step.app) && is_selected(step, options))
+        .filter(|step| {
+            (step.kind == castoff_plan::StepKindName::CratePublish || apps.contains(&step.app))
+                && is_selected(step, options)
+        })
         .collect();
     if !options.allow_partial {
         let publishing: Vec<String> = apps
@@ -129,7 +134,8 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
             .artifacts
             .iter()
             .filter(|a| a.path.is_some())
-            .count(),
+            .count()
+            + manifest.crates.iter().filter(|k| k.path.is_some()).count(),
         crate::contents::Contents::of(&manifest).units(),
         options.dist_dir.display()
     ));
@@ -138,6 +144,12 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
     let environment = ProcessEnvironment;
     let http = HttpClient::new(options.http.clone())?;
     let destinations = connect(&manifest, &selected, options, &http, &environment)?;
+    // However the run ends (done, dry run, conflict, failure), a token crates.io trusted
+    // publishing minted is revoked when no step needs it any more.
+    let _revoke = RevokeTrustedTokens {
+        destinations: &destinations,
+        reporter,
+    };
     let jobs = prepare_jobs(&manifest, &selected, options, &destinations)?;
     check_upload_limits(&manifest, &jobs)?;
 
@@ -174,8 +186,7 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
         return Err(ConflictError { conflicts }.into());
     }
 
-    let mut reports: BTreeMap<String, StepReport> = manifest
-        .steps
+    let mut reports: BTreeMap<String, StepReport> = all_steps
         .iter()
         .map(|step| {
             let job = jobs.iter().find(|job| job.step.id == step.id);
@@ -213,7 +224,7 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
                 StepOutcome::Skipped
             };
         }
-        return finish(options, &manifest, reports, true);
+        return finish(options, &all_steps, reports, true);
     }
 
     // 4. + 5. Upload in dependency order, in parallel where the edges allow, and verify.
@@ -225,7 +236,7 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
         reporter.line(&format!("uploading {uploads} step(s)"));
     }
     let failures = execute(&jobs, &states, options.jobs.max(1), reporter, &mut reports);
-    let report = finish(options, &manifest, reports, false)?;
+    let report = finish(options, &all_steps, reports, false)?;
     if let Some((step, error)) = failures.into_iter().next() {
         return Err(Hinted::new(
             format!(
@@ -293,7 +304,7 @@ fn execute(
 
 fn finish(
     options: &PublishOptions,
-    manifest: &Manifest,
+    steps: &[ManifestStep],
     mut reports: BTreeMap<String, StepReport>,
     dry_run: bool,
 ) -> anyhow::Result<PublishReport> {
@@ -301,8 +312,7 @@ fn finish(
         schema_version: REPORT_SCHEMA_VERSION,
         castoff_version: env!("CARGO_PKG_VERSION").to_owned(),
         dry_run,
-        steps: manifest
-            .steps
+        steps: steps
             .iter()
             .filter_map(|step| reports.remove(&step.id))
             .collect(),
@@ -313,4 +323,28 @@ fn finish(
         .and_then(|()| fs::rename(&temporary, &path))
         .with_context(|| format!("could not write {}", path.display()))?;
     Ok(report)
+}
+
+/// Revokes, when dropped, every token crates.io trusted publishing minted for the run.
+struct RevokeTrustedTokens<'a> {
+    destinations: &'a connect::Destinations,
+    reporter: &'a dyn Reporter,
+}
+
+impl Drop for RevokeTrustedTokens<'_> {
+    fn drop(&mut self) {
+        for client in self.destinations.crates.values() {
+            match client.revoke_trusted_token() {
+                Ok(true) => self.reporter.line(&format!(
+                    "revoked the trusted publishing token of {}",
+                    client.registry().name
+                )),
+                Ok(false) => {}
+                Err(error) => self.reporter.line(&format!(
+                    "could not revoke the trusted publishing token (it expires on its own): {}",
+                    crate::hint::render(&error)
+                )),
+            }
+        }
+    }
 }

@@ -13,7 +13,7 @@ use castoff_registry::oci::{Digest, OciLayout};
 /// `dist/manifest.json` must say what the workspace's configuration says about where each
 /// artifact goes: destinations are never taken from a file alone (it could have been edited,
 /// or built from another configuration), so any difference stops the run before a request.
-pub(super) fn check_against_workspace(
+pub(crate) fn check_against_workspace(
     manifest: &Manifest,
     workspace: &cargo_metadata::Metadata,
     manifest_path: &Path,
@@ -112,7 +112,26 @@ pub(crate) fn verify_files(manifest: &Manifest, dist_dir: &Path) -> anyhow::Resu
     let mut problems = Vec::new();
     // Hints of the errors behind the problems, shown before the run's own.
     let mut hints = Vec::new();
-    for artifact in &manifest.artifacts {
+    // The artifacts, and the crates channel's `.crate` files as artifacts of their own.
+    let crate_entries: Vec<castoff_plan::manifest::ManifestArtifact> = manifest
+        .crates
+        .iter()
+        .map(|krate| castoff_plan::manifest::ManifestArtifact {
+            id: krate.id.clone(),
+            kind: castoff_plan::ArtifactKind::Binary,
+            app: krate.name.clone(),
+            target: None,
+            inputs: Vec::new(),
+            registry_name: None,
+            platform: None,
+            // A crate without a file is not verified: publish refuses it when preparing.
+            path: krate.path.clone(),
+            size: krate.size,
+            sha256: krate.sha256.clone(),
+            digest: None,
+        })
+        .collect();
+    for artifact in manifest.artifacts.iter().chain(&crate_entries) {
         let Some(relative) = &artifact.path else {
             continue;
         };

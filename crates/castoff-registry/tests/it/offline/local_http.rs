@@ -329,3 +329,97 @@ fn a_refused_trusted_publishing_token_is_named_as_such() {
         }
     }
 }
+
+/// crates.io trusted publishing against a stand-in for GitHub's token endpoint and crates.io's
+/// `/api/v1/trusted_publishing/tokens` (mint with `{"jwt": …}`, revoke with the token as
+/// Bearer), through a client of a registry whose `config.json` names the stand-in as `api`.
+#[test]
+fn crates_io_trusted_publishing_mints_and_revokes() {
+    use castoff_registry::crates::{CratesClient, CratesRegistry, trusted_publishing_token};
+    let server = StandIn::start(|request, _| {
+        let ok = |body: &str| {
+            (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json".to_owned(),
+                body.to_owned(),
+            )
+        };
+        match (request.method.as_str(), request.target.as_str()) {
+            ("GET", "/index/config.json") => ok(&format!(
+                r#"{{"dl":"{0}/dl","api":"{0}"}}"#,
+                request
+                    .header("host")
+                    .map(|host| format!("http://{host}"))
+                    .unwrap_or_default()
+            )),
+            ("GET", "/github/idtoken?api-version=2.0&audience=crates.io")
+                if request.header("authorization") == Some("Bearer request-secret") =>
+            {
+                ok(r#"{"value":"jwt-secret"}"#)
+            }
+            ("POST", "/api/v1/trusted_publishing/tokens")
+                if request.body == br#"{"jwt":"jwt-secret"}"# =>
+            {
+                ok(r#"{"token":"crates-minted-secret"}"#)
+            }
+            ("DELETE", "/api/v1/trusted_publishing/tokens")
+                if request.header("authorization") == Some("Bearer crates-minted-secret") =>
+            {
+                ("HTTP/1.1 204 No Content".into(), String::new())
+            }
+            _ => (
+                "HTTP/1.1 400 Bad Request".into(),
+                r#"{"errors":[{"detail":"no trusted publisher for this workflow"}]}"#.into(),
+            ),
+        }
+    });
+    let oidc = GithubOidc {
+        request_url: Url::parse(&format!("{}/github/idtoken?api-version=2.0", server.url)).unwrap(),
+        request_token: Secret::new("request-secret"),
+    };
+    let registry =
+        CratesRegistry::new("crates-io", &format!("sparse+{}/index/", server.url)).unwrap();
+    let client = CratesClient::connect(&http(), registry, None).unwrap();
+    assert!(!client.has_token());
+    let token = trusted_publishing_token(&http(), &client.config().api, &oidc).unwrap();
+    assert_eq!(token.expose(), "crates-minted-secret");
+    let client = client.with_token(
+        token,
+        castoff_registry::CredentialSource::TrustedPublishing {
+            id_token: castoff_registry::connect::GITHUB_OIDC.to_owned(),
+        },
+    );
+    assert!(client.revoke_trusted_token().unwrap());
+    let seen: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|request| format!("{} {}", request.method, request.target))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "GET /index/config.json",
+            "GET /github/idtoken?api-version=2.0&audience=crates.io",
+            "POST /api/v1/trusted_publishing/tokens",
+            "DELETE /api/v1/trusted_publishing/tokens",
+        ]
+    );
+    // A token from a file or variable is never revoked.
+    let configured = CratesClient::connect(
+        &http(),
+        CratesRegistry::new("crates-io", &format!("sparse+{}/index/", server.url)).unwrap(),
+        Some((
+            Secret::new("configured-secret"),
+            castoff_registry::CredentialSource::variables(["CARGO_REGISTRY_TOKEN"]),
+        )),
+    )
+    .unwrap();
+    assert!(!configured.revoke_trusted_token().unwrap());
+
+    let wrong = GithubOidc {
+        request_token: Secret::new("wrong-secret"),
+        ..oidc
+    };
+    let error = trusted_publishing_token(&http(), &client.config().api, &wrong).unwrap_err();
+    let text = format!("{error} {error:?}");
+    assert!(!text.contains("wrong-secret"), "{text}");
+}

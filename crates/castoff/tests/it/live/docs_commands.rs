@@ -21,6 +21,14 @@ const MIRRORED: &[(&str, &str)] = &[
         "live::cli_ux::publish_summary_table_and_json (publish), live::publish (--dry-run), live::getting_started",
     ),
     (
+        "verify",
+        "live::verify::a_good_release_installs_with_every_client, live::verify::broken_artifacts_are_caught_by_name",
+    ),
+    (
+        "yank",
+        "live::yank::yank_moves_tags_back_deprecates_removes_and_reruns_finish (--dry-run, --yes), offline::yank",
+    ),
+    (
         "init",
         "offline::init::init_then_xtask_dist_builds_all_three_channels, live::getting_started",
     ),

@@ -3,7 +3,8 @@
 //! (the `CASTOFF_TEST_KILL_AT` test hook: no cleanup, like SIGKILL) before and after each step
 //! and in the middle of each upload body; `publish` is then re-run until it succeeds. Every
 //! run resumes what the killed one before it left; at the end the registries serve exactly
-//! dist/'s bytes, nothing duplicated, and pip / npm / skopeo install the release.
+//! dist/'s bytes, nothing duplicated, and pip / npm / skopeo install the release. The crates
+//! channel's kill points run against kellnr with the crates-channel fixture.
 
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
@@ -146,4 +147,63 @@ fn a_panicking_publish_worker_fails_its_step_and_writes_the_report() {
         "publish worker panic: exit 1, report written with the step failed, re-run completed"
             .to_owned(),
     );
+}
+
+/// Kill points of the crates channel: castoff aborted (`CASTOFF_TEST_KILL_AT`, no cleanup,
+/// like SIGKILL) before, in the middle of and after each crate's upload, in publish order;
+/// every next run resumes what the killed one left, and the last one finishes with exactly
+/// dist/'s crates in the index.
+#[test]
+fn a_crates_publish_killed_at_any_point_completes_on_a_rerun() {
+    use super::crates_channel::{client, fixture};
+    let env = TestEnv::get();
+    let fixture = fixture(&env, "kill", 5);
+    fixture.dist();
+    let token = env.kellnr_token.as_str();
+    let mut killed = 0;
+    for name in ["cc-core", "cc-util", "cc-cli"] {
+        for phase in ["before", "mid-upload:512", "after"] {
+            let point = format!("crate-publish/{name}:{phase}");
+            let output = fixture.castoff(
+                &["publish", "--jobs", "1"],
+                &[
+                    ("CARGO_REGISTRIES_KELLNR_TOKEN", token),
+                    ("CASTOFF_TEST_KILL_AT", &point),
+                ],
+            );
+            // A step the previous run finished is skipped, and its kill point is never reached.
+            if output.status.success() {
+                continue;
+            }
+            assert_eq!(
+                output.status.signal(),
+                Some(6),
+                "{point}: not aborted:\n{}",
+                text(&output)
+            );
+            killed += 1;
+        }
+    }
+    // Before and mid-upload of each crate at least.
+    assert!(killed >= 6, "only {killed} runs were killed");
+    let output = fixture.castoff(&["publish"], &[("CARGO_REGISTRIES_KELLNR_TOKEN", token)]);
+    assert!(output.status.success(), "{}", text(&output));
+    let kellnr = client(&env);
+    for name in ["cc-core", "cc-util", "cc-cli"] {
+        let bytes = fs::read(
+            fixture
+                .workspace
+                .join(format!("dist/crates/{name}-{}.crate", fixture.version)),
+        )
+        .unwrap();
+        let entry = kellnr
+            .index_entry(name, &fixture.version)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} missing after the re-runs"));
+        assert_eq!(
+            entry.cksum,
+            castoff_archive::digest::hex(&castoff_archive::digest::sha256(&bytes)),
+            "{name}"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 mod build_settings;
 pub(crate) mod cli_extras;
 pub(crate) mod cli_ux;
+mod crates_channel;
 pub(crate) mod dist;
 mod dist_bytes;
 mod dist_cache;
@@ -18,3 +19,5 @@ pub(crate) mod prebuilt;
 mod registry_metadata;
 pub(crate) mod release_tags;
 mod sdist;
+mod verify;
+mod yank;

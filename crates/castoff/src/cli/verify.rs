@@ -1,0 +1,82 @@
+//! The `verify` subcommand's handler.
+
+use std::time::Duration;
+
+use super::args::{Cli, VerifyArgs};
+use super::failure::{EXIT_FAILURE, Failure, usage};
+use super::output::print_stdout;
+use crate::hint::Hinted;
+
+pub(super) fn run_verify(cli: &Cli, args: &VerifyArgs) -> Result<(), Failure> {
+    let workspace = crate::workspace::metadata(cli.manifest_path.as_deref())?;
+    let workspace_root = workspace.workspace_root.clone().into_std_path_buf();
+    if args.timeout == 0 {
+        return Err(usage(anyhow::Error::new(Hinted::new(
+            "--timeout 0 leaves no client any time",
+            "give the seconds one client may take, e.g. --timeout 600",
+        ))));
+    }
+    let options = crate::verify::VerifyOptions {
+        dist_dir: args
+            .dist_dir
+            .clone()
+            .unwrap_or_else(|| workspace_root.join("dist")),
+        workspace_root,
+        workspace,
+        pypi_url: args.pypi_url.clone(),
+        pypi_index_url: args.pypi_index_url.clone(),
+        npm_registry: args.npm_registry.clone(),
+        oci_repository: args.oci_repository.clone(),
+        oci_registry: args.oci_registry.clone(),
+        install_base_url: args.install_base_url.clone(),
+        require: args.require.clone(),
+        timeout: Duration::from_secs(args.timeout),
+        path: None,
+        from_dist: args.dist,
+    };
+    if let Some(unknown) = args.require.iter().find(|name| {
+        !crate::verify::CLIENTS
+            .iter()
+            .any(|(known, _, _)| known == name)
+    }) {
+        return Err(usage(anyhow::Error::new(Hinted::new(
+            format!("--require {unknown}: castoff verify knows no client named `{unknown}`"),
+            format!(
+                "name one of {}",
+                crate::verify::CLIENTS
+                    .iter()
+                    .map(|(name, _, _)| *name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))));
+    }
+    let progress =
+        super::progress::Progress::new(super::progress::Mode::detect(cli.quiet), cli.verbose);
+    let result = crate::verify::verify(&options, &progress);
+    progress.finish();
+    let outcome = result.map_err(|error| Failure {
+        error,
+        exit_code: EXIT_FAILURE,
+    })?;
+    if cli.json {
+        print_stdout(&outcome.to_json());
+    } else if !cli.quiet || !outcome.failures().is_empty() {
+        print_stdout(&outcome.to_table());
+    }
+    let failures = outcome.failures();
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = failures
+        .iter()
+        .map(|check| format!("{} with {}", check.artifact, check.client))
+        .collect();
+    Err(Failure {
+        error: anyhow::Error::new(Hinted::new(
+            format!("{} check(s) failed: {}", failures.len(), names.join(", ")),
+            "the table above says why; fix the release (a new version) or the client's setup",
+        )),
+        exit_code: EXIT_FAILURE,
+    })
+}
