@@ -186,6 +186,34 @@ pub fn redact_userinfo(text: &str) -> String {
     }
 }
 
+/// `text` (a command line, a client's output) with the user information of every
+/// `scheme://user:password@host` URL in it replaced by `<redacted>`, wherever the URL starts
+/// (`--index-url=https://…` included).
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(found) = rest.find("://") {
+        let authority_start = found + 3;
+        let authority_len = rest[authority_start..]
+            .find(|c: char| {
+                c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"' || c == '\''
+            })
+            .unwrap_or(rest.len() - authority_start);
+        let authority = &rest[authority_start..authority_start + authority_len];
+        out.push_str(&rest[..authority_start]);
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("<redacted>");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &rest[authority_start + authority_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn is_path_component(component: &str) -> bool {
     let bytes = component.as_bytes();
     let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
@@ -255,6 +283,19 @@ mod tests {
         check(check_npm_name, "@acme/", Err("must not be empty"));
         check(check_npm_name, "node_modules", Err("reserved"));
         check(check_npm_name, &"a".repeat(215), Err("214"));
+    }
+
+    #[test]
+    fn urls_in_text_lose_their_user_information() {
+        assert_eq!(
+            redact_urls(
+                "pip install --index-url=https://u:secret@127.0.0.1:9/simple/ g==1 (see http://h/x)"
+            ),
+            "pip install --index-url=https://<redacted>@127.0.0.1:9/simple/ g==1 (see http://h/x)"
+        );
+        assert_eq!(redact_urls("a 'http://t@h' b"), "a 'http://<redacted>@h' b");
+        assert_eq!(redact_urls("no url, a@b"), "no url, a@b");
+        assert_eq!(redact_urls("ends in ://"), "ends in ://");
     }
 
     #[test]

@@ -554,7 +554,15 @@ fn run_all(
                         }
                         .run(client, &mut commands),
                     };
-                    check.commands = commands;
+                    // A credential in an index URL (--pypi-index-url) stays out of the
+                    // table and the JSON, as the client's output may echo it.
+                    check.commands = commands
+                        .iter()
+                        .map(|command| castoff_plan::names::redact_urls(command))
+                        .collect();
+                    let outcome = outcome.map_err(|(status, reason)| {
+                        (status, castoff_plan::names::redact_urls(&reason))
+                    });
                     if let Err((status, reason)) = outcome {
                         // Present on PATH but unusable (yarn 1, docker without a daemon).
                         if status == Status::Absent && required {

@@ -218,4 +218,41 @@ fn hanging_lying_and_failing_clients_are_each_reported() {
         command.ends_with("--from greeter==0.3.1 greeter greet v0.3.1"),
         "{command}"
     );
+
+    // A password in --pypi-index-url reaches the client, never the table or the JSON, not
+    // even through what the client prints back.
+    std::fs::write(bin.join("uv"), "#!/bin/sh\necho \"$@\" >&2\nexit 1\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["--json", "verify", "--manifest-path"])
+        .arg(&cargo_toml)
+        .args([
+            "--pypi-index-url",
+            "http://ci:s3cret-pw@127.0.0.1:9/simple/",
+        ])
+        .env("PATH", &bin)
+        .env("CARGO", std::env::var("CARGO").unwrap())
+        .output()
+        .unwrap();
+    let all = text(&output);
+    assert!(!all.contains("s3cret-pw"), "{all}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let uv = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["client"] == "uv")
+        .unwrap();
+    assert_eq!(uv["status"], "failed", "{uv:#}");
+    let command = uv["commands"][0].as_str().unwrap();
+    assert!(
+        command.contains("--default-index http://<redacted>@127.0.0.1:9/simple/"),
+        "{command}"
+    );
+    assert!(
+        uv["reason"]
+            .as_str()
+            .unwrap()
+            .contains("http://<redacted>@127.0.0.1:9/simple/"),
+        "{uv:#}"
+    );
 }
