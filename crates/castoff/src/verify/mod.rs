@@ -847,8 +847,11 @@ impl Context<'_> {
         })
     }
 
-    /// docker or podman: `run --rm --pull always IMAGE ARGS`, with `--entrypoint` for a
-    /// binary that is not the image's entrypoint; the image is removed afterwards.
+    /// docker or podman: `run --rm --pull always --name NAME IMAGE ARGS`, with `--entrypoint`
+    /// for a binary that is not the image's entrypoint. The container is named so that it is
+    /// removed even when the client was killed at `--timeout` (killing the CLI does not stop
+    /// the container); the image is removed afterwards only when verify pulled it (a tag the
+    /// engine already had stays, as it may be the user's).
     fn container(&self, client: &str, commands: &mut Vec<String>) -> Outcome {
         if client == "docker" {
             let mut info = self.sandbox.command(self.program);
@@ -877,14 +880,22 @@ impl Context<'_> {
             .and_then(|a| a.oci.as_ref())
             .map(|oci| oci.entrypoint.clone());
         let image = self.location;
+        let mut inspect = self.sandbox.command(self.program);
+        inspect.args(["image", "inspect", "--format", "{{.Id}}", image]);
+        let had_image = run::run(inspect, self.options.timeout).is_ok_and(|done| done.success());
+        let mut names = Vec::new();
         let outcome = self.each_smoke(commands, |smoke| {
+            let name = format!("castoff-verify-{}-{}", std::process::id(), names.len() + 1);
             let mut args: Vec<String> = vec![
                 "run".into(),
                 "--rm".into(),
+                "--name".into(),
+                name.clone(),
                 "--quiet".into(),
                 "--pull".into(),
                 "always".into(),
             ];
+            names.push(name);
             if entrypoint.as_deref() != Some(smoke.bin.as_str()) {
                 args.push("--entrypoint".into());
                 args.push(format!("{}/{}", castoff_oci::BIN_DIR, smoke.bin));
@@ -895,9 +906,17 @@ impl Context<'_> {
             command.args(&args);
             (command, format!("{client} {}", args.join(" ")))
         });
-        let mut remove = self.sandbox.command(self.program);
-        remove.args(["image", "rm", "--force", image]);
-        let _ = run::run(remove, self.options.timeout);
+        for name in &names {
+            // Gone already when it exited (`--rm`); still running after a timeout.
+            let mut remove = self.sandbox.command(self.program);
+            remove.args(["rm", "--force", name]);
+            let _ = run::run(remove, self.options.timeout);
+        }
+        if !had_image {
+            let mut remove = self.sandbox.command(self.program);
+            remove.args(["image", "rm", image]);
+            let _ = run::run(remove, self.options.timeout);
+        }
         outcome
     }
 
