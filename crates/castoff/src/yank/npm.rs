@@ -1,5 +1,6 @@
 //! npm: every dist-tag that points at the version goes back to the previous release (or is
-//! removed when there is none), then the version is deprecated with the message.
+//! removed when there is none, except `latest`, which npm requires: it stays, as a manual
+//! step), then the version is deprecated with the message.
 
 use anyhow::Context as _;
 use castoff_plan::yank_report::YankState;
@@ -115,6 +116,14 @@ pub(super) fn plan(
             continue;
         }
         let to = previous_npm(listed.iter().copied(), semver, tag);
+        if to.is_none() && tag == "latest" {
+            // npm needs a `latest` (the registry refuses to remove it): it stays, and the
+            // deprecation below is what users see.
+            inspection.manual.push(format!(
+                "{package}: dist-tag `latest` stays on {version}, as there is no earlier version that is not deprecated and npm refuses to remove `latest`; publish a fixed release, which moves it"
+            ));
+            continue;
+        }
         if to.is_none() {
             inspection.notes.push(format!(
                 "{package}: no earlier version that is not deprecated, so dist-tag `{tag}` is removed"
@@ -133,10 +142,12 @@ pub(super) fn plan(
             message: message.to_owned(),
         });
     }
-    inspection.state = if inspection.changes.is_empty() {
-        YankState::Undone
-    } else {
+    inspection.state = if !inspection.changes.is_empty() {
         YankState::ToUndo
+    } else if !inspection.manual.is_empty() {
+        YankState::Manual
+    } else {
+        YankState::Undone
     };
     inspection
 }
@@ -193,18 +204,38 @@ mod tests {
     }
 
     #[test]
-    fn without_an_earlier_version_the_tag_is_removed_and_the_plan_says_so() {
+    fn without_an_earlier_version_a_tag_is_removed_but_latest_stays() {
         let v = Version::parse("0.1.0").unwrap();
-        let only = serde_json::json!({"dist-tags": {"latest": "0.1.0"}, "versions": {"0.1.0": {}}});
+        let only = serde_json::json!({
+            "dist-tags": {"latest": "0.1.0", "beta": "0.1.0"},
+            "versions": {"0.1.0": {}}
+        });
         let inspection = plan(Some(&only), "g", "0.1.0", &v, "m");
         assert_eq!(
-            changes(&inspection)[0],
-            "remove dist-tag `latest` of g (no earlier version to move it to)"
+            changes(&inspection),
+            [
+                "remove dist-tag `beta` of g (no earlier version to move it to)",
+                "deprecate g@0.1.0: \"m\"",
+            ]
         );
         assert!(
             inspection.notes[0].contains("is removed"),
             "{:?}",
             inspection.notes
+        );
+        assert!(
+            inspection.manual[0].contains("`latest` stays on 0.1.0"),
+            "{:?}",
+            inspection.manual
+        );
+        // Once deprecated, what is left is the manual step.
+        let done = serde_json::json!({
+            "dist-tags": {"latest": "0.1.0"},
+            "versions": {"0.1.0": {"deprecated": "m"}}
+        });
+        assert_eq!(
+            plan(Some(&done), "g", "0.1.0", &v, "m").state,
+            YankState::Manual
         );
     }
 }

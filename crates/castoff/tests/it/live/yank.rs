@@ -465,8 +465,9 @@ fn yank_moves_tags_back_deprecates_removes_and_reruns_finish() {
         }
         assert_eq!(printed, yank_report(&workspace));
     }
-    // Yanking 0.3.1 too (a dry run): no earlier release, so npm's `latest` would be removed
-    // (said in the plan), and the image's floating tags have nowhere to go: manual.
+    // Yanking 0.3.1 too (a dry run): no earlier release, so npm's `latest` stays (npm
+    // requires one; a manual step says so) while the version is still deprecated, and the
+    // image's floating tags have nowhere to go: manual.
     let mut args = yank_args(&env.pypiserver, &["--dry-run"]);
     args[1] = "0.3.1".to_owned();
     let last = yank(&args, &env.verdaccio);
@@ -475,13 +476,17 @@ fn yank_moves_tags_back_deprecates_removes_and_reruns_finish() {
     let report = yank_report(&workspace);
     let npm = step(&report, &format!("npm/{launcher}"));
     assert!(
-        npm.changes
-            .iter()
-            .any(|c| c.starts_with("remove dist-tag `latest`")),
+        !npm.changes.iter().any(|c| c.contains("dist-tag `latest`")),
         "{npm:?}"
     );
     assert!(
-        npm.notes.iter().any(|n| n.contains("is removed")),
+        npm.changes.iter().any(|c| c.starts_with("deprecate ")),
+        "{npm:?}"
+    );
+    assert!(
+        npm.manual
+            .iter()
+            .any(|m| m.contains("`latest` stays on 0.3.1")),
         "{npm:?}"
     );
     let image = step(&report, "oci/");
