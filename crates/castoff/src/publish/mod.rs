@@ -326,9 +326,9 @@ fn finish(
 }
 
 /// Revokes, when dropped, every token crates.io trusted publishing minted for the run.
-struct RevokeTrustedTokens<'a> {
-    destinations: &'a connect::Destinations,
-    reporter: &'a dyn Reporter,
+pub(crate) struct RevokeTrustedTokens<'a> {
+    pub(crate) destinations: &'a connect::Destinations,
+    pub(crate) reporter: &'a dyn Reporter,
 }
 
 impl Drop for RevokeTrustedTokens<'_> {

@@ -5,8 +5,9 @@
 //! recorded in `dist/yank-report.json`. Every step starts from the registry's state, so a
 //! re-run after a failure finishes the yank and a re-run of a finished one changes nothing.
 //!
-//! A channel is one module with one [`Undo`] impl: `npm.rs`, `oci.rs`, `pypi.rs`.
+//! A channel is one module with one [`Undo`] impl: `crates.rs`, `npm.rs`, `oci.rs`, `pypi.rs`.
 
+mod crates;
 mod npm;
 mod oci;
 mod previous;
@@ -58,8 +59,7 @@ pub fn default_message(version: &Version) -> String {
     format!("version {version} was yanked by its maintainers: install an earlier version")
 }
 
-/// One change a channel makes to undo the release. A new channel adds its variants (the
-/// crates channel: `YankCrate { name, version }`).
+/// One change a channel makes to undo the release. A new channel adds its variants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Change {
     /// npm: point a dist-tag at an earlier version, or remove it (`to: None`).
@@ -80,6 +80,8 @@ pub(crate) enum Change {
         tag: String,
         to: String,
     },
+    /// Cargo registry: yank the version.
+    YankCrate { name: String, version: String },
     /// PyPI-compatible index: remove the release's files through the index's API.
     RemovePython {
         project: String,
@@ -115,6 +117,7 @@ impl std::fmt::Display for Change {
                 tag,
                 to,
             } => write!(f, "move {repository}:{tag} back to the index of {to}"),
+            Change::YankCrate { name, version } => write!(f, "yank {name}@{version}"),
             Change::RemovePython {
                 project,
                 version,
@@ -227,7 +230,14 @@ pub fn yank(
         .iter()
         .filter(|step| step.kind == StepKindName::PypiUpload && pep440.is_some())
         .collect();
-    if npm_steps.is_empty() && oci_steps.is_empty() && pypi_steps.is_empty() {
+    // The crates channel's steps are the manifest's crates (publish adds them the same way).
+    let crate_publish: Vec<ManifestStep> = manifest.crates.iter().map(|k| k.step()).collect();
+    let crate_steps: Vec<&ManifestStep> = crate_publish.iter().collect();
+    if npm_steps.is_empty()
+        && oci_steps.is_empty()
+        && pypi_steps.is_empty()
+        && crate_steps.is_empty()
+    {
         anyhow::bail!(Hinted::new(
             format!(
                 "the workspace's plan publishes {version} to no registry castoff can yank from"
@@ -239,7 +249,12 @@ pub fn yank(
     // Credentials and clients, as publish resolves them; every problem at once.
     let environment = ProcessEnvironment;
     let http = HttpClient::new(options.destinations.http.clone())?;
-    let channel_steps: Vec<&ManifestStep> = npm_steps.iter().chain(&oci_steps).copied().collect();
+    let channel_steps: Vec<&ManifestStep> = npm_steps
+        .iter()
+        .chain(&oci_steps)
+        .chain(&crate_steps)
+        .copied()
+        .collect();
     let connected = if channel_steps.is_empty() {
         None
     } else {
@@ -295,12 +310,29 @@ pub fn yank(
             version: pep440.clone().unwrap_or_default(),
         }));
     }
-    // ── The crates channel (issue #21, part 1) plugs in here ─────────────────────────────
-    // One `CratesUndo` per crate-publish step's (crate, registry): `inspect` reads the
-    // version's sparse-index entry (absent → nothing to undo, `"yanked": true` → undone,
-    // else one `Change::YankCrate`), `apply` sends
-    // `DELETE /api/v1/crates/{name}/{version}/yank` through castoff-registry's crates client,
-    // with the token publish resolves for that registry.
+    // Each crate at the release's version (a crate versioned apart from the release has
+    // nothing at it: its step says so).
+    if let Some(connected) = &connected {
+        for step in &crate_steps {
+            let client = step
+                .destination
+                .as_ref()
+                .and_then(|registry| connected.crates.get(registry))
+                .context("internal error: no client for a crate's registry")?;
+            undos.push(Box::new(crates::CratesUndo {
+                client,
+                name: step.app.clone(),
+                version: version.to_string(),
+            }));
+        }
+    }
+    // A token crates.io trusted publishing minted goes when the yank ends, as after publish.
+    let _revoke = connected
+        .as_ref()
+        .map(|destinations| crate::publish::RevokeTrustedTokens {
+            destinations,
+            reporter,
+        });
 
     // Ask every registry; a registry that cannot be asked fails its step only.
     let mut steps: Vec<(usize, Option<Inspection>, YankStepReport)> = Vec::new();

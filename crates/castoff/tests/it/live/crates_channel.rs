@@ -1,8 +1,8 @@
 //! The crates channel against kellnr, the real Cargo registry the harness starts: `dist` packs
 //! the fixture's crates, `publish` uploads them in dependency order before any other step,
 //! a re-run skips them, a changed `.crate` of a published version is a conflict before any
-//! upload, `cargo install --registry` installs the result and it runs; yank and unyank through
-//! castoff-registry's client. Its kill points are in `kill_points.rs`.
+//! upload, `cargo install --registry` installs the result and it runs; `castoff yank` yanks
+//! every crate (a re-run finds nothing left), and the client unyanks. Its kill points are in `kill_points.rs`.
 
 use std::fs;
 use std::path::PathBuf;
@@ -196,15 +196,52 @@ fn crates_publish_in_order_skip_on_rerun_and_install_with_cargo() {
         "HELLO, BOB (hello, you)\n"
     );
 
-    // Yank and unyank, as `castoff yank` will.
-    kellnr.yank("cc-cli", &fixture.version).unwrap();
-    assert!(
-        kellnr
-            .index_entry("cc-cli", &fixture.version)
-            .unwrap()
-            .unwrap()
-            .yanked
-    );
+    // `castoff yank`: the plan first (nothing changes), then every crate yanked and read
+    // back, then a re-run that finds nothing left; unyank through the client.
+    let yank = |extra: &[&str]| {
+        let mut args = vec!["--json", "yank", fixture.version.as_str()];
+        args.extend_from_slice(extra);
+        let output = fixture.castoff(&args, &[("CARGO_REGISTRIES_KELLNR_TOKEN", token)]);
+        assert!(
+            output.status.success(),
+            "yank {extra:?}:\n{}",
+            text(&output)
+        );
+        env.assert_no_secret(&text(&output));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{error}: {}", text(&output)));
+        let steps = report["steps"].as_array().unwrap().clone();
+        assert_eq!(steps.len(), 3, "{report:#}");
+        steps
+    };
+    for step in yank(&["--dry-run"]) {
+        assert_eq!(step["state"], "to-undo", "{step:#}");
+        assert_eq!(step["outcome"], "would-undo", "{step:#}");
+        let name = step["id"].as_str().unwrap().trim_start_matches("crates/");
+        assert_eq!(
+            step["changes"][0],
+            format!("yank {name}@{}", fixture.version),
+            "{step:#}"
+        );
+        assert!(
+            !kellnr
+                .index_entry(name, &fixture.version)
+                .unwrap()
+                .unwrap()
+                .yanked
+        );
+    }
+    for step in yank(&["--yes"]) {
+        assert_eq!(step["outcome"], "done", "{step:#}");
+    }
+    for name in ["cc-core", "cc-util", "cc-cli"] {
+        let entry = kellnr.index_entry(name, &fixture.version).unwrap().unwrap();
+        assert!(entry.yanked, "{name} not yanked");
+    }
+    for step in yank(&["--yes"]) {
+        assert_eq!(step["state"], "undone", "{step:#}");
+        assert_eq!(step["outcome"], "skipped", "{step:#}");
+    }
     kellnr.unyank("cc-cli", &fixture.version).unwrap();
     assert!(
         !kellnr
