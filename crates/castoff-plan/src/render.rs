@@ -118,13 +118,19 @@ fn describe_image(oci: &OciChannel, workspace_root: &std::path::Path) -> String 
 /// A readable tree: apps → targets → artifacts, then the publish order.
 pub fn text(release: &Release) -> String {
     let mut out = String::new();
+    // The crates channel's `.crate` files and steps count with the rest.
+    let crates = if release.crates.is_empty() {
+        String::new()
+    } else {
+        format!(", {} crate(s)", release.crates.len())
+    };
     let _ = writeln!(
         out,
-        "release plan: {} app(s), {} target(s), {} artifact(s), {} publish step(s)",
+        "release plan: {} app(s), {} target(s), {} artifact(s){crates}, {} publish step(s)",
         release.apps.len(),
         release.targets().len(),
         release.artifacts.len(),
-        release.steps.len()
+        release.steps.len() + release.crates.len()
     );
     for (app_index, app) in release.apps.iter().enumerate() {
         let _ = writeln!(out);

@@ -284,4 +284,14 @@ fn a_release_of_crates_alone() {
             ("crates", "cc-cli")
         ]
     );
+    // The plan's header counts the crates and their steps.
+    let plan = castoff(&["plan"], &workspace);
+    assert_success(&plan, "plan");
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.starts_with(
+            "release plan: 0 app(s), 0 target(s), 0 artifact(s), 3 crate(s), 3 publish step(s)"
+        ),
+        "{plan}"
+    );
 }
