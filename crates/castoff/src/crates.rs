@@ -68,6 +68,10 @@ pub(crate) fn package(
             .first()
             .map_or(CRATES_IO, |k| k.registry.as_str());
         let mut hint = "fix what Cargo reports (`cargo package --no-verify` in the workspace shows the same), or leave the crate out with `[package.metadata.castoff] crates = false`".to_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains("--offline") || stderr.contains("offline mode") {
+            hint.push_str("; dist packages offline, so a dependency missing from Cargo's cache needs one `cargo fetch` in the workspace first");
+        }
         if registry != CRATES_IO {
             hint.push_str(&format!(
                 "; a dependency on a crate of the workspace published to `{registry}` needs `registry = \"{registry}\"` beside its `version` (without it Cargo looks for it on crates.io)"
@@ -77,7 +81,7 @@ pub(crate) fn package(
             format!(
                 "`cargo package` failed for the crates {}:\n{}",
                 names.join(", "),
-                String::from_utf8_lossy(&output.stderr).trim()
+                stderr.trim()
             ),
             hint,
         ));
