@@ -14,8 +14,22 @@ const PACKUMENT_LIMIT: u64 = 256 * 1024 * 1024;
 impl NpmClient {
     /// The full packument of `name`, `None` for an unknown package.
     pub fn packument_of(&self, name: &str) -> Result<Option<serde_json::Value>, RegistryError> {
+        self.read_packument(name, false)
+    }
+
+    /// The packument; `for_write` asks for the primary's copy (`?write=true`, as npm's own
+    /// read-modify-write commands do), whose `_rev` a PUT must carry: a cached copy's is stale.
+    fn read_packument(
+        &self,
+        name: &str,
+        for_write: bool,
+    ) -> Result<Option<serde_json::Value>, RegistryError> {
         let url = self.package_url(name)?;
-        let request = Request::new(Method::GET, url.clone())
+        let mut get = url.clone();
+        if for_write {
+            get.set_query(Some("write=true"));
+        }
+        let request = Request::new(Method::GET, get.clone())
             .header("Accept", "application/json")
             .header("Cache-Control", "no-cache")
             .auth(self.auth.as_ref());
@@ -25,7 +39,7 @@ impl NpmClient {
         }
         if !response.status().is_success() {
             let hint = auth_hint(response.status(), self.sent_credentials(), HOW_TO_LOG_IN);
-            return Err(status_error(name, &Method::GET, &url, response, hint));
+            return Err(status_error(name, &Method::GET, &get, response, hint));
         }
         let body =
             read_text(response, PACKUMENT_LIMIT).map_err(|error| RegistryError::Protocol {
@@ -107,7 +121,7 @@ impl NpmClient {
     pub fn deprecate(&self, name: &str, version: &str, message: &str) -> Result<(), RegistryError> {
         let artifact = format!("{name}@{version}");
         let url = self.package_url(name)?;
-        let Some(mut packument) = self.packument_of(name)? else {
+        let Some(mut packument) = self.read_packument(name, true)? else {
             return Err(RegistryError::Protocol {
                 artifact,
                 url: display_url(&url),
