@@ -86,8 +86,9 @@ pub enum Command {
     /// install.sh), each in a throwaway directory, and run its smoke command; one row per
     /// client and package, exit 1 on a failure.
     Verify(Box<VerifyArgs>),
-    /// Undo one release on every registry it reached: npm dist-tags back and the version
-    /// deprecated, floating image tags back, PyPI releases removed (or the manual steps).
+    /// Undo one release on every registry it reached: crates yanked, npm dist-tags back and
+    /// the version deprecated, floating image tags back, PyPI releases removed (or the manual
+    /// steps).
     ///
     /// Shows the plan, then asks for confirmation (--yes in CI); safe to re-run.
     Yank(Box<YankArgs>),
