@@ -51,6 +51,14 @@ pub(super) fn run_verify(cli: &Cli, args: &VerifyArgs) -> Result<(), Failure> {
             ),
         ))));
     }
+    // Ctrl-C (or a CI job's SIGTERM) ends the clients too: each runs in a process group of
+    // its own, which the terminal's signal does not reach. A handler set before (by a program
+    // embedding the CLI) stays.
+    let _ = ctrlc::set_handler(|| {
+        crate::verify::interrupt();
+        eprintln!("castoff verify: interrupted; the clients were stopped");
+        std::process::exit(130);
+    });
     let progress =
         super::progress::Progress::new(super::progress::Mode::detect(cli.quiet), cli.verbose);
     let result = crate::verify::verify(&options, &progress);

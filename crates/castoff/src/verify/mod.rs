@@ -10,6 +10,8 @@ mod clients;
 mod local;
 mod run;
 
+pub use run::interrupt;
+
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -289,6 +291,7 @@ pub fn verify(options: &VerifyOptions, reporter: &dyn Reporter) -> anyhow::Resul
         .or_else(|| std::env::var_os("PATH"))
         .unwrap_or_default();
     let scratch = scratch_dir()?;
+    run::set_scratch(Some(scratch.clone()));
     let result = run_all(
         options,
         reporter,
@@ -299,6 +302,7 @@ pub fn verify(options: &VerifyOptions, reporter: &dyn Reporter) -> anyhow::Resul
         local.as_ref(),
     );
     drop(local);
+    run::set_scratch(None);
     let _ = fs::remove_dir_all(&scratch);
     result
 }

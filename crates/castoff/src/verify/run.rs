@@ -8,6 +8,39 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The process groups of the clients running now, and the run's scratch directory: what
+/// [`interrupt`] ends and removes when the user presses Ctrl-C (a client in a process group
+/// of its own does not get the terminal's SIGINT).
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static SCRATCH: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
+
+/// Records the run's scratch directory (`None`: the run removed it).
+pub(super) fn set_scratch(dir: Option<std::path::PathBuf>) {
+    *SCRATCH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = dir;
+}
+
+/// Ends every client process group still running and removes the scratch directory; for a
+/// signal handler, before the process exits.
+pub fn interrupt() {
+    let groups: Vec<u32> = std::mem::take(
+        &mut *RUNNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    for group in groups {
+        kill_group(group);
+    }
+    let scratch = SCRATCH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// Bytes of stdout and of stderr kept per command.
 pub(super) const OUTPUT_LIMIT: usize = 64 * 1024;
 
@@ -129,6 +162,11 @@ pub(super) fn run(mut command: Command, timeout: Duration) -> std::io::Result<Fi
         .stderr(Stdio::piped())
         .process_group(0);
     let mut child = command.spawn()?;
+    let group = child.id();
+    RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(group);
     let stdout = Reader::start(child.stdout.take());
     let stderr = Reader::start(child.stderr.take());
     let deadline = Instant::now() + timeout;
@@ -151,6 +189,10 @@ pub(super) fn run(mut command: Command, timeout: Duration) -> std::io::Result<Fi
     };
     // What the client started may still hold the pipes: end the group either way.
     kill_group(child.id());
+    RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|running| *running != group);
     let until = Instant::now() + DRAIN_GRACE;
     Ok(Finished {
         code: status.and_then(|s| s.code()),

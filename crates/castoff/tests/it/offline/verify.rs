@@ -61,10 +61,10 @@ fn a_dist_without_a_manifest_says_to_run_dist_first() {
 /// clients are `live::verify`'s): a client that hangs is killed at `--timeout` with what it
 /// started, one that prints another version fails naming the text it wanted, one that exits
 /// non-zero fails with its code and last words; the clients not on PATH are absent.
-#[test]
-fn hanging_lying_and_failing_clients_are_each_reported() {
-    use std::os::unix::fs::PermissionsExt as _;
-    let scratch = super::dist::scratch("verify-faults");
+/// The single-cli fixture for x86_64 only, its dist made with a stand-in binary: what the
+/// stand-in clients below are asked to install.
+fn dist_for_stand_ins(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let scratch = super::dist::scratch(name);
     let workspace = super::dist::single_cli_workspace(&scratch, |toml| {
         toml.lines()
             .map(|line| {
@@ -97,6 +97,103 @@ fn hanging_lying_and_failing_clients_are_each_reported() {
         .unwrap();
     assert!(dist.status.success(), "{}", text(&dist));
 
+    (scratch, workspace)
+}
+
+/// Writes executable stand-in scripts into `bin`.
+fn stand_ins(bin: &std::path::Path, scripts: &[(&str, String)]) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(bin).unwrap();
+    for (name, script) in scripts {
+        let path = bin.join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// Ctrl-C ends the clients verify started (they run in process groups of their own, which
+/// the terminal's SIGINT does not reach) and the scratch directory, and exits 130.
+#[test]
+fn an_interrupt_ends_the_clients_and_removes_the_scratch_directory() {
+    let (scratch, workspace) = dist_for_stand_ins("verify-interrupt");
+    let bin = scratch.join("bin");
+    let pid_file = scratch.join("sleeper.pid");
+    stand_ins(
+        &bin,
+        &[(
+            "npx",
+            format!(
+                "#!/bin/sh\n/bin/sleep 600 &\necho $! > {}.tmp\n/bin/mv {}.tmp {}\nwait\n",
+                pid_file.display(),
+                pid_file.display(),
+                pid_file.display()
+            ),
+        )],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_castoff"))
+        .args(["verify", "--timeout", "600", "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .env("PATH", &bin)
+        .env(
+            "CARGO",
+            std::env::var("CARGO").expect("cargo test sets CARGO"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The client is running once its grandchild has written its pid.
+    while !pid_file.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "verify ended ({status}) before the stand-in npx ran: {}",
+                text(&output)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let grandchild = std::fs::read_to_string(&pid_file).unwrap();
+    let castoff = child.id();
+    let scratch_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("castoff-verify-{castoff}-")))
+            })
+            .collect()
+    };
+    assert_eq!(scratch_dirs().len(), 1, "verify's scratch directory");
+    let kill = Command::new("kill")
+        .args(["-INT", &castoff.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(
+        text(&output).contains("interrupted; the clients were stopped"),
+        "{}",
+        text(&output)
+    );
+    let state =
+        std::fs::read_to_string(format!("/proc/{}/stat", grandchild.trim())).unwrap_or_default();
+    let state = state.rsplit(')').next().unwrap_or("").trim_start();
+    assert!(
+        state.is_empty() || state.starts_with('Z'),
+        "{grandchild} survived: {state}"
+    );
+    assert_eq!(scratch_dirs(), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn hanging_lying_and_failing_clients_are_each_reported() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (scratch, workspace) = dist_for_stand_ins("verify-faults");
     let bin = scratch.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let pid_file = scratch.join("sleeper.pid");
