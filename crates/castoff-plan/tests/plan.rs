@@ -1485,8 +1485,20 @@ fn crates_channel_registry_and_mistakes() {
         json["metadata"]["castoff"]["crates"] = crates;
         json
     };
+    // For another registry, the dependencies on members name it (`registry = "acme"`, which
+    // cargo metadata reports as the index URL).
+    let with_acme_deps = |mut json: Value| {
+        for package in json["packages"].as_array_mut().unwrap() {
+            for dep in package["dependencies"].as_array_mut().unwrap() {
+                if dep["path"].is_string() && dep["kind"] != "dev" {
+                    dep["registry"] = "sparse+https://acme.example/index/".into();
+                }
+            }
+        }
+        json
+    };
     let release = castoff_plan::plan(
-        &parse(with(serde_json::json!({ "registry": "acme" }))),
+        &parse(with_acme_deps(with(serde_json::json!({ "registry": "acme" })))),
         &PlanOptions::default(),
     )
     .unwrap();
@@ -1515,6 +1527,19 @@ fn crates_channel_registry_and_mistakes() {
               hint: known keys here: registry; see docs/configuration.md
             - $FIXTURES/crates-channel/Cargo.toml: `workspace.metadata.castoff.crates.registry`: `my registry` is not a Cargo registry name
               hint: use the name of a `[registries.<name>]` table of your Cargo configuration (letters, digits, `-`, `_`), or leave it out for crates.io"#]],
+    );
+    // Without it, every such dependency is named, before any build.
+    check_error(
+        with(serde_json::json!({ "registry": "acme" })),
+        &PlanOptions::default(),
+        expect![[r#"
+            invalid release configuration (3 problems):
+            - $FIXTURES/crates-channel/crates/cc-cli/Cargo.toml: `dependencies.cc-core`: `cc-cli` is published to `acme`, but its dependency on `cc-core` names no registry, so the published crate would look for `cc-core` on crates.io
+              hint: add `registry = "acme"` beside the dependency's `version` (in `[workspace.dependencies]` when the member inherits it)
+            - $FIXTURES/crates-channel/crates/cc-cli/Cargo.toml: `dependencies.cc-util`: `cc-cli` is published to `acme`, but its dependency on `cc-util` names no registry, so the published crate would look for `cc-util` on crates.io
+              hint: add `registry = "acme"` beside the dependency's `version` (in `[workspace.dependencies]` when the member inherits it)
+            - $FIXTURES/crates-channel/crates/cc-util/Cargo.toml: `dependencies.cc-core`: `cc-util` is published to `acme`, but its dependency on `cc-core` names no registry, so the published crate would look for `cc-core` on crates.io
+              hint: add `registry = "acme"` beside the dependency's `version` (in `[workspace.dependencies]` when the member inherits it)"#]],
     );
     check_error(
         with("yes".into()),

@@ -91,6 +91,36 @@ pub(in crate::plan) fn plan_crates(
         }
     }
 
+    // A registry other than crates.io: each dependency on a member must name it, or the
+    // published crate would look for the member on crates.io. Cargo says so only when it
+    // packages (after the build); the plan says it first, naming every one.
+    if registry != CRATES_IO {
+        for package in &chosen {
+            for dep in &package.dependencies {
+                let on_member = dep.kind != DependencyKind::Development
+                    && dep.path.is_some()
+                    && members.iter().any(|m| m.name.as_str() == dep.name);
+                if on_member && dep.registry.is_none() {
+                    errors.push(ConfigError {
+                        file: package.manifest_path.clone().into_std_path_buf(),
+                        key: format!(
+                            "{}.{}",
+                            if dep.kind == DependencyKind::Build { "build-dependencies" } else { "dependencies" },
+                            dep.name
+                        ),
+                        problem: format!(
+                            "`{}` is published to `{registry}`, but its dependency on `{}` names no registry, so the published crate would look for `{}` on crates.io",
+                            package.name, dep.name, dep.name
+                        ),
+                        hint: format!(
+                            "add `registry = \"{registry}\"` beside the dependency's `version` (in `[workspace.dependencies]` when the member inherits it)"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
     // `--package` narrows the release: its packages and the crates they depend on.
     if !requested.is_empty() {
         let mut keep: Vec<String> = requested.to_vec();
