@@ -1074,6 +1074,7 @@ impl Context<'_> {
                 .unwrap_or_else(|_| self.options.dist_dir.clone());
             format!("file://{}", dist.join("archives").display())
         });
+        let from_release = self.options.install_base_url.is_none() && dist_archives.is_none();
         if let Some(base) = self.options.install_base_url.clone().or(dist_archives) {
             args.push("--base-url".into());
             args.push(base);
@@ -1086,7 +1087,23 @@ impl Context<'_> {
             command,
             format!("sh {}", args.join(" ")),
             commands,
-        )?;
+        )
+        .map_err(|(status, reason)| {
+            if !from_release {
+                return (status, reason);
+            }
+            // publish uploads no archive: they reach the release's download location by the
+            // forge's release step (the workflow's), which a local rehearsal does not have.
+            let dist = std::path::absolute(&self.options.dist_dir)
+                .unwrap_or_else(|_| self.options.dist_dir.clone());
+            (
+                status,
+                format!(
+                    "{reason}\n(install.sh downloads the archives from the release's download location, where the release workflow puts them, not `publish`; before they are there, check the script with --install-base-url file://{}/archives)",
+                    dist.display()
+                ),
+            )
+        })?;
         self.each_smoke(commands, |smoke| {
             let mut command = self.sandbox.command(bin_dir.join(&smoke.bin));
             command.args(&smoke.args);
