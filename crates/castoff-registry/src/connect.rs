@@ -141,8 +141,10 @@ pub fn pypi(
                 return Err(setup(
                     format!("no credentials for {}", display_url(&repository.upload_url)),
                     format!(
-                        "python.repositories names several indexes, so CASTOFF_PYPI_TOKEN and TWINE_USERNAME/TWINE_PASSWORD go to none of them; set {} for this one, give it a ~/.pypirc section with a password, or use Trusted Publishing in GitHub Actions (permissions: id-token: write)",
-                        env::host_qualified(env::CASTOFF_PYPI_TOKEN, &key)
+                        "python.repositories names several indexes, so CASTOFF_PYPI_TOKEN and TWINE_USERNAME/TWINE_PASSWORD go to none of them; set {} (an API token) or {} and {} (a user name and password, as devpi and pypiserver take) for this one, give it a ~/.pypirc section with a password, or use Trusted Publishing in GitHub Actions (permissions: id-token: write)",
+                        env::host_qualified(env::CASTOFF_PYPI_TOKEN, &key),
+                        env::host_qualified(env::CASTOFF_PYPI_USERNAME, &key),
+                        env::host_qualified(env::CASTOFF_PYPI_PASSWORD, &key)
                     ),
                 ));
             }

@@ -40,9 +40,15 @@ impl Undo for CratesUndo<'_> {
             .client
             .index_entry(&self.name, &self.version)
             .with_context(|| format!("could not read the index entry of {}", self.name))?;
+        let registry = &self.client.registry().name;
+        let flag = if registry == castoff_registry::crates::CRATES_IO {
+            String::new()
+        } else {
+            format!(" --registry {registry}")
+        };
         Ok(match entry {
             None => Inspection::nothing(format!(
-                "the index lists no version {} of {} (never published; a crate versioned apart from the release is yanked with `cargo yank --version <its version> {}`)",
+                "the index lists no version {} of {} (never published; a crate versioned apart from the release is yanked with `cargo yank{flag} --version <its version> {}`)",
                 self.version, self.name, self.name
             )),
             Some(entry) if entry.yanked => Inspection {
