@@ -1498,7 +1498,9 @@ fn crates_channel_registry_and_mistakes() {
         json
     };
     let release = castoff_plan::plan(
-        &parse(with_acme_deps(with(serde_json::json!({ "registry": "acme" })))),
+        &parse(with_acme_deps(with(
+            serde_json::json!({ "registry": "acme" }),
+        ))),
         &PlanOptions::default(),
     )
     .unwrap();
