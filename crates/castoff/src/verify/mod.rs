@@ -290,21 +290,31 @@ pub fn verify(options: &VerifyOptions, reporter: &dyn Reporter) -> anyhow::Resul
         .clone()
         .or_else(|| std::env::var_os("PATH"))
         .unwrap_or_default();
-    let scratch = scratch_dir()?;
-    run::set_scratch(Some(scratch.clone()));
+    let scratch = Scratch(scratch_dir()?);
+    run::set_scratch(Some(scratch.0.clone()));
     let result = run_all(
         options,
         reporter,
         &manifest,
         &release,
         &path,
-        &scratch,
+        &scratch.0,
         local.as_ref(),
     );
     drop(local);
-    run::set_scratch(None);
-    let _ = fs::remove_dir_all(&scratch);
+    drop(scratch);
     result
+}
+
+/// The run's scratch directory, removed when the run ends, by a panic too (a client that
+/// filled a pipe castoff could not write on, say).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        run::set_scratch(None);
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 fn scratch_dir() -> anyhow::Result<PathBuf> {
