@@ -122,30 +122,8 @@ pub struct PublishArgs {
     /// Leave out the steps whose id contains this text (repeatable).
     #[arg(long, value_name = "STEP")]
     pub skip: Vec<String>,
-    /// PyPI upload URL: `pypi` (default), `testpypi`, or a URL.
-    #[arg(long, value_name = "URL")]
-    pub pypi_url: Option<String>,
-    /// The simple index of the upload URL, when castoff cannot derive it.
-    #[arg(long, value_name = "URL")]
-    pub pypi_index_url: Option<String>,
-    /// Take the PyPI URL and credentials from this section of ~/.pypirc.
-    #[arg(long, value_name = "NAME")]
-    pub pypi_repository: Option<String>,
-    /// npm registry URL (default: .npmrc's `registry`, else https://registry.npmjs.org/).
-    #[arg(long, value_name = "URL")]
-    pub npm_registry: Option<String>,
-    /// Push the image to this repository instead of the configured one (one app only).
-    #[arg(long, value_name = "REPOSITORY")]
-    pub oci_repository: Option<String>,
-    /// Push every app's image to this registry host instead of the configured one.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    pub oci_registry: Option<String>,
-    /// Trust this CA certificate (PEM) in addition to the system's (repeatable).
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Vec<PathBuf>,
-    /// Allow plain http:// to registries that are not on this machine.
-    #[arg(long)]
-    pub allow_insecure_http: bool,
+    #[command(flatten)]
+    pub registries: RegistryArgs,
     /// Steps running at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub jobs: usize,
@@ -165,6 +143,46 @@ pub struct PublishArgs {
     /// never join this version.
     #[arg(long)]
     pub allow_partial: bool,
+}
+
+/// Where `publish` and `yank` find the registries, beside the configuration's, and how they
+/// reach them: one set of flags for both, so a yank takes exactly the publish's command line.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
+    /// PyPI upload URL: `pypi` (default), `testpypi`, or a URL.
+    #[arg(long, value_name = "URL")]
+    pub pypi_url: Option<String>,
+    /// The simple index of the upload URL, when castoff cannot derive it.
+    #[arg(long, value_name = "URL")]
+    pub pypi_index_url: Option<String>,
+    /// Take the PyPI URL and credentials from this section of ~/.pypirc.
+    #[arg(long, value_name = "NAME")]
+    pub pypi_repository: Option<String>,
+    /// npm registry URL (default: .npmrc's `registry`, else https://registry.npmjs.org/).
+    #[arg(long, value_name = "URL")]
+    pub npm_registry: Option<String>,
+    /// The image repository instead of the configured one (one app only).
+    #[arg(long, value_name = "REPOSITORY")]
+    pub oci_repository: Option<String>,
+    /// Every app's image registry host instead of the configured one.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub oci_registry: Option<String>,
+    /// Trust this CA certificate (PEM) in addition to the system's (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Allow plain http:// to registries that are not on this machine.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+}
+
+impl RegistryArgs {
+    /// The HTTP settings: the environment's, with these flags' certificates and scheme rule.
+    pub(crate) fn http(&self) -> castoff_registry::HttpConfig {
+        let mut http = castoff_registry::HttpConfig::from_env();
+        http.ca_certificates = self.ca_cert.clone();
+        http.allow_insecure_http = self.allow_insecure_http;
+        http
+    }
 }
 
 /// `verify` options: the registries are resolved as `publish` resolves them.
@@ -279,30 +297,8 @@ pub struct YankArgs {
     /// Where yank-report.json goes (default: `dist/` at the workspace root).
     #[arg(long, value_name = "DIR")]
     pub dist_dir: Option<PathBuf>,
-    /// PyPI upload URL: `pypi` (default), `testpypi`, or a URL.
-    #[arg(long, value_name = "URL")]
-    pub pypi_url: Option<String>,
-    /// The simple index of the upload URL, when castoff cannot derive it.
-    #[arg(long, value_name = "URL")]
-    pub pypi_index_url: Option<String>,
-    /// Take the PyPI URL and credentials from this section of ~/.pypirc.
-    #[arg(long, value_name = "NAME")]
-    pub pypi_repository: Option<String>,
-    /// npm registry URL (default: .npmrc's `registry`, else https://registry.npmjs.org/).
-    #[arg(long, value_name = "URL")]
-    pub npm_registry: Option<String>,
-    /// The image repository instead of the configured one (one app only).
-    #[arg(long, value_name = "REPOSITORY")]
-    pub oci_repository: Option<String>,
-    /// Every app's image registry host instead of the configured one.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    pub oci_registry: Option<String>,
-    /// Trust this CA certificate (PEM) in addition to the system's (repeatable).
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Vec<PathBuf>,
-    /// Allow plain http:// to registries that are not on this machine.
-    #[arg(long)]
-    pub allow_insecure_http: bool,
+    #[command(flatten)]
+    pub registries: RegistryArgs,
 }
 
 fn parse_version(text: &str) -> Result<semver::Version, String> {

@@ -25,9 +25,7 @@ pub(super) fn run_yank(cli: &Cli, args: &YankArgs) -> Result<(), Failure> {
     }
     let workspace = crate::workspace::metadata(cli.manifest_path.as_deref())?;
     let workspace_root = workspace.workspace_root.clone().into_std_path_buf();
-    let mut http = castoff_registry::HttpConfig::from_env();
-    http.ca_certificates = args.ca_cert.clone();
-    http.allow_insecure_http = args.allow_insecure_http;
+    let http = args.registries.http();
     let dist_dir = args
         .dist_dir
         .clone()
@@ -46,12 +44,12 @@ pub(super) fn run_yank(cli: &Cli, args: &YankArgs) -> Result<(), Failure> {
             dry_run: args.dry_run,
             only: Vec::new(),
             skip: Vec::new(),
-            pypi_url: args.pypi_url.clone(),
-            pypi_index_url: args.pypi_index_url.clone(),
-            pypi_repository: args.pypi_repository.clone(),
-            npm_registry: args.npm_registry.clone(),
-            oci_repository: args.oci_repository.clone(),
-            oci_registry: args.oci_registry.clone(),
+            pypi_url: args.registries.pypi_url.clone(),
+            pypi_index_url: args.registries.pypi_index_url.clone(),
+            pypi_repository: args.registries.pypi_repository.clone(),
+            npm_registry: args.registries.npm_registry.clone(),
+            oci_repository: args.registries.oci_repository.clone(),
+            oci_registry: args.registries.oci_registry.clone(),
             http,
             jobs: 1,
             tag: None,
