@@ -5,7 +5,9 @@ use reqwest::{Method, Url};
 
 use crate::env::{self, Environment};
 use crate::error::{RegistryError, display_url};
-use crate::http::{Authorization, HttpClient, Request, status_error};
+use crate::http::{
+    Authorization, Body, FailedAttempt, HttpClient, Request, RetryDecision, Sent, status_error,
+};
 use crate::secret::Secret;
 
 /// The job's OIDC token endpoint, present only when the workflow has `permissions:
@@ -70,4 +72,52 @@ pub(crate) fn json_string_field(body: &str, field: &str) -> Option<String> {
         .get(field)?
         .as_str()
         .map(str::to_owned)
+}
+
+/// Exchanges an ID token for a registry's short-lived token: `POST url` with the JSON
+/// `payload`, which carries the ID token, answered by `{"token": …}`. An ID token is
+/// single-use, so the request is never sent twice; a refusal carries `refused_hint`.
+pub(crate) fn exchange_id_token(
+    http: &HttpClient,
+    url: &Url,
+    payload: &serde_json::Value,
+    what: &str,
+    refused_hint: &str,
+) -> Result<Secret, RegistryError> {
+    let request = Request::new(Method::POST, url.clone())
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json")
+        .body(Body::Bytes(payload.to_string().into_bytes()));
+    let mut hook = |_: &FailedAttempt| Ok(RetryDecision::Stop);
+    let response = match http.send(&request, what, &mut hook)? {
+        Sent::Response { response, .. } => response,
+        Sent::Stopped { .. } => {
+            return Err(RegistryError::Transport {
+                artifact: what.to_owned(),
+                method: "POST".to_owned(),
+                url: display_url(url),
+                reason: "the token exchange failed and an ID token cannot be used twice".to_owned(),
+                attempts: 1,
+                hint: "run publish again".to_owned(),
+            });
+        }
+    };
+    if !response.status().is_success() {
+        return Err(status_error(
+            what,
+            &Method::POST,
+            url,
+            response,
+            refused_hint,
+        ));
+    }
+    let body = crate::http::read_answer(response, 64 * 1024, what, &Method::POST, url)?;
+    json_string_field(&body, "token")
+        .map(Secret::new)
+        .ok_or_else(|| RegistryError::Protocol {
+            artifact: what.to_owned(),
+            url: display_url(url),
+            message: "no `token` in the answer".to_owned(),
+            hint: "run publish again".to_owned(),
+        })
 }

@@ -589,47 +589,11 @@ pub fn trusted_publishing_token(
     })?;
     let id_token = oidc.id_token(http, &audience)?;
     let mint_url = upload_url.join("/_/oidc/mint-token").expect("joined above");
-    let payload = serde_json::json!({ "token": id_token.expose() })
-        .to_string()
-        .into_bytes();
-    let request = Request::new(Method::POST, mint_url.clone())
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json")
-        .body(Body::Bytes(payload));
-    // Each ID token is single-use (`jti`): never re-send it.
-    let (response, _) = {
-        let mut hook = |_: &crate::http::FailedAttempt| Ok(RetryDecision::Stop);
-        match http.send(&request, what, &mut hook)? {
-            Sent::Response { response, attempts } => (response, attempts),
-            Sent::Stopped { .. } => {
-                return Err(RegistryError::Transport {
-                    artifact: what.to_owned(),
-                    method: "POST".to_owned(),
-                    url: display_url(&mint_url),
-                    reason: "the token exchange failed and an ID token cannot be used twice"
-                        .to_owned(),
-                    attempts: 1,
-                    hint: "run publish again".to_owned(),
-                });
-            }
-        }
-    };
-    if !response.status().is_success() {
-        return Err(status_error(
-            what,
-            &Method::POST,
-            &mint_url,
-            response,
-            "PyPI rejected the workflow's identity: check the project's trusted publisher (owner, repository, workflow file name, environment) on pypi.org",
-        ));
-    }
-    let body = crate::http::read_answer(response, 64 * 1024, what, &Method::POST, &mint_url)?;
-    json_string_field(&body, "token")
-        .map(Secret::new)
-        .ok_or_else(|| RegistryError::Protocol {
-            artifact: what.to_owned(),
-            url: display_url(&mint_url),
-            message: "no `token` in the answer".to_owned(),
-            hint: "run publish again".to_owned(),
-        })
+    crate::oidc::exchange_id_token(
+        http,
+        &mint_url,
+        &serde_json::json!({ "token": id_token.expose() }),
+        what,
+        "PyPI rejected the workflow's identity: check the project's trusted publisher (owner, repository, workflow file name, environment) on pypi.org",
+    )
 }
