@@ -541,65 +541,71 @@ fn install_zig(paths: &Paths, cache: &Path) -> Result<(PathBuf, bool)> {
     Ok((dir.join(binary), installed))
 }
 
-/// `CACHE/cargo-zigbuild-<version>`: `cargo install --locked` from crates.io, built in a
-/// target directory of its own that is removed afterwards; returns the binary.
+/// `CACHE/cargo-zigbuild-<version>`: [`cargo_install`]ed, and checked to answer with its
+/// version; returns the binary.
 fn install_cargo_zigbuild(paths: &Paths, cache: &Path) -> Result<(PathBuf, bool)> {
     let binary = Path::new("bin/cargo-zigbuild");
-    let name = format!("cargo-zigbuild-{CARGO_ZIGBUILD_VERSION}");
-    let (dir, installed) = cached(cache, &name, binary, |temp| {
-        let log = paths.test_dir.join("install-cargo-zigbuild.log");
-        let _ = fs::remove_file(&log);
-        let build = temp.join("build");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .args(["install", "--locked", "--quiet", "--version"])
-            .arg(CARGO_ZIGBUILD_VERSION)
-            .arg("--root")
-            .arg(temp)
-            .arg("--target-dir")
-            .arg(&build)
-            .arg("cargo-zigbuild")
-            // Away from this workspace's .cargo/config.toml.
-            .current_dir(cache);
-        without_xtask_cargo_env(&mut command);
-        run_logged(command, &log)?;
-        fs::remove_dir_all(&build).with_context(|| format!("removing {}", build.display()))?;
-        expect_version(
-            Command::new(temp.join(binary)).arg("--version"),
-            &format!("cargo-zigbuild {CARGO_ZIGBUILD_VERSION}"),
-        )
-    })?;
+    let (dir, installed) = cargo_install(
+        paths,
+        cache,
+        "cargo-zigbuild",
+        CARGO_ZIGBUILD_VERSION,
+        binary,
+        |temp| {
+            expect_version(
+                Command::new(temp.join(binary)).arg("--version"),
+                &format!("cargo-zigbuild {CARGO_ZIGBUILD_VERSION}"),
+            )
+        },
+    )?;
     Ok((dir.join(binary), installed))
 }
 
-/// `CACHE/kellnr-<version>`: `cargo install --locked` from crates.io, built in a target
-/// directory of its own that is removed afterwards; returns the binary.
+/// `CACHE/kellnr-<version>`: [`cargo_install`]ed; returns the binary.
 fn install_kellnr(paths: &Paths, cache: &Path) -> Result<(PathBuf, bool)> {
     let binary = Path::new("bin/kellnr");
-    let name = format!("kellnr-{KELLNR_VERSION}");
-    let (dir, installed) = cached(cache, &name, binary, |temp| {
-        let log = paths.test_dir.join("install-kellnr.log");
+    let (dir, installed) =
+        cargo_install(paths, cache, "kellnr", KELLNR_VERSION, binary, |_| Ok(()))?;
+    Ok((dir.join(binary), installed))
+}
+
+/// `CACHE/<krate>-<version>`: `cargo install --locked` from crates.io (logged to
+/// `install-<krate>.log`), built in a target directory of its own that is removed afterwards,
+/// then `check`ed before the directory counts as installed ([`cached`]).
+fn cargo_install(
+    paths: &Paths,
+    cache: &Path,
+    krate: &str,
+    version: &str,
+    binary: &Path,
+    check: impl FnOnce(&Path) -> Result<()>,
+) -> Result<(PathBuf, bool)> {
+    cached(cache, &format!("{krate}-{version}"), binary, |temp| {
+        let log = paths.test_dir.join(format!("install-{krate}.log"));
         let _ = fs::remove_file(&log);
         let build = temp.join("build");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
         command
-            .args(["install", "--locked", "--quiet", "--version"])
-            .arg(KELLNR_VERSION)
-            .arg("--root")
+            .args([
+                "install",
+                "--locked",
+                "--quiet",
+                "--version",
+                version,
+                "--root",
+            ])
             .arg(temp)
             .arg("--target-dir")
             .arg(&build)
-            .arg("kellnr")
+            .arg(krate)
             // Away from this workspace's .cargo/config.toml.
             .current_dir(cache);
         without_xtask_cargo_env(&mut command);
         run_logged(command, &log)?;
         fs::remove_dir_all(&build).with_context(|| format!("removing {}", build.display()))?;
-        Ok(())
-    })?;
-    Ok((dir.join(binary), installed))
+        check(temp)
+    })
 }
 
 /// `CACHE/<name>`, installed by `fill` unless it holds `marker` already. `fill` writes into
