@@ -13,6 +13,9 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 
+mod network;
+mod scale;
+
 /// The binary name in every synthesized workspace, wheel, npm package and image.
 const BIN: &str = "benchbin";
 /// Fixed timestamps, so castoff's output is the same in every round.
@@ -25,7 +28,11 @@ const USAGE: &str =
   --large PATH     the large binary (default: the toolchain's own `cargo`, resolved)
   --castoff PATH   the castoff binary to measure (default: `cargo build --release -p castoff`)
   --no-publish     skip the publish comparison (it needs `cargo xtask test --serve` running)
-  --xtask-only     only the `cargo xtask` against standalone row";
+  --xtask-only     only the `cargo xtask` against standalone row
+  --scale          plan/dist/merge/publish of generated releases of growing size (N apps x T
+                   targets): time, peak RSS and growth exponents (docs/benchmarks.md)
+  --network        publish through a shaping proxy (latency, bandwidth cap) in front of the
+                   harness registries, castoff against the peers (docs/benchmarks.md)";
 
 struct Options {
     rounds: usize,
@@ -33,6 +40,8 @@ struct Options {
     castoff: Option<PathBuf>,
     publish: bool,
     xtask_only: bool,
+    scale: bool,
+    network: bool,
 }
 
 fn parse(args: &[OsString]) -> Result<Options> {
@@ -42,6 +51,8 @@ fn parse(args: &[OsString]) -> Result<Options> {
         castoff: None,
         publish: true,
         xtask_only: false,
+        scale: false,
+        network: false,
     };
     let mut args = args.iter().map(|arg| arg.to_string_lossy().into_owned());
     while let Some(arg) = args.next() {
@@ -61,6 +72,8 @@ fn parse(args: &[OsString]) -> Result<Options> {
             }
             "--no-publish" => options.publish = false,
             "--xtask-only" => options.xtask_only = true,
+            "--scale" => options.scale = true,
+            "--network" => options.network = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -224,6 +237,12 @@ fn run(options: &Options) -> Result<()> {
         triple: castoff::dist::host_target()?,
         counter: 0,
     };
+    if options.scale {
+        return scale::run(&mut bench, options, &out_dir, &target_dir);
+    }
+    if options.network {
+        return network::run(&mut bench, options, &out_dir, &target_dir);
+    }
 
     // The small binary: a hello-world crate, which is also maturin's cached crate.
     let small_crate = root.join("maturin-small");
