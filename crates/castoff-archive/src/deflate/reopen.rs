@@ -474,6 +474,40 @@ mod tests {
         decode(&closed)
     }
 
+    /// A fixed-Huffman block holding `symbol` (a literal/length code, sent most significant
+    /// bit first), then zeros.
+    fn fixed_block_with(symbol: u32) -> Vec<u8> {
+        let (code, length) = match symbol {
+            0..=143 => (0x30 + symbol, 8),
+            144..=255 => (0x190 + symbol - 144, 9),
+            256..=279 => (symbol - 256, 7),
+            _ => (0xc0 + symbol - 280, 8),
+        };
+        // BFINAL 1, BTYPE 01 (fixed), then the code.
+        let mut bits: Vec<u32> = vec![1, 1, 0];
+        bits.extend((0..length).rev().map(|bit| (code >> bit) & 1));
+        let mut stream = vec![0u8; 32];
+        for (at, bit) in bits.iter().enumerate() {
+            stream[at / 8] |= (*bit as u8) << (at % 8);
+        }
+        stream
+    }
+
+    /// Symbols the fixed code assigns but deflate forbids are refused.
+    #[test]
+    fn invalid_fixed_code_symbols_are_refused() {
+        for symbol in [286, 287] {
+            let mut stream = fixed_block_with(symbol);
+            let error = reopen(&mut stream).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("length symbol {symbol}")),
+                "{error}"
+            );
+        }
+    }
+
     #[test]
     fn zlib_streams_reopen_too() {
         let data = text(200_000, 9);
