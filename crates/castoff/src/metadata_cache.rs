@@ -2,7 +2,8 @@
 //! workspace, so a run whose inputs Cargo would read are unchanged does not start Cargo again:
 //! those two process start-ups (each through rustup's proxy) are most of a cached `dist`. The
 //! SBOM's `cargo metadata --filter-platform <target>` (the dependency graph) is remembered the
-//! same way, with Cargo.lock and the path dependencies' manifests among its inputs: it is the
+//! same way (and so is an sdist's graph for every platform), with Cargo.lock and the path
+//! dependencies' manifests among its inputs: it is the
 //! one Cargo start of a `dist` whose binaries changed but whose dependencies did not.
 //!
 //! A record holds the answer with the identity (device, inode, size, mtime, ctime) of
@@ -86,12 +87,15 @@ impl Start {
     /// For the SBOM's `cargo metadata --filter-platform <target>`: the same inputs, plus
     /// Cargo.lock and the manifests of path dependencies outside the workspace. (Registry and
     /// git dependencies are pinned by the lock file and never change in place.)
+    /// `target` none: the graph for every platform (an sdist's), recorded under a key no
+    /// target triple can take.
     pub(crate) fn for_sbom(
         manifest_path: &Path,
-        target: &str,
+        target: Option<&str>,
         features: &[String],
     ) -> Option<Start> {
         let mut start = Start::new(Some(manifest_path))?;
+        let target = target.unwrap_or("* all platforms");
         start.sbom_target = Some(if features.is_empty() {
             target.to_owned()
         } else {

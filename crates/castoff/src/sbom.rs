@@ -38,26 +38,34 @@ pub(crate) fn resolve(
     target: &str,
     features: &[String],
 ) -> anyhow::Result<Metadata> {
+    remembered(manifest_path, Some(target), features)
+}
+
+/// The dependency graph for every platform (no `--filter-platform`): what a source
+/// distribution, built wherever it is installed, may compile. Remembered as [`resolve`]'s is
+/// (it was the one Cargo start left in a cold `dist` whose inputs had not changed).
+pub(crate) fn resolve_all_platforms(
+    manifest_path: &Path,
+    features: &[String],
+) -> anyhow::Result<Metadata> {
+    remembered(manifest_path, None, features)
+}
+
+fn remembered(
+    manifest_path: &Path,
+    target: Option<&str>,
+    features: &[String],
+) -> anyhow::Result<Metadata> {
     let start = crate::metadata_cache::Start::for_sbom(manifest_path, target, features);
     if let Some(hit) = start.as_ref().and_then(|start| start.lookup()) {
         return Ok(hit.metadata);
     }
     let started = std::time::SystemTime::now();
-    let metadata = ask_cargo(manifest_path, Some(target), features)?;
+    let metadata = ask_cargo(manifest_path, target, features)?;
     if let Some(start) = start {
         start.store(&metadata, None, started);
     }
     Ok(metadata)
-}
-
-/// The dependency graph for every platform (no `--filter-platform`): what a source
-/// distribution, built wherever it is installed, may compile. Not remembered: one call per
-/// sdist.
-pub(crate) fn resolve_all_platforms(
-    manifest_path: &Path,
-    features: &[String],
-) -> anyhow::Result<Metadata> {
-    ask_cargo(manifest_path, None, features)
 }
 
 fn ask_cargo(

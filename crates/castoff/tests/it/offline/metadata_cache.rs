@@ -269,22 +269,16 @@ fn a_remembered_dist_starts_neither_cargo_nor_rustc() {
     fs::remove_dir_all(fixture.workspace.join("dist")).unwrap();
     let rebuilt = dist(&fixture);
     assert!(!String::from_utf8_lossy(&rebuilt.stderr).contains("cached: inputs unchanged"));
-    // Only the sdist asks Cargo: which files its package ships (`cargo package --list`) and
-    // its dependency graph for every platform (no `--filter-platform`); neither is remembered.
+    // Only the sdist asks Cargo, which files its package ships (`cargo package --list`, not
+    // remembered); its dependency graph for every platform (no `--filter-platform`) is
+    // remembered like the SBOM's.
     let starts = fixture.starts();
-    let sdist_question = |line: &&String| {
-        line.starts_with("cargo package --list")
-            || (line.starts_with("cargo metadata") && !line.contains("--filter-platform"))
-    };
-    assert_eq!(
-        starts.iter().filter(sdist_question).count(),
-        2,
-        "{starts:?}"
-    );
-    let others: Vec<&String> = starts.iter().filter(|line| !sdist_question(line)).collect();
+    let package_list = |line: &&String| line.starts_with("cargo package --list");
+    assert_eq!(starts.iter().filter(package_list).count(), 1, "{starts:?}");
+    let others: Vec<&String> = starts.iter().filter(|line| !package_list(line)).collect();
     assert!(
         others.is_empty(),
-        "a dist with a remembered SBOM graph started {others:?}"
+        "a dist with remembered dependency graphs started {others:?}"
     );
     assert_eq!(sbom(), first_sbom);
 
@@ -305,12 +299,12 @@ fn a_remembered_dist_starts_neither_cargo_nor_rustc() {
         !starts.iter().any(|line| line.contains("--no-deps")),
         "{starts:?}"
     );
-    // One record for the workspace, one for the SBOM's graph.
+    // One record for the workspace, one for the SBOM's graph, one for the sdist's.
     assert_eq!(
         fs::read_dir(fixture.workspace.join("target/castoff/metadata"))
             .unwrap()
             .count(),
-        2
+        3
     );
 }
 
