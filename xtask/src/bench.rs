@@ -29,6 +29,7 @@ const USAGE: &str =
   --castoff PATH   the castoff binary to measure (default: `cargo build --release -p castoff`)
   --no-publish     skip the publish comparison (it needs `cargo xtask test --serve` running)
   --xtask-only     only the `cargo xtask` against standalone row
+  --no-xtask       leave the `cargo xtask` row out (it compiles castoff into an xtask)
   --scale          plan/dist/merge/publish of generated releases of growing size (N apps x T
                    targets): time, peak RSS and growth exponents (docs/benchmarks.md)
   --network        publish through a shaping proxy (latency, bandwidth cap) in front of the
@@ -40,6 +41,7 @@ struct Options {
     castoff: Option<PathBuf>,
     publish: bool,
     xtask_only: bool,
+    no_xtask: bool,
     scale: bool,
     network: bool,
 }
@@ -51,6 +53,7 @@ fn parse(args: &[OsString]) -> Result<Options> {
         castoff: None,
         publish: true,
         xtask_only: false,
+        no_xtask: false,
         scale: false,
         network: false,
     };
@@ -72,6 +75,7 @@ fn parse(args: &[OsString]) -> Result<Options> {
             }
             "--no-publish" => options.publish = false,
             "--xtask-only" => options.xtask_only = true,
+            "--no-xtask" => options.no_xtask = true,
             "--scale" => options.scale = true,
             "--network" => options.network = true,
             "-h" | "--help" => {
@@ -287,8 +291,14 @@ fn run(options: &Options) -> Result<()> {
         memory_scaling(&mut bench, &large)?
     };
 
-    eprintln!("== cargo xtask: castoff through an `init`-ed xtask against the standalone binary");
-    let xtask = xtask_against_standalone(&mut bench, &out_dir, &workspace_root, &large, options)?;
+    let xtask = if options.no_xtask {
+        Value::Null
+    } else {
+        eprintln!(
+            "== cargo xtask: castoff through an `init`-ed xtask against the standalone binary"
+        );
+        xtask_against_standalone(&mut bench, &out_dir, &workspace_root, &large, options)?
+    };
 
     let results = json!({
         "castoff": bench.castoff.display().to_string(),
@@ -485,9 +495,13 @@ fn median(values: &mut [f64]) -> f64 {
 fn summary(name: &str, samples: &[Sample]) -> Value {
     let mut seconds: Vec<f64> = samples.iter().map(|sample| sample.seconds).collect();
     let all = seconds.clone();
+    let min = all.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     json!({
         "name": name,
         "median_seconds": median(&mut seconds),
+        "min_seconds": min,
+        "max_seconds": max,
         "samples_seconds": all,
         "peak_rss_mib": samples.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0,
     })
@@ -587,6 +601,12 @@ fn bench_case(
     let mut npm_samples = Vec::new();
     let mut umoci_samples = Vec::new();
     let mut sum_samples = Vec::new();
+    let mut libdeflate_samples = Vec::new();
+    let mut npm_ordinary_samples = Vec::new();
+    let mut insert_samples = Vec::new();
+    let mut lean_samples = Vec::new();
+    let mut insert_intact = None;
+    let input = fs::read(binary)?;
     for round in 0..options.rounds {
         eprintln!("  packaging round {}/{}", round + 1, options.rounds);
         let castoff_first = round % 2 == 0;
@@ -618,6 +638,21 @@ fn bench_case(
             bench.measure(&mut command)?
         };
         let umoci = umoci_image(bench, &case_dir, binary)?;
+        // The lean set: `npm pack` with the user's own cache, `umoci insert` of the binary.
+        let npm_ordinary = {
+            let out = case_dir.join("npm-out-ordinary");
+            let _ = fs::remove_dir_all(&out);
+            fs::create_dir_all(&out)?;
+            let mut command = Command::new("npm");
+            command
+                .args(["pack", "--silent", "--ignore-scripts", "--pack-destination"])
+                .arg(&out)
+                .current_dir(&npm_dir);
+            bench.measure(&mut command)?
+        };
+        let (insert, intact) = umoci_insert(bench, &case_dir, binary)?;
+        insert_intact = Some(insert_intact.unwrap_or(true) && intact);
+        let alone = libdeflate_alone(&input);
         if !castoff_first {
             castoff_samples.push(castoff_dist(bench, &workspace)?);
         }
@@ -625,7 +660,12 @@ fn bench_case(
         npm_samples.push(npm);
         umoci_samples.push(umoci);
         sum_samples.push(maturin.then(npm).then(umoci));
+        npm_ordinary_samples.push(npm_ordinary);
+        insert_samples.push(insert);
+        lean_samples.push(maturin.then(npm_ordinary).then(insert));
+        libdeflate_samples.push(alone);
     }
+    drop(input);
 
     // The same run again over the dist/ just built: the cache verifies and reuses it.
     let mut cached_samples = Vec::new();
@@ -671,6 +711,13 @@ fn bench_case(
             summary("umoci init/new/unpack/repack/config/gc", &umoci_samples),
         ],
         "peers_sum": summary("peers, sum", &sum_samples),
+        "lean_peers": [
+            summary("npm pack (the user's own npm cache)", &npm_ordinary_samples),
+            summary("umoci init/new/insert (layer checked below)", &insert_samples),
+        ],
+        "lean_sum": summary("lean peers, sum (maturin + npm pack + umoci insert)", &lean_samples),
+        "umoci_insert_layer_intact": insert_intact,
+        "libdeflate_alone": summary(&format!("libdeflate alone: {} KiB blocks, level {}, {} threads, in memory", castoff_archive::deflate::BLOCK_SIZE / 1024, castoff_archive::deflate::DEFAULT_LEVEL, castoff_archive::deflate::DeflateOptions::default().threads), &libdeflate_samples),
         "castoff_cached": summary("castoff dist --no-build, cached (inputs unchanged)", &cached_samples),
         "castoff_first_run": summary("castoff dist --no-build, first run (nothing remembered)", &first_samples),
     });
@@ -687,6 +734,90 @@ fn bench_case(
         "packaging": packaging,
         "publish": publish,
     }))
+}
+
+/// libdeflate's own compression time, the limit castoff's cold `dist` is measured against:
+/// the binary (already in memory) in castoff's block size and default level, compressed on
+/// every core, nothing else (no reading, hashing, writing or process start-up).
+fn libdeflate_alone(input: &[u8]) -> Sample {
+    use castoff_archive::deflate::{BLOCK_SIZE, DEFAULT_LEVEL, DeflateOptions};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = DeflateOptions::default().threads;
+    let blocks: Vec<&[u8]> = input.chunks(BLOCK_SIZE).collect();
+    let next = AtomicUsize::new(0);
+    let level = libdeflater::CompressionLvl::new(DEFAULT_LEVEL as i32).expect("a valid level");
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut compressor = libdeflater::Compressor::new(level);
+                let mut out = vec![0; compressor.deflate_compress_bound(BLOCK_SIZE)];
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(block) = blocks.get(index) else {
+                        break;
+                    };
+                    compressor
+                        .deflate_compress(block, &mut out)
+                        .expect("the bound is enough");
+                }
+            });
+        }
+    });
+    Sample {
+        seconds: start.elapsed().as_secs_f64(),
+        peak_rss_kib: 0,
+    }
+}
+
+/// The lean image peer: `umoci insert` of the binary into an empty image (init, new,
+/// insert). Debian's umoci 0.4.7 writes the layer's tar without the file's last partial
+/// record (opencontainers/umoci#436), so the layer is checked: `tar` must extract the binary
+/// whole. Returns the time and whether the layer was intact.
+fn umoci_insert(bench: &mut Bench, case_dir: &Path, binary: &Path) -> Result<(Sample, bool)> {
+    let layout = case_dir.join("umoci-insert-layout");
+    let _ = fs::remove_dir_all(&layout);
+    let image = format!("{}:v1", layout.display());
+    let mut total = Sample::ZERO;
+    total = total.then(
+        bench.measure(
+            Command::new("umoci")
+                .args(["init", "--layout"])
+                .arg(&layout),
+        )?,
+    );
+    total = total.then(bench.measure(Command::new("umoci").args(["new", "--image", &image]))?);
+    total = total.then(
+        bench.measure(
+            Command::new("umoci")
+                .args(["insert", "--image", &image])
+                .arg(binary)
+                .arg(format!("/usr/local/bin/{BIN}")),
+        )?,
+    );
+    let blobs = layout.join("blobs/sha256");
+    let mut layer = None;
+    let mut largest = 0;
+    for entry in fs::read_dir(&blobs)? {
+        let entry = entry?;
+        let len = entry.metadata()?.len();
+        if len > largest {
+            largest = len;
+            layer = Some(entry.path());
+        }
+    }
+    let layer =
+        layer.with_context(|| format!("umoci insert wrote no blob in {}", blobs.display()))?;
+    let extracted = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "gzip -dc \"$1\" | tar -xOf - usr/local/bin/{BIN} | cmp -s - \"$2\""
+        ))
+        .arg("sh")
+        .arg(&layer)
+        .arg(binary)
+        .status()?;
+    Ok((total, extracted.success()))
 }
 
 /// umoci building the same image: unpack/repack, not `umoci insert` (which writes truncated
@@ -1046,27 +1177,58 @@ fn print_cases(results: &Value) {
                 .as_f64()
                 .unwrap_or(f64::NAN);
             println!(
-                "  {:<58} {:>9} {:>8} {:>9}",
-                section, "median s", "ratio", "peak MiB"
+                "  {:<58} {:>9} {:>15} {:>8} {:>9}",
+                section, "median s", "min-max s", "ratio", "peak MiB"
             );
-            let rows = std::iter::once(&part["castoff"])
+            let rows = [&part["castoff"], &part["libdeflate_alone"]]
+                .into_iter()
                 .chain(part["peers"].as_array().into_iter().flatten())
                 .chain(std::iter::once(&part["peers_sum"]))
-                .chain(
-                    [&part["castoff_cached"], &part["castoff_first_run"]]
-                        .into_iter()
-                        .filter(|row| !row.is_null()),
-                );
+                .chain(part["lean_peers"].as_array().into_iter().flatten())
+                .chain([
+                    &part["lean_sum"],
+                    &part["castoff_cached"],
+                    &part["castoff_first_run"],
+                ])
+                .filter(|row| !row.is_null());
             for row in rows {
                 let median = row["median_seconds"].as_f64().unwrap_or(f64::NAN);
                 println!(
-                    "  {:<58} {:>9.3} {:>7.2}x {:>9.1}",
+                    "  {:<58} {:>9.3} {:>7.3}-{:<7.3} {:>7.2}x {:>9.1}",
                     row["name"].as_str().unwrap_or(""),
                     median,
+                    row["min_seconds"].as_f64().unwrap_or(f64::NAN),
+                    row["max_seconds"].as_f64().unwrap_or(f64::NAN),
                     median / castoff,
                     row["peak_rss_mib"].as_f64().unwrap_or(0.0)
                 );
             }
+        }
+        let packaging = &case["packaging"];
+        let median_of = |row: &str| packaging[row]["median_seconds"].as_f64();
+        if let (Some(cold), Some(alone)) = (median_of("castoff"), median_of("libdeflate_alone")) {
+            println!(
+                "  cold dist / libdeflate alone: {:.2}x (target: <= 1.3x)",
+                cold / alone
+            );
+        }
+        if let (Some(cold), Some(peers), Some(lean)) = (
+            median_of("castoff"),
+            median_of("peers_sum"),
+            median_of("lean_sum"),
+        ) {
+            println!(
+                "  peers' sum / cold dist: {:.1}x (target: >= 14x); lean peers' sum / cold dist: {:.1}x (target: >= 12x)",
+                peers / cold,
+                lean / cold
+            );
+        }
+        match packaging["umoci_insert_layer_intact"].as_bool() {
+            Some(true) => println!("  umoci insert's layer held the whole binary"),
+            Some(false) => println!(
+                "  umoci insert's layer is truncated (opencontainers/umoci#436): its image is broken"
+            ),
+            None => {}
         }
         let cold = case["packaging"]["castoff"]["median_seconds"].as_f64();
         let cached = case["packaging"]["castoff_cached"]["median_seconds"].as_f64();
