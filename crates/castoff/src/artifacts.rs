@@ -154,21 +154,7 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
             })
         }
         (ArtifactKind::Sdist, None) => {
-            let (built, warnings) =
-                build_sdist(release, artifact.app, source_date_epoch, staging, dist_dir)
-                    .with_context(|| {
-                        format!(
-                            "could not build the source distribution of {}",
-                            app.package.name
-                        )
-                    })?;
-            Ok(Built::File {
-                path: built.path,
-                size: built.size,
-                sha256: built.sha256,
-                digest: None,
-                warnings,
-            })
+            build_sdist_artifact(release, artifact.app, source_date_epoch, staging, dist_dir)
         }
         (ArtifactKind::NpmPlatform, Some(target)) => {
             let dir = staging.join("npm");
@@ -240,6 +226,31 @@ pub(crate) fn build_one(context: &BuildContext<'_>) -> anyhow::Result<Built> {
             target.map_or("without a target", |_| "with a target")
         ),
     }
+}
+
+/// [`build_sdist`] as an artifact of `dist` (which builds it before the others, beside the
+/// compression).
+pub(crate) fn build_sdist_artifact(
+    release: &Release,
+    app: AppId,
+    source_date_epoch: u64,
+    staging: &Path,
+    dist_dir: &Path,
+) -> anyhow::Result<Built> {
+    let (built, warnings) = build_sdist(release, app, source_date_epoch, staging, dist_dir)
+        .with_context(|| {
+            format!(
+                "could not build the source distribution of {}",
+                release.apps[app.0].package.name
+            )
+        })?;
+    Ok(Built::File {
+        path: built.path,
+        size: built.size,
+        sha256: built.sha256,
+        digest: None,
+        warnings,
+    })
 }
 
 /// The sdist of `app` into `staging/python/`: its Rust sources gathered (sdist.rs), built

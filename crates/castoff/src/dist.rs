@@ -269,7 +269,62 @@ fn build_into(
     staging: &Path,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<(Manifest, Vec<String>)> {
+    // The sdists need no binary: they are built from the start, on a thread of their own,
+    // while the binaries compress. Each one starts git and `cargo package --list`; started
+    // after the compression, those were the last thing a small binary's `dist` waited for.
+    // The scope joins the thread on every way out, so nothing writes to the staging directory
+    // after this returns.
+    let sdists: Vec<usize> = release
+        .artifacts
+        .iter()
+        .enumerate()
+        .filter(|(_, artifact)| matches!(artifact.kind, ArtifactKind::Sdist))
+        .map(|(index, _)| index)
+        .collect();
+    std::thread::scope(|scope| {
+        let early = (!sdists.is_empty()).then(|| {
+            scope.spawn(|| {
+                sdists
+                    .iter()
+                    .map(|&index| {
+                        let app = release.artifacts[index].app;
+                        let built = crate::artifacts::build_sdist_artifact(
+                            release,
+                            app,
+                            options.source_date_epoch,
+                            staging,
+                            &options.dist_dir,
+                        );
+                        (index, built)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        });
+        build_phases(
+            release, options, binaries, revision, staging, reporter, early,
+        )
+    })
+}
+
+/// The sdists' results, from [`build_into`]'s thread.
+type EarlySdists<'scope> =
+    Option<std::thread::ScopedJoinHandle<'scope, Vec<(usize, anyhow::Result<Built>)>>>;
+
+fn build_phases(
+    release: &Release,
+    options: &DistOptions,
+    binaries: &Binaries,
+    revision: Option<&str>,
+    staging: &Path,
+    reporter: &dyn Reporter,
+    early: EarlySdists<'_>,
+) -> anyhow::Result<(Manifest, Vec<String>)> {
     let mut manifest = Manifest::from_release(release, env!("CARGO_PKG_VERSION"));
+    for (artifact, entry) in release.artifacts.iter().zip(&manifest.artifacts) {
+        if matches!(artifact.kind, ArtifactKind::Sdist) {
+            reporter.line(&format!("building {}", entry.id));
+        }
+    }
     let mut warnings = Vec::new();
     let binaries_of = |app: AppId, target: &Target| binaries_for(binaries, app, target);
     let checksums = crate::sbom::lock_checksums(&release.workspace_root);
@@ -442,7 +497,10 @@ fn build_into(
         .filter(|(_, artifact)| {
             !matches!(
                 artifact.kind,
-                ArtifactKind::Binary | ArtifactKind::Sbom | ArtifactKind::OciImage
+                ArtifactKind::Binary
+                    | ArtifactKind::Sbom
+                    | ArtifactKind::OciImage
+                    | ArtifactKind::Sdist
             )
         })
         .map(|(index, _)| index)
@@ -475,9 +533,21 @@ fn build_into(
         // Stop taking new work: the first error (in plan order) is reported.
         Result::is_err,
     );
-    for (job, built) in results.into_iter().enumerate() {
-        let Some(built) = built else { continue };
-        let index = jobs[job];
+    // With the sdists built early, in plan order: the first error in that order is reported.
+    let mut results: Vec<(usize, anyhow::Result<Built>)> = results
+        .into_iter()
+        .enumerate()
+        .filter_map(|(job, built)| Some((jobs[job], built?)))
+        .collect();
+    if let Some(early) = early {
+        results.extend(
+            early
+                .join()
+                .map_err(|_| anyhow::anyhow!("building the source distributions panicked"))?,
+        );
+    }
+    results.sort_by_key(|(index, _)| *index);
+    for (index, built) in results {
         let artifact = &release.artifacts[index];
         match built? {
             Built::File {
