@@ -269,68 +269,14 @@ fn build_into(
     staging: &Path,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<(Manifest, Vec<String>)> {
-    // The sdists need no binary: they are built from the start, on a thread of their own,
-    // while the binaries compress. Each one starts git and `cargo package --list`; started
-    // after the compression, those were the last thing a small binary's `dist` waited for.
-    // The scope joins the thread on every way out, so nothing writes to the staging directory
-    // after this returns.
-    let sdists: Vec<usize> = release
-        .artifacts
-        .iter()
-        .enumerate()
-        .filter(|(_, artifact)| matches!(artifact.kind, ArtifactKind::Sdist))
-        .map(|(index, _)| index)
-        .collect();
-    std::thread::scope(|scope| {
-        let early = (!sdists.is_empty()).then(|| {
-            scope.spawn(|| {
-                sdists
-                    .iter()
-                    .map(|&index| {
-                        let app = release.artifacts[index].app;
-                        let built = crate::artifacts::build_sdist_artifact(
-                            release,
-                            app,
-                            options.source_date_epoch,
-                            staging,
-                            &options.dist_dir,
-                        );
-                        (index, built)
-                    })
-                    .collect::<Vec<_>>()
-            })
-        });
-        build_phases(
-            release, options, binaries, revision, staging, reporter, early,
-        )
-    })
-}
-
-/// The sdists' results, from [`build_into`]'s thread.
-type EarlySdists<'scope> =
-    Option<std::thread::ScopedJoinHandle<'scope, Vec<(usize, anyhow::Result<Built>)>>>;
-
-fn build_phases(
-    release: &Release,
-    options: &DistOptions,
-    binaries: &Binaries,
-    revision: Option<&str>,
-    staging: &Path,
-    reporter: &dyn Reporter,
-    early: EarlySdists<'_>,
-) -> anyhow::Result<(Manifest, Vec<String>)> {
-    let mut manifest = Manifest::from_release(release, env!("CARGO_PKG_VERSION"));
-    for (artifact, entry) in release.artifacts.iter().zip(&manifest.artifacts) {
-        if matches!(artifact.kind, ArtifactKind::Sdist) {
-            reporter.line(&format!("building {}", entry.id));
-        }
-    }
-    let mut warnings = Vec::new();
-    let binaries_of = |app: AppId, target: &Target| binaries_for(binaries, app, target);
-    let checksums = crate::sbom::lock_checksums(&release.workspace_root);
-    // The SBOMs' dependency graphs (`cargo metadata` per target) resolve while the binaries
-    // compress: one thread, started now, joined when the first SBOM is written.
-    // One graph per target and feature selection: apps built with the same features share it.
+    // One thread, started now, does what needs no binary while the binaries compress: first
+    // the SBOMs' dependency graphs (`cargo metadata` per target and feature selection; apps
+    // built with the same features share one), handed over when the first SBOM is written;
+    // then the sdists. Each sdist starts git and `cargo package --list`; built after the
+    // compression, those were the last thing a small binary's `dist` waited for. They come
+    // after the graphs because resolving one writes Cargo.lock when the workspace has none,
+    // and an sdist holds Cargo.lock. The scope joins the thread on every way out, so nothing
+    // writes to the staging directory after this returns.
     let mut sbom_graphs: Vec<(SbomGraph, PathBuf)> = Vec::new();
     for artifact in &release.artifacts {
         if let (ArtifactKind::Sbom, Some(target)) = (artifact.kind, artifact.target) {
@@ -341,18 +287,78 @@ fn build_phases(
             }
         }
     }
-    let resolving = std::thread::spawn(move || {
-        sbom_graphs
-            .into_iter()
-            .map(|((triple, features), manifest_path)| {
-                let metadata = crate::sbom::resolve(&manifest_path, triple, &features);
-                ((triple, features), metadata)
-            })
-            .collect::<BTreeMap<SbomGraph, anyhow::Result<cargo_metadata::Metadata>>>()
-    });
-    let mut resolving = Some(resolving);
-    let mut resolved: BTreeMap<SbomGraph, anyhow::Result<cargo_metadata::Metadata>> =
-        BTreeMap::new();
+    let sdists: Vec<usize> = release
+        .artifacts
+        .iter()
+        .enumerate()
+        .filter(|(_, artifact)| matches!(artifact.kind, ArtifactKind::Sdist))
+        .map(|(index, _)| index)
+        .collect();
+    std::thread::scope(|scope| {
+        let (graphs_tx, graphs) = std::sync::mpsc::channel();
+        let background = scope.spawn(move || {
+            let resolved: ResolvedGraphs = sbom_graphs
+                .into_iter()
+                .map(|((triple, features), manifest_path)| {
+                    let metadata = crate::sbom::resolve(&manifest_path, triple, &features);
+                    ((triple, features), metadata)
+                })
+                .collect();
+            // The receiver is gone only when `dist` stopped on an error; the sdists are not
+            // needed then.
+            if graphs_tx.send(resolved).is_err() {
+                return Vec::new();
+            }
+            sdists
+                .iter()
+                .map(|&index| {
+                    let built = crate::artifacts::build_sdist_artifact(
+                        release,
+                        release.artifacts[index].app,
+                        options.source_date_epoch,
+                        staging,
+                        &options.dist_dir,
+                    );
+                    (index, built)
+                })
+                .collect::<Vec<_>>()
+        });
+        build_phases(
+            release, options, binaries, revision, staging, reporter, graphs, background,
+        )
+    })
+}
+
+/// The SBOMs' dependency graphs, by target and features.
+type ResolvedGraphs = BTreeMap<SbomGraph, anyhow::Result<cargo_metadata::Metadata>>;
+
+/// The sdists' results, from [`build_into`]'s thread.
+type Background<'scope> =
+    std::thread::ScopedJoinHandle<'scope, Vec<(usize, anyhow::Result<Built>)>>;
+
+#[allow(clippy::too_many_arguments)]
+fn build_phases(
+    release: &Release,
+    options: &DistOptions,
+    binaries: &Binaries,
+    revision: Option<&str>,
+    staging: &Path,
+    reporter: &dyn Reporter,
+    graphs: std::sync::mpsc::Receiver<ResolvedGraphs>,
+    background: Background<'_>,
+) -> anyhow::Result<(Manifest, Vec<String>)> {
+    let mut manifest = Manifest::from_release(release, env!("CARGO_PKG_VERSION"));
+    for (artifact, entry) in release.artifacts.iter().zip(&manifest.artifacts) {
+        if matches!(artifact.kind, ArtifactKind::Sdist) {
+            reporter.line(&format!("building {}", entry.id));
+        }
+    }
+    let mut warnings = Vec::new();
+    let binaries_of = |app: AppId, target: &Target| binaries_for(binaries, app, target);
+    // Read once the graphs are resolved (which writes Cargo.lock if there was none).
+    let mut checksums = None;
+    let mut graphs = Some(graphs);
+    let mut resolved: ResolvedGraphs = BTreeMap::new();
     let mut sboms: BTreeMap<(AppId, &str), Vec<u8>> = BTreeMap::new();
     let mut built_indexes: Vec<(AppId, castoff_oci::BuiltIndex)> = Vec::new();
 
@@ -449,11 +455,13 @@ fn build_phases(
             }
             (ArtifactKind::Sbom, Some(target)) => {
                 reporter.line(&format!("building {}", entry.id));
-                if let Some(resolving) = resolving.take() {
-                    resolved = resolving.join().map_err(|_| {
+                if let Some(graphs) = graphs.take() {
+                    resolved = graphs.recv().map_err(|_| {
                         anyhow::anyhow!("resolving the SBOMs' dependencies panicked")
                     })?;
                 }
+                let checksums = checksums
+                    .get_or_insert_with(|| crate::sbom::lock_checksums(&release.workspace_root));
                 let graph = sbom_graph(app, target);
                 if let Some(Err(_)) = resolved.get(&graph)
                     && let Some(Err(error)) = resolved.remove(&graph)
@@ -465,7 +473,7 @@ fn build_phases(
                 };
                 let bytes = crate::sbom::cyclonedx(&crate::sbom::SbomInput {
                     metadata,
-                    checksums: &checksums,
+                    checksums,
                     package: &app.package.name,
                     target: target.triple,
                     source_date_epoch: options.source_date_epoch,
@@ -539,13 +547,14 @@ fn build_phases(
         .enumerate()
         .filter_map(|(job, built)| Some((jobs[job], built?)))
         .collect();
-    if let Some(early) = early {
-        results.extend(
-            early
-                .join()
-                .map_err(|_| anyhow::anyhow!("building the source distributions panicked"))?,
-        );
-    }
+    // Whether or not an SBOM took the graphs, the thread has sent them and goes on to the
+    // sdists.
+    drop(graphs);
+    results.extend(
+        background
+            .join()
+            .map_err(|_| anyhow::anyhow!("building the source distributions panicked"))?,
+    );
     results.sort_by_key(|(index, _)| *index);
     for (index, built) in results {
         let artifact = &release.artifacts[index];

@@ -462,3 +462,41 @@ fn the_sdist_of_a_git_checkout_leaves_out_dist_s_staging_directory() {
     assert!(!shown.contains("token"), "{shown}");
     assert_eq!(fs::read(dist_dir.join(sdist)).unwrap(), sdists[0]);
 }
+
+/// A workspace without Cargo.lock, released from a binary already built (`--no-build`): the
+/// SBOMs' `cargo metadata` writes the lock, and the sdist (built beside the compression, after
+/// those graphs) holds that lock. Built before the graphs, it found no lock and failed.
+#[test]
+fn without_a_lock_file_the_sdist_holds_the_one_cargo_writes() {
+    use castoff_test_support::binaries::{EM_X86_64, write_static_elf};
+    let scratch = scratch("sdist-no-lock");
+    let workspace = scratch.join("workspace");
+    copy_fixture("path-deps", &workspace);
+    fs::remove_file(workspace.join("Cargo.lock")).unwrap();
+    write_static_elf(
+        &workspace.join("target/x86_64-unknown-linux-gnu/release"),
+        "hello",
+        EM_X86_64,
+        "hello",
+    );
+    let dist_dir = workspace.join("dist");
+    assert_success(
+        &castoff(
+            &[
+                "dist",
+                "--no-build",
+                "--dist-dir",
+                dist_dir.to_str().unwrap(),
+            ],
+            &workspace,
+        ),
+        "dist --no-build",
+    );
+    let lock = fs::read(workspace.join("Cargo.lock")).expect("Cargo wrote Cargo.lock");
+    let files = unpack(&dist_dir.join(SDIST), &scratch.join("unpacked"));
+    let (_, held) = files
+        .iter()
+        .find(|(path, _)| path == "hello_paths-0.2.0/Cargo.lock")
+        .expect("the sdist holds Cargo.lock");
+    assert_eq!(held, &lock);
+}
