@@ -816,6 +816,7 @@ fn umoci_insert(bench: &mut Bench, case_dir: &Path, binary: &Path) -> Result<(Sa
         .arg("sh")
         .arg(&layer)
         .arg(binary)
+        .stderr(std::process::Stdio::null())
         .status()?;
     Ok((total, extracted.success()))
 }
