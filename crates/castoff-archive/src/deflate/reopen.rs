@@ -287,13 +287,24 @@ impl Huffman {
             bits.take(u32::from(entry & 31));
             return entry >> 5;
         }
-        self.skip_long(bits)
+        // By value: a reader whose address reached a function that is not inlined would be
+        // kept in memory, and every symbol would wait on a store and a load (the walk took
+        // 1.7 times libdeflate's whole decompression).
+        let (symbol, after) = self.skip_long(*bits);
+        *bits = after;
+        symbol
     }
 
     /// Codes longer than [`FAST_BITS`]: walks the lengths one bit at a time (canonical
     /// decoding).
     #[cold]
-    fn skip_long(&self, bits: &mut Bits<'_>) -> u16 {
+    #[inline(never)]
+    fn skip_long<'a>(&self, mut bits: Bits<'a>) -> (u16, Bits<'a>) {
+        let symbol = self.skip_long_in(&mut bits);
+        (symbol, bits)
+    }
+
+    fn skip_long_in(&self, bits: &mut Bits<'_>) -> u16 {
         let mut code = 0i32;
         let mut first = 0i32;
         let mut index = 0i32;
