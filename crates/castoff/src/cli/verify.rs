@@ -62,6 +62,13 @@ pub(super) fn run_verify(cli: &Cli, args: &VerifyArgs) -> Result<(), Failure> {
     let progress =
         super::progress::Progress::new(super::progress::Mode::detect(cli.quiet), cli.verbose);
     let result = crate::verify::verify(&options, &progress);
+    if crate::verify::interrupted() {
+        // The handler ended the clients, so they look failed: leave the exit (130) and the
+        // message to it, which is on its way, rather than report them.
+        loop {
+            std::thread::park();
+        }
+    }
     progress.finish();
     let outcome = result.map_err(|error| Failure {
         error,

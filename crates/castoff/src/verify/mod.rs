@@ -10,7 +10,7 @@ mod clients;
 mod local;
 mod run;
 
-pub use run::interrupt;
+pub use run::{interrupt, interrupted};
 
 use std::ffi::OsString;
 use std::fs;

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 /// [`interrupt`] ends and removes when the user presses Ctrl-C (a client in a process group
 /// of its own does not get the terminal's SIGINT).
 static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// Set by [`interrupt`] while it holds [`RUNNING`]: a client started after that is ended at
+/// once, and the run does not go on to report.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static SCRATCH: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
 
 /// Records the run's scratch directory (`None`: the run removed it).
@@ -24,11 +27,13 @@ pub(super) fn set_scratch(dir: Option<std::path::PathBuf>) {
 /// Ends every client process group still running and removes the scratch directory; for a
 /// signal handler, before the process exits.
 pub fn interrupt() {
-    let groups: Vec<u32> = std::mem::take(
-        &mut *RUNNING
+    let groups: Vec<u32> = {
+        let mut running = RUNNING
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    );
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::mem::take(&mut *running)
+    };
     for group in groups {
         kill_group(group);
     }
@@ -39,6 +44,12 @@ pub fn interrupt() {
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// Whether [`interrupt`] ran: the clients it ended look like clients that failed, and the
+/// caller must not report them so (the handler that called it is about to exit).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Bytes of stdout and of stderr kept per command.
@@ -163,10 +174,17 @@ pub(super) fn run(mut command: Command, timeout: Duration) -> std::io::Result<Fi
         .process_group(0);
     let mut child = command.spawn()?;
     let group = child.id();
-    RUNNING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(group);
+    {
+        let mut running = RUNNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            // Started after the handler ended the others: end it too.
+            kill_group(group);
+        } else {
+            running.push(group);
+        }
+    }
     let stdout = Reader::start(child.stdout.take());
     let stderr = Reader::start(child.stderr.take());
     let deadline = Instant::now() + timeout;
