@@ -28,8 +28,8 @@ const TARGETS: [usize; 3] = [1, 4, 19];
 const PUBLISH_MAX_ARTIFACTS: usize = 400;
 
 /// Targets in the order sizes take them: one static Linux target first (its image runs
-/// `FROM scratch`), then one of each operating system, then the rest of the table. Every
-/// Linux architecture has a musl build, which the image index takes.
+/// `FROM scratch`), then one of each operating system, then the rest in table order (glibc
+/// before musl). Every Linux architecture has a musl build, which the image index takes.
 const FIRST_TARGETS: [&str; 4] = [
     "x86_64-unknown-linux-musl",
     "aarch64-unknown-linux-musl",
@@ -39,11 +39,7 @@ const FIRST_TARGETS: [&str; 4] = [
 
 fn target_order() -> Vec<&'static str> {
     let mut order: Vec<&str> = FIRST_TARGETS.to_vec();
-    let musl_first = PROBE_TARGETS
-        .iter()
-        .filter(|target| target.triple.contains("musl"))
-        .chain(PROBE_TARGETS);
-    for target in musl_first {
+    for target in PROBE_TARGETS {
         if !order.contains(&target.triple) {
             order.push(target.triple);
         }
