@@ -200,15 +200,18 @@ pub fn assemble_images(
             let manifest_descriptor =
                 descriptor(&entry).map_err(|problem| refuse(part, problem, rebuild))?;
             let platform_json = entry["platform"].clone();
-            let target = app
-                .targets
-                .iter()
-                .copied()
-                .find(|target| {
+            // A platform with both a glibc and a musl target has its image built from the
+            // musl one (the plan's rule): prefer it, whatever the order of `targets`.
+            let matching = || {
+                app.targets.iter().copied().filter(|target| {
                     target
                         .oci
                         .is_some_and(|p| crate::document::platform_json(&p) == platform_json)
                 })
+            };
+            let target = matching()
+                .find(|target| target.libc == Some(castoff_plan::target::Libc::Musl))
+                .or_else(|| matching().next())
                 .ok_or_else(|| {
                     refuse(
                         part,

@@ -2,6 +2,8 @@
 //! form of a plan). Only these types derive Serialize/Deserialize; a snapshot test guards the
 //! schema, and `SCHEMA_VERSION` changes whenever a field changes meaning.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{ArtifactKind, BuildSettings, Release, StepKind, StepKindName};
@@ -287,9 +289,18 @@ pub struct ManifestStep {
 }
 
 impl Manifest {
-    /// The artifact with this id.
+    /// The artifact with this id (a scan: for many lookups, [`Manifest::artifacts_by_id`]).
     pub fn artifact(&self, id: &str) -> Option<&ManifestArtifact> {
         self.artifacts.iter().find(|artifact| artifact.id == id)
+    }
+
+    /// Every artifact by id, for callers that look up one per step or artifact: a scan per
+    /// lookup would make them quadratic in the size of the release.
+    pub fn artifacts_by_id(&self) -> HashMap<&str, &ManifestArtifact> {
+        self.artifacts
+            .iter()
+            .map(|artifact| (artifact.id.as_str(), artifact))
+            .collect()
     }
 
     /// The app of this name.
@@ -471,6 +482,12 @@ impl Manifest {
                 &mut differences,
             );
         }
+        let planned_artifacts = planned.artifacts_by_id();
+        let planned_steps: HashMap<&str, &ManifestStep> = planned
+            .steps
+            .iter()
+            .map(|step| (step.id.as_str(), step))
+            .collect();
         for artifact in &self.artifacts {
             // Only what identifies the artifact and where it goes, not what dist measured.
             let identity = |a: &ManifestArtifact| ManifestArtifact {
@@ -480,7 +497,7 @@ impl Manifest {
                 digest: None,
                 ..a.clone()
             };
-            let there = planned.artifacts.iter().find(|a| a.id == artifact.id);
+            let there = planned_artifacts.get(artifact.id.as_str()).copied();
             compare(
                 &format!("artifact `{}`", artifact.id),
                 &identity(artifact),
@@ -489,7 +506,7 @@ impl Manifest {
             );
         }
         for step in &self.steps {
-            let there = planned.steps.iter().find(|s| s.id == step.id);
+            let there = planned_steps.get(step.id.as_str()).copied();
             compare(
                 &format!("step `{}`", step.id),
                 step,

@@ -261,6 +261,14 @@ fn merge_into(
         }
     }
     let partial_dirs: Vec<PathBuf> = partials.iter().map(|p| p.dir.clone()).collect();
+    // Each launcher names the targets its app has platform packages for: one set for all of
+    // them, not a scan of every artifact per launcher and target.
+    let npm_platforms: std::collections::HashSet<(AppId, &str)> = release
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::NpmPlatform)
+        .filter_map(|a| Some((a.app, a.target?.triple)))
+        .collect();
     let mut built_indexes: Vec<(AppId, castoff_oci::BuiltIndex)> = Vec::new();
     for (index, artifact) in release.artifacts.iter().enumerate() {
         let app = &release.apps[artifact.app.0];
@@ -328,13 +336,7 @@ fn merge_into(
                     .targets
                     .iter()
                     .copied()
-                    .filter(|target| {
-                        release.artifacts.iter().any(|a| {
-                            a.kind == ArtifactKind::NpmPlatform
-                                && a.app == artifact.app
-                                && a.target == Some(*target)
-                        })
-                    })
+                    .filter(|target| npm_platforms.contains(&(artifact.app, target.triple)))
                     .collect();
                 let package =
                     crate::artifacts::build_npm_launcher(release, artifact.app, targets, staging)?;

@@ -2,7 +2,12 @@
 //! after) and `dist`'s parallel artifact phase (no edges). Threads take the first node, in
 //! the given order, whose predecessors have all finished; after a failure no new node starts
 //! and the ones running finish.
+//!
+//! The ready nodes are kept in an ordered set, and each node counts the predecessors it still
+//! waits for, decremented once per edge when a predecessor finishes: a run costs
+//! O((nodes + edges) log nodes), not a scan of every node per start.
 
+use std::collections::BTreeSet;
 use std::sync::{Condvar, Mutex};
 
 /// Runs `work` for every node on up to `parallel` threads. `waits_for[i]` lists the nodes
@@ -15,16 +20,26 @@ pub(crate) fn run<T: Send>(
     failed: impl Fn(&T) -> bool + Sync,
 ) -> Vec<Option<T>> {
     struct State {
-        started: Vec<bool>,
-        done: Vec<bool>,
-        started_count: usize,
+        /// Nodes whose predecessors have all finished, not started yet.
+        ready: BTreeSet<usize>,
+        /// Per node, the edges from predecessors that have not finished.
+        waiting: Vec<usize>,
+        running: usize,
         stopped: bool,
     }
     let count = waits_for.len();
+    let mut successors: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for (node, before) in waits_for.iter().enumerate() {
+        for &before in before {
+            successors[before].push(node);
+        }
+    }
+    let waiting: Vec<usize> = waits_for.iter().map(Vec::len).collect();
+    let ready = (0..count).filter(|&node| waiting[node] == 0).collect();
     let state = Mutex::new(State {
-        started: vec![false; count],
-        done: vec![false; count],
-        started_count: 0,
+        ready,
+        waiting,
+        running: 0,
         stopped: false,
     });
     let results: Mutex<Vec<Option<T>>> = Mutex::new((0..count).map(|_| None).collect());
@@ -38,25 +53,21 @@ pub(crate) fn run<T: Send>(
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     let next = loop {
-                        if guard.stopped || guard.started_count == count {
+                        if guard.stopped {
                             break None;
                         }
-                        let ready = (0..count).find(|&node| {
-                            !guard.started[node]
-                                && waits_for[node].iter().all(|&before| guard.done[before])
-                        });
-                        match ready {
-                            Some(node) => {
-                                guard.started[node] = true;
-                                guard.started_count += 1;
-                                break Some(node);
-                            }
-                            None => {
-                                guard = wake
-                                    .wait(guard)
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                            }
+                        if let Some(node) = guard.ready.pop_first() {
+                            guard.running += 1;
+                            break Some(node);
                         }
+                        // Nothing ready and nothing running: every node has run, or waits
+                        // for one that never will.
+                        if guard.running == 0 {
+                            break None;
+                        }
+                        guard = wake
+                            .wait(guard)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                     };
                     drop(guard);
                     let Some(node) = next else {
@@ -71,10 +82,16 @@ pub(crate) fn run<T: Send>(
                     let mut guard = state
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    guard.running -= 1;
                     if stop {
                         guard.stopped = true;
                     } else {
-                        guard.done[node] = true;
+                        for &after in &successors[node] {
+                            guard.waiting[after] -= 1;
+                            if guard.waiting[after] == 0 {
+                                guard.ready.insert(after);
+                            }
+                        }
                     }
                     drop(guard);
                     wake.notify_all();
@@ -126,5 +143,28 @@ mod tests {
             results,
             (0..50).map(|node| Some(node * 2)).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn one_thread_takes_the_first_ready_node_in_order() {
+        // 0 and 3 are ready at the start; 1 waits for 3, 2 for 0 (twice: duplicate edges
+        // count once each), 4 for 1 and 2.
+        let waits_for = vec![vec![], vec![3], vec![0, 0], vec![], vec![1, 2]];
+        let order = Mutex::new(Vec::new());
+        let results = run(
+            &waits_for,
+            1,
+            |node| order.lock().unwrap().push(node),
+            |_| false,
+        );
+        assert_eq!(order.into_inner().unwrap(), vec![0, 2, 3, 1, 4]);
+        assert!(results.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn a_node_waiting_on_a_cycle_never_starts_and_the_run_ends() {
+        let waits_for = vec![vec![], vec![2], vec![1]];
+        let results = run(&waits_for, 2, |node| node, |_| false);
+        assert_eq!(results, vec![Some(0), None, None]);
     }
 }

@@ -148,11 +148,17 @@ pub fn of_dist(manifest: &Manifest, dist_dir: &Path, cached: bool) -> Summary {
 
 /// The summary of a finished `publish`: every step of the manifest with its outcome.
 pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir: &Path) -> Summary {
+    let artifacts = manifest.map(Manifest::artifacts_by_id).unwrap_or_default();
+    let steps: std::collections::HashMap<&str, _> = manifest
+        .iter()
+        .flat_map(|m| &m.steps)
+        .map(|step| (step.id.as_str(), step))
+        .collect();
     let rows = report
         .steps
         .iter()
         .map(|step| {
-            let manifest_step = manifest.and_then(|m| m.steps.iter().find(|s| s.id == step.id));
+            let manifest_step = steps.get(step.id.as_str()).copied();
             // A crate's `.crate` stands in the crates list; shown like an artifact.
             let crate_artifact = manifest.and_then(|m| {
                 m.crates.iter().find(|k| k.step_id() == step.id).map(|k| {
@@ -172,9 +178,7 @@ pub fn of_publish(manifest: Option<&Manifest>, report: &PublishReport, dist_dir:
                 })
             });
             let artifact = manifest_step
-                .and_then(|s| {
-                    manifest.and_then(|m| m.artifacts.iter().find(|a| a.id == s.artifact))
-                })
+                .and_then(|s| artifacts.get(s.artifact.as_str()).copied())
                 .or(crate_artifact.as_ref());
             // Without a manifest, the kind is the first part of the step id.
             let kind = manifest_step.map(|s| s.kind).or_else(|| {

@@ -145,11 +145,15 @@ pub(crate) fn connect(
         }
     }
 
+    let artifacts = manifest.artifacts_by_id();
     let npm_packages: BTreeSet<(String, Option<String>)> = steps
         .iter()
         .filter(|step| step.kind == StepKindName::NpmPublish)
         .filter_map(|step| {
-            let name = manifest.artifact(&step.artifact)?.registry_name.clone()?;
+            let name = artifacts
+                .get(step.artifact.as_str())?
+                .registry_name
+                .clone()?;
             Some((name, step.destination.clone()))
         })
         .collect();

@@ -75,10 +75,11 @@ pub(super) enum Action<'a> {
 pub(super) fn check_upload_limits(manifest: &Manifest, jobs: &[Job<'_>]) -> anyhow::Result<()> {
     use crate::limits::{Channel, check};
     let mut problems = Vec::new();
+    let artifacts = manifest.artifacts_by_id();
     for job in jobs {
         let app = manifest.app(&job.step.app);
-        let size = manifest
-            .artifact(&job.step.artifact)
+        let size = artifacts
+            .get(job.step.artifact.as_str())
             .and_then(|artifact| artifact.size);
         let checked = match (&job.action, size) {
             (Action::Pypi { client, wheel }, Some(size)) => check(
@@ -137,13 +138,14 @@ pub(super) fn prepare_jobs<'a>(
     destinations: &'a Destinations,
 ) -> anyhow::Result<Vec<Job<'a>>> {
     let mut jobs = Vec::new();
+    let artifacts = manifest.artifacts_by_id();
     for step in steps {
         if step.kind == StepKindName::CratePublish {
             jobs.push(crate_job(manifest, step, options, destinations)?);
             continue;
         }
-        let artifact = manifest
-            .artifact(&step.artifact)
+        let artifact = *artifacts
+            .get(step.artifact.as_str())
             .with_context(|| format!("the manifest's step {} names no known artifact", step.id))?;
         let path = || {
             artifact

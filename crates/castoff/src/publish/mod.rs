@@ -273,13 +273,18 @@ fn execute(
     reporter: &dyn Reporter,
     reports: &mut BTreeMap<String, StepReport>,
 ) -> Vec<(String, anyhow::Error)> {
+    let index_of: std::collections::HashMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(index, job)| (job.step.id.as_str(), index))
+        .collect();
     let waits_for: Vec<Vec<usize>> = jobs
         .iter()
         .map(|job| {
             job.step
                 .after
                 .iter()
-                .filter_map(|after| jobs.iter().position(|other| &other.step.id == after))
+                .filter_map(|after| index_of.get(after.as_str()).copied())
                 .collect()
         })
         .collect();

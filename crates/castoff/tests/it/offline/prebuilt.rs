@@ -728,3 +728,53 @@ fn static_glibc_and_musl_builds_get_a_wheel_each() {
         ]
     );
 }
+
+/// A platform with a glibc and a musl target, the glibc one listed first: the image is built
+/// from the musl build (the plan's rule), and the merge of the two partials takes it from the
+/// musl partial instead of refusing the layout (the scale bench's merge of every target of
+/// the table met this).
+#[test]
+fn a_merge_takes_the_image_of_a_platform_from_its_musl_target() {
+    let scratch = scratch("merge-both-libcs");
+    let musl = "x86_64-unknown-linux-musl";
+    let workspace = single_cli_workspace(&scratch, |toml| {
+        toml.replace(
+            "targets = [\"x86_64-unknown-linux-gnu\",",
+            &format!("targets = [\"x86_64-unknown-linux-gnu\", \"{musl}\","),
+        )
+    });
+    let mut partials = Vec::new();
+    for triple in [HOST, musl] {
+        let bins = scratch.join("bins").join(triple);
+        write_static_elf(&bins.join(triple), "greeter", EM_X86_64, "hello");
+        let dist = scratch.join(format!("partial-{triple}"));
+        assert_success(
+            &castoff(
+                &workspace,
+                &scratch,
+                &[
+                    "dist",
+                    "--target",
+                    triple,
+                    "--prebuilt-dir",
+                    bins.to_str().unwrap(),
+                    "--dist-dir",
+                    dist.to_str().unwrap(),
+                ],
+            ),
+            &format!("the {triple} partial"),
+        );
+        partials.push(dist);
+    }
+    let merged = scratch.join("merged");
+    let mut args = vec!["dist", "--dist-dir", merged.to_str().unwrap(), "--merge"];
+    args.extend(partials.iter().map(|dir| dir.to_str().unwrap()));
+    assert_success(&castoff(&workspace, &scratch, &args), "the merge");
+    let images: Vec<String> = manifest(&merged)
+        .artifacts
+        .iter()
+        .filter(|artifact| artifact.id.starts_with("oci-image/"))
+        .map(|artifact| artifact.id.clone())
+        .collect();
+    assert_eq!(images, [format!("oci-image/greeter/{musl}")]);
+}
