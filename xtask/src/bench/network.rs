@@ -92,8 +92,6 @@ pub(super) fn run(
         .context("xtask has no parent directory")?;
     let fixture = repository_root.join("tests/fixtures/single-cli");
     let root = bench.root.join("network");
-    let binaries = root.join("binaries");
-    pad_binaries(&probe, &binaries)?;
 
     let (pypi_host, pypi_path) = split_url(&env.pypiserver)?;
     let (npm_host, npm_path) = split_url(&env.verdaccio)?;
@@ -136,7 +134,7 @@ pub(super) fn run(
     for round in 0..rounds {
         eprintln!("  network round {}/{rounds}", round + 1);
         let mut workspaces = Vec::new();
-        for who in ["c", "p"] {
+        for (side, who) in ["c", "p"].into_iter().enumerate() {
             let workspace = root.join(format!("{who}{round}"));
             write_release(
                 &fixture,
@@ -144,6 +142,11 @@ pub(super) fn run(
                 &format!("net-{who}{round}-{nonce}"),
                 &format!("@net{nonce}/greeter-{who}{round}"),
             )?;
+            // New binaries for every release: no blob of an earlier round can be reused
+            // (skopeo would mount it from the repository its blob cache remembers).
+            let binaries = root.join(format!("binaries-{who}{round}"));
+            let seed = (nonce << 16) ^ ((round as u64) << 1) ^ side as u64;
+            pad_binaries(&probe, &binaries, seed)?;
             dist(bench, &workspace, &binaries, &home)?;
             workspaces.push(workspace);
         }
@@ -313,8 +316,9 @@ fn split_url(url: &str) -> Result<(String, String)> {
 }
 
 /// The probe's build of every target, each followed by [`PADDING`] pseudo-random bytes (a
-/// different stream per target): still a valid executable, and no compressor shrinks it.
-fn pad_binaries(probe: &Path, dir: &Path) -> Result<()> {
+/// different stream per target and `seed`): still a valid executable, and no compressor
+/// shrinks it.
+fn pad_binaries(probe: &Path, dir: &Path, seed: u64) -> Result<()> {
     for (index, triple) in TRIPLES.iter().enumerate() {
         let name = if triple.contains("windows") {
             "greeter.exe"
@@ -323,7 +327,7 @@ fn pad_binaries(probe: &Path, dir: &Path) -> Result<()> {
         };
         let mut bytes = fs::read(probe.join(triple).join(name))
             .with_context(|| format!("the platform probe's build for {triple}"))?;
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1);
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15 ^ seed.rotate_left(17) ^ (index as u64 + 1);
         bytes.reserve(PADDING);
         while bytes.len() % 8 != 0 {
             bytes.push(0);
