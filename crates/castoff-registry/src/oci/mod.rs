@@ -221,6 +221,9 @@ pub struct OciClient {
     /// The registry's base URL with its scheme settled, on the first request
     /// ([`OciClient::registry`]).
     registry: std::sync::OnceLock<Url>,
+    /// Whether the registry answers the referrers API, once it answered
+    /// ([`OciClient::referrers_api`]): a property of the registry, asked once per run.
+    referrers_api: std::sync::OnceLock<bool>,
 }
 
 impl OciClient {
@@ -251,6 +254,7 @@ impl OciClient {
             }),
             credential_source: None,
             registry: std::sync::OnceLock::new(),
+            referrers_api: std::sync::OnceLock::new(),
         })
     }
 
@@ -714,9 +718,19 @@ impl OciClient {
         })
     }
 
-    /// Whether the registry answers the OCI 1.1 referrers API for `subject` (distribution
-    /// 2.8 and GHCR do not: 404 or another 4xx).
+    /// Whether the registry answers the OCI 1.1 referrers API (distribution 2.8 and GHCR do
+    /// not: 404 or another 4xx), asked about `subject` the first time, then remembered: each
+    /// SBOM attachment would otherwise ask it again, in its push and in its read-back, a round
+    /// trip each on the way to the release's end.
     fn referrers_api(&self, subject: &Digest) -> Result<bool, RegistryError> {
+        if let Some(known) = self.referrers_api.get() {
+            return Ok(*known);
+        }
+        let answer = self.ask_referrers_api(subject)?;
+        Ok(*self.referrers_api.get_or_init(|| answer))
+    }
+
+    fn ask_referrers_api(&self, subject: &Digest) -> Result<bool, RegistryError> {
         let artifact = self.artifact(&format!("@{subject} referrers"));
         let url = self.url(&format!("referrers/{subject}"));
         let response = self.execute(&artifact, true, &|auth| {

@@ -65,4 +65,11 @@ fn registry_questions_and_image_blobs_are_in_flight_together() {
         "the image's blobs went one at a time:\n{}",
         log.join("\n")
     );
+    // Whether the registry has the referrers API is asked once per run, not by both the SBOM
+    // attachment's push and its read-back.
+    let referrers = log
+        .iter()
+        .filter(|line| line.contains("/referrers/"))
+        .count();
+    assert_eq!(referrers, 1, "{}", log.join("\n"));
 }
