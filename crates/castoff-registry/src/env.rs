@@ -60,8 +60,9 @@ pub fn host_qualified(base: &str, destination: &str) -> String {
     format!("{base}_{key}")
 }
 
-/// Where variables come from: the process environment, or a map in tests.
-pub trait Environment {
+/// Where variables come from: the process environment, or a map in tests. `Sync`: publish
+/// checks several destinations' credentials at once.
+pub trait Environment: Sync {
     fn var(&self, name: &str) -> Option<String>;
 }
 

@@ -221,6 +221,9 @@ pub struct OciClient {
     /// The registry's base URL with its scheme settled, on the first request
     /// ([`OciClient::registry`]).
     registry: std::sync::OnceLock<Url>,
+    /// Whether the registry answers the referrers API, once it answered
+    /// ([`OciClient::referrers_api`]): a property of the registry, asked once per run.
+    referrers_api: std::sync::OnceLock<bool>,
 }
 
 impl OciClient {
@@ -251,6 +254,7 @@ impl OciClient {
             }),
             credential_source: None,
             registry: std::sync::OnceLock::new(),
+            referrers_api: std::sync::OnceLock::new(),
         })
     }
 
@@ -678,18 +682,18 @@ impl OciClient {
                 bytes: 0,
             });
         }
-        let mut bytes = 0;
-        if manifest.is_index() {
-            for child in &manifest.children {
-                bytes += self
-                    .push_with_progress(layout, &child.digest, progress)?
-                    .bytes;
-            }
+        // An index's platforms, and a manifest's blobs, go up side by side: each is a few
+        // round trips that wait for nothing but the network (ARCHITECTURE.md, Publishing).
+        let mut bytes = if manifest.is_index() {
+            in_parallel(&manifest.children, |child| {
+                self.push_with_progress(layout, &child.digest, progress)
+                    .map(|outcome| outcome.bytes)
+            })?
         } else {
-            for blob in &manifest.blobs {
-                bytes += self.push_blob(layout, blob, progress)?;
-            }
-        }
+            in_parallel(&manifest.blobs, |blob| {
+                self.push_blob(layout, blob, progress)
+            })?
+        };
         bytes += self.put_manifest(&manifest, digest.as_str())?;
         Ok(UploadOutcome {
             kind: UploadKind::Uploaded,
@@ -714,9 +718,19 @@ impl OciClient {
         })
     }
 
-    /// Whether the registry answers the OCI 1.1 referrers API for `subject` (distribution
-    /// 2.8 and GHCR do not: 404 or another 4xx).
+    /// Whether the registry answers the OCI 1.1 referrers API (distribution 2.8 and GHCR do
+    /// not: 404 or another 4xx), asked about `subject` the first time, then remembered: each
+    /// SBOM attachment would otherwise ask it again, in its push and in its read-back, a round
+    /// trip each on the way to the release's end.
     fn referrers_api(&self, subject: &Digest) -> Result<bool, RegistryError> {
+        if let Some(known) = self.referrers_api.get() {
+            return Ok(*known);
+        }
+        let answer = self.ask_referrers_api(subject)?;
+        Ok(*self.referrers_api.get_or_init(|| answer))
+    }
+
+    fn ask_referrers_api(&self, subject: &Digest) -> Result<bool, RegistryError> {
         let artifact = self.artifact(&format!("@{subject} referrers"));
         let url = self.url(&format!("referrers/{subject}"));
         let response = self.execute(&artifact, true, &|auth| {
@@ -1172,6 +1186,38 @@ impl OciClient {
 }
 
 /// `0-1234` (or `bytes=0-1234`) → 1234.
+/// At most this many blobs or platforms of one manifest are pushed at once.
+const PARALLEL_PUSHES: usize = 8;
+
+/// Runs `push` for every item, up to [`PARALLEL_PUSHES`] at a time; the sum of what they sent,
+/// or the first error in the items' order (the pushes already started finish first).
+fn in_parallel<T: Sync>(
+    items: &[T],
+    push: impl Fn(&T) -> Result<u64, RegistryError> + Sync,
+) -> Result<u64, RegistryError> {
+    let mut total = 0;
+    for group in items.chunks(PARALLEL_PUSHES) {
+        let results: Vec<Result<u64, RegistryError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = group
+                .iter()
+                .map(|item| scope.spawn(|| push(item)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for result in results {
+            total += result?;
+        }
+    }
+    Ok(total)
+}
+
 fn range_end(range: &str) -> Option<u64> {
     range
         .trim()

@@ -77,6 +77,7 @@ impl OciClient {
             }),
             credential_source: None,
             registry: std::sync::OnceLock::new(),
+            referrers_api: std::sync::OnceLock::new(),
         })
     }
 

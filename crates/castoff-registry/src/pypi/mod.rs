@@ -264,6 +264,29 @@ impl PypiClient {
         name: &str,
         artifact: &str,
     ) -> Result<Vec<IndexFile>, RegistryError> {
+        // A page whose body breaks off (a reset mid-answer) is asked again, like a request
+        // that failed before its answer (`HttpClient::send`'s retries).
+        let retry = &self.http.config().retry;
+        let mut attempt = 1;
+        loop {
+            match self.project_files_once(name, artifact) {
+                Err(ProjectPage::BodyBroken(_)) if attempt < retry.max_attempts => {
+                    std::thread::sleep(retry.delay(attempt, None));
+                    attempt += 1;
+                }
+                Err(ProjectPage::BodyBroken(error) | ProjectPage::Failed(error)) => {
+                    return Err(error);
+                }
+                Ok(files) => return Ok(files),
+            }
+        }
+    }
+
+    fn project_files_once(
+        &self,
+        name: &str,
+        artifact: &str,
+    ) -> Result<Vec<IndexFile>, ProjectPage> {
         let url = self.project_page(name)?;
         // The index may be on another origin (pypi.org vs upload.pypi.org): the credential is
         // bound to the upload origin and goes along only when they match (private devpi).
@@ -289,23 +312,28 @@ impl PypiClient {
                     "check --pypi-index-url and the credentials",
                 )
             };
-            return Err(status_error(artifact, &Method::GET, &url, response, hint));
+            return Err(status_error(artifact, &Method::GET, &url, response, hint).into());
         }
         let is_json =
             crate::http::header(&response, "content-type").is_some_and(|ct| ct.contains("json"));
-        let body =
-            read_text(response, 32 * 1024 * 1024).map_err(|error| RegistryError::Protocol {
+        let body = read_text(response, 32 * 1024 * 1024).map_err(|error| {
+            ProjectPage::BodyBroken(RegistryError::Protocol {
                 artifact: artifact.to_owned(),
                 url: display_url(&url),
                 message: format!("cannot read the project page: {error}"),
                 hint: "run publish again".to_owned(),
-            })?;
+            })
+        })?;
         if is_json {
-            parse_json_page(&body).ok_or_else(|| RegistryError::Protocol {
-                artifact: artifact.to_owned(),
-                url: display_url(&url),
-                message: "the PEP 691 JSON page has no `files` list".to_owned(),
-                hint: "check --pypi-index-url: it must be the simple index (…/simple/)".to_owned(),
+            parse_json_page(&body).ok_or_else(|| {
+                RegistryError::Protocol {
+                    artifact: artifact.to_owned(),
+                    url: display_url(&url),
+                    message: "the PEP 691 JSON page has no `files` list".to_owned(),
+                    hint: "check --pypi-index-url: it must be the simple index (…/simple/)"
+                        .to_owned(),
+                }
+                .into()
             })
         } else {
             Ok(parse_html_page(&body))
@@ -596,4 +624,16 @@ pub fn trusted_publishing_token(
         what,
         "PyPI rejected the workflow's identity: check the project's trusted publisher (owner, repository, workflow file name, environment) on pypi.org",
     )
+}
+
+/// Why one read of a project page failed: its body broke off (asked again), or anything else.
+enum ProjectPage {
+    BodyBroken(RegistryError),
+    Failed(RegistryError),
+}
+
+impl From<RegistryError> for ProjectPage {
+    fn from(error: RegistryError) -> ProjectPage {
+        ProjectPage::Failed(error)
+    }
 }

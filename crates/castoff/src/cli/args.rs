@@ -124,8 +124,8 @@ pub struct PublishArgs {
     pub skip: Vec<String>,
     #[command(flatten)]
     pub registries: RegistryArgs,
-    /// Steps running at once.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// Steps running at once (they wait on the network, not on this machine).
+    #[arg(long, default_value_t = 16, value_name = "N")]
     pub jobs: usize,
     /// Publish only if dist/manifest.json carries a valid minisign signature by this public
     /// key (what `dist --sign-key` writes); checked before anything else. Default:

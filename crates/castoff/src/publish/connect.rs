@@ -164,29 +164,55 @@ pub(crate) fn connect(
                 // One problem per distinct error: a credential that fails for the launcher
                 // fails the same way for each of its platform packages.
                 let mut failures: Vec<(String, Vec<String>)> = Vec::new();
-                for (package, registry) in npm_packages {
-                    let url = registry.clone().or_else(|| {
-                        options
-                            .npm_registry
-                            .clone()
-                            .or_else(|| environment.var(vars::NPM_REGISTRY))
-                    });
-                    let connected = castoff_registry::connect::npm(
-                        http,
-                        sources,
-                        &npmrc,
-                        &NpmDestination {
-                            package: &package,
-                            url: url.as_deref(),
-                            sole_destination: npm_sole,
-                        },
-                    );
+                // Every package's check at once: each is a round trip or two to its registry
+                // (`whoami`) that waits for nothing else; results are taken in order.
+                let npm_packages: Vec<(String, Option<String>)> =
+                    npm_packages.into_iter().collect();
+                let mut checked = Vec::new();
+                for group in npm_packages.chunks(16) {
+                    checked.extend(std::thread::scope(|scope| {
+                        let handles: Vec<_> = group
+                            .iter()
+                            .map(|(package, registry)| {
+                                let npmrc = &npmrc;
+                                scope.spawn(move || {
+                                    let url = registry.clone().or_else(|| {
+                                        options
+                                            .npm_registry
+                                            .clone()
+                                            .or_else(|| environment.var(vars::NPM_REGISTRY))
+                                    });
+                                    castoff_registry::connect::npm(
+                                        http,
+                                        sources,
+                                        npmrc,
+                                        &NpmDestination {
+                                            package,
+                                            url: url.as_deref(),
+                                            sole_destination: npm_sole,
+                                        },
+                                    )
+                                    .map_err(Box::new)
+                                })
+                            })
+                            .collect();
+                        handles
+                            .into_iter()
+                            .map(|handle| {
+                                handle
+                                    .join()
+                                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                            })
+                            .collect::<Vec<_>>()
+                    }));
+                }
+                for ((package, registry), connected) in npm_packages.into_iter().zip(checked) {
                     match connected {
                         Ok(client) => {
                             destinations.npm.insert((package, registry), client);
                         }
                         Err(error) => {
-                            let text = render_with(&error, LIST_HINT);
+                            let text = render_with(&*error, LIST_HINT);
                             match failures.iter_mut().find(|(known, _)| *known == text) {
                                 Some((_, packages)) => packages.push(package),
                                 None => failures.push((text, vec![package])),

@@ -153,16 +153,28 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
     let jobs = prepare_jobs(&manifest, &selected, options, &destinations)?;
     check_upload_limits(&manifest, &jobs)?;
 
-    // 3. Ask each registry what it has.
+    // 3. Ask each registry what it has: every question at once (up to `--jobs`), each a
+    //    round trip or more that waits for nothing but the network; answered in plan order.
+    let answers = crate::schedule::run(
+        &vec![Vec::new(); jobs.len()],
+        options.jobs.max(1),
+        |index| {
+            let job = &jobs[index];
+            // A spinner while the registry answers (0 bytes: it prints nothing itself).
+            let query = reporter.task(&format!("asking {}", short_digests(&job.destination)), 0);
+            let state = query_state(job);
+            query.finish(if state.is_ok() { "asked" } else { "failed" });
+            state
+        },
+        Result::is_err,
+    );
     let mut states: BTreeMap<String, RemoteState> = BTreeMap::new();
     let mut conflicts = Vec::new();
-    for job in &jobs {
-        // A spinner while the registry answers (0 bytes: it prints nothing itself).
-        let query = reporter.task(&format!("asking {}", short_digests(&job.destination)), 0);
-        let state = query_state(job);
-        query.finish(if state.is_ok() { "asked" } else { "failed" });
-        drop(query);
+    for (job, state) in jobs.iter().zip(answers) {
+        // Questions start in plan order and stop after a failure: the first one not asked
+        // comes after the failed one, which returns first.
         let state = state
+            .context("internal error: a registry question was never asked")?
             .with_context(|| format!("could not ask {} about {}", job.destination, job.step.id))?;
         let label = match &state {
             RemoteState::Absent => "upload",

@@ -17,6 +17,7 @@ mod http_server;
 mod kill_points;
 mod loopback_scheme;
 pub(crate) mod matrix;
+mod parallel_publish;
 mod plan;
 mod platforms;
 mod prebuilt;

@@ -92,7 +92,24 @@ struct Schedule {
     /// Replaced in the answer's headers (`from`, `to`): a registry's token realm moved to
     /// another proxy, so the realm's requests are recorded too.
     answer_rewrite: Option<(String, String)>,
+    /// Gates, in the order set ([`Proxy::gate`]).
+    gates: Vec<Gate>,
 }
+
+/// Holds the first `count` requests whose request line contains every one of `matching`
+/// until all `count` have arrived (then they all go on), or until [`GATE_PATIENCE`] passes
+/// (then each goes on alone): a client that sends them one at a time leaves it closed.
+#[derive(Clone, Debug)]
+struct Gate {
+    matching: Vec<String>,
+    count: u64,
+    arrived: u64,
+    /// A gated request gave up waiting for the others.
+    timed_out: bool,
+}
+
+/// How long a gated request waits for the others.
+const GATE_PATIENCE: Duration = Duration::from_secs(20);
 
 /// A running proxy; `url()` is its base URL.
 pub struct Proxy {
@@ -215,6 +232,23 @@ impl Proxy {
     /// A new castoff run starts: faults of the previous one are not retried by this one.
     pub fn begin_run(&self) {
         self.schedule.lock().unwrap().faulted.clear();
+    }
+
+    /// Adds a gate: the first `count` requests whose request line contains all of
+    /// `matching` wait for each other (see [`Gate`]); [`Proxy::gate_opened`] tells.
+    pub fn gate(&self, matching: &[&str], count: u64) {
+        self.schedule.lock().unwrap().gates.push(Gate {
+            matching: matching.iter().map(|m| (*m).to_owned()).collect(),
+            count,
+            arrived: 0,
+            timed_out: false,
+        });
+    }
+
+    /// Whether the `index`th gate saw all its requests in flight at once.
+    pub fn gate_opened(&self, index: usize) -> bool {
+        let gate = &self.schedule.lock().unwrap().gates[index];
+        gate.arrived == gate.count && !gate.timed_out
     }
 
     /// Forward every request with this `Authorization` instead of the client's.
@@ -405,6 +439,37 @@ fn serve(
         });
         (fault, schedule.stall, refusal, upstream_authorization, cut)
     };
+    let gate = {
+        let mut schedule = schedule.lock().unwrap();
+        let found = schedule.gates.iter_mut().enumerate().find(|(_, gate)| {
+            gate.arrived < gate.count
+                && gate
+                    .matching
+                    .iter()
+                    .all(|m| request_line.contains(m.as_str()))
+        });
+        found.map(|(index, gate)| {
+            gate.arrived += 1;
+            index
+        })
+    };
+    if let Some(index) = gate {
+        let until = std::time::Instant::now() + GATE_PATIENCE;
+        loop {
+            {
+                let mut schedule = schedule.lock().unwrap();
+                let gate = &mut schedule.gates[index];
+                if gate.arrived == gate.count {
+                    break;
+                }
+                if std::time::Instant::now() >= until {
+                    gate.timed_out = true;
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
     if let Some(refusal) = refusal {
         refused.fetch_add(1, Ordering::SeqCst);
         respond(
