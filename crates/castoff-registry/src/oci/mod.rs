@@ -1185,7 +1185,6 @@ impl OciClient {
     }
 }
 
-/// `0-1234` (or `bytes=0-1234`) → 1234.
 /// At most this many blobs or platforms of one manifest are pushed at once.
 const PARALLEL_PUSHES: usize = 8;
 
@@ -1218,6 +1217,7 @@ fn in_parallel<T: Sync>(
     Ok(total)
 }
 
+/// `0-1234` (or `bytes=0-1234`) → 1234.
 fn range_end(range: &str) -> Option<u64> {
     range
         .trim()
