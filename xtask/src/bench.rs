@@ -508,14 +508,24 @@ fn summary(name: &str, samples: &[Sample]) -> Value {
 }
 
 fn largest_file(dir: &Path) -> Result<u64> {
-    let mut largest = 0;
+    Ok(largest_file_path(dir)?.map_or(0, |(_, len)| len))
+}
+
+/// The largest file under `dir` (searched recursively) and its size.
+fn largest_file_path(dir: &Path) -> Result<Option<(PathBuf, u64)>> {
+    let mut largest: Option<(PathBuf, u64)> = None;
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry?;
         let metadata = entry.metadata()?;
-        if metadata.is_dir() {
-            largest = largest.max(largest_file(&entry.path())?);
+        let found = if metadata.is_dir() {
+            largest_file_path(&entry.path())?
         } else {
-            largest = largest.max(metadata.len());
+            Some((entry.path(), metadata.len()))
+        };
+        if let Some(found) = found
+            && largest.as_ref().is_none_or(|(_, len)| found.1 > *len)
+        {
+            largest = Some(found);
         }
     }
     Ok(largest)
@@ -776,17 +786,7 @@ fn libdeflate_alone(input: &[u8]) -> Sample {
 /// whole. Returns the time and whether the layer was intact.
 fn umoci_insert(bench: &mut Bench, case_dir: &Path, binary: &Path) -> Result<(Sample, bool)> {
     let layout = case_dir.join("umoci-insert-layout");
-    let _ = fs::remove_dir_all(&layout);
-    let image = format!("{}:v1", layout.display());
-    let mut total = Sample::ZERO;
-    total = total.then(
-        bench.measure(
-            Command::new("umoci")
-                .args(["init", "--layout"])
-                .arg(&layout),
-        )?,
-    );
-    total = total.then(bench.measure(Command::new("umoci").args(["new", "--image", &image]))?);
+    let (image, mut total) = umoci_new(bench, &layout)?;
     total = total.then(
         bench.measure(
             Command::new("umoci")
@@ -795,19 +795,9 @@ fn umoci_insert(bench: &mut Bench, case_dir: &Path, binary: &Path) -> Result<(Sa
                 .arg(format!("/usr/local/bin/{BIN}")),
         )?,
     );
-    let blobs = layout.join("blobs/sha256");
-    let mut layer = None;
-    let mut largest = 0;
-    for entry in fs::read_dir(&blobs)? {
-        let entry = entry?;
-        let len = entry.metadata()?.len();
-        if len > largest {
-            largest = len;
-            layer = Some(entry.path());
-        }
-    }
-    let layer =
-        layer.with_context(|| format!("umoci insert wrote no blob in {}", blobs.display()))?;
+    let blobs = layout.join("blobs");
+    let (layer, _) = largest_file_path(&blobs)?
+        .with_context(|| format!("umoci insert wrote no blob in {}", blobs.display()))?;
     let extracted = Command::new("sh")
         .arg("-c")
         .arg(format!(
@@ -821,23 +811,23 @@ fn umoci_insert(bench: &mut Bench, case_dir: &Path, binary: &Path) -> Result<(Sa
     Ok((total, extracted.success()))
 }
 
+/// A fresh layout at `layout` with an empty image (`umoci init`, `umoci new`): its reference
+/// and the time both took.
+fn umoci_new(bench: &mut Bench, layout: &Path) -> Result<(String, Sample)> {
+    let _ = fs::remove_dir_all(layout);
+    let image = format!("{}:v1", layout.display());
+    let init = bench.measure(Command::new("umoci").args(["init", "--layout"]).arg(layout))?;
+    let new = bench.measure(Command::new("umoci").args(["new", "--image", &image]))?;
+    Ok((image, init.then(new)))
+}
+
 /// umoci building the same image: unpack/repack, not `umoci insert` (which writes truncated
 /// tar layers, opencontainers/umoci#436).
 fn umoci_image(bench: &mut Bench, case_dir: &Path, binary: &Path) -> Result<Sample> {
     let layout = case_dir.join("umoci-layout");
     let bundle = case_dir.join("umoci-bundle");
-    let _ = fs::remove_dir_all(&layout);
     let _ = fs::remove_dir_all(&bundle);
-    let image = format!("{}:v1", layout.display());
-    let mut total = Sample::ZERO;
-    total = total.then(
-        bench.measure(
-            Command::new("umoci")
-                .args(["init", "--layout"])
-                .arg(&layout),
-        )?,
-    );
-    total = total.then(bench.measure(Command::new("umoci").args(["new", "--image", &image]))?);
+    let (image, mut total) = umoci_new(bench, &layout)?;
     total = total.then(
         bench.measure(
             Command::new("umoci")
