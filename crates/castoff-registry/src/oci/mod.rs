@@ -11,7 +11,7 @@ mod yank;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -576,23 +576,50 @@ impl OciClient {
     /// `GET /v2/<name>/manifests/<reference>` → (digest of the bytes served, bytes). The
     /// digest is computed, not taken from `Docker-Content-Digest`, which must agree.
     fn fetch_manifest(&self, reference: &str) -> Result<Option<(Digest, Vec<u8>)>, RegistryError> {
+        // An answer whose body breaks off (a reset mid-answer) is asked for again, like a
+        // request that failed before its answer (`HttpClient::send`'s retries).
+        let retry = &self.http.config().retry;
+        let mut attempt = 1;
+        loop {
+            match self.fetch_manifest_once(reference) {
+                Err((_, true)) if attempt < retry.max_attempts => {
+                    std::thread::sleep(retry.delay(attempt, None));
+                    attempt += 1;
+                }
+                Err((error, _)) => return Err(error),
+                Ok(found) => return Ok(found),
+            }
+        }
+    }
+
+    /// One [`OciClient::fetch_manifest`]; an error says whether the body broke off.
+    #[allow(clippy::type_complexity)]
+    fn fetch_manifest_once(
+        &self,
+        reference: &str,
+    ) -> Result<Option<(Digest, Vec<u8>)>, (RegistryError, bool)> {
         let artifact = self.artifact(&format!(":{reference}"));
         let url = self.url(&format!("manifests/{reference}"));
-        let response = self.execute(&artifact, true, &|auth| {
-            Request::new(Method::GET, url.clone())
-                .header("Accept", MANIFEST_MEDIA_TYPES.join(", "))
-                .auth(auth)
-        })?;
+        let response = self
+            .execute(&artifact, true, &|auth| {
+                Request::new(Method::GET, url.clone())
+                    .header("Accept", MANIFEST_MEDIA_TYPES.join(", "))
+                    .auth(auth)
+            })
+            .map_err(|error| (error, false))?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if !response.status().is_success() {
-            return Err(self.error(
-                &artifact,
-                &Method::GET,
-                &url,
-                response,
-                "check the repository name",
+            return Err((
+                self.error(
+                    &artifact,
+                    &Method::GET,
+                    &url,
+                    response,
+                    "check the repository name",
+                ),
+                false,
             ));
         }
         let claimed = header(&response, "docker-content-digest");
@@ -600,21 +627,27 @@ impl OciClient {
         response
             .take(4 * 1024 * 1024)
             .read_to_end(&mut bytes)
-            .map_err(|error| RegistryError::Protocol {
-                artifact: artifact.clone(),
-                url: display_url(&url),
-                message: format!("cannot read the manifest: {error}"),
-                hint: "run publish again".to_owned(),
+            .map_err(|error| {
+                let error = RegistryError::Protocol {
+                    artifact: artifact.clone(),
+                    url: display_url(&url),
+                    message: format!("cannot read the manifest: {error}"),
+                    hint: "run publish again".to_owned(),
+                };
+                (error, true)
             })?;
         let digest = Digest::of(&bytes);
         if let Some(claimed) = claimed.filter(|claimed| claimed != digest.as_str()) {
-            return Err(RegistryError::Verify {
-                artifact,
-                url: display_url(&url),
-                expected: format!("Docker-Content-Digest {claimed}"),
-                found: format!("bytes hashing to {digest}"),
-                hint: "the registry serves inconsistent data; check its storage".to_owned(),
-            });
+            return Err((
+                RegistryError::Verify {
+                    artifact,
+                    url: display_url(&url),
+                    expected: format!("Docker-Content-Digest {claimed}"),
+                    found: format!("bytes hashing to {digest}"),
+                    hint: "the registry serves inconsistent data; check its storage".to_owned(),
+                },
+                false,
+            ));
         }
         Ok(Some((digest, bytes)))
     }
@@ -909,6 +942,12 @@ impl OciClient {
         progress: &UploadProgress,
     ) -> Result<u64, RegistryError> {
         let artifact = self.artifact(&format!("@{}", blob.digest));
+        // One push of a blob to a repository at a time: images pushed side by side share
+        // blobs (the empty config of every SBOM attachment, a files layer), and the second of
+        // two uploads of the same blob racing to completion left distribution without the
+        // blob when the manifest naming it arrived (MANIFEST_BLOB_UNKNOWN). The second waits,
+        // then finds the blob present.
+        let _pushing = InFlight::claim(self.url(&format!("blobs/{}", blob.digest)).to_string());
         if self.blob_exists(&blob.digest)? {
             return Ok(0);
         }
@@ -1182,6 +1221,36 @@ impl OciClient {
             .and_then(|range| range_end(&range))
             .map_or(0, |end| if end == 0 { 0 } else { end + 1 });
         Ok((next, offset))
+    }
+}
+
+/// Blobs being pushed now, by URL (registry, repository, digest); see [`OciClient::push_blob`].
+static IN_FLIGHT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static IN_FLIGHT_DONE: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A claim on one blob's push, released on drop (also on an error or a panic).
+struct InFlight(String);
+
+impl InFlight {
+    /// Waits until no other thread pushes `key`, then claims it.
+    fn claim(key: String) -> InFlight {
+        let mut pushing = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+        while pushing.contains(&key) {
+            pushing = IN_FLIGHT_DONE
+                .wait(pushing)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        pushing.push(key.clone());
+        InFlight(key)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut pushing = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+        pushing.retain(|key| *key != self.0);
+        drop(pushing);
+        IN_FLIGHT_DONE.notify_all();
     }
 }
 
