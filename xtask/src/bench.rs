@@ -874,21 +874,7 @@ struct PublishEnv {
 
 impl PublishEnv {
     fn read(path: &Path) -> Result<PublishEnv> {
-        let text = fs::read_to_string(path).with_context(|| {
-            format!(
-                "reading {}\nhint: start the test servers with `cargo xtask test --serve` in another terminal, or pass --no-publish",
-                path.display()
-            )
-        })?;
-        let get = |name: &str| -> Result<String> {
-            text.lines()
-                .find_map(|line| {
-                    let rest = line.strip_prefix("export ")?.strip_prefix(name)?;
-                    let value = rest.strip_prefix('=')?;
-                    Some(value.trim_matches('\'').to_owned())
-                })
-                .with_context(|| format!("{} has no {name}", path.display()))
-        };
+        let get = |name: &str| harness_var(path, name);
         use castoff_test_support::vars;
         let registry = get(vars::REGISTRY_OPEN)?;
         Ok(PublishEnv {
@@ -903,6 +889,64 @@ impl PublishEnv {
             npm_token: get(vars::NPM_TOKEN)?,
         })
     }
+
+    /// `castoff publish` of `workspace` to these servers (or, by `pypi`, `npm` and
+    /// `repository`, to a proxy in front of them), with the credentials in its environment and
+    /// a `home` of its own.
+    fn castoff_publish(
+        &self,
+        castoff: &Path,
+        workspace: &Path,
+        home: &Path,
+        [pypi, npm, repository]: [&str; 3],
+    ) -> Command {
+        let mut command = Command::new(castoff);
+        command
+            .args(["publish", "--quiet", "--manifest-path"])
+            .arg(workspace.join("Cargo.toml"))
+            .args(["--pypi-url", pypi])
+            .args(["--npm-registry", npm])
+            .args(["--oci-repository", repository])
+            .env("HOME", home)
+            .env("NPM_CONFIG_USERCONFIG", home.join("castoff-npmrc"))
+            .env("DOCKER_CONFIG", home.join(".docker"))
+            .env("TWINE_USERNAME", &self.user)
+            .env("TWINE_PASSWORD", &self.password)
+            .env("NPM_TOKEN", &self.npm_token);
+        command
+    }
+}
+
+/// `npm publish` of one tarball as a user runs it: their `.npmrc` and npm cache.
+fn npm_publish(npmrc: &Path, cache: &Path, tarball: &Path, home: &Path) -> Command {
+    let mut command = Command::new("npm");
+    command
+        .args(["publish", "--silent", "--ignore-scripts", "--userconfig"])
+        .arg(npmrc)
+        .arg("--cache")
+        .arg(cache)
+        .arg(tarball)
+        .env("HOME", home);
+    command
+}
+
+/// `export NAME='value'` from the running harness's env.sh (`cargo xtask test --serve`).
+fn harness_var(path: &Path, name: &str) -> Result<String> {
+    let text = fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading {}\nhint: start the test servers with `cargo xtask test --serve` in another terminal (it writes this file; --no-publish skips publishing where a mode has it)",
+            path.display()
+        )
+    })?;
+    text.lines()
+        .find_map(|line| {
+            let value = line
+                .strip_prefix("export ")?
+                .strip_prefix(name)?
+                .strip_prefix('=')?;
+            Some(value.trim_matches('\'').to_owned())
+        })
+        .with_context(|| format!("{} has no {name}", path.display()))
 }
 
 fn bench_publish(
@@ -949,20 +993,13 @@ fn bench_publish(
             workspaces.push(workspace);
         }
         let castoff_run = |bench: &mut Bench| -> Result<Sample> {
-            let mut command = Command::new(&bench.castoff);
-            command
-                .args(["publish", "--quiet", "--manifest-path"])
-                .arg(workspaces[0].join("Cargo.toml"))
-                .args(["--pypi-url", &env.pypiserver])
-                .args(["--npm-registry", &env.verdaccio])
-                .arg("--oci-repository")
-                .arg(format!("{}/bench{nonce}/{label}-c{round}", env.registry))
-                .env("HOME", &home)
-                .env("NPM_CONFIG_USERCONFIG", home.join("castoff-npmrc"))
-                .env("DOCKER_CONFIG", home.join(".docker"))
-                .env("TWINE_USERNAME", &env.user)
-                .env("TWINE_PASSWORD", &env.password)
-                .env("NPM_TOKEN", &env.npm_token);
+            let repository = format!("{}/bench{nonce}/{label}-c{round}", env.registry);
+            let mut command = env.castoff_publish(
+                &bench.castoff,
+                &workspaces[0],
+                &home,
+                [&env.pypiserver, &env.verdaccio, &repository],
+            );
             bench.measure(&mut command)
         };
         if round % 2 == 0 {
@@ -991,14 +1028,7 @@ fn bench_publish(
         let launcher = file_with_extension(&dist.join("npm"), ".tgz", "linux")?;
         let mut npm = Sample::ZERO;
         for tarball in [&platform, &launcher] {
-            let mut command = Command::new("npm");
-            command
-                .args(["publish", "--silent", "--ignore-scripts", "--userconfig"])
-                .arg(&npmrc)
-                .arg("--cache")
-                .arg(case_dir.join("npm-cache"))
-                .arg(tarball)
-                .env("HOME", &home);
+            let mut command = npm_publish(&npmrc, &case_dir.join("npm-cache"), tarball, &home);
             npm = npm.then(bench.measure(&mut command)?);
         }
         let mut skopeo = Command::new("skopeo");

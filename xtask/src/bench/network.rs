@@ -20,7 +20,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 
-use super::{Bench, Options, PublishEnv, SOURCE_DATE_EPOCH, Sample, median, summary};
+use super::{
+    Bench, Options, PublishEnv, SOURCE_DATE_EPOCH, Sample, harness_var, median, npm_publish,
+    summary,
+};
 use shape::{Counts, Shaper};
 
 /// One-way delay the proxy adds (a 100 ms round trip).
@@ -83,7 +86,7 @@ pub(super) fn run(
 ) -> Result<()> {
     let env_file = target_dir.join("castoff-test/env.sh");
     let env = PublishEnv::read(&env_file)?;
-    let probe = PathBuf::from(env_var(
+    let probe = PathBuf::from(harness_var(
         &env_file,
         castoff_test_support::vars::PLATFORM_PROBE,
     )?);
@@ -154,20 +157,13 @@ pub(super) fn run(
             (required_bytes, files) = required(&workspaces[0].join("dist"))?;
         }
         let castoff_run = |bench: &mut Bench| -> Result<(Sample, Counts)> {
-            let mut command = Command::new(&bench.castoff);
-            command
-                .args(["publish", "--quiet", "--manifest-path"])
-                .arg(workspaces[0].join("Cargo.toml"))
-                .args(["--pypi-url", &pypi_url])
-                .args(["--npm-registry", &npm_url])
-                .arg("--oci-repository")
-                .arg(format!("{registry}/net{nonce}/greeter-c{round}"))
-                .env("HOME", &home)
-                .env("NPM_CONFIG_USERCONFIG", home.join("castoff-npmrc"))
-                .env("DOCKER_CONFIG", home.join(".docker"))
-                .env("TWINE_USERNAME", &env.user)
-                .env("TWINE_PASSWORD", &env.password)
-                .env("NPM_TOKEN", &env.npm_token);
+            let repository = format!("{registry}/net{nonce}/greeter-c{round}");
+            let mut command = env.castoff_publish(
+                &bench.castoff,
+                &workspaces[0],
+                &home,
+                [&pypi_url, &npm_url, &repository],
+            );
             shaper.take_counts();
             let sample = bench.measure(&mut command)?;
             Ok((sample, shaper.take_counts()))
@@ -209,14 +205,7 @@ pub(super) fn run(
         let mut npm_sample = Sample::ZERO;
         let mut npm_counts = Counts::default();
         for tarball in &tarballs {
-            let mut command = Command::new("npm");
-            command
-                .args(["publish", "--silent", "--ignore-scripts", "--userconfig"])
-                .arg(&npmrc)
-                .arg("--cache")
-                .arg(root.join("npm-cache"))
-                .arg(tarball)
-                .env("HOME", &home);
+            let mut command = npm_publish(&npmrc, &root.join("npm-cache"), tarball, &home);
             shaper.take_counts();
             npm_sample = npm_sample.then(bench.measure(&mut command)?);
             npm_counts = add(npm_counts, shaper.take_counts());
@@ -289,20 +278,6 @@ fn add(a: Counts, b: Counts) -> Counts {
         bytes_up: a.bytes_up + b.bytes_up,
         bytes_down: a.bytes_down + b.bytes_down,
     }
-}
-
-/// `export NAME='value'` from the harness's env.sh.
-fn env_var(path: &Path, name: &str) -> Result<String> {
-    let text = fs::read_to_string(path)?;
-    text.lines()
-        .find_map(|line| {
-            let value = line
-                .strip_prefix("export ")?
-                .strip_prefix(name)?
-                .strip_prefix('=')?;
-            Some(value.trim_matches('\'').to_owned())
-        })
-        .with_context(|| format!("{} has no {name}", path.display()))
 }
 
 /// `http://host:port/path` → (`host:port`, `/path`).

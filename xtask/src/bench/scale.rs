@@ -14,11 +14,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use castoff_test_support::platforms::PROBE_TARGETS;
 use serde_json::{Value, json};
 
-use super::{Bench, Options, PublishEnv, SOURCE_DATE_EPOCH, Sample, median, place};
+use super::{Bench, Options, PublishEnv, SOURCE_DATE_EPOCH, Sample, harness_var, median, place};
 
 /// The app counts and target counts measured (every pair of them).
 const APPS: [usize; 3] = [1, 8, 32];
@@ -210,20 +210,7 @@ pub(super) fn run(
 /// `CASTOFF_TEST_PLATFORM_PROBE` of the running harness: the probe's builds, laid out as a
 /// prebuilt directory (`<triple>/greeter[.exe]`).
 fn probe_dir(env_file: &Path) -> Result<PathBuf> {
-    let text = fs::read_to_string(env_file).with_context(|| {
-        format!(
-            "reading {}\nhint: `cargo xtask test --serve` writes it (the platform probe's builds are made by the harness)",
-            env_file.display()
-        )
-    })?;
-    let name = castoff_test_support::vars::PLATFORM_PROBE;
-    let dir = text
-        .lines()
-        .find_map(|line| {
-            let value = line.strip_prefix("export ")?.strip_prefix(name)?;
-            Some(value.strip_prefix('=')?.trim_matches('\'').to_owned())
-        })
-        .with_context(|| format!("{} has no {name}", env_file.display()))?;
+    let dir = harness_var(env_file, castoff_test_support::vars::PLATFORM_PROBE)?;
     let dir = PathBuf::from(dir);
     for target in PROBE_TARGETS {
         let binary = dir.join(target.triple).join(target.file_name());
