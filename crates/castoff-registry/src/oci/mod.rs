@@ -224,6 +224,9 @@ pub struct OciClient {
     /// Whether the registry answers the referrers API, once it answered
     /// ([`OciClient::referrers_api`]): a property of the registry, asked once per run.
     referrers_api: std::sync::OnceLock<bool>,
+    /// Blobs this repository is known to hold, this run: the registry said so (HEAD), or
+    /// took them (upload, mount). A blob is not asked about twice ([`OciClient::push_blob`]).
+    present_blobs: Mutex<std::collections::HashSet<String>>,
 }
 
 impl OciClient {
@@ -255,6 +258,7 @@ impl OciClient {
             credential_source: None,
             registry: std::sync::OnceLock::new(),
             referrers_api: std::sync::OnceLock::new(),
+            present_blobs: Mutex::default(),
         })
     }
 
@@ -735,6 +739,39 @@ impl OciClient {
         })
     }
 
+    /// The blobs of the image manifest `digest` (an index has none of its own), side by
+    /// side, without the manifest: a registry serves nothing new until a manifest names them,
+    /// so they may go before the steps the manifest waits for (publish's head starts,
+    /// ARCHITECTURE.md). The manifest's push later finds them present without asking.
+    pub fn push_blobs(
+        &self,
+        layout: &OciLayout,
+        digest: &Digest,
+        progress: &UploadProgress,
+    ) -> Result<u64, RegistryError> {
+        let manifest = layout.manifest(digest)?;
+        if manifest.is_index() {
+            return Ok(0);
+        }
+        in_parallel(&manifest.blobs, |blob| {
+            self.push_blob(layout, blob, progress)
+        })
+    }
+
+    fn known_present(&self, digest: &Digest) -> bool {
+        self.present_blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(digest.as_str())
+    }
+
+    fn remember_present(&self, digest: &Digest) {
+        self.present_blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(digest.as_str().to_owned());
+    }
+
     /// Points `tag` at an already pushed manifest or index (PUT of the same bytes).
     pub fn tag(
         &self,
@@ -810,6 +847,16 @@ impl OciClient {
         if self.manifest_state(artifact)? == RemoteState::Absent {
             return Ok(RemoteState::Absent);
         }
+        self.referrer_listed(subject, artifact)
+    }
+
+    /// Whether `artifact`, known to be in the repository, is findable as a referrer of
+    /// `subject`: the registry indexes it (referrers API), or the fallback index lists it.
+    pub fn referrer_listed(
+        &self,
+        subject: &Digest,
+        artifact: &Digest,
+    ) -> Result<RemoteState, RegistryError> {
         if self.referrers_api(subject)? {
             return Ok(RemoteState::Identical);
         }
@@ -948,7 +995,8 @@ impl OciClient {
         // blob when the manifest naming it arrived (MANIFEST_BLOB_UNKNOWN). The second waits,
         // then finds the blob present.
         let _pushing = InFlight::claim(self.url(&format!("blobs/{}", blob.digest)).to_string());
-        if self.blob_exists(&blob.digest)? {
+        if self.known_present(&blob.digest) || self.blob_exists(&blob.digest)? {
+            self.remember_present(&blob.digest);
             return Ok(0);
         }
         let path = layout.blob_path(&blob.digest);
@@ -973,7 +1021,10 @@ impl OciClient {
         let mut attempt = 1;
         loop {
             match self.upload_blob_once(layout, blob, &artifact, &payload) {
-                Ok(sent) => return Ok(sent),
+                Ok(sent) => {
+                    self.remember_present(&blob.digest);
+                    return Ok(sent);
+                }
                 Err(error)
                     if attempt < self.http.config().retry.max_attempts
                         && (is_retryable(&error) || upload_session_lost(&error)) =>
@@ -981,6 +1032,7 @@ impl OciClient {
                     std::thread::sleep(self.http.config().retry.delay(attempt, None));
                     // The failed attempt may have completed the upload.
                     if self.blob_exists(&blob.digest)? {
+                        self.remember_present(&blob.digest);
                         return Ok(0);
                     }
                     attempt += 1;
@@ -1257,33 +1309,49 @@ impl Drop for InFlight {
 /// At most this many blobs or platforms of one manifest are pushed at once.
 const PARALLEL_PUSHES: usize = 8;
 
-/// Runs `push` for every item, up to [`PARALLEL_PUSHES`] at a time; the sum of what they sent,
-/// or the first error in the items' order (the pushes already started finish first).
+/// Runs `push` for every item on up to [`PARALLEL_PUSHES`] threads, each taking the next item
+/// as soon as it is free (a slow blob holds up no other); the sum of what they sent, or the
+/// first error in the items' order. After an error no item starts; the pushes already
+/// started finish first.
 fn in_parallel<T: Sync>(
     items: &[T],
     push: impl Fn(&T) -> Result<u64, RegistryError> + Sync,
 ) -> Result<u64, RegistryError> {
-    let mut total = 0;
-    for group in items.chunks(PARALLEL_PUSHES) {
-        let results: Vec<Result<u64, RegistryError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = group
-                .iter()
-                .map(|item| scope.spawn(|| push(item)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        for result in results {
-            total += result?;
-        }
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    if let [only] = items {
+        return push(only);
     }
-    Ok(total)
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<(usize, Result<u64, RegistryError>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..PARALLEL_PUSHES.min(items.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    while !failed.load(Ordering::Relaxed) {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(index) else { break };
+                        let result = push(item);
+                        if result.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        results
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push((index, result));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            if let Err(panic) = worker.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).sum()
 }
 
 /// `0-1234` (or `bytes=0-1234`) → 1234.
@@ -1428,6 +1496,39 @@ mod tests {
         );
         assert!(OciRepository::parse("ghcr.io").is_err());
         assert!(OciRepository::parse("ghcr.io/Acme/Tool").is_err());
+    }
+
+    #[test]
+    fn parallel_pushes_sum_in_order_and_stop_starting_after_an_error() {
+        let sent = in_parallel(&(1..=20).collect::<Vec<u64>>(), |&n| Ok(n)).unwrap();
+        assert_eq!(sent, 210);
+        // Item 3 fails; the error of the first failing item in order is the one returned,
+        // and at most the pushes already running when it failed start after it.
+        let started = Mutex::new(Vec::new());
+        let error = in_parallel(&(0..100).collect::<Vec<usize>>(), |&n| {
+            started.lock().unwrap().push(n);
+            if n == 3 || n == 5 {
+                Err(RegistryError::Protocol {
+                    artifact: format!("item {n}"),
+                    url: String::new(),
+                    message: String::new(),
+                    hint: String::new(),
+                })
+            } else {
+                std::thread::sleep(Duration::from_millis(20));
+                Ok(1)
+            }
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&error, RegistryError::Protocol { artifact, .. } if artifact == "item 3"),
+            "{error:?}"
+        );
+        let started = started.into_inner().unwrap().len();
+        assert!(
+            started < 100,
+            "every item started after the error: {started}"
+        );
     }
 
     #[test]

@@ -78,6 +78,7 @@ impl OciClient {
             credential_source: None,
             registry: std::sync::OnceLock::new(),
             referrers_api: std::sync::OnceLock::new(),
+            present_blobs: std::sync::Mutex::default(),
         })
     }
 

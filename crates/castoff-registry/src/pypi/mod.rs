@@ -8,6 +8,7 @@ mod wheel;
 mod yank;
 
 use std::fs::File;
+use std::sync::{Arc, PoisonError};
 
 use reqwest::blocking::multipart::{Form, Part};
 use reqwest::{Method, StatusCode, Url};
@@ -198,7 +199,18 @@ pub struct PypiClient {
     auth: Option<Authorization>,
     /// Where the credentials came from, named when the index refuses them.
     credential_source: Option<CredentialSource>,
+    /// Project pages as read by [`PypiClient::state_before_upload`], by project: one read per
+    /// project and run, however many files the release has.
+    pages_before_upload: ProjectPages,
 }
+
+/// Per project, the files its page listed (`None` until read; a failed read is not kept);
+/// shared by the client's clones.
+type ProjectPages = Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<String, Arc<std::sync::Mutex<Option<Vec<IndexFile>>>>>,
+    >,
+>;
 
 const HOW_TO_LOG_IN: &str = "set CASTOFF_PYPI_TOKEN to an API token (or TWINE_USERNAME/TWINE_PASSWORD, or a .pypirc entry), or use Trusted Publishing in GitHub Actions";
 
@@ -219,6 +231,7 @@ impl PypiClient {
             repository,
             auth,
             credential_source: None,
+            pages_before_upload: ProjectPages::default(),
         })
     }
 
@@ -343,6 +356,40 @@ impl PypiClient {
     /// Absent / identical / conflict, by the sha256 the index lists for the wheel's file name.
     pub fn state(&self, wheel: &WheelFile) -> Result<RemoteState, RegistryError> {
         let files = self.list_files(wheel)?;
+        self.state_in(wheel, files)
+    }
+
+    /// [`PypiClient::state`] for the questions before any upload: the project page is read
+    /// once for all of a release's files (their questions run side by side; the first reads
+    /// the page, the others wait for it), not once per file — a page lists every file of the
+    /// project, so reading it per file costs bytes in the square of the file count. Only
+    /// before this client uploads: the pages it keeps do not show its own uploads.
+    pub fn state_before_upload(&self, wheel: &WheelFile) -> Result<RemoteState, RegistryError> {
+        let page = Arc::clone(
+            self.pages_before_upload
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(wheel.name().to_owned())
+                .or_default(),
+        );
+        let mut page = page.lock().unwrap_or_else(PoisonError::into_inner);
+        let files = match &*page {
+            Some(files) => files.clone(),
+            None => {
+                let files = self.list_files(wheel)?;
+                *page = Some(files.clone());
+                files
+            }
+        };
+        drop(page);
+        self.state_in(wheel, files)
+    }
+
+    fn state_in(
+        &self,
+        wheel: &WheelFile,
+        files: Vec<IndexFile>,
+    ) -> Result<RemoteState, RegistryError> {
         let Some(file) = files
             .into_iter()
             .find(|file| file.filename == wheel.filename)

@@ -82,7 +82,6 @@ pub(crate) fn connect(
     http: &HttpClient,
     environment: &dyn Environment,
 ) -> anyhow::Result<Destinations> {
-    let mut problems: Vec<String> = Vec::new();
     let mut destinations = Destinations {
         pypi: BTreeMap::new(),
         npm: BTreeMap::new(),
@@ -108,202 +107,240 @@ pub(crate) fn connect(
     };
     let pypi_sole = distinct(StepKindName::PypiUpload) <= 1;
     let npm_sole = distinct(StepKindName::NpmPublish) <= 1;
-    let pypi_destinations: BTreeSet<Option<String>> = steps
-        .iter()
-        .filter(|step| step.kind == StepKindName::PypiUpload)
-        .map(|step| step.destination.clone())
-        .collect();
-    for destination in pypi_destinations {
-        let url = options
-            .pypi_url
-            .clone()
-            .or_else(|| environment.var(vars::PYPI_URL));
-        let index_url = options
-            .pypi_index_url
-            .clone()
-            .or_else(|| environment.var(vars::PYPI_INDEX_URL));
-        let connected = castoff_registry::connect::pypi(
-            http,
-            sources,
-            &PypiDestination {
-                configured: destination.as_deref(),
-                url: url.as_deref(),
-                index_url: index_url.as_deref(),
-                pypirc_section: options.pypi_repository.as_deref(),
-                sole_destination: pypi_sole,
-            },
-        );
-        match connected {
-            Ok(client) => {
-                destinations.pypi.insert(destination, client);
-            }
-            Err(error) => problems.push(format!(
-                "PyPI{}: {}",
-                destination.map_or_else(String::new, |d| format!(" ({d})")),
-                render_with(&error, LIST_HINT)
-            )),
-        }
-    }
-
-    let artifacts = manifest.artifacts_by_id();
-    let npm_packages: BTreeSet<(String, Option<String>)> = steps
-        .iter()
-        .filter(|step| step.kind == StepKindName::NpmPublish)
-        .filter_map(|step| {
-            let name = artifacts
-                .get(step.artifact.as_str())?
-                .registry_name
-                .clone()?;
-            Some((name, step.destination.clone()))
-        })
-        .collect();
-    if !npm_packages.is_empty() {
-        match castoff_registry::connect::npmrc(&options.workspace_root, environment) {
-            Err(error) => problems.push(format!("npm: {}", render_with(&error, LIST_HINT))),
-            Ok(npmrc) => {
-                // One problem per distinct error: a credential that fails for the launcher
-                // fails the same way for each of its platform packages.
-                let mut failures: Vec<(String, Vec<String>)> = Vec::new();
-                // Every package's check at once: each is a round trip or two to its registry
-                // (`whoami`) that waits for nothing else; results are taken in order.
-                let npm_packages: Vec<(String, Option<String>)> =
-                    npm_packages.into_iter().collect();
-                let mut checked = Vec::new();
-                for group in npm_packages.chunks(16) {
-                    checked.extend(std::thread::scope(|scope| {
-                        let handles: Vec<_> = group
-                            .iter()
-                            .map(|(package, registry)| {
-                                let npmrc = &npmrc;
-                                scope.spawn(move || {
-                                    let url = registry.clone().or_else(|| {
-                                        options
-                                            .npm_registry
-                                            .clone()
-                                            .or_else(|| environment.var(vars::NPM_REGISTRY))
-                                    });
-                                    castoff_registry::connect::npm(
-                                        http,
-                                        sources,
-                                        npmrc,
-                                        &NpmDestination {
-                                            package,
-                                            url: url.as_deref(),
-                                            sole_destination: npm_sole,
-                                        },
-                                    )
-                                    .map_err(Box::new)
-                                })
-                            })
-                            .collect();
-                        handles
-                            .into_iter()
-                            .map(|handle| {
-                                handle
-                                    .join()
-                                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                            })
-                            .collect::<Vec<_>>()
-                    }));
+    // Each channel's checks (a round trip or two per destination) beside the others'.
+    let pypi = || -> anyhow::Result<_> {
+        let mut problems: Vec<String> = Vec::new();
+        let mut found = BTreeMap::new();
+        let pypi_destinations: BTreeSet<Option<String>> = steps
+            .iter()
+            .filter(|step| step.kind == StepKindName::PypiUpload)
+            .map(|step| step.destination.clone())
+            .collect();
+        for destination in pypi_destinations {
+            let url = options
+                .pypi_url
+                .clone()
+                .or_else(|| environment.var(vars::PYPI_URL));
+            let index_url = options
+                .pypi_index_url
+                .clone()
+                .or_else(|| environment.var(vars::PYPI_INDEX_URL));
+            let connected = castoff_registry::connect::pypi(
+                http,
+                sources,
+                &PypiDestination {
+                    configured: destination.as_deref(),
+                    url: url.as_deref(),
+                    index_url: index_url.as_deref(),
+                    pypirc_section: options.pypi_repository.as_deref(),
+                    sole_destination: pypi_sole,
+                },
+            );
+            match connected {
+                Ok(client) => {
+                    found.insert(destination, client);
                 }
-                for ((package, registry), connected) in npm_packages.into_iter().zip(checked) {
-                    match connected {
-                        Ok(client) => {
-                            destinations.npm.insert((package, registry), client);
-                        }
-                        Err(error) => {
-                            let text = render_with(&*error, LIST_HINT);
-                            match failures.iter_mut().find(|(known, _)| *known == text) {
-                                Some((_, packages)) => packages.push(package),
-                                None => failures.push((text, vec![package])),
+                Err(error) => problems.push(format!(
+                    "PyPI{}: {}",
+                    destination.map_or_else(String::new, |d| format!(" ({d})")),
+                    render_with(&error, LIST_HINT)
+                )),
+            }
+        }
+
+        Ok((found, problems))
+    };
+    let npm = || -> anyhow::Result<_> {
+        let mut problems: Vec<String> = Vec::new();
+        let mut found = BTreeMap::new();
+        let artifacts = manifest.artifacts_by_id();
+        let npm_packages: BTreeSet<(String, Option<String>)> = steps
+            .iter()
+            .filter(|step| step.kind == StepKindName::NpmPublish)
+            .filter_map(|step| {
+                let name = artifacts
+                    .get(step.artifact.as_str())?
+                    .registry_name
+                    .clone()?;
+                Some((name, step.destination.clone()))
+            })
+            .collect();
+        if !npm_packages.is_empty() {
+            match castoff_registry::connect::npmrc(&options.workspace_root, environment) {
+                Err(error) => problems.push(format!("npm: {}", render_with(&error, LIST_HINT))),
+                Ok(npmrc) => {
+                    // One problem per distinct error: a credential that fails for the launcher
+                    // fails the same way for each of its platform packages.
+                    let mut failures: Vec<(String, Vec<String>)> = Vec::new();
+                    // Every package's check at once (up to `--jobs`): each is a round trip or
+                    // two to its registry (`whoami`) that waits for nothing else; results are
+                    // taken in order.
+                    let npm_packages: Vec<(String, Option<String>)> =
+                        npm_packages.into_iter().collect();
+                    let checked = crate::schedule::run(
+                        &vec![Vec::new(); npm_packages.len()],
+                        options.jobs.max(1),
+                        |index| {
+                            let (package, registry) = &npm_packages[index];
+                            let url = registry.clone().or_else(|| {
+                                options
+                                    .npm_registry
+                                    .clone()
+                                    .or_else(|| environment.var(vars::NPM_REGISTRY))
+                            });
+                            castoff_registry::connect::npm(
+                                http,
+                                sources,
+                                &npmrc,
+                                &NpmDestination {
+                                    package,
+                                    url: url.as_deref(),
+                                    sole_destination: npm_sole,
+                                },
+                            )
+                            .map_err(Box::new)
+                        },
+                        // Every check runs: all problems are reported together.
+                        |_| false,
+                    );
+                    for ((package, registry), connected) in npm_packages.into_iter().zip(checked) {
+                        match connected
+                            .context("internal error: an npm credential check never ran")?
+                        {
+                            Ok(client) => {
+                                found.insert((package, registry), client);
+                            }
+                            Err(error) => {
+                                let text = render_with(&*error, LIST_HINT);
+                                match failures.iter_mut().find(|(known, _)| *known == text) {
+                                    Some((_, packages)) => packages.push(package),
+                                    None => failures.push((text, vec![package])),
+                                }
                             }
                         }
                     }
+                    for (text, packages) in failures {
+                        let names = match packages.as_slice() {
+                            [one] => one.clone(),
+                            [first, rest @ ..] => {
+                                format!("{first} and {} more package(s) alike", rest.len())
+                            }
+                            [] => String::new(),
+                        };
+                        problems.push(format!("npm ({names}): {text}"));
+                    }
                 }
-                for (text, packages) in failures {
-                    let names = match packages.as_slice() {
-                        [one] => one.clone(),
-                        [first, rest @ ..] => {
-                            format!("{first} and {} more package(s) alike", rest.len())
-                        }
-                        [] => String::new(),
-                    };
-                    problems.push(format!("npm ({names}): {text}"));
+            }
+        }
+
+        Ok((found, problems))
+    };
+    let oci = || -> anyhow::Result<_> {
+        let mut problems: Vec<String> = Vec::new();
+        let mut found = BTreeMap::new();
+        let oci_keys: BTreeSet<(String, Option<String>)> = steps
+            .iter()
+            .filter(|step| step.kind.channel() == Channel::Oci)
+            .map(|step| (step.app.clone(), step.destination.clone()))
+            .collect();
+        let mut repositories: Vec<((String, Option<String>), String)> = Vec::new();
+        for (app, mirror) in oci_keys {
+            let repository = match &mirror {
+                Some(mirror) => Ok(mirror.clone()),
+                None => oci_repository_of(manifest, &app, options),
+            };
+            match repository {
+                Ok(repository) => repositories.push(((app, mirror), repository)),
+                Err(error) => problems.push(format!(
+                    "image of {app}: {}",
+                    render_with(&*error, LIST_HINT)
+                )),
+            }
+        }
+        let all_repositories: Vec<String> = repositories.iter().map(|(_, r)| r.clone()).collect();
+        for (key, repository) in repositories {
+            // The app's own repository is the push registry the bare variables are for; its
+            // mirrors get them only when they are on that same registry.
+            let push_host = oci_repository_of(manifest, &key.0, options)
+                .ok()
+                .and_then(|primary| OciRepository::parse(&primary).ok())
+                .map(|primary| primary.host());
+            let connected = castoff_registry::connect::oci(
+                http,
+                sources,
+                &OciDestination {
+                    repository: &repository,
+                    push_host: push_host.as_deref(),
+                    all_repositories: &all_repositories,
+                },
+            );
+            match connected {
+                Ok(client) => {
+                    found.insert(key, client);
                 }
+                Err(error) => problems.push(format!(
+                    "image {}: {}",
+                    castoff_plan::names::redact_userinfo(&repository),
+                    render_with(&error, LIST_HINT)
+                )),
             }
         }
-    }
 
-    let oci_keys: BTreeSet<(String, Option<String>)> = steps
-        .iter()
-        .filter(|step| step.kind.channel() == Channel::Oci)
-        .map(|step| (step.app.clone(), step.destination.clone()))
-        .collect();
-    let mut repositories: Vec<((String, Option<String>), String)> = Vec::new();
-    for (app, mirror) in oci_keys {
-        let repository = match &mirror {
-            Some(mirror) => Ok(mirror.clone()),
-            None => oci_repository_of(manifest, &app, options),
-        };
-        match repository {
-            Ok(repository) => repositories.push(((app, mirror), repository)),
-            Err(error) => problems.push(format!(
-                "image of {app}: {}",
-                render_with(&*error, LIST_HINT)
-            )),
-        }
-    }
-    let all_repositories: Vec<String> = repositories.iter().map(|(_, r)| r.clone()).collect();
-    for (key, repository) in repositories {
-        // The app's own repository is the push registry the bare variables are for; its
-        // mirrors get them only when they are on that same registry.
-        let push_host = oci_repository_of(manifest, &key.0, options)
-            .ok()
-            .and_then(|primary| OciRepository::parse(&primary).ok())
-            .map(|primary| primary.host());
-        let connected = castoff_registry::connect::oci(
-            http,
-            sources,
-            &OciDestination {
-                repository: &repository,
-                push_host: push_host.as_deref(),
-                all_repositories: &all_repositories,
-            },
-        );
-        match connected {
-            Ok(client) => {
-                destinations.oci.insert(key, client);
+        Ok((found, problems))
+    };
+    let crates = || -> anyhow::Result<_> {
+        let mut problems: Vec<String> = Vec::new();
+        let mut found = BTreeMap::new();
+        let registries: BTreeSet<String> = steps
+            .iter()
+            .filter(|step| step.kind == StepKindName::CratePublish)
+            .filter_map(|step| step.destination.clone())
+            .collect();
+        for name in registries {
+            match crates_client(
+                http,
+                environment,
+                oidc.as_ref(),
+                &options.workspace_root,
+                &name,
+            ) {
+                Ok(client) => {
+                    found.insert(name, client);
+                }
+                Err(error) => problems.push(format!(
+                    "Cargo registry `{name}`: {}",
+                    render_with(&*error, LIST_HINT)
+                )),
             }
-            Err(error) => problems.push(format!(
-                "image {}: {}",
-                castoff_plan::names::redact_userinfo(&repository),
-                render_with(&error, LIST_HINT)
-            )),
         }
-    }
 
-    let registries: BTreeSet<String> = steps
-        .iter()
-        .filter(|step| step.kind == StepKindName::CratePublish)
-        .filter_map(|step| step.destination.clone())
-        .collect();
-    for name in registries {
-        match crates_client(
-            http,
-            environment,
-            oidc.as_ref(),
-            &options.workspace_root,
-            &name,
-        ) {
-            Ok(client) => {
-                destinations.crates.insert(name, client);
-            }
-            Err(error) => problems.push(format!(
-                "Cargo registry `{name}`: {}",
-                render_with(&*error, LIST_HINT)
-            )),
+        Ok((found, problems))
+    };
+    let (pypi, npm, oci, crates) = std::thread::scope(|scope| {
+        let pypi = scope.spawn(pypi);
+        let npm = scope.spawn(npm);
+        let oci = scope.spawn(oci);
+        let crates = crates();
+        fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         }
-    }
+        (join(pypi), join(npm), join(oci), crates)
+    });
+    let mut problems: Vec<String> = Vec::new();
+    let (found, mut found_problems) = pypi?;
+    destinations.pypi = found;
+    problems.append(&mut found_problems);
+    let (found, mut found_problems) = npm?;
+    destinations.npm = found;
+    problems.append(&mut found_problems);
+    let (found, mut found_problems) = oci?;
+    destinations.oci = found;
+    problems.append(&mut found_problems);
+    let (found, mut found_problems) = crates?;
+    destinations.crates = found;
+    problems.append(&mut found_problems);
 
     if problems.is_empty() {
         return Ok(destinations);

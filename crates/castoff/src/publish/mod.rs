@@ -276,8 +276,10 @@ fn is_selected(step: &ManifestStep, options: &PublishOptions) -> bool {
 }
 
 /// Runs the jobs on up to `parallel` threads (`crate::schedule`), each as soon as every step
-/// it comes after has finished; steps outside this run (excluded) hold nothing up. After a
-/// failure no new step starts; the ones running finish. Returns the failures in plan order.
+/// it comes after has finished; steps outside this run (excluded) hold nothing up. An image's
+/// or SBOM's blobs go ahead of a step that waits (a head start, `jobs::has_head_start`); the
+/// step then waits for them too. After a failure no new step starts; the ones running
+/// finish. Returns the failures in plan order.
 fn execute(
     jobs: &[Job<'_>],
     states: &BTreeMap<String, RemoteState>,
@@ -285,12 +287,20 @@ fn execute(
     reporter: &dyn Reporter,
     reports: &mut BTreeMap<String, StepReport>,
 ) -> Vec<(String, anyhow::Error)> {
+    enum Node {
+        HeadStart(usize),
+        Step(usize),
+    }
+    enum Done {
+        HeadStart(usize, anyhow::Result<u64>),
+        Step(StepReport, Option<anyhow::Error>),
+    }
     let index_of: std::collections::HashMap<&str, usize> = jobs
         .iter()
         .enumerate()
         .map(|(index, job)| (job.step.id.as_str(), index))
         .collect();
-    let waits_for: Vec<Vec<usize>> = jobs
+    let after: Vec<Vec<usize>> = jobs
         .iter()
         .map(|job| {
             job.step
@@ -300,23 +310,80 @@ fn execute(
                 .collect()
         })
         .collect();
+    // Nodes in plan order, each head start just before its step (the scheduler starts the
+    // first ready node in order).
+    let mut nodes = Vec::new();
+    let mut step_node = vec![0; jobs.len()];
+    let mut head_start_node = vec![None; jobs.len()];
+    for (index, job) in jobs.iter().enumerate() {
+        if jobs::has_head_start(job, &states[&job.step.id], !after[index].is_empty()) {
+            head_start_node[index] = Some(nodes.len());
+            nodes.push(Node::HeadStart(index));
+        }
+        step_node[index] = nodes.len();
+        nodes.push(Node::Step(index));
+    }
+    let waits_for: Vec<Vec<usize>> = nodes
+        .iter()
+        .map(|node| match *node {
+            Node::HeadStart(_) => Vec::new(),
+            Node::Step(index) => after[index]
+                .iter()
+                .map(|&before| step_node[before])
+                .chain(head_start_node[index])
+                .collect(),
+        })
+        .collect();
     let results = crate::schedule::run(
         &waits_for,
         parallel,
-        |index| {
-            let job = &jobs[index];
-            jobs::run_step(job, &states[&job.step.id], reporter)
+        |node| match nodes[node] {
+            Node::HeadStart(index) => {
+                Done::HeadStart(index, jobs::run_head_start(&jobs[index], reporter))
+            }
+            Node::Step(index) => {
+                let job = &jobs[index];
+                let (report, error) = jobs::run_step(job, &states[&job.step.id], reporter);
+                Done::Step(report, error)
+            }
         },
-        |(_, error)| error.is_some(),
+        |done| match done {
+            Done::HeadStart(_, result) => result.is_err(),
+            Done::Step(_, error) => error.is_some(),
+        },
     );
     let mut failures = Vec::new();
-    for (report, error) in results.into_iter().flatten() {
-        if let Some(error) = error {
-            failures.push((report.id.clone(), error));
+    let mut head_start_bytes = vec![0; jobs.len()];
+    for done in results.into_iter().flatten() {
+        match done {
+            Done::HeadStart(index, Ok(bytes)) => head_start_bytes[index] = bytes,
+            Done::HeadStart(index, Err(error)) => {
+                let id = &jobs[index].step.id;
+                reporter.line(&format!("failed           {id}"));
+                if let Some(report) = reports.get_mut(id) {
+                    report.outcome = StepOutcome::Failed;
+                    report.error = Some(crate::hint::render(&*error));
+                }
+                failures.push((index, error));
+            }
+            Done::Step(report, error) => {
+                if let Some(error) = error {
+                    failures.push((index_of[report.id.as_str()], error));
+                }
+                reports.insert(report.id.clone(), report);
+            }
         }
-        reports.insert(report.id.clone(), report);
     }
+    for (job, bytes) in jobs.iter().zip(head_start_bytes) {
+        if let Some(report) = reports.get_mut(&job.step.id) {
+            report.bytes += bytes;
+        }
+    }
+    failures.sort_by_key(|(index, _)| *index);
     failures
+        .into_iter()
+        .map(|(index, error)| (jobs[index].step.id.clone(), error))
+        .collect()
 }
 
 fn finish(
