@@ -157,6 +157,29 @@ pub fn render(error: &(dyn Error + 'static)) -> String {
 /// their problem.
 pub const LIST_HINT: &str = "    hint: ";
 
+/// Problems listed under a heading, one per item at two spaces: an item's hints
+/// ([`LIST_HINT`]) and the lines of its causes both sit under it, at four.
+pub fn list_items(problems: &[String]) -> String {
+    problems
+        .iter()
+        .map(|problem| {
+            problem
+                .lines()
+                .enumerate()
+                .map(|(index, line)| {
+                    if index == 0 || line.starts_with(LIST_HINT) {
+                        line.to_owned()
+                    } else {
+                        format!("    {line}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}
+
 /// [`render`], each hint line starting with `hint_prefix` (indented hints in a list).
 pub fn render_with(error: &(dyn Error + 'static), hint_prefix: &str) -> String {
     let mut parts = Vec::new();
@@ -227,6 +250,18 @@ mod tests {
         let text = render_with(&*wrapped, "  > ");
         assert!(
             text.starts_with("outer\n  > first\nunknown target `x`\n  > supported targets are: ")
+        );
+    }
+
+    #[test]
+    fn listed_problems_keep_their_causes_under_them() {
+        let problems = vec![
+            format!("image r/x: no credentials\nr/x: GET answered 401\n{LIST_HINT}log in"),
+            "npm (a): not logged in".to_owned(),
+        ];
+        assert_eq!(
+            format!("problems:\n  {}", list_items(&problems)),
+            "problems:\n  image r/x: no credentials\n    r/x: GET answered 401\n    hint: log in\n  npm (a): not logged in"
         );
     }
 

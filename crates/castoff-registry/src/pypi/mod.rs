@@ -177,6 +177,14 @@ impl PypiRepository {
         let upload = parse(upload_text, "PyPI upload URL")?;
         let index = match index_url {
             Some(text) => parse(text, "PyPI index URL")?,
+            None if upload.path().trim_end_matches('/').ends_with("simple") => {
+                // The index users install from, given where uploads go.
+                return Err(RegistryError::Config {
+                    what: format!("PyPI upload URL {}", display_url(&upload)),
+                    message: "this is a simple index (where pip reads), not an upload URL".to_owned(),
+                    hint: "give the URL uploads go to (twine's --repository-url: pypiserver's root, devpi's `/<user>/<index>/`, https://upload.pypi.org/legacy/); pass the simple index with --pypi-index-url if castoff cannot derive it".to_owned(),
+                });
+            }
             None => derive_index_url(&upload).ok_or_else(|| RegistryError::Config {
                 what: format!("PyPI upload URL {}", display_url(&upload)),
                 message: "castoff cannot tell where this server's simple index is, and needs it to find files that are already uploaded".to_owned(),

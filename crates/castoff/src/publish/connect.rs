@@ -348,7 +348,7 @@ pub(crate) fn connect(
     bail!(
         "cannot publish: {} problem(s) found before any upload:\n  {}",
         problems.len(),
-        problems.join("\n  ")
+        crate::hint::list_items(&problems)
     )
 }
 

@@ -119,7 +119,7 @@ pub(super) fn check_upload_limits(manifest: &Manifest, jobs: &[Job<'_>]) -> anyh
     bail!(
         "cannot publish: {} artifact(s) too large for their registry, found before any upload:\n  {}",
         problems.len(),
-        problems.join("\n  ")
+        crate::hint::list_items(&problems)
     )
 }
 
