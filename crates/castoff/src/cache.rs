@@ -338,7 +338,8 @@ fn layout_lines(layout: &Path) -> std::io::Result<Vec<String>> {
     Ok(lines)
 }
 
-/// Every regular file under `dist_dir` (relative path, `/`-separated) with its identity.
+/// Every regular file under `dist_dir` (relative path, `/`-separated) with its identity, but
+/// `publish`'s report.
 fn dist_identities(dist_dir: &Path) -> std::io::Result<std::collections::BTreeMap<String, String>> {
     fn walk(
         dir: &Path,
@@ -359,6 +360,10 @@ fn dist_identities(dist_dir: &Path) -> std::io::Result<std::collections::BTreeMa
     }
     let mut out = std::collections::BTreeMap::new();
     walk(dist_dir, "", &mut out)?;
+    // `publish` writes its report beside the artifacts: it changes no artifact, so a dist it
+    // was written into is still the same dist (and a reuse keeps the report).
+    out.remove(crate::publish::REPORT);
+    out.remove(crate::publish::REPORT_PARTIAL);
     Ok(out)
 }
 

@@ -164,8 +164,8 @@ fn owned_paths(dist_dir: &Path) -> Result<Owned, String> {
     let mut files: BTreeSet<PathBuf> = [
         "manifest.json",
         "SHA256SUMS",
-        "publish-report.json",
-        ".publish-report.json.partial",
+        crate::publish::REPORT,
+        crate::publish::REPORT_PARTIAL,
         "deploy/compose.yaml",
         "deploy/kubernetes.yaml",
     ]

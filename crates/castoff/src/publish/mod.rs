@@ -253,7 +253,7 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
         return Err(Hinted::new(
             format!(
                 "publishing stopped at {step}; what finished is recorded in {}",
-                options.dist_dir.join("publish-report.json").display()
+                options.dist_dir.join(REPORT).display()
             ),
             "fix the cause and run `publish` again: finished steps are skipped",
         )
@@ -262,6 +262,12 @@ pub fn publish(options: &PublishOptions, reporter: &dyn Reporter) -> anyhow::Res
     }
     Ok(report)
 }
+
+/// The report `publish` writes into dist/ (and the name it is written under first): the one
+/// file of a dist that a command after `dist` writes (`stage.rs` owns it, `cache.rs` leaves
+/// it out of a dist's identity).
+pub(crate) const REPORT: &str = "publish-report.json";
+pub(crate) const REPORT_PARTIAL: &str = ".publish-report.json.partial";
 
 fn is_selected(step: &ManifestStep, options: &PublishOptions) -> bool {
     (options.only.is_empty()
@@ -401,8 +407,8 @@ fn finish(
             .filter_map(|step| reports.remove(&step.id))
             .collect(),
     };
-    let path = options.dist_dir.join("publish-report.json");
-    let temporary = options.dist_dir.join(".publish-report.json.partial");
+    let path = options.dist_dir.join(REPORT);
+    let temporary = options.dist_dir.join(REPORT_PARTIAL);
     fs::write(&temporary, report.to_json())
         .and_then(|()| fs::rename(&temporary, &path))
         .with_context(|| format!("could not write {}", path.display()))?;

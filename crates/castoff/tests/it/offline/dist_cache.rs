@@ -85,6 +85,34 @@ fn unchanged_inputs_reuse_the_verified_dist() {
     );
 }
 
+/// `publish` writes `dist/publish-report.json` beside the artifacts it published. That is not
+/// a changed dist: the next `dist` with the same inputs is cached and keeps the report (it
+/// rebuilt everything and dropped the report before).
+#[test]
+fn a_publish_report_keeps_the_cache_and_is_kept() {
+    let workspace = workspace("report");
+    dist(&workspace);
+    let report = workspace.join("dist/publish-report.json");
+    fs::write(&report, "{\"schema_version\": 1, \"steps\": []}\n").unwrap();
+    let again = dist(&workspace);
+    assert!(
+        cached(&again),
+        "a publish report made the next dist rebuild: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        report.is_file(),
+        "the cached dist dropped the publish report"
+    );
+    // A changed input still rebuilds, and the report of the old dist goes with it.
+    write_binary(&workspace, "a different greeting");
+    assert!(!cached(&dist(&workspace)));
+    assert!(
+        !report.exists(),
+        "a new dist kept the old dist's publish report"
+    );
+}
+
 #[test]
 fn a_changed_binary_or_configuration_rebuilds() {
     let workspace = workspace("changed");
