@@ -87,11 +87,58 @@ pub(super) fn run_verify(cli: &Cli, args: &VerifyArgs) -> Result<(), Failure> {
         .iter()
         .map(|check| format!("{} with {}", check.artifact, check.client))
         .collect();
+    // A client refused for want of credentials says nothing about the release: verify runs
+    // clients as an anonymous user would (docs/verify.md).
+    let hint = if failures
+        .iter()
+        .any(|check| check.reason.as_deref().is_some_and(asked_for_credentials))
+    {
+        "the table above says why: a registry asked for credentials, and verify installs as an anonymous user would, so the release itself may be fine; make the package public (a new GHCR package is private), or verify where it is served without credentials"
+    } else {
+        "the table above says why; fix the release (a new version) or the client's setup"
+    };
     Err(Failure {
         error: anyhow::Error::new(Hinted::new(
             format!("{} check(s) failed: {}", failures.len(), names.join(", ")),
-            "the table above says why; fix the release (a new version) or the client's setup",
+            hint,
         )),
         exit_code: EXIT_FAILURE,
     })
+}
+
+/// Whether a client's failure reads as a registry asking for credentials (pip's and npm's
+/// 401/403, an OCI registry's `unauthorized: authentication required`).
+fn asked_for_credentials(reason: &str) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    [
+        "unauthorized",
+        "authentication required",
+        "401",
+        "403 forbidden",
+        "e401",
+        "e403",
+    ]
+    .iter()
+    .any(|word| reason.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asked_for_credentials;
+
+    #[test]
+    fn a_registry_asking_for_credentials_is_told_apart() {
+        assert!(asked_for_credentials(
+            "runc failed: reading manifest 0.3.1 in 127.0.0.1:5001/acme/greeter: unauthorized: authentication required"
+        ));
+        assert!(asked_for_credentials(
+            "npm error code E401 npm error Unable to authenticate"
+        ));
+        assert!(asked_for_credentials(
+            "pip: HTTP error 401 while getting http://127.0.0.1:8080/packages/x.whl"
+        ));
+        assert!(!asked_for_credentials(
+            "greeter --version printed nothing (exit status 127)"
+        ));
+    }
 }
