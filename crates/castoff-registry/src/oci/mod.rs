@@ -224,8 +224,10 @@ pub struct OciClient {
     /// Whether the registry answers the referrers API, once it answered
     /// ([`OciClient::referrers_api`]): a property of the registry, asked once per run.
     referrers_api: std::sync::OnceLock<bool>,
-    /// Blobs this repository is known to hold, this run: the registry said so (HEAD), or
-    /// took them (upload, mount). A blob is not asked about twice ([`OciClient::push_blob`]).
+    /// Blobs and manifests (by digest) this repository is known to hold, this run: the
+    /// registry took them (upload, mount, manifest PUT) or said so (a blob's HEAD). None is
+    /// asked about again ([`OciClient::push_blob`], [`OciClient::manifest_state`]): an index's
+    /// push finds the platforms this client just pushed without a HEAD each.
     present_blobs: Mutex<std::collections::HashSet<String>>,
 }
 
@@ -659,6 +661,9 @@ impl OciClient {
     /// State of a manifest or index pushed by digest: present → identical (a digest names
     /// its content), else absent.
     pub fn manifest_state(&self, digest: &Digest) -> Result<RemoteState, RegistryError> {
+        if self.known_present(digest) {
+            return Ok(RemoteState::Identical);
+        }
         let present = self.exists(
             &format!("manifests/{digest}"),
             &self.artifact(&format!("@{digest}")),
@@ -711,7 +716,6 @@ impl OciClient {
         digest: &Digest,
         progress: &UploadProgress,
     ) -> Result<UploadOutcome, RegistryError> {
-        let manifest = layout.manifest(digest)?;
         if self.manifest_state(digest)? == RemoteState::Identical {
             return Ok(UploadOutcome {
                 kind: UploadKind::AlreadyPresent,
@@ -719,6 +723,20 @@ impl OciClient {
                 bytes: 0,
             });
         }
+        self.push_absent(layout, digest, progress)
+    }
+
+    /// [`OciClient::push_with_progress`] of a manifest the registry was just asked about and
+    /// lacked (publish's questions): it is not asked again, a round trip on the way to the
+    /// release's end. Pushed anyway if someone else pushed it meanwhile: the same bytes under
+    /// the same digest.
+    pub fn push_absent(
+        &self,
+        layout: &OciLayout,
+        digest: &Digest,
+        progress: &UploadProgress,
+    ) -> Result<UploadOutcome, RegistryError> {
+        let manifest = layout.manifest(digest)?;
         // An index's platforms, and a manifest's blobs, go up side by side: each is a few
         // round trips that wait for nothing but the network (ARCHITECTURE.md, Publishing).
         let mut bytes = if manifest.is_index() {
@@ -732,6 +750,7 @@ impl OciClient {
             })?
         };
         bytes += self.put_manifest(&manifest, digest.as_str())?;
+        self.remember_present(digest);
         Ok(UploadOutcome {
             kind: UploadKind::Uploaded,
             attempts: 1,
@@ -881,7 +900,7 @@ impl OciClient {
         subject: &Digest,
         artifact: &Digest,
     ) -> Result<UploadOutcome, RegistryError> {
-        let mut outcome = self.push(layout, artifact)?;
+        let mut outcome = self.push_absent(layout, artifact, &UploadProgress::none())?;
         if self.referrers_api(subject)? {
             return Ok(outcome);
         }

@@ -560,6 +560,8 @@ impl Drop for CloseRelay<'_> {
     }
 }
 
+/// Runs only for a step that needs an upload: a manifest by digest then is one step 3 found
+/// absent, and is not asked about again ([`OciClient::push_absent`]).
 fn upload_job(job: &Job<'_>, progress: &UploadProgress) -> anyhow::Result<UploadOutcome> {
     Ok(match &job.action {
         Action::Crate { client, krate } => {
@@ -577,7 +579,7 @@ fn upload_job(job: &Job<'_>, progress: &UploadProgress) -> anyhow::Result<Upload
             client,
             layout,
             digest,
-        } => client.push_with_progress(layout, digest, progress)?,
+        } => client.push_absent(layout, digest, progress)?,
         Action::OciTag {
             client,
             layout,
@@ -615,9 +617,20 @@ fn verify_job(job: &Job<'_>) -> anyhow::Result<()> {
             artifact,
             ..
         } => {
-            client.verify(artifact.as_str(), artifact)?;
-            // The read-back just served the artifact: only whether it is findable is left.
-            if client.referrer_listed(subject, artifact)? != RemoteState::Identical {
+            // The artifact read back, and whether it is findable as a referrer: side by side,
+            // a round trip each.
+            let (served, listed) = std::thread::scope(|scope| {
+                let listed = scope.spawn(|| client.referrer_listed(subject, artifact));
+                let served = client.verify(artifact.as_str(), artifact);
+                (
+                    served,
+                    listed
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                )
+            });
+            served?;
+            if listed? != RemoteState::Identical {
                 bail!(Hinted::new(
                     format!("{artifact} was pushed but is not findable as a referrer of {subject}"),
                     "run publish again"
