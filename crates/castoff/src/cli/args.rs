@@ -124,7 +124,8 @@ pub struct PublishArgs {
     pub skip: Vec<String>,
     #[command(flatten)]
     pub registries: RegistryArgs,
-    /// Steps running at once (they wait on the network, not on this machine).
+    /// Steps running at once (they wait on the network, not on this machine); also the
+    /// registry questions and npm credential checks asked at once before the first upload.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub jobs: usize,
     /// Publish only if dist/manifest.json carries a valid minisign signature by this public
@@ -149,22 +150,26 @@ pub struct PublishArgs {
 /// reach them: one set of flags for both, so a yank takes exactly the publish's command line.
 #[derive(Debug, clap::Args)]
 pub struct RegistryArgs {
-    /// PyPI upload URL: `pypi` (default), `testpypi`, or a URL.
+    /// PyPI upload URL: `pypi` (default), `testpypi`, or a URL. Default: `CASTOFF_PYPI_URL`.
     #[arg(long, value_name = "URL")]
     pub pypi_url: Option<String>,
-    /// The simple index of the upload URL, when castoff cannot derive it.
+    /// The simple index of the upload URL, when castoff cannot derive it. Default:
+    /// `CASTOFF_PYPI_INDEX_URL`.
     #[arg(long, value_name = "URL")]
     pub pypi_index_url: Option<String>,
     /// Take the PyPI URL and credentials from this section of ~/.pypirc.
     #[arg(long, value_name = "NAME")]
     pub pypi_repository: Option<String>,
-    /// npm registry URL (default: .npmrc's `registry`, else https://registry.npmjs.org/).
+    /// npm registry URL (default: `CASTOFF_NPM_REGISTRY`, else .npmrc's `registry`, else
+    /// https://registry.npmjs.org/).
     #[arg(long, value_name = "URL")]
     pub npm_registry: Option<String>,
-    /// The image repository instead of the configured one (one app only).
+    /// The image repository instead of the configured one (one app only). Default:
+    /// `CASTOFF_OCI_REPOSITORY`.
     #[arg(long, value_name = "REPOSITORY")]
     pub oci_repository: Option<String>,
-    /// Every app's image registry host instead of the configured one.
+    /// Every app's image registry host instead of the configured one. Default:
+    /// `CASTOFF_OCI_REGISTRY`.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub oci_registry: Option<String>,
     /// Trust this CA certificate (PEM) in addition to the system's (repeatable).
