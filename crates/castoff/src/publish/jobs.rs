@@ -620,7 +620,11 @@ fn verify_job(job: &Job<'_>) -> anyhow::Result<()> {
             // The artifact read back, and whether it is findable as a referrer: side by side,
             // a round trip each.
             let (served, listed) = std::thread::scope(|scope| {
-                let listed = scope.spawn(|| client.referrer_listed(subject, artifact));
+                let listed = scope.spawn(|| {
+                    client
+                        .referrer_listed(subject, artifact)
+                        .map_err(anyhow::Error::from)
+                });
                 let served = client.verify(artifact.as_str(), artifact);
                 (
                     served,
