@@ -48,12 +48,14 @@ pub(crate) fn binaries(
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Binaries> {
     let mut all = Vec::new();
+    // One lookup per build, not a scan of the supplied ones.
+    let supplied: std::collections::HashMap<(AppId, &str), BuiltBinaries> = supplied
+        .into_iter()
+        .map(|given| ((given.app, given.target), given))
+        .collect();
     for (index, app) in release.apps.iter().enumerate() {
         for &target in &app.targets {
-            if let Some(given) = supplied
-                .iter()
-                .find(|given| given.app == AppId(index) && given.target == target.triple)
-            {
+            if let Some(given) = supplied.get(&(AppId(index), target.triple)) {
                 all.push(given.clone());
                 continue;
             }

@@ -128,13 +128,13 @@ pub fn dist(
     let building: Vec<(AppId, &'static Target)> = if options.no_build {
         Vec::new()
     } else {
+        let given: std::collections::HashSet<(AppId, &str)> = supplied
+            .iter()
+            .map(|built| (built.app, built.target))
+            .collect();
         release
             .builds()
-            .filter(|&(app, target)| {
-                !supplied
-                    .iter()
-                    .any(|built| built.app == app && built.target == target.triple)
-            })
+            .filter(|&(app, target)| !given.contains(&(app, target.triple)))
             .collect()
     };
     let needs: Vec<crate::toolchain::Need> = building

@@ -401,15 +401,28 @@ fn keep_builds(
     partials: &[Partial],
     manifest: &mut Manifest,
 ) -> anyhow::Result<()> {
+    // Every partial's build records by (app, target), gathered once, in the partials' order.
+    let mut recorded: std::collections::HashMap<
+        (&str, &str),
+        Vec<(&Partial, &castoff_plan::manifest::ManifestBuild)>,
+    > = std::collections::HashMap::new();
+    for partial in partials {
+        for built in &partial.manifest.apps {
+            for build in &built.builds {
+                recorded
+                    .entry((built.name.as_str(), build.target.as_str()))
+                    .or_default()
+                    .push((partial, build));
+            }
+        }
+    }
     for (index, app) in release.apps.iter().enumerate() {
         for target in &app.targets {
-            let mut found = partials.iter().filter_map(|partial| {
-                partial
-                    .manifest
-                    .app(&app.package.name)
-                    .and_then(|built| built.builds.iter().find(|b| b.target == target.triple))
-                    .map(|build| (partial, build))
-            });
+            let mut found = recorded
+                .get(&(app.package.name.as_str(), target.triple))
+                .into_iter()
+                .flatten()
+                .copied();
             let Some((partial, build)) = found.next() else {
                 bail!(Hinted::new(
                     format!(

@@ -174,21 +174,26 @@ pub(crate) fn record_images(
     entry.path = Some(layout.to_string_lossy().replace('\\', "/"));
     entry.size = Some(built.index_size);
     entry.digest = Some(built.index_digest.clone());
+    // The app's image and SBOM entries by target, found in one pass (not one per image).
+    let positions: std::collections::HashMap<(ArtifactKind, String), usize> = manifest
+        .artifacts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| {
+            a.app == app && matches!(a.kind, ArtifactKind::OciImage | ArtifactKind::Sbom)
+        })
+        .filter_map(|(at, a)| Some(((a.kind, a.target.clone()?), at)))
+        .collect();
     for image in &built.images {
-        let find =
-            |kind: ArtifactKind, artifacts: &mut [ManifestArtifact]| -> anyhow::Result<usize> {
-                artifacts
-                    .iter()
-                    .position(|a| {
-                        a.kind == kind
-                            && a.app == app
-                            && a.target.as_deref() == Some(image.target.triple)
-                    })
-                    .with_context(|| {
-                        format!("internal error: a {} the plan does not know", kind.as_str())
-                    })
-            };
-        let at = find(ArtifactKind::OciImage, &mut manifest.artifacts)?;
+        let find = |kind: ArtifactKind| -> anyhow::Result<usize> {
+            positions
+                .get(&(kind, image.target.triple.to_owned()))
+                .copied()
+                .with_context(|| {
+                    format!("internal error: a {} the plan does not know", kind.as_str())
+                })
+        };
+        let at = find(ArtifactKind::OciImage)?;
         record(
             &mut manifest.artifacts[at],
             staging,
@@ -198,7 +203,7 @@ pub(crate) fn record_images(
             Some(image.manifest_digest.clone()),
         );
         if let Some(digest) = &image.sbom_manifest_digest {
-            let at = find(ArtifactKind::Sbom, &mut manifest.artifacts)?;
+            let at = find(ArtifactKind::Sbom)?;
             manifest.artifacts[at].digest = Some(digest.clone());
         }
     }
