@@ -12,7 +12,8 @@ use std::sync::{Condvar, Mutex};
 
 /// Runs `work` for every node on up to `parallel` threads. `waits_for[i]` lists the nodes
 /// node `i` starts after (each must finish without `failed`); `failed` says whether a
-/// result stops the run. Returns every result by node; `None` for nodes never started.
+/// result stops the run. Returns every result by node; `None` for nodes never started. A
+/// panic in `work` stops the run too, and is raised again once the running nodes finish.
 pub(crate) fn run<T: Send>(
     waits_for: &[Vec<usize>],
     parallel: usize,
@@ -44,6 +45,9 @@ pub(crate) fn run<T: Send>(
     });
     let results: Mutex<Vec<Option<T>>> = Mutex::new((0..count).map(|_| None).collect());
     let wake = Condvar::new();
+    // A panic in `work` stops the run like a failure (the other threads would otherwise wait
+    // for a node that never finishes) and is raised again once they are done.
+    let panicked: Mutex<Option<Box<dyn std::any::Any + Send>>> = Mutex::new(None);
 
     std::thread::scope(|scope| {
         for _ in 0..parallel.min(count).max(1) {
@@ -74,7 +78,25 @@ pub(crate) fn run<T: Send>(
                         wake.notify_all();
                         return;
                     };
-                    let result = work(node);
+                    let result =
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(node)))
+                        {
+                            Ok(result) => result,
+                            Err(panic) => {
+                                panicked
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .get_or_insert(panic);
+                                let mut guard = state
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                                guard.running -= 1;
+                                guard.stopped = true;
+                                drop(guard);
+                                wake.notify_all();
+                                return;
+                            }
+                        };
                     let stop = failed(&result);
                     results
                         .lock()
@@ -99,6 +121,12 @@ pub(crate) fn run<T: Send>(
             });
         }
     });
+    if let Some(panic) = panicked
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        std::panic::resume_unwind(panic);
+    }
     results
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -159,6 +187,35 @@ mod tests {
         );
         assert_eq!(order.into_inner().unwrap(), vec![0, 2, 3, 1, 4]);
         assert!(results.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn a_panic_in_a_node_stops_the_run_and_is_raised_again() {
+        // Node 1 panics while node 0 waits on a second thread: without the catch the other
+        // thread would wait forever for node 1 to finish.
+        let started = Mutex::new(Vec::new());
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(
+                &[vec![], vec![], vec![1]],
+                2,
+                |node| {
+                    started.lock().unwrap().push(node);
+                    assert!(node != 1, "node 1 fails");
+                    node
+                },
+                |_| false,
+            )
+        }));
+        let panic = outcome.expect_err("the panic was swallowed");
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()));
+        assert_eq!(message.as_deref(), Some("node 1 fails"));
+        assert!(
+            !started.into_inner().unwrap().contains(&2),
+            "a node after the panic started"
+        );
     }
 
     #[test]

@@ -1350,7 +1350,14 @@ fn in_parallel<T: Sync>(
                     while !failed.load(Ordering::Relaxed) {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(item) = items.get(index) else { break };
-                        let result = push(item);
+                        // A panic stops the others taking items, like an error; it is raised
+                        // again when the scope joins.
+                        let result =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| push(item)))
+                                .unwrap_or_else(|panic| {
+                                    failed.store(true, Ordering::Relaxed);
+                                    std::panic::resume_unwind(panic)
+                                });
                         if result.is_err() {
                             failed.store(true, Ordering::Relaxed);
                         }
