@@ -224,11 +224,12 @@ pub struct OciClient {
     /// Whether the registry answers the referrers API, once it answered
     /// ([`OciClient::referrers_api`]): a property of the registry, asked once per run.
     referrers_api: std::sync::OnceLock<bool>,
-    /// Blobs and manifests (by digest) this repository is known to hold, this run: the
-    /// registry took them (upload, mount, manifest PUT) or said so (a blob's HEAD). None is
-    /// asked about again ([`OciClient::push_blob`], [`OciClient::manifest_state`]): an index's
-    /// push finds the platforms this client just pushed without a HEAD each.
+    /// Blobs (by digest) this repository is known to hold, this run: the registry took them
+    /// (upload, mount) or said so (HEAD). None is asked about again ([`OciClient::push_blob`]).
     present_blobs: Mutex<std::collections::HashSet<String>>,
+    /// Manifests (by digest) this client pushed this run: an index's push finds the platforms
+    /// just pushed without a HEAD each ([`OciClient::manifest_state`]).
+    pushed_manifests: Mutex<std::collections::HashSet<String>>,
 }
 
 impl OciClient {
@@ -261,6 +262,7 @@ impl OciClient {
             registry: std::sync::OnceLock::new(),
             referrers_api: std::sync::OnceLock::new(),
             present_blobs: Mutex::default(),
+            pushed_manifests: Mutex::default(),
         })
     }
 
@@ -661,7 +663,12 @@ impl OciClient {
     /// State of a manifest or index pushed by digest: present → identical (a digest names
     /// its content), else absent.
     pub fn manifest_state(&self, digest: &Digest) -> Result<RemoteState, RegistryError> {
-        if self.known_present(digest) {
+        if self
+            .pushed_manifests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(digest.as_str())
+        {
             return Ok(RemoteState::Identical);
         }
         let present = self.exists(
@@ -750,7 +757,10 @@ impl OciClient {
             })?
         };
         bytes += self.put_manifest(&manifest, digest.as_str())?;
-        self.remember_present(digest);
+        self.pushed_manifests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(digest.as_str().to_owned());
         Ok(UploadOutcome {
             kind: UploadKind::Uploaded,
             attempts: 1,

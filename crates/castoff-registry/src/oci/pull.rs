@@ -79,6 +79,7 @@ impl OciClient {
             registry: std::sync::OnceLock::new(),
             referrers_api: std::sync::OnceLock::new(),
             present_blobs: std::sync::Mutex::default(),
+            pushed_manifests: std::sync::Mutex::default(),
         })
     }
 
