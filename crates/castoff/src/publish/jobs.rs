@@ -411,6 +411,8 @@ pub(super) fn run_head_start(job: &Job<'_>, reporter: &dyn Reporter) -> anyhow::
         total,
     );
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // The step's first bytes go here: its test hook's `before` and `mid-upload` too.
+        kill_point(&job.step.id, "before");
         watched(&*task, |progress| {
             client
                 .push_blobs(layout, digest, progress)
@@ -674,7 +676,7 @@ fn kill_point(step: &str, phase: &str) {
 #[cfg(not(debug_assertions))]
 fn kill_point(_step: &str, _phase: &str) {}
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {

@@ -282,9 +282,9 @@ fn is_selected(step: &ManifestStep, options: &PublishOptions) -> bool {
 }
 
 /// Runs the jobs on up to `parallel` threads (`crate::schedule`), each as soon as every step
-/// it comes after has finished; steps outside this run (excluded) hold nothing up. An image's
-/// or SBOM's blobs go ahead of a step that waits (a head start, `jobs::has_head_start`); the
-/// step then waits for them too. After a failure no new step starts; the ones running
+/// it comes after has finished; steps outside this run (excluded) hold nothing up. An SBOM
+/// attachment's blobs go ahead of its step, which waits for its image (a head start,
+/// `jobs::has_head_start`); the step then waits for them too. After a failure no new step starts; the ones running
 /// finish. Returns the failures in plan order.
 fn execute(
     jobs: &[Job<'_>],
@@ -298,7 +298,8 @@ fn execute(
         Step(usize),
     }
     enum Done {
-        HeadStart(usize, anyhow::Result<u64>),
+        /// The job, when it started and finished (ms), the bytes sent.
+        HeadStart(usize, u64, u64, anyhow::Result<u64>),
         Step(StepReport, Option<anyhow::Error>),
     }
     let index_of: std::collections::HashMap<&str, usize> = jobs
@@ -345,7 +346,12 @@ fn execute(
         parallel,
         |node| match nodes[node] {
             Node::HeadStart(index) => {
-                Done::HeadStart(index, jobs::run_head_start(&jobs[index], reporter))
+                let started = jobs::now_ms();
+                let result = jobs::run_head_start(&jobs[index], reporter);
+                if result.is_err() {
+                    reporter.line(&format!("failed           {}", jobs[index].step.id));
+                }
+                Done::HeadStart(index, started, jobs::now_ms(), result)
             }
             Node::Step(index) => {
                 let job = &jobs[index];
@@ -354,7 +360,7 @@ fn execute(
             }
         },
         |done| match done {
-            Done::HeadStart(_, result) => result.is_err(),
+            Done::HeadStart(.., result) => result.is_err(),
             Done::Step(_, error) => error.is_some(),
         },
     );
@@ -362,13 +368,14 @@ fn execute(
     let mut head_start_bytes = vec![0; jobs.len()];
     for done in results.into_iter().flatten() {
         match done {
-            Done::HeadStart(index, Ok(bytes)) => head_start_bytes[index] = bytes,
-            Done::HeadStart(index, Err(error)) => {
-                let id = &jobs[index].step.id;
-                reporter.line(&format!("failed           {id}"));
-                if let Some(report) = reports.get_mut(id) {
+            // Counted in the step's bytes whatever became of the step: they were sent.
+            Done::HeadStart(index, _, _, Ok(bytes)) => head_start_bytes[index] = bytes,
+            Done::HeadStart(index, started, finished, Err(error)) => {
+                if let Some(report) = reports.get_mut(&jobs[index].step.id) {
                     report.outcome = StepOutcome::Failed;
                     report.error = Some(crate::hint::render(&*error));
+                    report.started_at_ms = started;
+                    report.finished_at_ms = finished;
                 }
                 failures.push((index, error));
             }

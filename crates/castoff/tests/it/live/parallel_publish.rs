@@ -21,7 +21,7 @@ fn registry_questions_and_image_blobs_are_in_flight_together() {
     let registry = Proxy::start(TestEnv::host_port(&env.registry_open));
     // Step 3: what the registry holds, one question per image step (push, SBOM, index, tags).
     registry.gate(&["HEAD /v2/", "/manifests/"], 2);
-    // An image's config and layer.
+    // Two blob uploads opened together (an image's config and layer, or its SBOM's blobs).
     registry.gate(&["POST /v2/", "/blobs/uploads/"], 2);
     // The last request of each blob's upload: the image's two and its SBOM artifact's two
     // (the document and the empty config). The SBOM's step waits for the image, but its blobs
@@ -66,7 +66,7 @@ fn registry_questions_and_image_blobs_are_in_flight_together() {
     );
     assert!(
         registry.gate_opened(1),
-        "the image's blobs went one at a time:\n{}",
+        "the blobs went one at a time:\n{}",
         log.join("\n")
     );
     assert!(
