@@ -177,12 +177,17 @@ impl PypiRepository {
         let upload = parse(upload_text, "PyPI upload URL")?;
         let index = match index_url {
             Some(text) => parse(text, "PyPI index URL")?,
-            None if upload.path().trim_end_matches('/').ends_with("simple") => {
+            None if matches!(
+                upload.path_segments().and_then(|mut segments| segments
+                    .rfind(|segment| !segment.is_empty())),
+                Some("simple" | "+simple")
+            ) =>
+            {
                 // The index users install from, given where uploads go.
                 return Err(RegistryError::Config {
                     what: format!("PyPI upload URL {}", display_url(&upload)),
                     message: "this is a simple index (where pip reads), not an upload URL".to_owned(),
-                    hint: "give the URL uploads go to (twine's --repository-url: pypiserver's root, devpi's `/<user>/<index>/`, https://upload.pypi.org/legacy/); pass the simple index with --pypi-index-url if castoff cannot derive it".to_owned(),
+                    hint: "give the URL uploads go to (twine's --repository-url: pypiserver's root, devpi's `/<user>/<index>/`, https://upload.pypi.org/legacy/); a server that takes uploads at its simple index (pypicloud) needs that index named again with --pypi-index-url".to_owned(),
                 });
             }
             None => derive_index_url(&upload).ok_or_else(|| RegistryError::Config {
@@ -212,13 +217,12 @@ pub struct PypiClient {
     pages_before_upload: ProjectPages,
 }
 
-/// Per project, the files its page listed (`None` until read; a failed read is not kept);
+/// Per project, the files its page listed, or why it could not be read (`None` until read);
 /// shared by the client's clones.
-type ProjectPages = Arc<
-    std::sync::Mutex<
-        std::collections::HashMap<String, Arc<std::sync::Mutex<Option<Vec<IndexFile>>>>>,
-    >,
->;
+type ProjectPages = Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<PageAsAsked>>>>;
+
+/// One project's page as step 3 read it: its files, or the failure's message and hint.
+type PageAsAsked = std::sync::Mutex<Option<Result<Arc<Vec<IndexFile>>, (String, String)>>>;
 
 const HOW_TO_LOG_IN: &str = "set CASTOFF_PYPI_TOKEN to an API token (or TWINE_USERNAME/TWINE_PASSWORD, or a .pypirc entry), or use Trusted Publishing in GitHub Actions";
 
@@ -364,7 +368,7 @@ impl PypiClient {
     /// Absent / identical / conflict, by the sha256 the index lists for the wheel's file name.
     pub fn state(&self, wheel: &WheelFile) -> Result<RemoteState, RegistryError> {
         let files = self.list_files(wheel)?;
-        self.state_in(wheel, files)
+        self.state_in(wheel, &files)
     }
 
     /// [`PypiClient::state`] for the questions before any upload: the project page is read
@@ -382,31 +386,49 @@ impl PypiClient {
         );
         let mut page = page.lock().unwrap_or_else(PoisonError::into_inner);
         let files = match &*page {
-            Some(files) => files.clone(),
-            None => {
-                let files = self.list_files(wheel)?;
-                *page = Some(files.clone());
-                files
+            Some(Ok(files)) => Arc::clone(files),
+            // The first question's read failed (after its retries): the others fail with it
+            // at once, rather than each waiting out the same server in turn.
+            Some(Err((message, hint))) => {
+                return Err(RegistryError::Protocol {
+                    artifact: wheel.filename.clone(),
+                    url: display_url(&self.project_page(wheel.name())?),
+                    message: format!("the project page could not be read: {message}"),
+                    hint: hint.clone(),
+                });
             }
+            None => match self.list_files(wheel) {
+                Ok(files) => {
+                    let files = Arc::new(files);
+                    *page = Some(Ok(Arc::clone(&files)));
+                    files
+                }
+                Err(error) => {
+                    *page = Some(Err((
+                        error.to_string(),
+                        error
+                            .hint()
+                            .unwrap_or_else(|| "run publish again".to_owned()),
+                    )));
+                    return Err(error);
+                }
+            },
         };
         drop(page);
-        self.state_in(wheel, files)
+        self.state_in(wheel, &files)
     }
 
     fn state_in(
         &self,
         wheel: &WheelFile,
-        files: Vec<IndexFile>,
+        files: &[IndexFile],
     ) -> Result<RemoteState, RegistryError> {
-        let Some(file) = files
-            .into_iter()
-            .find(|file| file.filename == wheel.filename)
-        else {
+        let Some(file) = files.iter().find(|file| file.filename == wheel.filename) else {
             return Ok(RemoteState::Absent);
         };
         let url = self.project_page(wheel.name())?;
-        match file.sha256 {
-            Some(remote) if remote == wheel.sha256 => Ok(RemoteState::Identical),
+        match &file.sha256 {
+            Some(remote) if *remote == wheel.sha256 => Ok(RemoteState::Identical),
             Some(remote) => Ok(RemoteState::Conflict { local: format!("sha256:{}", wheel.sha256), remote: format!("sha256:{remote}") }),
             None => Err(RegistryError::Protocol {
                 artifact: wheel.filename.clone(),

@@ -89,13 +89,18 @@ pub(super) fn run_verify(cli: &Cli, args: &VerifyArgs) -> Result<(), Failure> {
         .collect();
     // A client refused for want of credentials says nothing about the release: verify runs
     // clients as an anonymous user would (docs/verify.md).
-    let hint = if failures
+    let refused = failures
         .iter()
-        .any(|check| check.reason.as_deref().is_some_and(asked_for_credentials))
-    {
-        "the table above says why: a registry asked for credentials, and verify installs as an anonymous user would, so the release itself may be fine; make the package public (a new GHCR package is private), or verify where it is served without credentials"
+        .filter(|check| check.reason.as_deref().is_some_and(asked_for_credentials))
+        .count();
+    const CREDENTIALS: &str = "a registry asked for credentials, and verify installs as an anonymous user would, so the release itself may be fine: make the package public (a new GHCR package is private), or verify where it is served without credentials";
+    const RELEASE: &str = "fix the release (a new version) or the client's setup";
+    let hint = if refused == failures.len() {
+        format!("the table above says why: {CREDENTIALS}")
+    } else if refused > 0 {
+        format!("the table above says why; where {CREDENTIALS}; for the others, {RELEASE}")
     } else {
-        "the table above says why; fix the release (a new version) or the client's setup"
+        format!("the table above says why; {RELEASE}")
     };
     Err(Failure {
         error: anyhow::Error::new(Hinted::new(
@@ -107,19 +112,36 @@ pub(super) fn run_verify(cli: &Cli, args: &VerifyArgs) -> Result<(), Failure> {
 }
 
 /// Whether a client's failure reads as a registry asking for credentials (pip's and npm's
-/// 401/403, an OCI registry's `unauthorized: authentication required`).
+/// 401/403, an OCI registry's `unauthorized: authentication required`). A status counts only
+/// as a word of its own after `error`, `status` or `code`-like text, or before its reason, so
+/// digests, ports and sizes that contain the digits do not.
 fn asked_for_credentials(reason: &str) -> bool {
     let reason = reason.to_ascii_lowercase();
-    [
-        "unauthorized",
-        "authentication required",
-        "401",
-        "403 forbidden",
-        "e401",
-        "e403",
-    ]
-    .iter()
-    .any(|word| reason.contains(word))
+    if ["unauthorized", "authentication required", "e401", "e403"]
+        .iter()
+        .any(|phrase| {
+            reason.match_indices(phrase).any(|(at, _)| {
+                let before = reason[..at].chars().next_back();
+                let after = reason[at + phrase.len()..].chars().next();
+                !before.is_some_and(|c| c.is_ascii_alphanumeric())
+                    && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+            })
+        })
+    {
+        return true;
+    }
+    let words: Vec<&str> = reason
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .collect();
+    words.windows(2).any(|pair| match pair {
+        [before, "401" | "403"] => {
+            matches!(*before, "error" | "status" | "http" | "code" | "answered")
+        }
+        ["401", after] => *after == "unauthorized",
+        ["403", after] => *after == "forbidden",
+        _ => false,
+    })
 }
 
 #[cfg(test)]
@@ -137,8 +159,16 @@ mod tests {
         assert!(asked_for_credentials(
             "pip: HTTP error 401 while getting http://127.0.0.1:8080/packages/x.whl"
         ));
+        assert!(asked_for_credentials("403 Forbidden"));
         assert!(!asked_for_credentials(
             "greeter --version printed nothing (exit status 127)"
+        ));
+        // Digits inside a digest, a port or a size are not a status.
+        assert!(!asked_for_credentials(
+            "digest mismatch: expected sha256:4013e401ab, got sha256:9f401c"
+        ));
+        assert!(!asked_for_credentials(
+            "could not connect to 127.0.0.1:40123 (401 bytes read)"
         ));
     }
 }
