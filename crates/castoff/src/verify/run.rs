@@ -266,9 +266,27 @@ mod tests {
         assert!(finished.timed_out);
         assert!(!finished.success());
         let grandchild = finished.stdout.trim();
-        // Gone, or a zombie waiting for its new parent to reap it.
-        let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
-        let state = state.rsplit(')').next().unwrap_or("").trim_start();
+        // Gone, or a zombie waiting for its new parent to reap it. A killed process closes its
+        // files (the end of output `run` waits for) a moment before it becomes a zombie: on a
+        // busy machine it may still read as running then, so its state is read again until it
+        // has changed (a survivor would stay asleep in `sleep 600`, and fail after a minute).
+        let state_of = || {
+            let stat =
+                std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+            stat.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .to_owned()
+        };
+        let mut state = state_of();
+        for _ in 0..600 {
+            if state.is_empty() || state.starts_with('Z') {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            state = state_of();
+        }
         assert!(
             state.is_empty() || state.starts_with('Z'),
             "the background process {grandchild} survived: {state}"
