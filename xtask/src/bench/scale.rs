@@ -25,7 +25,7 @@ const APPS: [usize; 3] = [1, 8, 32];
 const TARGETS: [usize; 3] = [1, 4, 19];
 /// The sizes published (publish is the slow one: every artifact goes over HTTP to the
 /// harness's registries, and every round needs a fresh dist under fresh names).
-const PUBLISH_MAX_ARTIFACTS: usize = 400;
+const PUBLISH_MAX_ARTIFACTS: usize = 1000;
 
 /// Targets in the order sizes take them: one static Linux target first (its image runs
 /// `FROM scratch`), then one of each operating system, then the rest in table order (glibc
