@@ -308,15 +308,36 @@ fn run(options: &Options) -> Result<()> {
         "memory": memory,
         "xtask": xtask,
     });
-    fs::create_dir_all(&out_dir)?;
-    let results_path = out_dir.join("results.json");
-    fs::write(
-        &results_path,
-        serde_json::to_string_pretty(&results)? + "\n",
-    )?;
-    print_table(&results);
-    println!("\nwritten to {}", results_path.display());
+    write_results(&out_dir, "results.json", &results, print_table)
+}
+
+/// Writes a mode's results as `out_dir/name`, prints them with `print`, and says where they
+/// went.
+fn write_results(out_dir: &Path, name: &str, results: &Value, print: fn(&Value)) -> Result<()> {
+    fs::create_dir_all(out_dir)?;
+    let path = out_dir.join(name);
+    fs::write(&path, serde_json::to_string_pretty(results)? + "\n")?;
+    print(results);
+    println!("\nwritten to {}", path.display());
     Ok(())
+}
+
+/// `skopeo copy --all` of an OCI layout (`oci:DIR`, its one index) to `destination`
+/// (`host:port/name:tag` on a plain-http registry), as a user would push castoff's layout.
+fn skopeo_copy(layout: &Path, destination: &str, home: &Path) -> Command {
+    let mut command = Command::new("skopeo");
+    command
+        .args([
+            "copy",
+            "--all",
+            "--quiet",
+            "--insecure-policy",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}", layout.display()))
+        .arg(format!("docker://{destination}"))
+        .env("HOME", home);
+    command
 }
 
 /// castoff's peak RSS packaging the large binary and a 500 MB one (the large binary repeated:
@@ -1031,22 +1052,12 @@ fn bench_publish(
             let mut command = npm_publish(&npmrc, &case_dir.join("npm-cache"), tarball, &home);
             npm = npm.then(bench.measure(&mut command)?);
         }
-        let mut skopeo = Command::new("skopeo");
-        skopeo
-            .args([
-                "copy",
-                "--all",
-                "--quiet",
-                "--insecure-policy",
-                "--dest-tls-verify=false",
-            ])
-            // The layout's index.json has one entry, the image index: no tag needed.
-            .arg(format!("oci:{}", dist.join("oci").join(BIN).display()))
-            .arg(format!(
-                "docker://{}/bench{nonce}/{label}-p{round}:1.0.0",
-                env.registry
-            ))
-            .env("HOME", &home);
+        // The layout's index.json has one entry, the image index: no tag needed.
+        let mut skopeo = skopeo_copy(
+            &dist.join("oci").join(BIN),
+            &format!("{}/bench{nonce}/{label}-p{round}:1.0.0", env.registry),
+            &home,
+        );
         let skopeo = bench.measure(&mut skopeo)?;
         if round % 2 == 1 {
             castoff_samples.push(castoff_run(bench)?);

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::{
     Bench, Options, PublishEnv, SOURCE_DATE_EPOCH, Sample, harness_var, median, npm_publish,
-    summary,
+    skopeo_copy, summary, write_results,
 };
 use shape::{Counts, Shaper};
 
@@ -214,20 +214,11 @@ pub(super) fn run(
             npm_counts = add(npm_counts, shaper.take_counts());
         }
 
-        let mut command = Command::new("skopeo");
-        command
-            .args([
-                "copy",
-                "--all",
-                "--quiet",
-                "--insecure-policy",
-                "--dest-tls-verify=false",
-            ])
-            .arg(format!("oci:{}", dist.join("oci/greeter").display()))
-            .arg(format!(
-                "docker://{registry}/net{nonce}/greeter-p{round}:0.3.1"
-            ))
-            .env("HOME", &home);
+        let mut command = skopeo_copy(
+            &dist.join("oci/greeter"),
+            &format!("{registry}/net{nonce}/greeter-p{round}:0.3.1"),
+            &home,
+        );
         shaper.take_counts();
         let skopeo_sample = bench.measure(&mut command)?;
         let skopeo_counts = shaper.take_counts();
@@ -266,12 +257,7 @@ pub(super) fn run(
         "peers": [twine.to_json(), npm.to_json(), skopeo.to_json()],
         "peers_sum": peers.to_json(),
     });
-    fs::create_dir_all(out_dir)?;
-    let path = out_dir.join("network.json");
-    fs::write(&path, serde_json::to_string_pretty(&results)? + "\n")?;
-    print(&results);
-    println!("\nwritten to {}", path.display());
-    Ok(())
+    write_results(out_dir, "network.json", &results, print)
 }
 
 fn add(a: Counts, b: Counts) -> Counts {

@@ -18,7 +18,10 @@ use anyhow::{Result, bail};
 use castoff_test_support::platforms::PROBE_TARGETS;
 use serde_json::{Value, json};
 
-use super::{Bench, Options, PublishEnv, SOURCE_DATE_EPOCH, Sample, harness_var, median, place};
+use super::{
+    Bench, Options, PublishEnv, SOURCE_DATE_EPOCH, Sample, harness_var, median, place,
+    write_results,
+};
 
 /// The app counts and target counts measured (every pair of them).
 const APPS: [usize; 3] = [1, 8, 32];
@@ -199,12 +202,7 @@ pub(super) fn run(
     }
 
     let results = report(bench, options, &sizes)?;
-    fs::create_dir_all(out_dir)?;
-    let path = out_dir.join("scale.json");
-    fs::write(&path, serde_json::to_string_pretty(&results)? + "\n")?;
-    print(&results);
-    println!("\nwritten to {}", path.display());
-    Ok(())
+    write_results(out_dir, "scale.json", &results, print)
 }
 
 /// `CASTOFF_TEST_PLATFORM_PROBE` of the running harness: the probe's builds, laid out as a
