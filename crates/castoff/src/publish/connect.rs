@@ -82,12 +82,6 @@ pub(crate) fn connect(
     http: &HttpClient,
     environment: &dyn Environment,
 ) -> anyhow::Result<Destinations> {
-    let mut destinations = Destinations {
-        pypi: BTreeMap::new(),
-        npm: BTreeMap::new(),
-        oci: BTreeMap::new(),
-        crates: BTreeMap::new(),
-    };
     let oidc = GithubOidc::from_env(environment);
     let sources = Sources {
         environment,
@@ -328,22 +322,21 @@ pub(crate) fn connect(
         }
         (join(pypi), join(npm), join(oci), crates)
     });
-    let mut problems: Vec<String> = Vec::new();
-    let (found, mut found_problems) = pypi?;
-    destinations.pypi = found;
-    problems.append(&mut found_problems);
-    let (found, mut found_problems) = npm?;
-    destinations.npm = found;
-    problems.append(&mut found_problems);
-    let (found, mut found_problems) = oci?;
-    destinations.oci = found;
-    problems.append(&mut found_problems);
-    let (found, mut found_problems) = crates?;
-    destinations.crates = found;
-    problems.append(&mut found_problems);
-
+    // Problems in channel order, as when the checks ran one after the other.
+    let (
+        (pypi, pypi_problems),
+        (npm, npm_problems),
+        (oci, oci_problems),
+        (crates, crates_problems),
+    ) = (pypi?, npm?, oci?, crates?);
+    let problems = [pypi_problems, npm_problems, oci_problems, crates_problems].concat();
     if problems.is_empty() {
-        return Ok(destinations);
+        return Ok(Destinations {
+            pypi,
+            npm,
+            oci,
+            crates,
+        });
     }
     bail!(
         "cannot publish: {} problem(s) found before any upload:\n  {}",

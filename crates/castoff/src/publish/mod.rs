@@ -284,8 +284,8 @@ fn is_selected(step: &ManifestStep, options: &PublishOptions) -> bool {
 /// Runs the jobs on up to `parallel` threads (`crate::schedule`), each as soon as every step
 /// it comes after has finished; steps outside this run (excluded) hold nothing up. An SBOM
 /// attachment's blobs go ahead of its step, which waits for its image (a head start,
-/// `jobs::has_head_start`); the step then waits for them too. After a failure no new step starts; the ones running
-/// finish. Returns the failures in plan order.
+/// `jobs::has_head_start`); the step then waits for them too. After a failure no new step
+/// starts; the ones running finish. Returns the failures in plan order.
 fn execute(
     jobs: &[Job<'_>],
     states: &BTreeMap<String, RemoteState>,
