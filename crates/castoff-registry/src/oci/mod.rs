@@ -752,9 +752,7 @@ impl OciClient {
                     .map(|outcome| outcome.bytes)
             })?
         } else {
-            in_parallel(&manifest.blobs, |blob| {
-                self.push_blob(layout, blob, progress)
-            })?
+            self.push_blobs_of(layout, &manifest, progress)?
         };
         bytes += self.put_manifest(&manifest, digest.as_str())?;
         self.pushed_manifests
@@ -782,6 +780,16 @@ impl OciClient {
         if manifest.is_index() {
             return Ok(0);
         }
+        self.push_blobs_of(layout, &manifest, progress)
+    }
+
+    /// An image manifest's blobs, side by side; the bytes sent.
+    fn push_blobs_of(
+        &self,
+        layout: &OciLayout,
+        manifest: &ManifestBlob,
+        progress: &UploadProgress,
+    ) -> Result<u64, RegistryError> {
         in_parallel(&manifest.blobs, |blob| {
             self.push_blob(layout, blob, progress)
         })
