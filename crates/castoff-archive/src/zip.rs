@@ -11,8 +11,6 @@ use std::io::{self, Write};
 
 use crate::date::{SECONDS_PER_DAY, civil_from_days};
 use crate::deflate::{Deflated, FINAL_EMPTY_BLOCK};
-use flate2::Compression;
-use flate2::write::DeflateEncoder;
 
 const LOCAL_FILE_HEADER: u32 = 0x0403_4b50;
 const CENTRAL_DIRECTORY_HEADER: u32 = 0x0201_4b50;
@@ -68,7 +66,7 @@ pub struct ZipWriter<W: Write> {
     central_directory: Vec<u8>,
     names: BTreeSet<String>,
     timestamp: DosDateTime,
-    level: Compression,
+    level: u32,
 }
 
 impl<W: Write> ZipWriter<W> {
@@ -80,7 +78,7 @@ impl<W: Write> ZipWriter<W> {
             central_directory: Vec::new(),
             names: BTreeSet::new(),
             timestamp,
-            level: Compression::new(level),
+            level: level.min(9),
         }
     }
 
@@ -89,9 +87,7 @@ impl<W: Write> ZipWriter<W> {
         self.check_name(name)?;
         let mut crc = flate2::Crc::new();
         crc.update(data);
-        let mut encoder = DeflateEncoder::new(Vec::with_capacity(data.len() / 2), self.level);
-        encoder.write_all(data)?;
-        let compressed = encoder.finish()?;
+        let compressed = crate::deflate::deflate_whole(data, self.level)?;
         self.write_entry(
             name,
             mode,
