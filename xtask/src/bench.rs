@@ -98,12 +98,13 @@ pub(crate) fn main(args: &[OsString]) -> ExitCode {
     }
 }
 
-/// One process run: wall time and peak RSS (from `/usr/bin/time -f %M`, i.e. the kernel's
-/// `ru_maxrss` of the child).
+/// One process run: wall time, peak RSS and CPU time (from `/usr/bin/time -f "%M %U %S"`,
+/// i.e. the kernel's `ru_maxrss` and user + system time of the child and what it waited for).
 #[derive(Clone, Copy)]
 struct Sample {
     seconds: f64,
     peak_rss_kib: u64,
+    cpu_seconds: f64,
 }
 
 impl Sample {
@@ -112,11 +113,13 @@ impl Sample {
         Sample {
             seconds: self.seconds + other.seconds,
             peak_rss_kib: self.peak_rss_kib.max(other.peak_rss_kib),
+            cpu_seconds: self.cpu_seconds + other.cpu_seconds,
         }
     }
     const ZERO: Sample = Sample {
         seconds: 0.0,
         peak_rss_kib: 0,
+        cpu_seconds: 0.0,
     };
 }
 
@@ -138,7 +141,7 @@ impl Bench {
         let args: Vec<OsString> = command.get_args().map(ToOwned::to_owned).collect();
         let mut timed = Command::new("/usr/bin/time");
         timed
-            .args(["-f", "%M", "-o"])
+            .args(["-f", "%M %U %S", "-o"])
             .arg(&rss_file)
             .arg(&program)
             .args(&args);
@@ -170,14 +173,22 @@ impl Bench {
             );
         }
         let rss = fs::read_to_string(&rss_file)?;
-        let peak_rss_kib = rss
+        // The last line; a child killed by a signal makes time write a line before it.
+        let (peak_rss_kib, cpu_seconds) = rss
             .lines()
             .rev()
-            .find_map(|line| line.trim().parse::<u64>().ok())
-            .with_context(|| format!("/usr/bin/time wrote no RSS: {rss}"))?;
+            .find_map(|line| {
+                let mut fields = line.split_whitespace();
+                let peak = fields.next()?.parse::<u64>().ok()?;
+                let user = fields.next()?.parse::<f64>().ok()?;
+                let system = fields.next()?.parse::<f64>().ok()?;
+                Some((peak, user + system))
+            })
+            .with_context(|| format!("/usr/bin/time wrote no RSS and CPU times: {rss}"))?;
         Ok(Sample {
             seconds,
             peak_rss_kib,
+            cpu_seconds,
         })
     }
 }
@@ -525,6 +536,8 @@ fn summary(name: &str, samples: &[Sample]) -> Value {
         "max_seconds": max,
         "samples_seconds": all,
         "peak_rss_mib": samples.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+        // NaN (written as null) where no process ran: libdeflate alone.
+        "samples_cpu_seconds": samples.iter().map(|s| s.cpu_seconds).collect::<Vec<_>>(),
     })
 }
 
@@ -798,6 +811,7 @@ fn libdeflate_alone(input: &[u8]) -> Sample {
     Sample {
         seconds: start.elapsed().as_secs_f64(),
         peak_rss_kib: 0,
+        cpu_seconds: f64::NAN,
     }
 }
 

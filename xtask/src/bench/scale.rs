@@ -26,9 +26,6 @@ use super::{
 /// The app counts and target counts measured (every pair of them).
 const APPS: [usize; 3] = [1, 8, 32];
 const TARGETS: [usize; 3] = [1, 4, 19];
-/// The sizes published (publish is the slow one: every artifact goes over HTTP to the
-/// harness's registries, and every round needs a fresh dist under fresh names).
-const PUBLISH_MAX_ARTIFACTS: usize = 1000;
 
 /// Targets in the order sizes take them: one static Linux target first (its image runs
 /// `FROM scratch`), then one of each operating system, then the rest in table order (glibc
@@ -70,9 +67,6 @@ impl Size {
     }
     fn workspace(&self) -> PathBuf {
         self.dir.join("workspace")
-    }
-    fn publishes(&self) -> bool {
-        self.artifacts <= PUBLISH_MAX_ARTIFACTS
     }
 }
 
@@ -161,7 +155,7 @@ pub(super) fn run(
         // them all (Cargo's answers are remembered for files a second old).
         let publishing = publish_env.is_some() && round < publish_rounds;
         if publishing {
-            for size in sizes.iter().filter(|size| size.publishes()) {
+            for size in &sizes {
                 let workspace = size.dir.join(format!("publish-{round}"));
                 let tag = format!("s{nonce}r{round}n{}t{}", size.apps, size.targets.len());
                 write_workspace(&workspace, size.apps, &size.targets, &tag)?;
@@ -178,12 +172,12 @@ pub(super) fn run(
             size.dist.push(sample);
             let sample = merge(bench, size)?;
             size.merge.push(sample);
-            if let (true, Some(env)) = (publishing && size.publishes(), &publish_env) {
+            if let (true, Some(env)) = (publishing, &publish_env) {
                 let workspace = size.dir.join(format!("publish-{round}"));
                 let mut command = castoff(bench, &workspace, "dist");
                 command.arg("--prebuilt-dir").arg(size.dir.join("bins"));
                 bench.measure(&mut command)?;
-                let sample = publish(bench, &workspace, env)?;
+                let sample = publish(bench, &workspace, env, &target_dir.join("castoff-tools"))?;
                 size.publish.push(sample);
                 let _ = fs::remove_dir_all(&workspace);
             }
@@ -193,7 +187,7 @@ pub(super) fn run(
                 size.plan.last().map_or(0.0, |s| s.seconds),
                 size.dist.last().map_or(0.0, |s| s.seconds),
                 size.merge.last().map_or(0.0, |s| s.seconds),
-                match (publishing && size.publishes(), size.publish.last()) {
+                match (publishing, size.publish.last()) {
                     (true, Some(sample)) => format!(", publish {:.3} s", sample.seconds),
                     _ => String::new(),
                 }
@@ -325,9 +319,14 @@ fn merge(bench: &mut Bench, size: &Size) -> Result<Sample> {
     bench.measure(&mut command)
 }
 
-fn publish(bench: &mut Bench, workspace: &Path, env: &PublishEnv) -> Result<Sample> {
+/// One `publish` of `workspace`'s dist: to the harness's Verdaccio and open registry, and to a
+/// pypiserver started for it on an empty directory (untimed): the harness's own one re-reads
+/// a directory of every earlier upload on each request, so its answers slow down run by run
+/// (measured: 8 x 19 took 5.9 s on a fresh harness, 26 to 40 s after a few hundred runs).
+fn publish(bench: &mut Bench, workspace: &Path, env: &PublishEnv, tools: &Path) -> Result<Sample> {
     let home = workspace.join("home");
     fs::create_dir_all(&home)?;
+    let pypi = crate::harness::ScratchPypi::start(tools, &workspace.join("pypiserver"))?;
     let mut command = castoff(bench, workspace, "publish");
     // `cargo metadata` runs under the throwaway HOME: keep rustup's and Cargo's own homes.
     if let Some(real_home) = std::env::var_os("HOME").map(PathBuf::from) {
@@ -337,7 +336,7 @@ fn publish(bench: &mut Bench, workspace: &Path, env: &PublishEnv) -> Result<Samp
         }
     }
     command
-        .args(["--pypi-url", &env.pypiserver])
+        .args(["--pypi-url", &pypi.url])
         .args(["--npm-registry", &env.verdaccio])
         .args(["--oci-registry", &env.registry])
         .env("HOME", &home)
@@ -375,6 +374,7 @@ fn command_report(
 ) -> Value {
     let mut rows = Vec::new();
     let mut points = Vec::new();
+    let mut cpu_points = Vec::new();
     for size in sizes {
         let samples = samples(size);
         if samples.is_empty() {
@@ -382,8 +382,11 @@ fn command_report(
         }
         let mut seconds: Vec<f64> = samples.iter().map(|s| s.seconds).collect();
         let middle = median(&mut seconds);
+        let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu_seconds).collect();
+        let cpu_middle = median(&mut cpu);
         let work = work(size);
         points.push((work as f64, middle));
+        cpu_points.push((work as f64, cpu_middle));
         rows.push(json!({
             "apps": size.apps,
             "targets": size.targets.len(),
@@ -393,17 +396,15 @@ fn command_report(
             "max_seconds": seconds.last(),
             "samples_seconds": samples.iter().map(|s| s.seconds).collect::<Vec<_>>(),
             "peak_rss_mib": samples.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+            "median_cpu_seconds": cpu_middle,
+            "samples_cpu_seconds": samples.iter().map(|s| s.cpu_seconds).collect::<Vec<_>>(),
         }));
     }
     let logs: Vec<(f64, f64)> = points.iter().map(|(w, t)| (w.ln(), t.ln())).collect();
     let (k, intercept) = fit(&logs);
     let (per_unit, fixed) = fit(&points);
-    let mut by_work = points.clone();
-    by_work.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let local_k = match by_work.as_slice() {
-        [.., (w1, t1), (w2, t2)] if w2 > w1 => (t2 / t1).ln() / (w2 / w1).ln(),
-        _ => f64::NAN,
-    };
+    let cpu_logs: Vec<(f64, f64)> = cpu_points.iter().map(|(w, t)| (w.ln(), t.ln())).collect();
+    let (cpu_k, _) = fit(&cpu_logs);
     json!({
         "command": name,
         "unit": unit,
@@ -412,8 +413,22 @@ fn command_report(
         "a_seconds": intercept.exp(),
         "linear_fixed_seconds": fixed,
         "linear_per_unit_ms": per_unit * 1000.0,
-        "local_k_largest": local_k,
+        "local_k_largest": local_k_largest(&points),
+        // castoff's own work (user + system time), apart from what it waits for: servers,
+        // the disk.
+        "cpu_k": cpu_k,
+        "cpu_local_k_largest": local_k_largest(&cpu_points),
     })
+}
+
+/// The exponent between the two largest amounts of work.
+fn local_k_largest(points: &[(f64, f64)]) -> f64 {
+    let mut by_work = points.to_vec();
+    by_work.sort_by(|a, b| a.0.total_cmp(&b.0));
+    match by_work.as_slice() {
+        [.., (w1, t1), (w2, t2)] if w2 > w1 => (t2 / t1).ln() / (w2 / w1).ln(),
+        _ => f64::NAN,
+    }
 }
 
 fn report(bench: &Bench, options: &Options, sizes: &[Size]) -> Result<Value> {
@@ -441,12 +456,14 @@ fn print(results: &Value) {
             command["command"].as_str().unwrap_or(""),
             command["unit"].as_str().unwrap_or("")
         );
-        println!("| apps x targets | work | median s | min - max s | ms / unit | peak RSS MiB |");
-        println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+        println!(
+            "| apps x targets | work | median s | min - max s | ms / unit | CPU s | peak RSS MiB |"
+        );
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         for row in command["rows"].as_array().into_iter().flatten() {
             let g = |key: &str| row[key].as_f64().unwrap_or(f64::NAN);
             println!(
-                "| {} x {} | {} | {:.3} | {:.3} - {:.3} | {:.2} | {:.1} |",
+                "| {} x {} | {} | {:.3} | {:.3} - {:.3} | {:.2} | {} | {:.1} |",
                 row["apps"],
                 row["targets"],
                 row["work"],
@@ -454,6 +471,11 @@ fn print(results: &Value) {
                 g("min_seconds"),
                 g("max_seconds"),
                 g("median_seconds") * 1000.0 / g("work"),
+                // GNU time reports CPU time in hundredths of a second.
+                match g("median_cpu_seconds") {
+                    0.0 => "< 0.01".to_owned(),
+                    cpu => format!("{cpu:.2}"),
+                },
                 g("peak_rss_mib"),
             );
         }
@@ -465,6 +487,13 @@ fn print(results: &Value) {
             f("linear_per_unit_ms"),
             f("local_k_largest"),
         );
+        if f("cpu_k").is_finite() {
+            println!(
+                "castoff's CPU time (user + system): k = {:.3}; between the two largest sizes: {:.3}",
+                f("cpu_k"),
+                f("cpu_local_k_largest"),
+            );
+        }
     }
 }
 

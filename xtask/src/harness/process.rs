@@ -151,13 +151,24 @@ impl Drop for Server {
 /// Waits until every server is ready (polling every 50 ms, 60 s in all), or fails naming the
 /// first one that died or did not come up, with the tail of its log.
 pub(crate) fn wait_ready(servers: &mut [&mut Server]) -> Result<()> {
+    wait_ready_reporting(servers, true)
+}
+
+/// [`wait_ready`] without the "ready on" lines (for the benchmarks, whose output is tables).
+pub(crate) fn wait_ready_quietly(servers: &mut [&mut Server]) -> Result<()> {
+    wait_ready_reporting(servers, false)
+}
+
+fn wait_ready_reporting(servers: &mut [&mut Server], report: bool) -> Result<()> {
     let started = Instant::now();
     let mut pending: Vec<usize> = (0..servers.len()).collect();
     while !pending.is_empty() {
         let mut still = Vec::new();
         for index in pending {
             let server = &mut servers[index];
-            if server.check_ready()? {
+            if !server.check_ready()? {
+                still.push(index);
+            } else if report {
                 println!(
                     "    {:<16} ready on 127.0.0.1:{} (pid {}, {:.2} s)",
                     server.name,
@@ -165,8 +176,6 @@ pub(crate) fn wait_ready(servers: &mut [&mut Server]) -> Result<()> {
                     server.pid(),
                     started.elapsed().as_secs_f64()
                 );
-            } else {
-                still.push(index);
             }
         }
         pending = still;
