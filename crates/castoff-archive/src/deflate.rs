@@ -349,33 +349,57 @@ fn compress_block(
 /// wheel's metadata, a tarball's `package.json`. It is 371 KiB, and a `dist` needs one per
 /// zip entry and gzip member: thousands for a release of many binaries. Allocated and freed
 /// that often on the artifact threads, between the small allocations that outlive them, they
-/// left glibc's arenas growing by holes (peak RSS 130 to 190 MiB for 608 binaries, with
-/// 12 MiB in use). States are kept instead, reset, a few per level: a reset state compresses
-/// exactly as a new one (`deflateReset`), so no output changes. Only a state whose stream
-/// ended goes back: zlib-rs 0.6.8, reset in the middle of a level-1 block, goes on to write
-/// a corrupt stream (a test below shows both).
+/// left glibc's arenas growing by holes (peak RSS 100 to 190 MiB for 608 binaries, with
+/// 12 MiB in use). Ended states are kept instead and reset, so a `dist` holds as many as it
+/// used at once: a reset state compresses as a new one (`deflateReset`), and no output
+/// changes. Only a state whose stream ended goes back: zlib-rs 0.6.8, reset in the middle of
+/// a level-1 stream, writes a corrupt stream next (its `reset` leaves a block marked open).
 pub(crate) struct PooledCompress {
     level: u32,
     compress: Option<Compress>,
     ended: bool,
+    pool: &'static Pool,
 }
 
-/// Kept states: enough for every artifact thread of a `dist`; beyond that they are freed.
-const POOLED_STATES: usize = 8;
-static POOL: Mutex<Vec<(u32, Compress)>> = Mutex::new(Vec::new());
+/// Ended states by level. No limit is needed: a state is only ever given back after it was
+/// taken, so the pool never holds more than were in use at once.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    states: Mutex<Vec<(u32, Compress)>>,
+}
 
-impl PooledCompress {
+static POOL: Pool = Pool {
+    states: Mutex::new(Vec::new()),
+};
+
+impl Pool {
+    fn states(&self) -> std::sync::MutexGuard<'_, Vec<(u32, Compress)>> {
+        // A panic while the lock was held cannot leave a half-changed list.
+        self.states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// A reset raw-deflate state at `level` (0-9), kept or new.
-    pub(crate) fn take(level: u32) -> PooledCompress {
-        let kept = POOL.lock().ok().and_then(|mut pool| {
-            let index = pool.iter().rposition(|(kept, _)| *kept == level)?;
-            Some(pool.swap_remove(index).1)
-        });
+    pub(crate) fn take(&'static self, level: u32) -> PooledCompress {
+        let kept = {
+            let mut states = self.states();
+            let index = states.iter().rposition(|(kept, _)| *kept == level);
+            index.map(|index| states.swap_remove(index).1)
+        };
         PooledCompress {
             level,
             compress: Some(kept.unwrap_or_else(|| Compress::new(Compression::new(level), false))),
             ended: false,
+            pool: self,
         }
+    }
+}
+
+impl PooledCompress {
+    /// A state from the process's pool.
+    pub(crate) fn take(level: u32) -> PooledCompress {
+        POOL.take(level)
     }
 
     /// Ends the stream (`Finish`), appending what is left to `output`; the state may then be
@@ -409,11 +433,7 @@ impl Drop for PooledCompress {
             return;
         }
         compress.reset();
-        if let Ok(mut pool) = POOL.lock()
-            && pool.len() < POOLED_STATES
-        {
-            pool.push((self.level, compress));
-        }
+        self.pool.states().push((self.level, compress));
     }
 }
 
@@ -421,21 +441,26 @@ impl std::fmt::Debug for PooledCompress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PooledCompress")
             .field("level", &self.level)
+            .field("ended", &self.ended)
             .finish_non_exhaustive()
     }
 }
 
-/// Compresses all of `data` into one complete raw deflate stream at `level`.
+/// Compresses all of `data` into one complete raw deflate stream at `level` (0-9), with the
+/// same calls, and so the same bytes, as flate2's `DeflateEncoder`.
 pub(crate) fn deflate_whole(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
-    let mut compress = PooledCompress::take(level.min(9));
-    // Stored blocks (level 0) follow the output's room: every entry starts from an empty Vec.
+    let mut compress = PooledCompress::take(level);
     let mut out = Vec::new();
-    // Input, then the end, in two calls as flate2's encoder makes them: at level 1 zlib-rs
+    // The input, then the end, in two calls as flate2's encoder makes them: at level 1 zlib-rs
     // ends a stream differently when the end comes with the input.
     deflate_into(&mut compress, data, FlushCompress::None, &mut out)?;
     compress.finish_into(&mut out)?;
     Ok(out)
 }
+
+/// Output room per call to the compressor. The room decides where level 0 ends its stored
+/// blocks, so it is fixed (not whatever a `Vec` has spare) and is flate2's own, 32 KiB.
+const CHUNK: usize = 32 * 1024;
 
 /// Feeds all of `input` to `compress` and appends what it emits to `output`; with `Sync` or
 /// `Finish`, until the flush is complete.
@@ -445,16 +470,16 @@ fn deflate_into(
     flush: FlushCompress,
     output: &mut Vec<u8>,
 ) -> io::Result<()> {
+    let mut chunk = [0u8; CHUNK];
     loop {
-        if output.capacity() - output.len() < 1024 {
-            output.reserve(input.len() / 2 + 4096);
-        }
-        let before = compress.total_in();
+        let (before_in, before_out) = (compress.total_in(), compress.total_out());
         let status = compress
-            .compress_vec(input, output, flush)
+            .compress(input, &mut chunk, flush)
             .map_err(io::Error::other)?;
-        input = &input[(compress.total_in() - before) as usize..];
-        let room_left = output.len() < output.capacity();
+        input = &input[(compress.total_in() - before_in) as usize..];
+        let produced = (compress.total_out() - before_out) as usize;
+        output.extend_from_slice(&chunk[..produced]);
+        let room_left = produced < CHUNK;
         match flush {
             FlushCompress::Finish if status == Status::StreamEnd => return Ok(()),
             FlushCompress::Finish => {}
@@ -754,43 +779,64 @@ mod tests {
         }
     }
 
+    /// `data` compressed by a new state, with the calls `deflate_whole` makes.
+    fn with_a_new_state(data: &[u8], level: u32) -> Vec<u8> {
+        let mut new = Compress::new(Compression::new(level), false);
+        let mut out = Vec::new();
+        deflate_into(&mut new, data, FlushCompress::None, &mut out).unwrap();
+        deflate_into(&mut new, &[], FlushCompress::Finish, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn deflate_whole_writes_what_flate2s_encoder_writes() {
+        for level in 0..=9 {
+            for len in [0, 100, 40_000, 100_000, 300_000] {
+                let data = numbered_lines(len);
+                let mut flate2 =
+                    flate2::write::DeflateEncoder::new(Vec::new(), Compression::new(level));
+                flate2.write_all(&data).unwrap();
+                let expected = flate2.finish().unwrap();
+                // Twice: the second may take a kept state (tests share the process's pool).
+                for _ in 0..2 {
+                    let got = deflate_whole(&data, level).unwrap();
+                    assert!(got == expected, "level {level}, {len} bytes");
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_kept_state_compresses_as_a_new_one() {
-        let data = numbered_lines(200_000);
-        let other = sample(70_000);
+        let pool: &'static Pool = Box::leak(Box::default());
+        let other = sample(30_000);
+        let small = numbered_lines(2_000);
         for level in 0..=9 {
-            let mut new = Compress::new(Compression::new(level), false);
-            let mut expected = Vec::new();
-            deflate_into(&mut new, &data, FlushCompress::None, &mut expected).unwrap();
-            deflate_into(&mut new, &[], FlushCompress::Finish, &mut expected).unwrap();
-            // A state whose stream ended, then one left mid-stream: the first is kept and
-            // reset, the second freed.
-            deflate_whole(&other, level).unwrap();
-            {
-                let mut state = PooledCompress::take(level);
-                let mut out = Vec::new();
-                deflate_into(&mut state, &other, FlushCompress::None, &mut out).unwrap();
-            }
-            for _ in 0..2 {
-                assert_eq!(deflate_whole(&data, level).unwrap(), expected, "{level}");
-            }
-
-            // Why a state left mid-stream is not kept: zlib-rs resets it, but at level 1 what
-            // it writes next does not decode. Should this fail, zlib-rs was fixed.
-            let mut reset = Compress::new(Compression::new(level), false);
+            // A stream that ends: its state is kept, reset.
+            let mut state = pool.take(level);
             let mut out = Vec::new();
-            deflate_into(&mut reset, &other, FlushCompress::None, &mut out).unwrap();
-            reset.reset();
-            let mut after = Vec::new();
-            deflate_into(&mut reset, &data, FlushCompress::None, &mut after).unwrap();
-            deflate_into(&mut reset, &[], FlushCompress::Finish, &mut after).unwrap();
-            let mut decoded = Vec::new();
-            let decodes = DeflateDecoder::new(&after[..])
-                .read_to_end(&mut decoded)
-                .is_ok_and(|_| decoded == data);
-            assert_eq!(decodes, level != 1, "level {level}");
+            deflate_into(&mut state, &other, FlushCompress::None, &mut out).unwrap();
+            state.finish_into(&mut out).unwrap();
+            drop(state);
+            assert_eq!(pool.states().len(), 1, "level {level}");
+
+            // The next stream of that level gets it and writes what a new state writes, for
+            // a small input that a window left over from `other` could have changed.
+            let mut state = pool.take(level);
+            assert!(pool.states().is_empty());
+            let mut out = Vec::new();
+            deflate_into(&mut state, &small, FlushCompress::None, &mut out).unwrap();
+            state.finish_into(&mut out).unwrap();
+            assert!(out == with_a_new_state(&small, level), "level {level}");
+
+            // A stream left in the middle: that state is freed, not kept (zlib-rs 0.6.8 reset
+            // there at level 1 goes on to write a corrupt stream).
+            drop(state);
+            let mut state = pool.take(level);
+            deflate_into(&mut state, &other, FlushCompress::None, &mut Vec::new()).unwrap();
+            drop(state);
+            assert!(pool.states().is_empty(), "level {level}");
         }
-        assert!(POOL.lock().unwrap().len() <= POOLED_STATES);
     }
 
     #[test]
@@ -840,28 +886,37 @@ mod tests {
         );
         assert!(deflated.hasher_after(b"other").is_none());
 
-        let mut gzip = GzipWriter::new(Vec::new(), 6);
-        gzip.write_all(b"before ").unwrap();
-        gzip.splice(&deflated).unwrap();
-        gzip.write_all(b" between ").unwrap();
-        gzip.splice(&deflated).unwrap();
-        gzip.splice(&deflated).unwrap();
-        gzip.write_all(b" after").unwrap();
-        let bytes = gzip.finish().unwrap();
-        assert_eq!(&bytes[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+        // The writer's own blocks at level 0 (stored), 1 (zlib-rs's quick path) and 6, between
+        // splices; its states come from the pool, kept ones after the first member.
+        let between = numbered_lines(40_000);
+        for level in [0, 1, 6, 0, 1, 6] {
+            let mut gzip = GzipWriter::new(Vec::new(), level);
+            gzip.write_all(b"before ").unwrap();
+            gzip.splice(&deflated).unwrap();
+            gzip.write_all(&between).unwrap();
+            gzip.splice(&deflated).unwrap();
+            gzip.splice(&deflated).unwrap();
+            gzip.write_all(b" after").unwrap();
+            let bytes = gzip.finish().unwrap();
+            let extra_flags = if level < 2 { 4 } else { 0 };
+            assert_eq!(
+                &bytes[..10],
+                &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extra_flags, 255]
+            );
 
-        let mut expected = b"before ".to_vec();
-        expected.extend_from_slice(&binary);
-        expected.extend_from_slice(b" between ");
-        expected.extend_from_slice(&binary);
-        expected.extend_from_slice(&binary);
-        expected.extend_from_slice(b" after");
-        // GzDecoder checks the CRC and the size of the trailer.
-        let mut decoded = Vec::new();
-        GzDecoder::new(&bytes[..])
-            .read_to_end(&mut decoded)
-            .unwrap();
-        assert_eq!(decoded, expected);
+            let mut expected = b"before ".to_vec();
+            expected.extend_from_slice(&binary);
+            expected.extend_from_slice(&between);
+            expected.extend_from_slice(&binary);
+            expected.extend_from_slice(&binary);
+            expected.extend_from_slice(b" after");
+            // GzDecoder checks the CRC and the size of the trailer.
+            let mut decoded = Vec::new();
+            GzDecoder::new(&bytes[..])
+                .read_to_end(&mut decoded)
+                .unwrap();
+            assert_eq!(decoded, expected, "level {level}");
+        }
 
         // A member that starts with a splice and ends right after one.
         let mut gzip = GzipWriter::new(Vec::new(), 9);
