@@ -13,6 +13,8 @@ mod process;
 mod rootfs;
 mod servers;
 
+pub(crate) use servers::ScratchPypi;
+
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
@@ -681,35 +683,8 @@ mod matrix_table_tests {
     }
 }
 
-/// A pypiserver of its own on a free loopback port, serving the empty directory `dir/packages`
-/// with no authentication (log and PID file under `dir`); stopped when dropped. For `bench
-/// --scale`: the harness's shared pypiserver re-reads a directory that holds every earlier
-/// upload on each request, so its answers slow down as runs accumulate.
-pub(crate) struct ScratchPypi {
-    _server: process::Server,
-    pub(crate) url: String,
-}
-
-impl ScratchPypi {
-    pub(crate) fn start(tools: &Path, dir: &Path) -> Result<ScratchPypi> {
-        let packages = dir.join("packages");
-        fs::create_dir_all(&packages)?;
-        let port = process::free_ports(1)?[0];
-        let mut command = Command::new(tools.join("venv/bin/pypi-server"));
-        command
-            .args(["run", "-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-a", ".", "-P", ".", "--disable-fallback"])
-            .args(["--hash-algo", "sha256", "--health-endpoint", "/health"])
-            .arg(&packages);
-        let probe = process::http_probe(
-            process::probe_client(None)?,
-            format!("http://127.0.0.1:{port}/health"),
-        );
-        let mut server = process::Server::spawn(dir, "pypiserver", port, command, probe)?;
-        process::wait_ready_quietly(&mut [&mut server])?;
-        Ok(ScratchPypi {
-            _server: server,
-            url: format!("http://127.0.0.1:{port}/"),
-        })
-    }
+/// Stops every server this process started and is still running (for a signal handler: the
+/// servers run in process groups of their own, which Ctrl-C in the terminal does not reach).
+pub(crate) fn stop_started_servers() {
+    process::stop_all_running();
 }

@@ -78,6 +78,12 @@ pub(super) fn run(
 ) -> Result<()> {
     let env_file = target_dir.join("castoff-test/env.sh");
     let probe = probe_dir(&env_file)?;
+    // Each publish starts a pypiserver in a process group of its own, out of Ctrl-C's reach.
+    ctrlc::set_handler(|| {
+        eprintln!("\n==> interrupted: stopping the bench's pypiserver");
+        crate::harness::stop_started_servers();
+        std::process::exit(130);
+    })?;
     let publish_env = if options.publish {
         Some(PublishEnv::read(&env_file)?)
     } else {
@@ -362,6 +368,9 @@ fn fit(points: &[(f64, f64)]) -> (f64, f64) {
     (slope, mean_y - slope * mean_x)
 }
 
+/// The least CPU time (seconds) a size needs to count in the fit of castoff's CPU time.
+const CPU_FITTED: f64 = 0.1;
+
 /// One command over the sizes: per size the work, median, spread and peak RSS; the power
 /// fit (k, and a = the fitted time of one unit of work), the linear fit (fixed cost and cost
 /// per unit of work), and the local exponent between the two largest sizes.
@@ -403,8 +412,18 @@ fn command_report(
     let logs: Vec<(f64, f64)> = points.iter().map(|(w, t)| (w.ln(), t.ln())).collect();
     let (k, intercept) = fit(&logs);
     let (per_unit, fixed) = fit(&points);
+    // GNU time truncates user and system time to hundredths each: only sizes with at least
+    // 0.1 s are fitted (a sample of a few hundredths may read 0.02 s low).
+    let cpu_points: Vec<(f64, f64)> = cpu_points
+        .into_iter()
+        .filter(|(_, cpu)| *cpu >= CPU_FITTED)
+        .collect();
     let cpu_logs: Vec<(f64, f64)> = cpu_points.iter().map(|(w, t)| (w.ln(), t.ln())).collect();
-    let (cpu_k, _) = fit(&cpu_logs);
+    let (cpu_k, _) = if cpu_points.len() >= 3 {
+        fit(&cpu_logs)
+    } else {
+        (f64::NAN, f64::NAN)
+    };
     json!({
         "command": name,
         "unit": unit,
@@ -417,6 +436,7 @@ fn command_report(
         // castoff's own work (user + system time), apart from what it waits for: servers,
         // the disk.
         "cpu_k": cpu_k,
+        "cpu_fitted_sizes": cpu_points.len(),
         "cpu_local_k_largest": local_k_largest(&cpu_points),
     })
 }
@@ -489,7 +509,8 @@ fn print(results: &Value) {
         );
         if f("cpu_k").is_finite() {
             println!(
-                "castoff's CPU time (user + system): k = {:.3}; between the two largest sizes: {:.3}",
+                "castoff's CPU time (user + system, its child processes included; over the {} sizes with at least {CPU_FITTED} s): k = {:.3}; between the two largest sizes: {:.3}",
+                command["cpu_fitted_sizes"],
                 f("cpu_k"),
                 f("cpu_local_k_largest"),
             );

@@ -199,22 +199,12 @@ pub(crate) fn start(paths: &Paths, installed: &Installed) -> Result<Started> {
     )?);
 
     fs::create_dir_all(state.join("pypi-packages"))?;
-    let mut command = Command::new(venv_bin.join("pypi-server"));
-    command
-        .args(["run", "-i", "127.0.0.1", "-p", &pypi.to_string(), "-P"])
-        .arg(state.join("pypi.htpasswd"))
-        // -a update: only uploads need auth; --disable-fallback: unknown projects must 404,
-        // not redirect to the public PyPI.
-        .args([
-            "-a",
-            "update",
-            "--disable-fallback",
-            "--hash-algo",
-            "sha256",
-            "--health-endpoint",
-            "/health",
-        ])
-        .arg(state.join("pypi-packages"));
+    let command = pypiserver_command(
+        &venv_bin,
+        pypi,
+        Some(&state.join("pypi.htpasswd")),
+        &state.join("pypi-packages"),
+    );
     let probe = http_probe(plain.clone(), format!("http://127.0.0.1:{pypi}/health"));
     servers.push(Server::spawn(state, "pypiserver", pypi, command, probe)?);
 
@@ -670,6 +660,58 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// pypiserver on 127.0.0.1:`port` serving `packages`: with `htpasswd`, uploads need its
+/// users' passwords (`-a update`: reads do not); without, nothing needs any.
+/// `--disable-fallback`: unknown projects must 404, not redirect to the public PyPI.
+fn pypiserver_command(
+    venv_bin: &Path,
+    port: u16,
+    htpasswd: Option<&Path>,
+    packages: &Path,
+) -> Command {
+    let mut command = Command::new(venv_bin.join("pypi-server"));
+    command.args(["run", "-i", "127.0.0.1", "-p", &port.to_string()]);
+    match htpasswd {
+        Some(htpasswd) => command.arg("-P").arg(htpasswd).args(["-a", "update"]),
+        None => command.args(["-P", ".", "-a", "."]),
+    };
+    command
+        .args(["--disable-fallback", "--hash-algo", "sha256"])
+        .args(["--health-endpoint", "/health"])
+        .arg(packages);
+    command
+}
+
+/// A pypiserver of its own on a free loopback port, serving the empty directory
+/// `dir/packages` with no authentication (log and PID file under `dir`); stopped when dropped.
+/// For `bench --scale`: the harness's shared pypiserver re-reads a directory that holds every
+/// earlier upload on each request, so its answers slow down as runs accumulate.
+pub(crate) struct ScratchPypi {
+    _server: Server,
+    pub(crate) url: String,
+}
+
+impl ScratchPypi {
+    /// `tools`: the harness's tool directory (`target/castoff-tools`), whose venv has
+    /// pypiserver.
+    pub(crate) fn start(tools: &Path, dir: &Path) -> Result<ScratchPypi> {
+        let packages = dir.join("packages");
+        fs::create_dir_all(&packages)?;
+        let port = process::free_ports(1)?[0];
+        let command = pypiserver_command(&tools.join("venv/bin"), port, None, &packages);
+        let probe = http_probe(
+            probe_client(None)?,
+            format!("http://127.0.0.1:{port}/health"),
+        );
+        let mut server = Server::spawn(dir, "pypiserver", port, command, probe)?;
+        process::wait_ready_quietly(&mut [&mut server])?;
+        Ok(ScratchPypi {
+            _server: server,
+            url: format!("http://127.0.0.1:{port}/"),
+        })
+    }
 }
 
 #[cfg(test)]
